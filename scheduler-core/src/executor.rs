@@ -1,0 +1,365 @@
+//! Where jobs run: the [`Executor`] contract and the pieces every executor shares.
+//!
+//! An executor takes a [`JobRun`] (a due job and its run times) and runs it. The rules of a run
+//! are the same for every executor and live here, as APScheduler's `run_job` does:
+//!
+//! * [`InstanceLimiter`] enforces `max_instances` per job on one executor;
+//! * [`run_job`] / [`run_job_blocking`] run each due run time in order, skip the ones that
+//!   start later than the misfire grace time allows ([`Event::JobMissed`]), and report every
+//!   outcome on the event bus ([`Event::JobExecuted`], [`Event::JobError`]). A panic in a job
+//!   is caught and reported like an error.
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use chrono::{DateTime, Utc};
+
+use crate::clock::{BoxFuture, Clock};
+use crate::error::{Error, Result};
+use crate::event::{Event, EventBus, EventMask, JobExecutionEvent, JobFailure, JobSubmissionEvent};
+use crate::job::{Handler, Job};
+
+/// What an executor is given when the scheduler starts it.
+#[derive(Debug, Clone)]
+pub struct ExecutorContext {
+    alias: Arc<str>,
+    clock: Arc<dyn Clock>,
+    events: EventBus,
+    runtime: tokio::runtime::Handle,
+}
+
+impl ExecutorContext {
+    /// A context for an executor known as `alias`.
+    pub fn new(
+        alias: impl Into<Arc<str>>,
+        clock: Arc<dyn Clock>,
+        events: EventBus,
+        runtime: tokio::runtime::Handle,
+    ) -> Self {
+        ExecutorContext {
+            alias: alias.into(),
+            clock,
+            events,
+            runtime,
+        }
+    }
+
+    /// The alias the scheduler knows the executor by.
+    pub fn alias(&self) -> &str {
+        &self.alias
+    }
+
+    /// The scheduler's clock, for the misfire check.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// The bus to report outcomes on.
+    pub fn events(&self) -> &EventBus {
+        &self.events
+    }
+
+    /// The scheduler's async runtime.
+    pub fn runtime(&self) -> &tokio::runtime::Handle {
+        &self.runtime
+    }
+
+    /// Claims an instance of the run's job from `limiter` and announces the run.
+    ///
+    /// Publishes [`Event::JobSubmitted`] on success, or [`Event::JobMaxInstances`] and fails with
+    /// [`MaxInstancesReached`](crate::ErrorKind::MaxInstancesReached) when the job already runs
+    /// `max_instances` times. Executors call this in `submit`, before the run can start, so the
+    /// submission is always published before the run's outcome.
+    pub fn admit(&self, limiter: &InstanceLimiter, run: &JobRun) -> Result<InstanceGuard> {
+        let claimed = limiter.acquire(&run.job);
+        let code = if claimed.is_ok() {
+            EventMask::JOB_SUBMITTED
+        } else {
+            EventMask::JOB_MAX_INSTANCES
+        };
+        if self.events.wants(code) {
+            let event = JobSubmissionEvent {
+                job_id: run.job.id_arc().clone(),
+                jobstore: run.jobstore.clone(),
+                scheduled_run_times: Arc::from(run.run_times.as_slice()),
+            };
+            self.events.publish(if claimed.is_ok() {
+                Event::JobSubmitted(event)
+            } else {
+                Event::JobMaxInstances(event)
+            });
+        }
+        claimed
+    }
+
+    /// Whether `run_time` is too late to start now. Publishes [`Event::JobMissed`] if so.
+    pub fn check_misfire(&self, run: &JobRun, run_time: DateTime<Utc>) -> bool {
+        let Some(grace) = run.job.misfire_grace_time() else {
+            return false;
+        };
+        let late = self.clock.now() - run_time;
+        let missed = late.to_std().is_ok_and(|late| late > grace);
+        if missed {
+            tracing::warn!(
+                job = run.job.id(),
+                %run_time,
+                late = %late,
+                "run of job missed its misfire grace time"
+            );
+            self.publish_execution(
+                run,
+                run_time,
+                EventMask::JOB_MISSED,
+                Ok(serde_json::Value::Null),
+            );
+        }
+        missed
+    }
+
+    /// Publishes the outcome of one run: [`Event::JobExecuted`] or [`Event::JobError`].
+    pub fn report(
+        &self,
+        run: &JobRun,
+        run_time: DateTime<Utc>,
+        outcome: std::result::Result<serde_json::Value, JobFailure>,
+    ) {
+        match &outcome {
+            Ok(_) => tracing::debug!(job = run.job.id(), %run_time, "job executed"),
+            Err(failure) => tracing::error!(
+                job = run.job.id(),
+                %run_time,
+                error = %failure.chain(),
+                "job failed"
+            ),
+        }
+        let code = if outcome.is_ok() {
+            EventMask::JOB_EXECUTED
+        } else {
+            EventMask::JOB_ERROR
+        };
+        self.publish_execution(run, run_time, code, outcome);
+    }
+
+    fn publish_execution(
+        &self,
+        run: &JobRun,
+        run_time: DateTime<Utc>,
+        code: EventMask,
+        outcome: std::result::Result<serde_json::Value, JobFailure>,
+    ) {
+        if !self.events.wants(code) {
+            return;
+        }
+        let (retval, error) = match outcome {
+            Ok(value) => (value, None),
+            Err(failure) => (serde_json::Value::Null, Some(failure)),
+        };
+        let event = JobExecutionEvent {
+            job_id: run.job.id_arc().clone(),
+            jobstore: run.jobstore.clone(),
+            scheduled_run_time: run_time,
+            retval,
+            error,
+        };
+        self.events.publish(if code == EventMask::JOB_EXECUTED {
+            Event::JobExecuted(event)
+        } else if code == EventMask::JOB_ERROR {
+            Event::JobError(event)
+        } else {
+            Event::JobMissed(event)
+        });
+    }
+}
+
+/// A due job handed to an executor: the job, its store, and the run times to run (earliest
+/// first; one when the job coalesces).
+#[derive(Debug, Clone)]
+pub struct JobRun {
+    /// The job as it was when it came due.
+    pub job: Job,
+    /// The alias of the store it came from.
+    pub jobstore: Arc<str>,
+    /// The run times to run, earliest first.
+    pub run_times: Vec<DateTime<Utc>>,
+}
+
+/// Runs jobs: APScheduler's `BaseExecutor` contract.
+///
+/// [`submit`](Executor::submit) must return quickly (it is called from the scheduler loop) and
+/// report outcomes only through the [`EventBus`] of its [`ExecutorContext`]. It claims the run
+/// with [`ExecutorContext::admit`], which enforces `max_instances` (failing with
+/// [`MaxInstancesReached`](crate::ErrorKind::MaxInstancesReached)) and publishes the submission,
+/// then runs it with [`run_job`] or [`run_job_blocking`], which apply the misfire check and
+/// report each outcome.
+pub trait Executor: Send + Sync + Debug + 'static {
+    /// Prepares the executor (threads, worker processes).
+    fn start(&self, ctx: ExecutorContext) -> impl Future<Output = Result<()>> + Send;
+
+    /// Queues `run` and returns.
+    fn submit(&self, run: JobRun) -> Result<()>;
+
+    /// Stops taking runs; with `wait`, returns once the runs in progress have finished.
+    fn shutdown(&self, wait: bool) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// The object-safe mirror of [`Executor`], implemented for every `Executor`.
+#[allow(missing_docs)] // each method mirrors the `Executor` method of the same name
+pub trait DynExecutor: Send + Sync + Debug + 'static {
+    fn start(&self, ctx: ExecutorContext) -> BoxFuture<'_, Result<()>>;
+    fn submit(&self, run: JobRun) -> Result<()>;
+    fn shutdown(&self, wait: bool) -> BoxFuture<'_, Result<()>>;
+}
+
+impl<E: Executor> DynExecutor for E {
+    fn start(&self, ctx: ExecutorContext) -> BoxFuture<'_, Result<()>> {
+        Box::pin(Executor::start(self, ctx))
+    }
+    fn submit(&self, run: JobRun) -> Result<()> {
+        Executor::submit(self, run)
+    }
+    fn shutdown(&self, wait: bool) -> BoxFuture<'_, Result<()>> {
+        Box::pin(Executor::shutdown(self, wait))
+    }
+}
+
+/// Counts the running instances of each job on one executor and enforces `max_instances`.
+#[derive(Debug, Clone, Default)]
+pub struct InstanceLimiter {
+    running: Arc<Mutex<HashMap<Arc<str>, u32>>>,
+}
+
+impl InstanceLimiter {
+    /// A limiter with nothing running.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Claims one instance of `job`, or fails with
+    /// [`MaxInstancesReached`](crate::ErrorKind::MaxInstancesReached). The claim ends when the
+    /// guard drops.
+    pub fn acquire(&self, job: &Job) -> Result<InstanceGuard> {
+        let mut running = self.lock();
+        let count = running.entry(job.id_arc().clone()).or_insert(0);
+        if *count >= job.max_instances() {
+            return Err(Error::max_instances_reached(job.id(), job.max_instances()));
+        }
+        *count += 1;
+        Ok(InstanceGuard {
+            limiter: self.clone(),
+            job_id: job.id_arc().clone(),
+        })
+    }
+
+    /// How many instances of `job_id` run now.
+    pub fn running(&self, job_id: &str) -> u32 {
+        self.lock().get(job_id).copied().unwrap_or(0)
+    }
+
+    /// How many runs of all jobs run now.
+    pub fn total(&self) -> u32 {
+        self.lock().values().sum()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, u32>> {
+        // Counter updates cannot panic midway, so a poisoned map is still consistent.
+        self.running.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// One claimed instance of a job; releases it when dropped.
+#[derive(Debug)]
+pub struct InstanceGuard {
+    limiter: InstanceLimiter,
+    job_id: Arc<str>,
+}
+
+impl Drop for InstanceGuard {
+    fn drop(&mut self) {
+        let mut running = self.limiter.lock();
+        if let Some(count) = running.get_mut(&self.job_id) {
+            *count -= 1;
+            if *count == 0 {
+                running.remove(&self.job_id);
+            }
+        }
+    }
+}
+
+/// Runs every run time of `run` on the async runtime: misfire check, call, report.
+///
+/// Async functions are polled in place; blocking functions go to tokio's blocking pool so
+/// they cannot stall the runtime.
+pub async fn run_job(ctx: &ExecutorContext, run: &JobRun) {
+    for &run_time in &run.run_times {
+        if ctx.check_misfire(run, run_time) {
+            continue;
+        }
+        let outcome = match run.job.target().handler() {
+            Err(e) => Err(JobFailure::from_error(Box::new(e))),
+            Ok((Handler::Async(f), args)) => catch_unwind(f(args)).await,
+            Ok((Handler::Sync(f), args)) => {
+                let (f, args) = (f.clone(), Arc::<str>::from(args));
+                match tokio::task::spawn_blocking(move || f(&args)).await {
+                    Ok(outcome) => outcome.map_err(JobFailure::from_error),
+                    Err(join) if join.is_panic() => {
+                        Err(JobFailure::from_panic(&*join.into_panic()))
+                    }
+                    Err(join) => Err(JobFailure::from_error(Box::new(join))),
+                }
+            }
+        };
+        ctx.report(run, run_time, outcome);
+    }
+}
+
+/// Runs every run time of `run` on the calling thread: misfire check, call, report.
+///
+/// Blocking functions run in place; async functions are driven to completion on this thread
+/// with the scheduler's runtime (so they may use tokio's timers and I/O). Must not be called
+/// from inside an async task.
+pub fn run_job_blocking(ctx: &ExecutorContext, run: &JobRun) {
+    for &run_time in &run.run_times {
+        if ctx.check_misfire(run, run_time) {
+            continue;
+        }
+        let outcome = match run.job.target().handler() {
+            Err(e) => Err(JobFailure::from_error(Box::new(e))),
+            Ok((Handler::Sync(f), args)) => {
+                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(args))) {
+                    Ok(outcome) => outcome.map_err(JobFailure::from_error),
+                    Err(payload) => Err(JobFailure::from_panic(&*payload)),
+                }
+            }
+            Ok((Handler::Async(f), args)) => ctx.runtime.block_on(catch_unwind(f(args))),
+        };
+        ctx.report(run, run_time, outcome);
+    }
+}
+
+/// Polls a job's future, turning a panic into a [`JobFailure`].
+fn catch_unwind(
+    fut: BoxFuture<'static, crate::job::JobOutcome>,
+) -> impl Future<Output = std::result::Result<serde_json::Value, JobFailure>> {
+    CatchUnwind { fut }
+}
+
+struct CatchUnwind {
+    fut: BoxFuture<'static, crate::job::JobOutcome>,
+}
+
+impl Future for CatchUnwind {
+    type Output = std::result::Result<serde_json::Value, JobFailure>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let fut = &mut self.fut;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(outcome)) => Poll::Ready(outcome.map_err(JobFailure::from_error)),
+            Err(payload) => Poll::Ready(Err(JobFailure::from_panic(&*payload))),
+        }
+    }
+}

@@ -1,0 +1,646 @@
+//! Jobs: what runs ([`JobTarget`]), when ([`Trigger`]), and how ([`JobDefaults`] and options).
+
+mod function;
+mod record;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+pub use function::{
+    Handler, JobFunction, JobOutcome, JobOutput, JobRegistry, JobTarget, RegisteredFunction,
+};
+pub use record::{JobCodec, JobRecord};
+
+use crate::error::{Error, Result};
+use crate::trigger::Trigger;
+
+/// A scheduled job as stored: its target, trigger, options and next run time.
+///
+/// `Job` values are snapshots: change a stored job through the scheduler
+/// ([`modify_job`](crate::Scheduler::modify_job) and friends). Cloning is cheap.
+#[derive(Clone)]
+pub struct Job {
+    id: Arc<str>,
+    name: Arc<str>,
+    target: JobTarget,
+    trigger: Arc<dyn Trigger>,
+    executor: Arc<str>,
+    misfire_grace_time: Option<Duration>,
+    coalesce: bool,
+    max_instances: u32,
+    next_run_time: Option<DateTime<Utc>>,
+}
+
+impl Job {
+    /// The id, unique within its store.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The id, shared.
+    pub fn id_arc(&self) -> &Arc<str> {
+        &self.id
+    }
+
+    /// The human-readable name (defaults to the function's name).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// What the job runs.
+    pub fn target(&self) -> &JobTarget {
+        &self.target
+    }
+
+    /// When the job runs.
+    pub fn trigger(&self) -> &Arc<dyn Trigger> {
+        &self.trigger
+    }
+
+    /// The alias of the executor that runs it.
+    pub fn executor(&self) -> &str {
+        &self.executor
+    }
+
+    /// How late a run may start and still run; `None` means no limit.
+    pub fn misfire_grace_time(&self) -> Option<Duration> {
+        self.misfire_grace_time
+    }
+
+    /// Whether several due run times collapse into one run.
+    pub fn coalesce(&self) -> bool {
+        self.coalesce
+    }
+
+    /// How many runs of this job may run at once on its executor.
+    pub fn max_instances(&self) -> u32 {
+        self.max_instances
+    }
+
+    /// When the job runs next; `None` when it is paused.
+    pub fn next_run_time(&self) -> Option<DateTime<Utc>> {
+        self.next_run_time
+    }
+
+    /// Whether the job is paused.
+    pub fn is_paused(&self) -> bool {
+        self.next_run_time.is_none()
+    }
+
+    /// Sets the next run time. For job stores applying a fire or an update.
+    pub fn set_next_run_time(&mut self, next_run_time: Option<DateTime<Utc>>) {
+        self.next_run_time = next_run_time;
+    }
+
+    /// Shows the job as APScheduler's `str(job)` does, with times in `tz`:
+    /// `name (trigger: ..., next run at: 2024-05-01 09:00:00 CEST)` or `name (trigger: ..., paused)`.
+    pub fn display_in(&self, tz: Tz) -> impl fmt::Display + '_ {
+        JobDisplay {
+            job: self,
+            tz,
+            pending: false,
+        }
+    }
+
+    pub(crate) fn display_pending(&self, tz: Tz) -> impl fmt::Display + '_ {
+        JobDisplay {
+            job: self,
+            tz,
+            pending: true,
+        }
+    }
+
+    /// Applies `changes`, validating them as APScheduler's `Job._modify` does.
+    pub(crate) fn apply(&mut self, changes: JobChanges) -> Result<()> {
+        let JobChanges {
+            name,
+            target,
+            trigger,
+            executor,
+            misfire_grace_time,
+            coalesce,
+            max_instances,
+            next_run_time,
+        } = changes;
+        if let Some(name) = name {
+            self.name = validate_name(name)?;
+        }
+        if let Some(target) = target {
+            target.validate()?;
+            self.target = target;
+        }
+        if let Some(trigger) = trigger {
+            self.trigger = trigger;
+        }
+        if let Some(executor) = executor {
+            self.executor = executor.into();
+        }
+        if let Some(grace) = misfire_grace_time {
+            self.misfire_grace_time = validate_grace(grace)?;
+        }
+        if let Some(coalesce) = coalesce {
+            self.coalesce = coalesce;
+        }
+        if let Some(max) = max_instances {
+            self.max_instances = validate_max_instances(max)?;
+        }
+        if let Some(next) = next_run_time {
+            self.next_run_time = next;
+        }
+        Ok(())
+    }
+}
+
+struct JobDisplay<'a> {
+    job: &'a Job,
+    tz: Tz,
+    pending: bool,
+}
+
+impl fmt::Display for JobDisplay<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let job = self.job;
+        write!(f, "{} (trigger: {}, ", job.name, job.trigger)?;
+        match (self.pending, job.next_run_time) {
+            (true, _) => f.write_str("pending)"),
+            (false, Some(t)) => write!(
+                f,
+                "next run at: {})",
+                t.with_timezone(&self.tz).format("%Y-%m-%d %H:%M:%S %Z")
+            ),
+            (false, None) => f.write_str("paused)"),
+        }
+    }
+}
+
+impl fmt::Display for Job {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.display_in(Tz::UTC).fmt(f)
+    }
+}
+
+impl fmt::Debug for Job {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Job")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("target", &self.target)
+            .field("trigger", &self.trigger)
+            .field("executor", &self.executor)
+            .field("misfire_grace_time", &self.misfire_grace_time)
+            .field("coalesce", &self.coalesce)
+            .field("max_instances", &self.max_instances)
+            .field("next_run_time", &self.next_run_time)
+            .finish()
+    }
+}
+
+/// Jobs are equal when their ids are, as in APScheduler.
+impl PartialEq for Job {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+
+impl Eq for Job {}
+
+/// Scheduler-wide defaults for the options a [`JobSpec`] leaves unset.
+///
+/// The defaults are APScheduler's: a misfire grace time of one second, coalescing on, and one
+/// instance at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobDefaults {
+    /// How late a run may start; `None` means no limit. In configuration: seconds, or `null`.
+    #[serde(with = "opt_seconds")]
+    pub misfire_grace_time: Option<Duration>,
+    /// Whether several due run times collapse into one run.
+    pub coalesce: bool,
+    /// How many runs of one job may run at once on its executor.
+    pub max_instances: u32,
+}
+
+impl Default for JobDefaults {
+    fn default() -> Self {
+        JobDefaults {
+            misfire_grace_time: Some(Duration::from_secs(1)),
+            coalesce: true,
+            max_instances: 1,
+        }
+    }
+}
+
+/// Serde for `Option<Duration>` as fractional seconds (`null` = none).
+pub(crate) mod opt_seconds {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub(crate) fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_f64(d.as_secs_f64()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        match Option::<f64>::deserialize(d)? {
+            None => Ok(None),
+            Some(secs) => Duration::try_from_secs_f64(secs).map(Some).map_err(|_| {
+                serde::de::Error::custom(format!("{secs} is not a valid number of seconds"))
+            }),
+        }
+    }
+}
+
+/// Everything needed to add a job: target, trigger and options.
+///
+/// Options left unset take the scheduler's [`JobDefaults`] when the job reaches its store.
+///
+/// ```
+/// # use scheduler_core::{JobSpec, JobTarget, Trigger, TriggerState};
+/// # use chrono::{DateTime, Utc};
+/// # #[derive(Debug)] struct Once(DateTime<Utc>);
+/// # impl std::fmt::Display for Once { fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("once") } }
+/// # impl Trigger for Once {
+/// #     fn next_fire_time(&self, p: Option<DateTime<Utc>>, _: DateTime<Utc>) -> Option<DateTime<Utc>> { p.is_none().then_some(self.0) }
+/// #     fn to_state(&self) -> scheduler_core::Result<TriggerState> { TriggerState::new("once", &self.0) }
+/// # }
+/// use std::time::Duration;
+///
+/// let spec = JobSpec::new(JobTarget::closure("hello", || println!("hello")), Once(Utc::now()))
+///     .id("greeting")
+///     .misfire_grace_time(Some(Duration::from_secs(30)))
+///     .replace_existing(true);
+/// ```
+#[derive(Debug, Clone)]
+pub struct JobSpec {
+    pub(crate) id: Option<String>,
+    pub(crate) name: Option<String>,
+    pub(crate) target: JobTarget,
+    pub(crate) trigger: Arc<dyn Trigger>,
+    pub(crate) executor: String,
+    pub(crate) jobstore: String,
+    pub(crate) misfire_grace_time: Option<Option<Duration>>,
+    pub(crate) coalesce: Option<bool>,
+    pub(crate) max_instances: Option<u32>,
+    pub(crate) next_run_time: Option<Option<DateTime<Utc>>>,
+    pub(crate) replace_existing: bool,
+}
+
+impl JobSpec {
+    /// A job running `target` on `trigger`, in store `"default"` on executor `"default"`.
+    pub fn new(target: JobTarget, trigger: impl Trigger) -> Self {
+        Self::with_shared_trigger(target, Arc::new(trigger))
+    }
+
+    /// Like [`new`](Self::new), with a trigger that is already shared.
+    pub fn with_shared_trigger(target: JobTarget, trigger: Arc<dyn Trigger>) -> Self {
+        JobSpec {
+            id: None,
+            name: None,
+            target,
+            trigger,
+            executor: "default".to_owned(),
+            jobstore: "default".to_owned(),
+            misfire_grace_time: None,
+            coalesce: None,
+            max_instances: None,
+            next_run_time: None,
+            replace_existing: false,
+        }
+    }
+
+    /// The job's id (default: a random UUID in hex).
+    pub fn id(mut self, id: impl Into<String>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+
+    /// The job's name (default: the function's name).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// The alias of the executor to run it on.
+    pub fn executor(mut self, alias: impl Into<String>) -> Self {
+        self.executor = alias.into();
+        self
+    }
+
+    /// The alias of the job store to keep it in.
+    pub fn jobstore(mut self, alias: impl Into<String>) -> Self {
+        self.jobstore = alias.into();
+        self
+    }
+
+    /// How late a run may start and still run; `None` means no limit.
+    pub fn misfire_grace_time(mut self, grace: Option<Duration>) -> Self {
+        self.misfire_grace_time = Some(grace);
+        self
+    }
+
+    /// Whether several due run times collapse into one run.
+    pub fn coalesce(mut self, coalesce: bool) -> Self {
+        self.coalesce = Some(coalesce);
+        self
+    }
+
+    /// How many runs may run at once on the executor.
+    pub fn max_instances(mut self, max: u32) -> Self {
+        self.max_instances = Some(max);
+        self
+    }
+
+    /// The first run time, instead of the trigger's.
+    pub fn next_run_time(mut self, at: DateTime<Utc>) -> Self {
+        self.next_run_time = Some(Some(at));
+        self
+    }
+
+    /// Adds the job paused (APScheduler's `next_run_time=None`).
+    pub fn paused(mut self) -> Self {
+        self.next_run_time = Some(None);
+        self
+    }
+
+    /// Replace a job with the same id instead of failing with
+    /// [`ConflictingId`](crate::ErrorKind::ConflictingId).
+    pub fn replace_existing(mut self, replace: bool) -> Self {
+        self.replace_existing = replace;
+        self
+    }
+
+    /// The store alias the job goes to.
+    pub fn jobstore_alias(&self) -> &str {
+        &self.jobstore
+    }
+
+    /// Builds the job, filling unset options from `defaults` and computing the first run time
+    /// from the trigger at `now` (unless given).
+    pub(crate) fn into_job(self, defaults: &JobDefaults, now: DateTime<Utc>) -> Result<Job> {
+        self.target.validate()?;
+        let id: Arc<str> = match self.id {
+            Some(id) => id.into(),
+            None => uuid::Uuid::new_v4().simple().to_string().into(),
+        };
+        let name = match self.name {
+            Some(name) => validate_name(name)?,
+            None => Arc::from(self.target.display_name()),
+        };
+        let misfire_grace_time = validate_grace(
+            self.misfire_grace_time
+                .unwrap_or(defaults.misfire_grace_time),
+        )?;
+        let max_instances =
+            validate_max_instances(self.max_instances.unwrap_or(defaults.max_instances))?;
+        let next_run_time = match self.next_run_time {
+            Some(given) => given,
+            None => self.trigger.next_fire_time(None, now),
+        };
+        Ok(Job {
+            id,
+            name,
+            target: self.target,
+            trigger: self.trigger,
+            executor: self.executor.into(),
+            misfire_grace_time,
+            coalesce: self.coalesce.unwrap_or(defaults.coalesce),
+            max_instances,
+            next_run_time,
+        })
+    }
+
+    /// The job as listed before the scheduler starts: defaults applied, no run time yet.
+    pub(crate) fn preview(&self, defaults: &JobDefaults) -> Job {
+        Job {
+            id: self.id.as_deref().unwrap_or_default().into(),
+            name: self
+                .name
+                .as_deref()
+                .unwrap_or(self.target.display_name())
+                .into(),
+            target: self.target.clone(),
+            trigger: self.trigger.clone(),
+            executor: self.executor.as_str().into(),
+            misfire_grace_time: self
+                .misfire_grace_time
+                .unwrap_or(defaults.misfire_grace_time),
+            coalesce: self.coalesce.unwrap_or(defaults.coalesce),
+            max_instances: self.max_instances.unwrap_or(defaults.max_instances),
+            next_run_time: self.next_run_time.flatten(),
+        }
+    }
+}
+
+/// Changes to apply to a stored job with [`modify_job`](crate::Scheduler::modify_job).
+///
+/// The id cannot change. Changing the trigger does not recompute the next run time; use
+/// [`reschedule_job`](crate::Scheduler::reschedule_job) for that, as in APScheduler.
+#[derive(Debug, Clone, Default)]
+pub struct JobChanges {
+    pub(crate) name: Option<String>,
+    pub(crate) target: Option<JobTarget>,
+    pub(crate) trigger: Option<Arc<dyn Trigger>>,
+    pub(crate) executor: Option<String>,
+    pub(crate) misfire_grace_time: Option<Option<Duration>>,
+    pub(crate) coalesce: Option<bool>,
+    pub(crate) max_instances: Option<u32>,
+    pub(crate) next_run_time: Option<Option<DateTime<Utc>>>,
+}
+
+impl JobChanges {
+    /// No changes.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A new name.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// A new target (function and arguments).
+    pub fn target(mut self, target: JobTarget) -> Self {
+        self.target = Some(target);
+        self
+    }
+
+    /// A new trigger; the next run time stays as it is.
+    pub fn trigger(mut self, trigger: impl Trigger) -> Self {
+        self.trigger = Some(Arc::new(trigger));
+        self
+    }
+
+    /// A new executor alias.
+    pub fn executor(mut self, alias: impl Into<String>) -> Self {
+        self.executor = Some(alias.into());
+        self
+    }
+
+    /// A new misfire grace time; `None` means no limit.
+    pub fn misfire_grace_time(mut self, grace: Option<Duration>) -> Self {
+        self.misfire_grace_time = Some(grace);
+        self
+    }
+
+    /// A new coalesce setting.
+    pub fn coalesce(mut self, coalesce: bool) -> Self {
+        self.coalesce = Some(coalesce);
+        self
+    }
+
+    /// A new instance limit.
+    pub fn max_instances(mut self, max: u32) -> Self {
+        self.max_instances = Some(max);
+        self
+    }
+
+    /// A new next run time; `None` pauses the job.
+    pub fn next_run_time(mut self, at: Option<DateTime<Utc>>) -> Self {
+        self.next_run_time = Some(at);
+        self
+    }
+}
+
+fn validate_name(name: String) -> Result<Arc<str>> {
+    if name.is_empty() {
+        return Err(Error::invalid_job("a job's name must not be empty"));
+    }
+    Ok(name.into())
+}
+
+fn validate_grace(grace: Option<Duration>) -> Result<Option<Duration>> {
+    match grace {
+        Some(d) if d.is_zero() => Err(Error::invalid_job(
+            "misfire_grace_time must be positive, or None for no limit",
+        )),
+        other => Ok(other),
+    }
+}
+
+fn validate_max_instances(max: u32) -> Result<u32> {
+    if max == 0 {
+        return Err(Error::invalid_job("max_instances must be at least 1"));
+    }
+    Ok(max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ErrorKind, TriggerState};
+
+    #[derive(Debug)]
+    struct At(DateTime<Utc>);
+
+    impl fmt::Display for At {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "date[{}]", self.0.format("%Y-%m-%d %H:%M:%S UTC"))
+        }
+    }
+
+    impl Trigger for At {
+        fn next_fire_time(
+            &self,
+            p: Option<DateTime<Utc>>,
+            _: DateTime<Utc>,
+        ) -> Option<DateTime<Utc>> {
+            p.is_none().then_some(self.0)
+        }
+        fn to_state(&self) -> Result<TriggerState> {
+            TriggerState::new("at", &self.0)
+        }
+    }
+
+    fn t(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000 + secs, 0).unwrap()
+    }
+
+    #[test]
+    fn defaults_fill_unset_options_and_trigger_gives_first_run() {
+        let spec = JobSpec::new(JobTarget::closure("tick", || ()), At(t(60)));
+        let job = spec.into_job(&JobDefaults::default(), t(0)).unwrap();
+        assert_eq!(job.id().len(), 32, "uuid4 hex like APScheduler");
+        assert_eq!(job.name(), "tick");
+        assert_eq!(job.misfire_grace_time(), Some(Duration::from_secs(1)));
+        assert!(job.coalesce());
+        assert_eq!(job.max_instances(), 1);
+        assert_eq!(job.next_run_time(), Some(t(60)));
+    }
+
+    #[test]
+    fn explicit_options_win_and_paused_means_no_run_time() {
+        let spec = JobSpec::new(JobTarget::closure("tick", || ()), At(t(60)))
+            .id("x")
+            .name("ticker")
+            .misfire_grace_time(None)
+            .coalesce(false)
+            .max_instances(3)
+            .paused();
+        let job = spec.into_job(&JobDefaults::default(), t(0)).unwrap();
+        assert_eq!(
+            (
+                job.id(),
+                job.name(),
+                job.misfire_grace_time(),
+                job.coalesce(),
+                job.max_instances()
+            ),
+            ("x", "ticker", None, false, 3)
+        );
+        assert!(job.is_paused());
+        assert_eq!(
+            job.to_string(),
+            "ticker (trigger: date[2023-11-14 22:14:20 UTC], paused)"
+        );
+    }
+
+    #[test]
+    fn invalid_options_are_rejected() {
+        let base = || JobSpec::new(JobTarget::closure("tick", || ()), At(t(60)));
+        let defaults = JobDefaults::default();
+        for spec in [
+            base().max_instances(0),
+            base().misfire_grace_time(Some(Duration::ZERO)),
+            base().name(""),
+        ] {
+            assert_eq!(
+                spec.into_job(&defaults, t(0)).unwrap_err().kind(),
+                ErrorKind::InvalidJob
+            );
+        }
+    }
+
+    #[test]
+    fn display_shows_next_run_in_the_given_zone() {
+        let job = JobSpec::new(JobTarget::closure("tick", || ()), At(t(0)))
+            .into_job(&JobDefaults::default(), t(0))
+            .unwrap();
+        assert_eq!(
+            job.display_in(chrono_tz::Europe::Berlin).to_string(),
+            "tick (trigger: date[2023-11-14 22:13:20 UTC], next run at: 2023-11-14 23:13:20 CET)"
+        );
+    }
+
+    #[test]
+    fn job_defaults_parse_seconds_and_null() {
+        let d: JobDefaults =
+            serde_json::from_str(r#"{"misfire_grace_time": 30, "max_instances": 3}"#).unwrap();
+        assert_eq!(d.misfire_grace_time, Some(Duration::from_secs(30)));
+        assert!(d.coalesce);
+        assert_eq!(d.max_instances, 3);
+        let d: JobDefaults = serde_json::from_str(r#"{"misfire_grace_time": null}"#).unwrap();
+        assert_eq!(d.misfire_grace_time, None);
+        assert!(serde_json::from_str::<JobDefaults>(r#"{"misfire_grace_time": -1}"#).is_err());
+        assert!(serde_json::from_str::<JobDefaults>(r#"{"grace": 1}"#).is_err());
+    }
+}

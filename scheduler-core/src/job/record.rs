@@ -1,0 +1,288 @@
+//! The persisted form of a job and the codec between it and a live [`Job`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{Job, JobRegistry, JobTarget, opt_seconds, validate_grace, validate_max_instances};
+use crate::error::{Error, ErrorKind, Result};
+use crate::trigger::{TriggerRegistry, TriggerState};
+
+/// A job as persistent stores save it: plain data, JSON-friendly, language-neutral.
+///
+/// ```json
+/// {"version": 1, "id": "cancel-42", "name": "cancel_order", "func": "cancel_order",
+///  "args": {"order_id": 42}, "trigger": {"kind": "date", "state": {...}},
+///  "executor": "default", "misfire_grace_time": 1.0, "coalesce": true,
+///  "max_instances": 1, "next_run_time": "2024-05-01T09:00:00Z"}
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobRecord {
+    /// The record's schema version ([`JobRecord::VERSION`] when written by this crate).
+    pub version: u32,
+    /// The job's id.
+    pub id: String,
+    /// The job's name.
+    pub name: String,
+    /// The registered name of the job function.
+    pub func: String,
+    /// The function's arguments.
+    pub args: serde_json::Value,
+    /// The trigger's kind and state.
+    pub trigger: TriggerState,
+    /// The executor alias.
+    pub executor: String,
+    /// The misfire grace time in seconds; `null` = no limit.
+    #[serde(with = "opt_seconds")]
+    pub misfire_grace_time: Option<Duration>,
+    /// Whether due run times coalesce.
+    pub coalesce: bool,
+    /// The instance limit.
+    pub max_instances: u32,
+    /// The next run time; `null` = paused.
+    pub next_run_time: Option<DateTime<Utc>>,
+}
+
+impl JobRecord {
+    /// The schema version this crate writes and the newest it reads.
+    pub const VERSION: u32 = 1;
+}
+
+/// Turns jobs into [`JobRecord`]s and back, resolving function names and trigger kinds.
+///
+/// Persistent stores get one in their [`StoreContext`](crate::StoreContext).
+#[derive(Debug, Clone, Default)]
+pub struct JobCodec {
+    functions: JobRegistry,
+    triggers: TriggerRegistry,
+}
+
+impl JobCodec {
+    /// A codec resolving names in these registries.
+    pub fn new(functions: JobRegistry, triggers: TriggerRegistry) -> Self {
+        JobCodec {
+            functions,
+            triggers,
+        }
+    }
+
+    /// The job functions known to this codec.
+    pub fn functions(&self) -> &JobRegistry {
+        &self.functions
+    }
+
+    /// The trigger kinds known to this codec.
+    pub fn triggers(&self) -> &TriggerRegistry {
+        &self.triggers
+    }
+
+    /// The persisted form of `job`.
+    ///
+    /// Fails with [`NotPersistable`](ErrorKind::NotPersistable) for closure jobs.
+    pub fn encode(&self, job: &Job) -> Result<JobRecord> {
+        let (Some(func), Some(args)) = (job.target.function_name(), job.target.args_json()) else {
+            return Err(Error::not_persistable(job.id()));
+        };
+        let args = serde_json::from_str(args).map_err(|e| {
+            Error::serialization("the job's arguments are not valid JSON", e).with_job_id(job.id())
+        })?;
+        let trigger = job
+            .trigger
+            .to_state()
+            .map_err(|e| with_job_id(e, job.id()))?;
+        Ok(JobRecord {
+            version: JobRecord::VERSION,
+            id: job.id().to_owned(),
+            name: job.name().to_owned(),
+            func: func.to_owned(),
+            args,
+            trigger,
+            executor: job.executor().to_owned(),
+            misfire_grace_time: job.misfire_grace_time,
+            coalesce: job.coalesce,
+            max_instances: job.max_instances,
+            next_run_time: job.next_run_time,
+        })
+    }
+
+    /// The live job for `record`.
+    ///
+    /// Fails with [`UnknownJobFunction`](ErrorKind::UnknownJobFunction) when the function is
+    /// not registered, [`InvalidTrigger`](ErrorKind::InvalidTrigger) when the trigger kind is
+    /// unknown or its state does not fit, and [`Serialization`](ErrorKind::Serialization) for a
+    /// record written by a newer version. The error names the job.
+    pub fn decode(&self, record: JobRecord) -> Result<Job> {
+        let id = record.id;
+        if record.version > JobRecord::VERSION {
+            return Err(Error::new(
+                ErrorKind::Serialization,
+                format!(
+                    "job {id:?} was saved with record version {}, newer than this build reads ({})",
+                    record.version,
+                    JobRecord::VERSION
+                ),
+            )
+            .with_job_id(id));
+        }
+        let target = JobTarget::restore(
+            &self.functions,
+            &record.func,
+            Arc::from(record.args.to_string()),
+        )
+        .map_err(|e| with_job_id(e, &id))?;
+        let trigger = self
+            .triggers
+            .restore(&record.trigger)
+            .map_err(|e| with_job_id(e, &id))?;
+        let misfire_grace_time =
+            validate_grace(record.misfire_grace_time).map_err(|e| with_job_id(e, &id))?;
+        let max_instances =
+            validate_max_instances(record.max_instances).map_err(|e| with_job_id(e, &id))?;
+        Ok(Job {
+            id: id.into(),
+            name: record.name.into(),
+            target,
+            trigger,
+            executor: record.executor.into(),
+            misfire_grace_time,
+            coalesce: record.coalesce,
+            max_instances,
+            next_run_time: record.next_run_time,
+        })
+    }
+
+    /// `job` as JSON bytes, for stores that keep one blob per job.
+    pub fn encode_json(&self, job: &Job) -> Result<Vec<u8>> {
+        let record = self.encode(job)?;
+        serde_json::to_vec(&record)
+            .map_err(|e| Error::serialization("cannot serialize the job", e).with_job_id(job.id()))
+    }
+
+    /// The job saved as JSON `bytes` by [`encode_json`](Self::encode_json).
+    ///
+    /// `id` names the row in errors, since a corrupt blob may not yield one.
+    pub fn decode_json(&self, id: &str, bytes: &[u8]) -> Result<Job> {
+        let record: JobRecord = serde_json::from_slice(bytes).map_err(|e| {
+            Error::serialization(format!("the stored record of job {id:?} is corrupt"), e)
+                .with_job_id(id)
+        })?;
+        self.decode(record)
+    }
+}
+
+fn with_job_id(e: Error, id: &str) -> Error {
+    if e.job_id().is_some() {
+        e
+    } else {
+        e.with_job_id(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::{JobDefaults, JobSpec};
+    use crate::trigger::Trigger;
+    use std::fmt;
+
+    #[derive(Debug, Serialize, Deserialize)]
+    struct At(DateTime<Utc>);
+
+    impl fmt::Display for At {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "at[{}]", self.0)
+        }
+    }
+
+    impl Trigger for At {
+        fn next_fire_time(
+            &self,
+            p: Option<DateTime<Utc>>,
+            _: DateTime<Utc>,
+        ) -> Option<DateTime<Utc>> {
+            p.is_none().then_some(self.0)
+        }
+        fn to_state(&self) -> Result<TriggerState> {
+            TriggerState::new("at", self)
+        }
+    }
+
+    fn codec() -> (JobCodec, crate::JobFunction<u32>) {
+        let functions = JobRegistry::new();
+        let f = functions.register_sync("count", |_: u32| ());
+        let triggers = TriggerRegistry::new();
+        triggers.register_serde::<At>("at");
+        (JobCodec::new(functions, triggers), f)
+    }
+
+    fn at() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000, 123_456_000).unwrap()
+    }
+
+    #[test]
+    fn round_trips_every_field() {
+        let (codec, f) = codec();
+        let job = JobSpec::new(f.call(7), At(at()))
+            .id("j")
+            .name("counter")
+            .executor("pool")
+            .misfire_grace_time(Some(Duration::from_millis(1500)))
+            .coalesce(false)
+            .max_instances(4)
+            .into_job(&JobDefaults::default(), at())
+            .unwrap();
+        let bytes = codec.encode_json(&job).unwrap();
+        let back = codec.decode_json("j", &bytes).unwrap();
+        assert_eq!(codec.encode(&back).unwrap(), codec.encode(&job).unwrap());
+        assert_eq!(back.next_run_time(), Some(at()));
+        assert_eq!(back.target().args_json(), Some("7"));
+        assert_eq!(back.misfire_grace_time(), Some(Duration::from_millis(1500)));
+    }
+
+    #[test]
+    fn closures_are_refused() {
+        let (codec, _) = codec();
+        let job = JobSpec::new(JobTarget::closure("c", || ()), At(at()))
+            .id("c")
+            .into_job(&JobDefaults::default(), at())
+            .unwrap();
+        let err = codec.encode(&job).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotPersistable);
+        assert_eq!(err.job_id(), Some("c"));
+    }
+
+    #[test]
+    fn unreadable_records_are_typed_errors_naming_the_job() {
+        let (codec, f) = codec();
+        let job = JobSpec::new(f.call(1), At(at()))
+            .id("j")
+            .into_job(&JobDefaults::default(), at())
+            .unwrap();
+        let good = codec.encode(&job).unwrap();
+
+        let mut unknown_func = good.clone();
+        unknown_func.func = "gone".into();
+        let mut unknown_trigger = good.clone();
+        unknown_trigger.trigger.kind = "lunar".into();
+        let mut newer = good.clone();
+        newer.version = 2;
+        let mut zero_instances = good;
+        zero_instances.max_instances = 0;
+        for (record, kind) in [
+            (unknown_func, ErrorKind::UnknownJobFunction),
+            (unknown_trigger, ErrorKind::InvalidTrigger),
+            (newer, ErrorKind::Serialization),
+            (zero_instances, ErrorKind::InvalidJob),
+        ] {
+            let err = codec.decode(record).unwrap_err();
+            assert_eq!((err.kind(), err.job_id()), (kind, Some("j")), "{err}");
+        }
+        let err = codec.decode_json("j", b"{not json").unwrap_err();
+        assert_eq!(
+            (err.kind(), err.job_id()),
+            (ErrorKind::Serialization, Some("j"))
+        );
+    }
+}

@@ -1,0 +1,55 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod clock;
+pub mod error;
+pub mod event;
+pub mod executor;
+pub mod job;
+mod scheduler;
+pub mod store;
+pub mod trigger;
+
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
+pub use clock::{BoxFuture, Clock, SystemClock};
+pub use error::{BoxError, Error, ErrorKind, Result};
+pub use event::{
+    Event, EventBus, EventLog, EventMask, EventStream, JobEvent, JobExecutionEvent, JobFailure,
+    JobSubmissionEvent, ListenerId,
+};
+pub use executor::{
+    DynExecutor, Executor, ExecutorContext, InstanceGuard, InstanceLimiter, JobRun,
+};
+pub use job::{
+    Handler, Job, JobChanges, JobCodec, JobDefaults, JobFunction, JobOutcome, JobOutput, JobRecord,
+    JobRegistry, JobSpec, JobTarget, RegisteredFunction,
+};
+pub use scheduler::{
+    BackgroundScheduler, BlockingScheduler, ComponentConfig, Components, DEFAULT_CATCH_UP_LIMIT,
+    ExecutorFactory, JobStoreFactory, Scheduler, SchedulerBuilder, SchedulerConfig, SchedulerState,
+    SyncScheduler, local_timezone, parse_options, parse_timezone,
+};
+pub use store::{Capabilities, DynJobStore, FireCommit, JobStore, StoreContext};
+pub use trigger::{Trigger, TriggerFactory, TriggerRegistry, TriggerState};
+
+/// Re-exported so downstream crates name the same versions.
+pub use chrono;
+pub use chrono_tz;
+
+#[cfg(test)]
+mod tests {
+    fn assert_send_sync<T: Send + Sync + 'static>() {}
+
+    #[test]
+    fn public_handles_are_send_and_sync() {
+        assert_send_sync::<crate::Scheduler>();
+        assert_send_sync::<crate::Error>();
+        assert_send_sync::<crate::Job>();
+        assert_send_sync::<crate::JobRecord>();
+        assert_send_sync::<crate::Event>();
+        assert_send_sync::<crate::BackgroundScheduler>();
+        assert_send_sync::<crate::JobRegistry>();
+    }
+}

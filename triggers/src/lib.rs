@@ -1,0 +1,1 @@
+//! Triggers with APScheduler 3.x fire times (work in progress).

@@ -213,9 +213,11 @@ impl Trigger for StepTrigger {
             Some(p) => Some(p + step),
             None if now <= self.start => Some(self.start),
             None => {
-                let steps = (now - self.start)
-                    .num_microseconds()?
-                    .div_ceil(step.num_microseconds()?);
+                let (elapsed, step_us) = (
+                    (now - self.start).num_microseconds()?,
+                    step.num_microseconds()?,
+                );
+                let steps = (elapsed + step_us - 1) / step_us;
                 Some(self.start + step * i32::try_from(steps).ok()?)
             }
         }

@@ -1,1 +1,2 @@
+//! The quick start (placeholder until written).
 fn main() {}

@@ -1,1 +1,2 @@
+//! Workspace automation (placeholder until written).
 fn main() {}

@@ -48,20 +48,10 @@ pub const DEFAULT_CATCH_UP_LIMIT: usize = 10_000;
 /// [`BackgroundScheduler`] (own thread) or a [`BlockingScheduler`] (the calling thread).
 ///
 /// ```
-/// use std::sync::Arc;
-/// use scheduler_core::{Event, EventMask, JobRegistry, JobSpec, Scheduler, Trigger, TriggerState};
-/// # /// # #[derive(Debug)] struct Once(DateTime<Utc>);
-/// # impl std::fmt::Display for Once { fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("once") } }
-/// # impl Trigger for Once {
-/// #     fn next_fire_time(&self, p: Option<DateTime<Utc>>, _: DateTime<Utc>) -> Option<DateTime<Utc>> { p.is_none().then_some(self.0) }
-/// #     fn to_state(&self) -> scheduler_core::Result<TriggerState> { TriggerState::new("once", &self.0) }
-/// # }
-/// # #[derive(Debug, Default)] struct MyStore;
-/// # #[derive(Debug, Default)] struct MyExecutor;
-/// # fn store() -> impl scheduler_core::JobStore { scheduler_core::testkit::ConformanceStore::default() }
-/// # fn executor() -> impl scheduler_core::Executor { scheduler_core::testkit::InlineExecutor::default() }
+/// use scheduler_core::{Event, EventMask, JobRegistry, JobSpec, Scheduler};
 ///
-/// # #[tokio::main(flavor = "current_thread")] async fn main() -> scheduler_core::Result<()> {
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> scheduler_core::Result<()> {
 /// let registry = JobRegistry::new();
 /// let greet = registry.register_async("greet", |name: String| async move {
 ///     println!("hello, {name}");
@@ -69,12 +59,16 @@ pub const DEFAULT_CATCH_UP_LIMIT: usize = 10_000;
 ///
 /// let scheduler = Scheduler::builder()
 ///     .registry(registry)
-///     .jobstore("default", store())       // e.g. jobstore_memory::MemoryJobStore::new()
-///     .executor("default", executor())    // e.g. executors::TokioExecutor::new()
+///     .jobstore("default", jobstore_memory::MemoryJobStore::new())
+///     .executor("default", executors::TokioExecutor::new())
 ///     .build();
 /// let mut events = scheduler.subscribe(EventMask::JOB_EXECUTED);
 /// scheduler.start().await?;
-/// scheduler.add_job(JobSpec::new(greet.call("world".into()), Once(Utc::now()))).await?;
+///
+/// let now = scheduler.clock().now();
+/// scheduler
+///     .add_job(JobSpec::new(greet.call("world".into()), triggers::DateTrigger::new(now)))
+///     .await?;
 /// assert!(matches!(events.recv().await, Some(Event::JobExecuted(_))));
 /// scheduler.shutdown(true).await?;
 /// # Ok(()) }
@@ -84,6 +78,9 @@ pub struct Scheduler {
     inner: Arc<Inner>,
 }
 
+/// A store and the alias the scheduler knows it by.
+type AliasedStore = (Arc<str>, Arc<dyn DynJobStore>);
+
 struct Inner {
     clock: Arc<dyn Clock>,
     codec: JobCodec,
@@ -92,7 +89,7 @@ struct Inner {
     state: watch::Sender<SchedulerState>,
     /// Serialises start, shutdown and configure.
     lifecycle: tokio::sync::Mutex<()>,
-    stores: RwLock<Vec<(Arc<str>, Arc<dyn DynJobStore>)>>,
+    stores: RwLock<Vec<AliasedStore>>,
     executors: RwLock<HashMap<Arc<str>, Arc<dyn DynExecutor>>>,
     pending: Mutex<Vec<JobSpec>>,
     wakeup: Notify,
@@ -114,7 +111,7 @@ pub struct SchedulerBuilder {
     settings: Settings,
     functions: JobRegistry,
     triggers: TriggerRegistry,
-    stores: Vec<(Arc<str>, Arc<dyn DynJobStore>)>,
+    stores: Vec<AliasedStore>,
     executors: HashMap<Arc<str>, Arc<dyn DynExecutor>>,
 }
 
@@ -175,13 +172,16 @@ impl SchedulerBuilder {
         self
     }
 
-    /// The most fire times enumerated for one job in one pass of the loop (default 10,000).
+    /// The most fire times walked for one job in one pass of the loop (default 10,000).
     ///
-    /// After an outage or a clock jump a job may have millions of missed fire times. The loop
-    /// walks at most this many per job per pass and saves its position; the next pass goes on
-    /// from there. Memory stays bounded and other jobs keep running in between. A coalescing
-    /// job still runs once, for its last missed time; a job that does not coalesce gets its
-    /// missed runs in batches of this size.
+    /// After an outage or a clock jump a job may have millions of missed fire times;
+    /// APScheduler enumerates them all in memory (its issues #1066 and #125). Here the loop
+    /// walks at most this many per job per pass, saves the job's position and goes on in the
+    /// next pass, so memory and the length of a pass stay bounded and other jobs keep running
+    /// in between. A coalescing job still runs once, for its latest missed time. A job that
+    /// does not coalesce runs every fire time walked in the pass that reaches the present (so
+    /// all of them when there are fewer than the limit, as in APScheduler); the fire times
+    /// walked in earlier passes are reported as missed ([`Event::JobMissed`]) without running.
     pub fn catch_up_limit(mut self, limit: usize) -> Self {
         self.settings.catch_up_limit = limit.max(1);
         self
@@ -360,30 +360,40 @@ impl Scheduler {
         Ok(())
     }
 
-    /// Adds the jobs added before start. Checks every id first so a conflict leaves nothing
-    /// half-added.
+    /// Adds the jobs added before start. Checks every id first (against the stores and among
+    /// the pending jobs) so a conflict adds nothing; a job that still fails to be added stays
+    /// pending with the ones after it.
     async fn flush_pending(&self) -> Result<()> {
         let pending = std::mem::take(&mut *lock(&self.inner.pending));
-        let result: Result<()> = async {
-            for spec in &pending {
-                if spec.replace_existing {
-                    continue;
-                }
-                let store = self.store(&spec.jobstore)?;
-                let id = spec.id.as_deref().unwrap_or_default();
-                if store.lookup_job(id).await?.is_some() {
-                    return Err(Error::conflicting_id(id));
-                }
-            }
-            Ok(())
-        }
-        .await;
-        if let Err(e) = result {
+        if let Err(e) = self.check_pending(&pending).await {
             *lock(&self.inner.pending) = pending;
             return Err(e);
         }
+        let mut rest = pending.into_iter();
+        while let Some(spec) = rest.next() {
+            if let Err(e) = self.real_add_job(spec.clone()).await {
+                let mut pending = lock(&self.inner.pending);
+                *pending = std::iter::once(spec)
+                    .chain(rest)
+                    .chain(pending.drain(..))
+                    .collect();
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    async fn check_pending(&self, pending: &[JobSpec]) -> Result<()> {
+        let mut seen = std::collections::HashSet::new();
         for spec in pending {
-            self.real_add_job(spec).await?;
+            let id = spec.id.as_deref().unwrap_or_default();
+            let first = seen.insert((spec.jobstore.as_str(), id));
+            if spec.replace_existing {
+                continue;
+            }
+            if !first || self.store(&spec.jobstore)?.lookup_job(id).await?.is_some() {
+                return Err(Error::conflicting_id(id));
+            }
         }
         Ok(())
     }
@@ -1022,7 +1032,7 @@ impl Scheduler {
             })
     }
 
-    fn store_snapshot(&self) -> Vec<(Arc<str>, Arc<dyn DynJobStore>)> {
+    fn store_snapshot(&self) -> Vec<AliasedStore> {
         read(&self.inner.stores).clone()
     }
 

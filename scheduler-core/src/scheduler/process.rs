@@ -23,6 +23,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use super::{Scheduler, SchedulerState, read};
 use crate::error::ErrorKind;
+use crate::event::{Event, EventMask, JobExecutionEvent};
 use crate::executor::{DynExecutor, JobRun};
 use crate::job::Job;
 use crate::store::{DynJobStore, FireCommit};
@@ -30,25 +31,34 @@ use crate::store::{DynJobStore, FireCommit};
 /// The fire times of one due job found in one pass.
 #[derive(Debug, PartialEq)]
 pub(super) struct DueRuns {
-    /// The run times to submit now (empty while a coalescing catch-up is still walking).
+    /// The run times to submit now.
     pub(super) run_times: Vec<DateTime<Utc>>,
+    /// Run times walked past without running: the walk hit the catch-up limit before
+    /// reaching the present (reported as missed, only for jobs that do not coalesce).
+    pub(super) skipped: Vec<DateTime<Utc>>,
     /// The job's next run time after these; `None` when its trigger is finished.
     pub(super) next: Option<DateTime<Utc>>,
 }
 
 /// Walks `job`'s fire times from its next run time up to `now`, at most `limit` of them.
+///
+/// When the walk reaches the present, the job runs: once for the latest fire time if it
+/// coalesces, else once per fire time walked. When it stops at `limit` first, nothing runs in
+/// this pass: the position is saved (the job stays due, so the next pass goes on from there)
+/// and, for a job that does not coalesce, the walked fire times are reported as missed. So an
+/// outage of any length costs at most `limit` fire times of memory and work per pass.
 pub(super) fn due_runs(job: &Job, now: DateTime<Utc>, limit: usize) -> DueRuns {
-    let mut run_times = Vec::new();
+    let mut walked = Vec::new();
     let mut last = None;
+    let mut steps = 0;
     let mut next = job.next_run_time();
-    let mut walked = 0;
     while let Some(t) = next.filter(|t| *t <= now) {
         if job.coalesce() {
             last = Some(t);
         } else {
-            run_times.push(t);
+            walked.push(t);
         }
-        walked += 1;
+        steps += 1;
         next = job.trigger().next_fire_time(Some(t), now);
         if next.is_some_and(|n| n <= t) {
             // A trigger that does not move forward would make the job due forever.
@@ -61,18 +71,28 @@ pub(super) fn due_runs(job: &Job, now: DateTime<Utc>, limit: usize) -> DueRuns {
             );
             next = None;
         }
-        if walked >= limit {
+        if steps >= limit {
             break;
         }
     }
-    if let Some(last) = last {
-        // A coalescing job runs once, for its latest missed time, when the walk has reached
-        // the present; until then it only advances.
-        if next.is_none_or(|n| n > now) {
-            run_times.push(last);
-        }
+    let reached_present = next.is_none_or(|n| n > now);
+    match (reached_present, last) {
+        (true, Some(last)) => DueRuns {
+            run_times: vec![last],
+            skipped: Vec::new(),
+            next,
+        },
+        (true, None) => DueRuns {
+            run_times: walked,
+            skipped: Vec::new(),
+            next,
+        },
+        (false, _) => DueRuns {
+            run_times: Vec::new(),
+            skipped: walked,
+            next,
+        },
     }
-    DueRuns { run_times, next }
 }
 
 impl Scheduler {
@@ -168,18 +188,24 @@ impl Scheduler {
                 }
                 continue;
             };
-            let DueRuns { run_times, next } = due_runs(&job, now, limit);
+            let DueRuns {
+                run_times,
+                skipped,
+                next,
+            } = due_runs(&job, now, limit);
             let mut advanced = job.clone();
             advanced.set_next_run_time(next);
             commits.push(FireCommit {
                 job: advanced,
                 due_at,
             });
-            runs.push((job, executor.clone(), run_times, next));
+            runs.push((job, executor.clone(), run_times, skipped, next));
         }
         if !commits.is_empty() {
             let applied = store.commit_fires(commits).await?;
-            for ((job, executor, run_times, next), applied) in runs.into_iter().zip(applied) {
+            for ((job, executor, run_times, skipped, next), applied) in
+                runs.into_iter().zip(applied)
+            {
                 if !applied {
                     tracing::debug!(
                         job = job.id(),
@@ -188,6 +214,14 @@ impl Scheduler {
                     continue;
                 }
                 let id = job.id_arc().clone();
+                if !skipped.is_empty() {
+                    tracing::warn!(
+                        job = %id,
+                        skipped = skipped.len(),
+                        "more missed run times than the catch-up limit; reporting the oldest as missed"
+                    );
+                    self.publish_skipped(&id, alias, &skipped);
+                }
                 if !run_times.is_empty() {
                     let run = JobRun {
                         job,
@@ -214,9 +248,130 @@ impl Scheduler {
     }
 }
 
+impl Scheduler {
+    fn publish_skipped(&self, job_id: &Arc<str>, jobstore: &Arc<str>, skipped: &[DateTime<Utc>]) {
+        if !self.inner.events.wants(EventMask::JOB_MISSED) {
+            return;
+        }
+        for &scheduled_run_time in skipped {
+            self.inner
+                .events
+                .publish(Event::JobMissed(JobExecutionEvent {
+                    job_id: job_id.clone(),
+                    jobstore: jobstore.clone(),
+                    scheduled_run_time,
+                    retval: serde_json::Value::Null,
+                    error: None,
+                }));
+        }
+    }
+}
+
 fn earliest(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::{JobDefaults, JobSpec, JobTarget};
+    use crate::testkit::StepTrigger;
+    use chrono::TimeDelta;
+
+    fn t(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_000_000 + secs, 0).unwrap()
+    }
+
+    fn job(coalesce: bool) -> Job {
+        JobSpec::new(
+            JobTarget::closure("j", || ()),
+            StepTrigger {
+                start: t(10),
+                step_secs: 10,
+            },
+        )
+        .coalesce(coalesce)
+        .into_job(&JobDefaults::default(), t(0))
+        .unwrap()
+    }
+
+    #[test]
+    fn nothing_is_due_before_the_next_run_time() {
+        let runs = due_runs(&job(true), t(9), 100);
+        assert_eq!(
+            runs,
+            DueRuns {
+                run_times: vec![],
+                skipped: vec![],
+                next: Some(t(10))
+            }
+        );
+    }
+
+    #[test]
+    fn coalescing_keeps_the_last_and_not_coalescing_keeps_all() {
+        let runs = due_runs(&job(true), t(45), 100);
+        assert_eq!((runs.run_times, runs.next), (vec![t(40)], Some(t(50))));
+        let runs = due_runs(&job(false), t(45), 100);
+        assert_eq!(
+            (runs.run_times, runs.next),
+            (vec![t(10), t(20), t(30), t(40)], Some(t(50)))
+        );
+    }
+
+    #[test]
+    fn a_walk_that_hits_the_limit_saves_its_position_and_runs_nothing() {
+        let runs = due_runs(&job(true), t(1000), 3);
+        assert_eq!(
+            runs,
+            DueRuns {
+                run_times: vec![],
+                skipped: vec![],
+                next: Some(t(40))
+            }
+        );
+        let runs = due_runs(&job(false), t(1000), 3);
+        assert_eq!(
+            runs,
+            DueRuns {
+                run_times: vec![],
+                skipped: vec![t(10), t(20), t(30)],
+                next: Some(t(40))
+            }
+        );
+        // Exactly at the limit, with the present reached, the job runs.
+        let runs = due_runs(&job(false), t(35), 3);
+        assert_eq!(runs.run_times, [t(10), t(20), t(30)]);
+    }
+
+    #[test]
+    fn a_trigger_that_does_not_advance_finishes_the_job() {
+        #[derive(Debug)]
+        struct Stuck;
+        impl std::fmt::Display for Stuck {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("stuck")
+            }
+        }
+        impl crate::Trigger for Stuck {
+            fn next_fire_time(
+                &self,
+                _: Option<DateTime<Utc>>,
+                now: DateTime<Utc>,
+            ) -> Option<DateTime<Utc>> {
+                Some(now - TimeDelta::seconds(1))
+            }
+            fn to_state(&self) -> crate::Result<crate::TriggerState> {
+                crate::TriggerState::new("stuck", &())
+            }
+        }
+        let job = JobSpec::new(JobTarget::closure("j", || ()), Stuck)
+            .into_job(&JobDefaults::default(), t(0))
+            .unwrap();
+        let runs = due_runs(&job, t(0), 100);
+        assert_eq!((runs.run_times, runs.next), (vec![t(-1)], None));
     }
 }

@@ -4,7 +4,6 @@
 use std::fmt;
 use std::future::Future;
 use std::ops::Deref;
-use std::sync::Arc;
 
 use super::{Components, Scheduler, SchedulerBuilder, SchedulerConfig, SchedulerState};
 use crate::error::{Error, Result};
@@ -302,17 +301,17 @@ impl Drop for BackgroundScheduler {
 /// Shut it down from a job, a listener or another thread through [`handle`](Self::handle).
 pub struct BlockingScheduler {
     sync: SyncScheduler,
-    runtime: Arc<tokio::runtime::Runtime>,
+    runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl BlockingScheduler {
     /// Builds the scheduler and its runtime.
     pub fn new(builder: SchedulerBuilder) -> Result<Self> {
-        let runtime = Arc::new(build_runtime("scheduler-worker")?);
+        let runtime = build_runtime("scheduler-worker")?;
         let scheduler = builder.build();
         Ok(BlockingScheduler {
             sync: SyncScheduler::new(scheduler, runtime.handle().clone()),
-            runtime,
+            runtime: Some(runtime),
         })
     }
 
@@ -329,8 +328,10 @@ impl BlockingScheduler {
                  runtime; use Scheduler there",
             ));
         }
-        let scheduler = self.sync.scheduler.clone();
-        self.runtime.block_on(async move {
+        let (Some(runtime), scheduler) = (&self.runtime, self.sync.scheduler.clone()) else {
+            return Err(Error::scheduler_state("the scheduler's runtime is gone"));
+        };
+        runtime.block_on(async move {
             scheduler.start().await?;
             scheduler.stopped().await;
             Ok(())
@@ -343,6 +344,15 @@ impl Deref for BlockingScheduler {
 
     fn deref(&self) -> &SyncScheduler {
         &self.sync
+    }
+}
+
+impl Drop for BlockingScheduler {
+    fn drop(&mut self) {
+        // Without waiting: dropping a runtime that waits would panic inside async code.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 }
 

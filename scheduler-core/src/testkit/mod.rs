@@ -3,12 +3,17 @@
 //! Every job store runs the same suite, APScheduler's job-store test behaviours and more, as
 //! one named test per case:
 //!
-//! ```ignore
-//! // in the store crate's tests/it/main.rs
-//! async fn setup() -> anyhow::Result<MyStore> {
-//!     Ok(MyStore::connect(unique_namespace()).await?)
+//! ```
+//! // In the store crate's tests/it/main.rs. `setup` returns a fresh, isolated store (a
+//! // persistent one would use its own table or key prefix per call).
+//! use jobstore_memory::MemoryJobStore;
+//!
+//! async fn setup() -> anyhow::Result<MemoryJobStore> {
+//!     Ok(MemoryJobStore::new())
 //! }
-//! scheduler_core::jobstore_conformance!(setup, persistent);   // or `in_memory`
+//!
+//! scheduler_core::jobstore_conformance!(setup, in_memory); // or `persistent`
+//! # fn main() {}
 //! ```
 //!
 //! The cases are plain async functions in [`cases`]; the macro only names them. A case gets a

@@ -1,0 +1,206 @@
+//! A scheduler on a manual clock, the memory store and the tokio executor, with helpers to
+//! await events.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use scheduler_core::testkit::{ManualClock, StepTrigger};
+use scheduler_core::{
+    Event, EventMask, EventStream, JobFunction, JobRegistry, JobSpec, Result, Scheduler,
+    SchedulerBuilder, Trigger, TriggerState,
+};
+
+/// The instant every test starts at.
+pub(crate) fn t(secs: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(1_767_225_600 + secs, 0).unwrap()
+}
+
+/// Fires once at the given instant (a minimal date trigger).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Once(pub(crate) DateTime<Utc>);
+
+impl fmt::Display for Once {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "date[{}]", self.0.format("%Y-%m-%d %H:%M:%S UTC"))
+    }
+}
+
+impl Trigger for Once {
+    fn next_fire_time(
+        &self,
+        previous: Option<DateTime<Utc>>,
+        _now: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        previous.is_none().then_some(self.0)
+    }
+
+    fn to_state(&self) -> Result<TriggerState> {
+        TriggerState::new("once", self)
+    }
+}
+
+/// Fires at `start`, then every `secs` seconds.
+pub(crate) fn every(secs: i64, start: DateTime<Utc>) -> StepTrigger {
+    StepTrigger {
+        start,
+        step_secs: secs,
+    }
+}
+
+/// What the registered test functions saw.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Calls(Arc<Mutex<Vec<String>>>);
+
+impl Calls {
+    pub(crate) fn push(&self, s: String) {
+        self.0.lock().unwrap().push(s);
+    }
+
+    pub(crate) fn get(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+pub(crate) struct Harness {
+    pub(crate) clock: ManualClock,
+    pub(crate) scheduler: Scheduler,
+    pub(crate) events: EventStream,
+    pub(crate) calls: Calls,
+    /// Records its argument and returns it.
+    pub(crate) record: JobFunction<String>,
+    /// Fails with its argument as the error message.
+    pub(crate) fail: JobFunction<String>,
+    /// Panics with its argument.
+    pub(crate) panic: JobFunction<String>,
+    /// Waits until `gate` is opened, then records its argument.
+    pub(crate) wait: JobFunction<String>,
+    pub(crate) gate: Arc<tokio::sync::Semaphore>,
+}
+
+pub(crate) fn functions(
+    calls: &Calls,
+    gate: &Arc<tokio::sync::Semaphore>,
+) -> (JobRegistry, [JobFunction<String>; 4]) {
+    let registry = JobRegistry::new();
+    let c = calls.clone();
+    let record = registry.register_sync("record", move |s: String| {
+        c.push(s.clone());
+        Ok::<_, std::convert::Infallible>(s)
+    });
+    let fail = registry.register_sync("fail", |s: String| Err::<(), _>(s));
+    let panic = registry.register_sync("panic", |s: String| -> () { panic!("{s}") });
+    let (c, g) = (calls.clone(), gate.clone());
+    let wait = registry.register_async("wait", move |s: String| {
+        let (c, g) = (c.clone(), g.clone());
+        async move {
+            let _permit = g.acquire().await.expect("the gate stays open");
+            c.push(s);
+        }
+    });
+    (registry, [record, fail, panic, wait])
+}
+
+impl Harness {
+    pub(crate) fn new() -> Self {
+        Self::with(|b| b)
+    }
+
+    /// A harness whose builder is adjusted by `configure` before building.
+    pub(crate) fn with(configure: impl FnOnce(SchedulerBuilder) -> SchedulerBuilder) -> Self {
+        let clock = ManualClock::new(t(0));
+        let calls = Calls::default();
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let (registry, [record, fail, panic, wait]) = functions(&calls, &gate);
+        let builder = Scheduler::builder()
+            .clock(clock.clone())
+            .timezone(chrono_tz::UTC)
+            .registry(registry)
+            .jobstore("default", jobstore_memory::MemoryJobStore::new())
+            .executor("default", executors::TokioExecutor::new());
+        let scheduler = configure(builder).build();
+        let events = scheduler.subscribe(EventMask::ALL);
+        Harness {
+            clock,
+            scheduler,
+            events,
+            calls,
+            record,
+            fail,
+            panic,
+            wait,
+            gate,
+        }
+    }
+
+    pub(crate) fn record_job(&self, arg: &str, trigger: impl Trigger) -> JobSpec {
+        JobSpec::new(self.record.call(arg.to_owned()), trigger).id(arg)
+    }
+
+    /// Moves the manual clock to `t(secs)`.
+    pub(crate) fn set_time(&self, secs: i64) {
+        self.clock.set(t(secs));
+    }
+
+    /// The next event in `mask`, skipping others; fails the test after 10 s.
+    pub(crate) async fn next(&mut self, mask: EventMask) -> Event {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match tokio::time::timeout_at(deadline, self.events.recv()).await {
+                Ok(Some(e)) if e.code().intersects(mask) => return e,
+                Ok(Some(_)) => continue,
+                Ok(None) => panic!("event bus closed while waiting for {mask:?}"),
+                Err(_) => panic!("no {mask:?} event within 10 s"),
+            }
+        }
+    }
+
+    /// The next `n` events in `mask`.
+    pub(crate) async fn next_n(&mut self, mask: EventMask, n: usize) -> Vec<Event> {
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            out.push(self.next(mask).await);
+        }
+        out
+    }
+
+    /// Asserts that no event in `mask` arrives within a short while.
+    pub(crate) async fn assert_quiet(&mut self, mask: EventMask) {
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(300);
+        while let Ok(Some(e)) = tokio::time::timeout_at(deadline, self.events.recv()).await {
+            assert!(!e.code().intersects(mask), "unexpected event: {e}");
+        }
+    }
+
+    /// Codes of every event received until none arrives for a short while.
+    pub(crate) async fn drain(&mut self) -> Vec<EventMask> {
+        let mut codes = Vec::new();
+        while let Ok(Some(e)) =
+            tokio::time::timeout(Duration::from_millis(300), self.events.recv()).await
+        {
+            codes.push(e.code());
+        }
+        codes
+    }
+}
+
+/// The run time of an execution event.
+pub(crate) fn run_time(e: &Event) -> DateTime<Utc> {
+    match e {
+        Event::JobExecuted(x) | Event::JobError(x) | Event::JobMissed(x) => x.scheduled_run_time,
+        other => panic!("not an execution event: {other}"),
+    }
+}
+
+/// The run times of a submission event.
+pub(crate) fn run_times(e: &Event) -> Vec<DateTime<Utc>> {
+    match e {
+        Event::JobSubmitted(x) | Event::JobMaxInstances(x) => x.scheduled_run_times.to_vec(),
+        other => panic!("not a submission event: {other}"),
+    }
+}
+
+pub(crate) fn secs(n: i64) -> TimeDelta {
+    TimeDelta::seconds(n)
+}

@@ -1,0 +1,8 @@
+//! The scheduler's behaviour, ported from APScheduler's scheduler and job tests, on the memory
+//! store and the real executors with a manual clock.
+
+mod harness;
+mod jobs;
+mod lifecycle;
+mod processing;
+mod sync;

@@ -381,6 +381,15 @@ impl JobTarget {
         }
     }
 
+    /// [`display_name`](Self::display_name), shared (no allocation).
+    pub fn display_name_arc(&self) -> &Arc<str> {
+        match &self.0 {
+            TargetRepr::Registered { function, .. } => &function.name,
+            TargetRepr::Unserializable { function, .. } => function,
+            TargetRepr::Closure { name, .. } => name,
+        }
+    }
+
     /// The code to run and its JSON arguments (`"null"` for closures).
     pub fn handler(&self) -> Result<(&Handler, &str)> {
         match &self.0 {

@@ -285,7 +285,7 @@ pub struct JobSpec {
     pub(crate) name: Option<String>,
     pub(crate) target: JobTarget,
     pub(crate) trigger: Arc<dyn Trigger>,
-    pub(crate) executor: String,
+    pub(crate) executor: Arc<str>,
     pub(crate) jobstore: String,
     pub(crate) misfire_grace_time: Option<Option<Duration>>,
     pub(crate) coalesce: Option<bool>,
@@ -307,7 +307,7 @@ impl JobSpec {
             name: None,
             target,
             trigger,
-            executor: "default".to_owned(),
+            executor: default_alias(),
             jobstore: "default".to_owned(),
             misfire_grace_time: None,
             coalesce: None,
@@ -330,7 +330,7 @@ impl JobSpec {
     }
 
     /// The alias of the executor to run it on.
-    pub fn executor(mut self, alias: impl Into<String>) -> Self {
+    pub fn executor(mut self, alias: impl Into<Arc<str>>) -> Self {
         self.executor = alias.into();
         self
     }
@@ -383,9 +383,10 @@ impl JobSpec {
         &self.jobstore
     }
 
-    /// Builds the job, filling unset options from `defaults` and computing the first run time
-    /// from the trigger at `now` (unless given).
-    pub(crate) fn into_job(self, defaults: &JobDefaults, now: DateTime<Utc>) -> Result<Job> {
+    /// Builds the job as the scheduler does when it reaches its store: unset options from
+    /// `defaults`, a random id if none was given, and the first run time from the trigger at
+    /// `now` (unless given). For store tests and benchmarks that bypass a scheduler.
+    pub fn into_job(self, defaults: &JobDefaults, now: DateTime<Utc>) -> Result<Job> {
         self.target.validate()?;
         let id: Arc<str> = match self.id {
             Some(id) => id.into(),
@@ -393,7 +394,7 @@ impl JobSpec {
         };
         let name = match self.name {
             Some(name) => validate_name(name)?,
-            None => Arc::from(self.target.display_name()),
+            None => self.target.display_name_arc().clone(),
         };
         let misfire_grace_time = validate_grace(
             self.misfire_grace_time
@@ -410,7 +411,7 @@ impl JobSpec {
             name,
             target: self.target,
             trigger: self.trigger,
-            executor: self.executor.into(),
+            executor: self.executor,
             misfire_grace_time,
             coalesce: self.coalesce.unwrap_or(defaults.coalesce),
             max_instances,
@@ -425,11 +426,10 @@ impl JobSpec {
             name: self
                 .name
                 .as_deref()
-                .unwrap_or(self.target.display_name())
-                .into(),
+                .map_or_else(|| self.target.display_name_arc().clone(), Arc::from),
             target: self.target.clone(),
             trigger: self.trigger.clone(),
-            executor: self.executor.as_str().into(),
+            executor: self.executor.clone(),
             misfire_grace_time: self
                 .misfire_grace_time
                 .unwrap_or(defaults.misfire_grace_time),
@@ -509,6 +509,13 @@ impl JobChanges {
         self.next_run_time = Some(at);
         self
     }
+}
+
+/// The alias `"default"`, shared so that a million jobs on the default executor do not hold a
+/// million copies of it.
+fn default_alias() -> Arc<str> {
+    static DEFAULT: std::sync::OnceLock<Arc<str>> = std::sync::OnceLock::new();
+    DEFAULT.get_or_init(|| Arc::from("default")).clone()
 }
 
 fn validate_name(name: String) -> Result<Arc<str>> {

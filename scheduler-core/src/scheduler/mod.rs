@@ -89,11 +89,16 @@ struct Inner {
     state: watch::Sender<SchedulerState>,
     /// Serialises start, shutdown and configure.
     lifecycle: tokio::sync::Mutex<()>,
+    /// Held by a pass of the loop over one store and by read-modify-write job changes
+    /// (APScheduler's `_jobstores_lock`), so a change is never overwritten by a pass that
+    /// read the job before it, nor the other way round.
+    jobs_lock: tokio::sync::Mutex<()>,
     stores: RwLock<Vec<AliasedStore>>,
     executors: RwLock<HashMap<Arc<str>, Arc<dyn DynExecutor>>>,
     pending: Mutex<Vec<JobSpec>>,
     wakeup: Notify,
-    main_loop: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Whether the main loop is running; shutdown waits for it to turn false.
+    loop_active: watch::Sender<bool>,
     runtime: Mutex<Option<tokio::runtime::Handle>>,
 }
 
@@ -259,11 +264,12 @@ impl SchedulerBuilder {
                 settings: RwLock::new(self.settings),
                 state,
                 lifecycle: tokio::sync::Mutex::new(()),
+                jobs_lock: tokio::sync::Mutex::new(()),
                 stores: RwLock::new(self.stores),
                 executors: RwLock::new(self.executors),
                 pending: Mutex::new(Vec::new()),
                 wakeup: Notify::new(),
-                main_loop: Mutex::new(None),
+                loop_active: watch::Sender::new(false),
                 runtime: Mutex::new(None),
             }),
         }
@@ -304,6 +310,15 @@ impl Scheduler {
     }
 
     async fn start_with(&self, paused: bool) -> Result<()> {
+        let runtime = self.start_without_loop(paused).await?;
+        let this = self.clone();
+        runtime.spawn(async move { this.main_loop().await });
+        Ok(())
+    }
+
+    /// Everything `start` does but running the loop, which the caller then drives (the
+    /// blocking scheduler runs it on its own thread). Answers the runtime to run it on.
+    pub(super) async fn start_without_loop(&self, paused: bool) -> Result<tokio::runtime::Handle> {
         let _lifecycle = self.inner.lifecycle.lock().await;
         if self.state() != SchedulerState::Stopped {
             return Err(Error::scheduler_state("the scheduler is already running"));
@@ -350,14 +365,13 @@ impl Scheduler {
         } else {
             SchedulerState::Running
         });
+        self.inner.loop_active.send_replace(true);
         tracing::info!("scheduler started");
         self.inner.events.publish(Event::SchedulerStarted);
-        let this = self.clone();
-        *lock(&self.inner.main_loop) = Some(runtime.spawn(async move { this.main_loop().await }));
         if !paused {
             self.wakeup();
         }
-        Ok(())
+        Ok(runtime)
     }
 
     /// Adds the jobs added before start. Checks every id first (against the stores and among
@@ -410,13 +424,9 @@ impl Scheduler {
         }
         self.inner.state.send_replace(SchedulerState::Stopped);
         self.wakeup();
-        let main_loop = lock(&self.inner.main_loop).take();
-        if let Some(handle) = main_loop {
-            // The loop finishes its current pass, so no job is submitted after this point.
-            if let Err(e) = handle.await {
-                tracing::error!(error = %e, "the scheduler loop ended abnormally");
-            }
-        }
+        // The loop finishes its current pass, so no job is submitted after this point.
+        let mut active = self.inner.loop_active.subscribe();
+        let _ = active.wait_for(|active| !active).await;
         for (alias, executor) in self.executor_snapshot() {
             if let Err(e) = executor.shutdown(wait).await {
                 tracing::error!(executor = %alias, error = %e, "executor failed to shut down");
@@ -748,7 +758,7 @@ impl Scheduler {
 
     async fn real_add_job(&self, spec: JobSpec) -> Result<Job> {
         let store = self.store(&spec.jobstore)?;
-        if !read(&self.inner.executors).contains_key(spec.executor.as_str()) {
+        if !read(&self.inner.executors).contains_key(&*spec.executor) {
             return Err(Error::config(format!(
                 "no executor named {:?}; add it with add_executor",
                 spec.executor
@@ -807,12 +817,14 @@ impl Scheduler {
             }));
             return Ok(preview_pending(preview));
         }
+        let guard = self.inner.jobs_lock.lock().await;
         let (mut job, alias, store) = self.lookup(id, jobstore).await?;
         job.apply(changes)?;
         if !job.target().is_persistable() && !store.capabilities().closures {
             return Err(Error::not_persistable(id));
         }
         store.update_job(job.clone()).await?;
+        drop(guard);
         tracing::info!(job = id, "modified job");
         self.inner.events.publish(Event::JobModified(JobEvent {
             job_id: job.id_arc().clone(),
@@ -1081,7 +1093,7 @@ impl JobSpec {
             self.trigger = trigger;
         }
         if let Some(executor) = changes.executor {
-            self.executor = executor;
+            self.executor = executor.into();
         }
         if let Some(grace) = changes.misfire_grace_time {
             self.misfire_grace_time = Some(grace);

@@ -96,7 +96,16 @@ pub(super) fn due_runs(job: &Job, now: DateTime<Utc>, limit: usize) -> DueRuns {
 }
 
 impl Scheduler {
+    /// Runs passes until the scheduler stops.
     pub(super) async fn main_loop(self) {
+        /// Marks the loop finished however it ends, so `shutdown` never waits forever.
+        struct Active<'a>(&'a tokio::sync::watch::Sender<bool>);
+        impl Drop for Active<'_> {
+            fn drop(&mut self) {
+                self.0.send_replace(false);
+            }
+        }
+        let _active = Active(&self.inner.loop_active);
         let mut state = self.inner.state.subscribe();
         loop {
             let current = *state.borrow_and_update();
@@ -168,6 +177,7 @@ impl Scheduler {
         now: DateTime<Utc>,
         limit: usize,
     ) -> crate::Result<Option<DateTime<Utc>>> {
+        let _jobs = self.inner.jobs_lock.lock().await;
         let due = store.get_due_jobs(now).await?;
         let mut commits = Vec::with_capacity(due.len());
         let mut runs = Vec::with_capacity(due.len());

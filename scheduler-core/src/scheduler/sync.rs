@@ -296,7 +296,8 @@ impl Drop for BackgroundScheduler {
 }
 
 /// A scheduler whose [`start`](BlockingScheduler::start) runs the loop on the calling thread
-/// until it is shut down (APScheduler's `BlockingScheduler`).
+/// until it is shut down (APScheduler's `BlockingScheduler`). Jobs run on the executors'
+/// threads and tasks.
 ///
 /// Shut it down from a job, a listener or another thread through [`handle`](Self::handle).
 pub struct BlockingScheduler {
@@ -332,8 +333,9 @@ impl BlockingScheduler {
             return Err(Error::scheduler_state("the scheduler's runtime is gone"));
         };
         runtime.block_on(async move {
-            scheduler.start().await?;
-            scheduler.stopped().await;
+            scheduler.start_without_loop(false).await?;
+            // The loop runs here, on the calling thread, until shutdown.
+            scheduler.main_loop().await;
             Ok(())
         })
     }

@@ -187,7 +187,6 @@ impl<'a> Args<'a> {
     }
 
     /// A cron field: an integer or a string, as APScheduler's `str(value)`.
-    #[allow(dead_code)] // used by the cron trigger
     fn expression(&self, option: &str) -> Result<Option<String>, TriggerError> {
         self.get(option)
             .map(|v| match v {
@@ -261,6 +260,51 @@ impl Context {
                     .shared_jitter_source(self.jitter_source.clone());
                 Ok(Built::new(builder.build()?, "interval", Some(zone)))
             }
+            #[cfg(feature = "cron")]
+            "cron" => {
+                const FIELDS: [&str; 8] = [
+                    "year",
+                    "month",
+                    "day",
+                    "week",
+                    "day_of_week",
+                    "hour",
+                    "minute",
+                    "second",
+                ];
+                let known: Vec<&str> = FIELDS
+                    .iter()
+                    .copied()
+                    .chain(["start_date", "end_date", "timezone", "jitter"])
+                    .collect();
+                let args = Args::new(kind, args, &known)?;
+                let zone = args.timezone(self.timezone)?;
+                let mut builder = crate::CronTrigger::builder().timezone(zone);
+                for name in FIELDS {
+                    if let Some(value) = args.expression(name)? {
+                        builder = match name {
+                            "year" => builder.year(value),
+                            "month" => builder.month(value),
+                            "day" => builder.day(value),
+                            "week" => builder.week(value),
+                            "day_of_week" => builder.day_of_week(value),
+                            "hour" => builder.hour(value),
+                            "minute" => builder.minute(value),
+                            _ => builder.second(value),
+                        };
+                    }
+                }
+                if let Some(start) = args.string("start_date")? {
+                    builder = builder.start_date(start);
+                }
+                if let Some(end) = args.string("end_date")? {
+                    builder = builder.end_date(end);
+                }
+                let builder = builder
+                    .jitter_seconds(args.number("jitter")?.unwrap_or(0.0))
+                    .shared_jitter_source(self.jitter_source.clone());
+                Ok(Built::new(builder.build()?, "cron", Some(zone)))
+            }
             other => Err(TriggerError::InvalidOption {
                 kind: other.into(),
                 option: "trigger".into(),
@@ -269,6 +313,13 @@ impl Context {
         }
     }
 
+    #[cfg(feature = "cron")]
+    fn crontab(&self, line: &str) -> Result<Built, TriggerError> {
+        let trigger = crate::CronTrigger::from_crontab(line, self.timezone)?;
+        Ok(Built::new(trigger, "cron", Some(self.timezone)))
+    }
+
+    #[cfg(not(feature = "cron"))]
     fn crontab(&self, line: &str) -> Result<Built, TriggerError> {
         Err(TriggerError::InvalidOption {
             kind: "cron".into(),

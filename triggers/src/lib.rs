@@ -12,6 +12,8 @@ mod zone;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+#[cfg(feature = "cron")]
+mod cron;
 #[cfg(feature = "date")]
 mod date;
 #[cfg(feature = "interval")]
@@ -22,6 +24,8 @@ pub use error::{ExpressionError, TriggerError};
 pub use jitter::{FixedJitter, JitterSource, RandomJitter};
 pub use zone::Zone;
 
+#[cfg(feature = "cron")]
+pub use cron::{CronTrigger, CronTriggerBuilder};
 #[cfg(feature = "date")]
 pub use date::DateTrigger;
 #[cfg(feature = "interval")]
@@ -56,6 +60,8 @@ pub fn register(registry: &TriggerRegistry) {
     registry.register_serde::<DateTrigger>(DateTrigger::KIND);
     #[cfg(feature = "interval")]
     registry.register_serde::<IntervalTrigger>(IntervalTrigger::KIND);
+    #[cfg(feature = "cron")]
+    registry.register_serde::<CronTrigger>(CronTrigger::KIND);
     let _ = registry;
 }
 
@@ -91,5 +97,7 @@ mod tests {
         assert_send_sync::<crate::DateTrigger>();
         #[cfg(feature = "interval")]
         assert_send_sync::<crate::IntervalTrigger>();
+        #[cfg(feature = "cron")]
+        assert_send_sync::<crate::CronTrigger>();
     }
 }

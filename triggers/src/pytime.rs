@@ -143,7 +143,10 @@ impl TimedeltaBuilder {
 }
 
 /// `timedelta(seconds=value)` in microseconds.
-#[allow(dead_code)] // TEMP: used by the cron and calendar triggers (next commits)
+#[cfg_attr(
+    not(any(feature = "cron", feature = "calendar-interval")),
+    allow(dead_code)
+)]
 pub(crate) fn micros_from_seconds(value: f64) -> Option<i64> {
     TimedeltaBuilder::default().add(value, MICROS).finish()
 }

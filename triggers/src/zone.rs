@@ -348,7 +348,7 @@ impl ZonedDateTime {
     }
 
     /// `astimezone(zone)`, which returns the value itself when the zone is already its own.
-    #[allow(dead_code)] // TEMP: used by the cron and calendar triggers (next commits)
+    #[cfg_attr(not(feature = "cron"), allow(dead_code))]
     pub(crate) fn astimezone(self, zone: Zone) -> Self {
         if self.zone == zone {
             self
@@ -369,7 +369,7 @@ impl ZonedDateTime {
     }
 
     /// APScheduler's `datetime_utc_add`: add in UTC, convert back (absolute time).
-    #[allow(dead_code)] // TEMP: used by the cron and calendar triggers (next commits)
+    #[cfg_attr(not(feature = "cron"), allow(dead_code))]
     pub(crate) fn utc_add(&self, delta: TimeDelta) -> Option<Self> {
         let utc = self.utc().checked_add_signed(delta)?;
         Some(Self::from_utc(utc, self.zone))
@@ -395,7 +395,7 @@ impl ZonedDateTime {
 
     /// Python's `==`, including PEP 495's rule that a time whose offset depends on `fold` is
     /// never equal to a time of another zone.
-    #[allow(dead_code)] // TEMP: used by the cron and calendar triggers (next commits)
+    #[cfg_attr(not(feature = "cron"), allow(dead_code))]
     pub(crate) fn py_eq(&self, other: &Self) -> bool {
         if self.zone == other.zone {
             return self.wall == other.wall;
@@ -406,7 +406,7 @@ impl ZonedDateTime {
         !(self.depends_on_fold() || other.depends_on_fold())
     }
 
-    #[allow(dead_code)] // TEMP: used by the cron and calendar triggers (next commits)
+    #[cfg_attr(not(feature = "cron"), allow(dead_code))]
     fn depends_on_fold(&self) -> bool {
         let flipped = ZonedDateTime {
             fold: !self.fold,

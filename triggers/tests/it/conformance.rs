@@ -30,7 +30,7 @@ const GRAMMAR_REJECTED: [&str; 5] = [
 const PAST_YEAR_9999: [&str; 1] = ["edge-00044"];
 
 /// The kinds implemented so far.
-const IMPLEMENTED: [&str; 2] = ["date", "interval"];
+const IMPLEMENTED: [&str; 3] = ["date", "interval", "cron"];
 
 fn lines(text: &str) -> BTreeMap<String, Value> {
     text.lines()

@@ -1,1 +1,103 @@
-//! Triggers with APScheduler 3.x fire times (work in progress).
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+use chrono::{DateTime, FixedOffset, Utc};
+use scheduler_core::{Trigger, TriggerRegistry};
+
+mod datespec;
+mod error;
+mod jitter;
+mod pytime;
+mod zone;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+#[cfg(feature = "cron")]
+mod cron;
+#[cfg(feature = "date")]
+mod date;
+#[cfg(feature = "interval")]
+mod interval;
+
+pub use datespec::DateSpec;
+pub use error::{ExpressionError, TriggerError};
+pub use jitter::{FixedJitter, JitterSource, RandomJitter};
+pub use zone::Zone;
+
+#[cfg(feature = "cron")]
+pub use cron::{CronTrigger, CronTriggerBuilder};
+#[cfg(feature = "date")]
+pub use date::DateTrigger;
+#[cfg(feature = "interval")]
+pub use interval::{IntervalTrigger, IntervalTriggerBuilder};
+
+/// Fire times as wall-clock times with their UTC offset, exactly as APScheduler 3.x returns
+/// them.
+///
+/// [`Trigger::next_fire_time`] answers instants. This answers the local time APScheduler's
+/// `get_next_fire_time` returns, which carries one more piece of information: when a cron
+/// field is set to a wall time inside a DST gap, 3.x returns that non-existent wall time with
+/// the offset from before the transition (`2024-03-10T02:30:00-05:00` in New York, the
+/// instant 03:30 EDT). Passed back as `previous`, such a time makes 3.x search from that
+/// instant again, so it can answer the same instant twice; through instants this crate
+/// answers it once.
+///
+/// Use this to reproduce APScheduler exactly (the conformance test and the `fire_times`
+/// example do); a scheduler should use [`Trigger::next_fire_time`].
+pub trait LocalTrigger: Trigger {
+    /// Like [`Trigger::next_fire_time`], with `previous` and the answer as local times.
+    fn next_local_fire_time(
+        &self,
+        previous: Option<DateTime<FixedOffset>>,
+        now: DateTime<Utc>,
+    ) -> Option<DateTime<FixedOffset>>;
+}
+
+/// Registers every enabled trigger kind under APScheduler's name (`date`, `interval`, `cron`,
+/// `calendarinterval`, `and`, `or`), so saved triggers can be restored.
+pub fn register(registry: &TriggerRegistry) {
+    #[cfg(feature = "date")]
+    registry.register_serde::<DateTrigger>(DateTrigger::KIND);
+    #[cfg(feature = "interval")]
+    registry.register_serde::<IntervalTrigger>(IntervalTrigger::KIND);
+    #[cfg(feature = "cron")]
+    registry.register_serde::<CronTrigger>(CronTrigger::KIND);
+    let _ = registry;
+}
+
+/// A registry with every enabled trigger kind of this crate.
+pub fn registry() -> TriggerRegistry {
+    let registry = TriggerRegistry::new();
+    register(&registry);
+    registry
+}
+
+/// Refuses states written by a newer version of a trigger.
+#[allow(dead_code)] // unused when no trigger feature is enabled
+fn check_version(kind: &'static str, version: u32, supported: u32) -> Result<(), TriggerError> {
+    if version == 0 || version > supported {
+        return Err(TriggerError::state(
+            kind,
+            format!(
+                "state version {version} is not supported (this build reads up to {supported})"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn public_types_are_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync + 'static>() {}
+        assert_send_sync::<crate::TriggerError>();
+        assert_send_sync::<crate::Zone>();
+        #[cfg(feature = "date")]
+        assert_send_sync::<crate::DateTrigger>();
+        #[cfg(feature = "interval")]
+        assert_send_sync::<crate::IntervalTrigger>();
+        #[cfg(feature = "cron")]
+        assert_send_sync::<crate::CronTrigger>();
+    }
+}

@@ -1,0 +1,255 @@
+//! APScheduler 3.x's cron search, step for step.
+//!
+//! `CronTrigger.get_next_fire_time` walks the fields from the most significant: when a
+//! field has no allowed value at or after the current one it increments the next more
+//! significant field (resetting the less significant ones to their minimum), when it has a
+//! higher one it sets it. An increment adds the wall-clock difference in UTC (so crossing a
+//! DST change shifts the wall clock, which is how a day whose midnight does not exist gets
+//! skipped); a set builds the wall time directly (so a time inside a DST gap comes back with
+//! the offset from before the gap). Week and day of week are not datetime components: the
+//! search satisfies them by stepping the day. Matching APScheduler's answers in every DST
+//! situation means doing exactly the same steps, so this is a transcription, on
+//! [`ZonedDateTime`]'s Python semantics.
+//!
+//! The one addition is a bound on work: an expression that can never match again (say
+//! `month='feb', day=30`) makes APScheduler scan every year up to 9999. After
+//! [`CHECK_AFTER`] steps the search asks [`CronTrigger::next_matching_date`], a direct scan
+//! of the calendar that uses the 400-year period of the Gregorian calendar, and answers
+//! `None` at once when no date can match.
+
+use chrono::{Datelike, NaiveDate, NaiveDateTime, TimeDelta, Timelike};
+
+use super::CronTrigger;
+use super::field::{FieldKind, days_in_month, weekday_number};
+use crate::zone::ZonedDateTime;
+
+/// Steps after which the search checks that a matching date still exists.
+const CHECK_AFTER: u32 = 2_000;
+/// A safety net far above any search seen in practice (a few thousand steps for a week-53
+/// Sunday); reaching it answers `None` rather than looping on.
+const GIVE_UP_AFTER: u32 = 5_000_000;
+
+impl CronTrigger {
+    /// `get_next_fire_time(previous, now)`, before jitter and `end_date` clipping.
+    pub(super) fn search(
+        &self,
+        previous: Option<ZonedDateTime>,
+        now: ZonedDateTime,
+    ) -> Option<ZonedDateTime> {
+        let micro = TimeDelta::microseconds(1);
+        let start = match previous {
+            Some(previous) => {
+                let after = previous.utc().checked_add_signed(micro)?;
+                let start = ZonedDateTime::from_utc(now.utc().min(after), self.zone);
+                if start.py_eq(&previous) {
+                    start.utc_add(micro)?
+                } else {
+                    start
+                }
+            }
+            None => match &self.start {
+                Some(start) => ZonedDateTime::from_utc(now.utc().max(start.utc()), self.zone),
+                None => now,
+            },
+        };
+        // `datetime_ceil`: round up to a whole second, in the value's own zone.
+        let fraction = start.wall.nanosecond() / 1_000;
+        let start = if fraction > 0 {
+            start.utc_add(TimeDelta::seconds(1) - TimeDelta::microseconds(i64::from(fraction)))?
+        } else {
+            start
+        };
+        let mut date = start.astimezone(self.zone);
+        if !date.in_python_range() {
+            return None;
+        }
+
+        let mut fieldnum: isize = 0;
+        let mut steps = 0u32;
+        while (0..8).contains(&fieldnum) {
+            steps += 1;
+            if steps == CHECK_AFTER && self.next_matching_date(date.wall.date()).is_none() {
+                return None;
+            }
+            if steps >= GIVE_UP_AFTER {
+                return None;
+            }
+            let index = fieldnum as usize;
+            let kind = FieldKind::ALL[index];
+            let current = value(kind, &date.wall);
+            match self.fields[index].next_value(current, date.wall.date()) {
+                None => (date, fieldnum) = self.increment(date, fieldnum - 1)?,
+                Some(next) if next > current => {
+                    if kind.is_real() {
+                        date = self.set(date, index, next)?;
+                        fieldnum += 1;
+                    } else {
+                        (date, fieldnum) = self.increment(date, fieldnum)?;
+                    }
+                }
+                Some(_) => fieldnum += 1,
+            }
+            if let Some(end) = &self.end {
+                if date.py_cmp(end).is_gt() {
+                    return None;
+                }
+            }
+        }
+        // The loop only ends with fieldnum 8: `increment` answers None instead of -1.
+        Some(date)
+    }
+
+    /// `_increment_field_value`: add one to field `fieldnum` (carrying into more significant
+    /// fields at their maximum), reset the less significant ones, and add the wall-clock
+    /// difference in UTC. `None` when the year would pass 9999 (APScheduler's loop then
+    /// ends without a fire time) or the date leaves Python's range.
+    fn increment(
+        &self,
+        date: ZonedDateTime,
+        mut fieldnum: isize,
+    ) -> Option<(ZonedDateTime, isize)> {
+        let mut values = [0u32; 8];
+        let mut i: isize = 0;
+        while i < 8 {
+            if i < 0 {
+                return None;
+            }
+            let index = i as usize;
+            let kind = FieldKind::ALL[index];
+            if !kind.is_real() {
+                if i == fieldnum {
+                    fieldnum -= 1;
+                    i -= 1;
+                } else {
+                    i += 1;
+                }
+                continue;
+            }
+            if i < fieldnum {
+                values[index] = value(kind, &date.wall);
+                i += 1;
+            } else if i > fieldnum {
+                values[index] = kind.min();
+                i += 1;
+            } else {
+                let current = value(kind, &date.wall);
+                if current == max(kind, &date.wall) {
+                    fieldnum -= 1;
+                    i -= 1;
+                } else {
+                    values[index] = current + 1;
+                    i += 1;
+                }
+            }
+        }
+        if fieldnum < 0 {
+            return None;
+        }
+        let wall = wall_from(&values)?;
+        let next = date.utc_add(wall - date.wall)?;
+        next.in_python_range().then_some((next, fieldnum))
+    }
+
+    /// `_set_field_value`: the wall time with field `index` set to `new_value` and the less
+    /// significant fields at their minimum, keeping `fold` (no normalisation).
+    fn set(&self, date: ZonedDateTime, index: usize, new_value: u32) -> Option<ZonedDateTime> {
+        let mut values = [0u32; 8];
+        for (i, kind) in FieldKind::ALL.into_iter().enumerate() {
+            if kind.is_real() {
+                values[i] = match i.cmp(&index) {
+                    std::cmp::Ordering::Less => value(kind, &date.wall),
+                    std::cmp::Ordering::Greater => kind.min(),
+                    std::cmp::Ordering::Equal => new_value,
+                };
+            }
+        }
+        let wall = wall_from(&values)?;
+        Some(ZonedDateTime::with_wall(wall, date.fold, self.zone))
+    }
+
+    /// The first date on or after `from` whose year, month, day, ISO week and weekday all
+    /// match, or `None` when there is none up to 9999.
+    ///
+    /// Everything these fields look at repeats every 400 years (146,097 days, a whole number
+    /// of weeks), so a year whose counterpart 400 years earlier was scanned in full without
+    /// a match is skipped: at most 400 full years are scanned.
+    pub(super) fn next_matching_date(&self, from: NaiveDate) -> Option<NaiveDate> {
+        let [
+            year_field,
+            month_field,
+            day_field,
+            week_field,
+            weekday_field,
+            ..,
+        ] = &self.fields;
+        let mut scanned = [false; 400];
+        let mut year = from.year().max(1970) as u32;
+        let first_year = year;
+        while let Some(candidate) = year_field.next_value(year, from) {
+            year = candidate;
+            let class = year as usize % 400;
+            if year != first_year && scanned[class] {
+                year += 1;
+                continue;
+            }
+            let year_start = NaiveDate::from_ymd_opt(year as i32, 1, 1)?;
+            let start = if year == first_year {
+                from.max(year_start)
+            } else {
+                year_start
+            };
+            let mut month = start.month();
+            while let Some(m) = month_field.next_value(month, start) {
+                let first_day = if year == first_year && m == start.month() {
+                    start.day()
+                } else {
+                    1
+                };
+                let mut days = day_field.day_mask(year as i32, m) >> first_day << first_day;
+                while days != 0 {
+                    let day = days.trailing_zeros();
+                    days &= days - 1;
+                    let date = NaiveDate::from_ymd_opt(year as i32, m, day)?;
+                    if week_field.allows(date.iso_week().week(), date)
+                        && weekday_field.allows(weekday_number(date.weekday()), date)
+                    {
+                        return Some(date);
+                    }
+                }
+                month = m + 1;
+            }
+            if year != first_year {
+                scanned[class] = true;
+            }
+            year += 1;
+        }
+        None
+    }
+}
+
+/// APScheduler's `field.get_value(date)`.
+fn value(kind: FieldKind, wall: &NaiveDateTime) -> u32 {
+    match kind {
+        FieldKind::Year => wall.year() as u32,
+        FieldKind::Month => wall.month(),
+        FieldKind::Day => wall.day(),
+        FieldKind::Week => wall.iso_week().week(),
+        FieldKind::DayOfWeek | FieldKind::CrontabDayOfWeek => weekday_number(wall.weekday()),
+        FieldKind::Hour => wall.hour(),
+        FieldKind::Minute => wall.minute(),
+        FieldKind::Second => wall.second(),
+    }
+}
+
+/// APScheduler's `field.get_max(date)`.
+fn max(kind: FieldKind, wall: &NaiveDateTime) -> u32 {
+    match kind {
+        FieldKind::Day => days_in_month(wall.year(), wall.month()),
+        _ => kind.max(),
+    }
+}
+
+fn wall_from(values: &[u32; 8]) -> Option<NaiveDateTime> {
+    NaiveDate::from_ymd_opt(values[0] as i32, values[1], values[2])?
+        .and_hms_opt(values[5], values[6], values[7])
+}

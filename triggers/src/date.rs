@@ -1,0 +1,224 @@
+//! [`DateTrigger`]: fire once.
+
+use std::fmt;
+
+use chrono::{DateTime, FixedOffset, Utc};
+use scheduler_core::{Trigger, TriggerState};
+use serde::{Deserialize, Serialize};
+
+use crate::zone::{Zone, ZonedDateTime};
+use crate::{DateSpec, LocalTrigger, TriggerError};
+
+/// Fires once, at `run_date` (APScheduler's `DateTrigger`).
+///
+/// The first call answers the run date whatever `now` is, so a run date in the past is still
+/// answered (the scheduler then applies its misfire grace time); once the trigger has fired
+/// it answers `None`.
+///
+/// ```
+/// use chrono::{TimeZone, Utc};
+/// use scheduler_core::Trigger;
+/// use triggers::DateTrigger;
+///
+/// let run_date = Utc.with_ymd_and_hms(2024, 5, 1, 7, 0, 0).unwrap();
+/// let trigger = DateTrigger::new(run_date);
+/// assert_eq!(trigger.next_fire_time(None, run_date), Some(run_date));
+/// assert_eq!(trigger.next_fire_time(Some(run_date), run_date), None);
+///
+/// let berlin = DateTrigger::in_zone("2024-05-01 09:00:00", chrono_tz::Europe::Berlin).unwrap();
+/// assert_eq!(berlin.to_string(), "date[2024-05-01 09:00:00 CEST]");
+/// ```
+#[derive(Debug, Clone)]
+pub struct DateTrigger {
+    run_date: ZonedDateTime,
+}
+
+impl DateTrigger {
+    /// The kind name this trigger is saved and registered under.
+    pub const KIND: &'static str = "date";
+
+    /// Fires at `run_date`, shown in UTC.
+    pub fn new(run_date: DateTime<Utc>) -> Self {
+        DateTrigger {
+            run_date: ZonedDateTime::from_instant(run_date, Zone::UTC),
+        }
+    }
+
+    /// Fires at `run_date` in `zone`: a wall-clock time or a date string without an offset is
+    /// localised there (a time in a DST gap moves forward by the gap, a repeated time takes
+    /// its first occurrence); an aware value or a string with an offset keeps its own zone.
+    pub fn in_zone(
+        run_date: impl Into<DateSpec>,
+        zone: impl Into<Zone>,
+    ) -> Result<Self, TriggerError> {
+        let run_date = run_date.into().resolve(zone.into(), "run_date")?;
+        Ok(DateTrigger { run_date })
+    }
+
+    /// The run date in the trigger's zone.
+    pub fn run_date(&self) -> DateTime<FixedOffset> {
+        self.run_date.to_local()
+    }
+
+    /// The zone the run date is shown in.
+    pub fn zone(&self) -> Zone {
+        self.run_date.zone
+    }
+}
+
+impl Trigger for DateTrigger {
+    fn next_fire_time(
+        &self,
+        previous: Option<DateTime<Utc>>,
+        _now: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        previous.is_none().then(|| self.run_date.instant())
+    }
+
+    fn to_state(&self) -> scheduler_core::Result<TriggerState> {
+        TriggerState::new(Self::KIND, &State::from(self))
+    }
+}
+
+impl LocalTrigger for DateTrigger {
+    fn next_local_fire_time(
+        &self,
+        previous: Option<DateTime<FixedOffset>>,
+        _now: DateTime<Utc>,
+    ) -> Option<DateTime<FixedOffset>> {
+        previous.is_none().then(|| self.run_date.to_local())
+    }
+}
+
+impl fmt::Display for DateTrigger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "date[{}]", self.run_date.repr())
+    }
+}
+
+/// The saved form: `{"version": 1, "run_date": "2024-05-01T09:00:00+02:00[Europe/Berlin]"}`.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct State {
+    version: u32,
+    run_date: String,
+}
+
+impl From<&DateTrigger> for State {
+    fn from(trigger: &DateTrigger) -> Self {
+        State {
+            version: 1,
+            run_date: trigger.run_date.to_state_string(),
+        }
+    }
+}
+
+impl TryFrom<State> for DateTrigger {
+    type Error = TriggerError;
+
+    fn try_from(state: State) -> Result<Self, Self::Error> {
+        crate::check_version(Self::KIND, state.version, 1)?;
+        let run_date = ZonedDateTime::from_state_string(&state.run_date)
+            .map_err(|e| TriggerError::state(Self::KIND, e))?;
+        Ok(DateTrigger { run_date })
+    }
+}
+
+impl Serialize for DateTrigger {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        State::from(self).serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for DateTrigger {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        DateTrigger::try_from(State::deserialize(deserializer)?).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use chrono_tz::{Australia, Europe};
+
+    fn utc(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text).unwrap().to_utc()
+    }
+
+    // APScheduler's test_date.py: earlier, exact, later, previously fired.
+    #[test]
+    fn answers_the_run_date_once_whatever_now_is() {
+        let run = utc("2009-07-06T00:00:00+02:00");
+        let trigger = DateTrigger::new(run);
+        for now in [
+            "2008-12-01T00:00:00+02:00",
+            "2009-07-06T00:00:00+02:00",
+            "2009-07-07T00:00:00+02:00",
+        ] {
+            assert_eq!(
+                trigger.next_fire_time(None, utc(now)),
+                Some(run),
+                "now = {now}"
+            );
+        }
+        assert_eq!(
+            trigger.next_fire_time(Some(run), utc("2008-12-01T00:00:00+02:00")),
+            None
+        );
+    }
+
+    // "as text", "alternate timezone", and DST ambiguity ("daylight saving", "standard time").
+    #[test]
+    fn localises_text_like_apscheduler() {
+        let text = DateTrigger::in_zone("2009-7-6", Europe::Helsinki).unwrap();
+        assert_eq!(text.run_date().to_rfc3339(), "2009-07-06T00:00:00+03:00");
+        let gap = DateTrigger::in_zone("2024-03-31 02:30:00", Europe::Berlin).unwrap();
+        assert_eq!(gap.run_date().to_rfc3339(), "2024-03-31T03:30:00+02:00");
+        let repeated = DateTrigger::in_zone("2024-10-27 02:30:00", Europe::Berlin).unwrap();
+        assert_eq!(
+            repeated.run_date().to_rfc3339(),
+            "2024-10-27T02:30:00+02:00"
+        );
+        let aware = Australia::Sydney
+            .with_ymd_and_hms(2024, 1, 1, 9, 0, 0)
+            .unwrap();
+        let kept = DateTrigger::in_zone(aware, Europe::Berlin).unwrap();
+        assert_eq!(kept.zone(), Zone::Named(Australia::Sydney));
+        assert_eq!(kept.to_string(), "date[2024-01-01 09:00:00 AEDT]");
+        let offset = DateTrigger::in_zone("2024-05-01 09:00:00+05:30", Europe::Berlin).unwrap();
+        assert_eq!(offset.to_string(), "date[2024-05-01 09:00:00 UTC+05:30]");
+        let z = DateTrigger::in_zone("2024-05-01 09:00:00Z", Europe::Berlin).unwrap();
+        assert_eq!(z.to_string(), "date[2024-05-01 09:00:00 UTC]");
+    }
+
+    #[test]
+    fn local_answer_keeps_the_run_dates_zone() {
+        let trigger = DateTrigger::in_zone("2024-05-01 09:00:00", Australia::Lord_Howe).unwrap();
+        assert_eq!(trigger.to_string(), "date[2024-05-01 09:00:00 +1030]");
+        let local = trigger
+            .next_local_fire_time(None, utc("2024-01-01T00:00:00Z"))
+            .unwrap();
+        assert_eq!(local.to_rfc3339(), "2024-05-01T09:00:00+10:30");
+        assert_eq!(
+            trigger.next_local_fire_time(Some(local), local.to_utc()),
+            None
+        );
+    }
+
+    #[test]
+    fn state_round_trips() {
+        let trigger = DateTrigger::in_zone("2024-10-27 02:30:00", Europe::Berlin).unwrap();
+        let state = trigger.to_state().unwrap();
+        assert_eq!(state.kind, "date");
+        assert_eq!(
+            state.state["run_date"],
+            "2024-10-27T02:30:00+02:00[Europe/Berlin]"
+        );
+        let back: DateTrigger = serde_json::from_value(state.state).unwrap();
+        assert_eq!(back.run_date(), trigger.run_date());
+        assert_eq!(back.to_string(), trigger.to_string());
+        let bad = serde_json::json!({"version": 2, "run_date": "2024-10-27T02:30:00+02:00"});
+        assert!(serde_json::from_value::<DateTrigger>(bad).is_err());
+    }
+}

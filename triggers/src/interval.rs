@@ -1,0 +1,631 @@
+//! [`IntervalTrigger`]: fire every fixed length of elapsed time.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, FixedOffset, TimeDelta, Utc};
+use scheduler_core::{Clock, SystemClock, Trigger, TriggerState};
+use serde::{Deserialize, Serialize};
+
+use crate::jitter::{self, Jitter, JitterSource};
+use crate::pytime::{self, MICROS, TimedeltaBuilder};
+use crate::zone::{Zone, ZonedDateTime, ceil_micros};
+use crate::{DateSpec, LocalTrigger, TriggerError};
+
+/// Fires every fixed length of elapsed time (APScheduler's `IntervalTrigger`).
+///
+/// Fire times are `start_date + k × interval` in elapsed (UTC) time, so an interval of one
+/// day fires an hour later on the wall clock after clocks spring forward. The first fire time
+/// is the first grid point at or after `now` (or `start_date` itself while it is in the
+/// future); after that, `previous + interval`. `start_date` defaults to "now + interval" at
+/// construction. `end_date` is inclusive, and jitter is added before it is checked: a jittered
+/// time past `end_date` ends the trigger. A jittered fire time is the next `previous`, so
+/// jitter accumulates, as in APScheduler.
+///
+/// Unlike APScheduler, a zero or negative interval is an error (3.x turns 0 into one second
+/// and runs negative intervals backwards).
+///
+/// ```
+/// use std::time::Duration;
+/// use chrono::{TimeZone, Utc};
+/// use scheduler_core::Trigger;
+/// use triggers::IntervalTrigger;
+///
+/// let start = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap();
+/// let trigger = IntervalTrigger::builder()
+///     .every(Duration::from_secs(90))
+///     .start_date(start)
+///     .build()
+///     .unwrap();
+/// assert_eq!(trigger.to_string(), "interval[0:01:30]");
+/// let now = Utc.with_ymd_and_hms(2024, 1, 1, 0, 2, 0).unwrap();
+/// assert_eq!(trigger.next_fire_time(None, now), Some(start + Duration::from_secs(180)));
+/// ```
+#[derive(Debug, Clone)]
+pub struct IntervalTrigger {
+    interval_micros: i64,
+    /// `interval.total_seconds()`, the float APScheduler computes with.
+    length: f64,
+    start: ZonedDateTime,
+    end: Option<ZonedDateTime>,
+    zone: Zone,
+    jitter: Option<Jitter>,
+}
+
+impl IntervalTrigger {
+    /// The kind name this trigger is saved and registered under.
+    pub const KIND: &'static str = "interval";
+
+    /// Starts building an interval trigger.
+    pub fn builder() -> IntervalTriggerBuilder {
+        IntervalTriggerBuilder::default()
+    }
+
+    /// The interval, rounded to whole microseconds as APScheduler's `timedelta` is.
+    pub fn interval(&self) -> Duration {
+        Duration::from_micros(self.interval_micros.unsigned_abs())
+    }
+
+    /// The first grid point.
+    pub fn start_date(&self) -> DateTime<FixedOffset> {
+        self.start.to_local()
+    }
+
+    /// The last possible fire time, if any.
+    pub fn end_date(&self) -> Option<DateTime<FixedOffset>> {
+        self.end.map(ZonedDateTime::to_local)
+    }
+
+    /// The zone fire times are shown in.
+    pub fn timezone(&self) -> Zone {
+        self.zone
+    }
+
+    /// APScheduler's `get_next_fire_time`, on float timestamps as in 3.x.
+    fn next(&self, previous: Option<ZonedDateTime>, now: ZonedDateTime) -> Option<ZonedDateTime> {
+        let mut next = if let Some(previous) = previous {
+            previous.timestamp() + self.length
+        } else if self.start.py_cmp(&now).is_gt() {
+            self.start.timestamp()
+        } else {
+            let start = self.start.timestamp();
+            let elapsed = now.timestamp() - start;
+            start + self.length * (elapsed / self.length).ceil()
+        };
+        if let Some(jitter) = &self.jitter {
+            next += jitter.seconds();
+        }
+        if let Some(end) = &self.end {
+            if next > end.timestamp() {
+                return None;
+            }
+        }
+        let utc = crate::zone::utc_from_micros(pytime::micros_from_timestamp(next)?)?;
+        let next = ZonedDateTime::from_utc(utc, self.zone);
+        next.in_python_range().then_some(next)
+    }
+}
+
+impl Trigger for IntervalTrigger {
+    fn next_fire_time(
+        &self,
+        previous: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        let previous = previous.map(|p| ZonedDateTime::from_instant(ceil_micros(p), self.zone));
+        let now = ZonedDateTime::from_instant(ceil_micros(now), self.zone);
+        self.next(previous, now).map(|next| next.instant())
+    }
+
+    fn to_state(&self) -> scheduler_core::Result<TriggerState> {
+        TriggerState::new(Self::KIND, &State::from(self))
+    }
+}
+
+impl LocalTrigger for IntervalTrigger {
+    fn next_local_fire_time(
+        &self,
+        previous: Option<DateTime<FixedOffset>>,
+        now: DateTime<Utc>,
+    ) -> Option<DateTime<FixedOffset>> {
+        let previous = previous.map(|p| ZonedDateTime::from_local(p, self.zone));
+        let now = ZonedDateTime::from_instant(ceil_micros(now), self.zone);
+        self.next(previous, now).map(ZonedDateTime::to_local)
+    }
+}
+
+impl fmt::Display for IntervalTrigger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "interval[{}]",
+            pytime::format_timedelta(self.interval_micros)
+        )
+    }
+}
+
+/// Builds an [`IntervalTrigger`]; see [`IntervalTrigger::builder`].
+///
+/// The length is the sum of [`every`](Self::every) and the unit setters, computed like
+/// Python's `timedelta(weeks=…, days=…, hours=…, minutes=…, seconds=…)` (floats allowed,
+/// rounded to whole microseconds).
+#[derive(Debug, Clone, Default)]
+pub struct IntervalTriggerBuilder {
+    every: Option<Duration>,
+    weeks: f64,
+    days: f64,
+    hours: f64,
+    minutes: f64,
+    seconds: f64,
+    start_date: Option<DateSpec>,
+    end_date: Option<DateSpec>,
+    timezone: Option<Zone>,
+    jitter: f64,
+    jitter_source: Option<Arc<dyn JitterSource>>,
+}
+
+impl IntervalTriggerBuilder {
+    /// Adds a length given as a [`Duration`].
+    pub fn every(mut self, interval: Duration) -> Self {
+        self.every = Some(interval);
+        self
+    }
+
+    /// Adds `weeks` weeks.
+    pub fn weeks(mut self, weeks: impl Into<f64>) -> Self {
+        self.weeks = weeks.into();
+        self
+    }
+
+    /// Adds `days` days (of 24 hours: the interval is elapsed time).
+    pub fn days(mut self, days: impl Into<f64>) -> Self {
+        self.days = days.into();
+        self
+    }
+
+    /// Adds `hours` hours.
+    pub fn hours(mut self, hours: impl Into<f64>) -> Self {
+        self.hours = hours.into();
+        self
+    }
+
+    /// Adds `minutes` minutes.
+    pub fn minutes(mut self, minutes: impl Into<f64>) -> Self {
+        self.minutes = minutes.into();
+        self
+    }
+
+    /// Adds `seconds` seconds.
+    pub fn seconds(mut self, seconds: impl Into<f64>) -> Self {
+        self.seconds = seconds.into();
+        self
+    }
+
+    /// The first grid point (default: now + interval, at build time).
+    pub fn start_date(mut self, start_date: impl Into<DateSpec>) -> Self {
+        self.start_date = Some(start_date.into());
+        self
+    }
+
+    /// The last possible fire time, inclusive.
+    pub fn end_date(mut self, end_date: impl Into<DateSpec>) -> Self {
+        self.end_date = Some(end_date.into());
+        self
+    }
+
+    /// The zone for date strings and wall-clock dates, and for showing fire times (default:
+    /// the zone of an aware `start_date`, then of an aware `end_date`, then the local zone).
+    pub fn timezone(mut self, timezone: impl Into<Zone>) -> Self {
+        self.timezone = Some(timezone.into());
+        self
+    }
+
+    /// Delays each fire time by up to `jitter` (a random fraction of it).
+    pub fn jitter(mut self, jitter: Duration) -> Self {
+        self.jitter = jitter.as_secs_f64();
+        self
+    }
+
+    /// Where jitter fractions come from (default: [`RandomJitter`](crate::RandomJitter)).
+    pub fn jitter_source(mut self, source: impl JitterSource) -> Self {
+        self.jitter_source = Some(Arc::new(source));
+        self
+    }
+
+    pub(crate) fn jitter_seconds(mut self, seconds: f64) -> Self {
+        self.jitter = seconds;
+        self
+    }
+
+    pub(crate) fn shared_jitter_source(mut self, source: Option<Arc<dyn JitterSource>>) -> Self {
+        self.jitter_source = source;
+        self
+    }
+
+    /// Builds the trigger; the default `start_date` counts from the system clock's now.
+    pub fn build(self) -> Result<IntervalTrigger, TriggerError> {
+        self.build_at(SystemClock.now())
+    }
+
+    /// Builds the trigger with an explicit "now" for the default `start_date`.
+    pub fn build_at(self, now: DateTime<Utc>) -> Result<IntervalTrigger, TriggerError> {
+        let interval_micros = self.length_micros()?;
+        let zone = self
+            .timezone
+            .or_else(|| self.start_date.as_ref().and_then(DateSpec::own_zone))
+            .or_else(|| self.end_date.as_ref().and_then(DateSpec::own_zone))
+            .unwrap_or_else(|| Zone::Named(scheduler_core::local_timezone()));
+        let start = match &self.start_date {
+            Some(spec) => spec.resolve(zone, "start_date")?,
+            // `datetime.now(tz) + interval`: wall-clock addition, as in APScheduler.
+            None => ZonedDateTime::from_instant(now, zone)
+                .add_wall(TimeDelta::microseconds(interval_micros))
+                .filter(ZonedDateTime::in_python_range)
+                .ok_or_else(|| {
+                    TriggerError::argument("start_date", "now + interval is past the year 9999")
+                })?,
+        };
+        let end = self
+            .end_date
+            .as_ref()
+            .map(|spec| spec.resolve(zone, "end_date"))
+            .transpose()?;
+        let jitter = Jitter::new(jitter::validate(self.jitter)?, self.jitter_source);
+        Ok(IntervalTrigger {
+            interval_micros,
+            length: pytime::seconds_from_micros(interval_micros),
+            start,
+            end,
+            zone,
+            jitter,
+        })
+    }
+
+    fn length_micros(&self) -> Result<i64, TriggerError> {
+        let units = TimedeltaBuilder::default()
+            .add(self.seconds, MICROS)
+            .add(self.minutes, 60 * MICROS)
+            .add(self.hours, 3600 * MICROS)
+            .add(self.days, 86_400 * MICROS)
+            .add(self.weeks, 7 * 86_400 * MICROS)
+            .finish();
+        let every = match self.every {
+            None => Some(0),
+            Some(d) => {
+                // Half-to-even rounding of nanoseconds, as `timedelta(microseconds=x)` rounds.
+                let nanos = d.as_nanos();
+                let (micros, rest) = (nanos / 1000, nanos % 1000);
+                let micros = micros + u128::from(rest > 500 || (rest == 500 && micros % 2 == 1));
+                i64::try_from(micros).ok()
+            }
+        };
+        let total = units
+            .zip(every)
+            .and_then(|(units, every)| units.checked_add(every))
+            .ok_or_else(|| TriggerError::argument("interval", "too long or not a number"))?;
+        if total <= 0 {
+            return Err(TriggerError::argument(
+                "interval",
+                format!(
+                    "the length must be positive, got {} (APScheduler 3.x would use 1 second for \
+                     0 and run a negative interval backwards)",
+                    pytime::format_timedelta(total)
+                ),
+            ));
+        }
+        Ok(total)
+    }
+}
+
+/// The saved form.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct State {
+    version: u32,
+    interval_micros: i64,
+    start_date: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    end_date: Option<String>,
+    timezone: Zone,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    jitter: Option<f64>,
+}
+
+impl From<&IntervalTrigger> for State {
+    fn from(trigger: &IntervalTrigger) -> Self {
+        State {
+            version: 1,
+            interval_micros: trigger.interval_micros,
+            start_date: trigger.start.to_state_string(),
+            end_date: trigger.end.map(ZonedDateTime::to_state_string),
+            timezone: trigger.zone,
+            jitter: trigger.jitter.as_ref().map(|j| j.max_seconds),
+        }
+    }
+}
+
+impl TryFrom<State> for IntervalTrigger {
+    type Error = TriggerError;
+
+    fn try_from(state: State) -> Result<Self, Self::Error> {
+        crate::check_version(Self::KIND, state.version, 1)?;
+        let date = |text: &str| {
+            ZonedDateTime::from_state_string(text).map_err(|e| TriggerError::state(Self::KIND, e))
+        };
+        if state.interval_micros <= 0 {
+            return Err(TriggerError::state(
+                Self::KIND,
+                "interval_micros must be positive",
+            ));
+        }
+        let jitter = jitter::validate(state.jitter.unwrap_or(0.0))
+            .map_err(|e| TriggerError::state(Self::KIND, e))?;
+        Ok(IntervalTrigger {
+            interval_micros: state.interval_micros,
+            length: pytime::seconds_from_micros(state.interval_micros),
+            start: date(&state.start_date)?,
+            end: state.end_date.as_deref().map(date).transpose()?,
+            zone: state.timezone,
+            jitter: Jitter::new(jitter, None),
+        })
+    }
+}
+
+impl Serialize for IntervalTrigger {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        State::from(self).serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for IntervalTrigger {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        IntervalTrigger::try_from(State::deserialize(deserializer)?)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::FixedJitter;
+    use chrono_tz::{America, Europe};
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text).unwrap().to_utc()
+    }
+
+    fn local(trigger: &IntervalTrigger, instant: Option<DateTime<Utc>>) -> Option<String> {
+        instant.map(|i| trigger.timezone().to_local(i).to_rfc3339())
+    }
+
+    fn series(trigger: &IntervalTrigger, now: &str, count: usize) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut previous = None;
+        let mut now = at(now);
+        for _ in 0..count {
+            let Some(next) = trigger.next_fire_time(previous, now) else {
+                break;
+            };
+            out.push(local(trigger, Some(next)).unwrap());
+            previous = Some(next);
+            now = next;
+        }
+        out
+    }
+
+    fn every_second_from(start: &str) -> IntervalTrigger {
+        IntervalTrigger::builder()
+            .seconds(1)
+            .start_date(start)
+            .timezone(Europe::Berlin)
+            .build()
+            .unwrap()
+    }
+
+    // test_interval.py: now before start, just after start, no start date.
+    #[test]
+    fn first_fire_time_is_the_next_grid_point() {
+        let trigger = IntervalTrigger::builder()
+            .seconds(10)
+            .start_date("2024-01-01 00:00:00")
+            .timezone(Europe::Berlin)
+            .build()
+            .unwrap();
+        let start = at("2024-01-01T00:00:00+01:00");
+        assert_eq!(
+            trigger.next_fire_time(None, at("2023-12-31T00:00:00+01:00")),
+            Some(start)
+        );
+        assert_eq!(trigger.next_fire_time(None, start), Some(start));
+        let just_after = start + TimeDelta::microseconds(1);
+        assert_eq!(
+            trigger.next_fire_time(None, just_after),
+            Some(start + TimeDelta::seconds(10))
+        );
+        assert_eq!(
+            trigger.next_fire_time(Some(start), at("2030-01-01T00:00:00Z")),
+            Some(start + TimeDelta::seconds(10)),
+            "with a previous fire time, now does not matter"
+        );
+        let now = at("2024-06-01T12:00:00Z");
+        let default_start = IntervalTrigger::builder().hours(1).build_at(now).unwrap();
+        assert_eq!(
+            default_start.next_fire_time(None, now),
+            Some(now + TimeDelta::hours(1))
+        );
+    }
+
+    #[test]
+    fn fractional_now_rounds_up_to_the_grid() {
+        let trigger = every_second_from("2024-01-01 00:00:00");
+        assert_eq!(
+            series(&trigger, "2024-01-01T00:00:10.5+01:00", 2),
+            ["2024-01-01T00:00:11+01:00", "2024-01-01T00:00:12+01:00"]
+        );
+    }
+
+    // DST change in both directions: elapsed time, fold=1 in autumn.
+    #[test]
+    fn counts_elapsed_time_across_dst() {
+        let daily = IntervalTrigger::builder()
+            .days(1)
+            .start_date("2024-03-30 02:30:00")
+            .timezone(Europe::Berlin)
+            .build()
+            .unwrap();
+        assert_eq!(
+            series(&daily, "2024-03-30T00:00:00+01:00", 3),
+            [
+                "2024-03-30T02:30:00+01:00",
+                "2024-03-31T03:30:00+02:00",
+                "2024-04-01T03:30:00+02:00"
+            ]
+        );
+        let hourly = IntervalTrigger::builder()
+            .hours(1)
+            .start_date("2024-11-03 00:30:00")
+            .timezone(America::New_York)
+            .build()
+            .unwrap();
+        assert_eq!(
+            series(&hourly, "2024-11-03T00:00:00-04:00", 4),
+            [
+                "2024-11-03T00:30:00-04:00",
+                "2024-11-03T01:30:00-04:00",
+                "2024-11-03T01:30:00-05:00",
+                "2024-11-03T02:30:00-05:00"
+            ]
+        );
+    }
+
+    #[test]
+    fn end_date_is_inclusive_and_checked_after_jitter() {
+        let trigger = IntervalTrigger::builder()
+            .hours(2)
+            .start_date("2024-01-01 00:00:00")
+            .end_date("2024-01-01 04:00:00")
+            .timezone(Zone::UTC)
+            .build()
+            .unwrap();
+        assert_eq!(series(&trigger, "2024-01-01T00:00:00Z", 10).len(), 3);
+        let jittered = IntervalTrigger::builder()
+            .hours(2)
+            .start_date("2024-01-01 00:00:00")
+            .end_date("2024-01-01 04:00:00")
+            .timezone(Zone::UTC)
+            .jitter(Duration::from_secs(60))
+            .jitter_source(FixedJitter::new(0.5))
+            .build()
+            .unwrap();
+        // 00:00:30, then previous + 2 h + 30 s: drift accumulates; 04:01:30 is past the end.
+        assert_eq!(
+            series(&jittered, "2024-01-01T00:00:00Z", 10),
+            ["2024-01-01T00:00:30+00:00", "2024-01-01T02:01:00+00:00"]
+        );
+    }
+
+    #[test]
+    fn float_units_and_python_rounding() {
+        let trigger = IntervalTrigger::builder()
+            .hours(0.5)
+            .minutes(1.5)
+            .seconds(0.1)
+            .start_date("2024-01-01 00:00:00")
+            .timezone(Zone::UTC)
+            .build()
+            .unwrap();
+        assert_eq!(
+            trigger.interval(),
+            Duration::from_millis(31 * 60_000 + 30_100)
+        );
+        assert_eq!(trigger.to_string(), "interval[0:31:30.100000]");
+        let weekly = IntervalTrigger::builder().weeks(2).days(1).build().unwrap();
+        assert_eq!(weekly.to_string(), "interval[15 days, 0:00:00]");
+    }
+
+    #[test]
+    fn rejects_zero_and_negative_lengths() {
+        for builder in [
+            IntervalTrigger::builder(),
+            IntervalTrigger::builder().seconds(0),
+            IntervalTrigger::builder().seconds(-5),
+            IntervalTrigger::builder().hours(1).minutes(-60),
+            IntervalTrigger::builder().every(Duration::from_nanos(400)),
+        ] {
+            let err = builder.build().unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    TriggerError::InvalidArgument {
+                        argument: "interval",
+                        ..
+                    }
+                ),
+                "{err}"
+            );
+        }
+        assert!(IntervalTrigger::builder().days(1e12).build().is_err());
+        assert!(
+            IntervalTrigger::builder()
+                .seconds(f64::NAN)
+                .build()
+                .is_err()
+        );
+        assert!(
+            IntervalTrigger::builder()
+                .seconds(1)
+                .jitter_seconds(-1.0)
+                .build()
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn timezone_defaults_to_the_start_dates_zone() {
+        use chrono::TimeZone;
+        let start = America::New_York
+            .with_ymd_and_hms(2024, 1, 1, 9, 0, 0)
+            .unwrap();
+        let trigger = IntervalTrigger::builder()
+            .hours(1)
+            .start_date(start)
+            .build()
+            .unwrap();
+        assert_eq!(trigger.timezone(), Zone::Named(America::New_York));
+        assert_eq!(
+            trigger.start_date().to_rfc3339(),
+            "2024-01-01T09:00:00-05:00"
+        );
+    }
+
+    #[test]
+    fn state_round_trips() {
+        let trigger = IntervalTrigger::builder()
+            .minutes(90)
+            .start_date("2024-10-27 02:30:00")
+            .end_date("2025-01-01")
+            .timezone(Europe::Berlin)
+            .jitter(Duration::from_secs(5))
+            .build()
+            .unwrap();
+        let state = trigger.to_state().unwrap();
+        assert_eq!(state.kind, "interval");
+        let back: IntervalTrigger = serde_json::from_value(state.state.clone()).unwrap();
+        assert_eq!(back.to_state().unwrap(), state);
+        assert_eq!(back.to_string(), "interval[1:30:00]");
+        let unjittered = IntervalTrigger::builder()
+            .minutes(90)
+            .start_date("2024-10-27 02:30:00")
+            .timezone(Europe::Berlin)
+            .build()
+            .unwrap();
+        let back: IntervalTrigger =
+            serde_json::from_value(unjittered.to_state().unwrap().state).unwrap();
+        let now = at("2024-10-27T00:00:00Z");
+        assert_eq!(
+            back.next_fire_time(None, now),
+            unjittered.next_fire_time(None, now)
+        );
+    }
+}

@@ -1,0 +1,608 @@
+//! Time zones and wall-clock arithmetic as APScheduler 3.x does them with Python's `zoneinfo`.
+//!
+//! APScheduler's fire times depend on how Python treats an aware `datetime`: a wall clock
+//! plus a `fold` bit plus a zone. A wall time inside a DST gap is representable (it takes the
+//! offset from *before* the transition when `fold=0`), `datetime + timedelta` is wall-clock
+//! arithmetic, and two datetimes of the same zone compare by wall clock alone. The cron search
+//! relies on all of that, so [`ZonedDateTime`] reproduces it on top of `chrono-tz`.
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{
+    DateTime, Datelike, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, Offset, TimeDelta,
+    TimeZone, Timelike, Utc,
+};
+use chrono_tz::{GapInfo, OffsetName, Tz};
+
+use crate::TriggerError;
+
+/// The time zone of a trigger or of a date: an IANA zone or a fixed UTC offset.
+///
+/// Fixed offsets come from date strings with an explicit offset
+/// (`2024-05-01T09:00:00+05:30`) and from `DateTime<FixedOffset>` values; APScheduler keeps
+/// such a date in its own offset, and so does this crate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Zone {
+    /// A zone of the IANA database, with its daylight-saving rules.
+    Named(Tz),
+    /// A fixed offset from UTC.
+    Fixed(FixedOffset),
+}
+
+impl Zone {
+    /// UTC.
+    pub const UTC: Zone = Zone::Named(Tz::UTC);
+
+    /// The offset from UTC at an instant.
+    pub fn offset_at(&self, instant: DateTime<Utc>) -> FixedOffset {
+        self.offset_from_utc(instant.naive_utc())
+    }
+
+    /// `instant` as wall-clock time in this zone.
+    pub fn to_local(&self, instant: DateTime<Utc>) -> DateTime<FixedOffset> {
+        instant.with_timezone(&self.offset_at(instant))
+    }
+
+    pub(crate) fn offset_from_utc(&self, utc: NaiveDateTime) -> FixedOffset {
+        match self {
+            Zone::Fixed(offset) => *offset,
+            Zone::Named(tz) => {
+                let (probe, _) = beyond_table(*tz, utc);
+                tz.offset_from_utc_datetime(&probe).fix()
+            }
+        }
+    }
+
+    /// Which offsets a wall-clock time can have here.
+    pub(crate) fn offset_from_local(&self, wall: NaiveDateTime) -> LocalOffset {
+        let tz = match self {
+            Zone::Fixed(offset) => return LocalOffset::Single(*offset),
+            Zone::Named(tz) => *tz,
+        };
+        let (probe, _) = beyond_table(tz, wall);
+        match tz.offset_from_local_datetime(&probe) {
+            LocalResult::Single(offset) => LocalOffset::Single(offset.fix()),
+            LocalResult::Ambiguous(first, second) => LocalOffset::Fold {
+                first: first.fix(),
+                second: second.fix(),
+            },
+            LocalResult::None => {
+                let gap = GapInfo::new(&probe, &tz);
+                let before = gap.as_ref().and_then(|g| g.begin.map(|(_, o)| o.fix()));
+                let after = gap.as_ref().and_then(|g| g.end.map(|dt| dt.offset().fix()));
+                // The bundled data always brackets a gap; fall back to the offsets a day
+                // away (no zone changes offset twice within a day) just in case.
+                let before = before.unwrap_or_else(|| {
+                    tz.offset_from_utc_datetime(&(probe - TimeDelta::days(1)))
+                        .fix()
+                });
+                let after = after.unwrap_or_else(|| {
+                    tz.offset_from_utc_datetime(&(probe + TimeDelta::days(1)))
+                        .fix()
+                });
+                LocalOffset::Gap { before, after }
+            }
+        }
+    }
+
+    /// The zone abbreviation at an instant, as Python's `%Z` prints it (`CEST`, `+1030`,
+    /// `UTC+05:30` for a fixed offset).
+    pub(crate) fn abbreviation(&self, utc: NaiveDateTime) -> String {
+        match self {
+            Zone::Fixed(offset) if offset.local_minus_utc() == 0 => "UTC".to_owned(),
+            Zone::Fixed(offset) => format!("UTC{}", format_offset(*offset)),
+            Zone::Named(tz) => {
+                let (probe, _) = beyond_table(*tz, utc);
+                let offset = tz.offset_from_utc_datetime(&probe);
+                match offset.abbreviation() {
+                    Some(name) => name.to_owned(),
+                    // Numeric abbreviations such as "+1030" are stored without a name.
+                    None => offset.to_string(),
+                }
+            }
+        }
+    }
+}
+
+impl From<Tz> for Zone {
+    fn from(tz: Tz) -> Self {
+        Zone::Named(tz)
+    }
+}
+
+impl From<FixedOffset> for Zone {
+    fn from(offset: FixedOffset) -> Self {
+        Zone::Fixed(offset)
+    }
+}
+
+impl From<Utc> for Zone {
+    fn from(_: Utc) -> Self {
+        Zone::UTC
+    }
+}
+
+impl fmt::Display for Zone {
+    /// The IANA name, or the offset as `+05:30`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Zone::Named(tz) => f.write_str(tz.name()),
+            Zone::Fixed(offset) => f.write_str(&format_offset(*offset)),
+        }
+    }
+}
+
+impl FromStr for Zone {
+    type Err = TriggerError;
+
+    /// Parses an IANA name (`Europe/Berlin`, `UTC`) or an offset (`+05:30`, `-03:00`).
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        if let Some(offset) = parse_offset(name) {
+            return Ok(Zone::Fixed(offset));
+        }
+        name.parse::<Tz>()
+            .map(Zone::Named)
+            .map_err(|_| TriggerError::UnknownTimeZone {
+                name: name.to_owned(),
+            })
+    }
+}
+
+impl serde::Serialize for Zone {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Zone {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// `+05:30`, `-03:30`, `+00:00` (seconds only when present).
+pub(crate) fn format_offset(offset: FixedOffset) -> String {
+    let total = offset.local_minus_utc();
+    let sign = if total < 0 { '-' } else { '+' };
+    let total = total.unsigned_abs();
+    let (hours, minutes, seconds) = (total / 3600, total / 60 % 60, total % 60);
+    if seconds == 0 {
+        format!("{sign}{hours:02}:{minutes:02}")
+    } else {
+        format!("{sign}{hours:02}:{minutes:02}:{seconds:02}")
+    }
+}
+
+/// Parses `±HH:MM`.
+pub(crate) fn parse_offset(text: &str) -> Option<FixedOffset> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 6 || bytes[3] != b':' || !matches!(bytes[0], b'+' | b'-') {
+        return None;
+    }
+    let digits = |range: std::ops::Range<usize>| -> Option<i32> {
+        let part = &text[range];
+        part.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| part.parse().ok())?
+    };
+    let seconds = digits(1..3)? * 3600 + digits(4..6)? * 60;
+    let seconds = if bytes[0] == b'-' { -seconds } else { seconds };
+    FixedOffset::east_opt(seconds)
+}
+
+/// The last year for which `chrono-tz` lists transitions; after it, it repeats the last
+/// offset forever, while Python's `zoneinfo` follows the zone's POSIX rule.
+const LAST_TABLE_YEAR: i32 = 2099;
+
+/// Maps a time after [`LAST_TABLE_YEAR`] to the same month, day and time of an equivalent
+/// year in 2072..=2099 (same leap-ness and weekday of 1 January), where `chrono-tz` still
+/// has the zone's yearly transitions. A POSIX rule ("second Sunday of March at 02:00")
+/// depends only on that calendar layout, so the offsets are the same. Zones that stopped
+/// changing offsets before the end of the table are left alone.
+fn beyond_table(tz: Tz, at: NaiveDateTime) -> (NaiveDateTime, i32) {
+    let year = at.year();
+    if year <= LAST_TABLE_YEAR || !has_yearly_rule(tz) {
+        return (at, 0);
+    }
+    let twin = equivalent_year(year);
+    match at.with_year(twin) {
+        Some(mapped) => (mapped, year - twin),
+        None => (at, 0),
+    }
+}
+
+fn has_yearly_rule(tz: Tz) -> bool {
+    let probe = |month| {
+        let at = NaiveDate::from_ymd_opt(LAST_TABLE_YEAR, month, 15)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .expect("valid date");
+        tz.offset_from_utc_datetime(&at).fix()
+    };
+    probe(1) != probe(7)
+}
+
+/// A year in 2072..=2099 with the same calendar as `year`.
+fn equivalent_year(year: i32) -> i32 {
+    let key = |y: i32| {
+        let jan1 = NaiveDate::from_ymd_opt(y, 1, 1).expect("valid year");
+        (jan1.leap_year(), jan1.weekday())
+    };
+    let wanted = key(year);
+    (LAST_TABLE_YEAR - 27..=LAST_TABLE_YEAR)
+        .find(|&y| key(y) == wanted)
+        .expect("28 consecutive years of one century hold every calendar")
+}
+
+/// The offsets a wall-clock time can have in a zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LocalOffset {
+    /// The time exists once.
+    Single(FixedOffset),
+    /// The time falls in a gap (clocks jumped forward over it).
+    Gap {
+        before: FixedOffset,
+        after: FixedOffset,
+    },
+    /// The time exists twice (clocks went back).
+    Fold {
+        first: FixedOffset,
+        second: FixedOffset,
+    },
+}
+
+/// An aware datetime with Python's semantics: wall clock, `fold` and zone.
+///
+/// Only values built by [`from_utc`](Self::from_utc) are "canonical" (the real local time
+/// of an instant); [`with_wall`](Self::with_wall) and [`add_wall`](Self::add_wall) can
+/// produce a non-existent wall time, exactly as APScheduler does.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ZonedDateTime {
+    pub(crate) wall: NaiveDateTime,
+    pub(crate) fold: bool,
+    pub(crate) zone: Zone,
+}
+
+impl ZonedDateTime {
+    /// `datetime.fromtimestamp(..., tz)` / `astimezone(tz)`: the real local time of an
+    /// instant, with `fold=1` for the second pass of a repeated wall time.
+    pub(crate) fn from_utc(utc: NaiveDateTime, zone: Zone) -> Self {
+        let offset = zone.offset_from_utc(utc);
+        let wall = utc + offset;
+        let fold = matches!(
+            zone.offset_from_local(wall),
+            LocalOffset::Fold { first, second } if offset == second && first != second
+        );
+        ZonedDateTime { wall, fold, zone }
+    }
+
+    pub(crate) fn from_instant(instant: DateTime<Utc>, zone: Zone) -> Self {
+        Self::from_utc(instant.naive_utc(), zone)
+    }
+
+    /// APScheduler's `localize`: attach the zone with `fold=0`, then normalise through the
+    /// timestamp, so a gap time moves forward by the gap and a repeated time takes its first
+    /// occurrence.
+    pub(crate) fn localize(wall: NaiveDateTime, zone: Zone) -> Self {
+        let raw = Self::with_wall(wall, false, zone);
+        Self::from_utc(raw.utc(), zone)
+    }
+
+    /// `datetime(..., tzinfo=zone, fold=fold)`: the wall time as given, even in a gap.
+    pub(crate) fn with_wall(wall: NaiveDateTime, fold: bool, zone: Zone) -> Self {
+        ZonedDateTime { wall, fold, zone }
+    }
+
+    /// Reads back a wall time and offset produced by this crate: the wall time is taken in
+    /// `zone` when one of its `fold` readings has that offset (this is how a non-existent
+    /// time APScheduler returned comes back), otherwise in the fixed offset itself.
+    pub(crate) fn from_local(local: DateTime<FixedOffset>, zone: Zone) -> Self {
+        let wall = local.naive_local();
+        let offset = *local.offset();
+        for fold in [false, true] {
+            let candidate = Self::with_wall(wall, fold, zone);
+            if candidate.offset() == offset {
+                return candidate;
+            }
+        }
+        Self::with_wall(wall, false, Zone::Fixed(offset))
+    }
+
+    /// `utcoffset()`: outside a transition the only offset; in a gap or a fold, the offset
+    /// from before the transition for `fold=0` and after it for `fold=1`.
+    pub(crate) fn offset(&self) -> FixedOffset {
+        match self.zone.offset_from_local(self.wall) {
+            LocalOffset::Single(offset) => offset,
+            LocalOffset::Gap { before, after } => {
+                if self.fold {
+                    after
+                } else {
+                    before
+                }
+            }
+            LocalOffset::Fold { first, second } => {
+                if self.fold {
+                    second
+                } else {
+                    first
+                }
+            }
+        }
+    }
+
+    /// The instant, as a naive UTC date and time.
+    pub(crate) fn utc(&self) -> NaiveDateTime {
+        self.wall - self.offset()
+    }
+
+    pub(crate) fn instant(&self) -> DateTime<Utc> {
+        self.utc().and_utc()
+    }
+
+    /// The wall time with the offset Python reports for it.
+    pub(crate) fn to_local(self) -> DateTime<FixedOffset> {
+        let offset = self.offset();
+        DateTime::from_naive_utc_and_offset(self.wall - offset, offset)
+    }
+
+    /// `astimezone(zone)`, which returns the value itself when the zone is already its own.
+    #[cfg_attr(not(feature = "cron"), allow(dead_code))]
+    pub(crate) fn astimezone(self, zone: Zone) -> Self {
+        if self.zone == zone {
+            self
+        } else {
+            Self::from_utc(self.utc(), zone)
+        }
+    }
+
+    /// `timestamp()`: float seconds since the epoch.
+    pub(crate) fn timestamp(&self) -> f64 {
+        crate::pytime::seconds_from_micros(micros_since_epoch(self.utc()))
+    }
+
+    /// `self + timedelta`: wall-clock arithmetic; the result has `fold=0`.
+    pub(crate) fn add_wall(&self, delta: TimeDelta) -> Option<Self> {
+        let wall = self.wall.checked_add_signed(delta)?;
+        Some(Self::with_wall(wall, false, self.zone))
+    }
+
+    /// APScheduler's `datetime_utc_add`: add in UTC, convert back (absolute time).
+    #[cfg_attr(not(feature = "cron"), allow(dead_code))]
+    pub(crate) fn utc_add(&self, delta: TimeDelta) -> Option<Self> {
+        let utc = self.utc().checked_add_signed(delta)?;
+        Some(Self::from_utc(utc, self.zone))
+    }
+
+    /// Whether the wall date lies within Python's `datetime` range (years 1..=9999).
+    pub(crate) fn in_python_range(&self) -> bool {
+        (1..=9999).contains(&self.wall.year()) && (1..=9999).contains(&self.utc().year())
+    }
+
+    /// Python's `<`, `>`: wall clocks when both share a zone, instants otherwise.
+    pub(crate) fn py_cmp(&self, other: &Self) -> Ordering {
+        if self.zone == other.zone {
+            return self.wall.cmp(&other.wall);
+        }
+        let (a, b) = (self.offset(), other.offset());
+        if a == b {
+            self.wall.cmp(&other.wall)
+        } else {
+            self.utc().cmp(&other.utc())
+        }
+    }
+
+    /// Python's `==`, including PEP 495's rule that a time whose offset depends on `fold` is
+    /// never equal to a time of another zone.
+    #[cfg_attr(not(feature = "cron"), allow(dead_code))]
+    pub(crate) fn py_eq(&self, other: &Self) -> bool {
+        if self.zone == other.zone {
+            return self.wall == other.wall;
+        }
+        if self.py_cmp(other) != Ordering::Equal {
+            return false;
+        }
+        !(self.depends_on_fold() || other.depends_on_fold())
+    }
+
+    #[cfg_attr(not(feature = "cron"), allow(dead_code))]
+    fn depends_on_fold(&self) -> bool {
+        let flipped = ZonedDateTime {
+            fold: !self.fold,
+            ..*self
+        };
+        flipped.offset() != self.offset()
+    }
+
+    /// `strftime("%Y-%m-%d %H:%M:%S %Z")`, APScheduler's `datetime_repr`.
+    pub(crate) fn repr(&self) -> String {
+        format!(
+            "{} {}",
+            self.wall.format("%Y-%m-%d %H:%M:%S"),
+            self.zone.abbreviation(self.utc())
+        )
+    }
+
+    /// ISO 8601 with offset and, for named zones, the zone in brackets (RFC 9557):
+    /// `2024-05-01T09:00:00+02:00[Europe/Berlin]`. Used for saved states.
+    pub(crate) fn to_state_string(self) -> String {
+        let local = self.to_local();
+        let text = local.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false);
+        match self.zone {
+            Zone::Named(tz) => format!("{text}[{}]", tz.name()),
+            Zone::Fixed(_) => text,
+        }
+    }
+
+    /// Reads [`to_state_string`](Self::to_state_string)'s format back.
+    pub(crate) fn from_state_string(text: &str) -> Result<Self, String> {
+        let (stamp, zone) = match text.split_once('[') {
+            Some((stamp, rest)) => {
+                let name = rest
+                    .strip_suffix(']')
+                    .ok_or_else(|| format!("missing ']' in {text:?}"))?;
+                let zone: Zone = name.parse().map_err(|e: TriggerError| e.to_string())?;
+                (stamp, Some(zone))
+            }
+            None => (text, None),
+        };
+        let local = DateTime::parse_from_rfc3339(stamp)
+            .map_err(|e| format!("{stamp:?} is not an RFC 3339 date and time: {e}"))?;
+        let zone = zone.unwrap_or(Zone::Fixed(*local.offset()));
+        Ok(Self::from_local(local, zone))
+    }
+}
+
+/// Microseconds since the epoch (sub-microsecond digits dropped, as Python has none).
+pub(crate) fn micros_since_epoch(utc: NaiveDateTime) -> i64 {
+    let utc = utc.and_utc();
+    utc.timestamp() * crate::pytime::MICROS + i64::from(utc.timestamp_subsec_micros())
+}
+
+/// The naive UTC date and time `micros` after the epoch.
+pub(crate) fn utc_from_micros(micros: i64) -> Option<NaiveDateTime> {
+    DateTime::from_timestamp_micros(micros).map(|dt| dt.naive_utc())
+}
+
+/// Rounds an instant up to a whole microsecond (Python has no finer resolution; rounding up
+/// keeps "not before `now`").
+#[cfg_attr(not(any(feature = "interval", feature = "cron")), allow(dead_code))]
+pub(crate) fn ceil_micros(instant: DateTime<Utc>) -> DateTime<Utc> {
+    let nanos = instant.nanosecond() % 1_000;
+    if nanos == 0 {
+        instant
+    } else {
+        instant + TimeDelta::nanoseconds(i64::from(1_000 - nanos))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono_tz::{America, Australia, Europe, Pacific};
+
+    fn wall(text: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S").unwrap()
+    }
+
+    fn offset(text: &str) -> FixedOffset {
+        parse_offset(text).unwrap()
+    }
+
+    #[test]
+    fn gap_times_take_the_offset_before_the_transition_unless_fold() {
+        let ny = Zone::Named(America::New_York);
+        let gap = ZonedDateTime::with_wall(wall("2024-03-10 02:30:00"), false, ny);
+        assert_eq!(gap.offset(), offset("-05:00"));
+        assert_eq!(gap.to_local().to_rfc3339(), "2024-03-10T02:30:00-05:00");
+        assert_eq!(gap.instant().to_rfc3339(), "2024-03-10T07:30:00+00:00");
+        let folded = ZonedDateTime::with_wall(gap.wall, true, ny);
+        assert_eq!(folded.offset(), offset("-04:00"));
+    }
+
+    #[test]
+    fn localize_moves_gap_times_forward_and_takes_the_first_repeated_time() {
+        let berlin = Zone::Named(Europe::Berlin);
+        let shifted = ZonedDateTime::localize(wall("2024-03-31 02:30:00"), berlin);
+        assert_eq!(shifted.to_local().to_rfc3339(), "2024-03-31T03:30:00+02:00");
+        let first = ZonedDateTime::localize(wall("2024-10-27 02:30:00"), berlin);
+        assert_eq!(first.to_local().to_rfc3339(), "2024-10-27T02:30:00+02:00");
+        assert!(!first.fold);
+    }
+
+    #[test]
+    fn from_utc_sets_fold_on_the_second_pass() {
+        let ny = Zone::Named(America::New_York);
+        let second = ZonedDateTime::from_utc(wall("2024-11-03 06:30:00"), ny);
+        assert_eq!(second.wall, wall("2024-11-03 01:30:00"));
+        assert!(second.fold);
+        let first = ZonedDateTime::from_utc(wall("2024-11-03 05:30:00"), ny);
+        assert!(!first.fold);
+        // Same zone: Python compares wall clocks and ignores fold.
+        assert!(first.py_eq(&second));
+        assert_eq!(first.py_cmp(&second), Ordering::Equal);
+        // Another zone: instants, and PEP 495 makes fold-dependent times unequal.
+        let utc = ZonedDateTime::from_utc(wall("2024-11-03 06:30:00"), Zone::UTC);
+        assert_eq!(second.py_cmp(&utc), Ordering::Equal);
+        assert!(!second.py_eq(&utc));
+    }
+
+    #[test]
+    fn wall_arithmetic_resets_fold() {
+        let ny = Zone::Named(America::New_York);
+        let second = ZonedDateTime::from_utc(wall("2024-11-03 06:30:00"), ny);
+        let later = second.add_wall(TimeDelta::seconds(10)).unwrap();
+        // Python: 01:30:00 EST + 10 s = 01:30:10 EDT, an hour earlier.
+        assert_eq!(later.to_local().to_rfc3339(), "2024-11-03T01:30:10-04:00");
+        let absolute = second.utc_add(TimeDelta::seconds(10)).unwrap();
+        assert_eq!(
+            absolute.to_local().to_rfc3339(),
+            "2024-11-03T01:30:10-05:00"
+        );
+    }
+
+    #[test]
+    fn odd_zones() {
+        // Lord Howe's 30-minute shift and Apia's skipped day.
+        let lord_howe = Zone::Named(Australia::Lord_Howe);
+        let gap = ZonedDateTime::localize(wall("2024-10-06 02:15:00"), lord_howe);
+        assert_eq!(gap.to_local().to_rfc3339(), "2024-10-06T02:45:00+11:00");
+        assert_eq!(lord_howe.abbreviation(gap.utc()), "+11");
+        let apia = Zone::Named(Pacific::Apia);
+        let skipped = ZonedDateTime::with_wall(wall("2011-12-30 12:00:00"), false, apia);
+        assert_eq!(skipped.offset(), offset("-10:00"));
+        assert_eq!(skipped.instant().to_rfc3339(), "2011-12-30T22:00:00+00:00");
+    }
+
+    #[test]
+    fn rules_continue_after_2099() {
+        let ny = Zone::Named(America::New_York);
+        let summer = ZonedDateTime::localize(wall("2150-07-01 12:00:00"), ny);
+        assert_eq!(summer.offset(), offset("-04:00"));
+        let winter = ZonedDateTime::localize(wall("2150-01-01 12:00:00"), ny);
+        assert_eq!(winter.offset(), offset("-05:00"));
+        // Second Sunday of March 2100 is the 14th.
+        let gap = ZonedDateTime::localize(wall("2100-03-14 02:30:00"), ny);
+        assert_eq!(gap.to_local().to_rfc3339(), "2100-03-14T03:30:00-04:00");
+        let lord_howe = Zone::Named(Australia::Lord_Howe);
+        let july = ZonedDateTime::localize(wall("2101-07-02 12:00:00"), lord_howe);
+        assert_eq!(july.offset(), offset("+10:30"));
+        // A zone that stopped observing DST stays put.
+        let sao_paulo = Zone::Named(America::Sao_Paulo);
+        assert_eq!(
+            ZonedDateTime::localize(wall("2150-01-01 12:00:00"), sao_paulo).offset(),
+            offset("-03:00")
+        );
+    }
+
+    #[test]
+    fn parses_and_prints_zones() {
+        assert_eq!(
+            "Europe/Berlin".parse::<Zone>().unwrap(),
+            Zone::Named(Europe::Berlin)
+        );
+        assert_eq!("+05:30".parse::<Zone>().unwrap().to_string(), "+05:30");
+        assert!("Mars/Olympus".parse::<Zone>().is_err());
+        assert_eq!(
+            Zone::Fixed(offset("+05:30")).abbreviation(wall("2024-01-01 00:00:00")),
+            "UTC+05:30"
+        );
+    }
+
+    #[test]
+    fn state_strings_round_trip() {
+        let berlin = Zone::Named(Europe::Berlin);
+        let value = ZonedDateTime::localize(wall("2024-10-27 02:30:00"), berlin);
+        let text = value.to_state_string();
+        assert_eq!(text, "2024-10-27T02:30:00+02:00[Europe/Berlin]");
+        let back = ZonedDateTime::from_state_string(&text).unwrap();
+        assert_eq!(
+            (back.wall, back.fold, back.zone),
+            (value.wall, value.fold, value.zone)
+        );
+        let fixed = ZonedDateTime::from_state_string("2024-06-01T12:00:00.123456+05:30").unwrap();
+        assert_eq!(fixed.zone, Zone::Fixed(offset("+05:30")));
+        assert!(ZonedDateTime::from_state_string("2024-06-01T12:00:00+05:30[Nowhere]").is_err());
+    }
+}

@@ -102,7 +102,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .id(format!("cancel-order-{id}"))
             .name(format!("cancel order {id} if unpaid")),
         )?;
-        println!("order {id} placed; it will be cancelled at {cancel_at} unless paid");
+        println!(
+            "order {id} placed; it will be cancelled at {} unless paid",
+            cancel_at.format("%H:%M:%S%.3f")
+        );
     }
     print!("{}", scheduler.jobs_table(None)?);
 

@@ -14,7 +14,7 @@ use crate::InFlight;
 #[derive(Debug, Default)]
 pub struct TokioExecutor {
     max_concurrency: Option<usize>,
-    running: Mutex<Option<Running>>,
+    running: Mutex<Option<Arc<Running>>>,
 }
 
 #[derive(Debug)]
@@ -42,7 +42,7 @@ impl TokioExecutor {
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Running>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Arc<Running>>> {
         // Only `Option` swaps happen under this lock; a poisoned one is still consistent.
         self.running.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -51,31 +51,29 @@ impl TokioExecutor {
 impl Executor for TokioExecutor {
     async fn start(&self, ctx: ExecutorContext) -> Result<()> {
         let permits = self.max_concurrency.map(|n| Arc::new(Semaphore::new(n)));
-        *self.lock() = Some(Running {
+        *self.lock() = Some(Arc::new(Running {
             ctx,
             limiter: InstanceLimiter::new(),
             permits,
             in_flight: Arc::default(),
-        });
+        }));
         Ok(())
     }
 
     fn submit(&self, run: JobRun) -> Result<()> {
-        let running = self.lock();
-        let Some(running) = running.as_ref() else {
+        let Some(running) = self.lock().clone() else {
             return Err(Error::scheduler_state("the tokio executor is not started"));
         };
         let instance = running.ctx.admit(&running.limiter, &run)?;
         let in_flight = running.in_flight.enter();
-        let ctx = running.ctx.clone();
-        let permits = running.permits.clone();
-        running.ctx.runtime().spawn(async move {
-            let _permit = match permits {
+        let runtime = running.ctx.runtime().clone();
+        runtime.spawn(async move {
+            let _permit = match &running.permits {
                 // The semaphore is never closed, so acquiring only waits.
-                Some(permits) => permits.acquire_owned().await.ok(),
+                Some(permits) => permits.acquire().await.ok(),
                 None => None,
             };
-            run_job(&ctx, &run).await;
+            run_job(&running.ctx, &run).await;
             drop(instance);
             drop(in_flight);
         });

@@ -42,7 +42,29 @@ fn report(what: &str, n: usize, started: Instant, rss_before: Option<u64>) {
     );
 }
 
+/// Each case runs in a fresh process so the memory it measures is its own: freed memory of
+/// an earlier case would otherwise be reused and hide the growth.
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(pos) = args.iter().position(|a| a == "--case") {
+        let case = &args[pos + 1];
+        let n: usize = args[pos + 2].parse().expect("a job count");
+        run_case(case, n);
+        return;
+    }
+    let exe = std::env::current_exe().expect("the bench binary");
+    for case in ["store", "scheduler"] {
+        for n in ["100000", "1000000"] {
+            let status = std::process::Command::new(&exe)
+                .args(["--case", case, n])
+                .status()
+                .expect("the bench binary runs");
+            assert!(status.success(), "case {case} {n} failed");
+        }
+    }
+}
+
+fn run_case(case: &str, n: usize) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -52,54 +74,39 @@ fn main() {
     let now = SystemClock.now();
     let far = now + TimeDelta::days(365);
     let defaults = JobDefaults::default();
-
-    for n in [100_000, 1_000_000] {
-        runtime.block_on(async {
-            let store = MemoryJobStore::new();
-            let specs: Vec<JobSpec> = (0..n as u64)
-                .map(|i| {
-                    JobSpec::new(
-                        cancel.call(Order { order_id: i }),
-                        DateTrigger::new(far + TimeDelta::seconds(i as i64)),
-                    )
-                })
-                .collect();
-            // Building specs is the caller's cost; the store's starts here.
-            let jobs: Vec<_> = specs
-                .into_iter()
-                .map(|s| s.into_job(&defaults, now).expect("valid job"))
-                .collect();
-            let rss = rss_bytes();
-            let started = Instant::now();
-            for job in jobs {
-                store.add_job(job).await.expect("unique ids");
+    let spec = |i: u64| {
+        JobSpec::new(
+            cancel.call(Order { order_id: i }),
+            DateTrigger::new(far + TimeDelta::seconds(i as i64)),
+        )
+    };
+    runtime.block_on(async {
+        match case {
+            "store" => {
+                let store = MemoryJobStore::new();
+                let rss = rss_bytes();
+                let started = Instant::now();
+                for i in 0..n as u64 {
+                    let job = spec(i).into_job(&defaults, now).expect("valid job");
+                    store.add_job(job).await.expect("unique ids");
+                }
+                report("memory store: build job + add_job", n, started, rss);
             }
-            report("memory store: add_job (store only)", n, started, rss);
-        });
-    }
-
-    for n in [100_000, 1_000_000] {
-        runtime.block_on(async {
-            let scheduler = Scheduler::builder()
-                .registry(registry.clone())
-                .jobstore("default", MemoryJobStore::new())
-                .executor("default", executors::TokioExecutor::new())
-                .build();
-            scheduler.start().await.expect("scheduler starts");
-            let rss = rss_bytes();
-            let started = Instant::now();
-            for i in 0..n as u64 {
-                let at = far + TimeDelta::seconds(i as i64);
-                scheduler
-                    .add_job(JobSpec::new(
-                        cancel.call(Order { order_id: i }),
-                        DateTrigger::new(at),
-                    ))
-                    .await
-                    .expect("job added");
+            _ => {
+                let scheduler = Scheduler::builder()
+                    .registry(registry.clone())
+                    .jobstore("default", MemoryJobStore::new())
+                    .executor("default", executors::TokioExecutor::new())
+                    .build();
+                scheduler.start().await.expect("scheduler starts");
+                let rss = rss_bytes();
+                let started = Instant::now();
+                for i in 0..n as u64 {
+                    scheduler.add_job(spec(i)).await.expect("job added");
+                }
+                report("scheduler running: add_job (memory store)", n, started, rss);
+                scheduler.shutdown(false).await.expect("scheduler stops");
             }
-            report("scheduler running: add_job (memory store)", n, started, rss);
-            scheduler.shutdown(false).await.expect("scheduler stops");
-        });
-    }
+        }
+    });
 }

@@ -1,8 +1,10 @@
 #![doc = include_str!("../README.md")]
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+use std::hash::BuildHasher as _;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use hashbrown::{DefaultHashBuilder, HashTable};
 use scheduler_core::chrono::{DateTime, Utc};
 use scheduler_core::{
     Capabilities, Components, Error, FireCommit, Job, JobStore, Result, StoreContext,
@@ -31,24 +33,94 @@ impl RunKey {
     }
 }
 
-#[derive(Debug, Default)]
+/// The jobs, laid out for a small footprint at a million jobs: the jobs themselves in a slab,
+/// an id index that holds only slot numbers (the ids live in the jobs), and the run-time
+/// order as (run key, id) pairs sharing the jobs' id allocations.
+#[derive(Default)]
 struct Jobs {
-    by_id: HashMap<Arc<str>, Job>,
+    slots: Vec<Option<Job>>,
+    free: Vec<u32>,
+    index: HashTable<u32>,
+    hasher: DefaultHashBuilder,
     /// (run key, id): the run-time order, ties broken by id as in APScheduler.
     order: BTreeSet<(RunKey, Arc<str>)>,
 }
 
 impl Jobs {
+    fn slot(&self, id: &str) -> Option<u32> {
+        let slots = &self.slots;
+        self.index
+            .find(self.hasher.hash_one(id), |&slot| {
+                job_at(slots, slot).id() == id
+            })
+            .copied()
+    }
+
+    fn get(&self, id: &str) -> Option<&Job> {
+        self.slot(id).map(|slot| job_at(&self.slots, slot))
+    }
+
+    fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Inserts a job whose id is not stored yet.
     fn insert(&mut self, job: Job) {
-        let id = job.id_arc().clone();
-        self.order.insert((RunKey::of(&job), id.clone()));
-        self.by_id.insert(id, job);
+        let hash = self.hasher.hash_one(job.id());
+        self.order.insert((RunKey::of(&job), job.id_arc().clone()));
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot as usize] = Some(job);
+                slot
+            }
+            None => {
+                self.slots.push(Some(job));
+                // More than u32::MAX jobs would not fit in memory anyway.
+                u32::try_from(self.slots.len() - 1).unwrap_or(u32::MAX)
+            }
+        };
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        self.index
+            .insert_unique(hash, slot, |&s| hasher.hash_one(job_at(slots, s).id()));
     }
 
     fn remove(&mut self, id: &str) -> Option<Job> {
-        let job = self.by_id.remove(id)?;
+        let slots = &self.slots;
+        let entry = self
+            .index
+            .find_entry(self.hasher.hash_one(id), |&slot| {
+                job_at(slots, slot).id() == id
+            })
+            .ok()?;
+        let (slot, _) = entry.remove();
+        let job = self.slots[slot as usize].take()?;
+        self.free.push(slot);
         self.order.remove(&(RunKey::of(&job), job.id_arc().clone()));
         Some(job)
+    }
+
+    fn clear(&mut self) {
+        *self = Jobs {
+            hasher: self.hasher.clone(),
+            ..Jobs::default()
+        };
+    }
+
+    fn in_order(&self) -> impl Iterator<Item = &Job> {
+        self.order.iter().filter_map(|(_, id)| self.get(id))
+    }
+}
+
+/// The job in an occupied slot. The index only ever holds occupied slots.
+fn job_at(slots: &[Option<Job>], slot: u32) -> &Job {
+    slots[slot as usize]
+        .as_ref()
+        .expect("the index points at occupied slots only")
+}
+
+impl std::fmt::Debug for Jobs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Jobs").field("len", &self.len()).finish()
     }
 }
 
@@ -60,7 +132,7 @@ impl MemoryJobStore {
 
     /// How many jobs the store holds.
     pub fn len(&self) -> usize {
-        self.lock().by_id.len()
+        self.lock().len()
     }
 
     /// Whether the store holds no jobs.
@@ -85,23 +157,20 @@ impl JobStore for MemoryJobStore {
     }
 
     async fn shutdown(&self) -> Result<()> {
-        let mut jobs = self.lock();
-        jobs.by_id.clear();
-        jobs.order.clear();
+        self.lock().clear();
         Ok(())
     }
 
     async fn lookup_job(&self, id: &str) -> Result<Option<Job>> {
-        Ok(self.lock().by_id.get(id).cloned())
+        Ok(self.lock().get(id).cloned())
     }
 
     async fn get_due_jobs(&self, now: DateTime<Utc>) -> Result<Vec<Job>> {
         let jobs = self.lock();
         Ok(jobs
-            .order
-            .iter()
-            .take_while(|(key, _)| *key <= RunKey::At(now))
-            .filter_map(|(_, id)| jobs.by_id.get(id).cloned())
+            .in_order()
+            .take_while(|job| RunKey::of(job) <= RunKey::At(now))
+            .cloned()
             .collect())
     }
 
@@ -114,16 +183,12 @@ impl JobStore for MemoryJobStore {
 
     async fn get_all_jobs(&self) -> Result<Vec<Job>> {
         let jobs = self.lock();
-        Ok(jobs
-            .order
-            .iter()
-            .filter_map(|(_, id)| jobs.by_id.get(id).cloned())
-            .collect())
+        Ok(jobs.in_order().cloned().collect())
     }
 
     async fn add_job(&self, job: Job) -> Result<()> {
         let mut jobs = self.lock();
-        if jobs.by_id.contains_key(job.id()) {
+        if jobs.slot(job.id()).is_some() {
             return Err(Error::conflicting_id(job.id()));
         }
         jobs.insert(job);
@@ -147,20 +212,17 @@ impl JobStore for MemoryJobStore {
     }
 
     async fn remove_all_jobs(&self) -> Result<()> {
-        let mut jobs = self.lock();
-        jobs.by_id.clear();
-        jobs.order.clear();
+        self.lock().clear();
         Ok(())
     }
 
-    async fn commit_fires(&self, commits: Vec<FireCommit>) -> Result<Vec<bool>> {
+    async fn commit_fires(&self, commits: &[FireCommit]) -> Result<Vec<bool>> {
         let mut jobs = self.lock();
         Ok(commits
-            .into_iter()
+            .iter()
             .map(|commit| {
                 let id = commit.job.id();
                 let still_due = jobs
-                    .by_id
                     .get(id)
                     .is_some_and(|job| job.next_run_time() == Some(commit.due_at));
                 if !still_due {

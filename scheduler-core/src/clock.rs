@@ -9,7 +9,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound as _, Utc};
 
 /// A boxed, sendable future, as returned by the object-safe traits of this crate.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -29,17 +29,24 @@ pub trait Clock: Send + Sync + Debug + 'static {
 ///
 /// Sleeps re-read the wall clock at least once a minute, so a wall-clock jump or a suspended
 /// machine delays a wake-up by at most that much (the monotonic timer tokio uses does not
-/// see either).
+/// see either). Tokio's timer works in whole milliseconds and rounds up, so the last
+/// [`PRECISE_TAIL`] of a sleep is slept on a blocking-pool thread with the operating system's
+/// finer timer: wake-ups come tens of microseconds late instead of about a millisecond.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
 
 /// The longest single timer sleep before the wall clock is read again.
 const MAX_SLEEP_SLICE: Duration = Duration::from_secs(60);
 
+/// The end of a sleep that is not left to tokio's millisecond timer.
+pub const PRECISE_TAIL: Duration = Duration::from_millis(2);
+
 impl Clock for SystemClock {
+    /// The current instant, to the microsecond (Python's, and so APScheduler's, precision;
+    /// it is also what every store keeps, so times survive a round trip exactly).
     #[allow(clippy::disallowed_methods)] // this is the one place that reads the wall clock
     fn now(&self) -> DateTime<Utc> {
-        Utc::now()
+        Utc::now().trunc_subsecs(6)
     }
 
     fn sleep_until(&self, deadline: DateTime<Utc>) -> BoxFuture<'static, ()> {
@@ -51,8 +58,40 @@ impl Clock for SystemClock {
                 if left.is_zero() {
                     return;
                 }
-                tokio::time::sleep(left.min(MAX_SLEEP_SLICE)).await;
+                if left > PRECISE_TAIL {
+                    tokio::time::sleep((left - PRECISE_TAIL).min(MAX_SLEEP_SLICE)).await;
+                    continue;
+                }
+                // `thread::sleep` never wakes early; if the blocking pool is unavailable
+                // (runtime shutting down), fall back to tokio's timer.
+                if tokio::task::spawn_blocking(move || std::thread::sleep(left))
+                    .await
+                    .is_err()
+                {
+                    tokio::time::sleep(left).await;
+                }
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn system_sleeps_never_end_early() {
+        for millis in [0, 1, 3, 25] {
+            let deadline = SystemClock.now() + chrono::TimeDelta::milliseconds(millis);
+            SystemClock.sleep_until(deadline).await;
+            assert!(
+                SystemClock.now() >= deadline,
+                "woke early for a {millis} ms sleep"
+            );
+        }
+        let past = SystemClock.now() - chrono::TimeDelta::seconds(1);
+        tokio::time::timeout(Duration::from_millis(100), SystemClock.sleep_until(past))
+            .await
+            .expect("a deadline in the past returns at once");
     }
 }

@@ -227,9 +227,20 @@ impl<E: Executor> DynExecutor for E {
 }
 
 /// Counts the running instances of each job on one executor and enforces `max_instances`.
+///
+/// The counts are spread over several locks by job id, so the scheduler claiming instances
+/// and the workers releasing them rarely wait for each other.
 #[derive(Debug, Clone, Default)]
 pub struct InstanceLimiter {
-    running: Arc<Mutex<HashMap<Arc<str>, u32>>>,
+    shards: Arc<Shards>,
+}
+
+const SHARDS: usize = 16;
+
+#[derive(Debug, Default)]
+struct Shards {
+    hasher: std::hash::RandomState,
+    counts: [Mutex<HashMap<Arc<str>, u32>>; SHARDS],
 }
 
 impl InstanceLimiter {
@@ -242,7 +253,7 @@ impl InstanceLimiter {
     /// [`MaxInstancesReached`](crate::ErrorKind::MaxInstancesReached). The claim ends when the
     /// guard drops.
     pub fn acquire(&self, job: &Job) -> Result<InstanceGuard> {
-        let mut running = self.lock();
+        let mut running = self.shard(job.id());
         let count = running.entry(job.id_arc().clone()).or_insert(0);
         if *count >= job.max_instances() {
             return Err(Error::max_instances_reached(job.id(), job.max_instances()));
@@ -256,18 +267,28 @@ impl InstanceLimiter {
 
     /// How many instances of `job_id` run now.
     pub fn running(&self, job_id: &str) -> u32 {
-        self.lock().get(job_id).copied().unwrap_or(0)
+        self.shard(job_id).get(job_id).copied().unwrap_or(0)
     }
 
     /// How many runs of all jobs run now.
     pub fn total(&self) -> u32 {
-        self.lock().values().sum()
+        self.shards
+            .counts
+            .iter()
+            .map(|shard| lock(shard).values().sum::<u32>())
+            .sum()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, u32>> {
-        // Counter updates cannot panic midway, so a poisoned map is still consistent.
-        self.running.lock().unwrap_or_else(|p| p.into_inner())
+    fn shard(&self, job_id: &str) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, u32>> {
+        use std::hash::BuildHasher as _;
+        let index = self.shards.hasher.hash_one(job_id) as usize % SHARDS;
+        lock(&self.shards.counts[index])
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Counter updates cannot panic midway, so a poisoned map is still consistent.
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// One claimed instance of a job; releases it when dropped.
@@ -279,7 +300,7 @@ pub struct InstanceGuard {
 
 impl Drop for InstanceGuard {
     fn drop(&mut self) {
-        let mut running = self.limiter.lock();
+        let mut running = self.limiter.shard(&self.job_id);
         if let Some(count) = running.get_mut(&self.job_id) {
             *count -= 1;
             if *count == 0 {

@@ -132,7 +132,7 @@ pub trait JobStore: Send + Sync + Debug + 'static {
     /// conditional write, and may batch it.
     fn commit_fires(
         &self,
-        commits: Vec<FireCommit>,
+        commits: &[FireCommit],
     ) -> impl Future<Output = Result<Vec<bool>>> + Send {
         async move {
             let mut applied = Vec::with_capacity(commits.len());
@@ -180,7 +180,7 @@ pub trait DynJobStore: Send + Sync + Debug + 'static {
     fn update_job(&self, job: Job) -> BoxFuture<'_, Result<()>>;
     fn remove_job<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<()>>;
     fn remove_all_jobs(&self) -> BoxFuture<'_, Result<()>>;
-    fn commit_fires(&self, commits: Vec<FireCommit>) -> BoxFuture<'_, Result<Vec<bool>>>;
+    fn commit_fires<'a>(&'a self, commits: &'a [FireCommit]) -> BoxFuture<'a, Result<Vec<bool>>>;
 }
 
 impl<S: JobStore> DynJobStore for S {
@@ -217,7 +217,7 @@ impl<S: JobStore> DynJobStore for S {
     fn remove_all_jobs(&self) -> BoxFuture<'_, Result<()>> {
         Box::pin(JobStore::remove_all_jobs(self))
     }
-    fn commit_fires(&self, commits: Vec<FireCommit>) -> BoxFuture<'_, Result<Vec<bool>>> {
+    fn commit_fires<'a>(&'a self, commits: &'a [FireCommit]) -> BoxFuture<'a, Result<Vec<bool>>> {
         Box::pin(JobStore::commit_fires(self, commits))
     }
 }

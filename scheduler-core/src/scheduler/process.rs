@@ -203,19 +203,17 @@ impl Scheduler {
                 skipped,
                 next,
             } = due_runs(&job, now, limit);
-            let mut advanced = job.clone();
-            advanced.set_next_run_time(next);
-            commits.push(FireCommit {
-                job: advanced,
-                due_at,
-            });
-            runs.push((job, executor.clone(), run_times, skipped, next));
+            // The committed job, advanced, is also what the executor gets: its run times
+            // travel separately.
+            let mut job = job;
+            job.set_next_run_time(next);
+            commits.push(FireCommit { job, due_at });
+            runs.push((executor.clone(), run_times, skipped));
         }
         if !commits.is_empty() {
-            let applied = store.commit_fires(commits).await?;
-            for ((job, executor, run_times, skipped, next), applied) in
-                runs.into_iter().zip(applied)
-            {
+            let applied = store.commit_fires(&commits).await?;
+            let fired = commits.into_iter().zip(runs).zip(applied);
+            for ((FireCommit { job, .. }, (executor, run_times, skipped)), applied) in fired {
                 if !applied {
                     tracing::debug!(
                         job = job.id(),
@@ -223,6 +221,7 @@ impl Scheduler {
                     );
                     continue;
                 }
+                let next = job.next_run_time();
                 let id = job.id_arc().clone();
                 if !skipped.is_empty() {
                     tracing::warn!(

@@ -410,7 +410,7 @@ pub async fn commit_fires_moves_and_removes_jobs(f: &Fixture) -> anyhow::Result<
     )
     .await?;
     let due = f.store().get_due_jobs(at(1)).await?;
-    let commits = due
+    let commits: Vec<FireCommit> = due
         .into_iter()
         .map(|job| {
             let due_at = job.next_run_time().expect("due jobs are scheduled");
@@ -423,7 +423,7 @@ pub async fn commit_fires_moves_and_removes_jobs(f: &Fixture) -> anyhow::Result<
             }
         })
         .collect();
-    let applied = f.store().commit_fires(commits).await?;
+    let applied = f.store().commit_fires(&commits).await?;
     ensure!(applied == [true, true], "applied {applied:?}");
     let repeat = f
         .store()
@@ -469,7 +469,7 @@ pub async fn commit_fires_skips_jobs_that_changed(f: &Fixture) -> anyhow::Result
         })
         .collect();
     let order: Vec<String> = commits.iter().map(|c| c.job.id().to_owned()).collect();
-    let applied = f.store().commit_fires(commits).await?;
+    let applied = f.store().commit_fires(&commits).await?;
     for (id, applied) in order.iter().zip(&applied) {
         ensure!(
             *applied == (id == "kept"),

@@ -482,7 +482,7 @@ impl JobStore for FlakyStore {
     async fn remove_all_jobs(&self) -> Result<()> {
         self.inner.remove_all_jobs().await
     }
-    async fn commit_fires(&self, commits: Vec<FireCommit>) -> Result<Vec<bool>> {
+    async fn commit_fires(&self, commits: &[FireCommit]) -> Result<Vec<bool>> {
         self.inner.commit_fires(commits).await
     }
 }

@@ -28,8 +28,8 @@ pub use job::{
 };
 pub use scheduler::{
     BackgroundScheduler, BlockingScheduler, ComponentConfig, Components, DEFAULT_CATCH_UP_LIMIT,
-    ExecutorFactory, JobStoreFactory, Scheduler, SchedulerBuilder, SchedulerConfig, SchedulerState,
-    SyncScheduler, local_timezone, parse_options, parse_timezone,
+    ExecutorFactory, Factory, JobStoreFactory, Scheduler, SchedulerBuilder, SchedulerConfig,
+    SchedulerState, SyncScheduler, local_timezone, parse_options, parse_timezone,
 };
 pub use store::{Capabilities, DynJobStore, FireCommit, JobStore, StoreContext};
 pub use trigger::{Trigger, TriggerFactory, TriggerRegistry, TriggerState};

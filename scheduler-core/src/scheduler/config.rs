@@ -99,18 +99,85 @@ pub struct ComponentConfig {
 }
 
 /// Builds a job store from its options.
-pub type JobStoreFactory =
-    Arc<dyn Fn(&serde_json::Value) -> Result<Arc<dyn DynJobStore>> + Send + Sync>;
+pub type JobStoreFactory = Factory<dyn DynJobStore>;
 /// Builds an executor from its options.
-pub type ExecutorFactory =
-    Arc<dyn Fn(&serde_json::Value) -> Result<Arc<dyn DynExecutor>> + Send + Sync>;
+pub type ExecutorFactory = Factory<dyn DynExecutor>;
+/// Builds a component of type `T` from its options.
+pub type Factory<T> = Arc<dyn Fn(&serde_json::Value) -> Result<Arc<T>> + Send + Sync>;
 
 /// The store and executor types a configuration may name (APScheduler's plugin entry points,
 /// made explicit). Each crate offers a `register` function that adds its types.
 #[derive(Clone, Default)]
 pub struct Components {
-    jobstores: Arc<RwLock<HashMap<String, JobStoreFactory>>>,
-    executors: Arc<RwLock<HashMap<String, ExecutorFactory>>>,
+    jobstores: Arc<Registry<dyn DynJobStore>>,
+    executors: Arc<Registry<dyn DynExecutor>>,
+}
+
+/// Factories by type name, for one kind of component.
+struct Registry<T: ?Sized> {
+    /// "job store" or "executor", for messages.
+    what: &'static str,
+    factories: RwLock<HashMap<String, Factory<T>>>,
+}
+
+impl Default for Registry<dyn DynJobStore> {
+    fn default() -> Self {
+        Registry::named("job store")
+    }
+}
+
+impl Default for Registry<dyn DynExecutor> {
+    fn default() -> Self {
+        Registry::named("executor")
+    }
+}
+
+impl<T: ?Sized> Registry<T> {
+    fn named(what: &'static str) -> Self {
+        Registry {
+            what,
+            factories: RwLock::default(),
+        }
+    }
+
+    fn register(&self, kind: String, factory: Factory<T>) {
+        self.factories
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(kind, factory);
+    }
+
+    fn build(&self, alias: &str, entry: &ComponentConfig) -> Result<Arc<T>> {
+        let what = self.what;
+        let factory = self
+            .factories
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&entry.kind)
+            .cloned()
+            .ok_or_else(|| {
+                Error::config(format!(
+                    "{what} {alias:?} has unknown type {:?}; register it in Components",
+                    entry.kind
+                ))
+            })?;
+        factory(&serde_json::Value::Object(entry.options.clone())).map_err(|e| {
+            let message = format!("{what} {alias:?}: {}", e.message());
+            Error::new(e.kind(), message).with_source(e)
+        })
+    }
+
+    fn kinds(&self) -> Vec<String> {
+        let mut kinds: Vec<String> = self
+            .factories
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect();
+        kinds.sort();
+        kinds
+    }
 }
 
 impl Components {
@@ -121,18 +188,12 @@ impl Components {
 
     /// Registers a job store type.
     pub fn register_jobstore(&self, kind: impl Into<String>, factory: JobStoreFactory) {
-        self.jobstores
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(kind.into(), factory);
+        self.jobstores.register(kind.into(), factory);
     }
 
     /// Registers an executor type.
     pub fn register_executor(&self, kind: impl Into<String>, factory: ExecutorFactory) {
-        self.executors
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(kind.into(), factory);
+        self.executors.register(kind.into(), factory);
     }
 
     /// Builds the store an entry describes.
@@ -141,20 +202,7 @@ impl Components {
         alias: &str,
         entry: &ComponentConfig,
     ) -> Result<Arc<dyn DynJobStore>> {
-        let factory = self
-            .jobstores
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&entry.kind)
-            .cloned()
-            .ok_or_else(|| {
-                Error::config(format!(
-                    "job store {alias:?} has unknown type {:?}; register it in Components",
-                    entry.kind
-                ))
-            })?;
-        factory(&serde_json::Value::Object(entry.options.clone()))
-            .map_err(|e| prefix(e, &format!("job store {alias:?}")))
+        self.jobstores.build(alias, entry)
     }
 
     /// Builds the executor an entry describes.
@@ -163,49 +211,15 @@ impl Components {
         alias: &str,
         entry: &ComponentConfig,
     ) -> Result<Arc<dyn DynExecutor>> {
-        let factory = self
-            .executors
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&entry.kind)
-            .cloned()
-            .ok_or_else(|| {
-                Error::config(format!(
-                    "executor {alias:?} has unknown type {:?}; register it in Components",
-                    entry.kind
-                ))
-            })?;
-        factory(&serde_json::Value::Object(entry.options.clone()))
-            .map_err(|e| prefix(e, &format!("executor {alias:?}")))
+        self.executors.build(alias, entry)
     }
-}
-
-fn prefix(e: Error, what: &str) -> Error {
-    let message = format!("{what}: {}", e.message());
-    Error::new(e.kind(), message).with_source(e)
 }
 
 impl fmt::Debug for Components {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut stores: Vec<String> = self
-            .jobstores
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .keys()
-            .cloned()
-            .collect();
-        stores.sort();
-        let mut executors: Vec<String> = self
-            .executors
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .keys()
-            .cloned()
-            .collect();
-        executors.sort();
         f.debug_struct("Components")
-            .field("jobstores", &stores)
-            .field("executors", &executors)
+            .field("jobstores", &self.jobstores.kinds())
+            .field("executors", &self.executors.kinds())
             .finish()
     }
 }

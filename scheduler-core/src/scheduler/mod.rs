@@ -13,8 +13,8 @@ use chrono_tz::Tz;
 use tokio::sync::{Notify, watch};
 
 pub use config::{
-    ComponentConfig, Components, ExecutorFactory, JobStoreFactory, SchedulerConfig, local_timezone,
-    parse_options, parse_timezone,
+    ComponentConfig, Components, ExecutorFactory, Factory, JobStoreFactory, SchedulerConfig,
+    local_timezone, parse_options, parse_timezone,
 };
 pub use sync::{BackgroundScheduler, BlockingScheduler, SyncScheduler};
 

@@ -99,6 +99,10 @@ struct Inner {
     wakeup: Notify,
     /// Whether the main loop is running; shutdown waits for it to turn false.
     loop_active: watch::Sender<bool>,
+    /// True while `start` runs: calls that depend on whether the scheduler runs wait for it
+    /// to finish, so a job or store added meanwhile is neither stranded in the pending list
+    /// nor left unstarted.
+    starting: watch::Sender<bool>,
     runtime: Mutex<Option<tokio::runtime::Handle>>,
 }
 
@@ -270,6 +274,7 @@ impl SchedulerBuilder {
                 pending: Mutex::new(Vec::new()),
                 wakeup: Notify::new(),
                 loop_active: watch::Sender::new(false),
+                starting: watch::Sender::new(false),
                 runtime: Mutex::new(None),
             }),
         }
@@ -323,6 +328,8 @@ impl Scheduler {
         if self.state() != SchedulerState::Stopped {
             return Err(Error::scheduler_state("the scheduler is already running"));
         }
+        self.inner.starting.send_replace(true);
+        let _started = Settled(&self.inner.starting);
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|_| Error::scheduler_state("start() must be called within a tokio runtime"))?;
         *lock(&self.inner.runtime) = Some(runtime.clone());
@@ -495,6 +502,14 @@ impl Scheduler {
         Ok(())
     }
 
+    /// Waits while `start` is in progress (never while `shutdown` is: a job calling in during
+    /// `shutdown(wait)` must not wait for the shutdown that waits for it).
+    async fn settled(&self) {
+        let mut starting = self.inner.starting.subscribe();
+        // The sender lives in `self`, so `wait_for` cannot fail while we hold it.
+        let _ = starting.wait_for(|starting| !starting).await;
+    }
+
     /// The current state.
     pub fn state(&self) -> SchedulerState {
         *self.inner.state.borrow()
@@ -621,6 +636,7 @@ impl Scheduler {
 
     /// Adds a job store that is already a trait object.
     pub async fn add_jobstore_dyn(&self, alias: &str, store: Arc<dyn DynJobStore>) -> Result<()> {
+        self.settled().await;
         if self.store_snapshot().iter().any(|(a, _)| &**a == alias) {
             return Err(Error::config(format!(
                 "this scheduler already has a job store named {alias:?}"
@@ -677,6 +693,7 @@ impl Scheduler {
         alias: &str,
         executor: Arc<dyn DynExecutor>,
     ) -> Result<()> {
+        self.settled().await;
         if read(&self.inner.executors).contains_key(alias) {
             return Err(Error::config(format!(
                 "this scheduler already has an executor named {alias:?}"
@@ -738,6 +755,7 @@ impl Scheduler {
     /// started) executor alias, [`NotPersistable`](ErrorKind::NotPersistable) for a closure in a
     /// persistent store, and [`InvalidJob`](ErrorKind::InvalidJob) for out-of-range options.
     pub async fn add_job(&self, mut spec: JobSpec) -> Result<Job> {
+        self.settled().await;
         spec.target.validate()?;
         if spec.id.is_none() {
             spec.id = Some(uuid::Uuid::new_v4().simple().to_string());
@@ -797,6 +815,7 @@ impl Scheduler {
         jobstore: Option<&str>,
         changes: JobChanges,
     ) -> Result<Job> {
+        self.settled().await;
         if !self.running() {
             let mut pending = lock(&self.inner.pending);
             let spec = pending
@@ -878,6 +897,7 @@ impl Scheduler {
 
     /// Removes a job, publishing [`Event::JobRemoved`].
     pub async fn remove_job(&self, id: &str, jobstore: Option<&str>) -> Result<()> {
+        self.settled().await;
         if !self.running() {
             let mut pending = lock(&self.inner.pending);
             let index = pending
@@ -910,6 +930,7 @@ impl Scheduler {
 
     /// Removes all jobs from one store (or all stores), publishing [`Event::AllJobsRemoved`].
     pub async fn remove_all_jobs(&self, jobstore: Option<&str>) -> Result<()> {
+        self.settled().await;
         if !self.running() {
             lock(&self.inner.pending).retain(|s| jobstore.is_some_and(|a| a != s.jobstore));
         } else {
@@ -927,6 +948,7 @@ impl Scheduler {
 
     /// The job with `id` (first store that has it, unless `jobstore` says which).
     pub async fn get_job(&self, id: &str, jobstore: Option<&str>) -> Result<Option<Job>> {
+        self.settled().await;
         if !self.running() {
             let defaults = self.job_defaults();
             return Ok(lock(&self.inner.pending)
@@ -944,6 +966,7 @@ impl Scheduler {
     /// All jobs: the pending ones before start, else every store's jobs in store order, each
     /// store's sorted by next run time with paused jobs last.
     pub async fn get_jobs(&self, jobstore: Option<&str>) -> Result<Vec<Job>> {
+        self.settled().await;
         if !self.running() {
             return Ok(self.pending_preview(jobstore));
         }
@@ -958,6 +981,7 @@ impl Scheduler {
 
     /// The job table APScheduler's `print_jobs` prints, as text.
     pub async fn jobs_table(&self, jobstore: Option<&str>) -> Result<String> {
+        self.settled().await;
         use std::fmt::Write as _;
         let tz = self.timezone();
         let mut out = String::new();
@@ -1108,6 +1132,15 @@ impl JobSpec {
             self.next_run_time = Some(next);
         }
         Ok(())
+    }
+}
+
+/// Clears the `starting` flag when `start` returns, however it returns.
+struct Settled<'a>(&'a watch::Sender<bool>);
+
+impl Drop for Settled<'_> {
+    fn drop(&mut self) {
+        self.0.send_replace(false);
     }
 }
 

@@ -219,7 +219,7 @@ impl Cursor<'_> {
 
 /// A calendar date argument (`CalendarIntervalTrigger`'s `start_date`/`end_date`), as
 /// Python's `date.fromisoformat` reads `YYYY-MM-DD`.
-#[allow(dead_code)] // TEMP: used by the cron and calendar triggers (next commits)
+#[cfg_attr(not(feature = "conformance"), allow(dead_code))]
 pub(crate) fn parse_iso_date(
     text: &str,
     argument: &'static str,

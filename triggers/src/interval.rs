@@ -133,6 +133,10 @@ impl LocalTrigger for IntervalTrigger {
         let now = ZonedDateTime::from_instant(ceil_micros(now), self.zone);
         self.next(previous, now).map(ZonedDateTime::to_local)
     }
+
+    fn local_zone(&self) -> Option<Zone> {
+        Some(self.zone)
+    }
 }
 
 impl fmt::Display for IntervalTrigger {
@@ -235,11 +239,6 @@ impl IntervalTriggerBuilder {
 
     pub(crate) fn jitter_seconds(mut self, seconds: f64) -> Self {
         self.jitter = seconds;
-        self
-    }
-
-    pub(crate) fn shared_jitter_source(mut self, source: Option<Arc<dyn JitterSource>>) -> Self {
-        self.jitter_source = source;
         self
     }
 

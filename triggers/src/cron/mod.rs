@@ -160,6 +160,10 @@ impl LocalTrigger for CronTrigger {
         let now = ZonedDateTime::from_instant(ceil_micros(now), self.zone);
         self.next(previous, now).map(ZonedDateTime::to_local)
     }
+
+    fn local_zone(&self) -> Option<Zone> {
+        Some(self.zone)
+    }
 }
 
 impl fmt::Display for CronTrigger {
@@ -256,12 +260,6 @@ impl CronTriggerBuilder {
     #[allow(dead_code)] // used by the conformance module
     pub(crate) fn jitter_seconds(mut self, seconds: f64) -> Self {
         self.jitter = seconds;
-        self
-    }
-
-    #[allow(dead_code)] // used by the conformance module
-    pub(crate) fn shared_jitter_source(mut self, source: Option<Arc<dyn JitterSource>>) -> Self {
-        self.jitter_source = source;
         self
     }
 

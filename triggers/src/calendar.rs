@@ -9,7 +9,7 @@ use scheduler_core::{Clock, SystemClock, Trigger, TriggerState};
 use serde::{Deserialize, Serialize};
 
 use crate::jitter::{self, Jitter, JitterSource};
-use crate::zone::{Zone, ZonedDateTime, ceil_micros};
+use crate::zone::{Zone, ZonedDateTime, python_local, python_time};
 use crate::{LocalTrigger, TriggerError, pytime};
 
 /// Fires on calendar intervals, always at the same wall-clock time (APScheduler's
@@ -151,11 +151,10 @@ impl Trigger for CalendarIntervalTrigger {
         previous: Option<DateTime<Utc>>,
         _now: DateTime<Utc>,
     ) -> Option<DateTime<Utc>> {
-        let previous = previous.map(|p| {
-            ZonedDateTime::from_instant(ceil_micros(p), self.zone)
-                .wall
-                .date()
-        });
+        let previous = match previous {
+            Some(previous) => Some(python_time(previous, self.zone)?.wall.date()),
+            None => None,
+        };
         self.next(previous).map(|next| next.instant())
     }
 
@@ -171,7 +170,10 @@ impl LocalTrigger for CalendarIntervalTrigger {
         _now: DateTime<Utc>,
     ) -> Option<DateTime<FixedOffset>> {
         // APScheduler reads the previous fire time's date in that value's own zone.
-        let previous = previous.map(|p| p.naive_local().date());
+        let previous = match previous {
+            Some(previous) => Some(python_local(previous, self.zone)?.wall.date()),
+            None => None,
+        };
         self.next(previous).map(ZonedDateTime::to_local)
     }
 
@@ -310,7 +312,10 @@ impl CalendarIntervalTriggerBuilder {
             .unwrap_or_else(|| Zone::Named(scheduler_core::local_timezone()));
         let start_date = self
             .start_date
-            .unwrap_or_else(|| ZonedDateTime::from_instant(now, zone).wall.date());
+            .or_else(|| python_time(now, zone).map(|now| now.wall.date()))
+            .ok_or_else(|| {
+                TriggerError::argument("start_date", "today is outside the years 1 to 9999")
+            })?;
         if let Some(end) = self.end_date {
             if start_date > end {
                 return Err(TriggerError::argument(

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::jitter::{self, Jitter, JitterSource};
 use crate::pytime::{self, MICROS, TimedeltaBuilder};
-use crate::zone::{Zone, ZonedDateTime, ceil_micros};
+use crate::zone::{Zone, ZonedDateTime, python_local, python_time};
 use crate::{DateSpec, LocalTrigger, TriggerError};
 
 /// Fires every fixed length of elapsed time (APScheduler's `IntervalTrigger`).
@@ -113,8 +113,11 @@ impl Trigger for IntervalTrigger {
         previous: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Option<DateTime<Utc>> {
-        let previous = previous.map(|p| ZonedDateTime::from_instant(ceil_micros(p), self.zone));
-        let now = ZonedDateTime::from_instant(ceil_micros(now), self.zone);
+        let previous = match previous {
+            Some(previous) => Some(python_time(previous, self.zone)?),
+            None => None,
+        };
+        let now = python_time(now, self.zone)?;
         self.next(previous, now).map(|next| next.instant())
     }
 
@@ -129,8 +132,11 @@ impl LocalTrigger for IntervalTrigger {
         previous: Option<DateTime<FixedOffset>>,
         now: DateTime<Utc>,
     ) -> Option<DateTime<FixedOffset>> {
-        let previous = previous.map(|p| ZonedDateTime::from_local(p, self.zone));
-        let now = ZonedDateTime::from_instant(ceil_micros(now), self.zone);
+        let previous = match previous {
+            Some(previous) => Some(python_local(previous, self.zone)?),
+            None => None,
+        };
+        let now = python_time(now, self.zone)?;
         self.next(previous, now).map(ZonedDateTime::to_local)
     }
 
@@ -258,8 +264,8 @@ impl IntervalTriggerBuilder {
         let start = match &self.start_date {
             Some(spec) => spec.resolve(zone, "start_date")?,
             // `datetime.now(tz) + interval`: wall-clock addition, as in APScheduler.
-            None => ZonedDateTime::from_instant(now, zone)
-                .add_wall(TimeDelta::microseconds(interval_micros))
+            None => python_time(now, zone)
+                .and_then(|now| now.add_wall(TimeDelta::microseconds(interval_micros)))
                 .filter(ZonedDateTime::in_python_range)
                 .ok_or_else(|| {
                     TriggerError::argument("start_date", "now + interval is past the year 9999")

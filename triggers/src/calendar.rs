@@ -281,7 +281,7 @@ impl CalendarIntervalTriggerBuilder {
         self
     }
 
-    #[allow(dead_code)] // used by the conformance module
+    #[cfg_attr(not(feature = "conformance"), allow(dead_code))]
     pub(crate) fn jitter_seconds(mut self, seconds: f64) -> Self {
         self.jitter = seconds;
         self

@@ -243,7 +243,7 @@ macro_rules! combining_common {
                 self.children.is_empty()
             }
 
-            #[allow(dead_code)] // used by the conformance module
+            #[cfg_attr(not(feature = "conformance"), allow(dead_code))]
             pub(crate) fn jitter_seconds(mut self, seconds: f64) -> Self {
                 self.jitter = self.jitter.with_max(seconds);
                 self

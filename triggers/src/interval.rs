@@ -243,6 +243,7 @@ impl IntervalTriggerBuilder {
         self
     }
 
+    #[cfg_attr(not(feature = "conformance"), allow(dead_code))]
     pub(crate) fn jitter_seconds(mut self, seconds: f64) -> Self {
         self.jitter = seconds;
         self

@@ -401,7 +401,6 @@ impl ZonedDateTime {
     }
 
     /// `astimezone(zone)`, which returns the value itself when the zone is already its own.
-    #[cfg_attr(not(feature = "cron"), allow(dead_code))]
     pub(crate) fn astimezone(self, zone: Zone) -> Self {
         if self.zone == zone {
             self
@@ -422,7 +421,6 @@ impl ZonedDateTime {
     }
 
     /// APScheduler's `datetime_utc_add`: add in UTC, convert back (absolute time).
-    #[cfg_attr(not(feature = "cron"), allow(dead_code))]
     pub(crate) fn utc_add(&self, delta: TimeDelta) -> Option<Self> {
         let utc = self.utc().checked_add_signed(delta)?;
         Some(Self::from_utc(utc, self.zone))
@@ -451,7 +449,6 @@ impl ZonedDateTime {
 
     /// Python's `==`, including PEP 495's rule that a time whose offset depends on `fold` is
     /// never equal to a time of another zone.
-    #[cfg_attr(not(feature = "cron"), allow(dead_code))]
     pub(crate) fn py_eq(&self, other: &Self) -> bool {
         if self.zone == other.zone {
             return self.wall == other.wall;
@@ -462,7 +459,6 @@ impl ZonedDateTime {
         !(self.depends_on_fold() || other.depends_on_fold())
     }
 
-    #[cfg_attr(not(feature = "cron"), allow(dead_code))]
     fn depends_on_fold(&self) -> bool {
         let flipped = Self::with_wall(self.wall, !self.fold(), self.zone);
         flipped.offset() != self.offset()

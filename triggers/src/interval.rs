@@ -531,6 +531,39 @@ mod tests {
         );
     }
 
+    // test_jitter_dst_change: jitter is added to the timestamp, so DST does not matter.
+    #[test]
+    fn jitter_stays_in_range_and_ignores_dst() {
+        let random = IntervalTrigger::builder()
+            .hours(1)
+            .start_date("2024-03-31 01:30:00")
+            .timezone(Europe::Berlin)
+            .jitter(Duration::from_secs(60))
+            .build()
+            .unwrap();
+        let start = at("2024-03-31T01:30:00+01:00");
+        for _ in 0..200 {
+            let next = random.next_fire_time(Some(start), start).unwrap();
+            let delay = next - (start + TimeDelta::hours(1));
+            assert!(
+                delay >= TimeDelta::zero() && delay <= TimeDelta::seconds(60),
+                "{delay}"
+            );
+        }
+        let fixed = IntervalTrigger::builder()
+            .hours(1)
+            .start_date("2024-03-31 01:30:00")
+            .timezone(Europe::Berlin)
+            .jitter(Duration::from_secs(60))
+            .jitter_source(FixedJitter::new(0.5))
+            .build()
+            .unwrap();
+        assert_eq!(
+            series(&fixed, "2024-03-31T00:00:00+01:00", 2),
+            ["2024-03-31T01:30:30+01:00", "2024-03-31T03:31:00+02:00"]
+        );
+    }
+
     #[test]
     fn float_units_and_python_rounding() {
         let trigger = IntervalTrigger::builder()

@@ -167,7 +167,6 @@ impl<'a> Args<'a> {
             .transpose()
     }
 
-    #[allow(dead_code)] // used by the calendar-interval trigger
     fn integer(&self, option: &str) -> Result<Option<i64>, TriggerError> {
         self.get(option)
             .map(|v| {
@@ -255,9 +254,10 @@ impl Context {
                 if let Some(end) = args.string("end_date")? {
                     builder = builder.end_date(end);
                 }
-                let builder = builder
-                    .jitter_seconds(args.number("jitter")?.unwrap_or(0.0))
-                    .shared_jitter_source(self.jitter_source.clone());
+                let mut builder = builder.jitter_seconds(args.number("jitter")?.unwrap_or(0.0));
+                if let Some(source) = &self.jitter_source {
+                    builder = builder.jitter_source(source.clone());
+                }
                 Ok(Built::new(builder.build()?, "interval", Some(zone)))
             }
             #[cfg(feature = "cron")]
@@ -300,10 +300,84 @@ impl Context {
                 if let Some(end) = args.string("end_date")? {
                     builder = builder.end_date(end);
                 }
-                let builder = builder
-                    .jitter_seconds(args.number("jitter")?.unwrap_or(0.0))
-                    .shared_jitter_source(self.jitter_source.clone());
+                let mut builder = builder.jitter_seconds(args.number("jitter")?.unwrap_or(0.0));
+                if let Some(source) = &self.jitter_source {
+                    builder = builder.jitter_source(source.clone());
+                }
                 Ok(Built::new(builder.build()?, "cron", Some(zone)))
+            }
+            #[cfg(feature = "calendar-interval")]
+            "calendarinterval" => {
+                let args = Args::new(
+                    kind,
+                    args,
+                    &[
+                        "years",
+                        "months",
+                        "weeks",
+                        "days",
+                        "hour",
+                        "minute",
+                        "second",
+                        "start_date",
+                        "end_date",
+                        "timezone",
+                        "jitter",
+                    ],
+                )?;
+                let zone = args.timezone(self.timezone)?;
+                let count = |name: &str| -> Result<u32, TriggerError> {
+                    let value = args.integer(name)?.unwrap_or(0);
+                    u32::try_from(value).map_err(|_| {
+                        args.error(name, "must be a non-negative integer (negative ones run backwards in APScheduler)")
+                    })
+                };
+                let mut builder = crate::CalendarIntervalTrigger::builder()
+                    .timezone(zone)
+                    .years(count("years")?)
+                    .months(count("months")?)
+                    .weeks(count("weeks")?)
+                    .days(count("days")?)
+                    .time(count("hour")?, count("minute")?, count("second")?)
+                    .jitter_seconds(args.number("jitter")?.unwrap_or(0.0));
+                if let Some(start) = args.string("start_date")? {
+                    builder =
+                        builder.start_date(crate::datespec::parse_iso_date(start, "start_date")?);
+                }
+                if let Some(end) = args.string("end_date")? {
+                    builder = builder.end_date(crate::datespec::parse_iso_date(end, "end_date")?);
+                }
+                if let Some(source) = &self.jitter_source {
+                    builder = builder.jitter_source(source.clone());
+                }
+                Ok(Built::new(builder.build()?, "calendarinterval", Some(zone)))
+            }
+            #[cfg(feature = "combining")]
+            "and" | "or" => {
+                let args = Args::new(kind, args, &["triggers", "jitter"])?;
+                let children = args
+                    .get("triggers")
+                    .and_then(Value::as_array)
+                    .ok_or_else(|| args.error("triggers", "expected a list of triggers"))?
+                    .iter()
+                    .map(|child| Ok(self.build(&TriggerSpec::from_json(child)?)?.local))
+                    .collect::<Result<Vec<_>, TriggerError>>()?;
+                let jitter = args.number("jitter")?.unwrap_or(0.0);
+                let source = self.jitter_source.clone();
+                if kind == "and" {
+                    let mut trigger =
+                        crate::AndTrigger::new_local(children)?.jitter_seconds(jitter);
+                    if let Some(source) = source {
+                        trigger = trigger.jitter_source(source);
+                    }
+                    Ok(Built::new(trigger, "and", None))
+                } else {
+                    let mut trigger = crate::OrTrigger::new_local(children)?.jitter_seconds(jitter);
+                    if let Some(source) = source {
+                        trigger = trigger.jitter_source(source);
+                    }
+                    Ok(Built::new(trigger, "or", None))
+                }
             }
             other => Err(TriggerError::InvalidOption {
                 kind: other.into(),
@@ -379,8 +453,11 @@ pub fn run_case(case: &Value) -> Value {
             let Some(next) = built.local().next_local_fire_time(previous, now) else {
                 return Ok(true);
             };
-            let canonical = ZonedDateTime::from_local(next, display);
-            let canonical = ZonedDateTime::from_utc(canonical.utc(), canonical.zone).to_local();
+            let zone = match built.zone() {
+                Some(zone) => ZonedDateTime::from_local(next, zone).zone,
+                None => display,
+            };
+            let canonical = ZonedDateTime::from_utc(next.naive_utc(), zone).to_local();
             fire_times.push(isoformat(canonical));
             raw.push(if built.zone().is_some() {
                 isoformat(next)

@@ -88,6 +88,10 @@ impl LocalTrigger for DateTrigger {
     ) -> Option<DateTime<FixedOffset>> {
         previous.is_none().then(|| self.run_date.to_local())
     }
+
+    fn local_zone(&self) -> Option<Zone> {
+        Some(self.zone())
+    }
 }
 
 impl fmt::Display for DateTrigger {

@@ -1,6 +1,6 @@
 //! Date arguments (`run_date`, `start_date`, `end_date`) in the forms APScheduler accepts.
 
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use chrono_tz::Tz;
 
 use crate::TriggerError;
@@ -35,8 +35,16 @@ impl DateSpec {
         zone: Zone,
         argument: &'static str,
     ) -> Result<ZonedDateTime, TriggerError> {
+        let out_of_range = || TriggerError::InvalidDate {
+            argument,
+            input: self.to_string(),
+            reason: "outside the years 1 to 9999".into(),
+        };
         match &self.0 {
-            Repr::Aware(instant, own) => Ok(ZonedDateTime::from_instant(*instant, *own)),
+            Repr::Aware(instant, own) => {
+                crate::zone::python_time(*instant, *own).ok_or_else(out_of_range)
+            }
+            Repr::Naive(wall) if !(1..=9999).contains(&wall.year()) => Err(out_of_range()),
             Repr::Naive(wall) => Ok(ZonedDateTime::localize(*wall, zone)),
             Repr::Text(text) => match parse_date_string(text) {
                 Some(Parsed {
@@ -219,7 +227,7 @@ impl Cursor<'_> {
 
 /// A calendar date argument (`CalendarIntervalTrigger`'s `start_date`/`end_date`), as
 /// Python's `date.fromisoformat` reads `YYYY-MM-DD`.
-#[allow(dead_code)] // TEMP: used by the cron and calendar triggers (next commits)
+#[cfg_attr(not(feature = "conformance"), allow(dead_code))]
 pub(crate) fn parse_iso_date(
     text: &str,
     argument: &'static str,

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::jitter::{self, Jitter, JitterSource};
 use crate::pytime::{self, MICROS, TimedeltaBuilder};
-use crate::zone::{Zone, ZonedDateTime, ceil_micros};
+use crate::zone::{Zone, ZonedDateTime, python_local, python_time};
 use crate::{DateSpec, LocalTrigger, TriggerError};
 
 /// Fires every fixed length of elapsed time (APScheduler's `IntervalTrigger`).
@@ -113,8 +113,11 @@ impl Trigger for IntervalTrigger {
         previous: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Option<DateTime<Utc>> {
-        let previous = previous.map(|p| ZonedDateTime::from_instant(ceil_micros(p), self.zone));
-        let now = ZonedDateTime::from_instant(ceil_micros(now), self.zone);
+        let previous = match previous {
+            Some(previous) => Some(python_time(previous, self.zone)?),
+            None => None,
+        };
+        let now = python_time(now, self.zone)?;
         self.next(previous, now).map(|next| next.instant())
     }
 
@@ -129,9 +132,16 @@ impl LocalTrigger for IntervalTrigger {
         previous: Option<DateTime<FixedOffset>>,
         now: DateTime<Utc>,
     ) -> Option<DateTime<FixedOffset>> {
-        let previous = previous.map(|p| ZonedDateTime::from_local(p, self.zone));
-        let now = ZonedDateTime::from_instant(ceil_micros(now), self.zone);
+        let previous = match previous {
+            Some(previous) => Some(python_local(previous, self.zone)?),
+            None => None,
+        };
+        let now = python_time(now, self.zone)?;
         self.next(previous, now).map(ZonedDateTime::to_local)
+    }
+
+    fn local_zone(&self) -> Option<Zone> {
+        Some(self.zone)
     }
 }
 
@@ -233,13 +243,9 @@ impl IntervalTriggerBuilder {
         self
     }
 
+    #[cfg_attr(not(feature = "conformance"), allow(dead_code))]
     pub(crate) fn jitter_seconds(mut self, seconds: f64) -> Self {
         self.jitter = seconds;
-        self
-    }
-
-    pub(crate) fn shared_jitter_source(mut self, source: Option<Arc<dyn JitterSource>>) -> Self {
-        self.jitter_source = source;
         self
     }
 
@@ -259,8 +265,8 @@ impl IntervalTriggerBuilder {
         let start = match &self.start_date {
             Some(spec) => spec.resolve(zone, "start_date")?,
             // `datetime.now(tz) + interval`: wall-clock addition, as in APScheduler.
-            None => ZonedDateTime::from_instant(now, zone)
-                .add_wall(TimeDelta::microseconds(interval_micros))
+            None => python_time(now, zone)
+                .and_then(|now| now.add_wall(TimeDelta::microseconds(interval_micros)))
                 .filter(ZonedDateTime::in_python_range)
                 .ok_or_else(|| {
                     TriggerError::argument("start_date", "now + interval is past the year 9999")
@@ -522,6 +528,39 @@ mod tests {
         assert_eq!(
             series(&jittered, "2024-01-01T00:00:00Z", 10),
             ["2024-01-01T00:00:30+00:00", "2024-01-01T02:01:00+00:00"]
+        );
+    }
+
+    // test_jitter_dst_change: jitter is added to the timestamp, so DST does not matter.
+    #[test]
+    fn jitter_stays_in_range_and_ignores_dst() {
+        let random = IntervalTrigger::builder()
+            .hours(1)
+            .start_date("2024-03-31 01:30:00")
+            .timezone(Europe::Berlin)
+            .jitter(Duration::from_secs(60))
+            .build()
+            .unwrap();
+        let start = at("2024-03-31T01:30:00+01:00");
+        for _ in 0..200 {
+            let next = random.next_fire_time(Some(start), start).unwrap();
+            let delay = next - (start + TimeDelta::hours(1));
+            assert!(
+                delay >= TimeDelta::zero() && delay <= TimeDelta::seconds(60),
+                "{delay}"
+            );
+        }
+        let fixed = IntervalTrigger::builder()
+            .hours(1)
+            .start_date("2024-03-31 01:30:00")
+            .timezone(Europe::Berlin)
+            .jitter(Duration::from_secs(60))
+            .jitter_source(FixedJitter::new(0.5))
+            .build()
+            .unwrap();
+        assert_eq!(
+            series(&fixed, "2024-03-31T00:00:00+01:00", 2),
+            ["2024-03-31T01:30:30+01:00", "2024-03-31T03:31:00+02:00"]
         );
     }
 

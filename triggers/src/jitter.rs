@@ -13,6 +13,12 @@ pub trait JitterSource: Send + Sync + Debug + 'static {
     fn fraction(&self) -> f64;
 }
 
+impl<T: JitterSource + ?Sized> JitterSource for Arc<T> {
+    fn fraction(&self) -> f64 {
+        (**self).fraction()
+    }
+}
+
 /// The default source: uniform random fractions from [`fastrand`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RandomJitter;

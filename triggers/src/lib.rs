@@ -1,5 +1,17 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
+// The time-zone, date and float helpers serve several triggers; a build with only some of
+// them leaves parts unused. The full build (what CI lints) allows nothing.
+#![cfg_attr(
+    not(all(
+        feature = "date",
+        feature = "interval",
+        feature = "cron",
+        feature = "calendar-interval",
+        feature = "combining"
+    )),
+    allow(dead_code, unused_variables, unused_imports)
+)]
 
 use chrono::{DateTime, FixedOffset, Utc};
 use scheduler_core::{Trigger, TriggerRegistry};
@@ -10,6 +22,10 @@ mod jitter;
 mod pytime;
 mod zone;
 
+#[cfg(feature = "calendar-interval")]
+mod calendar;
+#[cfg(feature = "combining")]
+mod combining;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 #[cfg(feature = "cron")]
@@ -24,6 +40,10 @@ pub use error::{ExpressionError, TriggerError};
 pub use jitter::{FixedJitter, JitterSource, RandomJitter};
 pub use zone::Zone;
 
+#[cfg(feature = "calendar-interval")]
+pub use calendar::{CalendarIntervalTrigger, CalendarIntervalTriggerBuilder};
+#[cfg(feature = "combining")]
+pub use combining::{AndTrigger, DEFAULT_MAX_ITERATIONS, OrTrigger};
 #[cfg(feature = "cron")]
 pub use cron::{CronTrigger, CronTriggerBuilder};
 #[cfg(feature = "date")]
@@ -51,6 +71,15 @@ pub trait LocalTrigger: Trigger {
         previous: Option<DateTime<FixedOffset>>,
         now: DateTime<Utc>,
     ) -> Option<DateTime<FixedOffset>>;
+
+    /// The zone of the local answers, when the trigger has one (`None` for the combining
+    /// triggers, whose answers come from their children).
+    ///
+    /// APScheduler compares two datetimes of one zone by their wall clocks, so the combining
+    /// triggers need it to choose among their children's answers as 3.x does.
+    fn local_zone(&self) -> Option<Zone> {
+        None
+    }
 }
 
 /// Registers every enabled trigger kind under APScheduler's name (`date`, `interval`, `cron`,
@@ -62,6 +91,24 @@ pub fn register(registry: &TriggerRegistry) {
     registry.register_serde::<IntervalTrigger>(IntervalTrigger::KIND);
     #[cfg(feature = "cron")]
     registry.register_serde::<CronTrigger>(CronTrigger::KIND);
+    #[cfg(feature = "calendar-interval")]
+    registry.register_serde::<CalendarIntervalTrigger>(CalendarIntervalTrigger::KIND);
+    #[cfg(feature = "combining")]
+    {
+        use std::sync::Arc;
+        registry.register(
+            AndTrigger::KIND,
+            Arc::new(|state, registry| {
+                Ok(Arc::new(AndTrigger::from_state(state, registry)?) as Arc<dyn Trigger>)
+            }),
+        );
+        registry.register(
+            OrTrigger::KIND,
+            Arc::new(|state, registry| {
+                Ok(Arc::new(OrTrigger::from_state(state, registry)?) as Arc<dyn Trigger>)
+            }),
+        );
+    }
     let _ = registry;
 }
 
@@ -73,7 +120,6 @@ pub fn registry() -> TriggerRegistry {
 }
 
 /// Refuses states written by a newer version of a trigger.
-#[allow(dead_code)] // unused when no trigger feature is enabled
 fn check_version(kind: &'static str, version: u32, supported: u32) -> Result<(), TriggerError> {
     if version == 0 || version > supported {
         return Err(TriggerError::state(
@@ -99,5 +145,11 @@ mod tests {
         assert_send_sync::<crate::IntervalTrigger>();
         #[cfg(feature = "cron")]
         assert_send_sync::<crate::CronTrigger>();
+        #[cfg(feature = "calendar-interval")]
+        assert_send_sync::<crate::CalendarIntervalTrigger>();
+        #[cfg(feature = "combining")]
+        assert_send_sync::<crate::AndTrigger>();
+        #[cfg(feature = "combining")]
+        assert_send_sync::<crate::OrTrigger>();
     }
 }

@@ -143,10 +143,6 @@ impl TimedeltaBuilder {
 }
 
 /// `timedelta(seconds=value)` in microseconds.
-#[cfg_attr(
-    not(any(feature = "cron", feature = "calendar-interval")),
-    allow(dead_code)
-)]
 pub(crate) fn micros_from_seconds(value: f64) -> Option<i64> {
     TimedeltaBuilder::default().add(value, MICROS).finish()
 }

@@ -48,6 +48,7 @@ impl Zone {
     pub(crate) fn offset_from_utc(&self, utc: NaiveDateTime) -> FixedOffset {
         match self {
             Zone::Fixed(offset) => *offset,
+            Zone::Named(Tz::UTC) => FixedOffset::east_opt(0).expect("zero offset"),
             Zone::Named(tz) => {
                 let (probe, _) = beyond_table(*tz, utc);
                 tz.offset_from_utc_datetime(&probe).fix()
@@ -59,6 +60,9 @@ impl Zone {
     pub(crate) fn offset_from_local(&self, wall: NaiveDateTime) -> LocalOffset {
         let tz = match self {
             Zone::Fixed(offset) => return LocalOffset::Single(*offset),
+            Zone::Named(Tz::UTC) => {
+                return LocalOffset::Single(FixedOffset::east_opt(0).expect("zero offset"));
+            }
             Zone::Named(tz) => *tz,
         };
         let (probe, _) = beyond_table(tz, wall);
@@ -253,6 +257,21 @@ pub(crate) enum LocalOffset {
     },
 }
 
+/// Python's `fold` bit, or where to read it from when it is needed.
+///
+/// Working it out costs a zone lookup, and the cron search rarely needs it: a value built
+/// from an instant and the values `set` derives from it share the instant's fold, which
+/// only matters if one of them lands on a repeated or missing wall time.
+#[derive(Debug, Clone, Copy)]
+enum Fold {
+    Known(bool),
+    /// The fold of the real local time `wall` with UTC offset `offset`.
+    OfLocalTime {
+        wall: NaiveDateTime,
+        offset: FixedOffset,
+    },
+}
+
 /// An aware datetime with Python's semantics: wall clock, `fold` and zone.
 ///
 /// Only values built by [`from_utc`](Self::from_utc) are "canonical" (the real local time
@@ -261,8 +280,11 @@ pub(crate) enum LocalOffset {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ZonedDateTime {
     pub(crate) wall: NaiveDateTime,
-    pub(crate) fold: bool,
+    fold: Fold,
     pub(crate) zone: Zone,
+    /// The offset when already known (from the instant this was built from), which saves
+    /// the cron search most of its zone lookups.
+    known_offset: Option<FixedOffset>,
 }
 
 impl ZonedDateTime {
@@ -271,11 +293,12 @@ impl ZonedDateTime {
     pub(crate) fn from_utc(utc: NaiveDateTime, zone: Zone) -> Self {
         let offset = zone.offset_from_utc(utc);
         let wall = utc + offset;
-        let fold = matches!(
-            zone.offset_from_local(wall),
-            LocalOffset::Fold { first, second } if offset == second && first != second
-        );
-        ZonedDateTime { wall, fold, zone }
+        ZonedDateTime {
+            wall,
+            fold: Fold::OfLocalTime { wall, offset },
+            zone,
+            known_offset: Some(offset),
+        }
     }
 
     pub(crate) fn from_instant(instant: DateTime<Utc>, zone: Zone) -> Self {
@@ -292,7 +315,34 @@ impl ZonedDateTime {
 
     /// `datetime(..., tzinfo=zone, fold=fold)`: the wall time as given, even in a gap.
     pub(crate) fn with_wall(wall: NaiveDateTime, fold: bool, zone: Zone) -> Self {
-        ZonedDateTime { wall, fold, zone }
+        ZonedDateTime {
+            wall,
+            fold: Fold::Known(fold),
+            zone,
+            known_offset: None,
+        }
+    }
+
+    /// `datetime(..., tzinfo=zone, fold=source.fold)`: the wall time as given, with the fold
+    /// bit of `source` (read only if the wall time turns out to need it).
+    pub(crate) fn with_wall_fold_of(wall: NaiveDateTime, source: &Self, zone: Zone) -> Self {
+        ZonedDateTime {
+            wall,
+            fold: source.fold,
+            zone,
+            known_offset: None,
+        }
+    }
+
+    /// Python's `fold`: 1 for the second pass of a repeated wall time.
+    pub(crate) fn fold(&self) -> bool {
+        match self.fold {
+            Fold::Known(fold) => fold,
+            Fold::OfLocalTime { wall, offset } => matches!(
+                self.zone.offset_from_local(wall),
+                LocalOffset::Fold { first, second } if offset == second && first != second
+            ),
+        }
     }
 
     /// Reads back a wall time and offset produced by this crate: the wall time is taken in
@@ -313,17 +363,20 @@ impl ZonedDateTime {
     /// `utcoffset()`: outside a transition the only offset; in a gap or a fold, the offset
     /// from before the transition for `fold=0` and after it for `fold=1`.
     pub(crate) fn offset(&self) -> FixedOffset {
+        if let Some(offset) = self.known_offset {
+            return offset;
+        }
         match self.zone.offset_from_local(self.wall) {
             LocalOffset::Single(offset) => offset,
             LocalOffset::Gap { before, after } => {
-                if self.fold {
+                if self.fold() {
                     after
                 } else {
                     before
                 }
             }
             LocalOffset::Fold { first, second } => {
-                if self.fold {
+                if self.fold() {
                     second
                 } else {
                     first
@@ -348,7 +401,6 @@ impl ZonedDateTime {
     }
 
     /// `astimezone(zone)`, which returns the value itself when the zone is already its own.
-    #[cfg_attr(not(feature = "cron"), allow(dead_code))]
     pub(crate) fn astimezone(self, zone: Zone) -> Self {
         if self.zone == zone {
             self
@@ -369,7 +421,6 @@ impl ZonedDateTime {
     }
 
     /// APScheduler's `datetime_utc_add`: add in UTC, convert back (absolute time).
-    #[cfg_attr(not(feature = "cron"), allow(dead_code))]
     pub(crate) fn utc_add(&self, delta: TimeDelta) -> Option<Self> {
         let utc = self.utc().checked_add_signed(delta)?;
         Some(Self::from_utc(utc, self.zone))
@@ -377,7 +428,10 @@ impl ZonedDateTime {
 
     /// Whether the wall date lies within Python's `datetime` range (years 1..=9999).
     pub(crate) fn in_python_range(&self) -> bool {
-        (1..=9999).contains(&self.wall.year()) && (1..=9999).contains(&self.utc().year())
+        let year = self.wall.year();
+        // Offsets are less than a day, so only the first and last year need the instant.
+        (2..=9998).contains(&year)
+            || ((1..=9999).contains(&year) && (1..=9999).contains(&self.utc().year()))
     }
 
     /// Python's `<`, `>`: wall clocks when both share a zone, instants otherwise.
@@ -395,7 +449,6 @@ impl ZonedDateTime {
 
     /// Python's `==`, including PEP 495's rule that a time whose offset depends on `fold` is
     /// never equal to a time of another zone.
-    #[cfg_attr(not(feature = "cron"), allow(dead_code))]
     pub(crate) fn py_eq(&self, other: &Self) -> bool {
         if self.zone == other.zone {
             return self.wall == other.wall;
@@ -406,12 +459,8 @@ impl ZonedDateTime {
         !(self.depends_on_fold() || other.depends_on_fold())
     }
 
-    #[cfg_attr(not(feature = "cron"), allow(dead_code))]
     fn depends_on_fold(&self) -> bool {
-        let flipped = ZonedDateTime {
-            fold: !self.fold,
-            ..*self
-        };
+        let flipped = Self::with_wall(self.wall, !self.fold(), self.zone);
         flipped.offset() != self.offset()
     }
 
@@ -465,16 +514,30 @@ pub(crate) fn utc_from_micros(micros: i64) -> Option<NaiveDateTime> {
     DateTime::from_timestamp_micros(micros).map(|dt| dt.naive_utc())
 }
 
-/// Rounds an instant up to a whole microsecond (Python has no finer resolution; rounding up
-/// keeps "not before `now`").
-#[cfg_attr(not(any(feature = "interval", feature = "cron")), allow(dead_code))]
-pub(crate) fn ceil_micros(instant: DateTime<Utc>) -> DateTime<Utc> {
+/// An instant as APScheduler would hold it in `zone`: rounded up to a whole microsecond
+/// (Python has no finer resolution; rounding up keeps "not before `now`"). `None` outside
+/// Python's `datetime` range (years 1 to 9999), where APScheduler cannot compute at all.
+pub(crate) fn python_time(instant: DateTime<Utc>, zone: Zone) -> Option<ZonedDateTime> {
     let nanos = instant.nanosecond() % 1_000;
-    if nanos == 0 {
-        instant
-    } else {
-        instant + TimeDelta::nanoseconds(i64::from(1_000 - nanos))
+    let instant = match nanos {
+        0 => instant,
+        _ => instant.checked_add_signed(TimeDelta::nanoseconds(i64::from(1_000 - nanos)))?,
+    };
+    if !(1..=9999).contains(&instant.year()) {
+        return None;
     }
+    let value = ZonedDateTime::from_instant(instant, zone);
+    value.in_python_range().then_some(value)
+}
+
+/// A local time handed back by a caller, read in `zone` (see
+/// [`ZonedDateTime::from_local`]); `None` outside Python's range.
+pub(crate) fn python_local(local: DateTime<FixedOffset>, zone: Zone) -> Option<ZonedDateTime> {
+    let in_range = |year: i32| (1..=9999).contains(&year);
+    if !in_range(local.to_utc().year()) || !in_range(local.naive_local().year()) {
+        return None;
+    }
+    Some(ZonedDateTime::from_local(local, zone))
 }
 
 #[cfg(test)]
@@ -508,7 +571,7 @@ mod tests {
         assert_eq!(shifted.to_local().to_rfc3339(), "2024-03-31T03:30:00+02:00");
         let first = ZonedDateTime::localize(wall("2024-10-27 02:30:00"), berlin);
         assert_eq!(first.to_local().to_rfc3339(), "2024-10-27T02:30:00+02:00");
-        assert!(!first.fold);
+        assert!(!first.fold());
     }
 
     #[test]
@@ -516,9 +579,9 @@ mod tests {
         let ny = Zone::Named(America::New_York);
         let second = ZonedDateTime::from_utc(wall("2024-11-03 06:30:00"), ny);
         assert_eq!(second.wall, wall("2024-11-03 01:30:00"));
-        assert!(second.fold);
+        assert!(second.fold());
         let first = ZonedDateTime::from_utc(wall("2024-11-03 05:30:00"), ny);
-        assert!(!first.fold);
+        assert!(!first.fold());
         // Same zone: Python compares wall clocks and ignores fold.
         assert!(first.py_eq(&second));
         assert_eq!(first.py_cmp(&second), Ordering::Equal);
@@ -598,8 +661,8 @@ mod tests {
         assert_eq!(text, "2024-10-27T02:30:00+02:00[Europe/Berlin]");
         let back = ZonedDateTime::from_state_string(&text).unwrap();
         assert_eq!(
-            (back.wall, back.fold, back.zone),
-            (value.wall, value.fold, value.zone)
+            (back.wall, back.fold(), back.zone),
+            (value.wall, value.fold(), value.zone)
         );
         let fixed = ZonedDateTime::from_state_string("2024-06-01T12:00:00.123456+05:30").unwrap();
         assert_eq!(fixed.zone, Zone::Fixed(offset("+05:30")));

@@ -67,7 +67,7 @@ impl Expr {
             }
             if let Some(step) = rest.strip_prefix('/').and_then(digits_only) {
                 let step = checked_step(step)?;
-                validate_step(step, kind.max() - kind.min())?;
+                let step = validate_step(step, kind.max() - kind.min())?;
                 return Ok(Expr::All { step: Some(step) });
             }
             return Err(unrecognized(element));
@@ -122,21 +122,22 @@ fn number(digits: &str) -> u64 {
     })
 }
 
-fn checked_step(digits: &str) -> Result<u32, ExpressionError> {
+fn checked_step(digits: &str) -> Result<u64, ExpressionError> {
     match number(digits) {
         0 => Err(ExpressionError::ZeroStep),
-        step => Ok(u32::try_from(step).unwrap_or(u32::MAX)),
+        step => Ok(step),
     }
 }
 
-fn validate_step(step: u32, range: u32) -> Result<(), ExpressionError> {
-    if step > range {
+/// The step, once it is known to fit in `range` (and so in a `u32`).
+fn validate_step(step: u64, range: u32) -> Result<u32, ExpressionError> {
+    if step > u64::from(range) {
         return Err(ExpressionError::StepTooLarge {
-            step: u64::from(step),
+            step,
             range: u64::from(range),
         });
     }
-    Ok(())
+    Ok(step as u32)
 }
 
 /// `a`, `a-b`, `a-b/n`, `a/n` with ASCII digits, validated as `RangeExpression` does.
@@ -187,12 +188,10 @@ fn parse_numeric(kind: FieldKind, element: &str) -> Result<Expr, ExpressionError
     }
     // Both are now within the field's range.
     let (first, last) = (first as u32, last.map(|l| l as u32));
-    if let Some(step) = step {
-        // APScheduler writes `(self.last or MAX) - self.first`: a last value of 0 counts as
-        // "no last value" here (so `0-0/5` is accepted and means 0).
-        let span = last.filter(|&l| l != 0).unwrap_or(kind.max()) - first;
-        validate_step(step, span)?;
-    }
+    // APScheduler writes `(self.last or MAX) - self.first`: a last value of 0 counts as
+    // "no last value" here (so `0-0/5` is accepted and means 0).
+    let span = last.filter(|&l| l != 0).unwrap_or(kind.max()) - first;
+    let step = step.map(|step| validate_step(step, span)).transpose()?;
     Ok(Expr::Range {
         first,
         last,
@@ -442,6 +441,18 @@ mod tests {
                 step: 60,
                 range: 59
             }
+        );
+        assert_eq!(
+            err(Minute, "*/99999999999"),
+            ExpressionError::StepTooLarge {
+                step: 99_999_999_999,
+                range: 59
+            }
+        );
+        // `a/n` steps through a to the maximum.
+        assert_eq!(
+            err(Minute, "50/10"),
+            ExpressionError::StepTooLarge { step: 10, range: 9 }
         );
         assert_eq!(ok(Minute, "*/59"), "*/59");
     }

@@ -109,6 +109,8 @@ pub(crate) struct Field {
     /// Day forms that depend on the month: (`nth` 0..=5, weekday).
     positions: Vec<(u8, u8)>,
     last_day: bool,
+    /// Every value of the field's range is allowed (`*`, `*/1`, `0-59`, …).
+    any: bool,
 }
 
 const YEAR_WORDS: usize = (9999 - 1970) / 64 + 1;
@@ -130,6 +132,7 @@ impl Field {
             years: (kind == FieldKind::Year).then(|| vec![0u64; YEAR_WORDS].into_boxed_slice()),
             positions: Vec::new(),
             last_day: false,
+            any: false,
         };
         // `SEPARATOR.split(str(exprs).strip())` with `SEPARATOR = " *, *"`.
         for element in source.trim().split(',').map(|e| e.trim_matches(' ')) {
@@ -141,7 +144,17 @@ impl Field {
                 })?;
             field.add(expr);
         }
+        field.any = match &field.years {
+            Some(years) => (0..=9999 - 1970).all(|bit| years[bit / 64] & (1 << (bit % 64)) != 0),
+            None => (kind.min()..=kind.max()).all(|v| field.mask & (1 << v) != 0),
+        };
         Ok(field)
+    }
+
+    /// Whether every value from the field's minimum up is allowed, so the search can step
+    /// over the field (for the year, only from 1970).
+    pub(crate) fn allows_any(&self) -> bool {
+        self.any
     }
 
     fn add(&mut self, expr: Expr) {
@@ -252,7 +265,7 @@ fn next_bit(mask: u64, from: u32) -> Option<u32> {
 pub(crate) fn days_in_month(year: i32, month: u32) -> u32 {
     match month {
         4 | 6 | 9 | 11 => 30,
-        2 if NaiveDate::from_ymd_opt(year, 2, 29).is_some() => 29,
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
         2 => 28,
         _ => 31,
     }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use self::expression::{Expr, WEEKDAYS};
 use self::field::{Field, FieldKind};
 use crate::jitter::{self, Jitter, JitterSource};
-use crate::zone::{Zone, ZonedDateTime, ceil_micros};
+use crate::zone::{Zone, ZonedDateTime, python_local, python_time};
 use crate::{DateSpec, LocalTrigger, TriggerError, pytime};
 
 /// Fires when the time matches every field, like cron (APScheduler's `CronTrigger`).
@@ -140,8 +140,11 @@ impl Trigger for CronTrigger {
         previous: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Option<DateTime<Utc>> {
-        let previous = previous.map(|p| ZonedDateTime::from_instant(ceil_micros(p), self.zone));
-        let now = ZonedDateTime::from_instant(ceil_micros(now), self.zone);
+        let previous = match previous {
+            Some(previous) => Some(python_time(previous, self.zone)?),
+            None => None,
+        };
+        let now = python_time(now, self.zone)?;
         self.next(previous, now).map(|next| next.instant())
     }
 
@@ -156,9 +159,16 @@ impl LocalTrigger for CronTrigger {
         previous: Option<DateTime<FixedOffset>>,
         now: DateTime<Utc>,
     ) -> Option<DateTime<FixedOffset>> {
-        let previous = previous.map(|p| ZonedDateTime::from_local(p, self.zone));
-        let now = ZonedDateTime::from_instant(ceil_micros(now), self.zone);
+        let previous = match previous {
+            Some(previous) => Some(python_local(previous, self.zone)?),
+            None => None,
+        };
+        let now = python_time(now, self.zone)?;
         self.next(previous, now).map(ZonedDateTime::to_local)
+    }
+
+    fn local_zone(&self) -> Option<Zone> {
+        Some(self.zone)
     }
 }
 
@@ -253,15 +263,9 @@ impl CronTriggerBuilder {
         self
     }
 
-    #[allow(dead_code)] // used by the conformance module
+    #[cfg_attr(not(feature = "conformance"), allow(dead_code))]
     pub(crate) fn jitter_seconds(mut self, seconds: f64) -> Self {
         self.jitter = seconds;
-        self
-    }
-
-    #[allow(dead_code)] // used by the conformance module
-    pub(crate) fn shared_jitter_source(mut self, source: Option<Arc<dyn JitterSource>>) -> Self {
-        self.jitter_source = source;
         self
     }
 

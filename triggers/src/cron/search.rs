@@ -76,18 +76,24 @@ impl CronTrigger {
             }
             let index = fieldnum as usize;
             let kind = FieldKind::ALL[index];
-            let current = value(kind, &date.wall);
-            match self.fields[index].next_value(current, date.wall.date()) {
-                None => (date, fieldnum) = self.increment(date, fieldnum - 1)?,
-                Some(next) if next > current => {
-                    if kind.is_real() {
-                        date = self.set(date, index, next)?;
-                        fieldnum += 1;
-                    } else {
-                        (date, fieldnum) = self.increment(date, fieldnum)?;
+            let field = &self.fields[index];
+            if field.allows_any() && (kind != FieldKind::Year || date.wall.year() >= 1970) {
+                // Every value matches: APScheduler's step would change nothing.
+                fieldnum += 1;
+            } else {
+                let current = value(kind, &date.wall);
+                match field.next_value(current, date.wall.date()) {
+                    None => (date, fieldnum) = self.increment(date, fieldnum - 1)?,
+                    Some(next) if next > current => {
+                        if kind.is_real() {
+                            date = self.set(date, index, next)?;
+                            fieldnum += 1;
+                        } else {
+                            (date, fieldnum) = self.increment(date, fieldnum)?;
+                        }
                     }
+                    Some(_) => fieldnum += 1,
                 }
-                Some(_) => fieldnum += 1,
             }
             if let Some(end) = &self.end {
                 if date.py_cmp(end).is_gt() {
@@ -164,7 +170,7 @@ impl CronTrigger {
             }
         }
         let wall = wall_from(&values)?;
-        Some(ZonedDateTime::with_wall(wall, date.fold, self.zone))
+        Some(ZonedDateTime::with_wall_fold_of(wall, &date, self.zone))
     }
 
     /// The first date on or after `from` whose year, month, day, ISO week and weekday all

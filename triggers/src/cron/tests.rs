@@ -282,6 +282,16 @@ fn timezone_from_the_start_date() {
 }
 
 #[test]
+fn end_date_in_the_past_ends_even_an_every_second_trigger() {
+    let trigger = berlin().end_date("2024-01-01 00:00:00").build().unwrap();
+    assert!(fires(&trigger, "2024-01-01T00:00:01+01:00", None, 1).is_empty());
+    assert_eq!(
+        fires(&trigger, "2023-12-31T23:59:59+01:00", None, 3),
+        ["2023-12-31T23:59:59+01:00", "2024-01-01T00:00:00+01:00"]
+    );
+}
+
+#[test]
 fn end_date_before_the_next_match() {
     let trigger = berlin()
         .day("*")

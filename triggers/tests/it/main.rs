@@ -1,3 +1,5 @@
 //! Integration tests: one binary (so the crate links once).
 
 mod conformance;
+mod persistence;
+mod properties;

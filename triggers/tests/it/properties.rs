@@ -1,0 +1,266 @@
+//! Property tests: no input panics or hangs, and answers keep their basic promises.
+//!
+//! The number of cases per property follows `PROPTEST_CASES` (default 256); run for
+//! example `PROPTEST_CASES=20000 cargo test -p triggers --test it properties` for a longer
+//! search.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use chrono_tz::Tz;
+use proptest::prelude::*;
+use scheduler_core::Trigger;
+use triggers::{
+    AndTrigger, CalendarIntervalTrigger, CronTrigger, CronTriggerBuilder, DateTrigger,
+    IntervalTrigger, LocalTrigger, OrTrigger,
+};
+
+const FIELDS: [&str; 8] = [
+    "year",
+    "month",
+    "day",
+    "week",
+    "day_of_week",
+    "hour",
+    "minute",
+    "second",
+];
+
+/// The longest one answer may take (a debug build, on a loaded machine).
+const SLOW: Duration = Duration::from_secs(1);
+
+fn set(builder: CronTriggerBuilder, field: &str, value: &str) -> CronTriggerBuilder {
+    match field {
+        "year" => builder.year(value),
+        "month" => builder.month(value),
+        "day" => builder.day(value),
+        "week" => builder.week(value),
+        "day_of_week" => builder.day_of_week(value),
+        "hour" => builder.hour(value),
+        "minute" => builder.minute(value),
+        _ => builder.second(value),
+    }
+}
+
+/// Any text, and text made of the grammar's own characters (far likelier to get deep).
+fn field_text() -> impl Strategy<Value = String> {
+    let alphabet: Vec<char> = "0123456789*/-, lastndrhoufmwejbcagyvpiLW#?"
+        .chars()
+        .collect();
+    prop_oneof![
+        any::<String>(),
+        prop::collection::vec(prop::sample::select(alphabet), 0..14)
+            .prop_map(|chars| chars.into_iter().collect::<String>()),
+    ]
+}
+
+/// Instants from 1960 to 2120, to the microsecond.
+fn instant() -> impl Strategy<Value = DateTime<Utc>> {
+    (-315_619_200i64..4_733_510_400, 0u32..1_000_000)
+        .prop_map(|(secs, micros)| DateTime::from_timestamp(secs, micros * 1000).unwrap())
+}
+
+fn zone() -> impl Strategy<Value = Tz> {
+    prop::sample::select(vec![
+        Tz::UTC,
+        chrono_tz::Europe::Berlin,
+        chrono_tz::America::New_York,
+        chrono_tz::Australia::Lord_Howe,
+        chrono_tz::America::Sao_Paulo,
+        chrono_tz::America::Santiago,
+        chrono_tz::Pacific::Apia,
+        chrono_tz::Pacific::Chatham,
+        chrono_tz::America::St_Johns,
+    ])
+}
+
+/// One valid list element for a field with values `min..=max`.
+fn element(field: &'static str) -> BoxedStrategy<String> {
+    let (min, max): (u32, u32) = match field {
+        "year" => (1970, 2200),
+        "month" => (1, 12),
+        "day" => (1, 31),
+        "week" => (1, 53),
+        "day_of_week" => (0, 6),
+        "hour" => (0, 23),
+        _ => (0, 59),
+    };
+    // The step limit uses the field's real maximum, not the narrower year range above.
+    let top = if field == "year" { 9999 } else { max };
+    let numeric = prop_oneof![
+        Just("*".to_owned()),
+        (1..=(top - min)).prop_map(|n| format!("*/{n}")),
+        (min..=max).prop_map(|a| a.to_string()),
+        (min..=max, min..=max).prop_map(|(a, b)| format!("{}-{}", a.min(b), a.max(b))),
+        (min..max, min..=max, 1u32..30).prop_map(move |(a, b, n)| {
+            let (a, b) = (a.min(b), a.max(b).max(a + 1));
+            format!("{a}-{b}/{}", n.min(b - a))
+        }),
+        (min..max, 1u32..30).prop_map(move |(a, n)| format!("{a}/{}", n.min(top - a))),
+    ];
+    const WEEKDAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+    const MONTHS: [&str; 12] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
+    match field {
+        "month" => prop_oneof![
+            numeric,
+            (0..12usize, 0..12usize).prop_map(|(a, b)| format!(
+                "{}-{}",
+                MONTHS[a.min(b)],
+                MONTHS[a.max(b)].to_uppercase()
+            )),
+        ]
+        .boxed(),
+        "day_of_week" => prop_oneof![
+            numeric,
+            (0..7usize, 0..7usize).prop_map(|(a, b)| format!(
+                "{}-{}",
+                WEEKDAYS[a.min(b)],
+                WEEKDAYS[a.max(b)]
+            )),
+        ]
+        .boxed(),
+        "day" => prop_oneof![
+            numeric,
+            Just("last".to_owned()),
+            (
+                prop::sample::select(vec!["1st", "2nd", "3rd", "4th", "5th", "last"]),
+                0..7usize
+            )
+                .prop_map(|(nth, day)| format!("{nth} {}", WEEKDAYS[day])),
+        ]
+        .boxed(),
+        _ => numeric.boxed(),
+    }
+}
+
+/// A valid expression: a list of one to three elements, with stray spaces.
+fn expression(field: &'static str) -> impl Strategy<Value = String> {
+    prop::collection::vec(element(field), 1..=3)
+        .prop_map(|elements| elements.join(" , ").replacen(" , ", ",", 1))
+}
+
+fn fields() -> impl Strategy<Value = Vec<(&'static str, String)>> {
+    let per_field: Vec<_> = FIELDS
+        .iter()
+        .map(|&f| prop::option::weighted(0.35, expression(f)).prop_map(move |e| (f, e)))
+        .collect();
+    per_field.prop_map(|all| {
+        all.into_iter()
+            .filter_map(|(field, expr)| expr.map(|e| (field, e)))
+            .collect()
+    })
+}
+
+fn timed<T>(what: impl std::fmt::Display, f: impl FnOnce() -> T) -> T {
+    let started = Instant::now();
+    let out = f();
+    let elapsed = started.elapsed();
+    assert!(elapsed < SLOW, "{what} took {elapsed:?}");
+    out
+}
+
+proptest! {
+    /// Any text in any cron field: an error or a trigger, never a panic; a trigger answers
+    /// quickly with a time that is itself a fire time, and moves on after it.
+    #[test]
+    fn any_text_in_any_cron_field(field in prop::sample::select(FIELDS.to_vec()), text in field_text(), now in instant()) {
+        let built = set(CronTrigger::builder().timezone(Tz::UTC), field, &text).build();
+        if let Ok(trigger) = built {
+            let answer = timed(&trigger, || trigger.next_fire_time(None, now));
+            if let Some(t) = answer {
+                prop_assert!(t >= now, "{trigger}: {t} before {now}");
+                prop_assert_eq!(trigger.next_fire_time(None, t), Some(t), "{}", trigger);
+                let after = timed(&trigger, || trigger.next_fire_time(Some(t), t));
+                prop_assert!(after.is_none_or(|a| a > t), "{trigger}: {after:?} after {t}");
+            }
+        }
+    }
+
+    /// Any text as a crontab line or a date argument: never a panic.
+    #[test]
+    fn any_text_as_crontab_or_date(text in field_text(), now in instant()) {
+        if let Ok(trigger) = CronTrigger::from_crontab(&text, Tz::UTC) {
+            timed(&trigger, || trigger.next_fire_time(None, now));
+        }
+        let _ = DateTrigger::in_zone(text.as_str(), chrono_tz::Europe::Berlin);
+        let _ = IntervalTrigger::builder().seconds(1).start_date(text.as_str()).build_at(now);
+    }
+
+    /// Valid field combinations in DST zones, from any instant: they build, and the
+    /// scheduler's sequence of answers comes quickly and only moves forward.
+    #[test]
+    fn field_combinations_from_any_instant(fields in fields(), tz in zone(), now in instant()) {
+        let mut builder = CronTrigger::builder().timezone(tz);
+        for (field, expression) in &fields {
+            builder = set(builder, field, expression);
+        }
+        let trigger = builder.build().map_err(|e| TestCaseError::fail(format!("{fields:?}: {e}")))?;
+        let (mut previous, mut at) = (None, now);
+        for _ in 0..3 {
+            let Some(next) = timed(&trigger, || trigger.next_fire_time(previous, at)) else { break };
+            prop_assert!(next >= now, "{trigger}: {next} before {now}");
+            if let Some(previous) = previous {
+                prop_assert!(next > previous, "{trigger}: {next} after {previous}");
+            }
+            previous = Some(next);
+            at = next;
+        }
+        // The local answer is the same instant.
+        let local = trigger.next_local_fire_time(None, now).map(|t| t.to_utc());
+        prop_assert_eq!(local, trigger.next_fire_time(None, now));
+    }
+
+    /// Interval, calendar-interval and combining triggers with arbitrary numbers.
+    #[test]
+    fn other_triggers_with_any_numbers(
+        seconds in prop_oneof![any::<f64>(), -1e6..1e9f64],
+        units in (0u32..400, 0u32..30, 0u32..60, 0u32..400),
+        hms in (0u32..30, 0u32..70, 0u32..70),
+        start in instant(),
+        now in instant(),
+        tz in zone(),
+    ) {
+        if let Ok(trigger) = IntervalTrigger::builder().seconds(seconds).start_date(start).timezone(tz).build_at(now) {
+            let first = timed(&trigger, || trigger.next_fire_time(None, now));
+            if let Some(first) = first {
+                prop_assert!(first >= now.min(start) - TimeDelta::microseconds(1));
+                let second = timed(&trigger, || trigger.next_fire_time(Some(first), first));
+                prop_assert!(second.is_none_or(|s| s > first));
+            }
+        }
+        let (years, months, weeks, days) = units;
+        let date = NaiveDate::from_ymd_opt(2000, 1, 1).unwrap() + TimeDelta::days(i64::from(units.3) * 97);
+        let built = CalendarIntervalTrigger::builder()
+            .years(years)
+            .months(months)
+            .weeks(weeks)
+            .days(days)
+            .time(hms.0, hms.1, hms.2)
+            .start_date(date)
+            .timezone(tz)
+            .build();
+        if let Ok(trigger) = built {
+            let mut previous = None;
+            for _ in 0..3 {
+                let Some(next) = timed(&trigger, || trigger.next_fire_time(previous, now)) else { break };
+                prop_assert!(previous.is_none_or(|p| next > p), "{trigger}: {next} after {previous:?}");
+                previous = Some(next);
+            }
+        }
+        let every = |minute: String| -> Arc<dyn LocalTrigger> {
+            Arc::new(CronTrigger::builder().minute(minute).second(units.1).timezone(tz).build().unwrap())
+        };
+        let children = vec![every(format!("*/{}", units.1.max(1))), every(format!("{}-59/7", hms.1 % 50))];
+        let and = AndTrigger::new_local(children.clone()).unwrap();
+        let or = OrTrigger::new_local(children).unwrap();
+        if let Some(t) = timed(&and, || and.next_fire_time(None, now)) {
+            prop_assert!(t >= now);
+        }
+        if let Some(t) = timed(&or, || or.next_fire_time(None, now)) {
+            prop_assert!(t >= now);
+        }
+    }
+}

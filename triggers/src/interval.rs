@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::jitter::{self, Jitter, JitterSource};
 use crate::pytime::{self, MICROS, TimedeltaBuilder};
-use crate::zone::{Zone, ZonedDateTime, python_local, python_time};
+use crate::zone::{Zone, ZonedDateTime, ZonedSearch, python_time};
 use crate::{DateSpec, LocalTrigger, TriggerError};
 
 /// Fires every fixed length of elapsed time (APScheduler's `IntervalTrigger`).
@@ -107,18 +107,27 @@ impl IntervalTrigger {
     }
 }
 
+impl ZonedSearch for IntervalTrigger {
+    fn zone(&self) -> Zone {
+        self.zone
+    }
+
+    fn search_next(
+        &self,
+        previous: Option<ZonedDateTime>,
+        now: ZonedDateTime,
+    ) -> Option<ZonedDateTime> {
+        self.next(previous, now)
+    }
+}
+
 impl Trigger for IntervalTrigger {
     fn next_fire_time(
         &self,
         previous: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Option<DateTime<Utc>> {
-        let previous = match previous {
-            Some(previous) => Some(python_time(previous, self.zone)?),
-            None => None,
-        };
-        let now = python_time(now, self.zone)?;
-        self.next(previous, now).map(|next| next.instant())
+        self.next_instant(previous, now)
     }
 
     fn to_state(&self) -> scheduler_core::Result<TriggerState> {
@@ -132,12 +141,7 @@ impl LocalTrigger for IntervalTrigger {
         previous: Option<DateTime<FixedOffset>>,
         now: DateTime<Utc>,
     ) -> Option<DateTime<FixedOffset>> {
-        let previous = match previous {
-            Some(previous) => Some(python_local(previous, self.zone)?),
-            None => None,
-        };
-        let now = python_time(now, self.zone)?;
-        self.next(previous, now).map(ZonedDateTime::to_local)
+        self.next_local(previous, now)
     }
 
     fn local_zone(&self) -> Option<Zone> {

@@ -540,6 +540,49 @@ pub(crate) fn python_local(local: DateTime<FixedOffset>, zone: Zone) -> Option<Z
     Some(ZonedDateTime::from_local(local, zone))
 }
 
+/// A trigger that answers from a previous fire time and "now", both as times in its own zone
+/// (cron and interval). It gets [`Trigger`](scheduler_core::Trigger)'s and
+/// [`LocalTrigger`](crate::LocalTrigger)'s answers from one search.
+pub(crate) trait ZonedSearch {
+    /// The zone the search runs in.
+    fn zone(&self) -> Zone;
+
+    /// APScheduler's `get_next_fire_time`, on times in [`zone`](Self::zone).
+    fn search_next(
+        &self,
+        previous: Option<ZonedDateTime>,
+        now: ZonedDateTime,
+    ) -> Option<ZonedDateTime>;
+
+    /// The answer as an instant.
+    fn next_instant(
+        &self,
+        previous: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        let previous = match previous {
+            Some(previous) => Some(python_time(previous, self.zone())?),
+            None => None,
+        };
+        let now = python_time(now, self.zone())?;
+        self.search_next(previous, now).map(|next| next.instant())
+    }
+
+    /// The answer as a local time, with `previous` as a local time too.
+    fn next_local(
+        &self,
+        previous: Option<DateTime<FixedOffset>>,
+        now: DateTime<Utc>,
+    ) -> Option<DateTime<FixedOffset>> {
+        let previous = match previous {
+            Some(previous) => Some(python_local(previous, self.zone())?),
+            None => None,
+        };
+        let now = python_time(now, self.zone())?;
+        self.search_next(previous, now).map(ZonedDateTime::to_local)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

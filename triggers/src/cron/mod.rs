@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use self::expression::{Expr, WEEKDAYS};
 use self::field::{Field, FieldKind};
 use crate::jitter::{self, Jitter, JitterSource};
-use crate::zone::{Zone, ZonedDateTime, python_local, python_time};
+use crate::zone::{Zone, ZonedDateTime, ZonedSearch};
 use crate::{DateSpec, LocalTrigger, TriggerError, pytime};
 
 /// Fires when the time matches every field, like cron (APScheduler's `CronTrigger`).
@@ -134,18 +134,27 @@ impl CronTrigger {
     }
 }
 
+impl ZonedSearch for CronTrigger {
+    fn zone(&self) -> Zone {
+        self.zone
+    }
+
+    fn search_next(
+        &self,
+        previous: Option<ZonedDateTime>,
+        now: ZonedDateTime,
+    ) -> Option<ZonedDateTime> {
+        self.next(previous, now)
+    }
+}
+
 impl Trigger for CronTrigger {
     fn next_fire_time(
         &self,
         previous: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Option<DateTime<Utc>> {
-        let previous = match previous {
-            Some(previous) => Some(python_time(previous, self.zone)?),
-            None => None,
-        };
-        let now = python_time(now, self.zone)?;
-        self.next(previous, now).map(|next| next.instant())
+        self.next_instant(previous, now)
     }
 
     fn to_state(&self) -> scheduler_core::Result<TriggerState> {
@@ -159,12 +168,7 @@ impl LocalTrigger for CronTrigger {
         previous: Option<DateTime<FixedOffset>>,
         now: DateTime<Utc>,
     ) -> Option<DateTime<FixedOffset>> {
-        let previous = match previous {
-            Some(previous) => Some(python_local(previous, self.zone)?),
-            None => None,
-        };
-        let now = python_time(now, self.zone)?;
-        self.next(previous, now).map(ZonedDateTime::to_local)
+        self.next_local(previous, now)
     }
 
     fn local_zone(&self) -> Option<Zone> {

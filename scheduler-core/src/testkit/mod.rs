@@ -113,8 +113,8 @@ impl Fixture {
             .expect("the suite's job specs are valid")
     }
 
-    /// A job `id` running a function named `function` that the suite's codec knows only while
-    /// the store runs with [`restart_without_ghost`](Self::restart_without_ghost) not yet called.
+    /// A job `id` running the "ghost" function: known to the codec the store starts with, and
+    /// unknown after [`restart_without_ghost`](Self::restart_without_ghost).
     pub fn ghost_job(&self, id: &str, first: DateTime<Utc>) -> Result<Job> {
         let target = self
             .codec

@@ -81,9 +81,19 @@ impl IntervalTrigger {
     pub fn timezone(&self) -> Zone {
         self.zone
     }
+}
+
+impl ZonedSearch for IntervalTrigger {
+    fn zone(&self) -> Zone {
+        self.zone
+    }
 
     /// APScheduler's `get_next_fire_time`, on float timestamps as in 3.x.
-    fn next(&self, previous: Option<ZonedDateTime>, now: ZonedDateTime) -> Option<ZonedDateTime> {
+    fn search_next(
+        &self,
+        previous: Option<ZonedDateTime>,
+        now: ZonedDateTime,
+    ) -> Option<ZonedDateTime> {
         let mut next = if let Some(previous) = previous {
             previous.timestamp() + self.length
         } else if self.start.py_cmp(&now).is_gt() {
@@ -104,20 +114,6 @@ impl IntervalTrigger {
         let utc = crate::zone::utc_from_micros(pytime::micros_from_timestamp(next)?)?;
         let next = ZonedDateTime::from_utc(utc, self.zone);
         next.in_python_range().then_some(next)
-    }
-}
-
-impl ZonedSearch for IntervalTrigger {
-    fn zone(&self) -> Zone {
-        self.zone
-    }
-
-    fn search_next(
-        &self,
-        previous: Option<ZonedDateTime>,
-        now: ZonedDateTime,
-    ) -> Option<ZonedDateTime> {
-        self.next(previous, now)
     }
 }
 

@@ -440,6 +440,38 @@ impl JobSpec {
     }
 }
 
+impl JobSpec {
+    /// Applies `changes` to a job that is still pending (not yet in a store).
+    pub(crate) fn apply(&mut self, changes: JobChanges) -> Result<()> {
+        if let Some(name) = changes.name {
+            self.name = Some(validate_name(name)?.to_string());
+        }
+        if let Some(target) = changes.target {
+            target.validate()?;
+            self.target = target;
+        }
+        if let Some(trigger) = changes.trigger {
+            self.trigger = trigger;
+        }
+        if let Some(executor) = changes.executor {
+            self.executor = executor.into();
+        }
+        if let Some(grace) = changes.misfire_grace_time {
+            self.misfire_grace_time = Some(grace);
+        }
+        if let Some(coalesce) = changes.coalesce {
+            self.coalesce = Some(coalesce);
+        }
+        if let Some(max) = changes.max_instances {
+            self.max_instances = Some(max);
+        }
+        if let Some(next) = changes.next_run_time {
+            self.next_run_time = Some(next);
+        }
+        Ok(())
+    }
+}
+
 /// Changes to apply to a stored job with [`modify_job`](crate::Scheduler::modify_job).
 ///
 /// The id cannot change. Changing the trigger does not recompute the next run time; use

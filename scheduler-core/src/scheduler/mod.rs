@@ -1101,40 +1101,6 @@ fn preview_pending(mut job: Job) -> Job {
     job
 }
 
-impl JobSpec {
-    fn apply(&mut self, changes: JobChanges) -> Result<()> {
-        if let Some(name) = changes.name {
-            if name.is_empty() {
-                return Err(Error::invalid_job("a job's name must not be empty"));
-            }
-            self.name = Some(name);
-        }
-        if let Some(target) = changes.target {
-            target.validate()?;
-            self.target = target;
-        }
-        if let Some(trigger) = changes.trigger {
-            self.trigger = trigger;
-        }
-        if let Some(executor) = changes.executor {
-            self.executor = executor.into();
-        }
-        if let Some(grace) = changes.misfire_grace_time {
-            self.misfire_grace_time = Some(grace);
-        }
-        if let Some(coalesce) = changes.coalesce {
-            self.coalesce = Some(coalesce);
-        }
-        if let Some(max) = changes.max_instances {
-            self.max_instances = Some(max);
-        }
-        if let Some(next) = changes.next_run_time {
-            self.next_run_time = Some(next);
-        }
-        Ok(())
-    }
-}
-
 /// Clears the `starting` flag when `start` returns, however it returns.
 struct Settled<'a>(&'a watch::Sender<bool>);
 

@@ -8,8 +8,8 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use scheduler_core::testkit::{ManualClock, StepTrigger};
 use scheduler_core::{
-    Event, EventMask, EventStream, JobFunction, JobRegistry, JobSpec, Result, Scheduler,
-    SchedulerBuilder, Trigger, TriggerState,
+    Capabilities, Event, EventMask, EventStream, FireCommit, Job, JobFunction, JobRegistry,
+    JobSpec, JobStore, Result, Scheduler, SchedulerBuilder, StoreContext, Trigger, TriggerState,
 };
 
 /// The instant every test starts at.
@@ -203,4 +203,71 @@ pub(crate) fn run_times(e: &Event) -> Vec<DateTime<Utc>> {
 
 pub(crate) fn secs(n: i64) -> TimeDelta {
     TimeDelta::seconds(n)
+}
+
+/// The memory store with test hooks: reads that fail while `failing` is set, a slow start, a
+/// slow add of one job. Clones share the jobs and the switch.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct InstrumentedStore {
+    pub(crate) inner: jobstore_memory::MemoryJobStore,
+    /// While set, `get_due_jobs` and `get_next_run_time` fail as a lost connection would.
+    pub(crate) failing: Arc<std::sync::atomic::AtomicBool>,
+    pub(crate) start_delay: Duration,
+    /// Adding the job with this id takes this long.
+    pub(crate) slow_add: Option<(&'static str, Duration)>,
+}
+
+impl InstrumentedStore {
+    fn check(&self) -> Result<()> {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            let down = std::io::Error::other("down");
+            return Err(scheduler_core::Error::backend("connection refused", down).set_temporary());
+        }
+        Ok(())
+    }
+}
+
+impl JobStore for InstrumentedStore {
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+    async fn start(&self, ctx: StoreContext) -> Result<()> {
+        tokio::time::sleep(self.start_delay).await;
+        self.inner.start(ctx).await
+    }
+    async fn shutdown(&self) -> Result<()> {
+        self.inner.shutdown().await
+    }
+    async fn lookup_job(&self, id: &str) -> Result<Option<Job>> {
+        self.inner.lookup_job(id).await
+    }
+    async fn get_due_jobs(&self, now: DateTime<Utc>) -> Result<Vec<Job>> {
+        self.check()?;
+        self.inner.get_due_jobs(now).await
+    }
+    async fn get_next_run_time(&self) -> Result<Option<DateTime<Utc>>> {
+        self.check()?;
+        self.inner.get_next_run_time().await
+    }
+    async fn get_all_jobs(&self) -> Result<Vec<Job>> {
+        self.inner.get_all_jobs().await
+    }
+    async fn add_job(&self, job: Job) -> Result<()> {
+        if let Some((_, delay)) = self.slow_add.filter(|(id, _)| *id == job.id()) {
+            tokio::time::sleep(delay).await;
+        }
+        self.inner.add_job(job).await
+    }
+    async fn update_job(&self, job: Job) -> Result<()> {
+        self.inner.update_job(job).await
+    }
+    async fn remove_job(&self, id: &str) -> Result<()> {
+        self.inner.remove_job(id).await
+    }
+    async fn remove_all_jobs(&self) -> Result<()> {
+        self.inner.remove_all_jobs().await
+    }
+    async fn commit_fires(&self, commits: &[FireCommit]) -> Result<Vec<bool>> {
+        self.inner.commit_fires(commits).await
+    }
 }

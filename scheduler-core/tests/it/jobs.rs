@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use scheduler_core::{ErrorKind, Event, EventMask, JobChanges, JobSpec, JobTarget};
 
-use crate::harness::{Harness, Once, every, t};
+use crate::harness::{Harness, InstrumentedStore, Once, every, t};
 
 #[tokio::test]
 async fn conflicting_ids_fail_unless_replacing() {
@@ -381,59 +381,16 @@ async fn pending_jobs_can_be_listed_looked_up_and_removed_before_start() {
     assert!(h.scheduler.get_jobs(None).await.unwrap().is_empty());
 }
 
-/// A memory store that takes a while to start and to add job "slow", to widen the window of a
-/// concurrent start (which adds the pending jobs).
-#[derive(Debug, Clone, Default)]
-struct SlowStart(jobstore_memory::MemoryJobStore);
-
-impl scheduler_core::JobStore for SlowStart {
-    fn capabilities(&self) -> scheduler_core::Capabilities {
-        self.0.capabilities()
-    }
-    async fn start(&self, ctx: scheduler_core::StoreContext) -> scheduler_core::Result<()> {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        self.0.start(ctx).await
-    }
-    async fn shutdown(&self) -> scheduler_core::Result<()> {
-        self.0.shutdown().await
-    }
-    async fn lookup_job(&self, id: &str) -> scheduler_core::Result<Option<scheduler_core::Job>> {
-        self.0.lookup_job(id).await
-    }
-    async fn get_due_jobs(
-        &self,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> scheduler_core::Result<Vec<scheduler_core::Job>> {
-        self.0.get_due_jobs(now).await
-    }
-    async fn get_next_run_time(
-        &self,
-    ) -> scheduler_core::Result<Option<chrono::DateTime<chrono::Utc>>> {
-        self.0.get_next_run_time().await
-    }
-    async fn get_all_jobs(&self) -> scheduler_core::Result<Vec<scheduler_core::Job>> {
-        self.0.get_all_jobs().await
-    }
-    async fn add_job(&self, job: scheduler_core::Job) -> scheduler_core::Result<()> {
-        if job.id() == "slow" {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        self.0.add_job(job).await
-    }
-    async fn update_job(&self, job: scheduler_core::Job) -> scheduler_core::Result<()> {
-        self.0.update_job(job).await
-    }
-    async fn remove_job(&self, id: &str) -> scheduler_core::Result<()> {
-        self.0.remove_job(id).await
-    }
-    async fn remove_all_jobs(&self) -> scheduler_core::Result<()> {
-        self.0.remove_all_jobs().await
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_added_while_the_scheduler_starts_are_all_scheduled() {
-    let h = Harness::with(|b| b.jobstore("default", SlowStart::default()));
+    // A store slow to start and to add job "slow" widens the window of a concurrent start
+    // (which adds the pending jobs).
+    let slow = InstrumentedStore {
+        start_delay: Duration::from_millis(200),
+        slow_add: Some(("slow", Duration::from_millis(200))),
+        ..InstrumentedStore::default()
+    };
+    let h = Harness::with(|b| b.jobstore("default", slow));
     h.scheduler
         .add_job(h.record_job("slow", Once(t(100))))
         .await

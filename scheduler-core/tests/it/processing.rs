@@ -1,15 +1,12 @@
 //! The main loop: due jobs, missed runs, coalescing, max instances, catch-up, failures.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use scheduler_core::{
-    Capabilities, Error, Event, EventMask, FireCommit, Job, JobSpec, JobStore, Result, StoreContext,
-};
+use scheduler_core::{Event, EventMask, JobSpec};
 
-use crate::harness::{Harness, Once, every, run_time, run_times, secs, t};
+use crate::harness::{Harness, InstrumentedStore, Once, every, run_time, run_times, secs, t};
 
 #[tokio::test]
 async fn a_date_job_runs_once_then_is_removed() {
@@ -427,69 +424,9 @@ async fn catch_up_within_the_limit_runs_every_missed_time_in_one_submission() {
     h.next_n(EventMask::JOB_EXECUTED, 3000).await;
 }
 
-/// A store whose reads fail while `failing` is set, to check the retry interval. Clones
-/// share the jobs and the switch.
-#[derive(Debug, Clone, Default)]
-struct FlakyStore {
-    inner: jobstore_memory::MemoryJobStore,
-    failing: Arc<AtomicBool>,
-}
-
-impl FlakyStore {
-    fn check(&self) -> Result<()> {
-        if self.failing.load(Ordering::SeqCst) {
-            return Err(
-                Error::backend("connection refused", std::io::Error::other("down")).set_temporary(),
-            );
-        }
-        Ok(())
-    }
-}
-
-impl JobStore for FlakyStore {
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::in_memory()
-    }
-    async fn start(&self, ctx: StoreContext) -> Result<()> {
-        self.inner.start(ctx).await
-    }
-    async fn shutdown(&self) -> Result<()> {
-        self.inner.shutdown().await
-    }
-    async fn lookup_job(&self, id: &str) -> Result<Option<Job>> {
-        self.inner.lookup_job(id).await
-    }
-    async fn get_due_jobs(&self, now: DateTime<Utc>) -> Result<Vec<Job>> {
-        self.check()?;
-        self.inner.get_due_jobs(now).await
-    }
-    async fn get_next_run_time(&self) -> Result<Option<DateTime<Utc>>> {
-        self.check()?;
-        self.inner.get_next_run_time().await
-    }
-    async fn get_all_jobs(&self) -> Result<Vec<Job>> {
-        self.inner.get_all_jobs().await
-    }
-    async fn add_job(&self, job: Job) -> Result<()> {
-        self.inner.add_job(job).await
-    }
-    async fn update_job(&self, job: Job) -> Result<()> {
-        self.inner.update_job(job).await
-    }
-    async fn remove_job(&self, id: &str) -> Result<()> {
-        self.inner.remove_job(id).await
-    }
-    async fn remove_all_jobs(&self) -> Result<()> {
-        self.inner.remove_all_jobs().await
-    }
-    async fn commit_fires(&self, commits: &[FireCommit]) -> Result<Vec<bool>> {
-        self.inner.commit_fires(commits).await
-    }
-}
-
 #[tokio::test]
 async fn a_failing_store_is_retried_after_the_retry_interval_while_others_run() {
-    let flaky = FlakyStore::default();
+    let flaky = InstrumentedStore::default();
     let store = flaky.clone();
     let mut h = Harness::with(|b| {
         b.jobstore("flaky", store)

@@ -115,9 +115,19 @@ impl CronTrigger {
     pub fn end_date(&self) -> Option<DateTime<FixedOffset>> {
         self.end.map(ZonedDateTime::to_local)
     }
+}
+
+impl ZonedSearch for CronTrigger {
+    fn zone(&self) -> Zone {
+        self.zone
+    }
 
     /// `get_next_fire_time` with jitter and `end_date` clipping.
-    fn next(&self, previous: Option<ZonedDateTime>, now: ZonedDateTime) -> Option<ZonedDateTime> {
+    fn search_next(
+        &self,
+        previous: Option<ZonedDateTime>,
+        now: ZonedDateTime,
+    ) -> Option<ZonedDateTime> {
         let mut next = self.search(previous, now)?;
         if let Some(jitter) = &self.jitter {
             // `next + timedelta(seconds=uniform(0, jitter))`: wall-clock addition.
@@ -131,20 +141,6 @@ impl CronTrigger {
             Some(end) if end.py_cmp(&next).is_lt() => Some(end),
             _ => Some(next),
         }
-    }
-}
-
-impl ZonedSearch for CronTrigger {
-    fn zone(&self) -> Zone {
-        self.zone
-    }
-
-    fn search_next(
-        &self,
-        previous: Option<ZonedDateTime>,
-        now: ZonedDateTime,
-    ) -> Option<ZonedDateTime> {
-        self.next(previous, now)
     }
 }
 

@@ -13,7 +13,7 @@ use std::task::{Context, Poll};
 
 use chrono::{DateTime, Utc};
 
-use crate::error::BoxError;
+use crate::error::{BoxError, Error};
 
 bitflags::bitflags! {
     /// A set of event kinds, with APScheduler 3.x's bit values (`EVENT_JOB_ADDED` = 512, ...).
@@ -53,8 +53,14 @@ bitflags::bitflags! {
         const JOB_SUBMITTED = 1 << 15;
         /// A job's due runs were dropped: it already ran `max_instances` times at once.
         const JOB_MAX_INSTANCES = 1 << 16;
+        /// The scheduler could not handle a job as scheduled and set it aside (paused or
+        /// skipped it, keeping it in its store) instead of dropping it. Not in APScheduler.
+        const JOB_FAULT = 1 << 17;
+        /// Something failed in the scheduler itself: a store that cannot be read, the loop
+        /// stopping. Not in APScheduler.
+        const SCHEDULER_ERROR = 1 << 18;
         /// Every event.
-        const ALL = (1 << 17) - 1;
+        const ALL = (1 << 19) - 1;
     }
 }
 
@@ -114,6 +120,11 @@ pub enum Event {
     /// A run started later than its misfire grace time allows and was skipped
     /// (`EVENT_JOB_MISSED`).
     JobMissed(JobExecutionEvent),
+    /// The scheduler could not handle a job as scheduled and set it aside instead of dropping
+    /// it; [`JobFaultEvent::action`] says what it did.
+    JobFault(JobFaultEvent),
+    /// Something failed in the scheduler itself, outside any one job.
+    SchedulerError(SchedulerErrorEvent),
 }
 
 impl Event {
@@ -137,6 +148,8 @@ impl Event {
             Event::JobExecuted(_) => EventMask::JOB_EXECUTED,
             Event::JobError(_) => EventMask::JOB_ERROR,
             Event::JobMissed(_) => EventMask::JOB_MISSED,
+            Event::JobFault(_) => EventMask::JOB_FAULT,
+            Event::SchedulerError(_) => EventMask::SCHEDULER_ERROR,
         }
     }
 
@@ -146,6 +159,7 @@ impl Event {
             Event::JobAdded(e) | Event::JobRemoved(e) | Event::JobModified(e) => Some(&e.job_id),
             Event::JobSubmitted(e) | Event::JobMaxInstances(e) => Some(&e.job_id),
             Event::JobExecuted(e) | Event::JobError(e) | Event::JobMissed(e) => Some(&e.job_id),
+            Event::JobFault(e) => Some(&e.job_id),
             _ => None,
         }
     }
@@ -158,6 +172,8 @@ impl Event {
             Event::JobExecuted(e) | Event::JobError(e) | Event::JobMissed(e) => Some(&e.jobstore),
             Event::AllJobsRemoved { jobstore } => jobstore.as_deref(),
             Event::JobstoreAdded { alias } | Event::JobstoreRemoved { alias } => Some(alias),
+            Event::JobFault(e) => Some(&e.jobstore),
+            Event::SchedulerError(e) => e.jobstore.as_deref(),
             _ => None,
         }
     }
@@ -209,6 +225,15 @@ impl fmt::Display for Event {
                 "run of job {:?} at {} was missed",
                 e.job_id, e.scheduled_run_time
             ),
+            Event::JobFault(e) => write!(
+                f,
+                "job {:?} in {:?} {}: {}",
+                e.job_id, e.jobstore, e.action, e.error
+            ),
+            Event::SchedulerError(e) => match &e.jobstore {
+                Some(store) => write!(f, "scheduler error in job store {store:?}: {}", e.error),
+                None => write!(f, "scheduler error: {}", e.error),
+            },
         }
     }
 }
@@ -246,6 +271,53 @@ pub struct JobExecutionEvent {
     pub retval: serde_json::Value,
     /// What went wrong (`JobError` only).
     pub error: Option<JobFailure>,
+}
+
+/// What the scheduler did with a job it could not handle as scheduled.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultAction {
+    /// The job was paused (no next run time) and kept in its store for an operator, for
+    /// example because its trigger failed to answer.
+    Paused,
+    /// The job was left in its store untouched and is skipped by this scheduler until it
+    /// changes, for example because its record cannot be read here.
+    Skipped,
+    /// The job's fire was committed but its runs could not be handed to an executor; those
+    /// runs did not happen. The job itself keeps its schedule.
+    RunsLost,
+}
+
+impl fmt::Display for FaultAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FaultAction::Paused => "paused and kept",
+            FaultAction::Skipped => "skipped and kept",
+            FaultAction::RunsLost => "lost its due runs",
+        })
+    }
+}
+
+/// The scheduler set a job aside instead of running or dropping it.
+#[derive(Debug, Clone)]
+pub struct JobFaultEvent {
+    /// The job's id.
+    pub job_id: Arc<str>,
+    /// The alias of the job's store.
+    pub jobstore: Arc<str>,
+    /// What the scheduler did with the job.
+    pub action: FaultAction,
+    /// Why.
+    pub error: Arc<Error>,
+}
+
+/// Something failed in the scheduler, outside any one job.
+#[derive(Debug, Clone)]
+pub struct SchedulerErrorEvent {
+    /// The store concerned, if the failure was a store's.
+    pub jobstore: Option<Arc<str>>,
+    /// What failed.
+    pub error: Arc<Error>,
 }
 
 /// Why a run failed: the error the function returned, or its panic.
@@ -554,7 +626,9 @@ mod tests {
     fn masks_have_apscheduler_bits() {
         assert_eq!(EventMask::JOB_ADDED.bits(), 512);
         assert_eq!(EventMask::JOB_MAX_INSTANCES.bits(), 65536);
-        assert_eq!(EventMask::ALL.bits(), 131_071);
+        assert_eq!(EventMask::ALL.bits(), (1 << 19) - 1);
+        // APScheduler's EVENT_ALL is every bit below JOB_FAULT.
+        assert_eq!((EventMask::JOB_FAULT.bits() - 1), 131_071);
         assert_eq!(added("x").code(), EventMask::JOB_ADDED);
     }
 

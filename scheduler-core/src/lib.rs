@@ -16,8 +16,8 @@ pub mod testkit;
 pub use clock::{BoxFuture, Clock, SystemClock};
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use event::{
-    Event, EventBus, EventLog, EventMask, EventStream, JobEvent, JobExecutionEvent, JobFailure,
-    JobSubmissionEvent, ListenerId,
+    Event, EventBus, EventLog, EventMask, EventStream, FaultAction, JobEvent, JobExecutionEvent,
+    JobFailure, JobFaultEvent, JobSubmissionEvent, ListenerId, SchedulerErrorEvent,
 };
 pub use executor::{
     DynExecutor, Executor, ExecutorContext, InstanceGuard, InstanceLimiter, JobRun,

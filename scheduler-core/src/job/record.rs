@@ -1,4 +1,26 @@
 //! The persisted form of a job and the codec between it and a live [`Job`].
+//!
+//! # Record versions: how later fields enter records
+//!
+//! A record carries the `version` of its schema ([`JobRecord::VERSION`]). Records outlive
+//! the build that wrote them and are shared by every process on a store, so during a rolling
+//! upgrade an older build reads records a newer one wrote, and the other way round. The rule:
+//!
+//! * **A new field that is optional does not bump the version.** Absent means the behaviour
+//!   before the field existed, so a newer reader reads old records as they were meant; an
+//!   older reader ignores the field, and keeps it (unknown fields are carried through a
+//!   decoded [`Job`] and written back), so rewriting a record never loses what a newer build
+//!   put there. `timeout` is the first such field.
+//! * **A change that an older reader must not ignore bumps the version**: a field whose
+//!   absence would change what the job does, a field that changes meaning, a field removed.
+//!   An older reader refuses the record clearly: [`JobCodec::decode`] fails with
+//!   [`Serialization`](ErrorKind::Serialization) naming both versions, and stores skip the
+//!   record, report it and leave it untouched until a build that reads it comes along.
+//!
+//! So a field added later is declared `#[serde(default, skip_serializing_if = ...)]` (absent
+//! when it has its default value, so records that do not use it stay byte-for-byte what older
+//! builds write), documented with the release that added it, and never made mandatory
+//! without a version bump.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -6,7 +28,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Job, JobRegistry, JobTarget, opt_seconds, validate_grace, validate_max_instances};
+use super::{
+    Job, JobRegistry, JobTarget, opt_seconds, validate_grace, validate_max_instances,
+    validate_timeout, whole_micros,
+};
 use crate::error::{Error, ErrorKind, Result};
 use crate::trigger::{TriggerRegistry, TriggerState};
 
@@ -16,9 +41,14 @@ use crate::trigger::{TriggerRegistry, TriggerState};
 /// {"version": 1, "id": "cancel-42", "name": "cancel_order", "func": "cancel_order",
 ///  "args": {"order_id": 42}, "trigger": {"kind": "date", "state": {...}},
 ///  "executor": "default", "misfire_grace_time": 1.0, "coalesce": true,
-///  "max_instances": 1, "next_run_time": "2024-05-01T09:00:00Z"}
+///  "max_instances": 1, "timeout": 30.0, "next_run_time": "2024-05-01T09:00:00Z"}
 /// ```
+///
+/// Fields are added under the rule in the [module docs](self): see there before adding one.
+/// The store's revision of the job is not part of the record (it is the store's, kept beside
+/// it), and the run time here is a copy of the store's indexed run time, written with it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct JobRecord {
     /// The record's schema version ([`JobRecord::VERSION`] when written by this crate).
     pub version: u32,
@@ -41,8 +71,16 @@ pub struct JobRecord {
     pub coalesce: bool,
     /// The instance limit.
     pub max_instances: u32,
+    /// How long one run may take, in seconds; absent or `null` = no limit. Added after
+    /// version 1 as an optional field (see the [module docs](self)).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_seconds")]
+    pub timeout: Option<Duration>,
     /// The next run time; `null` = paused.
     pub next_run_time: Option<DateTime<Utc>>,
+    /// Fields this build does not know, written by a newer one: kept so that rewriting the
+    /// record does not drop them.
+    #[serde(flatten)]
+    pub unknown_fields: serde_json::Map<String, serde_json::Value>,
 }
 
 impl JobRecord {
@@ -103,11 +141,13 @@ impl JobCodec {
             misfire_grace_time: job.misfire_grace_time,
             coalesce: job.coalesce,
             max_instances: job.max_instances,
+            timeout: job.timeout,
             next_run_time: job.next_run_time,
+            unknown_fields: job.unknown_fields.as_deref().cloned().unwrap_or_default(),
         })
     }
 
-    /// The live job for `record`.
+    /// The live job for `record`, with revision 0 (stores set the revision they keep).
     ///
     /// Fails with [`UnknownJobFunction`](ErrorKind::UnknownJobFunction) when the function is
     /// not registered, [`InvalidTrigger`](ErrorKind::InvalidTrigger) when the trigger kind is
@@ -140,6 +180,9 @@ impl JobCodec {
             validate_grace(record.misfire_grace_time).map_err(|e| with_job_id(e, &id))?;
         let max_instances =
             validate_max_instances(record.max_instances).map_err(|e| with_job_id(e, &id))?;
+        let timeout = validate_timeout(record.timeout).map_err(|e| with_job_id(e, &id))?;
+        let unknown_fields =
+            (!record.unknown_fields.is_empty()).then(|| Arc::new(record.unknown_fields));
         Ok(Job {
             id: id.into(),
             name: record.name.into(),
@@ -149,7 +192,10 @@ impl JobCodec {
             misfire_grace_time,
             coalesce: record.coalesce,
             max_instances,
-            next_run_time: record.next_run_time,
+            timeout,
+            next_run_time: record.next_run_time.map(whole_micros),
+            revision: 0,
+            unknown_fields,
         })
     }
 

@@ -31,7 +31,10 @@ pub use scheduler::{
     ExecutorFactory, Factory, JobStoreFactory, Scheduler, SchedulerBuilder, SchedulerConfig,
     SchedulerState, SyncScheduler, local_timezone, parse_options, parse_timezone,
 };
-pub use store::{Capabilities, DynJobStore, FireCommit, JobStore, StoreContext};
+pub use store::{
+    Capabilities, DynJobStore, FireAnswer, FireAnswers, FireCommit, FireOutcome, JobStore,
+    RecordJobStore, RecordStore, StoreContext,
+};
 pub use trigger::{Trigger, TriggerFactory, TriggerRegistry, TriggerState};
 
 /// Re-exported so downstream crates name the same versions.

@@ -786,13 +786,14 @@ impl Scheduler {
         let replace = spec.replace_existing;
         let defaults = self.job_defaults();
         let job = spec.into_job(&defaults, self.inner.clock.now())?;
+        let mut job = job;
         if job.target().is_persistable() || store.capabilities().closures {
-            match store.add_job(job.clone()).await {
-                Err(e) if e.kind() == ErrorKind::ConflictingId && replace => {
-                    store.update_job(job.clone()).await?
-                }
-                other => other?,
-            }
+            let revision = if replace {
+                store.upsert_job(job.clone()).await?
+            } else {
+                store.add_job(job.clone()).await?
+            };
+            job.set_revision(revision);
         } else {
             return Err(Error::not_persistable(job.id()));
         }
@@ -842,7 +843,8 @@ impl Scheduler {
         if !job.target().is_persistable() && !store.capabilities().closures {
             return Err(Error::not_persistable(id));
         }
-        store.update_job(job.clone()).await?;
+        let revision = store.update_job(job.clone()).await?;
+        job.set_revision(revision);
         drop(guard);
         tracing::info!(job = id, "modified job");
         self.inner.events.publish(Event::JobModified(JobEvent {
@@ -1082,7 +1084,7 @@ impl Scheduler {
     }
 
     fn store_context(&self, alias: &str) -> StoreContext {
-        StoreContext::new(alias, self.inner.codec.clone())
+        StoreContext::new(alias, self.inner.codec.clone(), self.inner.events.clone())
     }
 
     fn executor_context(&self, alias: &str, runtime: &tokio::runtime::Handle) -> ExecutorContext {

@@ -26,7 +26,7 @@ use crate::error::ErrorKind;
 use crate::event::{Event, EventMask, JobExecutionEvent};
 use crate::executor::{DynExecutor, JobRun};
 use crate::job::Job;
-use crate::store::{DynJobStore, FireCommit};
+use crate::store::{DynJobStore, FireAnswer, FireCommit, FireOutcome};
 
 /// The fire times of one due job found in one pass.
 #[derive(Debug, PartialEq)]
@@ -178,7 +178,8 @@ impl Scheduler {
         limit: usize,
     ) -> crate::Result<Option<DateTime<Utc>>> {
         let _jobs = self.inner.jobs_lock.lock().await;
-        let due = store.get_due_jobs(now).await?;
+        let due = store.get_due_jobs(now, DUE_BATCH_LIMIT).await?;
+        let full_batch = due.len() >= DUE_BATCH_LIMIT;
         let mut commits = Vec::with_capacity(due.len());
         let mut runs = Vec::with_capacity(due.len());
         for job in due {
@@ -203,23 +204,38 @@ impl Scheduler {
                 skipped,
                 next,
             } = due_runs(&job, now, limit);
-            // The committed job, advanced, is also what the executor gets: its run times
-            // travel separately.
+            commits.push(FireCommit::new(
+                job.id_arc().clone(),
+                due_at,
+                job.revision(),
+                FireOutcome::from_next(next),
+            ));
+            // The advanced job is also what the executor gets: its run times travel
+            // separately.
             let mut job = job;
             job.set_next_run_time(next);
-            commits.push(FireCommit { job, due_at });
-            runs.push((executor.clone(), run_times, skipped));
+            runs.push((job, executor.clone(), run_times, skipped));
         }
         if !commits.is_empty() {
-            let applied = store.commit_fires(&commits).await?;
-            let fired = commits.into_iter().zip(runs).zip(applied);
-            for ((FireCommit { job, .. }, (executor, run_times, skipped)), applied) in fired {
-                if !applied {
-                    tracing::debug!(
-                        job = job.id(),
-                        "job changed or was taken by another scheduler before it fired; skipping"
-                    );
-                    continue;
+            let answers = store.commit_fires(&commits).await?;
+            for (job, executor, run_times, skipped) in runs {
+                match answers.get(job.id()) {
+                    Some(FireAnswer::Committed) => {}
+                    Some(FireAnswer::Stale) => {
+                        tracing::debug!(
+                            job = job.id(),
+                            "job changed or was taken by another scheduler before it fired; skipping"
+                        );
+                        continue;
+                    }
+                    None => {
+                        tracing::error!(
+                            jobstore = %alias,
+                            job = job.id(),
+                            "the job store gave no answer to this job's fire commit; not running it"
+                        );
+                        continue;
+                    }
                 }
                 let next = job.next_run_time();
                 let id = job.id_arc().clone();
@@ -253,9 +269,16 @@ impl Scheduler {
                 }
             }
         }
+        if full_batch {
+            // More may be due than one batch holds: look again at once.
+            return Ok(Some(now));
+        }
         store.get_next_run_time().await
     }
 }
+
+/// The most due jobs taken from one store in one pass.
+const DUE_BATCH_LIMIT: usize = 1000;
 
 impl Scheduler {
     fn publish_skipped(&self, job_id: &Arc<str>, jobstore: &Arc<str>, skipped: &[DateTime<Utc>]) {

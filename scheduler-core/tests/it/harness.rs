@@ -8,8 +8,9 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use scheduler_core::testkit::{ManualClock, StepTrigger};
 use scheduler_core::{
-    Capabilities, Event, EventMask, EventStream, FireCommit, Job, JobFunction, JobRegistry,
-    JobSpec, JobStore, Result, Scheduler, SchedulerBuilder, StoreContext, Trigger, TriggerState,
+    Capabilities, Event, EventMask, EventStream, FireAnswers, FireCommit, Job, JobFunction,
+    JobRegistry, JobSpec, JobStore, Result, Scheduler, SchedulerBuilder, StoreContext, Trigger,
+    TriggerState,
 };
 
 /// The instant every test starts at.
@@ -241,9 +242,9 @@ impl JobStore for InstrumentedStore {
     async fn lookup_job(&self, id: &str) -> Result<Option<Job>> {
         self.inner.lookup_job(id).await
     }
-    async fn get_due_jobs(&self, now: DateTime<Utc>) -> Result<Vec<Job>> {
+    async fn get_due_jobs(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Job>> {
         self.check()?;
-        self.inner.get_due_jobs(now).await
+        self.inner.get_due_jobs(now, limit).await
     }
     async fn get_next_run_time(&self) -> Result<Option<DateTime<Utc>>> {
         self.check()?;
@@ -252,13 +253,16 @@ impl JobStore for InstrumentedStore {
     async fn get_all_jobs(&self) -> Result<Vec<Job>> {
         self.inner.get_all_jobs().await
     }
-    async fn add_job(&self, job: Job) -> Result<()> {
+    async fn add_job(&self, job: Job) -> Result<u64> {
         if let Some((_, delay)) = self.slow_add.filter(|(id, _)| *id == job.id()) {
             tokio::time::sleep(delay).await;
         }
         self.inner.add_job(job).await
     }
-    async fn update_job(&self, job: Job) -> Result<()> {
+    async fn upsert_job(&self, job: Job) -> Result<u64> {
+        self.inner.upsert_job(job).await
+    }
+    async fn update_job(&self, job: Job) -> Result<u64> {
         self.inner.update_job(job).await
     }
     async fn remove_job(&self, id: &str) -> Result<()> {
@@ -267,7 +271,13 @@ impl JobStore for InstrumentedStore {
     async fn remove_all_jobs(&self) -> Result<()> {
         self.inner.remove_all_jobs().await
     }
-    async fn commit_fires(&self, commits: &[FireCommit]) -> Result<Vec<bool>> {
+    async fn commit_fires(&self, commits: &[FireCommit]) -> Result<FireAnswers> {
         self.inner.commit_fires(commits).await
+    }
+    fn skip_until_changed(&self, id: &str, revision: u64) {
+        self.inner.skip_until_changed(id, revision);
+    }
+    fn clear_skipped(&self) {
+        self.inner.clear_skipped();
     }
 }

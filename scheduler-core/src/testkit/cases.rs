@@ -885,15 +885,16 @@ pub async fn commit_fires_skips_jobs_that_changed(f: &Fixture) -> anyhow::Result
     .await?;
     let due_jobs = due(f.store(), at(0)).await?;
     ensure!(due_jobs.len() == 4);
-    // Meanwhile, someone else moves one job, removes another, edits a third in place.
-    let mut moved = fetch(f.store(), "moved").await?;
+    // Meanwhile, another process moves one job, removes another, edits a third in place.
+    let other = f.second_store().await?;
+    let mut moved = fetch(&*other, "moved").await?;
     moved.set_next_run_time(Some(at(30)));
-    f.store().update_job(moved).await?;
-    f.store().remove_job("removed").await?;
-    let edited = fetch(f.store(), "edited").await?;
+    other.update_job(moved).await?;
+    other.remove_job("removed").await?;
+    let edited = fetch(&*other, "edited").await?;
     let mut replacement = f.job_with_args("edited", Some(at(0)), serde_json::json!("edited"));
     replacement.set_revision(edited.revision());
-    f.store().update_job(replacement).await?;
+    other.update_job(replacement).await?;
 
     let commits = due_jobs
         .iter()
@@ -948,7 +949,9 @@ pub async fn a_trigger_change_alone_defeats_a_stale_fire_commit(f: &Fixture) -> 
     .next_run_time(at(0));
     let mut retriggered = f.build(retriggered);
     retriggered.set_revision(read_as_due.revision());
-    f.store().update_job(retriggered).await?;
+    // Changed by another process (a change through this handle could be caught before the
+    // store's own conditional write is tested).
+    f.second_store().await?.update_job(retriggered).await?;
 
     let answers = f
         .store()
@@ -978,9 +981,10 @@ pub async fn a_job_added_again_defeats_a_stale_fire_commit(f: &Fixture) -> anyho
     add_all(f, &[f.job("j", Some(at(0)))]).await?;
     let old = due(f.store(), at(0)).await?;
     let old = old.first().context("not due")?;
-    f.store().remove_job("j").await?;
+    let other = f.second_store().await?;
+    other.remove_job("j").await?;
     let new = f.job_with_args("j", Some(at(0)), serde_json::json!("new"));
-    f.store().add_job(new.clone()).await?;
+    other.add_job(new.clone()).await?;
     let answers = f
         .store()
         .commit_fires(&[commit(old, FireOutcome::Remove)?])
@@ -1007,9 +1011,10 @@ pub async fn commit_fires_answers_every_job_by_id(f: &Fixture) -> anyhow::Result
         .iter()
         .map(|job| commit(job, FireOutcome::Reschedule(at(60))))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let mut stale = fetch(f.store(), "stale").await?;
-    stale.set_next_run_time(Some(at(1)));
-    f.store().update_job(stale).await?;
+    let other = f.second_store().await?;
+    let mut stale = fetch(&*other, "stale").await?;
+    stale.set_next_run_time(Some(at(0)));
+    other.update_job(stale).await?;
     commits.push(FireCommit::new("gone", at(0), 1, FireOutcome::Remove));
     commits.reverse();
     let answers = f.store().commit_fires(&commits).await?;

@@ -654,6 +654,7 @@ fn validate_max_instances(max: u32) -> Result<u32> {
 mod tests {
     use super::*;
     use crate::{ErrorKind, TriggerState};
+    use chrono::TimeDelta;
 
     #[derive(Debug)]
     struct At(DateTime<Utc>);
@@ -721,12 +722,55 @@ mod tests {
     }
 
     #[test]
+    fn the_timeout_comes_from_the_spec_or_the_defaults_and_changes_with_modify() {
+        let spec = || JobSpec::new(JobTarget::closure("tick", || ()), At(t(60)));
+        let defaults = JobDefaults {
+            timeout: Some(Duration::from_secs(30)),
+            ..JobDefaults::default()
+        };
+        assert_eq!(
+            JobDefaults::default().timeout,
+            None,
+            "no timeout unless asked"
+        );
+        let job = spec().into_job(&defaults, t(0)).unwrap();
+        assert_eq!(job.timeout(), Some(Duration::from_secs(30)));
+        let mut job = spec().timeout(None).into_job(&defaults, t(0)).unwrap();
+        assert_eq!(
+            job.timeout(),
+            None,
+            "an explicit None wins over the default"
+        );
+        job.apply(JobChanges::new().timeout(Some(Duration::from_secs(5))))
+            .unwrap();
+        assert_eq!(job.timeout(), Some(Duration::from_secs(5)));
+        let err = job
+            .apply(JobChanges::new().timeout(Some(Duration::ZERO)))
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidJob);
+    }
+
+    #[test]
+    fn run_times_are_kept_to_whole_microseconds() {
+        let fine = t(0) + TimeDelta::nanoseconds(1_999);
+        let job = JobSpec::new(JobTarget::closure("tick", || ()), At(fine))
+            .into_job(&JobDefaults::default(), t(0))
+            .unwrap();
+        assert_eq!(job.next_run_time(), Some(t(0) + TimeDelta::microseconds(1)));
+        let mut job = job;
+        job.set_next_run_time(Some(fine + TimeDelta::nanoseconds(500)));
+        assert_eq!(job.next_run_time(), Some(t(0) + TimeDelta::microseconds(2)));
+        assert_eq!(job.revision(), 0, "a job never stored has revision 0");
+    }
+
+    #[test]
     fn invalid_options_are_rejected() {
         let base = || JobSpec::new(JobTarget::closure("tick", || ()), At(t(60)));
         let defaults = JobDefaults::default();
         for spec in [
             base().max_instances(0),
             base().misfire_grace_time(Some(Duration::ZERO)),
+            base().timeout(Some(Duration::ZERO)),
             base().name(""),
         ] {
             assert_eq!(
@@ -758,5 +802,8 @@ mod tests {
         assert_eq!(d.misfire_grace_time, None);
         assert!(serde_json::from_str::<JobDefaults>(r#"{"misfire_grace_time": -1}"#).is_err());
         assert!(serde_json::from_str::<JobDefaults>(r#"{"grace": 1}"#).is_err());
+        let d: JobDefaults = serde_json::from_str(r#"{"timeout": 90.5}"#).unwrap();
+        assert_eq!(d.timeout, Some(Duration::from_millis(90_500)));
+        assert_eq!(d.misfire_grace_time, Some(Duration::from_secs(1)));
     }
 }

@@ -288,6 +288,78 @@ mod tests {
     }
 
     #[test]
+    fn the_timeout_round_trips_and_is_left_out_when_unset() {
+        let (codec, f) = codec();
+        let with = JobSpec::new(f.call(1), At(at()))
+            .id("t")
+            .timeout(Some(Duration::from_millis(2500)))
+            .into_job(&JobDefaults::default(), at())
+            .unwrap();
+        let json: serde_json::Value =
+            serde_json::from_slice(&codec.encode_json(&with).unwrap()).unwrap();
+        assert_eq!(json["timeout"], 2.5);
+        let back = codec
+            .decode_json("t", &codec.encode_json(&with).unwrap())
+            .unwrap();
+        assert_eq!(back.timeout(), Some(Duration::from_millis(2500)));
+
+        let without = JobSpec::new(f.call(1), At(at()))
+            .id("t")
+            .into_job(&JobDefaults::default(), at())
+            .unwrap();
+        let json: serde_json::Value =
+            serde_json::from_slice(&codec.encode_json(&without).unwrap()).unwrap();
+        assert!(
+            json.get("timeout").is_none(),
+            "a record without a timeout is what version 1 wrote before the field existed: {json}"
+        );
+    }
+
+    /// A record exactly as this crate wrote it before `timeout` existed (release 0.1.0).
+    const RECORD_V1_BEFORE_TIMEOUT: &str = r#"{"version":1,"id":"j","name":"counter","func":"count","args":7,"trigger":{"kind":"at","state":"2023-11-14T22:13:20.123456Z"},"executor":"pool","misfire_grace_time":1.5,"coalesce":false,"max_instances":4,"next_run_time":"2023-11-14T22:13:20.123456Z"}"#;
+
+    #[test]
+    fn a_record_written_before_optional_fields_existed_reads_and_writes_back_the_same() {
+        let (codec, _) = codec();
+        let job = codec
+            .decode_json("j", RECORD_V1_BEFORE_TIMEOUT.as_bytes())
+            .unwrap();
+        assert_eq!(job.timeout(), None);
+        assert_eq!(job.max_instances(), 4);
+        assert_eq!(job.next_run_time(), Some(at()));
+        assert_eq!(
+            String::from_utf8(codec.encode_json(&job).unwrap()).unwrap(),
+            RECORD_V1_BEFORE_TIMEOUT,
+            "rewriting an old record must not change it"
+        );
+    }
+
+    #[test]
+    fn fields_a_newer_build_added_are_ignored_and_kept() {
+        let (codec, _) = codec();
+        let mut json: serde_json::Value = serde_json::from_str(RECORD_V1_BEFORE_TIMEOUT).unwrap();
+        json["priority"] = 5.into();
+        json["tags"] = serde_json::json!(["a", "b"]);
+        let job = codec.decode_json("j", json.to_string().as_bytes()).unwrap();
+        assert_eq!(job.max_instances(), 4);
+        let written: serde_json::Value =
+            serde_json::from_slice(&codec.encode_json(&job).unwrap()).unwrap();
+        assert_eq!(
+            written, json,
+            "a rewrite dropped or changed a field it does not know"
+        );
+    }
+
+    #[test]
+    fn run_times_from_records_are_whole_microseconds() {
+        let (codec, _) = codec();
+        let mut json: serde_json::Value = serde_json::from_str(RECORD_V1_BEFORE_TIMEOUT).unwrap();
+        json["next_run_time"] = "2023-11-14T22:13:20.123456789Z".into();
+        let job = codec.decode_json("j", json.to_string().as_bytes()).unwrap();
+        assert_eq!(job.next_run_time(), Some(at()));
+    }
+
+    #[test]
     fn closures_are_refused() {
         let (codec, _) = codec();
         let job = JobSpec::new(JobTarget::closure("c", || ()), At(at()))
@@ -314,12 +386,15 @@ mod tests {
         unknown_trigger.trigger.kind = "lunar".into();
         let mut newer = good.clone();
         newer.version = 2;
+        let mut zero_timeout = good.clone();
+        zero_timeout.timeout = Some(Duration::ZERO);
         let mut zero_instances = good;
         zero_instances.max_instances = 0;
         for (record, kind) in [
             (unknown_func, ErrorKind::UnknownJobFunction),
             (unknown_trigger, ErrorKind::InvalidTrigger),
             (newer, ErrorKind::Serialization),
+            (zero_timeout, ErrorKind::InvalidJob),
             (zero_instances, ErrorKind::InvalidJob),
         ] {
             let err = codec.decode(record).unwrap_err();

@@ -21,6 +21,133 @@ mod reference_store {
     scheduler_core::jobstore_conformance!(super::setup, persistent);
 }
 
+/// The model backend declaring the range a Redis score holds exactly (±2^53 µs around 1970),
+/// so the suite sees run times refused as `Unrepresentable` and fires paused at the edges.
+#[derive(Debug, Clone, Default)]
+struct NarrowRange(RecordMap);
+
+mod narrow_range {
+    use std::ops::RangeInclusive;
+
+    use chrono::{DateTime, Utc};
+    use scheduler_core::store::{RecordFireCommit, ScheduleEntry, StoredRecord, from_micros};
+    use scheduler_core::{FireAnswers, RecordStore, Result, StoreContext};
+
+    impl RecordStore for super::NarrowRange {
+        fn run_time_range(&self) -> RangeInclusive<DateTime<Utc>> {
+            let exact = 1_i64 << 53;
+            from_micros(-exact).unwrap()..=from_micros(exact).unwrap()
+        }
+        async fn start(&self, ctx: &StoreContext) -> Result<()> {
+            self.0.start(ctx).await
+        }
+        async fn shutdown(&self) -> Result<()> {
+            self.0.shutdown().await
+        }
+        async fn get(&self, id: &str) -> Result<Option<StoredRecord>> {
+            self.0.get(id).await
+        }
+        async fn due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<StoredRecord>> {
+            self.0.due(now, limit).await
+        }
+        async fn next_run_times(&self, limit: usize) -> Result<Vec<ScheduleEntry>> {
+            self.0.next_run_times(limit).await
+        }
+        async fn all(&self) -> Result<Vec<StoredRecord>> {
+            self.0.all().await
+        }
+        async fn insert(&self, record: StoredRecord) -> Result<bool> {
+            self.0.insert(record).await
+        }
+        async fn upsert(&self, record: StoredRecord) -> Result<()> {
+            self.0.upsert(record).await
+        }
+        async fn update(&self, record: StoredRecord, expected_revision: u64) -> Result<bool> {
+            self.0.update(record, expected_revision).await
+        }
+        async fn remove(&self, id: &str) -> Result<bool> {
+            self.0.remove(id).await
+        }
+        async fn remove_all(&self) -> Result<()> {
+            self.0.remove_all().await
+        }
+        async fn commit_fires(&self, commits: &[RecordFireCommit]) -> Result<FireAnswers> {
+            self.0.commit_fires(commits).await
+        }
+    }
+
+    async fn setup(
+        ns: scheduler_core::testkit::Namespace,
+    ) -> anyhow::Result<scheduler_core::RecordJobStore<super::NarrowRange>> {
+        Ok(scheduler_core::RecordJobStore::new(
+            ns.shared(super::NarrowRange::default),
+        ))
+    }
+
+    scheduler_core::jobstore_conformance!(setup, persistent);
+}
+
+/// A store that declares a narrower range refuses what it cannot hold, and pauses (and
+/// reports) a job whose next fire falls outside it, instead of rounding.
+#[tokio::test]
+async fn a_run_time_the_store_cannot_hold_is_refused_or_pauses_the_job() {
+    use scheduler_core::testkit::{StepTrigger, at};
+    use scheduler_core::{ErrorKind, Event, FaultAction};
+    use scheduler_core::{EventBus, EventMask, FireCommit, FireOutcome, JobStore, StoreContext};
+
+    let store = RecordJobStore::new(NarrowRange::default());
+    let events = EventBus::new();
+    let mut faults = events.subscribe(EventMask::JOB_FAULT);
+    let functions = scheduler_core::JobRegistry::new();
+    let echo = functions.register_sync("echo", |_: serde_json::Value| ());
+    let triggers = scheduler_core::TriggerRegistry::new();
+    triggers.register_serde::<StepTrigger>(StepTrigger::KIND);
+    let codec = scheduler_core::JobCodec::new(functions, triggers);
+    store
+        .start(StoreContext::new("narrow", codec, events))
+        .await
+        .unwrap();
+    let job = |id: &str, first| {
+        scheduler_core::JobSpec::new(
+            echo.call(serde_json::Value::Null),
+            StepTrigger {
+                start: first,
+                step_secs: 60,
+            },
+        )
+        .id(id)
+        .next_run_time(first)
+        .into_job(&Default::default(), at(0))
+        .unwrap()
+    };
+    let year_2300 = "2300-01-01T00:00:00Z".parse().unwrap();
+    let err = store.add_job(job("far", year_2300)).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unrepresentable);
+    assert_eq!(err.job_id(), Some("far"));
+    assert!(store.lookup_job("far").await.unwrap().is_none());
+
+    store.add_job(job("near", at(0))).await.unwrap();
+    let due = store.get_due_jobs(at(0), 10).await.unwrap();
+    let commit = FireCommit::of(&due[0], FireOutcome::Reschedule(year_2300)).unwrap();
+    let answers = store.commit_fires(&[commit]).await.unwrap();
+    assert_eq!(
+        answers.get("near"),
+        Some(scheduler_core::FireAnswer::Committed)
+    );
+    let near = store.lookup_job("near").await.unwrap().unwrap();
+    assert!(near.is_paused(), "paused, not rounded: {near:?}");
+    match faults.try_recv() {
+        Some(Event::JobFault(e)) => {
+            assert_eq!(
+                (&*e.job_id, &*e.jobstore, e.action),
+                ("near", "narrow", FaultAction::Paused)
+            );
+            assert_eq!(e.error.kind(), ErrorKind::Unrepresentable);
+        }
+        other => panic!("expected a JobFault, got {other:?}"),
+    }
+}
+
 /// A scheduler on a persistent store: closures are refused, registered jobs round-trip
 /// through their records (trigger state included) and run.
 #[tokio::test]

@@ -171,6 +171,7 @@ impl JobStore for MemoryJobStore {
     }
 
     async fn start(&self, _ctx: StoreContext) -> Result<()> {
+        self.lock().skipped.clear();
         Ok(())
     }
 

@@ -1,26 +1,4 @@
 //! The persisted form of a job and the codec between it and a live [`Job`].
-//!
-//! # Record versions: how later fields enter records
-//!
-//! A record carries the `version` of its schema ([`JobRecord::VERSION`]). Records outlive
-//! the build that wrote them and are shared by every process on a store, so during a rolling
-//! upgrade an older build reads records a newer one wrote, and the other way round. The rule:
-//!
-//! * **A new field that is optional does not bump the version.** Absent means the behaviour
-//!   before the field existed, so a newer reader reads old records as they were meant; an
-//!   older reader ignores the field, and keeps it (unknown fields are carried through a
-//!   decoded [`Job`] and written back), so rewriting a record never loses what a newer build
-//!   put there. `timeout` is the first such field.
-//! * **A change that an older reader must not ignore bumps the version**: a field whose
-//!   absence would change what the job does, a field that changes meaning, a field removed.
-//!   An older reader refuses the record clearly: [`JobCodec::decode`] fails with
-//!   [`Serialization`](ErrorKind::Serialization) naming both versions, and stores skip the
-//!   record, report it and leave it untouched until a build that reads it comes along.
-//!
-//! So a field added later is declared `#[serde(default, skip_serializing_if = ...)]` (absent
-//! when it has its default value, so records that do not use it stay byte-for-byte what older
-//! builds write), documented with the release that added it, and never made mandatory
-//! without a version bump.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,7 +22,28 @@ use crate::trigger::{TriggerRegistry, TriggerState};
 ///  "max_instances": 1, "timeout": 30.0, "next_run_time": "2024-05-01T09:00:00Z"}
 /// ```
 ///
-/// Fields are added under the rule in the [module docs](self): see there before adding one.
+/// # Record versions: how later fields enter records
+///
+/// A record carries the `version` of its schema ([`JobRecord::VERSION`]). Records outlive
+/// the build that wrote them and are shared by every process on a store, so during a rolling
+/// upgrade an older build reads records a newer one wrote, and the other way round. The rule:
+///
+/// * **A new field that is optional does not bump the version.** Absent means the behaviour
+///   before the field existed, so a newer reader reads old records as they were meant; an
+///   older reader ignores the field, and keeps it (unknown fields are carried through a
+///   decoded [`Job`] and written back), so rewriting a record never loses what a newer build
+///   put there. `timeout` is the first such field.
+/// * **A change that an older reader must not ignore bumps the version**: a field whose
+///   absence would change what the job does, a field that changes meaning, a field removed.
+///   An older reader refuses the record clearly: [`JobCodec::decode`] fails with
+///   [`Serialization`](ErrorKind::Serialization) naming both versions, and stores skip the
+///   record, report it and leave it untouched until a build that reads it comes along.
+///
+/// So a field added later is declared `#[serde(default, skip_serializing_if = ...)]` (absent
+/// when it has its default value, so records that do not use it stay byte-for-byte what older
+/// builds write), documented with the release that added it, and never made mandatory
+/// without a version bump.
+///
 /// The store's revision of the job is not part of the record (it is the store's, kept beside
 /// it), and the run time here is a copy of the store's indexed run time, written with it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -71,8 +70,8 @@ pub struct JobRecord {
     pub coalesce: bool,
     /// The instance limit.
     pub max_instances: u32,
-    /// How long one run may take, in seconds; absent or `null` = no limit. Added after
-    /// version 1 as an optional field (see the [module docs](self)).
+    /// How long one run may take, in seconds; absent or `null` = no limit. Added within
+    /// version 1 as an optional field (see [record versions](JobRecord#record-versions)).
     #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_seconds")]
     pub timeout: Option<Duration>,
     /// The next run time; `null` = paused.

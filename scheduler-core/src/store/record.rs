@@ -2,7 +2,7 @@
 //! that turns a backend into a [`JobStore`] ([`RecordJobStore`]).
 //!
 //! A backend keeps rows of four things: the job's id (the key), its next run time (indexed),
-//! its revision, and its [`JobRecord`](crate::JobRecord) as JSON. It implements only its
+//! its revision, and its [`JobRecord`] as JSON. It implements only its
 //! queries over those rows; it never parses the JSON. [`RecordJobStore`] does the rest, once
 //! for every backend:
 //!
@@ -47,7 +47,7 @@ pub struct StoredRecord {
     /// The row's revision. Chosen by the adapter; a backend stores and compares it, never
     /// computes it.
     pub revision: u64,
-    /// The [`JobRecord`](crate::JobRecord) as JSON text. Opaque to the backend: store it as
+    /// The [`JobRecord`] as JSON text. Opaque to the backend: store it as
     /// given (a text column, a hash field, a string or a document) and hand it back unchanged.
     pub json: String,
 }

@@ -23,14 +23,24 @@
 //! A persistent store uses [`Namespace::name`] as its table name or key prefix, and
 //! [`Namespace::on_cleanup`] to drop it afterwards:
 //!
-//! ```ignore
-//! async fn setup(ns: Namespace) -> anyhow::Result<RecordJobStore<SqlRecords>> {
-//!     let records = SqlRecords::connect(URL, ns.name()).await?;
-//!     let dropper = records.clone();
-//!     ns.on_cleanup(move || async move { dropper.drop_table().await });
-//!     Ok(RecordJobStore::new(records))
+//! ```
+//! use scheduler_core::RecordJobStore;
+//! use scheduler_core::testkit::{Namespace, RecordMap};
+//!
+//! async fn setup(ns: Namespace) -> anyhow::Result<RecordJobStore<RecordMap>> {
+//!     // A server-backed backend connects here, with `ns.name()` as its table name or key
+//!     // prefix (a fresh connection per call: the second handle is a second client), and
+//!     // drops what it created once the case is over.
+//!     let table = ns.name().to_owned();
+//!     ns.on_cleanup(move || async move {
+//!         let _drop_table = format!("DROP TABLE IF EXISTS {table}");
+//!         Ok(())
+//!     });
+//!     Ok(RecordJobStore::new(ns.shared(RecordMap::new)))
 //! }
+//!
 //! scheduler_core::jobstore_conformance!(setup, persistent);
+//! # fn main() {}
 //! ```
 //!
 //! The persistent cases also read and write raw rows ([`RawRecords`], which every
@@ -39,7 +49,7 @@
 //!
 //! The cases are plain async functions in [`cases`]; the macro only names them. A case gets a
 //! started store in a [`Fixture`] and returns an error on the first broken expectation.
-//! [`RecordMap`] is the model [`RecordStore`](crate::RecordStore): the simplest backend that
+//! [`RecordMap`] is the model [`RecordStore`]: the simplest backend that
 //! passes the suite, to read beside the contract.
 
 pub mod cases;
@@ -124,6 +134,7 @@ impl Namespace {
     }
 
     /// Runs `cleanup` after the case, whatever its outcome (drop the table, delete the keys).
+    /// Every handle's setup registers its own, so make it idempotent (`DROP TABLE IF EXISTS`).
     pub fn on_cleanup<F, Fut>(&self, cleanup: F)
     where
         F: FnOnce() -> Fut + Send + 'static,

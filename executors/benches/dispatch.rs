@@ -37,7 +37,8 @@ fn run(runtime: &tokio::runtime::Runtime, case: &Case) -> f64 {
             .registry(registry)
             .jobstore("default", MemoryJobStore::new())
             .executor_dyn("default", (case.executor)())
-            .build();
+            .build()
+            .expect("scheduler builds");
         let jobs = case.jobs;
         let events = case.subscribe.then(|| {
             let mut stream = scheduler.subscribe(EventMask::JOB_EXECUTED);

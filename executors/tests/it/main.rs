@@ -57,7 +57,8 @@ fn scheduler(executor: impl Executor, registry: JobRegistry) -> (Scheduler, Manu
         .registry(registry)
         .jobstore("default", jobstore_memory::MemoryJobStore::new())
         .executor("default", executor)
-        .build();
+        .build()
+        .expect("scheduler builds");
     (scheduler, clock)
 }
 

@@ -54,6 +54,7 @@
 
 pub mod cases;
 mod clock;
+mod event_log;
 mod record_map;
 
 use std::any::Any;
@@ -65,6 +66,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use clock::ManualClock;
+pub use event_log::EventLog;
 pub use record_map::RecordMap;
 
 use crate::clock::BoxFuture;

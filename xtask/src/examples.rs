@@ -105,16 +105,18 @@ pub(crate) fn run(args: &[String]) -> Result {
     let metadata = Metadata::load()?;
     let plans = plans(metadata.package(PACKAGE)?)?;
 
-    // One build of every example with every feature, as the README's commands build them.
-    eprintln!("\n==> build: cargo build -p {PACKAGE} --examples --all-features");
+    let examples_id = metadata.package(PACKAGE)?.id.clone();
+    // Every example with every feature. The build selects the workspace, as the test step
+    // does, so features unify the same way and this build reuses that one (free after
+    // `cargo nextest run`); `cargo xtask features` checks each example with only its own.
+    eprintln!("\n==> build: cargo build --workspace --examples --all-features");
     let started = Instant::now();
     let mut executables: BTreeMap<String, PathBuf> = BTreeMap::new();
     let built = cargo_json(
         cargo().args([
             "build",
             "--locked",
-            "-p",
-            PACKAGE,
+            "--workspace",
             "--examples",
             "--all-features",
             "--message-format=json-render-diagnostics",
@@ -124,7 +126,9 @@ pub(crate) fn run(args: &[String]) -> Result {
                 .as_array()
                 .is_some_and(|k| k.iter().any(|k| k == "example"));
             if let (true, Some(name), Some(executable)) = (
-                message["reason"] == "compiler-artifact" && is_example,
+                message["reason"] == "compiler-artifact"
+                    && message["package_id"] == examples_id.as_str()
+                    && is_example,
                 message["target"]["name"].as_str(),
                 message["executable"].as_str(),
             ) {
@@ -136,6 +140,7 @@ pub(crate) fn run(args: &[String]) -> Result {
         return Err("the examples do not build".into());
     }
     eprintln!("==> build: ok in {:.1?}", started.elapsed());
+    default_build_has_no_driver()?;
 
     let logs = metadata.target_directory.join("xtask/examples");
     fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
@@ -168,6 +173,59 @@ pub(crate) fn run(args: &[String]) -> Result {
     } else {
         Err(failures.join("\n"))
     }
+}
+
+/// Crates that talk to a server or embed a database, which the embedded default (the
+/// quick start) must not compile.
+const DRIVERS: &[&str] = &[
+    "sqlx",
+    "sqlx-core",
+    "libsqlite3-sys",
+    "tokio-postgres",
+    "mysql_async",
+    "redis",
+    "mongodb",
+    "lapin",
+    "async-nats",
+];
+
+/// The examples package without features (what `cargo run -p examples --example
+/// quickstart` compiles) depends on no database driver: backend examples bring theirs
+/// through features.
+fn default_build_has_no_driver() -> Result {
+    let output = cargo()
+        .args(["tree", "--locked", "-p", PACKAGE, "--no-default-features"])
+        .args(["-e", "normal,build", "--prefix", "none", "--format", "{p}"])
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run cargo tree: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("cargo tree failed ({})", output.status));
+    }
+    let tree = String::from_utf8_lossy(&output.stdout);
+    let drivers = drivers_in(&tree);
+    if drivers.is_empty() {
+        eprintln!("  the examples without features compile no database driver");
+        Ok(())
+    } else {
+        Err(format!(
+            "the examples without features (the quick start's build) depend on {}: make \
+             them optional dependencies behind the feature of the example that needs them",
+            drivers.join(", ")
+        ))
+    }
+}
+
+/// The driver crates named in `cargo tree --format {p}` output (`name vX.Y.Z ...` lines).
+fn drivers_in(tree: &str) -> Vec<&str> {
+    let mut found: Vec<&str> = tree
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| DRIVERS.contains(name))
+        .collect();
+    found.sort_unstable();
+    found.dedup();
+    found
 }
 
 /// Runs one example from the root, its output (both streams) into `log`.
@@ -243,6 +301,17 @@ mod tests {
                 .collect(),
             metadata: json!({ "examples": declared }),
         }
+    }
+
+    #[test]
+    fn drivers_are_found_by_crate_name() {
+        let tree = "examples v0.0.0 (/repo/examples)\nsqlx v0.8.6\nredis-test v1.0.0\n\
+                    sqlx v0.8.6 (*)\nchrono v0.4.45\n";
+        assert_eq!(drivers_in(tree), ["sqlx"]);
+        assert_eq!(
+            drivers_in("examples v0.0.0\ntokio v1.54.1\n"),
+            Vec::<&str>::new()
+        );
     }
 
     #[test]

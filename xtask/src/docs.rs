@@ -31,6 +31,9 @@ pub(crate) fn run(args: &[String]) -> Result {
         flags.push(' ');
         flags.push_str(flag);
     }
+    // `--examples` documents the examples too, and makes cargo resolve features with the
+    // dev-dependencies, as clippy's `--all-targets` did: the dependencies clippy checked
+    // are reused instead of checked again with other features.
     run_step(
         "rustdoc",
         cargo()
@@ -41,6 +44,7 @@ pub(crate) fn run(args: &[String]) -> Result {
                 "--no-deps",
                 "--locked",
             ])
+            .args(["--lib", "--bins", "--examples"])
             .env("RUSTDOCFLAGS", flags.trim()),
     )?;
     readme_dependencies_resolve(&Metadata::load()?)

@@ -120,7 +120,7 @@ fn check(root: &Path, metadata: &Metadata) -> Result<Vec<Problem>> {
     }
     packages_are_documented(root, metadata, &mut problems);
     rust_version_is_the_toolchain(root, metadata, &mut problems);
-    examples_are_declared_and_shown(root, metadata, &mut problems);
+    examples_are_declared_and_shown(root, metadata, &files, &mut problems);
     let mut problems = problems.0;
     problems.sort();
     Ok(problems)
@@ -727,7 +727,12 @@ fn rust_version_is_the_toolchain(root: &Path, metadata: &Metadata, problems: &mu
     }
 }
 
-fn examples_are_declared_and_shown(root: &Path, metadata: &Metadata, problems: &mut Problems) {
+fn examples_are_declared_and_shown(
+    root: &Path,
+    metadata: &Metadata,
+    files: &[File],
+    problems: &mut Problems,
+) {
     let Ok(package) = metadata.package(examples::PACKAGE) else {
         return;
     };
@@ -739,21 +744,35 @@ fn examples_are_declared_and_shown(root: &Path, metadata: &Metadata, problems: &
     for example in package.targets("example") {
         let mut command = format!("cargo run -p {} --example {}", package.name, example.name);
         if !example.required_features.is_empty() {
-            command.push_str(&format!(
-                " --features {}",
-                example.required_features.join(",")
-            ));
+            let features = example.required_features.join(",");
+            command.push_str(&format!(" --features {features}"));
         }
-        let shown = readme.match_indices(&command).any(|(at, _)| {
-            !readme[at + command.len()..]
-                .chars()
-                .next()
-                .is_some_and(|c| is_word_char(c) || c == '-' || c == ',')
-        });
-        if !shown {
+        if !shows(&readme, &command) {
             problems.add("README.md", 0, format!("does not show `{command}`"));
         }
+        // Wherever else a command runs the example, it is the full one.
+        let example_flag = format!("--example {}", example.name);
+        for file in files.iter().filter(|f| !f.path.starts_with(SELF)) {
+            for (n, line) in file.lines() {
+                if line.contains("cargo run")
+                    && shows(line, &example_flag)
+                    && !shows(line, &command)
+                {
+                    problems.add(&file.path, n, format!("the command is `{command}`"));
+                }
+            }
+        }
     }
+}
+
+/// Whether `text` holds `command` as a whole (not followed by more of a name or a list).
+fn shows(text: &str, command: &str) -> bool {
+    text.match_indices(command).any(|(at, _)| {
+        !text[at + command.len()..]
+            .chars()
+            .next()
+            .is_some_and(|c| is_word_char(c) || c == '-' || c == ',')
+    })
 }
 
 #[cfg(test)]

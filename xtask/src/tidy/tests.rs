@@ -160,3 +160,13 @@ workspace = true
         "[lints.rust]\nmissing_docs = \"allow\"\n"
     ));
 }
+
+#[test]
+fn a_command_is_shown_whole() {
+    let command = "cargo run -p examples --example sqlite --features sqlite";
+    assert!(shows(&format!("`{command}`"), command));
+    assert!(shows(&format!("{command} < in.txt"), command));
+    assert!(!shows(&format!("{command},tls"), command));
+    assert!(!shows(&format!("{command}-extra"), command));
+    assert!(!shows("cargo run -p examples --example sqlite", command));
+}

@@ -64,7 +64,8 @@ fn paths_outside_the_repository_are_reported() {
         "#![doc = include_str!(\"../README.md\")]\n// data in `tests/data/cases.jsonl`, \
          see [the map](../ARCHITECTURE.md) and `triggers/README.md`.\n\
          // https://github.com/agronholm/apscheduler/blob/3.x/apscheduler/job.py\n\
-         // a/b prose, `Vec<u8>/2`, crate::a::b, `scheduler_core::Trigger`\n",
+         // a/b prose, `Vec<u8>/2`, crate::a::b, `scheduler_core::Trigger`\n\
+         let created = dir.join(\"jobs/new.db\");\n",
     );
     assert_eq!(inside, Vec::<String>::new());
 }

@@ -430,14 +430,16 @@ fn included_files(files: &[File]) -> BTreeSet<String> {
 
 /// One attribute of a Rust file, joined onto one line.
 struct Attribute {
+    /// Where it starts and ends (1-based, so `last_line` is also the index of the line after).
     first_line: usize,
     last_line: usize,
+    /// `#![..]`: it applies to the enclosing crate or module.
     inner: bool,
     text: String,
 }
 
-/// The attributes of a Rust file, with the line index just after each.
-fn attributes(lines: &[&str]) -> Vec<(Attribute, usize)> {
+/// The attributes of a Rust file.
+fn attributes(lines: &[&str]) -> Vec<Attribute> {
     let mut attributes = Vec::new();
     let mut i = 0;
     while i < lines.len() {
@@ -465,15 +467,12 @@ fn attributes(lines: &[&str]) -> Vec<(Attribute, usize)> {
                 break;
             }
         }
-        attributes.push((
-            Attribute {
-                first_line: first + 1,
-                last_line: i,
-                inner: trimmed.starts_with("#!["),
-                text,
-            },
-            i,
-        ));
+        attributes.push(Attribute {
+            first_line: first + 1,
+            last_line: i,
+            inner: trimmed.starts_with("#!["),
+            text,
+        });
     }
     attributes
 }
@@ -492,7 +491,7 @@ fn allows_lints(text: &str) -> bool {
 
 fn lints_are_not_escaped(file: &File, problems: &mut Problems) {
     let lines: Vec<&str> = file.text.lines().collect();
-    for (attribute, after) in attributes(&lines) {
+    for attribute in attributes(&lines) {
         let text = &attribute.text;
         let allows = allows_lints(text);
         if allows && attribute.inner {
@@ -502,7 +501,7 @@ fn lints_are_not_escaped(file: &File, problems: &mut Problems) {
                 "lints allowed for a whole crate or module: fix the cause, or allow one item with a reason",
             );
         }
-        if allows && !attribute.inner && next_item_is_a_module(&lines[after..]) {
+        if allows && !attribute.inner && next_item_is_a_module(&lines[attribute.last_line..]) {
             problems.add(
                 &file.path,
                 attribute.first_line,

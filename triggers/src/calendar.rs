@@ -309,7 +309,7 @@ impl CalendarIntervalTriggerBuilder {
         })?;
         let zone = self
             .timezone
-            .unwrap_or_else(|| Zone::Named(scheduler_core::local_timezone()));
+            .unwrap_or_else(|| Zone::Named(scheduler_core::config::local_timezone()));
         let start_date = self
             .start_date
             .or_else(|| python_time(now, zone).map(|now| now.wall.date()))

@@ -261,7 +261,7 @@ impl IntervalTriggerBuilder {
             .timezone
             .or_else(|| self.start_date.as_ref().and_then(DateSpec::own_zone))
             .or_else(|| self.end_date.as_ref().and_then(DateSpec::own_zone))
-            .unwrap_or_else(|| Zone::Named(scheduler_core::local_timezone()));
+            .unwrap_or_else(|| Zone::Named(scheduler_core::config::local_timezone()));
         let start = match &self.start_date {
             Some(spec) => spec.resolve(zone, "start_date")?,
             // `datetime.now(tz) + interval`: wall-clock addition, as in APScheduler.

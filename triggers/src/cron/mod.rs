@@ -275,7 +275,7 @@ impl CronTriggerBuilder {
             .timezone
             .or_else(|| self.start_date.as_ref().and_then(DateSpec::own_zone))
             .or_else(|| self.end_date.as_ref().and_then(DateSpec::own_zone))
-            .unwrap_or_else(|| Zone::Named(scheduler_core::local_timezone()));
+            .unwrap_or_else(|| Zone::Named(scheduler_core::config::local_timezone()));
         let start = self
             .start_date
             .as_ref()

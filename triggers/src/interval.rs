@@ -106,10 +106,10 @@ impl ZonedSearch for IntervalTrigger {
         if let Some(jitter) = &self.jitter {
             next += jitter.seconds();
         }
-        if let Some(end) = &self.end {
-            if next > end.timestamp() {
-                return None;
-            }
+        if let Some(end) = &self.end
+            && next > end.timestamp()
+        {
+            return None;
         }
         let utc = crate::zone::utc_from_micros(pytime::micros_from_timestamp(next)?)?;
         let next = ZonedDateTime::from_utc(utc, self.zone);

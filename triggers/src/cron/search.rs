@@ -95,10 +95,10 @@ impl CronTrigger {
                     Some(_) => fieldnum += 1,
                 }
             }
-            if let Some(end) = &self.end {
-                if date.py_cmp(end).is_gt() {
-                    return None;
-                }
+            if let Some(end) = &self.end
+                && date.py_cmp(end).is_gt()
+            {
+                return None;
             }
         }
         // The loop only ends with fieldnum 8: `increment` answers None instead of -1.

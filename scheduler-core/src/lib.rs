@@ -17,7 +17,7 @@ pub use clock::{BoxFuture, Clock, SystemClock};
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use event::{
     Event, EventBus, EventLog, EventMask, EventStream, FaultAction, JobEvent, JobExecutionEvent,
-    JobFailure, JobFaultEvent, JobSubmissionEvent, ListenerId, SchedulerErrorEvent,
+    JobFailure, JobFaultEvent, JobSubmissionEvent, ListenerId, MissedRuns, SchedulerErrorEvent,
 };
 pub use executor::{
     DynExecutor, Executor, ExecutorContext, InstanceGuard, InstanceLimiter, JobRun,
@@ -32,7 +32,9 @@ pub use scheduler::{
     SchedulerState, SyncScheduler, local_timezone, parse_options, parse_timezone,
 };
 pub use store::{Capabilities, DynJobStore, FireCommit, JobStore, StoreContext};
-pub use trigger::{Trigger, TriggerFactory, TriggerRegistry, TriggerState};
+pub use trigger::{
+    CatchUp, SearchExhausted, Trigger, TriggerFactory, TriggerRegistry, TriggerState,
+};
 
 /// Re-exported so downstream crates name the same versions.
 pub use chrono;

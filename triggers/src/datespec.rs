@@ -26,9 +26,16 @@ enum Repr {
     Aware(DateTime<Utc>, Zone),
     Naive(NaiveDateTime),
     Text(String),
+    /// A time this crate resolved before (a saved state, a trigger given another zone).
+    Exact(ZonedDateTime),
 }
 
 impl DateSpec {
+    /// A time resolved before, kept exactly (wall clock, fold and zone).
+    pub(crate) fn exact(value: ZonedDateTime) -> Self {
+        DateSpec(Repr::Exact(value))
+    }
+
     /// Resolves the argument in the trigger's zone.
     pub(crate) fn resolve(
         &self,
@@ -44,6 +51,7 @@ impl DateSpec {
             Repr::Aware(instant, own) => {
                 crate::zone::python_time(*instant, *own).ok_or_else(out_of_range)
             }
+            Repr::Exact(value) => Ok(*value),
             Repr::Naive(wall) if !(1..=9999).contains(&wall.year()) => Err(out_of_range()),
             Repr::Naive(wall) => Ok(ZonedDateTime::localize(*wall, zone)),
             Repr::Text(text) => match parse_date_string(text) {
@@ -80,6 +88,7 @@ impl DateSpec {
     pub(crate) fn own_zone(&self) -> Option<Zone> {
         match &self.0 {
             Repr::Aware(_, zone) => Some(*zone),
+            Repr::Exact(value) => Some(value.zone),
             _ => None,
         }
     }
@@ -91,6 +100,7 @@ impl std::fmt::Display for DateSpec {
             Repr::Aware(instant, zone) => write!(f, "{}", zone.to_local(*instant).to_rfc3339()),
             Repr::Naive(wall) => write!(f, "{wall}"),
             Repr::Text(text) => f.write_str(text),
+            Repr::Exact(value) => f.write_str(&value.to_state_string()),
         }
     }
 }

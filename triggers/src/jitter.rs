@@ -3,6 +3,11 @@
 use std::fmt::Debug;
 use std::sync::Arc;
 
+use chrono::TimeDelta;
+
+use crate::pytime;
+use crate::zone::ZonedDateTime;
+
 /// Where jitter comes from: a fraction of the maximum jitter to add.
 ///
 /// APScheduler adds `random.uniform(0, jitter)` seconds; this crate adds
@@ -71,6 +76,26 @@ impl Jitter {
     pub(crate) fn seconds(&self) -> f64 {
         // `uniform(a, b)` is `a + (b - a) * f`; with `a = 0` this is exactly `b * f`.
         self.max_seconds * self.source.fraction()
+    }
+}
+
+impl Jitter {
+    /// `time + timedelta(seconds=uniform(0, jitter))` as APScheduler adds it to a cron,
+    /// calendar-interval or combined fire time: on the wall clock, which resets `fold`. In
+    /// a repeated hour that would land an hour *earlier* than `time` (01:30 of the second
+    /// pass plus 10 s is 01:30:10 of the first), possibly at or before the previous fire time,
+    /// where 3.x's own scheduler then loops; the delay is then added in absolute time, so
+    /// jitter only ever delays. `None` past the year 9999.
+    pub(crate) fn delay(&self, time: ZonedDateTime) -> Option<ZonedDateTime> {
+        let micros = pytime::micros_from_seconds(self.seconds())?;
+        let delta = TimeDelta::microseconds(micros);
+        let wall = time.add_wall(delta)?;
+        let delayed = if wall.utc() < time.utc() {
+            time.utc_add(delta)?
+        } else {
+            wall
+        };
+        delayed.in_python_range().then_some(delayed)
     }
 }
 

@@ -1,24 +1,17 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
-// The time-zone, date and float helpers serve several triggers; a build with only some of
-// them leaves parts unused. The full build (what CI lints) allows nothing.
-#![cfg_attr(
-    not(all(
-        feature = "date",
-        feature = "interval",
-        feature = "cron",
-        feature = "calendar-interval",
-        feature = "combining"
-    )),
-    allow(dead_code, unused_variables, unused_imports)
-)]
+
+use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset, Utc};
-use scheduler_core::{Trigger, TriggerRegistry};
+use scheduler_core::{SearchExhausted, Trigger, TriggerRegistry};
 
+pub mod budget;
 mod datespec;
 mod error;
 mod jitter;
+#[cfg(any(feature = "interval", feature = "cron", feature = "calendar-interval"))]
+mod options;
 mod pytime;
 mod zone;
 
@@ -70,7 +63,7 @@ pub trait LocalTrigger: Trigger {
         &self,
         previous: Option<DateTime<FixedOffset>>,
         now: DateTime<Utc>,
-    ) -> Option<DateTime<FixedOffset>>;
+    ) -> Result<Option<DateTime<FixedOffset>>, SearchExhausted>;
 
     /// The zone of the local answers, when the trigger has one (`None` for the combining
     /// triggers, whose answers come from their children).
@@ -78,6 +71,14 @@ pub trait LocalTrigger: Trigger {
     /// APScheduler compares two datetimes of one zone by their wall clocks, so the combining
     /// triggers need it to choose among their children's answers as 3.x does.
     fn local_zone(&self) -> Option<Zone> {
+        None
+    }
+
+    /// This trigger with `zone` wherever it was built without a zone of its own, or `None`
+    /// when nothing changes: [`Trigger::with_default_timezone`] for any zone, keeping the
+    /// local answers.
+    fn with_default_zone(&self, zone: Zone) -> Option<Arc<dyn LocalTrigger>> {
+        let _ = zone;
         None
     }
 }
@@ -95,7 +96,6 @@ pub fn register(registry: &TriggerRegistry) {
     registry.register_serde::<CalendarIntervalTrigger>(CalendarIntervalTrigger::KIND);
     #[cfg(feature = "combining")]
     {
-        use std::sync::Arc;
         registry.register(
             AndTrigger::KIND,
             Arc::new(|state, registry| {

@@ -16,7 +16,9 @@ use chrono::{
 };
 use chrono_tz::{GapInfo, OffsetName, Tz};
 
-use crate::TriggerError;
+use scheduler_core::SearchExhausted;
+
+use crate::{TriggerError, budget};
 
 /// The time zone of a trigger or of a date: an IANA zone or a fixed UTC offset.
 ///
@@ -287,6 +289,15 @@ pub(crate) struct ZonedDateTime {
     known_offset: Option<FixedOffset>,
 }
 
+/// Equal when wall clock, fold and zone are: the same Python `datetime`.
+impl PartialEq for ZonedDateTime {
+    fn eq(&self, other: &Self) -> bool {
+        self.wall == other.wall && self.zone == other.zone && self.fold() == other.fold()
+    }
+}
+
+impl Eq for ZonedDateTime {}
+
 impl ZonedDateTime {
     /// `datetime.fromtimestamp(..., tz)` / `astimezone(tz)`: the real local time of an
     /// instant, with `fold=1` for the second pass of a repeated wall time.
@@ -552,20 +563,50 @@ pub(crate) trait ZonedSearch {
         &self,
         previous: Option<ZonedDateTime>,
         now: ZonedDateTime,
-    ) -> Option<ZonedDateTime>;
+    ) -> Result<Option<ZonedDateTime>, SearchExhausted>;
+
+    /// [`search_next`](Self::search_next), never answering an instant at or before
+    /// `previous`. APScheduler 3.x does in a few DST situations (a jittered time in a repeated
+    /// hour, a non-existent time given back as `previous`), and its own scheduler then loops
+    /// forever; here the search goes on from that instant to the next later one.
+    fn search_forward(
+        &self,
+        previous: Option<ZonedDateTime>,
+        now: ZonedDateTime,
+    ) -> Result<Option<ZonedDateTime>, SearchExhausted> {
+        let mut answer = self.search_next(previous, now)?;
+        let Some(previous) = previous else {
+            return Ok(answer);
+        };
+        while let Some(stuck) = answer.filter(|a| a.utc() <= previous.utc()) {
+            budget::step(1)?;
+            let now = if now.utc() < stuck.utc() { stuck } else { now };
+            answer = self.search_next(Some(stuck), now)?;
+        }
+        Ok(answer)
+    }
 
     /// The answer as an instant.
     fn next_instant(
         &self,
         previous: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
-    ) -> Option<DateTime<Utc>> {
-        let previous = match previous {
-            Some(previous) => Some(python_time(previous, self.zone())?),
-            None => None,
-        };
-        let now = python_time(now, self.zone())?;
-        self.search_next(previous, now).map(|next| next.instant())
+    ) -> Result<Option<DateTime<Utc>>, SearchExhausted> {
+        budget::call(|| {
+            let previous = match previous {
+                Some(previous) => match python_time(previous, self.zone()) {
+                    Some(previous) => Some(previous),
+                    None => return Ok(None),
+                },
+                None => None,
+            };
+            let Some(now) = python_time(now, self.zone()) else {
+                return Ok(None);
+            };
+            Ok(self
+                .search_forward(previous, now)?
+                .map(|next| next.instant()))
+        })
     }
 
     /// The answer as a local time, with `previous` as a local time too.
@@ -573,14 +614,129 @@ pub(crate) trait ZonedSearch {
         &self,
         previous: Option<DateTime<FixedOffset>>,
         now: DateTime<Utc>,
-    ) -> Option<DateTime<FixedOffset>> {
-        let previous = match previous {
-            Some(previous) => Some(python_local(previous, self.zone())?),
-            None => None,
-        };
-        let now = python_time(now, self.zone())?;
-        self.search_next(previous, now).map(ZonedDateTime::to_local)
+    ) -> Result<Option<DateTime<FixedOffset>>, SearchExhausted> {
+        budget::call(|| {
+            let previous = match previous {
+                Some(previous) => match python_local(previous, self.zone()) {
+                    Some(previous) => Some(previous),
+                    None => return Ok(None),
+                },
+                None => None,
+            };
+            let Some(now) = python_time(now, self.zone()) else {
+                return Ok(None);
+            };
+            Ok(self
+                .search_forward(previous, now)?
+                .map(ZonedDateTime::to_local))
+        })
     }
+}
+
+/// The budget steps one year of a zone's transitions costs.
+const TRANSITION_YEAR_STEPS: u64 = 4;
+
+impl Zone {
+    /// The first instant in `(after, until]` (UTC) at which the zone's offset changes.
+    pub(crate) fn next_transition(
+        &self,
+        after: NaiveDateTime,
+        until: NaiveDateTime,
+    ) -> Result<Option<NaiveDateTime>, SearchExhausted> {
+        let tz = match self {
+            Zone::Fixed(_) | Zone::Named(Tz::UTC) => return Ok(None),
+            Zone::Named(tz) => *tz,
+        };
+        let mut year = after.year();
+        while year <= until.year() {
+            if year > LAST_TABLE_YEAR && !has_yearly_rule(tz) {
+                return Ok(None);
+            }
+            budget::step(TRANSITION_YEAR_STEPS)?;
+            let found = transitions_in_year(tz, year)
+                .iter()
+                .copied()
+                .find(|&t| t > after && t <= until);
+            if found.is_some() {
+                return Ok(found);
+            }
+            year += 1;
+        }
+        Ok(None)
+    }
+}
+
+/// The instants of `year` (UTC) at which `tz`'s offset changes, ascending.
+///
+/// `chrono-tz` does not expose its transition table, so the year is probed once a day
+/// and each change narrowed down to the second (no zone changes its offset twice within a
+/// day); after 2099 the transitions of the equivalent year are moved to `year`, as
+/// [`beyond_table`] does for offsets. Each year is worked out once per zone.
+fn transitions_in_year(tz: Tz, year: i32) -> std::sync::Arc<[NaiveDateTime]> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    type Cache = Mutex<HashMap<(Tz, i32), Arc<[NaiveDateTime]>>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(found) = cache
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .get(&(tz, year))
+    {
+        return found.clone();
+    }
+    let found: Arc<[NaiveDateTime]> = if year > LAST_TABLE_YEAR {
+        let twin = equivalent_year(year);
+        transitions_in_year(tz, twin)
+            .iter()
+            .filter_map(|t| t.with_year(year))
+            .collect()
+    } else {
+        probe_transitions(tz, year).into()
+    };
+    cache
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .insert((tz, year), found.clone());
+    found
+}
+
+fn probe_transitions(tz: Tz, year: i32) -> Vec<NaiveDateTime> {
+    let offset = |t: NaiveDateTime| tz.offset_from_utc_datetime(&t).fix();
+    let (Some(start), Some(end)) = (
+        NaiveDate::from_ymd_opt(year, 1, 1).and_then(|d| d.and_hms_opt(0, 0, 0)),
+        NaiveDate::from_ymd_opt(year + 1, 1, 1).and_then(|d| d.and_hms_opt(0, 0, 0)),
+    ) else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    // A change at the very start of the year belongs to it.
+    let mut before = offset(start - TimeDelta::seconds(1));
+    let mut low = start - TimeDelta::seconds(1);
+    while low < end {
+        let high = (low + TimeDelta::days(1)).min(end - TimeDelta::seconds(1));
+        let at_high = offset(high);
+        if at_high != before {
+            // The first second with the new offset, in (low, high].
+            let (mut lo, mut hi) = (low, high);
+            while hi - lo > TimeDelta::seconds(1) {
+                let mid = lo + (hi - lo) / 2;
+                let mid = mid.with_nanosecond(0).unwrap_or(mid);
+                if offset(mid) == before {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
+            found.push(hi);
+            before = at_high;
+        }
+        if high == end - TimeDelta::seconds(1) {
+            break;
+        }
+        low = high;
+    }
+    found
 }
 
 #[cfg(test)]

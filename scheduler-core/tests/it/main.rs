@@ -7,3 +7,4 @@ mod jobs;
 mod lifecycle;
 mod processing;
 mod sync;
+mod trigger_calls;

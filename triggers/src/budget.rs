@@ -15,7 +15,8 @@
 
 use std::cell::Cell;
 
-use scheduler_core::SearchExhausted;
+use chrono::{DateTime, Utc};
+use scheduler_core::{CatchUp, SearchExhausted, Trigger};
 
 /// The most search steps one trigger call may take.
 ///
@@ -77,18 +78,62 @@ pub(crate) fn call<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// What [`charge`] may add between two [`step`]s at most (a cron move looks up a few wall
+/// times); `step` keeps that much in hand, so a call never takes more than [`STEP_BUDGET`].
+const IN_HAND: u64 = 100;
+
 /// Takes `n` steps; fails once the budget is spent.
 pub(crate) fn step(n: u64) -> Result<(), SearchExhausted> {
     let counter = update(|c| c.used = c.used.saturating_add(n));
-    if counter.depth > 0 && counter.used > STEP_BUDGET {
+    if counter.depth > 0 && counter.used > STEP_BUDGET - IN_HAND {
         return Err(exhausted());
     }
     Ok(())
 }
 
+/// Counts `n` steps of work that cannot stop halfway (a time-zone lookup); the next
+/// [`step`] fails if they overspent the budget.
+pub(crate) fn charge(n: u64) {
+    update(|c| c.used = c.used.saturating_add(n));
+}
+
 /// Steps left in the current call.
 pub(crate) fn remaining() -> u64 {
-    COUNTER.with(|cell| STEP_BUDGET.saturating_sub(cell.get().used))
+    COUNTER.with(|cell| (STEP_BUDGET - IN_HAND).saturating_sub(cell.get().used))
+}
+
+/// [`Trigger::catch_up`] for triggers that cannot count their fire times: the chain walked
+/// one fire time at a time, all of it within one budget (the provided implementation gives
+/// every step a budget of its own), stopping early when the budget runs low.
+pub(crate) fn walk_catch_up(
+    trigger: &dyn Trigger,
+    first: DateTime<Utc>,
+    until: DateTime<Utc>,
+    max_steps: u64,
+) -> Result<CatchUp, SearchExhausted> {
+    call(|| {
+        let mut caught = CatchUp {
+            count: 1,
+            last: first,
+            next: None,
+        };
+        loop {
+            step(2)?;
+            caught.next = trigger.next_fire_time(Some(caught.last), until)?;
+            match caught.next {
+                Some(next)
+                    if next <= until
+                        && next > caught.last
+                        && caught.count < max_steps
+                        && remaining() > STEP_BUDGET / 4 =>
+                {
+                    caught.count += 1;
+                    caught.last = next;
+                }
+                _ => return Ok(caught),
+            }
+        }
+    })
 }
 
 pub(crate) fn exhausted() -> SearchExhausted {
@@ -119,7 +164,7 @@ mod tests {
             call(|| step(5)).unwrap();
             remaining()
         });
-        assert_eq!(spent, STEP_BUDGET - 15);
+        assert_eq!(spent, STEP_BUDGET - IN_HAND - 15);
         assert_eq!(last_call_steps(), 15);
         call(|| step(3)).unwrap();
         assert_eq!(last_call_steps(), 3, "each outermost call starts afresh");
@@ -128,13 +173,13 @@ mod tests {
     #[test]
     fn the_budget_ends_the_search() {
         let result = call(|| {
-            for _ in 0..STEP_BUDGET {
+            for _ in 0..STEP_BUDGET - IN_HAND {
                 step(1)?;
             }
             step(1)
         });
         assert_eq!(result, Err(exhausted()));
-        assert_eq!(last_call_steps(), STEP_BUDGET + 1);
+        assert_eq!(last_call_steps(), STEP_BUDGET - IN_HAND + 1);
     }
 
     #[test]

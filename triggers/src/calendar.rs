@@ -65,6 +65,10 @@ pub struct CalendarIntervalTrigger {
     rebuild: Option<Arc<CalendarIntervalTriggerBuilder>>,
 }
 
+/// The budget steps one candidate date costs (its date arithmetic; the zone lookups count
+/// on their own).
+const DATE_STEPS: u64 = 6;
+
 impl CalendarIntervalTrigger {
     /// The kind name this trigger is saved and registered under.
     pub const KIND: &'static str = "calendarinterval";
@@ -112,7 +116,7 @@ impl CalendarIntervalTrigger {
         mut previous: Option<NaiveDate>,
     ) -> Result<Option<ZonedDateTime>, SearchExhausted> {
         loop {
-            budget::step(1)?;
+            budget::step(DATE_STEPS)?;
             let date = match previous {
                 Some(previous) => match self.advance(previous) {
                     Some(date) => date,
@@ -175,7 +179,8 @@ impl CalendarIntervalTrigger {
         let by_days = self.years == 0 && self.months == 0;
         let mut date = from.wall.date();
         let mut position = from.utc();
-        while budget::remaining() > 64 && (by_days || caught.count < max_steps) {
+        // Kept for the last answer: a few candidate dates past DST gaps.
+        while budget::remaining() > 500 && (by_days || caught.count < max_steps) {
             if by_days {
                 let transition = self.zone.next_transition(position, until_utc)?;
                 let bound = transition.map_or(until_utc, |t| (t - TimeDelta::microseconds(1)).min(until_utc));

@@ -61,6 +61,11 @@ pub struct IntervalTrigger {
     rebuild: Option<Arc<IntervalTriggerBuilder>>,
 }
 
+/// The budget steps one answer costs: float timestamps and their rounding, a few times over.
+const SEARCH_STEPS: u64 = 8;
+/// The steps a walk keeps for its last answer.
+const WALK_RESERVE: u64 = 200;
+
 impl IntervalTrigger {
     /// The kind name this trigger is saved and registered under.
     pub const KIND: &'static str = "interval";
@@ -102,7 +107,7 @@ impl ZonedSearch for IntervalTrigger {
         previous: Option<ZonedDateTime>,
         now: ZonedDateTime,
     ) -> Result<Option<ZonedDateTime>, SearchExhausted> {
-        budget::step(1)?;
+        budget::step(SEARCH_STEPS)?;
         let mut next = if let Some(previous) = previous {
             previous.timestamp() + self.length
         } else if self.start.py_cmp(&now).is_gt() {
@@ -223,7 +228,7 @@ impl IntervalTrigger {
                 Some(next)
                     if next.utc() <= now.utc()
                         && caught.count < max_steps
-                        && budget::remaining() > 2 =>
+                        && budget::remaining() > WALK_RESERVE =>
                 {
                     caught.count += 1;
                     caught.last = next.instant();
@@ -243,14 +248,25 @@ impl IntervalTrigger {
 /// Whether stepping by float seconds, as 3.x does, gives exactly `value + step` microseconds
 /// for every value from `from` up to `until`.
 ///
-/// Below 2³¹ seconds from 1970 (until January 2038) each of the three roundings involved
-/// errs by at most 2⁻²³ s, 0.36 µs in all, which rounding to microseconds absorbs; and values
+/// Three roundings are involved: the value's seconds, the step's, and their sum. Below 2³¹
+/// seconds from 1970 (until January 2038) each errs by at most 2⁻²³ s, 0.36 µs in all, which
+/// rounding to microseconds absorbs. A whole number of seconds added to a value stays on
+/// the value's grid of floats while the sum stays below the next power of two, so only the
+/// value's own rounding is left, under 0.5 µs up to 2³³ seconds (the year 2242). And values
 /// that are multiples of 1/64 s are binary fractions that floats hold exactly up to 2⁴⁶ s.
 fn float_steps_are_exact(from: i64, until: i64, step: i64) -> bool {
     const SECOND: i128 = MICROS as i128;
     let top = i128::from(from.unsigned_abs().max(until.unsigned_abs())) + i128::from(step);
     if top < (1 << 31) * SECOND {
         return true;
+    }
+    // The power of two at or below `from`, with a second of margin on both sides.
+    let low = i128::from(from) - SECOND;
+    if from > 0 && step % MICROS == 0 && low >= SECOND {
+        let binade = 1i128 << (127 - (low / SECOND).leading_zeros());
+        if top + SECOND < 2 * binade * SECOND && 2 * binade <= 1 << 33 {
+            return true;
+        }
     }
     let binary_fraction = |micros: i64| micros % 15_625 == 0;
     binary_fraction(from) && binary_fraction(step) && top < (1 << 46) * SECOND

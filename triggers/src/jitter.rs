@@ -87,6 +87,7 @@ impl Jitter {
     /// where 3.x's own scheduler then loops; the delay is then added in absolute time, so
     /// jitter only ever delays. `None` past the year 9999.
     pub(crate) fn delay(&self, time: ZonedDateTime) -> Option<ZonedDateTime> {
+        crate::budget::charge(2);
         let micros = pytime::micros_from_seconds(self.seconds())?;
         let delta = TimeDelta::microseconds(micros);
         let wall = time.add_wall(delta)?;

@@ -52,6 +52,7 @@ impl Zone {
             Zone::Fixed(offset) => *offset,
             Zone::Named(Tz::UTC) => FixedOffset::east_opt(0).expect("zero offset"),
             Zone::Named(tz) => {
+                budget::charge(lookup_steps(utc));
                 let (probe, _) = beyond_table(*tz, utc);
                 tz.offset_from_utc_datetime(&probe).fix()
             }
@@ -67,6 +68,7 @@ impl Zone {
             }
             Zone::Named(tz) => *tz,
         };
+        budget::charge(2 * lookup_steps(wall));
         let (probe, _) = beyond_table(tz, wall);
         match tz.offset_from_local_datetime(&probe) {
             LocalResult::Single(offset) => LocalOffset::Single(offset.fix()),
@@ -234,12 +236,18 @@ fn has_yearly_rule(tz: Tz) -> bool {
 fn equivalent_year(year: i32) -> i32 {
     let key = |y: i32| {
         let jan1 = NaiveDate::from_ymd_opt(y, 1, 1).expect("valid year");
-        (jan1.leap_year(), jan1.weekday())
+        usize::from(jan1.leap_year()) * 7 + jan1.weekday().num_days_from_monday() as usize
     };
-    let wanted = key(year);
-    (LAST_TABLE_YEAR - 27..=LAST_TABLE_YEAR)
-        .find(|&y| key(y) == wanted)
-        .expect("28 consecutive years of one century hold every calendar")
+    static TWINS: std::sync::OnceLock<[i32; 14]> = std::sync::OnceLock::new();
+    let twins = TWINS.get_or_init(|| {
+        let mut twins = [0; 14];
+        // 28 consecutive years of one century hold every calendar.
+        for y in LAST_TABLE_YEAR - 27..=LAST_TABLE_YEAR {
+            twins[key(y)] = y;
+        }
+        twins
+    });
+    twins[key(year)]
 }
 
 /// The offsets a wall-clock time can have in a zone.
@@ -578,10 +586,22 @@ pub(crate) trait ZonedSearch {
         let Some(previous) = previous else {
             return Ok(answer);
         };
+        // Searching again from just after the previous fire time (or the latest answer, never
+        // going back) finds the next later instant.
+        let mut from = previous;
         while let Some(stuck) = answer.filter(|a| a.utc() <= previous.utc()) {
             budget::step(1)?;
-            let now = if now.utc() < stuck.utc() { stuck } else { now };
-            answer = self.search_next(Some(stuck), now)?;
+            if stuck.utc() > from.utc() {
+                from = stuck;
+            }
+            let Some(after) = from.utc().checked_add_signed(TimeDelta::microseconds(1)) else {
+                return Ok(None);
+            };
+            answer = self.search_next(Some(from), ZonedDateTime::from_utc(after, self.zone()))?;
+            if answer.is_some_and(|a| a.utc() <= from.utc()) {
+                // Not even past `from`: go on from the microsecond after it.
+                from = ZonedDateTime::from_utc(after, self.zone());
+            }
         }
         Ok(answer)
     }
@@ -635,6 +655,11 @@ pub(crate) trait ZonedSearch {
 
 /// The budget steps one year of a zone's transitions costs.
 const TRANSITION_YEAR_STEPS: u64 = 4;
+/// The budget steps a lookup of a named zone's offset costs (an instant's; twice that for a
+/// wall time's): more after 2099, where the year is first mapped to its equivalent.
+fn lookup_steps(at: NaiveDateTime) -> u64 {
+    if at.year() > LAST_TABLE_YEAR { 4 } else { 1 }
+}
 
 impl Zone {
     /// The first instant in `(after, until]` (UTC) at which the zone's offset changes.
@@ -668,10 +693,10 @@ impl Zone {
 
 /// The instants of `year` (UTC) at which `tz`'s offset changes, ascending.
 ///
-/// `chrono-tz` does not expose its transition table, so the year is probed once a day
-/// and each change narrowed down to the second (no zone changes its offset twice within a
-/// day); after 2099 the transitions of the equivalent year are moved to `year`, as
-/// [`beyond_table`] does for offsets. Each year is worked out once per zone.
+/// `chrono-tz` does not expose its transition table, so the year is probed once a week
+/// and each change narrowed down to the second (no zone since 1970 has changed its offset and
+/// back within a week); after 2099 the transitions of the equivalent year are moved to
+/// `year`, as [`beyond_table`] does for offsets. Each year is worked out once per zone.
 fn transitions_in_year(tz: Tz, year: i32) -> std::sync::Arc<[NaiveDateTime]> {
     use std::collections::HashMap;
     use std::sync::{Arc, Mutex, OnceLock};
@@ -714,7 +739,7 @@ fn probe_transitions(tz: Tz, year: i32) -> Vec<NaiveDateTime> {
     let mut before = offset(start - TimeDelta::seconds(1));
     let mut low = start - TimeDelta::seconds(1);
     while low < end {
-        let high = (low + TimeDelta::days(1)).min(end - TimeDelta::seconds(1));
+        let high = (low + TimeDelta::days(7)).min(end - TimeDelta::seconds(1));
         let at_high = offset(high);
         if at_high != before {
             // The first second with the new offset, in (low, high].

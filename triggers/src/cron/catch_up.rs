@@ -20,6 +20,8 @@ use crate::zone::{ZonedDateTime, ZonedSearch, python_time};
 
 /// Steps kept for the final answer (the next fire time after the last one reached).
 const RESERVE: u64 = 6_000;
+/// The steps looking at the days of one month costs.
+const MONTH_STEPS: u64 = 3;
 /// The most years one count looks at; a longer stretch is counted in pieces.
 const YEARS_PER_COUNT: i64 = 1_000;
 
@@ -144,19 +146,32 @@ impl CronTrigger {
 
     /// The days of `year`-`month` that match, as bits 1..=31.
     fn month_days(&self, year: i32, month: u32) -> u64 {
-        let [year_field, month_field, day_field, ..] = &self.fields;
+        budget::charge(MONTH_STEPS);
+        let [year_field, month_field, day_field, week_field, weekday_field, ..] = &self.fields;
         if !year_field.allows_year(year) || month_field.mask() & (1 << month) == 0 {
             return 0;
         }
         let mut days = day_field.day_mask(year, month);
-        let mut rest = days;
-        while rest != 0 {
-            let day = rest.trailing_zeros();
-            rest &= rest - 1;
-            let matches = NaiveDate::from_ymd_opt(year, month, day)
-                .is_some_and(|date| self.date_matches(date));
-            if !matches {
-                days &= !(1 << day);
+        let Some(first) = NaiveDate::from_ymd_opt(year, month, 1) else {
+            return 0;
+        };
+        if days != 0 && !weekday_field.allows_any() {
+            let first_weekday = weekday_number(first.weekday());
+            let weekdays = weekday_field.mask();
+            let allowed = (1..=31u32)
+                .filter(|day| weekdays & (1 << ((first_weekday + day - 1) % 7)) != 0)
+                .fold(0u64, |mask, day| mask | 1 << day);
+            days &= allowed;
+        }
+        if days != 0 && !week_field.allows_any() {
+            let mut rest = days;
+            while rest != 0 {
+                let day = rest.trailing_zeros();
+                rest &= rest - 1;
+                let date = first + TimeDelta::days(i64::from(day) - 1);
+                if !week_field.allows(date.iso_week().week(), date) {
+                    days &= !(1 << day);
+                }
             }
         }
         days

@@ -55,7 +55,10 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         }
-        println!("fuzz: input {index} (seed {seed}) 100 times in {:?}", started.elapsed());
+        println!(
+            "fuzz: input {index} (seed {seed}) 100 times in {:?}",
+            started.elapsed()
+        );
         return ExitCode::SUCCESS;
     }
     let started = Instant::now();
@@ -159,11 +162,7 @@ struct Input(String);
 
 impl Stats {
     /// Times one call and checks its steps.
-    fn call<T>(
-        &mut self,
-        what: impl Fn() -> String,
-        f: impl FnOnce() -> T,
-    ) -> Result<T, String> {
+    fn call<T>(&mut self, what: impl Fn() -> String, f: impl FnOnce() -> T) -> Result<T, String> {
         let started = Instant::now();
         let out = f();
         let elapsed = started.elapsed();
@@ -244,11 +243,17 @@ fn exercise(
             }
         }
         previous = Some(next);
-        at = if rng.bool() { next } else { next.max(instant(rng)) };
+        at = if rng.bool() {
+            next
+        } else {
+            next.max(instant(rng))
+        };
     }
     // The local answer never goes back either.
     let local_previous = previous.map(|p| trigger.local_zone().unwrap_or(Zone::UTC).to_local(p));
-    if let Ok(Some(next)) = stats.call(describe, || trigger.next_local_fire_time(local_previous, at))? {
+    if let Ok(Some(next)) = stats.call(describe, || {
+        trigger.next_local_fire_time(local_previous, at)
+    })? {
         if previous.is_some_and(|p| next.to_utc() <= p) {
             return Err(format!("answered {next} locally after {previous:?}"));
         }
@@ -285,7 +290,9 @@ fn instant(rng: &mut fastrand::Rng) -> DateTime<Utc> {
         // Around a DST change: the last Sunday of March or October, the first of November.
         1 | 2 => {
             let year = rng.i32(1970..2110);
-            let (month, day) = *rng.choice(&[(3, 25), (10, 25), (11, 1), (4, 1), (9, 25)]).unwrap();
+            let (month, day) = *rng
+                .choice(&[(3, 25), (10, 25), (11, 1), (4, 1), (9, 25)])
+                .unwrap();
             let base = NaiveDate::from_ymd_opt(year, month, day)
                 .unwrap()
                 .and_hms_opt(0, 0, 0)
@@ -386,12 +393,19 @@ fn expression(rng: &mut fastrand::Rng) -> String {
 fn jitter(rng: &mut fastrand::Rng) -> Option<f64> {
     match rng.u8(0..6) {
         0 => Some(rng.f64() * 120.0),
-        1 => Some(*rng.choice(&[f64::NAN, f64::INFINITY, -1.0, 1e300, 0.0]).unwrap()),
+        1 => Some(
+            *rng.choice(&[f64::NAN, f64::INFINITY, -1.0, 1e300, 0.0])
+                .unwrap(),
+        ),
         _ => None,
     }
 }
 
-fn cron_options(rng: &mut fastrand::Rng, mut builder: CronTriggerBuilder, input: &mut Input) -> CronTriggerBuilder {
+fn cron_options(
+    rng: &mut fastrand::Rng,
+    mut builder: CronTriggerBuilder,
+    input: &mut Input,
+) -> CronTriggerBuilder {
     if rng.u8(0..4) > 0 {
         let zone = zone(rng);
         input.0.push_str(&format!(" zone={zone}"));
@@ -419,7 +433,16 @@ fn cron_options(rng: &mut fastrand::Rng, mut builder: CronTriggerBuilder, input:
 fn cron(rng: &mut fastrand::Rng, input: &mut Input) -> Option<CronTrigger> {
     let mut builder = CronTrigger::builder();
     input.0 = "cron".to_owned();
-    for field in ["year", "month", "day", "week", "day_of_week", "hour", "minute", "second"] {
+    for field in [
+        "year",
+        "month",
+        "day",
+        "week",
+        "day_of_week",
+        "hour",
+        "minute",
+        "second",
+    ] {
         if rng.u8(0..3) != 0 {
             continue;
         }
@@ -443,7 +466,10 @@ fn crontab(rng: &mut fastrand::Rng, input: &mut Input) -> Option<CronTrigger> {
     let line = if rng.u8(0..4) == 0 {
         text(rng, "0123456789*/-, monfriSUNjan \t")
     } else {
-        (0..5).map(|_| expression(rng).replace(' ', "")).collect::<Vec<_>>().join(" ")
+        (0..5)
+            .map(|_| expression(rng).replace(' ', ""))
+            .collect::<Vec<_>>()
+            .join(" ")
     };
     let zone = zone(rng);
     input.0 = format!("crontab {line:?} zone={zone}");
@@ -452,7 +478,17 @@ fn crontab(rng: &mut fastrand::Rng, input: &mut Input) -> Option<CronTrigger> {
 
 fn number(rng: &mut fastrand::Rng) -> f64 {
     match rng.u8(0..8) {
-        0 => *rng.choice(&[f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -5.0, 1e-7, 1e-6, 1e18]).unwrap(),
+        0 => *rng
+            .choice(&[
+                f64::NAN,
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+                -5.0,
+                1e-7,
+                1e-6,
+                1e18,
+            ])
+            .unwrap(),
         1 => rng.f64() * 1e9,
         2 => rng.f64(),
         3 => 0.0,
@@ -461,9 +497,16 @@ fn number(rng: &mut fastrand::Rng) -> f64 {
 }
 
 fn interval(rng: &mut fastrand::Rng, input: &mut Input) -> Option<IntervalTrigger> {
-    let (weeks, days, hours, minutes, seconds) =
-        (number(rng) * 0.01, number(rng) * 0.1, number(rng), number(rng), number(rng));
-    input.0 = format!("interval weeks={weeks} days={days} hours={hours} minutes={minutes} seconds={seconds}");
+    let (weeks, days, hours, minutes, seconds) = (
+        number(rng) * 0.01,
+        number(rng) * 0.1,
+        number(rng),
+        number(rng),
+        number(rng),
+    );
+    input.0 = format!(
+        "interval weeks={weeks} days={days} hours={hours} minutes={minutes} seconds={seconds}"
+    );
     let mut builder = IntervalTrigger::builder()
         .weeks(weeks)
         .days(days)
@@ -500,7 +543,13 @@ fn interval(rng: &mut fastrand::Rng, input: &mut Input) -> Option<IntervalTrigge
 }
 
 fn calendar(rng: &mut fastrand::Rng, input: &mut Input) -> Option<CalendarIntervalTrigger> {
-    let small = |rng: &mut fastrand::Rng| if rng.u8(0..8) == 0 { rng.u32(..) } else { rng.u32(0..14) };
+    let small = |rng: &mut fastrand::Rng| {
+        if rng.u8(0..8) == 0 {
+            rng.u32(..)
+        } else {
+            rng.u32(0..14)
+        }
+    };
     let (years, months, weeks, days) = (small(rng), small(rng), small(rng), small(rng));
     let time = (rng.u32(0..26), rng.u32(0..62), rng.u32(0..62));
     let start = instant(rng).date_naive();
@@ -550,23 +599,39 @@ fn child(rng: &mut fastrand::Rng, depth: u8) -> Option<Arc<dyn LocalTrigger>> {
         2 => interval(rng, &mut scratch).map(into_local),
         3 => calendar(rng, &mut scratch).map(into_local),
         4 => date(rng, &mut scratch).map(into_local),
-        _ if depth < 2 => combination(rng, &mut scratch, depth + 1).map(|t| t as Arc<dyn LocalTrigger>),
+        _ if depth < 2 => {
+            combination(rng, &mut scratch, depth + 1).map(|t| t as Arc<dyn LocalTrigger>)
+        }
         _ => date(rng, &mut scratch).map(into_local),
     }
 }
 
-fn combination(rng: &mut fastrand::Rng, input: &mut Input, depth: u8) -> Option<Arc<dyn LocalTrigger>> {
-    let children: Vec<Arc<dyn LocalTrigger>> =
-        (0..rng.usize(1..4)).filter_map(|_| child(rng, depth)).collect();
+fn combination(
+    rng: &mut fastrand::Rng,
+    input: &mut Input,
+    depth: u8,
+) -> Option<Arc<dyn LocalTrigger>> {
+    let children: Vec<Arc<dyn LocalTrigger>> = (0..rng.usize(1..4))
+        .filter_map(|_| child(rng, depth))
+        .collect();
     let local = rng.bool();
     let jitter = jitter(rng).unwrap_or(0.0);
     let jitter = Duration::try_from_secs_f64(jitter).unwrap_or(Duration::ZERO);
-    input.0 = format!("combination of {} children, jitter {jitter:?}", children.len());
+    input.0 = format!(
+        "combination of {} children, jitter {jitter:?}",
+        children.len()
+    );
     if rng.bool() {
         let and = if local {
             AndTrigger::new_local(children).ok()?
         } else {
-            AndTrigger::new(children.into_iter().map(|c| c as Arc<dyn Trigger>).collect()).ok()?
+            AndTrigger::new(
+                children
+                    .into_iter()
+                    .map(|c| c as Arc<dyn Trigger>)
+                    .collect(),
+            )
+            .ok()?
         };
         let mut and = and
             .jitter(jitter)
@@ -583,8 +648,16 @@ fn combination(rng: &mut fastrand::Rng, input: &mut Input, depth: u8) -> Option<
         let or = if local {
             OrTrigger::new_local(children).ok()?
         } else {
-            OrTrigger::new(children.into_iter().map(|c| c as Arc<dyn Trigger>).collect()).ok()?
+            OrTrigger::new(
+                children
+                    .into_iter()
+                    .map(|c| c as Arc<dyn Trigger>)
+                    .collect(),
+            )
+            .ok()?
         };
-        Some(Arc::new(or.jitter(jitter).jitter_source(FixedJitter::new(rng.f64()))))
+        Some(Arc::new(
+            or.jitter(jitter).jitter_source(FixedJitter::new(rng.f64())),
+        ))
     }
 }

@@ -15,8 +15,12 @@
 
 use std::cell::Cell;
 
-use chrono::{DateTime, Utc};
-use scheduler_core::{CatchUp, SearchExhausted, Trigger};
+use scheduler_core::SearchExhausted;
+#[cfg(feature = "combining")]
+use {
+    chrono::{DateTime, Utc},
+    scheduler_core::{CatchUp, Trigger},
+};
 
 /// The most search steps one trigger call may take.
 ///
@@ -97,11 +101,18 @@ pub(crate) fn charge(n: u64) {
     update(|c| c.used = c.used.saturating_add(n));
 }
 
+#[cfg(any(
+    feature = "interval",
+    feature = "cron",
+    feature = "calendar-interval",
+    feature = "combining"
+))]
 /// Steps left in the current call.
 pub(crate) fn remaining() -> u64 {
     COUNTER.with(|cell| (STEP_BUDGET - IN_HAND).saturating_sub(cell.get().used))
 }
 
+#[cfg(feature = "combining")]
 /// [`Trigger::catch_up`] for triggers that cannot count their fire times: the chain walked
 /// one fire time at a time, all of it within one budget (the provided implementation gives
 /// every step a budget of its own), stopping early when the budget runs low.

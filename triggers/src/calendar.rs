@@ -183,7 +183,9 @@ impl CalendarIntervalTrigger {
         while budget::remaining() > 500 && (by_days || caught.count < max_steps) {
             if by_days {
                 let transition = self.zone.next_transition(position, until_utc)?;
-                let bound = transition.map_or(until_utc, |t| (t - TimeDelta::microseconds(1)).min(until_utc));
+                let bound = transition.map_or(until_utc, |t| {
+                    (t - TimeDelta::microseconds(1)).min(until_utc)
+                });
                 let offset = self.zone.offset_from_utc(position);
                 let mut steps = ((bound + offset).date() - date).num_days().max(0) / period;
                 if let Some(end) = self.end_date {
@@ -688,7 +690,10 @@ mod tests {
             .unwrap()
             .to_utc();
         assert_eq!(
-            trigger.next_fire_time(None, late).unwrap().map(|t| t.to_rfc3339()),
+            trigger
+                .next_fire_time(None, late)
+                .unwrap()
+                .map(|t| t.to_rfc3339()),
             Some("2024-01-01T00:00:00+00:00".to_owned())
         );
     }

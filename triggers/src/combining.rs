@@ -325,7 +325,7 @@ macro_rules! combining_common {
                 self.children.is_empty()
             }
 
-            #[cfg_attr(not(feature = "conformance"), allow(dead_code))]
+            #[cfg(feature = "conformance")]
             pub(crate) fn jitter_seconds(mut self, seconds: f64) -> Self {
                 self.jitter = self.jitter.with_max(seconds);
                 self
@@ -520,7 +520,9 @@ impl AndTrigger {
         let mut trigger = Self::with_children(restore_children(&state.triggers, registry)?)?
             .max_iterations(state.max_iterations);
         trigger.threshold = TimeDelta::microseconds(state.threshold_micros.max(0));
-        trigger.horizon = state.horizon_secs.map(|secs| TimeDelta::seconds(secs.max(0)));
+        trigger.horizon = state
+            .horizon_secs
+            .map(|secs| TimeDelta::seconds(secs.max(0)));
         trigger.jitter = JitterSetting::restore(Self::KIND, state.jitter)?;
         Ok(trigger)
     }
@@ -637,6 +639,12 @@ fn restore_children(
     states: &[TriggerState],
     registry: &TriggerRegistry,
 ) -> scheduler_core::Result<Vec<Child>> {
+    #[cfg(any(
+        feature = "date",
+        feature = "interval",
+        feature = "cron",
+        feature = "calendar-interval"
+    ))]
     fn local<T: LocalTrigger + serde::de::DeserializeOwned>(
         state: &TriggerState,
     ) -> scheduler_core::Result<Child> {
@@ -754,12 +762,21 @@ mod tests {
         assert_eq!(trigger.next_fire_time(None, now), Ok(None));
     }
 
-    fn utc_cron(configure: fn(crate::CronTriggerBuilder) -> crate::CronTriggerBuilder) -> Arc<dyn Trigger> {
-        Arc::new(configure(CronTrigger::builder().timezone(Zone::UTC)).build().unwrap())
+    fn utc_cron(
+        configure: fn(crate::CronTriggerBuilder) -> crate::CronTriggerBuilder,
+    ) -> Arc<dyn Trigger> {
+        Arc::new(
+            configure(CronTrigger::builder().timezone(Zone::UTC))
+                .build()
+                .unwrap(),
+        )
     }
 
     /// The answer and the steps it took.
-    fn answer(trigger: &AndTrigger, now: DateTime<Utc>) -> (Result<Option<DateTime<Utc>>, SearchExhausted>, u64) {
+    fn answer(
+        trigger: &AndTrigger,
+        now: DateTime<Utc>,
+    ) -> (Result<Option<DateTime<Utc>>, SearchExhausted>, u64) {
         let answer = trigger.next_fire_time(None, now);
         (answer, budget::last_call_steps())
     }
@@ -848,7 +865,9 @@ mod tests {
         let near = AndTrigger::new(vec![cron("0"), utc_cron(|b| b.month(1))])
             .unwrap()
             .horizon(Duration::from_secs(30 * 86_400));
-        let error = near.next_fire_time(None, utc(2024, 6, 1, 0, 0)).unwrap_err();
+        let error = near
+            .next_fire_time(None, utc(2024, 6, 1, 0, 0))
+            .unwrap_err();
         assert!(error.to_string().contains("horizon"), "{error}");
         // The step budget bounds everything else.
         let unbounded = AndTrigger::new(vec![grid(0, 10.0), grid(400, 15.0)])
@@ -948,7 +967,10 @@ mod tests {
             ]
         );
         assert_eq!(
-            local.next_fire_time(None, now).unwrap().map(|t| t.to_rfc3339()),
+            local
+                .next_fire_time(None, now)
+                .unwrap()
+                .map(|t| t.to_rfc3339()),
             Some("2012-03-31T15:00:00+00:00".to_owned())
         );
         // Opaque children are compared by instant.
@@ -970,7 +992,10 @@ mod tests {
         ];
         let opaque = OrTrigger::new(opaque).unwrap();
         assert_eq!(
-            opaque.next_fire_time(None, now).unwrap().map(|t| t.to_rfc3339()),
+            opaque
+                .next_fire_time(None, now)
+                .unwrap()
+                .map(|t| t.to_rfc3339()),
             Some("2012-03-31T14:50:00+00:00".to_owned())
         );
     }

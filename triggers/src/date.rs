@@ -83,7 +83,10 @@ impl Trigger for DateTrigger {
         previous: Option<DateTime<Utc>>,
         _now: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>, SearchExhausted> {
-        Ok(previous.is_none().then(|| self.run_date.instant()))
+        crate::budget::call(|| {
+            crate::budget::step(1)?;
+            Ok(previous.is_none().then(|| self.run_date.instant()))
+        })
     }
 
     fn to_state(&self) -> scheduler_core::Result<TriggerState> {
@@ -97,7 +100,10 @@ impl LocalTrigger for DateTrigger {
         previous: Option<DateTime<FixedOffset>>,
         _now: DateTime<Utc>,
     ) -> Result<Option<DateTime<FixedOffset>>, SearchExhausted> {
-        Ok(previous.is_none().then(|| self.run_date.to_local()))
+        crate::budget::call(|| {
+            crate::budget::step(1)?;
+            Ok(previous.is_none().then(|| self.run_date.to_local()))
+        })
     }
 
     fn local_zone(&self) -> Option<Zone> {
@@ -224,7 +230,9 @@ mod tests {
 
     #[test]
     fn takes_an_instant_of_any_zone_and_keeps_the_zone() {
-        let berlin = Europe::Berlin.with_ymd_and_hms(2024, 5, 1, 9, 0, 0).unwrap();
+        let berlin = Europe::Berlin
+            .with_ymd_and_hms(2024, 5, 1, 9, 0, 0)
+            .unwrap();
         let trigger = DateTrigger::new(berlin);
         assert_eq!(trigger.zone(), Zone::Named(Europe::Berlin));
         assert_eq!(trigger.to_string(), "date[2024-05-01 09:00:00 CEST]");

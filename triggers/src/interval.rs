@@ -172,7 +172,8 @@ impl IntervalTrigger {
             last: first,
             next: None,
         };
-        let (Some(from), Some(now)) = (python_time(first, self.zone), python_time(until, self.zone))
+        let (Some(from), Some(now)) =
+            (python_time(first, self.zone), python_time(until, self.zone))
         else {
             return Ok(finished);
         };
@@ -181,7 +182,7 @@ impl IntervalTrigger {
         let until_us = micros_since_epoch(until.naive_utc());
         let exact = float_steps_are_exact(from_us, until_us, step);
         if !exact && self.jitter.is_none() {
-            return self.walk(first, from, now, max_steps);
+            return self.walk(first, until, from, now, max_steps);
         }
         let mut steps = until_us.saturating_sub(from_us).max(0) / step;
         if let Some(end) = &self.end {
@@ -211,6 +212,7 @@ impl IntervalTrigger {
     fn walk(
         &self,
         first: DateTime<Utc>,
+        until: DateTime<Utc>,
         from: ZonedDateTime,
         now: ZonedDateTime,
         max_steps: u64,
@@ -226,7 +228,7 @@ impl IntervalTrigger {
             caught.next = next.map(|next| next.instant());
             match next {
                 Some(next)
-                    if next.utc() <= now.utc()
+                    if next.instant() <= until
                         && caught.count < max_steps
                         && budget::remaining() > WALK_RESERVE =>
                 {
@@ -731,6 +733,48 @@ mod tests {
         assert_eq!(trigger.to_string(), "interval[0:31:30.100000]");
         let weekly = IntervalTrigger::builder().weeks(2).days(1).build().unwrap();
         assert_eq!(weekly.to_string(), "interval[15 days, 0:00:00]");
+    }
+
+    // Issue 6, case 4: a microsecond is below the resolution of float seconds in the year
+    // 9000 (3.x answers the previous fire time again, and the scheduler deleted the job).
+    #[test]
+    fn steps_below_the_float_resolution_are_taken_in_exact_microseconds() {
+        let start = at("9000-01-01T00:00:00Z");
+        let trigger = IntervalTrigger::builder()
+            .every(Duration::from_micros(1))
+            .start_date(start)
+            .timezone(Zone::UTC)
+            .build()
+            .unwrap();
+        let mut previous = trigger.next_fire_time(None, start).unwrap().unwrap();
+        assert_eq!(previous, start);
+        let mut chain = vec![previous];
+        for _ in 0..2_000 {
+            let next = trigger
+                .next_fire_time(Some(previous), previous)
+                .unwrap()
+                .unwrap();
+            // Exactly one microsecond where the float step stays put; where it advances,
+            // 3.x's float step (to the next float, at most 2^-15 s away).
+            assert!(
+                next > previous && next - previous <= TimeDelta::microseconds(31),
+                "{next} after {previous}"
+            );
+            previous = next;
+            chain.push(next);
+        }
+        let exact = chain
+            .windows(2)
+            .filter(|w| w[1] - w[0] == TimeDelta::microseconds(1))
+            .count();
+        assert!(exact > 100, "{exact} exact steps");
+        // A catch-up there agrees with the walk.
+        let until = chain[1_500] + TimeDelta::nanoseconds(500);
+        let caught = trigger.catch_up(start, until, 10_000).unwrap();
+        assert_eq!(
+            (caught.count, caught.last, caught.next),
+            (1_501, chain[1_500], Some(chain[1_501]))
+        );
     }
 
     #[test]

@@ -3,10 +3,8 @@
 use std::fmt::Debug;
 use std::sync::Arc;
 
-use chrono::TimeDelta;
-
-use crate::pytime;
-use crate::zone::ZonedDateTime;
+#[cfg(any(feature = "cron", feature = "calendar-interval", feature = "combining"))]
+use {crate::pytime, crate::zone::ZonedDateTime, chrono::TimeDelta};
 
 /// Where jitter comes from: a fraction of the maximum jitter to add.
 ///
@@ -55,6 +53,12 @@ impl JitterSource for FixedJitter {
     }
 }
 
+#[cfg(any(
+    feature = "interval",
+    feature = "cron",
+    feature = "calendar-interval",
+    feature = "combining"
+))]
 /// A trigger's jitter setting: the maximum delay and the source of randomness.
 #[derive(Debug, Clone)]
 pub(crate) struct Jitter {
@@ -63,6 +67,12 @@ pub(crate) struct Jitter {
     pub(crate) source: Arc<dyn JitterSource>,
 }
 
+#[cfg(any(
+    feature = "interval",
+    feature = "cron",
+    feature = "calendar-interval",
+    feature = "combining"
+))]
 impl Jitter {
     /// `None` for a missing or zero jitter, which APScheduler treats as "no jitter".
     pub(crate) fn new(max_seconds: f64, source: Option<Arc<dyn JitterSource>>) -> Option<Self> {
@@ -79,6 +89,7 @@ impl Jitter {
     }
 }
 
+#[cfg(any(feature = "cron", feature = "calendar-interval", feature = "combining"))]
 impl Jitter {
     /// `time + timedelta(seconds=uniform(0, jitter))` as APScheduler adds it to a cron,
     /// calendar-interval or combined fire time: on the wall clock, which resets `fold`. In
@@ -100,6 +111,12 @@ impl Jitter {
     }
 }
 
+#[cfg(any(
+    feature = "interval",
+    feature = "cron",
+    feature = "calendar-interval",
+    feature = "combining"
+))]
 /// Checks a maximum jitter given by a user.
 pub(crate) fn validate(max_seconds: f64) -> Result<f64, crate::TriggerError> {
     if max_seconds.is_finite() && max_seconds >= 0.0 {

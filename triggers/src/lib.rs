@@ -6,12 +6,26 @@ use std::sync::Arc;
 use chrono::{DateTime, FixedOffset, Utc};
 use scheduler_core::{SearchExhausted, Trigger, TriggerRegistry};
 
+#[cfg(any(
+    feature = "date",
+    feature = "interval",
+    feature = "cron",
+    feature = "calendar-interval",
+    feature = "combining"
+))]
 pub mod budget;
+#[cfg(any(feature = "date", feature = "interval", feature = "cron"))]
 mod datespec;
 mod error;
 mod jitter;
 #[cfg(any(feature = "interval", feature = "cron", feature = "calendar-interval"))]
 mod options;
+#[cfg(any(
+    feature = "interval",
+    feature = "cron",
+    feature = "calendar-interval",
+    feature = "combining"
+))]
 mod pytime;
 mod zone;
 
@@ -28,6 +42,7 @@ mod date;
 #[cfg(feature = "interval")]
 mod interval;
 
+#[cfg(any(feature = "date", feature = "interval", feature = "cron"))]
 pub use datespec::DateSpec;
 pub use error::{ExpressionError, TriggerError};
 pub use jitter::{FixedJitter, JitterSource, RandomJitter};
@@ -119,6 +134,13 @@ pub fn registry() -> TriggerRegistry {
     registry
 }
 
+#[cfg(any(
+    feature = "date",
+    feature = "interval",
+    feature = "cron",
+    feature = "calendar-interval",
+    feature = "combining"
+))]
 /// Refuses states written by a newer version of a trigger.
 fn check_version(kind: &'static str, version: u32, supported: u32) -> Result<(), TriggerError> {
     if version == 0 || version > supported {

@@ -3,9 +3,11 @@
 
 use std::sync::Arc;
 
+#[cfg(any(feature = "interval", feature = "cron"))]
+use crate::DateSpec;
+use crate::TriggerError;
 use crate::jitter::{self, Jitter, JitterSource};
 use crate::zone::Zone;
-use crate::{DateSpec, TriggerError};
 
 /// What a builder is given besides its schedule. `D` is the type of its dates: a
 /// [`DateSpec`] (cron, interval) or a calendar date (calendar interval).
@@ -63,6 +65,7 @@ impl<D> Options<D> {
     }
 }
 
+#[cfg(any(feature = "interval", feature = "cron"))]
 impl Options<DateSpec> {
     /// APScheduler's rule: the zone given, else an aware `start_date`'s, else an aware
     /// `end_date`'s, else the local zone.

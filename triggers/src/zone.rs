@@ -6,19 +6,38 @@
 //! arithmetic, and two datetimes of the same zone compare by wall clock alone. The cron search
 //! relies on all of that, so [`ZonedDateTime`] reproduces it on top of `chrono-tz`.
 
+#[cfg(any(feature = "interval", feature = "cron", feature = "combining"))]
 use std::cmp::Ordering;
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{
-    DateTime, Datelike, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, Offset, TimeDelta,
-    TimeZone, Timelike, Utc,
-};
-use chrono_tz::{GapInfo, OffsetName, Tz};
-
+#[cfg(any(
+    feature = "date",
+    feature = "interval",
+    feature = "cron",
+    feature = "calendar-interval"
+))]
+use chrono::Timelike;
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, Offset, TimeZone, Utc};
+#[cfg(feature = "date")]
+use chrono_tz::OffsetName;
+use chrono_tz::Tz;
+#[cfg(any(feature = "interval", feature = "cron", feature = "calendar-interval"))]
 use scheduler_core::SearchExhausted;
+#[cfg(any(
+    feature = "date",
+    feature = "interval",
+    feature = "cron",
+    feature = "calendar-interval",
+    feature = "combining"
+))]
+use {
+    crate::budget,
+    chrono::{LocalResult, TimeDelta},
+    chrono_tz::GapInfo,
+};
 
-use crate::{TriggerError, budget};
+use crate::TriggerError;
 
 /// The time zone of a trigger or of a date: an IANA zone or a fixed UTC offset.
 ///
@@ -52,6 +71,13 @@ impl Zone {
             Zone::Fixed(offset) => *offset,
             Zone::Named(Tz::UTC) => FixedOffset::east_opt(0).expect("zero offset"),
             Zone::Named(tz) => {
+                #[cfg(any(
+                    feature = "date",
+                    feature = "interval",
+                    feature = "cron",
+                    feature = "calendar-interval",
+                    feature = "combining"
+                ))]
                 budget::charge(lookup_steps(utc));
                 let (probe, _) = beyond_table(*tz, utc);
                 tz.offset_from_utc_datetime(&probe).fix()
@@ -60,6 +86,13 @@ impl Zone {
     }
 
     /// Which offsets a wall-clock time can have here.
+    #[cfg(any(
+        feature = "date",
+        feature = "interval",
+        feature = "cron",
+        feature = "calendar-interval",
+        feature = "combining"
+    ))]
     pub(crate) fn offset_from_local(&self, wall: NaiveDateTime) -> LocalOffset {
         let tz = match self {
             Zone::Fixed(offset) => return LocalOffset::Single(*offset),
@@ -97,6 +130,7 @@ impl Zone {
 
     /// The zone abbreviation at an instant, as Python's `%Z` prints it (`CEST`, `+1030`,
     /// `UTC+05:30` for a fixed offset).
+    #[cfg(feature = "date")]
     pub(crate) fn abbreviation(&self, utc: NaiveDateTime) -> String {
         match self {
             Zone::Fixed(offset) if offset.local_minus_utc() == 0 => "UTC".to_owned(),
@@ -251,6 +285,13 @@ fn equivalent_year(year: i32) -> i32 {
 }
 
 /// The offsets a wall-clock time can have in a zone.
+#[cfg(any(
+    feature = "date",
+    feature = "interval",
+    feature = "cron",
+    feature = "calendar-interval",
+    feature = "combining"
+))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum LocalOffset {
     /// The time exists once.
@@ -272,6 +313,13 @@ pub(crate) enum LocalOffset {
 /// Working it out costs a zone lookup, and the cron search rarely needs it: a value built
 /// from an instant and the values `set` derives from it share the instant's fold, which
 /// only matters if one of them lands on a repeated or missing wall time.
+#[cfg(any(
+    feature = "date",
+    feature = "interval",
+    feature = "cron",
+    feature = "calendar-interval",
+    feature = "combining"
+))]
 #[derive(Debug, Clone, Copy)]
 enum Fold {
     Known(bool),
@@ -287,6 +335,13 @@ enum Fold {
 /// Only values built by [`from_utc`](Self::from_utc) are "canonical" (the real local time
 /// of an instant); [`with_wall`](Self::with_wall) and [`add_wall`](Self::add_wall) can
 /// produce a non-existent wall time, exactly as APScheduler does.
+#[cfg(any(
+    feature = "date",
+    feature = "interval",
+    feature = "cron",
+    feature = "calendar-interval",
+    feature = "combining"
+))]
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ZonedDateTime {
     pub(crate) wall: NaiveDateTime,
@@ -298,14 +353,35 @@ pub(crate) struct ZonedDateTime {
 }
 
 /// Equal when wall clock, fold and zone are: the same Python `datetime`.
+#[cfg(any(
+    feature = "date",
+    feature = "interval",
+    feature = "cron",
+    feature = "calendar-interval",
+    feature = "combining"
+))]
 impl PartialEq for ZonedDateTime {
     fn eq(&self, other: &Self) -> bool {
         self.wall == other.wall && self.zone == other.zone && self.fold() == other.fold()
     }
 }
 
+#[cfg(any(
+    feature = "date",
+    feature = "interval",
+    feature = "cron",
+    feature = "calendar-interval",
+    feature = "combining"
+))]
 impl Eq for ZonedDateTime {}
 
+#[cfg(any(
+    feature = "date",
+    feature = "interval",
+    feature = "cron",
+    feature = "calendar-interval",
+    feature = "combining"
+))]
 impl ZonedDateTime {
     /// `datetime.fromtimestamp(..., tz)` / `astimezone(tz)`: the real local time of an
     /// instant, with `fold=1` for the second pass of a repeated wall time.
@@ -320,6 +396,13 @@ impl ZonedDateTime {
         }
     }
 
+    #[cfg(any(
+        feature = "date",
+        feature = "interval",
+        feature = "cron",
+        feature = "calendar-interval",
+        feature = "combining"
+    ))]
     pub(crate) fn from_instant(instant: DateTime<Utc>, zone: Zone) -> Self {
         Self::from_utc(instant.naive_utc(), zone)
     }
@@ -327,6 +410,12 @@ impl ZonedDateTime {
     /// APScheduler's `localize`: attach the zone with `fold=0`, then normalise through the
     /// timestamp, so a gap time moves forward by the gap and a repeated time takes its first
     /// occurrence.
+    #[cfg(any(
+        feature = "date",
+        feature = "interval",
+        feature = "cron",
+        feature = "calendar-interval"
+    ))]
     pub(crate) fn localize(wall: NaiveDateTime, zone: Zone) -> Self {
         let raw = Self::with_wall(wall, false, zone);
         Self::from_utc(raw.utc(), zone)
@@ -344,6 +433,7 @@ impl ZonedDateTime {
 
     /// `datetime(..., tzinfo=zone, fold=source.fold)`: the wall time as given, with the fold
     /// bit of `source` (read only if the wall time turns out to need it).
+    #[cfg(feature = "cron")]
     pub(crate) fn with_wall_fold_of(wall: NaiveDateTime, source: &Self, zone: Zone) -> Self {
         ZonedDateTime {
             wall,
@@ -420,6 +510,7 @@ impl ZonedDateTime {
     }
 
     /// `astimezone(zone)`, which returns the value itself when the zone is already its own.
+    #[cfg(feature = "cron")]
     pub(crate) fn astimezone(self, zone: Zone) -> Self {
         if self.zone == zone {
             self
@@ -429,17 +520,25 @@ impl ZonedDateTime {
     }
 
     /// `timestamp()`: float seconds since the epoch.
+    #[cfg(feature = "interval")]
     pub(crate) fn timestamp(&self) -> f64 {
         crate::pytime::seconds_from_micros(micros_since_epoch(self.utc()))
     }
 
     /// `self + timedelta`: wall-clock arithmetic; the result has `fold=0`.
+    #[cfg(any(
+        feature = "interval",
+        feature = "cron",
+        feature = "calendar-interval",
+        feature = "combining"
+    ))]
     pub(crate) fn add_wall(&self, delta: TimeDelta) -> Option<Self> {
         let wall = self.wall.checked_add_signed(delta)?;
         Some(Self::with_wall(wall, false, self.zone))
     }
 
     /// APScheduler's `datetime_utc_add`: add in UTC, convert back (absolute time).
+    #[cfg(any(feature = "cron", feature = "calendar-interval", feature = "combining"))]
     pub(crate) fn utc_add(&self, delta: TimeDelta) -> Option<Self> {
         let utc = self.utc().checked_add_signed(delta)?;
         Some(Self::from_utc(utc, self.zone))
@@ -454,6 +553,7 @@ impl ZonedDateTime {
     }
 
     /// Python's `<`, `>`: wall clocks when both share a zone, instants otherwise.
+    #[cfg(any(feature = "interval", feature = "cron", feature = "combining"))]
     pub(crate) fn py_cmp(&self, other: &Self) -> Ordering {
         if self.zone == other.zone {
             return self.wall.cmp(&other.wall);
@@ -468,6 +568,7 @@ impl ZonedDateTime {
 
     /// Python's `==`, including PEP 495's rule that a time whose offset depends on `fold` is
     /// never equal to a time of another zone.
+    #[cfg(feature = "cron")]
     pub(crate) fn py_eq(&self, other: &Self) -> bool {
         if self.zone == other.zone {
             return self.wall == other.wall;
@@ -478,12 +579,14 @@ impl ZonedDateTime {
         !(self.depends_on_fold() || other.depends_on_fold())
     }
 
+    #[cfg(feature = "cron")]
     fn depends_on_fold(&self) -> bool {
         let flipped = Self::with_wall(self.wall, !self.fold(), self.zone);
         flipped.offset() != self.offset()
     }
 
     /// `strftime("%Y-%m-%d %H:%M:%S %Z")`, APScheduler's `datetime_repr`.
+    #[cfg(feature = "date")]
     pub(crate) fn repr(&self) -> String {
         format!(
             "{} {}",
@@ -494,6 +597,7 @@ impl ZonedDateTime {
 
     /// ISO 8601 with offset and, for named zones, the zone in brackets (RFC 9557):
     /// `2024-05-01T09:00:00+02:00[Europe/Berlin]`. Used for saved states.
+    #[cfg(any(feature = "date", feature = "interval", feature = "cron"))]
     pub(crate) fn to_state_string(self) -> String {
         let local = self.to_local();
         let text = local.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false);
@@ -504,6 +608,7 @@ impl ZonedDateTime {
     }
 
     /// Reads [`to_state_string`](Self::to_state_string)'s format back.
+    #[cfg(any(feature = "date", feature = "interval", feature = "cron"))]
     pub(crate) fn from_state_string(text: &str) -> Result<Self, String> {
         let (stamp, zone) = match text.split_once('[') {
             Some((stamp, rest)) => {
@@ -523,12 +628,14 @@ impl ZonedDateTime {
 }
 
 /// Microseconds since the epoch (sub-microsecond digits dropped, as Python has none).
+#[cfg(feature = "interval")]
 pub(crate) fn micros_since_epoch(utc: NaiveDateTime) -> i64 {
     let utc = utc.and_utc();
     utc.timestamp() * crate::pytime::MICROS + i64::from(utc.timestamp_subsec_micros())
 }
 
 /// The naive UTC date and time `micros` after the epoch.
+#[cfg(feature = "interval")]
 pub(crate) fn utc_from_micros(micros: i64) -> Option<NaiveDateTime> {
     DateTime::from_timestamp_micros(micros).map(|dt| dt.naive_utc())
 }
@@ -536,6 +643,12 @@ pub(crate) fn utc_from_micros(micros: i64) -> Option<NaiveDateTime> {
 /// An instant as APScheduler would hold it in `zone`: rounded up to a whole microsecond
 /// (Python has no finer resolution; rounding up keeps "not before `now`"). `None` outside
 /// Python's `datetime` range (years 1 to 9999), where APScheduler cannot compute at all.
+#[cfg(any(
+    feature = "date",
+    feature = "interval",
+    feature = "cron",
+    feature = "calendar-interval"
+))]
 pub(crate) fn python_time(instant: DateTime<Utc>, zone: Zone) -> Option<ZonedDateTime> {
     let nanos = instant.nanosecond() % 1_000;
     let instant = match nanos {
@@ -551,6 +664,7 @@ pub(crate) fn python_time(instant: DateTime<Utc>, zone: Zone) -> Option<ZonedDat
 
 /// A local time handed back by a caller, read in `zone` (see
 /// [`ZonedDateTime::from_local`]); `None` outside Python's range.
+#[cfg(any(feature = "interval", feature = "cron", feature = "calendar-interval"))]
 pub(crate) fn python_local(local: DateTime<FixedOffset>, zone: Zone) -> Option<ZonedDateTime> {
     let in_range = |year: i32| (1..=9999).contains(&year);
     if !in_range(local.to_utc().year()) || !in_range(local.naive_local().year()) {
@@ -562,6 +676,7 @@ pub(crate) fn python_local(local: DateTime<FixedOffset>, zone: Zone) -> Option<Z
 /// A trigger that answers from a previous fire time and "now", both as times in its own zone
 /// (cron and interval). It gets [`Trigger`](scheduler_core::Trigger)'s and
 /// [`LocalTrigger`](crate::LocalTrigger)'s answers from one search.
+#[cfg(any(feature = "interval", feature = "cron"))]
 pub(crate) trait ZonedSearch {
     /// The zone the search runs in.
     fn zone(&self) -> Zone;
@@ -654,13 +769,22 @@ pub(crate) trait ZonedSearch {
 }
 
 /// The budget steps one year of a zone's transitions costs.
+#[cfg(any(feature = "cron", feature = "calendar-interval"))]
 const TRANSITION_YEAR_STEPS: u64 = 4;
 /// The budget steps a lookup of a named zone's offset costs (an instant's; twice that for a
 /// wall time's): more after 2099, where the year is first mapped to its equivalent.
+#[cfg(any(
+    feature = "date",
+    feature = "interval",
+    feature = "cron",
+    feature = "calendar-interval",
+    feature = "combining"
+))]
 fn lookup_steps(at: NaiveDateTime) -> u64 {
     if at.year() > LAST_TABLE_YEAR { 4 } else { 1 }
 }
 
+#[cfg(any(feature = "cron", feature = "calendar-interval"))]
 impl Zone {
     /// The first instant in `(after, until]` (UTC) at which the zone's offset changes.
     pub(crate) fn next_transition(
@@ -697,6 +821,7 @@ impl Zone {
 /// and each change narrowed down to the second (no zone since 1970 has changed its offset and
 /// back within a week); after 2099 the transitions of the equivalent year are moved to
 /// `year`, as [`beyond_table`] does for offsets. Each year is worked out once per zone.
+#[cfg(any(feature = "cron", feature = "calendar-interval"))]
 fn transitions_in_year(tz: Tz, year: i32) -> std::sync::Arc<[NaiveDateTime]> {
     use std::collections::HashMap;
     use std::sync::{Arc, Mutex, OnceLock};
@@ -726,6 +851,7 @@ fn transitions_in_year(tz: Tz, year: i32) -> std::sync::Arc<[NaiveDateTime]> {
     found
 }
 
+#[cfg(any(feature = "cron", feature = "calendar-interval"))]
 fn probe_transitions(tz: Tz, year: i32) -> Vec<NaiveDateTime> {
     let offset = |t: NaiveDateTime| tz.offset_from_utc_datetime(&t).fix();
     let (Some(start), Some(end)) = (

@@ -9,17 +9,21 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
+mod fuzz;
+
 const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
   test-all    fmt check, clippy (-D warnings), all tests (nextest + doctests), examples
+  fuzz        the trigger fuzz: a million inputs ([--release] [--inputs N] [--seed S])
   help        this text";
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("test-all") => test_all(),
+        Some("fuzz") => fuzz::run(&args[1..]),
         Some("help" | "-h" | "--help") | None => {
             eprintln!("{USAGE}");
             Ok(())
@@ -76,6 +80,7 @@ fn test_all() -> Result<(), String> {
             "doctests",
             &["test", "--doc", "--workspace", "--all-features", "--locked"],
         ),
+        ("trigger fuzz (short run)", fuzz::SHORT_RUN),
         (
             "quick start example",
             &[

@@ -87,8 +87,8 @@ pub(super) fn due_runs(job: &Job, now: DateTime<Utc>, limit: usize) -> Result<Du
         now.checked_sub_signed(grace + TimeDelta::nanoseconds(1))
     });
     if let Some(too_late) = too_late.filter(|t| first <= *t) {
-        let caught = catch_up(job, first, too_late, limit as u64 + 1)
-            .map_err(|e| fault(e, vec![first]))?;
+        let caught =
+            catch_up(job, first, too_late, limit as u64 + 1).map_err(|e| fault(e, vec![first]))?;
         if caught.count > limit as u64 {
             missed = Some(MissedRuns {
                 count: caught.count,
@@ -401,7 +401,10 @@ impl Scheduler {
         let error = error.with_job_id(job.id());
         let current = store.lookup_job(job.id()).await?;
         let Some(mut current) = current.filter(|c| c.next_run_time() == Some(due_at)) else {
-            tracing::debug!(job = job.id(), "job changed before it could be paused; leaving it");
+            tracing::debug!(
+                job = job.id(),
+                "job changed before it could be paused; leaving it"
+            );
             return Ok(false);
         };
         current.set_next_run_time(None);
@@ -572,7 +575,10 @@ mod tests {
     /// Answers `answer(previous, now)`, and a catch-up of its choice.
     #[derive(Debug)]
     struct Scripted {
-        answer: fn(Option<DateTime<Utc>>, DateTime<Utc>) -> Result<Option<DateTime<Utc>>, SearchExhausted>,
+        answer: fn(
+            Option<DateTime<Utc>>,
+            DateTime<Utc>,
+        ) -> Result<Option<DateTime<Utc>>, SearchExhausted>,
         catch_up: Option<CatchUp>,
     }
 
@@ -621,7 +627,10 @@ mod tests {
     }
 
     fn scripted(
-        answer: fn(Option<DateTime<Utc>>, DateTime<Utc>) -> Result<Option<DateTime<Utc>>, SearchExhausted>,
+        answer: fn(
+            Option<DateTime<Utc>>,
+            DateTime<Utc>,
+        ) -> Result<Option<DateTime<Utc>>, SearchExhausted>,
     ) -> Scripted {
         Scripted {
             answer,
@@ -631,9 +640,8 @@ mod tests {
 
     #[test]
     fn a_trigger_that_does_not_move_forward_fails_the_job_instead_of_finishing_it() {
-        let stuck = |previous: Option<DateTime<Utc>>, now: DateTime<Utc>| {
-            Ok(Some(previous.unwrap_or(now)))
-        };
+        let stuck =
+            |previous: Option<DateTime<Utc>>, now: DateTime<Utc>| Ok(Some(previous.unwrap_or(now)));
         for coalesce in [true, false] {
             let job = build(spec(scripted(stuck)).coalesce(coalesce));
             let Fault { error, run_times } = due_runs(&job, t(0), 100).unwrap_err();

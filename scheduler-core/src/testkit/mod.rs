@@ -223,7 +223,8 @@ impl Trigger for StepTrigger {
                     step.num_microseconds()?,
                 );
                 let steps = (elapsed + step_us - 1) / step_us;
-                self.start.checked_add_signed(step * i32::try_from(steps).ok()?)
+                self.start
+                    .checked_add_signed(step * i32::try_from(steps).ok()?)
             })(),
         })
     }

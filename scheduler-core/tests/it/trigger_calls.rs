@@ -120,12 +120,7 @@ async fn a_trigger_that_gives_up_is_an_error_at_add_and_a_fault_at_run_time() {
 async fn triggers_without_a_zone_take_the_schedulers() {
     let mut h = Harness::with(|b| b.timezone(Berlin));
     h.scheduler.start().await.unwrap();
-    let nine = || {
-        triggers::CronTrigger::builder()
-            .hour(9)
-            .build()
-            .unwrap()
-    };
+    let nine = || triggers::CronTrigger::builder().hour(9).build().unwrap();
     let job = h
         .scheduler
         .add_job(h.record_job("nine", nine()))
@@ -150,7 +145,10 @@ async fn triggers_without_a_zone_take_the_schedulers() {
         .await
         .unwrap();
     let state = job.trigger().to_state().unwrap();
-    assert_eq!(state.state["triggers"][0]["state"]["timezone"], "Europe/Berlin");
+    assert_eq!(
+        state.state["triggers"][0]["state"]["timezone"],
+        "Europe/Berlin"
+    );
     assert_eq!(job.next_run_time(), Some(nine_in_berlin.to_utc()));
     let job = h
         .scheduler
@@ -168,7 +166,11 @@ async fn triggers_without_a_zone_take_the_schedulers() {
         .timezone(chrono_tz::Asia::Tokyo)
         .build()
         .unwrap();
-    let job = h.scheduler.add_job(h.record_job("tokyo", tokyo)).await.unwrap();
+    let job = h
+        .scheduler
+        .add_job(h.record_job("tokyo", tokyo))
+        .await
+        .unwrap();
     assert_eq!(
         job.trigger().to_state().unwrap().state["timezone"],
         "Asia/Tokyo"

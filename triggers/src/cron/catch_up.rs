@@ -42,9 +42,13 @@ impl CronTrigger {
                 next: None,
             });
         };
+        // Fire times are whole microseconds: at or before `until` is at or before its
+        // microsecond (`now` is rounded up, as the search wants it).
+        let until = until.naive_utc();
+        let until = until - TimeDelta::nanoseconds(i64::from(until.nanosecond() % 1_000));
         let limit = match self.end {
-            Some(end) if end.utc() < now.utc() => end.utc(),
-            _ => now.utc(),
+            Some(end) if end.utc() < until => end.utc(),
+            _ => until,
         };
         let mut last = start;
         let mut count: u64 = 1;
@@ -69,7 +73,7 @@ impl CronTrigger {
             }
             // Across the offset change: APScheduler's own step from the last fire time.
             match self.search(Some(last), now)? {
-                Some(next) if next.utc() <= now.utc() && next.utc() > last.utc() => {
+                Some(next) if next.utc() <= until && next.utc() > last.utc() => {
                     count = count.saturating_add(1);
                     last = next;
                     position = position.max(next.utc());
@@ -147,7 +151,14 @@ impl CronTrigger {
     /// The days of `year`-`month` that match, as bits 1..=31.
     fn month_days(&self, year: i32, month: u32) -> u64 {
         budget::charge(MONTH_STEPS);
-        let [year_field, month_field, day_field, week_field, weekday_field, ..] = &self.fields;
+        let [
+            year_field,
+            month_field,
+            day_field,
+            week_field,
+            weekday_field,
+            ..,
+        ] = &self.fields;
         if !year_field.allows_year(year) || month_field.mask() & (1 << month) == 0 {
             return 0;
         }
@@ -223,7 +234,11 @@ impl CronTrigger {
     }
 
     /// The latest matching date in `[from, to]`.
-    fn last_date(&self, from: NaiveDate, to: NaiveDate) -> Result<Option<NaiveDate>, SearchExhausted> {
+    fn last_date(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Option<NaiveDate>, SearchExhausted> {
         let mut year = to.year();
         let mut month = to.month();
         loop {

@@ -315,7 +315,10 @@ fn dst_with_times_set_directly() {
     );
     // APScheduler itself answers the non-existent 02:30 with the pre-transition offset.
     let raw = spring.next_local_fire_time(None, at("2013-03-09T12:00:00-05:00").to_utc());
-    assert_eq!(raw.unwrap().unwrap().to_rfc3339(), "2013-03-10T02:30:00-05:00");
+    assert_eq!(
+        raw.unwrap().unwrap().to_rfc3339(),
+        "2013-03-10T02:30:00-05:00"
+    );
 
     let autumn = new_york().hour(1).minute(30).build().unwrap();
     assert_eq!(
@@ -572,7 +575,10 @@ fn impossible_expressions_end_quickly() {
         assert_eq!(trigger.next_fire_time(None, now), Ok(None), "{trigger}");
         // "Never" is proved well within the budget (3.x scans up to the year 9999).
         let steps = crate::budget::last_call_steps();
-        assert!(steps < crate::budget::STEP_BUDGET / 2, "{trigger}: {steps} steps");
+        assert!(
+            steps < crate::budget::STEP_BUDGET / 2,
+            "{trigger}: {steps} steps"
+        );
     }
 }
 
@@ -599,7 +605,11 @@ fn a_step_start_above_the_maximum_is_out_of_range() {
         ("0 0 * * 8/1", "8/1", 8, 7),
     ] {
         let error = CronTrigger::from_crontab(line, Tz::UTC).unwrap_err();
-        let field = if line.starts_with('0') { "day_of_week" } else { "minute" };
+        let field = if line.starts_with('0') {
+            "day_of_week"
+        } else {
+            "minute"
+        };
         assert_eq!(
             error,
             TriggerError::CronExpression {
@@ -627,8 +637,15 @@ fn jitter_in_a_repeated_hour_never_answers_the_previous_fire_time_again() {
     let (mut previous, mut got) = (None, Vec::new());
     for _ in 0..4 {
         let next = trigger.next_fire_time(previous, now).unwrap().unwrap();
-        assert!(previous.is_none_or(|p| next > p), "{next} after {previous:?}");
-        got.push(America::Chicago.from_utc_datetime(&next.naive_utc()).to_rfc3339());
+        assert!(
+            previous.is_none_or(|p| next > p),
+            "{next} after {previous:?}"
+        );
+        got.push(
+            America::Chicago
+                .from_utc_datetime(&next.naive_utc())
+                .to_rfc3339(),
+        );
         previous = Some(next);
     }
     assert_eq!(

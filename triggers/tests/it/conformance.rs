@@ -257,7 +257,9 @@ fn every_case_matches_apscheduler_except_the_documented_differences() {
             let theirs = fire_times(&expected["apscheduler"]);
             assert!(
                 theirs.windows(2).any(|w| w[1] <= w[0])
-                    || theirs.first().is_some_and(|t| *t < parse(case["start"].as_str().unwrap())),
+                    || theirs
+                        .first()
+                        .is_some_and(|t| *t < parse(case["start"].as_str().unwrap())),
                 "{id}: APScheduler's answers ({theirs:?}) never go back, so the difference is not one"
             );
             eprintln!("difference {id}: {reason}");

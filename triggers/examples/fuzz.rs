@@ -73,7 +73,7 @@ fn main() -> ExitCode {
     // A machine shared with other work preempts a call now and then: measure the slowest
     // calls again, warm, taking the fastest of several runs of each.
     let mut candidates = std::mem::take(&mut stats.candidates);
-    candidates.sort_by(|a, b| b.0.cmp(&a.0));
+    candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
     let mut slowest = (Duration::ZERO, String::new());
     for &(_, index) in candidates.iter().take(30) {
         let mut best: Vec<(Duration, String)> = Vec::new();
@@ -174,7 +174,7 @@ impl Stats {
             None => {
                 self.candidates.push((elapsed, self.index));
                 if self.candidates.len() >= 200 {
-                    self.candidates.sort_by(|a, b| b.0.cmp(&a.0));
+                    self.candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
                     self.candidates.truncate(100);
                 }
             }

@@ -22,8 +22,8 @@ use crate::{DateSpec, LocalTrigger, TriggerError};
 ///
 /// let run_date = Utc.with_ymd_and_hms(2024, 5, 1, 7, 0, 0).unwrap();
 /// let trigger = DateTrigger::new(run_date);
-/// assert_eq!(trigger.next_fire_time(None, run_date), Some(run_date));
-/// assert_eq!(trigger.next_fire_time(Some(run_date), run_date), None);
+/// assert_eq!(trigger.next_fire_time(None, run_date), Ok(Some(run_date)));
+/// assert_eq!(trigger.next_fire_time(Some(run_date), run_date), Ok(None));
 ///
 /// // An instant of any zone keeps its zone, for display and when saved.
 /// let berlin = chrono_tz::Europe::Berlin.with_ymd_and_hms(2024, 5, 1, 9, 0, 0).unwrap();

@@ -572,13 +572,14 @@ mod tests {
         );
     }
 
+    /// How a scripted trigger answers `(previous, now)`.
+    type Answer =
+        fn(Option<DateTime<Utc>>, DateTime<Utc>) -> Result<Option<DateTime<Utc>>, SearchExhausted>;
+
     /// Answers `answer(previous, now)`, and a catch-up of its choice.
     #[derive(Debug)]
     struct Scripted {
-        answer: fn(
-            Option<DateTime<Utc>>,
-            DateTime<Utc>,
-        ) -> Result<Option<DateTime<Utc>>, SearchExhausted>,
+        answer: Answer,
         catch_up: Option<CatchUp>,
     }
 
@@ -626,12 +627,7 @@ mod tests {
         }
     }
 
-    fn scripted(
-        answer: fn(
-            Option<DateTime<Utc>>,
-            DateTime<Utc>,
-        ) -> Result<Option<DateTime<Utc>>, SearchExhausted>,
-    ) -> Scripted {
+    fn scripted(answer: Answer) -> Scripted {
         Scripted {
             answer,
             catch_up: None,

@@ -63,7 +63,7 @@ use crate::{DateSpec, LocalTrigger, TriggerError, budget};
 /// // 2024-06-30 02:00 CEST
 /// assert_eq!(
 ///     trigger.next_fire_time(None, now),
-///     Some(Utc.with_ymd_and_hms(2024, 6, 30, 0, 0, 0).unwrap())
+///     Ok(Some(Utc.with_ymd_and_hms(2024, 6, 30, 0, 0, 0).unwrap()))
 /// );
 /// ```
 #[derive(Debug, Clone)]

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use chrono::TimeDelta;
 use executors::{ThreadPoolExecutor, TokioExecutor};
 use jobstore_memory::MemoryJobStore;
-use scheduler_core::{Clock, DynExecutor, EventMask, JobRegistry, JobSpec, Scheduler, SystemClock};
+use scheduler_core::{
+    Clock, Delivery, DynExecutor, EventMask, JobRegistry, JobSpec, Scheduler, SystemClock,
+};
 use triggers::DateTrigger;
 
 struct Case {
@@ -37,10 +39,13 @@ fn run(runtime: &tokio::runtime::Runtime, case: &Case) -> f64 {
             .registry(registry)
             .jobstore("default", MemoryJobStore::new())
             .executor_dyn("default", (case.executor)())
-            .build();
+            .build()
+            .expect("scheduler builds");
         let jobs = case.jobs;
         let events = case.subscribe.then(|| {
-            let mut stream = scheduler.subscribe(EventMask::JOB_EXECUTED);
+            // Room for every event of the run: the figure is for lossless delivery.
+            let delivery = Delivery::drop_oldest(jobs);
+            let mut stream = scheduler.subscribe_with(EventMask::JOB_EXECUTED, delivery);
             tokio::spawn(async move {
                 let mut seen = 0usize;
                 while seen < jobs {

@@ -35,7 +35,8 @@ fn main() {
             .registry(registry)
             .jobstore("default", MemoryJobStore::new())
             .executor("default", TokioExecutor::new())
-            .build();
+            .build()
+            .expect("scheduler builds");
         scheduler.start().await.expect("scheduler starts");
         let start: DateTime<Utc> = SystemClock.now() + TimeDelta::milliseconds(500);
         for i in 0..JOBS {

@@ -22,7 +22,7 @@ use scheduler_core::Components;
 pub fn register(components: &Components) {
     #[cfg(any(feature = "tokio", feature = "thread-pool"))]
     use {
-        scheduler_core::{DynExecutor, parse_options},
+        scheduler_core::{DynExecutor, config::parse_options},
         serde::Deserialize,
         std::sync::Arc,
     };

@@ -97,7 +97,8 @@ fn run_case(case: &str, n: usize) {
                     .registry(registry.clone())
                     .jobstore("default", MemoryJobStore::new())
                     .executor("default", executors::TokioExecutor::new())
-                    .build();
+                    .build()
+                    .expect("scheduler builds");
                 scheduler.start().await.expect("scheduler starts");
                 let rss = rss_bytes();
                 let started = Instant::now();

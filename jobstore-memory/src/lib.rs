@@ -141,8 +141,8 @@ impl MemoryJobStore {
     }
 
     fn lock(&self) -> MutexGuard<'_, Jobs> {
-        // Every mutation keeps `by_id` and `order` consistent before it can panic (the only
-        // panics possible are allocation failures), so a poisoned lock still holds sound data.
+        // Every mutation keeps `slots`, `index` and `order` consistent before it can panic (the
+        // only panics possible are allocation failures), so a poisoned lock holds sound data.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

@@ -9,6 +9,7 @@
 //!   outcome on the event bus ([`Event::JobExecuted`], [`Event::JobError`]). A panic in a job
 //!   is caught and reported like an error.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::fmt::Debug;
 use std::future::Future;
@@ -316,16 +317,27 @@ impl Drop for InstanceGuard {
 /// Async functions are polled in place; blocking functions go to tokio's blocking pool so
 /// they cannot stall the runtime.
 pub async fn run_job(ctx: &ExecutorContext, run: &JobRun) {
+    let bus = ctx.events.id();
+    // Polled by a task of this runtime: a blocking call into the scheduler from here would
+    // hold one of the threads that must answer it.
+    let polled_on = tokio::runtime::Handle::try_current().ok().map(|h| h.id());
     for &run_time in &run.run_times {
         if ctx.check_misfire(run, run_time) {
             continue;
         }
         let outcome = match run.job.target().handler() {
             Err(e) => Err(JobFailure::from_error(Box::new(e))),
-            Ok((Handler::Async(f), args)) => catch_unwind(f(args)).await,
+            Ok((Handler::Async(f), args)) => {
+                let scope = JobScope { bus, polled_on };
+                catch_unwind(f(args), scope).await
+            }
             Ok((Handler::Sync(f), args)) => {
                 let (f, args) = (f.clone(), Arc::<str>::from(args));
-                match tokio::task::spawn_blocking(move || f(&args)).await {
+                let scope = JobScope {
+                    bus,
+                    polled_on: None,
+                };
+                match tokio::task::spawn_blocking(move || scope.enter(|| f(&args))).await {
                     Ok(outcome) => outcome.map_err(JobFailure::from_error),
                     Err(join) if join.is_panic() => {
                         Err(JobFailure::from_panic(&*join.into_panic()))
@@ -344,6 +356,10 @@ pub async fn run_job(ctx: &ExecutorContext, run: &JobRun) {
 /// with the scheduler's runtime (so they may use tokio's timers and I/O). Must not be called
 /// from inside an async task.
 pub fn run_job_blocking(ctx: &ExecutorContext, run: &JobRun) {
+    let scope = JobScope {
+        bus: ctx.events.id(),
+        polled_on: None,
+    };
     for &run_time in &run.run_times {
         if ctx.check_misfire(run, run_time) {
             continue;
@@ -351,34 +367,81 @@ pub fn run_job_blocking(ctx: &ExecutorContext, run: &JobRun) {
         let outcome = match run.job.target().handler() {
             Err(e) => Err(JobFailure::from_error(Box::new(e))),
             Ok((Handler::Sync(f), args)) => {
-                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(args))) {
+                let call = std::panic::AssertUnwindSafe(|| scope.enter(|| f(args)));
+                match std::panic::catch_unwind(call) {
                     Ok(outcome) => outcome.map_err(JobFailure::from_error),
                     Err(payload) => Err(JobFailure::from_panic(&*payload)),
                 }
             }
-            Ok((Handler::Async(f), args)) => ctx.runtime.block_on(catch_unwind(f(args))),
+            Ok((Handler::Async(f), args)) => ctx.runtime.block_on(catch_unwind(f(args), scope)),
         };
         ctx.report(run, run_time, outcome);
     }
 }
 
-/// Polls a job's future, turning a panic into a [`JobFailure`].
+/// Marks the code of a job while it runs, so the scheduler can refuse calls that would wait
+/// for the job itself (`shutdown(wait = true)`) or for a runtime thread the job is holding.
+#[derive(Debug, Clone, Copy)]
+struct JobScope {
+    /// The event bus of the job's scheduler (its identity).
+    bus: u64,
+    /// The runtime whose task polls the job, for an async job polled as a task.
+    polled_on: Option<tokio::runtime::Id>,
+}
+
+thread_local! {
+    static CURRENT_JOB: Cell<Option<JobScope>> = const { Cell::new(None) };
+}
+
+impl JobScope {
+    /// Runs `f` marked as this job's code.
+    fn enter<R>(self, f: impl FnOnce() -> R) -> R {
+        struct Restore(Option<JobScope>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                CURRENT_JOB.with(|c| c.set(self.0));
+            }
+        }
+        let _restore = Restore(CURRENT_JOB.with(|c| c.replace(Some(self))));
+        f()
+    }
+}
+
+/// Whether the current code runs inside a job of the scheduler whose bus is `bus_id`.
+pub(crate) fn inside_job_of(bus_id: u64) -> bool {
+    CURRENT_JOB
+        .with(|c| c.get())
+        .is_some_and(|job| job.bus == bus_id)
+}
+
+/// Whether the current code is an async job polled by a task of the runtime `runtime`.
+pub(crate) fn inside_async_job_on(runtime: tokio::runtime::Id) -> bool {
+    CURRENT_JOB
+        .with(|c| c.get())
+        .is_some_and(|job| job.polled_on == Some(runtime))
+}
+
+/// Polls a job's future marked as the job's code, turning a panic into a [`JobFailure`].
 fn catch_unwind(
     fut: BoxFuture<'static, crate::job::JobOutcome>,
+    scope: JobScope,
 ) -> impl Future<Output = std::result::Result<serde_json::Value, JobFailure>> {
-    CatchUnwind { fut }
+    CatchUnwind { fut, scope }
 }
 
 struct CatchUnwind {
     fut: BoxFuture<'static, crate::job::JobOutcome>,
+    scope: JobScope,
 }
 
 impl Future for CatchUnwind {
     type Output = std::result::Result<serde_json::Value, JobFailure>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let scope = self.scope;
         let fut = &mut self.fut;
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+        let poll = std::panic::AssertUnwindSafe(|| scope.enter(|| fut.as_mut().poll(cx)));
+        match std::panic::catch_unwind(poll) {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(outcome)) => Poll::Ready(outcome.map_err(JobFailure::from_error)),
             Err(payload) => Poll::Ready(Err(JobFailure::from_panic(&*payload))),

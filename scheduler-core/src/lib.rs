@@ -16,8 +16,9 @@ pub mod testkit;
 pub use clock::{BoxFuture, Clock, SystemClock};
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use event::{
-    Event, EventBus, EventLog, EventMask, EventStream, FaultAction, JobEvent, JobExecutionEvent,
-    JobFailure, JobFaultEvent, JobSubmissionEvent, ListenerId, MissedRuns, SchedulerErrorEvent,
+    Delivery, Event, EventBus, EventMask, EventStream, FaultAction, JobEvent, JobExecutionEvent,
+    JobFailure, JobFaultEvent, JobSubmissionEvent, ListenerId, MissedRuns, Overflow,
+    SchedulerErrorEvent,
 };
 pub use executor::{
     DynExecutor, Executor, ExecutorContext, InstanceGuard, InstanceLimiter, JobRun,
@@ -26,10 +27,11 @@ pub use job::{
     Handler, Job, JobChanges, JobCodec, JobDefaults, JobFunction, JobOutcome, JobOutput, JobRecord,
     JobRegistry, JobSpec, JobTarget, RegisteredFunction,
 };
+pub use scheduler::config;
 pub use scheduler::{
     BackgroundScheduler, BlockingScheduler, ComponentConfig, Components, DEFAULT_CATCH_UP_LIMIT,
-    ExecutorFactory, Factory, JobStoreFactory, Scheduler, SchedulerBuilder, SchedulerConfig,
-    SchedulerState, SyncScheduler, local_timezone, parse_options, parse_timezone,
+    ExecutorFactory, Factory, Health, JobStoreFactory, Scheduler, SchedulerBuilder,
+    SchedulerConfig, SchedulerState, SyncScheduler,
 };
 pub use store::{Capabilities, DynJobStore, FireCommit, JobStore, StoreContext};
 pub use trigger::{
@@ -52,6 +54,9 @@ mod tests {
         assert_send_sync::<crate::JobRecord>();
         assert_send_sync::<crate::Event>();
         assert_send_sync::<crate::BackgroundScheduler>();
+        assert_send_sync::<crate::BlockingScheduler>();
+        assert_send_sync::<crate::SyncScheduler>();
+        assert_send_sync::<crate::EventStream>();
         assert_send_sync::<crate::JobRegistry>();
     }
 }

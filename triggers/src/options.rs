@@ -58,7 +58,7 @@ impl<D> Options<D> {
                 defaulted: false,
             },
             None => ResolvedZone {
-                zone: Zone::Named(scheduler_core::local_timezone()),
+                zone: Zone::Named(scheduler_core::config::local_timezone()),
                 defaulted: true,
             },
         }

@@ -22,16 +22,46 @@ fn once(at: scheduler_core::chrono::DateTime<scheduler_core::chrono::Utc>) -> St
 }
 
 /// Counts how many runs are inside the job at once, and the most seen.
+///
+/// Runs that enter before `want` runs were ever inside at once wait (up to 5 s) for the others,
+/// so an executor that allows `want` concurrent runs always shows exactly `want`, however the
+/// machine schedules its threads, and one that allows fewer or more shows that instead.
 #[derive(Debug, Default)]
 struct Overlap {
+    want: usize,
     now: AtomicUsize,
     max: AtomicUsize,
 }
 
+const RENDEZVOUS: Duration = Duration::from_secs(5);
+
 impl Overlap {
+    fn new(want: usize) -> Self {
+        Overlap {
+            want,
+            ..Overlap::default()
+        }
+    }
     fn enter(&self) {
         let n = self.now.fetch_add(1, Ordering::SeqCst) + 1;
         self.max.fetch_max(n, Ordering::SeqCst);
+    }
+    fn reached(&self) -> bool {
+        self.max.load(Ordering::SeqCst) >= self.want
+    }
+    fn enter_blocking(&self) {
+        self.enter();
+        let deadline = std::time::Instant::now() + RENDEZVOUS;
+        while !self.reached() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    async fn enter_async(&self) {
+        self.enter();
+        let deadline = std::time::Instant::now() + RENDEZVOUS;
+        while !self.reached() && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
     }
     fn leave(&self) {
         self.now.fetch_sub(1, Ordering::SeqCst);
@@ -57,19 +87,20 @@ fn scheduler(executor: impl Executor, registry: JobRegistry) -> (Scheduler, Manu
         .registry(registry)
         .jobstore("default", jobstore_memory::MemoryJobStore::new())
         .executor("default", executor)
-        .build();
+        .build()
+        .expect("scheduler builds");
     (scheduler, clock)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokio_executor_respects_its_concurrency_limit() {
-    let overlap = Arc::new(Overlap::default());
+    let overlap = Arc::new(Overlap::new(3));
     let registry = JobRegistry::new();
     let o = overlap.clone();
     let work = registry.register_async("work", move |_: u32| {
         let o = o.clone();
         async move {
-            o.enter();
+            o.enter_async().await;
             tokio::time::sleep(Duration::from_millis(20)).await;
             o.leave();
         }
@@ -91,11 +122,11 @@ async fn tokio_executor_respects_its_concurrency_limit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thread_pool_runs_at_most_max_workers_at_once_and_survives_panics() {
-    let overlap = Arc::new(Overlap::default());
+    let overlap = Arc::new(Overlap::new(2));
     let registry = JobRegistry::new();
     let o = overlap.clone();
     let work = registry.register_sync("work", move |i: u32| {
-        o.enter();
+        o.enter_blocking();
         std::thread::sleep(Duration::from_millis(20));
         o.leave();
         if i % 3 == 0 {

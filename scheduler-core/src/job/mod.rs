@@ -529,8 +529,8 @@ impl JobChanges {
     }
 
     /// A new executor alias.
-    pub fn executor(mut self, alias: impl Into<String>) -> Self {
-        self.executor = Some(alias.into());
+    pub fn executor(mut self, alias: impl Into<Arc<str>>) -> Self {
+        self.executor = Some(alias.into().to_string());
         self
     }
 

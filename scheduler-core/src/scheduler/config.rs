@@ -1,5 +1,5 @@
-//! Configuration from a serde document (APScheduler's `configure()`), and the factories that
-//! turn `type = "..."` entries into stores and executors.
+//! Configuration from a serde document (APScheduler's `configure()`), the factories that
+//! turn `type = "..."` entries into stores and executors, and the helpers factories use.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -9,34 +9,54 @@ use std::time::Duration;
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
+use super::aliased::Aliased;
+use super::builder::{Settings, validate_retry_interval};
+use super::{Scheduler, read, write};
 use crate::error::{Error, Result};
+use crate::event::Event;
 use crate::executor::DynExecutor;
 use crate::job::JobDefaults;
 use crate::store::DynJobStore;
 
 /// A scheduler configuration, as read from TOML or JSON.
 ///
-/// ```toml
-/// timezone = "Europe/Berlin"
-///
-/// [job_defaults]
-/// misfire_grace_time = 30   # seconds; null = no limit
-/// coalesce = false
-/// max_instances = 3
-///
-/// [jobstores.default]
-/// type = "memory"
-///
-/// [executors.default]
-/// type = "tokio"
-///
-/// [executors.pool]
-/// type = "thread-pool"
-/// max_workers = 20
-/// ```
-///
 /// Each store and executor entry names its `type`; the other keys go to that type's factory
-/// in [`Components`].
+/// in [`Components`], where each crate registers its types.
+///
+/// ```
+/// # fn main() -> scheduler_core::Result<()> {
+/// use scheduler_core::{Components, Scheduler, SchedulerConfig};
+///
+/// let config = SchedulerConfig::from_toml(
+///     r#"
+///     timezone = "Europe/Berlin"
+///     jobstore_retry_interval = 30   # seconds
+///
+///     [job_defaults]
+///     misfire_grace_time = 30   # seconds; null = no limit
+///     coalesce = false
+///     max_instances = 3
+///
+///     [jobstores.default]
+///     type = "memory"
+///
+///     [executors.default]
+///     type = "tokio"
+///
+///     [executors.pool]
+///     type = "threadpool"
+///     max_workers = 20
+///     "#,
+/// )?;
+///
+/// let components = Components::new();
+/// jobstore_memory::register(&components);
+/// executors::register(&components);
+/// let scheduler = Scheduler::builder().config(&config, &components)?.build()?;
+/// assert_eq!(scheduler.jobstore_aliases(), ["default"]);
+/// assert_eq!(scheduler.timezone(), chrono_tz::Europe::Berlin);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SchedulerConfig {
@@ -44,7 +64,8 @@ pub struct SchedulerConfig {
     pub timezone: Option<String>,
     /// Defaults for job options.
     pub job_defaults: JobDefaults,
-    /// Seconds to wait before asking a failing store again (default 10).
+    /// Seconds to wait before asking a failing store again (default 10; positive, at most a
+    /// day).
     pub jobstore_retry_interval: Option<f64>,
     /// Job stores by alias.
     pub jobstores: BTreeMap<String, ComponentConfig>,
@@ -73,24 +94,97 @@ impl SchedulerConfig {
         self.timezone.as_deref().map(parse_timezone).transpose()
     }
 
-    /// The configured retry interval, or `None` when unset.
+    /// The configured retry interval, or `None` when unset; a [`Config`](crate::ErrorKind::Config)
+    /// error unless positive and at most a day.
     pub fn jobstore_retry_interval(&self) -> Result<Option<Duration>> {
         self.jobstore_retry_interval
             .map(|secs| {
-                Duration::try_from_secs_f64(secs).map_err(|_| {
-                    Error::config(format!(
-                        "jobstore_retry_interval {secs} is not a valid number of seconds"
-                    ))
-                })
+                Duration::try_from_secs_f64(secs)
+                    .map_err(|_| {
+                        Error::config(format!(
+                            "jobstore_retry_interval {secs} is not a valid number of seconds"
+                        ))
+                    })
+                    .and_then(validate_retry_interval)
             })
             .transpose()
+    }
+}
+
+/// Applies a configuration document to `settings`, `stores` and `executors`: the one
+/// implementation behind [`SchedulerBuilder::config`](super::SchedulerBuilder::config), which
+/// adds to the builder's stores and executors, and [`Scheduler::configure`], which replaces
+/// the scheduler's. Nothing changes unless all of it applies.
+pub(super) fn apply_document(
+    config: &SchedulerConfig,
+    components: &Components,
+    settings: &mut Settings,
+    stores: &mut Aliased<dyn DynJobStore>,
+    executors: &mut Aliased<dyn DynExecutor>,
+) -> Result<()> {
+    let mut next = settings.clone();
+    if let Some(tz) = config.timezone()? {
+        next.timezone = tz;
+    }
+    next.job_defaults = config.job_defaults;
+    if let Some(interval) = config.jobstore_retry_interval()? {
+        next.jobstore_retry_interval = interval;
+    }
+    next.validate()?;
+    let (mut next_stores, mut next_executors) = (stores.clone(), executors.clone());
+    for (alias, entry) in &config.jobstores {
+        let store = components.build_jobstore(alias, entry)?;
+        next_stores.insert(alias.as_str().into(), store)?;
+    }
+    for (alias, entry) in &config.executors {
+        let executor = components.build_executor(alias, entry)?;
+        next_executors.insert(alias.as_str().into(), executor)?;
+    }
+    *settings = next;
+    *stores = next_stores;
+    *executors = next_executors;
+    Ok(())
+}
+
+impl Scheduler {
+    /// Applies a configuration document to a stopped scheduler: time zone, job defaults and
+    /// retry interval, and (as APScheduler's `configure()` does) replaces all stores and
+    /// executors with the ones it lists. Fails, changing nothing, as
+    /// [`SchedulerBuilder::config`](super::SchedulerBuilder::config) does.
+    pub async fn configure(&self, config: &SchedulerConfig, components: &Components) -> Result<()> {
+        let _lifecycle = self.lifecycle_lock().lock().await;
+        if self.running() {
+            return Err(Error::scheduler_state(
+                "the scheduler cannot be configured while it is running",
+            ));
+        }
+        let mut settings = read(&self.inner.settings).clone();
+        let (mut stores, mut executors) = (Aliased::stores(), Aliased::executors());
+        apply_document(
+            config,
+            components,
+            &mut settings,
+            &mut stores,
+            &mut executors,
+        )?;
+        *write(&self.inner.settings) = settings;
+        let (store_aliases, executor_aliases) = (stores.aliases(), executors.aliases());
+        *write(&self.inner.stores) = stores;
+        *write(&self.inner.executors) = executors;
+        for alias in executor_aliases {
+            self.inner.events.publish(Event::ExecutorAdded { alias });
+        }
+        for alias in store_aliases {
+            self.inner.events.publish(Event::JobstoreAdded { alias });
+        }
+        Ok(())
     }
 }
 
 /// One store or executor entry: its `type` and the options for that type.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ComponentConfig {
-    /// The registered type name, such as `"memory"` or `"thread-pool"`.
+    /// The registered type name, such as `"memory"` or `"threadpool"`.
     #[serde(rename = "type")]
     pub kind: String,
     /// Every other key, passed to the type's factory.
@@ -224,19 +318,21 @@ impl fmt::Debug for Components {
     }
 }
 
-/// Deserializes a factory's options, with an error that names the bad key.
+/// Deserializes a factory's options, with an error that names the bad key: for the factories
+/// a crate registers in [`Components`].
 pub fn parse_options<T: serde::de::DeserializeOwned>(options: &serde_json::Value) -> Result<T> {
     serde_json::from_value(options.clone())
         .map_err(|e| Error::config(format!("invalid options: {e}")).with_source(e))
 }
 
 /// Parses an IANA zone name.
-pub fn parse_timezone(name: &str) -> Result<Tz> {
+fn parse_timezone(name: &str) -> Result<Tz> {
     name.parse::<Tz>()
         .map_err(|e| Error::config(format!("unknown time zone {name:?}: {e}")))
 }
 
-/// The machine's local zone, or UTC (with a warning) when it cannot be determined.
+/// The machine's local zone, or UTC (with a warning) when it cannot be determined: the
+/// scheduler's zone unless configured.
 pub fn local_timezone() -> Tz {
     match iana_time_zone::get_timezone() {
         Ok(name) => name.parse().unwrap_or_else(|_| {
@@ -264,13 +360,13 @@ mod tests {
             [jobstores.default]
             type = "memory"
             [executors.pool]
-            type = "thread-pool"
+            type = "threadpool"
             max_workers = 20
         "#;
         let json = r#"{"timezone": "Europe/Berlin",
             "job_defaults": {"misfire_grace_time": 30, "coalesce": false},
             "jobstores": {"default": {"type": "memory"}},
-            "executors": {"pool": {"type": "thread-pool", "max_workers": 20}}}"#;
+            "executors": {"pool": {"type": "threadpool", "max_workers": 20}}}"#;
         let a = SchedulerConfig::from_toml(toml).unwrap();
         let b = SchedulerConfig::from_json(json).unwrap();
         assert_eq!(a, b);
@@ -280,7 +376,7 @@ mod tests {
             Some(Duration::from_secs(30))
         );
         assert_eq!(a.job_defaults.max_instances, 1);
-        assert_eq!(a.executors["pool"].kind, "thread-pool");
+        assert_eq!(a.executors["pool"].kind, "threadpool");
         assert_eq!(a.executors["pool"].options["max_workers"], 20);
     }
 
@@ -296,6 +392,43 @@ mod tests {
         }
         let cfg = SchedulerConfig::from_json(r#"{"timezone": "Mars/Olympus"}"#).unwrap();
         assert_eq!(cfg.timezone().unwrap_err().kind(), crate::ErrorKind::Config);
+    }
+
+    #[test]
+    fn retry_intervals_out_of_range_are_config_errors() {
+        for secs in ["1e13", "0", "-1", "86401"] {
+            let cfg =
+                SchedulerConfig::from_json(&format!(r#"{{"jobstore_retry_interval": {secs}}}"#))
+                    .unwrap();
+            let err = cfg.jobstore_retry_interval().unwrap_err();
+            assert_eq!(err.kind(), crate::ErrorKind::Config, "{secs}");
+        }
+        let cfg = SchedulerConfig::from_json(r#"{"jobstore_retry_interval": 0.5}"#).unwrap();
+        assert_eq!(
+            cfg.jobstore_retry_interval().unwrap(),
+            Some(Duration::from_millis(500))
+        );
+    }
+
+    #[test]
+    fn a_bad_document_changes_nothing() {
+        let mut settings = Settings::default();
+        let (mut stores, mut executors) = (Aliased::stores(), Aliased::executors());
+        let before = settings.timezone;
+        let cfg = SchedulerConfig::from_json(
+            r#"{"timezone": "Asia/Tokyo", "job_defaults": {"max_instances": 0}}"#,
+        )
+        .unwrap();
+        let err = apply_document(
+            &cfg,
+            &Components::new(),
+            &mut settings,
+            &mut stores,
+            &mut executors,
+        )
+        .unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Config);
+        assert_eq!(settings.timezone, before);
     }
 
     #[test]

@@ -1,8 +1,7 @@
 //! The main loop: APScheduler's `_process_jobs`, with a bounded catch-up and a
-//! compare-and-set commit of each fire.
-//!
-//! One pass is described in ARCHITECTURE.md ("How a due job flows"). The decisions about one
-//! due job live in [`due_runs`], a pure function; the async code only moves data.
+//! compare-and-set commit of each fire. ARCHITECTURE.md ("How a due job flows") walks through
+//! one pass; the decisions live in pure functions here (`due_runs`), the loop only moves
+//! data.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,7 +10,10 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use super::{Scheduler, SchedulerState, read};
 use crate::error::{Error, ErrorKind};
-use crate::event::{Event, EventMask, FaultAction, JobExecutionEvent, JobFaultEvent, MissedRuns};
+use crate::event::{
+    Event, EventMask, FaultAction, JobExecutionEvent, JobFaultEvent, MissedRuns,
+    SchedulerErrorEvent,
+};
 use crate::executor::{DynExecutor, JobRun};
 use crate::job::{Job, trigger_failed};
 use crate::store::{DynJobStore, FireCommit};
@@ -184,25 +186,27 @@ fn not_forward(job: &Job, previous: DateTime<Utc>, next: DateTime<Utc>) -> Error
 }
 
 impl Scheduler {
-    /// Runs passes until the scheduler stops.
+    /// Runs passes until the scheduler stops (or fails; see
+    /// `run_loop`, which supervises it).
     pub(super) async fn main_loop(self) {
-        /// Marks the loop finished however it ends, so `shutdown` never waits forever.
-        struct Active<'a>(&'a tokio::sync::watch::Sender<bool>);
-        impl Drop for Active<'_> {
-            fn drop(&mut self) {
-                self.0.send_replace(false);
-            }
-        }
-        let _active = Active(&self.inner.loop_active);
-        let mut state = self.inner.state.subscribe();
+        let lifecycle = self.lifecycle();
+        let mut state = lifecycle.subscribe();
         loop {
             let current = *state.borrow_and_update();
             let wake_at = match current {
-                SchedulerState::Stopped => break,
+                SchedulerState::Stopped | SchedulerState::Failed => break,
                 SchedulerState::Paused => None,
-                SchedulerState::Running => self.process_jobs().await,
+                SchedulerState::Running => {
+                    lifecycle.pass_started(self.inner.clock.now());
+                    let wake_at = self.process_jobs().await;
+                    lifecycle.pass_finished(wake_at);
+                    wake_at
+                }
             };
-            if self.state() == SchedulerState::Stopped {
+            if !matches!(
+                self.state(),
+                SchedulerState::Running | SchedulerState::Paused
+            ) {
                 break;
             }
             match wake_at {
@@ -232,9 +236,14 @@ impl Scheduler {
             let settings = read(&self.inner.settings);
             (settings.jobstore_retry_interval, settings.catch_up_limit)
         };
-        let retry_at = now + TimeDelta::from_std(retry_interval).unwrap_or(TimeDelta::seconds(10));
+        // The interval is checked where it is set; saturating here keeps a pass from ever
+        // overflowing whatever the clock says.
+        let retry_at = TimeDelta::from_std(retry_interval)
+            .ok()
+            .and_then(|delta| now.checked_add_signed(delta))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
         let executors: HashMap<Arc<str>, Arc<dyn DynExecutor>> =
-            read(&self.inner.executors).clone();
+            self.executor_snapshot().into_iter().collect();
         let mut wake_at: Option<DateTime<Utc>> = None;
         for (alias, store) in self.store_snapshot() {
             let store_wake = match self
@@ -249,6 +258,12 @@ impl Scheduler {
                         retry_in = ?retry_interval,
                         "error processing the job store; will retry"
                     );
+                    self.inner
+                        .events
+                        .publish(Event::SchedulerError(SchedulerErrorEvent {
+                            jobstore: Some(alias.clone()),
+                            error: Arc::new(e),
+                        }));
                     Some(retry_at)
                 }
             };

@@ -108,8 +108,9 @@ pub async fn keeps_jobs_across_restart(f: &Fixture) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A saved job whose function this process does not know is skipped with a typed error and
-/// kept intact: it does not fail the other jobs, does not keep the scheduler awake, and is
+/// A saved job whose function this process does not know is skipped (decoding its record
+/// fails with [`UnknownJobFunction`](crate::ErrorKind::UnknownJobFunction); the store logs it)
+/// and kept intact: it does not fail the other jobs, does not keep the scheduler awake, and is
 /// still there (and runnable) for a process that knows the function.
 pub async fn skips_a_record_whose_job_function_is_unknown(f: &Fixture) -> anyhow::Result<()> {
     add_all(

@@ -21,6 +21,7 @@
 
 pub mod cases;
 mod clock;
+mod event_log;
 
 use std::fmt;
 use std::future::Future;
@@ -30,6 +31,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use clock::ManualClock;
+pub use event_log::EventLog;
 
 use crate::clock::BoxFuture;
 use crate::error::Result;

@@ -109,6 +109,14 @@ impl Harness {
 
     /// A harness whose builder is adjusted by `configure` before building.
     pub(crate) fn with(configure: impl FnOnce(SchedulerBuilder) -> SchedulerBuilder) -> Self {
+        Self::with_default_store(jobstore_memory::MemoryJobStore::new(), configure)
+    }
+
+    /// A harness with `store` as its `"default"` store.
+    pub(crate) fn with_default_store(
+        store: impl JobStore,
+        configure: impl FnOnce(SchedulerBuilder) -> SchedulerBuilder,
+    ) -> Self {
         let clock = ManualClock::new(t(0));
         let calls = Calls::default();
         let gate = Arc::new(tokio::sync::Semaphore::new(0));
@@ -117,9 +125,11 @@ impl Harness {
             .clock(clock.clone())
             .timezone(chrono_tz::UTC)
             .registry(registry)
-            .jobstore("default", jobstore_memory::MemoryJobStore::new())
+            .jobstore("default", store)
             .executor("default", executors::TokioExecutor::new());
-        let scheduler = configure(builder).build();
+        let scheduler = configure(builder)
+            .build()
+            .expect("the test scheduler builds");
         let events = scheduler.subscribe(EventMask::ALL);
         Harness {
             clock,
@@ -206,12 +216,17 @@ pub(crate) fn secs(n: i64) -> TimeDelta {
 }
 
 /// The memory store with test hooks: reads that fail while `failing` is set, a slow start, a
-/// slow add of one job. Clones share the jobs and the switch.
+/// slow add of one job, a count of starts, a panic. Clones share the jobs and the switches.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct InstrumentedStore {
     pub(crate) inner: jobstore_memory::MemoryJobStore,
-    /// While set, `get_due_jobs` and `get_next_run_time` fail as a lost connection would.
+    /// While set, `start`, `get_due_jobs` and `get_next_run_time` fail as a lost connection
+    /// would.
     pub(crate) failing: Arc<std::sync::atomic::AtomicBool>,
+    /// While set, `get_due_jobs` panics (a bug in a store).
+    pub(crate) panicking: Arc<std::sync::atomic::AtomicBool>,
+    /// How many times the store was started.
+    pub(crate) starts: Arc<std::sync::atomic::AtomicUsize>,
     pub(crate) start_delay: Duration,
     /// Adding the job with this id takes this long.
     pub(crate) slow_add: Option<(&'static str, Duration)>,
@@ -232,7 +247,10 @@ impl JobStore for InstrumentedStore {
         self.inner.capabilities()
     }
     async fn start(&self, ctx: StoreContext) -> Result<()> {
+        self.starts
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         tokio::time::sleep(self.start_delay).await;
+        self.check()?;
         self.inner.start(ctx).await
     }
     async fn shutdown(&self) -> Result<()> {
@@ -243,6 +261,9 @@ impl JobStore for InstrumentedStore {
     }
     async fn get_due_jobs(&self, now: DateTime<Utc>) -> Result<Vec<Job>> {
         self.check()?;
+        if self.panicking.load(std::sync::atomic::Ordering::SeqCst) {
+            panic!("a bug in the store");
+        }
         self.inner.get_due_jobs(now).await
     }
     async fn get_next_run_time(&self) -> Result<Option<DateTime<Utc>>> {

@@ -390,7 +390,7 @@ async fn jobs_added_while_the_scheduler_starts_are_all_scheduled() {
         slow_add: Some(("slow", Duration::from_millis(200))),
         ..InstrumentedStore::default()
     };
-    let h = Harness::with(|b| b.jobstore("default", slow));
+    let h = Harness::with_default_store(slow, |b| b);
     h.scheduler
         .add_job(h.record_job("slow", Once(t(100))))
         .await

@@ -188,7 +188,7 @@ async fn stores_and_executors_can_be_added_and_removed_at_run_time() {
 #[tokio::test]
 async fn listeners_get_the_events_in_their_mask() {
     let h = Harness::new();
-    let log = scheduler_core::EventLog::new();
+    let log = scheduler_core::testkit::EventLog::new();
     let sink = log.clone();
     let id = h.scheduler.add_listener(
         move |e| sink.push(e),
@@ -200,15 +200,15 @@ async fn listeners_get_the_events_in_their_mask() {
         .await
         .unwrap();
     h.scheduler.remove_job("a", None).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while log.events().len() < 2 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     assert!(h.scheduler.remove_listener(id));
     h.scheduler
         .add_job(h.record_job("b", Once(t(100))))
         .await
         .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while log.events().len() < 2 && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
     tokio::time::sleep(Duration::from_millis(100)).await;
     let seen: Vec<String> = log.events().iter().map(ToString::to_string).collect();
     assert_eq!(
@@ -232,12 +232,8 @@ async fn configuration_document_sets_zone_defaults_stores_and_executors() {
         misfire_grace_time = 30
         coalesce = false
         max_instances = 3
-        [jobstores.default]
-        type = "memory"
         [jobstores.archive]
         type = "memory"
-        [executors.default]
-        type = "tokio"
         [executors.pool]
         type = "threadpool"
         max_workers = 2
@@ -260,8 +256,8 @@ async fn configuration_document_sets_zone_defaults_stores_and_executors() {
     assert!(!job.coalesce());
     assert_eq!(job.max_instances(), 3);
     h.next(EventMask::JOB_EXECUTED).await;
-    // Stores from a document are added in alias order (the document is a map).
-    assert_eq!(h.scheduler.jobstore_aliases(), ["archive", "default"]);
+    // Stores from a document come after the builder's, in alias order (the document is a map).
+    assert_eq!(h.scheduler.jobstore_aliases(), ["default", "archive"]);
 
     // configure() refuses a running scheduler, then replaces stores and executors.
     let err = h

@@ -1,19 +1,22 @@
 //! What happened: APScheduler's events, masks to pick them, and the bus that delivers them.
 //!
-//! Delivery is lossless and never blocks the publisher: every subscriber has its own unbounded
-//! queue. A listener callback runs on its own thread, so a slow listener only delays itself; a
-//! stream subscriber reads at its own pace. The price of never dropping an event is memory: a
-//! subscriber that stops reading lets its queue grow, so drop streams you no longer read.
+//! Every subscriber, a listener callback or an [`EventStream`], has its own bounded queue,
+//! with a [`Delivery`] it chooses: how many events the queue holds and what happens when it
+//! is full (drop the oldest and say how many, or make the publisher wait). A listener runs
+//! on a thread of its own, so a slow listener only delays itself; a stream is read at its
+//! own pace. ARCHITECTURE.md ("Events") says why the default drops rather than waits.
+
+mod bus;
 
 use std::fmt;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
-use std::task::{Context, Poll};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
 use crate::error::{BoxError, Error};
+
+pub(crate) use bus::on_listener_thread_of;
+pub use bus::{Delivery, EventBus, EventStream, ListenerId, Overflow};
 
 bitflags::bitflags! {
     /// A set of event kinds, with APScheduler 3.x's bit values (`EVENT_JOB_ADDED` = 512, ...).
@@ -59,8 +62,11 @@ bitflags::bitflags! {
         /// Something failed in the scheduler itself: a store that cannot be read, the loop
         /// stopping. Not in APScheduler.
         const SCHEDULER_ERROR = 1 << 18;
+        /// A subscriber fell behind and lost events ([`Event::EventsLost`]); delivered to
+        /// that subscriber whatever its mask. Not in APScheduler.
+        const EVENTS_LOST = 1 << 19;
         /// Every event.
-        const ALL = (1 << 19) - 1;
+        const ALL = (1 << 20) - 1;
     }
 }
 
@@ -125,6 +131,13 @@ pub enum Event {
     JobFault(JobFaultEvent),
     /// Something failed in the scheduler itself, outside any one job.
     SchedulerError(SchedulerErrorEvent),
+    /// This subscriber's queue was full and its `count` oldest events were dropped
+    /// ([`Overflow::DropOldest`]). It comes in place of the lost events, before the ones
+    /// that follow them, and only to the subscriber that lost them. Not in APScheduler.
+    EventsLost {
+        /// How many events were dropped.
+        count: u64,
+    },
 }
 
 impl Event {
@@ -150,6 +163,7 @@ impl Event {
             Event::JobMissed(_) => EventMask::JOB_MISSED,
             Event::JobFault(_) => EventMask::JOB_FAULT,
             Event::SchedulerError(_) => EventMask::SCHEDULER_ERROR,
+            Event::EventsLost { .. } => EventMask::EVENTS_LOST,
         }
     }
 
@@ -241,6 +255,9 @@ impl fmt::Display for Event {
                 Some(store) => write!(f, "scheduler error in job store {store:?}: {}", e.error),
                 None => write!(f, "scheduler error: {}", e.error),
             },
+            Event::EventsLost { count } => {
+                write!(f, "{count} event(s) lost: this subscriber fell behind")
+            }
         }
     }
 }
@@ -413,229 +430,9 @@ impl fmt::Display for PanicError {
 
 impl std::error::Error for PanicError {}
 
-/// Identifies a listener added with [`EventBus::add_listener`], to remove it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ListenerId(u64);
-
-enum Sink {
-    Stream(tokio::sync::mpsc::UnboundedSender<Event>),
-    Listener(std::sync::mpsc::Sender<Event>),
-}
-
-struct Subscriber {
-    id: u64,
-    mask: EventMask,
-    sink: Sink,
-}
-
-impl Subscriber {
-    /// Queues `event`; `false` when the receiving side is gone.
-    fn deliver(&self, event: &Event) -> bool {
-        match &self.sink {
-            Sink::Stream(tx) => tx.send(event.clone()).is_ok(),
-            Sink::Listener(tx) => tx.send(event.clone()).is_ok(),
-        }
-    }
-}
-
-#[derive(Default)]
-struct BusInner {
-    subscribers: RwLock<Vec<Subscriber>>,
-    /// The union of all subscribers' masks, so publishing an event nobody wants costs one load.
-    wanted: AtomicU32,
-    next_id: AtomicU64,
-}
-
-/// Delivers events to listeners and streams; cloning shares the bus.
-#[derive(Clone, Default)]
-pub struct EventBus {
-    inner: Arc<BusInner>,
-}
-
-impl EventBus {
-    /// A bus without subscribers.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Whether any subscriber wants events of `code`: lets publishers skip building events
-    /// nobody reads.
-    pub fn wants(&self, code: EventMask) -> bool {
-        EventMask::from_bits_retain(self.inner.wanted.load(Ordering::Acquire)).intersects(code)
-    }
-
-    /// Delivers `event` to every subscriber whose mask includes it. Never blocks.
-    pub fn publish(&self, event: Event) {
-        let code = event.code();
-        if !self.wants(code) {
-            return;
-        }
-        let mut gone = false;
-        {
-            let subscribers = self.read();
-            for sub in subscribers.iter().filter(|s| s.mask.intersects(code)) {
-                gone |= !sub.deliver(&event);
-            }
-        }
-        if gone {
-            self.prune();
-        }
-    }
-
-    /// A stream of the events in `mask`, from now on, in the order they were published.
-    pub fn subscribe(&self, mask: EventMask) -> EventStream {
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        self.add(mask, Sink::Stream(tx));
-        EventStream { rx }
-    }
-
-    /// Calls `listener` with every event in `mask`, on a thread of its own.
-    ///
-    /// A listener that panics is logged and keeps receiving later events, as in APScheduler.
-    pub fn add_listener<F>(&self, listener: F, mask: EventMask) -> ListenerId
-    where
-        F: Fn(&Event) + Send + 'static,
-    {
-        let (tx, rx) = std::sync::mpsc::channel::<Event>();
-        let id = self.add(mask, Sink::Listener(tx));
-        let spawned = std::thread::Builder::new()
-            .name(format!("scheduler-listener-{id}"))
-            .spawn(move || {
-                for event in rx {
-                    let call = std::panic::AssertUnwindSafe(|| listener(&event));
-                    if std::panic::catch_unwind(call).is_err() {
-                        tracing::error!(listener = id, %event, "event listener panicked");
-                    }
-                }
-            });
-        if let Err(e) = spawned {
-            tracing::error!(error = %e, "cannot start a thread for an event listener");
-            self.remove(id);
-        }
-        ListenerId(id)
-    }
-
-    /// Stops delivering to a listener; events already queued for it are still delivered.
-    /// Answers whether it was registered.
-    pub fn remove_listener(&self, id: ListenerId) -> bool {
-        self.remove(id.0)
-    }
-
-    fn add(&self, mask: EventMask, sink: Sink) -> u64 {
-        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        let mut subscribers = self.write();
-        subscribers.push(Subscriber { id, mask, sink });
-        self.refresh_wanted(&subscribers);
-        id
-    }
-
-    fn remove(&self, id: u64) -> bool {
-        let mut subscribers = self.write();
-        let before = subscribers.len();
-        subscribers.retain(|s| s.id != id);
-        self.refresh_wanted(&subscribers);
-        subscribers.len() != before
-    }
-
-    fn prune(&self) {
-        let mut subscribers = self.write();
-        subscribers.retain(|s| match &s.sink {
-            Sink::Stream(tx) => !tx.is_closed(),
-            // A listener thread only ends when its sender is dropped here.
-            Sink::Listener(_) => true,
-        });
-        self.refresh_wanted(&subscribers);
-    }
-
-    fn refresh_wanted(&self, subscribers: &[Subscriber]) {
-        let wanted = subscribers
-            .iter()
-            .fold(EventMask::empty(), |acc, s| acc | s.mask);
-        self.inner.wanted.store(wanted.bits(), Ordering::Release);
-    }
-
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, Vec<Subscriber>> {
-        // Sends cannot panic halfway through changing the list, so a poisoned lock is sound.
-        self.inner
-            .subscribers
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Vec<Subscriber>> {
-        self.inner
-            .subscribers
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-impl fmt::Debug for EventBus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EventBus")
-            .field("subscribers", &self.read().len())
-            .field(
-                "wanted",
-                &EventMask::from_bits_retain(self.inner.wanted.load(Ordering::Relaxed)),
-            )
-            .finish()
-    }
-}
-
-/// Events from [`EventBus::subscribe`]: `recv().await` them or use it as a `Stream`.
-#[derive(Debug)]
-pub struct EventStream {
-    rx: tokio::sync::mpsc::UnboundedReceiver<Event>,
-}
-
-impl EventStream {
-    /// The next event; `None` once the bus is gone.
-    pub async fn recv(&mut self) -> Option<Event> {
-        self.rx.recv().await
-    }
-
-    /// The next event if one is queued, without waiting.
-    pub fn try_recv(&mut self) -> Option<Event> {
-        self.rx.try_recv().ok()
-    }
-}
-
-impl futures_core::Stream for EventStream {
-    type Item = Event;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
-        self.rx.poll_recv(cx)
-    }
-}
-
-/// Events collected by a listener, for tests and examples.
-#[derive(Debug, Clone, Default)]
-pub struct EventLog(Arc<Mutex<Vec<Event>>>);
-
-impl EventLog {
-    /// An empty log.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Appends an event.
-    pub fn push(&self, event: &Event) {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(event.clone());
-    }
-
-    /// A copy of the events so far.
-    pub fn events(&self) -> Vec<Event> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     fn added(id: &str) -> Event {
         Event::JobAdded(JobEvent {
@@ -648,109 +445,13 @@ mod tests {
     fn masks_have_apscheduler_bits() {
         assert_eq!(EventMask::JOB_ADDED.bits(), 512);
         assert_eq!(EventMask::JOB_MAX_INSTANCES.bits(), 65536);
-        assert_eq!(EventMask::ALL.bits(), (1 << 19) - 1);
+        assert_eq!(EventMask::ALL.bits(), (1 << 20) - 1);
         // APScheduler's EVENT_ALL is every bit below JOB_FAULT.
         assert_eq!((EventMask::JOB_FAULT.bits() - 1), 131_071);
         assert_eq!(added("x").code(), EventMask::JOB_ADDED);
-    }
-
-    #[tokio::test]
-    async fn streams_get_only_their_mask_and_every_event() {
-        let bus = EventBus::new();
-        let mut jobs = bus.subscribe(EventMask::JOB_ADDED);
-        let mut started = bus.subscribe(EventMask::SCHEDULER_STARTED);
-        for i in 0..100_000 {
-            bus.publish(added(&i.to_string()));
-        }
-        bus.publish(Event::SchedulerStarted);
-        for i in 0..100_000 {
-            assert_eq!(
-                jobs.recv().await.unwrap().job_id(),
-                Some(i.to_string().as_str())
-            );
-        }
-        assert!(jobs.try_recv().is_none());
-        assert!(matches!(
-            started.recv().await,
-            Some(Event::SchedulerStarted)
-        ));
-    }
-
-    #[test]
-    fn a_slow_listener_does_not_block_the_publisher_or_lose_events() {
-        let bus = EventBus::new();
-        let log = EventLog::new();
-        let (gate_tx, gate_rx) = std::sync::mpsc::channel::<()>();
-        let gate = Mutex::new(gate_rx);
-        let sink = log.clone();
-        bus.add_listener(
-            move |e| {
-                // Held until the publisher has finished: the listener is "slow".
-                let _ = gate.lock().unwrap().recv_timeout(Duration::from_secs(10));
-                sink.push(e);
-            },
-            EventMask::ALL,
+        assert_eq!(
+            Event::EventsLost { count: 3 }.code(),
+            EventMask::EVENTS_LOST
         );
-        for i in 0..1000 {
-            bus.publish(added(&i.to_string()));
-        }
-        // All 1000 publishes returned while the listener was still stuck on the first event.
-        assert!(log.events().is_empty());
-        for _ in 0..1000 {
-            gate_tx.send(()).unwrap();
-        }
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while log.events().len() < 1000 && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        let ids: Vec<String> = log
-            .events()
-            .iter()
-            .map(|e| e.job_id().unwrap().to_owned())
-            .collect();
-        assert_eq!(ids, (0..1000).map(|i| i.to_string()).collect::<Vec<_>>());
-    }
-
-    #[test]
-    fn a_panicking_listener_keeps_receiving() {
-        let bus = EventBus::new();
-        let log = EventLog::new();
-        let sink = log.clone();
-        bus.add_listener(
-            move |e| {
-                sink.push(e);
-                if e.job_id() == Some("boom") {
-                    panic!("listener bug");
-                }
-            },
-            EventMask::JOB_ADDED,
-        );
-        bus.publish(added("boom"));
-        bus.publish(added("after"));
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while log.events().len() < 2 && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        assert_eq!(log.events().len(), 2);
-    }
-
-    #[test]
-    fn removed_listeners_and_dropped_streams_stop_being_wanted() {
-        let bus = EventBus::new();
-        assert!(!bus.wants(EventMask::JOB_ADDED));
-        let id = bus.add_listener(|_| {}, EventMask::JOB_ADDED);
-        assert!(bus.wants(EventMask::JOB_ADDED));
-        assert!(bus.remove_listener(id));
-        assert!(!bus.remove_listener(id));
-        assert!(!bus.wants(EventMask::JOB_ADDED));
-
-        let stream = bus.subscribe(EventMask::JOB_REMOVED);
-        assert!(bus.wants(EventMask::JOB_REMOVED));
-        drop(stream);
-        bus.publish(Event::JobRemoved(JobEvent {
-            job_id: "x".into(),
-            jobstore: "default".into(),
-        }));
-        assert!(!bus.wants(EventMask::JOB_REMOVED));
     }
 }

@@ -1,0 +1,327 @@
+//! [`SchedulerBuilder`] and the settings it checks before a scheduler exists.
+
+use std::fmt;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use chrono_tz::Tz;
+use tokio::sync::Notify;
+
+use super::aliased::Aliased;
+use super::config::{Components, SchedulerConfig, apply_document, local_timezone};
+use super::lifecycle::Lifecycle;
+use super::pending::PendingJobs;
+use super::{Inner, Scheduler};
+use crate::clock::{Clock, SystemClock};
+use crate::error::{Error, Result};
+use crate::event::EventBus;
+use crate::executor::{DynExecutor, Executor};
+use crate::job::{JobCodec, JobDefaults, JobRegistry};
+use crate::store::{DynJobStore, JobStore};
+use crate::trigger::TriggerRegistry;
+
+/// How many fire times of one job one pass runs or walks at most (see
+/// [`SchedulerBuilder::catch_up_limit`]).
+pub const DEFAULT_CATCH_UP_LIMIT: usize = 10_000;
+
+/// The longest `jobstore_retry_interval`: waiting longer than a day to ask a failing store
+/// again is a mistake in units, not a policy.
+const MAX_RETRY_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The scheduler's settings, checked whole wherever they are set (builder, document).
+#[derive(Debug, Clone)]
+pub(super) struct Settings {
+    pub(super) timezone: Tz,
+    pub(super) job_defaults: JobDefaults,
+    pub(super) jobstore_retry_interval: Duration,
+    pub(super) catch_up_limit: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            timezone: local_timezone(),
+            job_defaults: JobDefaults::default(),
+            jobstore_retry_interval: Duration::from_secs(10),
+            catch_up_limit: DEFAULT_CATCH_UP_LIMIT,
+        }
+    }
+}
+
+impl Settings {
+    /// Fails with [`Config`](crate::ErrorKind::Config) for a value the scheduler cannot use.
+    pub(super) fn validate(&self) -> Result<()> {
+        validate_retry_interval(self.jobstore_retry_interval)?;
+        let defaults = &self.job_defaults;
+        if defaults
+            .misfire_grace_time
+            .is_some_and(|grace| grace.is_zero())
+        {
+            return Err(Error::config(
+                "job_defaults.misfire_grace_time must be positive, or none for no limit",
+            ));
+        }
+        if defaults.max_instances == 0 {
+            return Err(Error::config(
+                "job_defaults.max_instances must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Checks a retry interval: positive and at most a day.
+pub(super) fn validate_retry_interval(interval: Duration) -> Result<Duration> {
+    if interval.is_zero() || interval > MAX_RETRY_INTERVAL {
+        return Err(Error::config(format!(
+            "jobstore_retry_interval must be positive and at most one day (86400 s), not {} s",
+            interval.as_secs_f64()
+        )));
+    }
+    Ok(interval)
+}
+
+/// Builds a [`Scheduler`]; [`build`](Self::build) checks everything it was given.
+pub struct SchedulerBuilder {
+    clock: Arc<dyn Clock>,
+    settings: Settings,
+    functions: JobRegistry,
+    triggers: TriggerRegistry,
+    stores: Aliased<dyn DynJobStore>,
+    executors: Aliased<dyn DynExecutor>,
+    /// The first store or executor refused (a duplicate alias), reported by `build`.
+    refused: Option<Error>,
+}
+
+impl Default for SchedulerBuilder {
+    fn default() -> Self {
+        SchedulerBuilder {
+            clock: Arc::new(SystemClock),
+            settings: Settings::default(),
+            functions: JobRegistry::new(),
+            triggers: TriggerRegistry::new(),
+            stores: Aliased::stores(),
+            executors: Aliased::executors(),
+            refused: None,
+        }
+    }
+}
+
+impl fmt::Debug for SchedulerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SchedulerBuilder")
+            .field("clock", &self.clock)
+            .field("settings", &self.settings)
+            .field("stores", &self.stores.aliases())
+            .field("executors", &self.executors.aliases())
+            .finish()
+    }
+}
+
+impl SchedulerBuilder {
+    /// The clock to read time from (default: the system clock).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The zone for displayed times (default: the machine's local zone).
+    pub fn timezone(mut self, tz: Tz) -> Self {
+        self.settings.timezone = tz;
+        self
+    }
+
+    /// Defaults for the options jobs leave unset. [`build`](Self::build) refuses a zero
+    /// misfire grace time or a `max_instances` of 0.
+    pub fn job_defaults(mut self, defaults: JobDefaults) -> Self {
+        self.settings.job_defaults = defaults;
+        self
+    }
+
+    /// How long to wait before asking a failing store again (default 10 s; positive and at
+    /// most one day, else [`build`](Self::build) fails).
+    pub fn jobstore_retry_interval(mut self, interval: Duration) -> Self {
+        self.settings.jobstore_retry_interval = interval;
+        self
+    }
+
+    /// The most fire times of one job one pass of the loop runs or walks (default 10,000).
+    ///
+    /// After an outage or a clock jump a job may have millions of missed fire times;
+    /// APScheduler enumerates them all (its issues #1066 and #125). Here the trigger skips
+    /// them ([`Trigger::catch_up`](crate::Trigger::catch_up), arithmetic for the built-in
+    /// triggers), and a job that coalesces runs once, for the last. A job that does not
+    /// coalesce runs each fire time within its misfire grace time, at most this many per pass
+    /// (the rest in the next passes, so a pass stays short and other jobs keep running); when
+    /// more than this many are already past the grace time they are reported as one
+    /// [`Event::JobMissed`](crate::Event) carrying their count instead of one each. A trigger
+    /// that cannot skip is walked at most this many fire times per pass, the job's position
+    /// saved in between.
+    pub fn catch_up_limit(mut self, limit: usize) -> Self {
+        self.settings.catch_up_limit = limit.max(1);
+        self
+    }
+
+    /// The job functions jobs may name.
+    pub fn registry(mut self, functions: JobRegistry) -> Self {
+        self.functions = functions;
+        self
+    }
+
+    /// The trigger kinds persistent stores may restore.
+    pub fn triggers(mut self, triggers: TriggerRegistry) -> Self {
+        self.triggers = triggers;
+        self
+    }
+
+    /// Adds a job store under `alias` (`"default"` is where jobs go unless told otherwise).
+    /// An alias given twice makes [`build`](Self::build) fail, as `add_jobstore` does.
+    pub fn jobstore(self, alias: impl Into<Arc<str>>, store: impl JobStore) -> Self {
+        self.jobstore_dyn(alias, Arc::new(store))
+    }
+
+    /// Adds a job store that is already a trait object.
+    pub fn jobstore_dyn(mut self, alias: impl Into<Arc<str>>, store: Arc<dyn DynJobStore>) -> Self {
+        if let Err(e) = self.stores.insert(alias.into(), store) {
+            self.refused.get_or_insert(e);
+        }
+        self
+    }
+
+    /// Adds an executor under `alias` (`"default"` runs jobs unless told otherwise). An alias
+    /// given twice makes [`build`](Self::build) fail, as `add_executor` does.
+    pub fn executor(self, alias: impl Into<Arc<str>>, executor: impl Executor) -> Self {
+        self.executor_dyn(alias, Arc::new(executor))
+    }
+
+    /// Adds an executor that is already a trait object.
+    pub fn executor_dyn(
+        mut self,
+        alias: impl Into<Arc<str>>,
+        executor: Arc<dyn DynExecutor>,
+    ) -> Self {
+        if let Err(e) = self.executors.insert(alias.into(), executor) {
+            self.refused.get_or_insert(e);
+        }
+        self
+    }
+
+    /// Applies a configuration document: time zone, job defaults, retry interval, and the
+    /// stores and executors it lists, built with `components` and added to the ones given so
+    /// far. Fails, changing nothing, on a bad value, an unknown type or an alias already
+    /// taken. [`Scheduler::configure`] applies a document the same way to a stopped scheduler.
+    pub fn config(mut self, config: &SchedulerConfig, components: &Components) -> Result<Self> {
+        apply_document(
+            config,
+            components,
+            &mut self.settings,
+            &mut self.stores,
+            &mut self.executors,
+        )?;
+        Ok(self)
+    }
+
+    /// The scheduler, stopped.
+    ///
+    /// Fails with [`Config`](crate::ErrorKind::Config) when a store or executor alias was
+    /// given twice or a setting is out of range (a zero or over-a-day retry interval, a zero
+    /// misfire grace time or `max_instances` in the job defaults).
+    pub fn build(self) -> Result<Scheduler> {
+        if let Some(refused) = self.refused {
+            return Err(refused);
+        }
+        self.settings.validate()?;
+        Ok(Scheduler {
+            inner: Arc::new(Inner {
+                clock: self.clock,
+                codec: JobCodec::new(self.functions, self.triggers),
+                events: EventBus::new(),
+                settings: RwLock::new(self.settings),
+                lifecycle: Lifecycle::new(),
+                jobs_lock: tokio::sync::Mutex::new(()),
+                stores: RwLock::new(self.stores),
+                executors: RwLock::new(self.executors),
+                pending: Mutex::new(PendingJobs::default()),
+                wakeup: Notify::new(),
+                runtime: Mutex::new(None),
+            }),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+
+    #[test]
+    fn retry_intervals_must_be_positive_and_at_most_a_day() {
+        for bad in [
+            Duration::ZERO,
+            Duration::from_secs_f64(1e13),
+            MAX_RETRY_INTERVAL + Duration::from_nanos(1),
+        ] {
+            let err = Scheduler::builder()
+                .jobstore_retry_interval(bad)
+                .build()
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Config, "{bad:?}");
+            assert!(err.to_string().contains("jobstore_retry_interval"), "{err}");
+        }
+        for good in [Duration::from_millis(1), MAX_RETRY_INTERVAL] {
+            Scheduler::builder()
+                .jobstore_retry_interval(good)
+                .build()
+                .unwrap();
+        }
+    }
+
+    #[test]
+    fn job_defaults_are_checked_at_build() {
+        let zero_grace = JobDefaults {
+            misfire_grace_time: Some(Duration::ZERO),
+            ..JobDefaults::default()
+        };
+        let no_instances = JobDefaults {
+            max_instances: 0,
+            ..JobDefaults::default()
+        };
+        for defaults in [zero_grace, no_instances] {
+            let err = Scheduler::builder()
+                .job_defaults(defaults)
+                .build()
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Config);
+        }
+    }
+
+    #[derive(Debug)]
+    struct Idle;
+
+    impl Executor for Idle {
+        async fn start(&self, _: crate::ExecutorContext) -> Result<()> {
+            Ok(())
+        }
+        fn submit(&self, _: crate::JobRun) -> Result<()> {
+            Ok(())
+        }
+        async fn shutdown(&self, _: bool) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn an_alias_given_twice_is_refused_at_build_as_at_run_time() {
+        let err = Scheduler::builder()
+            .executor("a", Idle)
+            .executor("b", Idle)
+            .executor("a", Idle)
+            .build()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config);
+        assert_eq!(
+            err.to_string(),
+            "this scheduler already has an executor named \"a\""
+        );
+    }
+}

@@ -1,0 +1,361 @@
+//! The job API: add, modify, reschedule, pause, resume, remove, get and list jobs, in the
+//! pending list before start and in the stores after.
+
+use std::sync::Arc;
+
+use super::{Scheduler, lock};
+use crate::error::{Error, ErrorKind, Result};
+use crate::event::{Event, JobEvent};
+use crate::job::{Job, JobChanges, JobSpec};
+use crate::store::DynJobStore;
+use crate::trigger::Trigger;
+
+impl Scheduler {
+    /// Adds a job. Before start it waits in the pending list; once started it goes to its
+    /// store (defaults filled, first run time from the trigger unless given) and
+    /// [`Event::JobAdded`] is published.
+    ///
+    /// Fails with [`ConflictingId`](ErrorKind::ConflictingId) when the id is taken and
+    /// `replace_existing` is off, [`Config`](ErrorKind::Config) for an unknown store or (once
+    /// started) executor alias, [`NotPersistable`](ErrorKind::NotPersistable) for a closure in a
+    /// persistent store, [`InvalidJob`](ErrorKind::InvalidJob) for out-of-range options, and
+    /// [`SchedulerState`](ErrorKind::SchedulerState) when the scheduler has
+    /// [failed](super::SchedulerState::Failed).
+    pub async fn add_job(&self, mut spec: JobSpec) -> Result<Job> {
+        self.settled().await;
+        self.lifecycle().ensure_usable()?;
+        spec.target.validate()?;
+        if spec.id.is_none() {
+            spec.id = Some(uuid::Uuid::new_v4().simple().to_string());
+        }
+        if self.running() {
+            return self.add_to_store(spec).await;
+        }
+        // Checked now so a bad spec fails here, not at start.
+        let defaults = self.job_defaults();
+        let preview = spec
+            .clone()
+            .with_default_timezone(self.timezone())
+            .into_job(&defaults, self.inner.clock.now())?;
+        tracing::info!(
+            job = preview.id(),
+            "adding job tentatively; it will be scheduled when the scheduler starts"
+        );
+        lock(&self.inner.pending).push(spec);
+        Ok(preview_pending(preview))
+    }
+
+    async fn add_to_store(&self, spec: JobSpec) -> Result<Job> {
+        let store = self.store(&spec.jobstore)?;
+        if super::read(&self.inner.executors)
+            .get(&spec.executor)
+            .is_none()
+        {
+            return Err(Error::config(format!(
+                "no executor named {:?}; add it with add_executor",
+                spec.executor
+            )));
+        }
+        let alias: Arc<str> = spec.jobstore.as_str().into();
+        let replace = spec.replace_existing;
+        let defaults = self.job_defaults();
+        let job = spec
+            .with_default_timezone(self.timezone())
+            .into_job(&defaults, self.inner.clock.now())?;
+        if !job.target().is_persistable() && !store.capabilities().closures {
+            return Err(Error::not_persistable(job.id()));
+        }
+        match store.add_job(job.clone()).await {
+            Err(e) if e.kind() == ErrorKind::ConflictingId && replace => {
+                store.update_job(job.clone()).await?
+            }
+            other => other?,
+        }
+        tracing::info!(job = job.id(), jobstore = %alias, "added job");
+        self.inner.events.publish(Event::JobAdded(JobEvent {
+            job_id: job.id_arc().clone(),
+            jobstore: alias,
+        }));
+        self.wake_if_running();
+        Ok(job)
+    }
+
+    /// Adds the jobs added before start. Checks every id first (against the stores and among
+    /// the pending jobs) so a conflict adds nothing; a job that still fails to be added stays
+    /// pending with the ones after it.
+    pub(super) async fn flush_pending(&self) -> Result<()> {
+        let pending = lock(&self.inner.pending).take();
+        if let Err(e) = self.check_pending(&pending).await {
+            lock(&self.inner.pending).put_back(pending);
+            return Err(e);
+        }
+        let mut rest = pending.into_iter();
+        while let Some(spec) = rest.next() {
+            if let Err(e) = self.add_to_store(spec.clone()).await {
+                lock(&self.inner.pending).put_back(std::iter::once(spec).chain(rest));
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    async fn check_pending(&self, pending: &[JobSpec]) -> Result<()> {
+        if let Some(repeated) = super::pending::PendingJobs::first_repeated(pending) {
+            return Err(Error::conflicting_id(
+                repeated.id.as_deref().unwrap_or_default(),
+            ));
+        }
+        for spec in pending.iter().filter(|s| !s.replace_existing) {
+            let id = spec.id.as_deref().unwrap_or_default();
+            if self.store(&spec.jobstore)?.lookup_job(id).await?.is_some() {
+                return Err(Error::conflicting_id(id));
+            }
+        }
+        Ok(())
+    }
+
+    /// Changes a job's options (APScheduler's `modify_job`), publishing
+    /// [`Event::JobModified`]. `jobstore` limits the search to one store.
+    pub async fn modify_job(
+        &self,
+        id: &str,
+        jobstore: Option<&str>,
+        changes: JobChanges,
+    ) -> Result<Job> {
+        self.settled().await;
+        self.lifecycle().ensure_usable()?;
+        if !self.running() {
+            let mut pending = lock(&self.inner.pending);
+            let spec = pending
+                .get_mut(id, jobstore)
+                .ok_or_else(|| Error::job_not_found(id))?;
+            let mut updated = spec.clone();
+            updated.apply(changes)?;
+            let preview = updated
+                .clone()
+                .with_default_timezone(self.timezone())
+                .into_job(&self.job_defaults(), self.inner.clock.now())?;
+            *spec = updated;
+            let alias: Arc<str> = spec.jobstore.as_str().into();
+            drop(pending);
+            self.inner.events.publish(Event::JobModified(JobEvent {
+                job_id: preview.id_arc().clone(),
+                jobstore: alias,
+            }));
+            return Ok(preview_pending(preview));
+        }
+        let guard = self.inner.jobs_lock.lock().await;
+        let (mut job, alias, store) = self.lookup(id, jobstore).await?;
+        job.apply(changes.with_default_timezone(self.timezone()))?;
+        if !job.target().is_persistable() && !store.capabilities().closures {
+            return Err(Error::not_persistable(id));
+        }
+        store.update_job(job.clone()).await?;
+        drop(guard);
+        tracing::info!(job = id, "modified job");
+        self.inner.events.publish(Event::JobModified(JobEvent {
+            job_id: job.id_arc().clone(),
+            jobstore: alias,
+        }));
+        self.wake_if_running();
+        Ok(job)
+    }
+
+    /// Gives a job a new trigger and computes its next run time from it now.
+    pub async fn reschedule_job(
+        &self,
+        id: &str,
+        jobstore: Option<&str>,
+        trigger: impl Trigger,
+    ) -> Result<Job> {
+        let trigger = crate::job::with_default_timezone(Arc::new(trigger), self.timezone());
+        let next = crate::job::first_fire_time(&*trigger, self.inner.clock.now())
+            .map_err(|e| e.with_job_id(id))?;
+        let mut changes = JobChanges::new().next_run_time(next);
+        changes.trigger = Some(trigger);
+        self.modify_job(id, jobstore, changes).await
+    }
+
+    /// Pauses a job: it keeps its place in the store with no next run time.
+    pub async fn pause_job(&self, id: &str, jobstore: Option<&str>) -> Result<Job> {
+        self.modify_job(id, jobstore, JobChanges::new().next_run_time(None))
+            .await
+    }
+
+    /// Resumes a paused job from its trigger's next fire time after now; removes it (and
+    /// answers `None`) if its trigger is finished.
+    pub async fn resume_job(&self, id: &str, jobstore: Option<&str>) -> Result<Option<Job>> {
+        let now = self.inner.clock.now();
+        let job = match self.get_job(id, jobstore).await? {
+            Some(job) => job,
+            None => return Err(Error::job_not_found(id)),
+        };
+        let next = crate::job::first_fire_time(&**job.trigger(), now)
+            .map_err(|e| e.with_job_id(id))?;
+        match next {
+            Some(next) => self
+                .modify_job(id, jobstore, JobChanges::new().next_run_time(Some(next)))
+                .await
+                .map(Some),
+            None => {
+                self.remove_job(id, jobstore).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Removes a job, publishing [`Event::JobRemoved`].
+    pub async fn remove_job(&self, id: &str, jobstore: Option<&str>) -> Result<()> {
+        self.settled().await;
+        self.lifecycle().ensure_usable()?;
+        if !self.running() {
+            let spec = lock(&self.inner.pending)
+                .remove(id, jobstore)
+                .ok_or_else(|| Error::job_not_found(id))?;
+            self.publish_removed(id.into(), spec.jobstore.as_str().into());
+            return Ok(());
+        }
+        for (alias, store) in self.stores_named(jobstore) {
+            match store.remove_job(id).await {
+                Ok(()) => {
+                    tracing::info!(job = id, jobstore = %alias, "removed job");
+                    self.publish_removed(id.into(), alias);
+                    return Ok(());
+                }
+                Err(e) if e.kind() == ErrorKind::JobNotFound => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::job_not_found(id))
+    }
+
+    /// Removes all jobs from one store (or all stores), publishing [`Event::AllJobsRemoved`].
+    pub async fn remove_all_jobs(&self, jobstore: Option<&str>) -> Result<()> {
+        self.settled().await;
+        self.lifecycle().ensure_usable()?;
+        if !self.running() {
+            lock(&self.inner.pending).remove_all(jobstore);
+        } else {
+            for (_, store) in self.stores_named(jobstore) {
+                store.remove_all_jobs().await?;
+            }
+        }
+        self.inner.events.publish(Event::AllJobsRemoved {
+            jobstore: jobstore.map(Arc::from),
+        });
+        Ok(())
+    }
+
+    /// The job with `id` (first store that has it, unless `jobstore` says which).
+    pub async fn get_job(&self, id: &str, jobstore: Option<&str>) -> Result<Option<Job>> {
+        self.settled().await;
+        if !self.running() {
+            let defaults = self.job_defaults();
+            return Ok(lock(&self.inner.pending)
+                .get(id, jobstore)
+                .map(|s| s.preview(&defaults)));
+        }
+        match self.lookup(id, jobstore).await {
+            Ok((job, _, _)) => Ok(Some(job)),
+            Err(e) if e.kind() == ErrorKind::JobNotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// All jobs: the pending ones before start, else every store's jobs in store order, each
+    /// store's sorted by next run time with paused jobs last.
+    pub async fn get_jobs(&self, jobstore: Option<&str>) -> Result<Vec<Job>> {
+        self.settled().await;
+        if !self.running() {
+            return Ok(self.pending_preview(jobstore));
+        }
+        let mut jobs = Vec::new();
+        for (_, store) in self.stores_named(jobstore) {
+            jobs.extend(store.get_all_jobs().await?);
+        }
+        Ok(jobs)
+    }
+
+    /// The job table APScheduler's `print_jobs` prints, as text.
+    pub async fn jobs_table(&self, jobstore: Option<&str>) -> Result<String> {
+        self.settled().await;
+        use std::fmt::Write as _;
+        let tz = self.timezone();
+        let mut out = String::new();
+        if !self.running() {
+            out.push_str("Pending jobs:\n");
+            let jobs = self.pending_preview(jobstore);
+            if jobs.is_empty() {
+                out.push_str("    No pending jobs\n");
+            }
+            for job in jobs {
+                let _ = writeln!(out, "    {}", job.display_pending(tz));
+            }
+            return Ok(out);
+        }
+        let mut stores = self.stores_named(jobstore);
+        stores.sort_by(|a, b| a.0.cmp(&b.0));
+        for (alias, store) in stores {
+            let _ = writeln!(out, "Jobstore {alias}:");
+            let jobs = store.get_all_jobs().await?;
+            if jobs.is_empty() {
+                out.push_str("    No scheduled jobs\n");
+            }
+            for job in jobs {
+                let _ = writeln!(out, "    {}", job.display_in(tz));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Prints [`jobs_table`](Self::jobs_table) to standard output.
+    pub async fn print_jobs(&self, jobstore: Option<&str>) -> Result<()> {
+        let table = self.jobs_table(jobstore).await?;
+        print!("{table}");
+        Ok(())
+    }
+
+    fn pending_preview(&self, jobstore: Option<&str>) -> Vec<Job> {
+        let defaults = self.job_defaults();
+        lock(&self.inner.pending).previews(jobstore, &defaults)
+    }
+
+    /// The stores `jobstore` names: that one, or all of them.
+    fn stores_named(&self, jobstore: Option<&str>) -> Vec<(Arc<str>, Arc<dyn DynJobStore>)> {
+        let mut stores = self.store_snapshot();
+        stores.retain(|(alias, _)| jobstore.is_none_or(|a| a == &**alias));
+        stores
+    }
+
+    /// Finds a stored job (the scheduler must be running).
+    async fn lookup(
+        &self,
+        id: &str,
+        jobstore: Option<&str>,
+    ) -> Result<(Job, Arc<str>, Arc<dyn DynJobStore>)> {
+        for (alias, store) in self.stores_named(jobstore) {
+            if let Some(job) = store.lookup_job(id).await? {
+                return Ok((job, alias, store));
+            }
+        }
+        Err(Error::job_not_found(id))
+    }
+
+    pub(super) fn publish_removed(&self, job_id: Arc<str>, jobstore: Arc<str>) {
+        self.inner
+            .events
+            .publish(Event::JobRemoved(JobEvent { job_id, jobstore }));
+    }
+
+    fn wake_if_running(&self) {
+        if self.state() == super::SchedulerState::Running {
+            self.wakeup();
+        }
+    }
+}
+
+/// A pending job is listed without a run time, as APScheduler lists it "pending".
+fn preview_pending(mut job: Job) -> Job {
+    job.set_next_run_time(None);
+    job
+}

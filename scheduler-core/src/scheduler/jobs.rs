@@ -190,8 +190,8 @@ impl Scheduler {
             Some(job) => job,
             None => return Err(Error::job_not_found(id)),
         };
-        let next = crate::job::first_fire_time(&**job.trigger(), now)
-            .map_err(|e| e.with_job_id(id))?;
+        let next =
+            crate::job::first_fire_time(&**job.trigger(), now).map_err(|e| e.with_job_id(id))?;
         match next {
             Some(next) => self
                 .modify_job(id, jobstore, JobChanges::new().next_run_time(Some(next)))

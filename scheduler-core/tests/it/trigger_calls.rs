@@ -115,6 +115,33 @@ async fn a_trigger_that_gives_up_is_an_error_at_add_and_a_fault_at_run_time() {
     expect_set_aside(&mut h, "later").await;
 }
 
+// Issue 6, case 2, with the real combination: two grids 0.4 s apart never meet, and the
+// search says so rather than "finished".
+#[tokio::test]
+async fn an_and_trigger_that_runs_out_of_search_is_refused_with_a_typed_error() {
+    let h = Harness::new();
+    h.scheduler.start().await.unwrap();
+    let grid = |offset_ms: i64, minutes: f64| -> Arc<dyn Trigger> {
+        Arc::new(
+            triggers::IntervalTrigger::builder()
+                .minutes(minutes)
+                .start_date(t(0) + chrono::TimeDelta::milliseconds(offset_ms))
+                .build()
+                .unwrap(),
+        )
+    };
+    let never = triggers::AndTrigger::new(vec![grid(0, 10.0), grid(400, 15.0)])
+        .unwrap()
+        .max_iterations(100);
+    let error = h
+        .scheduler
+        .add_job(h.record_job("never", never))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::TriggerFailed, "{error}");
+    assert!(error.to_string().contains("100 rounds"), "{error}");
+}
+
 // Issue 7: a trigger built without a zone takes the scheduler's, and keeps it when saved.
 #[tokio::test]
 async fn triggers_without_a_zone_take_the_schedulers() {

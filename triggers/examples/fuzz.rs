@@ -47,18 +47,23 @@ fn main() -> ExitCode {
     // Panics are reported with their input below; the default hook would print each twice.
     std::panic::set_hook(Box::new(|_| {}));
     if let Some(index) = only {
-        // One input, a hundred times (to reproduce or profile it).
-        let started = Instant::now();
+        // One input, a hundred times (to reproduce or profile it), with each call's fastest
+        // time and its steps.
+        let mut best: Vec<(Duration, String)> = Vec::new();
         for _ in 0..100 {
-            if let Err(failure) = run(seed, index, &mut Stats::default()) {
+            let mut again = Stats {
+                timings: Some(Vec::new()),
+                ..Stats::default()
+            };
+            if let Err(failure) = run(seed, index, &mut again) {
                 eprintln!("fuzz: {failure}");
                 return ExitCode::FAILURE;
             }
+            fastest(&mut best, again.timings.unwrap_or_default());
         }
-        println!(
-            "fuzz: input {index} (seed {seed}) 100 times in {:?}",
-            started.elapsed()
-        );
+        for (position, (time, what)) in best.iter().enumerate() {
+            println!("fuzz: input {index} (seed {seed}), call {position}: {time:?}, {what}");
+        }
         return ExitCode::SUCCESS;
     }
     let started = Instant::now();
@@ -83,12 +88,7 @@ fn main() -> ExitCode {
                 ..Stats::default()
             };
             let _ = run(seed, index, &mut again);
-            for (position, timing) in again.timings.unwrap_or_default().into_iter().enumerate() {
-                match best.get_mut(position) {
-                    Some(known) => known.0 = known.0.min(timing.0),
-                    None => best.push(timing),
-                }
-            }
+            fastest(&mut best, again.timings.unwrap_or_default());
         }
         for (position, (time, what)) in best.into_iter().enumerate() {
             if time > slowest.0 {
@@ -112,6 +112,16 @@ fn main() -> ExitCode {
         slowest.1,
     );
     ExitCode::SUCCESS
+}
+
+/// Keeps the fastest time of each call.
+fn fastest(best: &mut Vec<(Duration, String)>, timings: Vec<(Duration, String)>) {
+    for (position, timing) in timings.into_iter().enumerate() {
+        match best.get_mut(position) {
+            Some(known) => known.0 = known.0.min(timing.0),
+            None => best.push(timing),
+        }
+    }
 }
 
 /// Runs input `index` of the run with `seed`.

@@ -22,6 +22,8 @@ use crate::zone::{ZonedDateTime, ZonedSearch, python_time};
 const RESERVE: u64 = 6_000;
 /// The steps looking at the days of one month costs.
 const MONTH_STEPS: u64 = 3;
+/// What working out the ISO weeks of a month's days adds.
+const WEEK_STEPS: u64 = 10;
 /// The most years one count looks at; a longer stretch is counted in pieces.
 const YEARS_PER_COUNT: i64 = 1_000;
 
@@ -175,6 +177,8 @@ impl CronTrigger {
             days &= allowed;
         }
         if days != 0 && !week_field.allows_any() {
+            // An ISO week for every day left.
+            budget::charge(WEEK_STEPS);
             let mut rest = days;
             while rest != 0 {
                 let day = rest.trailing_zeros();

@@ -24,17 +24,18 @@ use {
 
 /// The most search steps one trigger call may take.
 ///
-/// A release build does a step in 30–60 ns on a 2-core machine of 2024, so a call that uses
-/// the whole budget takes around 1 ms (`cargo xtask fuzz --release` prints the slowest call).
-/// No answer of APScheduler's 2,999 conformance cases needs more than a fifth of it.
+/// Steps are weighted by what they cost (a zone lookup, an interval answer and a round of a
+/// combination count several), so that a release build does one in 20–100 ns on a 2-core
+/// machine: a call that uses the whole budget takes about a millisecond (`cargo xtask fuzz
+/// --release` prints the slowest call it sees). No answer of APScheduler's 2,999 conformance
+/// cases needs half of it.
 pub const STEP_BUDGET: u64 = 25_000;
 
+/// The bookkeeping of calls, apart from the count of steps (which the hot path touches alone).
 #[derive(Debug, Clone, Copy, Default)]
-struct Counter {
+struct Calls {
     /// Nesting of trigger calls on this thread; the budget is open while it is above zero.
     depth: u32,
-    /// Steps taken by the current outermost call.
-    used: u64,
     /// Steps taken by the last finished outermost call.
     last: u64,
     /// The most steps any outermost call took since [`take_peak_steps`].
@@ -42,15 +43,26 @@ struct Counter {
 }
 
 thread_local! {
-    static COUNTER: Cell<Counter> = const { Cell::new(Counter { depth: 0, used: 0, last: 0, peak: 0 }) };
+    /// Steps taken by the current outermost call.
+    static USED: Cell<u64> = const { Cell::new(0) };
+    static CALLS: Cell<Calls> = const { Cell::new(Calls { depth: 0, last: 0, peak: 0 }) };
 }
 
-fn update(f: impl FnOnce(&mut Counter)) -> Counter {
-    COUNTER.with(|cell| {
-        let mut counter = cell.get();
-        f(&mut counter);
-        cell.set(counter);
-        counter
+fn update(f: impl FnOnce(&mut Calls)) -> Calls {
+    CALLS.with(|cell| {
+        let mut calls = cell.get();
+        f(&mut calls);
+        cell.set(calls);
+        calls
+    })
+}
+
+/// Adds `n` steps, answering the total.
+fn add(n: u64) -> u64 {
+    USED.with(|used| {
+        let total = used.get().saturating_add(n);
+        used.set(total);
+        total
     })
 }
 
@@ -59,11 +71,12 @@ struct Scope;
 
 impl Drop for Scope {
     fn drop(&mut self) {
+        let used = USED.with(Cell::get);
         update(|c| {
             c.depth -= 1;
             if c.depth == 0 {
-                c.last = c.used;
-                c.peak = c.peak.max(c.used);
+                c.last = used;
+                c.peak = c.peak.max(used);
             }
         });
     }
@@ -72,12 +85,10 @@ impl Drop for Scope {
 /// Runs one trigger call within the budget: the outermost call on this thread opens it,
 /// nested calls share it.
 pub(crate) fn call<R>(f: impl FnOnce() -> R) -> R {
-    update(|c| {
-        if c.depth == 0 {
-            c.used = 0;
-        }
-        c.depth += 1;
-    });
+    let calls = update(|c| c.depth += 1);
+    if calls.depth == 1 {
+        USED.with(|used| used.set(0));
+    }
     let _scope = Scope;
     f()
 }
@@ -88,8 +99,7 @@ const IN_HAND: u64 = 100;
 
 /// Takes `n` steps; fails once the budget is spent.
 pub(crate) fn step(n: u64) -> Result<(), SearchExhausted> {
-    let counter = update(|c| c.used = c.used.saturating_add(n));
-    if counter.depth > 0 && counter.used > STEP_BUDGET - IN_HAND {
+    if add(n) > STEP_BUDGET - IN_HAND && CALLS.with(Cell::get).depth > 0 {
         return Err(exhausted());
     }
     Ok(())
@@ -98,7 +108,7 @@ pub(crate) fn step(n: u64) -> Result<(), SearchExhausted> {
 /// Counts `n` steps of work that cannot stop halfway (a time-zone lookup); the next
 /// [`step`] fails if they overspent the budget.
 pub(crate) fn charge(n: u64) {
-    update(|c| c.used = c.used.saturating_add(n));
+    add(n);
 }
 
 #[cfg(any(
@@ -109,7 +119,7 @@ pub(crate) fn charge(n: u64) {
 ))]
 /// Steps left in the current call.
 pub(crate) fn remaining() -> u64 {
-    COUNTER.with(|cell| (STEP_BUDGET - IN_HAND).saturating_sub(cell.get().used))
+    (STEP_BUDGET - IN_HAND).saturating_sub(USED.with(Cell::get))
 }
 
 #[cfg(feature = "combining")]
@@ -153,13 +163,13 @@ pub(crate) fn exhausted() -> SearchExhausted {
 
 /// The steps the last trigger call on this thread took (its children's included).
 pub fn last_call_steps() -> u64 {
-    COUNTER.with(|cell| cell.get().last)
+    CALLS.with(|cell| cell.get().last)
 }
 
 /// The most steps any trigger call on this thread took since the previous call of this
 /// function (or since the thread started).
 pub fn take_peak_steps() -> u64 {
-    let peak = COUNTER.with(|cell| cell.get().peak);
+    let peak = CALLS.with(|cell| cell.get().peak);
     update(|c| c.peak = 0);
     peak
 }

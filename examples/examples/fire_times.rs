@@ -6,7 +6,8 @@
 //! `compare.py`:
 //!
 //! ```sh
-//! cargo run -p examples --example fire_times < triggers/tests/data/cases.jsonl > port.jsonl
+//! cargo run -p examples --example fire_times --features conformance \
+//!     < triggers/tests/data/cases.jsonl > port.jsonl
 //! python3 triggers/tests/data/tools/compare.py triggers/tests/data/expected.jsonl port.jsonl \
 //!     --cases triggers/tests/data/cases.jsonl
 //! ```

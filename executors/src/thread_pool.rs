@@ -30,7 +30,10 @@ struct Pool {
     sender: Sender<Task>,
     receiver: Arc<Mutex<Receiver<Task>>>,
     workers: Vec<JoinHandle<()>>,
+    /// Workers waiting for a task.
     idle: Arc<AtomicUsize>,
+    /// Tasks sent and not yet taken by a worker.
+    queued: Arc<AtomicUsize>,
 }
 
 impl ThreadPoolExecutor {
@@ -66,23 +69,36 @@ impl Default for ThreadPoolExecutor {
 }
 
 impl Pool {
-    /// Starts another worker if none is idle and the pool is not full.
+    /// Starts another worker if the queued tasks outnumber the idle workers and the pool is
+    /// not full.
+    ///
+    /// Comparing the two counts (rather than asking "is any worker idle") matters: a worker
+    /// that has just counted itself idle may be about to take an earlier task, and the task
+    /// queued now would then wait behind a busy worker although the pool could grow.
     fn grow(&mut self, max_workers: usize) -> Result<()> {
-        if self.idle.load(Ordering::Acquire) > 0 || self.workers.len() >= max_workers {
+        if self.queued.load(Ordering::Acquire) <= self.idle.load(Ordering::Acquire)
+            || self.workers.len() >= max_workers
+        {
             return Ok(());
         }
-        let (ctx, receiver, idle) = (self.ctx.clone(), self.receiver.clone(), self.idle.clone());
+        let (ctx, receiver) = (self.ctx.clone(), self.receiver.clone());
+        let (idle, queued) = (self.idle.clone(), self.queued.clone());
         let name = format!("{}-worker-{}", ctx.alias(), self.workers.len());
         let handle = std::thread::Builder::new()
             .name(name)
-            .spawn(move || worker(&ctx, &receiver, &idle))
+            .spawn(move || worker(&ctx, &receiver, &idle, &queued))
             .map_err(|e| Error::scheduler_state("cannot start a worker thread").with_source(e))?;
         self.workers.push(handle);
         Ok(())
     }
 }
 
-fn worker(ctx: &ExecutorContext, receiver: &Mutex<Receiver<Task>>, idle: &AtomicUsize) {
+fn worker(
+    ctx: &ExecutorContext,
+    receiver: &Mutex<Receiver<Task>>,
+    idle: &AtomicUsize,
+    queued: &AtomicUsize,
+) {
     loop {
         idle.fetch_add(1, Ordering::AcqRel);
         // Workers take turns waiting on the queue; `recv` fails once the pool is shut down
@@ -92,6 +108,7 @@ fn worker(ctx: &ExecutorContext, receiver: &Mutex<Receiver<Task>>, idle: &Atomic
         let Ok((run, instance)) = task else {
             return;
         };
+        queued.fetch_sub(1, Ordering::AcqRel);
         run_job_blocking(ctx, &run);
         drop(instance);
     }
@@ -107,6 +124,7 @@ impl Executor for ThreadPoolExecutor {
             receiver: Arc::new(Mutex::new(receiver)),
             workers: Vec::new(),
             idle: Arc::default(),
+            queued: Arc::default(),
         });
         Ok(())
     }
@@ -118,11 +136,17 @@ impl Executor for ThreadPoolExecutor {
                 "the thread pool executor is not started",
             ));
         };
-        pool.grow(self.max_workers)?;
         let instance = pool.ctx.admit(&pool.limiter, &run)?;
-        pool.sender
-            .send((run, instance))
-            .map_err(|_| Error::scheduler_state("the thread pool has shut down"))
+        pool.queued.fetch_add(1, Ordering::AcqRel);
+        let sent = pool.grow(self.max_workers).and_then(|()| {
+            pool.sender
+                .send((run, instance))
+                .map_err(|_| Error::scheduler_state("the thread pool has shut down"))
+        });
+        if sent.is_err() {
+            pool.queued.fetch_sub(1, Ordering::AcqRel);
+        }
+        sent
     }
 
     async fn shutdown(&self, wait: bool) -> Result<()> {

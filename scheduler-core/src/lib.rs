@@ -13,6 +13,15 @@ pub mod trigger;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
+#[doc = include_str!("../docs/implementing.md")]
+pub mod guide {}
+
+// The workspace README's examples run as doctests here, where every crate they use is a
+// dev-dependency.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct WorkspaceReadme;
+
 pub use clock::{BoxFuture, Clock, SystemClock};
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use event::{

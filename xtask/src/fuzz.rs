@@ -13,9 +13,10 @@
 //! - `--inputs N` and `--seed S` choose the size and the inputs; a failure names the input,
 //!   which `cargo run -p triggers --example fuzz -- --seed S --input INDEX` runs again.
 
-use std::env;
-use std::process::Command;
-use std::time::Instant;
+use crate::workspace::{Result, cargo, run_step};
+
+pub(crate) const ABOUT: &str =
+    "the trigger fuzz: a million inputs (`--release` to time them, `--inputs N`, `--seed S`)";
 
 /// `cargo xtask test-all`'s short run: twenty thousand inputs on the debug build the tests
 /// already compiled.
@@ -33,7 +34,7 @@ pub(crate) const SHORT_RUN: &[&str] = &[
 ];
 
 /// Runs `cargo xtask fuzz [--release] [--inputs N] [--seed S]`.
-pub(crate) fn run(args: &[String]) -> Result<(), String> {
+pub(crate) fn run(args: &[String]) -> Result {
     let mut release = false;
     let mut passed: Vec<String> = Vec::new();
     let mut args = args.iter();
@@ -56,7 +57,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         }
     }
     let profile = if release { "release" } else { "fuzz" };
-    let mut command = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
+    let mut command = cargo();
     command
         .args(["run", "--locked", "--profile", profile])
         .args([
@@ -68,20 +69,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             "--",
         ])
         .args(&passed)
-        .current_dir(crate::root())
-        .env("CARGO_INCREMENTAL", "0")
         // An optimized build that still checks arithmetic, in a target directory of its own.
         .env("CARGO_PROFILE_FUZZ_INHERITS", "release")
         .env("CARGO_PROFILE_FUZZ_DEBUG_ASSERTIONS", "true")
         .env("CARGO_PROFILE_FUZZ_OVERFLOW_CHECKS", "true");
-    eprintln!("==> trigger fuzz ({profile} profile)");
-    let started = Instant::now();
-    let status = command
-        .status()
-        .map_err(|e| format!("fuzz: cannot run cargo: {e}"))?;
-    if !status.success() {
-        return Err(format!("the trigger fuzz failed ({status})"));
-    }
-    eprintln!("==> trigger fuzz: ok in {:.1?}", started.elapsed());
-    Ok(())
+    run_step(&format!("trigger fuzz ({profile} profile)"), &mut command)
 }

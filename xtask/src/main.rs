@@ -1,34 +1,48 @@
 //! Workspace automation: `cargo xtask <command>`.
 //!
-//! `test-all` is the one command that checks everything CI checks: formatting, clippy with
-//! warnings denied, every test of the workspace under nextest, the doctests, and the quick
-//! start example. It stops at the first failing step and says which one.
+//! `test-all` is the one command that checks everything CI checks; the other commands are
+//! its steps, runnable alone. Each command lives in its own module; this file only
+//! dispatches.
+
+mod docs;
+mod examples;
+mod features;
+mod fuzz;
+mod test_all;
+mod tidy;
+mod workspace;
 
 use std::env;
-use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
-use std::time::Instant;
+use std::process::ExitCode;
 
-mod fuzz;
+use workspace::Result;
 
-const USAGE: &str = "\
-usage: cargo xtask <command>
+/// A command's entry point: it gets the arguments after its name.
+type Run = fn(&[String]) -> Result;
 
-commands:
-  test-all    fmt check, clippy (-D warnings), all tests (nextest + doctests), examples
-  fuzz        the trigger fuzz: a million inputs ([--release] [--inputs N] [--seed S])
-  help        this text";
+/// Every command: name, what it does, entry point. Keep the table sorted by name, so
+/// commands added on different branches land on different lines.
+const COMMANDS: &[(&str, &str, Run)] = &[
+    ("docs", docs::ABOUT, docs::run),
+    ("examples", examples::ABOUT, examples::run),
+    ("features", features::ABOUT, features::run),
+    ("fuzz", fuzz::ABOUT, fuzz::run),
+    ("test-all", test_all::ABOUT, test_all::run),
+    ("tidy", tidy::ABOUT, tidy::run),
+];
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("test-all") => test_all(),
-        Some("fuzz") => fuzz::run(&args[1..]),
-        Some("help" | "-h" | "--help") | None => {
-            eprintln!("{USAGE}");
-            Ok(())
-        }
-        Some(other) => Err(format!("unknown command {other:?}\n\n{USAGE}")),
+    let Some(name) = args
+        .first()
+        .filter(|a| !matches!(a.as_str(), "help" | "-h" | "--help"))
+    else {
+        eprintln!("{}", usage());
+        return ExitCode::SUCCESS;
+    };
+    let result = match COMMANDS.iter().find(|(command, ..)| command == name) {
+        Some((_, _, run)) => run(&args[1..]),
+        None => Err(format!("unknown command {name:?}\n\n{}", usage())),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -39,81 +53,10 @@ fn main() -> ExitCode {
     }
 }
 
-/// The workspace root, found from this crate's manifest so `cargo xtask` works from any
-/// directory.
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives one level below the workspace root")
-        .to_path_buf()
-}
-
-fn test_all() -> Result<(), String> {
-    let started = Instant::now();
-    let steps: &[(&str, &[&str])] = &[
-        ("format", &["fmt", "--all", "--check"]),
-        (
-            "clippy",
-            &[
-                "clippy",
-                "--workspace",
-                "--all-targets",
-                "--all-features",
-                "--locked",
-                "--",
-                "-D",
-                "warnings",
-            ],
-        ),
-        (
-            "tests",
-            &[
-                "nextest",
-                "run",
-                "--workspace",
-                "--all-features",
-                "--locked",
-                "--no-fail-fast",
-            ],
-        ),
-        (
-            "doctests",
-            &["test", "--doc", "--workspace", "--all-features", "--locked"],
-        ),
-        ("trigger fuzz (short run)", fuzz::SHORT_RUN),
-        (
-            "quick start example",
-            &[
-                "run",
-                "--locked",
-                "--package",
-                "examples",
-                "--example",
-                "quickstart",
-            ],
-        ),
-    ];
-    for (name, args) in steps {
-        cargo(name, args)?;
+fn usage() -> String {
+    let mut text = String::from("usage: cargo xtask <command>\n\ncommands:\n");
+    for (name, what, _) in COMMANDS {
+        text.push_str(&format!("  {name:<10}  {what}\n"));
     }
-    eprintln!("\nxtask: all checks passed in {:.0?}", started.elapsed());
-    Ok(())
-}
-
-fn cargo(step: &str, args: &[&str]) -> Result<(), String> {
-    eprintln!("\n==> {step}: cargo {}", args.join(" "));
-    let started = Instant::now();
-    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let status = Command::new(cargo)
-        .args(args)
-        .current_dir(root())
-        // Incremental artifacts only cost time and disk in a one-shot run.
-        .env("CARGO_INCREMENTAL", "0")
-        .status()
-        .map_err(|e| format!("{step}: cannot run cargo: {e}"))?;
-    if !status.success() {
-        return Err(format!("step {step:?} failed ({status})"));
-    }
-    eprintln!("==> {step}: ok in {:.1?}", started.elapsed());
-    Ok(())
+    text
 }

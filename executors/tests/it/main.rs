@@ -129,7 +129,7 @@ async fn thread_pool_runs_at_most_max_workers_at_once_and_survives_panics() {
         o.enter_blocking();
         std::thread::sleep(Duration::from_millis(20));
         o.leave();
-        if i % 3 == 0 {
+        if i.is_multiple_of(3) {
             panic!("job {i} panicked");
         }
         Ok::<_, std::convert::Infallible>(std::thread::current().name().map(str::to_owned))

@@ -361,10 +361,10 @@ impl fmt::Debug for BackgroundScheduler {
 
 impl Drop for BackgroundScheduler {
     fn drop(&mut self) {
-        if self.sync.running() {
-            if let Err(e) = self.sync.shutdown(false) {
-                tracing::warn!(error = %e, "background scheduler failed to shut down");
-            }
+        if self.sync.running()
+            && let Err(e) = self.sync.shutdown(false)
+        {
+            tracing::warn!(error = %e, "background scheduler failed to shut down");
         }
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();

@@ -163,13 +163,13 @@ fn parse_numeric(kind: FieldKind, element: &str) -> Result<Expr, ExpressionError
     if last.is_none() && step.is_none() {
         last = Some(first);
     }
-    if let Some(last) = last {
-        if first > last {
-            return Err(ExpressionError::ReversedRange {
-                first: first_digits.to_owned(),
-                last: last_digits.unwrap_or(first_digits).to_owned(),
-            });
-        }
+    if let Some(last) = last
+        && first > last
+    {
+        return Err(ExpressionError::ReversedRange {
+            first: first_digits.to_owned(),
+            last: last_digits.unwrap_or(first_digits).to_owned(),
+        });
     }
     if let Some(step) = step {
         validate_step(step, kind.max() - kind.min())?;

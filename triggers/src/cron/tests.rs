@@ -1,4 +1,5 @@
-//! The cron cases of APScheduler's own test suite (3.x `tests/triggers/test_cron.py`), with
+//! The cron cases of APScheduler's own test suite (3.x
+//! <https://github.com/agronholm/apscheduler/blob/3.x/tests/triggers/test_cron.py>), with
 //! the answers APScheduler 3.11.3 gives for them.
 
 use std::time::Duration;

@@ -247,10 +247,10 @@ fn exercise(
             }
         };
         stats.answered += 1;
-        if let Some(previous) = previous {
-            if next <= previous {
-                return Err(format!("answered {next} after {previous}"));
-            }
+        if let Some(previous) = previous
+            && next <= previous
+        {
+            return Err(format!("answered {next} after {previous}"));
         }
         previous = Some(next);
         at = if rng.bool() {
@@ -263,10 +263,9 @@ fn exercise(
     let local_previous = previous.map(|p| trigger.local_zone().unwrap_or(Zone::UTC).to_local(p));
     if let Ok(Some(next)) = stats.call(describe, || {
         trigger.next_local_fire_time(local_previous, at)
-    })? {
-        if previous.is_some_and(|p| next.to_utc() <= p) {
-            return Err(format!("answered {next} locally after {previous:?}"));
-        }
+    })? && previous.is_some_and(|p| next.to_utc() <= p)
+    {
+        return Err(format!("answered {next} locally after {previous:?}"));
     }
     // A catch-up from the first answer, to a random later time.
     if let Some(first) = previous {

@@ -418,13 +418,13 @@ impl CalendarIntervalTriggerBuilder {
             .ok_or_else(|| {
                 TriggerError::argument("start_date", "today is outside the years 1 to 9999")
             })?;
-        if let Some(end) = self.options.end_date {
-            if start_date > end {
-                return Err(TriggerError::argument(
-                    "end_date",
-                    format!("{end} cannot be earlier than start_date {start_date}"),
-                ));
-            }
+        if let Some(end) = self.options.end_date
+            && start_date > end
+        {
+            return Err(TriggerError::argument(
+                "end_date",
+                format!("{end} cannot be earlier than start_date {start_date}"),
+            ));
         }
         for (argument, date) in [
             ("start_date", Some(start_date)),

@@ -121,10 +121,10 @@ impl ZonedSearch for IntervalTrigger {
         if let Some(jitter) = jitter {
             next += jitter;
         }
-        if let Some(end) = &self.end {
-            if next > end.timestamp() {
-                return Ok(None);
-            }
+        if let Some(end) = &self.end
+            && next > end.timestamp()
+        {
+            return Ok(None);
         }
         let Some(mut micros) = pytime::micros_from_timestamp(next) else {
             return Ok(None);

@@ -187,10 +187,10 @@ impl Child {
         latest: DateTime<Utc>,
     ) -> Result<Option<ZonedDateTime>, SearchExhausted> {
         budget::step(CHILD_STEPS)?;
-        if let Some(fresh) = self.next(None, latest)? {
-            if fresh.instant() >= latest {
-                return Ok(Some(fresh));
-            }
+        if let Some(fresh) = self.next(None, latest)?
+            && fresh.instant() >= latest
+        {
+            return Ok(Some(fresh));
         }
         let trigger: &dyn Trigger = match self {
             Child::Local(trigger) => trigger.as_ref(),
@@ -560,10 +560,10 @@ impl OrTrigger {
         let mut earliest: Option<ZonedDateTime> = None;
         for child in &self.children {
             budget::step(CHILD_STEPS)?;
-            if let Some(answer) = child.next(previous, now)? {
-                if earliest.is_none_or(|min| answer.py_cmp(&min).is_lt()) {
-                    earliest = Some(answer);
-                }
+            if let Some(answer) = child.next(previous, now)?
+                && earliest.is_none_or(|min| answer.py_cmp(&min).is_lt())
+            {
+                earliest = Some(answer);
             }
         }
         Ok(earliest.and_then(|earliest| self.jitter.apply(earliest)))

@@ -114,22 +114,22 @@ impl CronTrigger {
             if self.date_matches(last_day) {
                 count += times.per_day - times.after(upto.time());
             }
-            if let (Some(from), Some(to)) = (first_day.succ_opt(), last_day.pred_opt()) {
-                if from <= to {
-                    count += self.count_dates(from, to)? * times.per_day;
-                }
+            if let (Some(from), Some(to)) = (first_day.succ_opt(), last_day.pred_opt())
+                && from <= to
+            {
+                count += self.count_dates(from, to)? * times.per_day;
             }
         }
         if count == 0 {
             return Ok((0, None));
         }
         // The last: on the last day at or before `upto`, else the latest matching day before.
-        if self.date_matches(last_day) {
-            if let Some(time) = times.last_upto(upto.time()) {
-                let wall = last_day.and_time(time);
-                if wall > after {
-                    return Ok((count, Some(wall)));
-                }
+        if self.date_matches(last_day)
+            && let Some(time) = times.last_upto(upto.time())
+        {
+            let wall = last_day.and_time(time);
+            if wall > after {
+                return Ok((count, Some(wall)));
             }
         }
         let day = match last_day.pred_opt() {
@@ -337,10 +337,10 @@ impl TimesOfDay {
         };
         let highest = |mask: u64| 63 - mask.leading_zeros();
         if self.hours & (1 << h) != 0 {
-            if self.minutes & (1 << m) != 0 {
-                if let Some(second) = at_most(self.seconds, s) {
-                    return NaiveTime::from_hms_opt(h, m, second);
-                }
+            if self.minutes & (1 << m) != 0
+                && let Some(second) = at_most(self.seconds, s)
+            {
+                return NaiveTime::from_hms_opt(h, m, second);
             }
             if let Some(minute) = m.checked_sub(1).and_then(|m| at_most(self.minutes, m)) {
                 return NaiveTime::from_hms_opt(h, minute, highest(self.seconds));

@@ -106,10 +106,10 @@ impl CronTrigger {
                 };
                 (date, fieldnum) = moved;
             }
-            if let Some(end) = &self.end {
-                if date.py_cmp(end).is_gt() {
-                    return Ok(None);
-                }
+            if let Some(end) = &self.end
+                && date.py_cmp(end).is_gt()
+            {
+                return Ok(None);
             }
         }
         Ok(Some(date))

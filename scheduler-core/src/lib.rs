@@ -26,7 +26,8 @@ pub use clock::{BoxFuture, Clock, SystemClock};
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use event::{
     Delivery, Event, EventBus, EventMask, EventStream, FaultAction, JobEvent, JobExecutionEvent,
-    JobFailure, JobFaultEvent, JobSubmissionEvent, ListenerId, Overflow, SchedulerErrorEvent,
+    JobFailure, JobFaultEvent, JobSubmissionEvent, ListenerId, MissedRuns, Overflow,
+    SchedulerErrorEvent,
 };
 pub use executor::{
     DynExecutor, Executor, ExecutorContext, InstanceGuard, InstanceLimiter, JobRun,
@@ -42,7 +43,9 @@ pub use scheduler::{
     SchedulerConfig, SchedulerState, SyncScheduler,
 };
 pub use store::{Capabilities, DynJobStore, FireCommit, JobStore, StoreContext};
-pub use trigger::{Trigger, TriggerFactory, TriggerRegistry, TriggerState};
+pub use trigger::{
+    CatchUp, SearchExhausted, Trigger, TriggerFactory, TriggerRegistry, TriggerState,
+};
 
 /// Re-exported so downstream crates name the same versions.
 pub use chrono;

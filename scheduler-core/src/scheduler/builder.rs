@@ -20,7 +20,7 @@ use crate::job::{JobCodec, JobDefaults, JobRegistry};
 use crate::store::{DynJobStore, JobStore};
 use crate::trigger::TriggerRegistry;
 
-/// How many fire times the loop enumerates for one job in one pass (see
+/// How many fire times of one job one pass runs or walks at most (see
 /// [`SchedulerBuilder::catch_up_limit`]).
 pub const DEFAULT_CATCH_UP_LIMIT: usize = 10_000;
 
@@ -145,17 +145,18 @@ impl SchedulerBuilder {
         self
     }
 
-    /// The most fire times walked for one job in one pass of the loop (default 10,000).
+    /// The most fire times of one job one pass of the loop runs or walks (default 10,000).
     ///
     /// After an outage or a clock jump a job may have millions of missed fire times;
-    /// APScheduler enumerates them all in memory (its issues #1066 and #125). Here the loop
-    /// walks at most this many per job per pass, saves the job's position and goes on in the
-    /// next pass, so memory and the length of a pass stay bounded and other jobs keep running
-    /// in between. A coalescing job still runs once, for its latest missed time. A job that
-    /// does not coalesce runs every fire time walked in the pass that reaches the present (so
-    /// all of them when there are fewer than the limit, as in APScheduler); the fire times
-    /// walked in earlier passes are reported as missed ([`Event::JobMissed`](crate::Event))
-    /// without running.
+    /// APScheduler enumerates them all (its issues #1066 and #125). Here the trigger skips
+    /// them ([`Trigger::catch_up`](crate::Trigger::catch_up), arithmetic for the built-in
+    /// triggers), and a job that coalesces runs once, for the last. A job that does not
+    /// coalesce runs each fire time within its misfire grace time, at most this many per pass
+    /// (the rest in the next passes, so a pass stays short and other jobs keep running); when
+    /// more than this many are already past the grace time they are reported as one
+    /// [`Event::JobMissed`](crate::Event) carrying their count instead of one each. A trigger
+    /// that cannot skip is walked at most this many fire times per pass, the job's position
+    /// saved in between.
     pub fn catch_up_limit(mut self, limit: usize) -> Self {
         self.settings.catch_up_limit = limit.max(1);
         self

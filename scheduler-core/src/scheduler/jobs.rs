@@ -33,7 +33,10 @@ impl Scheduler {
         }
         // Checked now so a bad spec fails here, not at start.
         let defaults = self.job_defaults();
-        let preview = spec.clone().into_job(&defaults, self.inner.clock.now())?;
+        let preview = spec
+            .clone()
+            .with_default_timezone(self.timezone())
+            .into_job(&defaults, self.inner.clock.now())?;
         tracing::info!(
             job = preview.id(),
             "adding job tentatively; it will be scheduled when the scheduler starts"
@@ -56,7 +59,9 @@ impl Scheduler {
         let alias: Arc<str> = spec.jobstore.as_str().into();
         let replace = spec.replace_existing;
         let defaults = self.job_defaults();
-        let job = spec.into_job(&defaults, self.inner.clock.now())?;
+        let job = spec
+            .with_default_timezone(self.timezone())
+            .into_job(&defaults, self.inner.clock.now())?;
         if !job.target().is_persistable() && !store.capabilities().closures {
             return Err(Error::not_persistable(job.id()));
         }
@@ -128,6 +133,7 @@ impl Scheduler {
             updated.apply(changes)?;
             let preview = updated
                 .clone()
+                .with_default_timezone(self.timezone())
                 .into_job(&self.job_defaults(), self.inner.clock.now())?;
             *spec = updated;
             let alias: Arc<str> = spec.jobstore.as_str().into();
@@ -140,7 +146,7 @@ impl Scheduler {
         }
         let guard = self.inner.jobs_lock.lock().await;
         let (mut job, alias, store) = self.lookup(id, jobstore).await?;
-        job.apply(changes)?;
+        job.apply(changes.with_default_timezone(self.timezone()))?;
         if !job.target().is_persistable() && !store.capabilities().closures {
             return Err(Error::not_persistable(id));
         }
@@ -162,8 +168,9 @@ impl Scheduler {
         jobstore: Option<&str>,
         trigger: impl Trigger,
     ) -> Result<Job> {
-        let trigger: Arc<dyn Trigger> = Arc::new(trigger);
-        let next = trigger.next_fire_time(None, self.inner.clock.now());
+        let trigger = crate::job::with_default_timezone(Arc::new(trigger), self.timezone());
+        let next = crate::job::first_fire_time(&*trigger, self.inner.clock.now())
+            .map_err(|e| e.with_job_id(id))?;
         let mut changes = JobChanges::new().next_run_time(next);
         changes.trigger = Some(trigger);
         self.modify_job(id, jobstore, changes).await
@@ -183,7 +190,9 @@ impl Scheduler {
             Some(job) => job,
             None => return Err(Error::job_not_found(id)),
         };
-        match job.trigger().next_fire_time(None, now) {
+        let next =
+            crate::job::first_fire_time(&**job.trigger(), now).map_err(|e| e.with_job_id(id))?;
+        match next {
             Some(next) => self
                 .modify_job(id, jobstore, JobChanges::new().next_run_time(Some(next)))
                 .await

@@ -214,20 +214,21 @@ impl Trigger for StepTrigger {
         &self,
         previous: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
-    ) -> Option<DateTime<Utc>> {
+    ) -> std::result::Result<Option<DateTime<Utc>>, crate::SearchExhausted> {
         let step = TimeDelta::seconds(self.step_secs.max(1));
-        match previous {
-            Some(p) => Some(p + step),
+        Ok(match previous {
+            Some(p) => p.checked_add_signed(step),
             None if now <= self.start => Some(self.start),
-            None => {
+            None => (|| {
                 let (elapsed, step_us) = (
                     (now - self.start).num_microseconds()?,
                     step.num_microseconds()?,
                 );
                 let steps = (elapsed + step_us - 1) / step_us;
-                Some(self.start + step * i32::try_from(steps).ok()?)
-            }
-        }
+                self.start
+                    .checked_add_signed(step * i32::try_from(steps).ok()?)
+            })(),
+        })
     }
 
     fn to_state(&self) -> Result<TriggerState> {

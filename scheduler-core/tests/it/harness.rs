@@ -32,8 +32,8 @@ impl Trigger for Once {
         &self,
         previous: Option<DateTime<Utc>>,
         _now: DateTime<Utc>,
-    ) -> Option<DateTime<Utc>> {
-        previous.is_none().then_some(self.0)
+    ) -> Result<Option<DateTime<Utc>>, scheduler_core::SearchExhausted> {
+        Ok(previous.is_none().then_some(self.0))
     }
 
     fn to_state(&self) -> Result<TriggerState> {

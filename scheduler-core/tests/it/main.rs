@@ -11,3 +11,4 @@ mod lifecycle;
 mod processing;
 mod shutdown;
 mod sync;
+mod trigger_calls;

@@ -1,12 +1,15 @@
 //! Answers APScheduler conformance cases with this project's triggers.
 //!
-//! Reads the case format of `shared/conformance/cases.jsonl` (one JSON object per line) on
-//! standard input and writes APScheduler's output format on standard output, so the two can
-//! be diffed with `tools/compare.py`:
+//! Reads the case format of `triggers/tests/data/cases.jsonl` (one JSON object per line, see
+//! `triggers/tests/data/README.md`) on standard input and writes APScheduler's output format
+//! on standard output, so the two can be diffed with the project's copy of APScheduler's
+//! `compare.py`:
 //!
 //! ```sh
-//! cargo run -p examples --example fire_times < cases.jsonl > port.jsonl
-//! python3 tools/compare.py expected.jsonl port.jsonl --cases cases.jsonl
+//! cargo run -p examples --example fire_times --features conformance \
+//!     < triggers/tests/data/cases.jsonl > port.jsonl
+//! python3 triggers/tests/data/tools/compare.py triggers/tests/data/expected.jsonl port.jsonl \
+//!     --cases triggers/tests/data/cases.jsonl
 //! ```
 
 use std::io::{self, BufRead, BufWriter, Write};

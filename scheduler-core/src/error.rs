@@ -29,6 +29,10 @@ pub enum ErrorKind {
     Serialization,
     /// A trigger could not be built or restored.
     InvalidTrigger,
+    /// A trigger could not answer: its search for the next fire time gave up
+    /// ([`SearchExhausted`](crate::SearchExhausted)), or it answered a fire time that is not
+    /// after the previous one.
+    TriggerFailed,
     /// A job option is out of range (for example `max_instances = 0`).
     InvalidJob,
     /// The storage backend failed (connection, query, driver, a call that timed out).
@@ -55,6 +59,7 @@ impl ErrorKind {
             ErrorKind::NotPersistable => "job not persistable",
             ErrorKind::Serialization => "serialization",
             ErrorKind::InvalidTrigger => "invalid trigger",
+            ErrorKind::TriggerFailed => "trigger failed",
             ErrorKind::InvalidJob => "invalid job",
             ErrorKind::Backend => "backend",
             ErrorKind::Unrepresentable => "unrepresentable value",

@@ -165,6 +165,7 @@ impl ExecutorContext {
             scheduled_run_time: run_time,
             retval,
             error,
+            missed_runs: None,
         };
         self.events.publish(if code == EventMask::JOB_EXECUTED {
             Event::JobExecuted(event)

@@ -26,7 +26,8 @@ pub use clock::{BoxFuture, Clock, SystemClock};
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use event::{
     Delivery, Event, EventBus, EventMask, EventStream, FaultAction, JobEvent, JobExecutionEvent,
-    JobFailure, JobFaultEvent, JobSubmissionEvent, ListenerId, Overflow, SchedulerErrorEvent,
+    JobFailure, JobFaultEvent, JobSubmissionEvent, ListenerId, MissedRuns, Overflow,
+    SchedulerErrorEvent,
 };
 pub use executor::{
     DynExecutor, Executor, ExecutorContext, InstanceGuard, InstanceLimiter, JobRun,
@@ -38,14 +39,16 @@ pub use job::{
 pub use scheduler::config;
 pub use scheduler::{
     BackgroundScheduler, BlockingScheduler, ComponentConfig, Components, DEFAULT_CATCH_UP_LIMIT,
-    ExecutorFactory, Factory, Health, JobStoreFactory, Scheduler, SchedulerBuilder,
-    SchedulerConfig, SchedulerState, SyncScheduler,
+    DEFAULT_DUE_BATCH_SIZE, ExecutorFactory, Factory, Health, JobStoreFactory, Scheduler,
+    SchedulerBuilder, SchedulerConfig, SchedulerState, SyncScheduler,
 };
 pub use store::{
     Capabilities, DynJobStore, FireAnswer, FireAnswers, FireCommit, FireOutcome, JobStore,
     RecordJobStore, RecordStore, StoreContext,
 };
-pub use trigger::{Trigger, TriggerFactory, TriggerRegistry, TriggerState};
+pub use trigger::{
+    CatchUp, SearchExhausted, Trigger, TriggerFactory, TriggerRegistry, TriggerState,
+};
 
 /// Re-exported so downstream crates name the same versions.
 pub use chrono;

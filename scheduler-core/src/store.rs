@@ -463,6 +463,105 @@ impl<S: JobStore> DynJobStore for S {
     }
 }
 
+/// A store as the scheduler calls it: every call bounded by a timeout, so that a server that
+/// hangs (not only one that refuses connections) cannot freeze the loop or an API call.
+///
+/// A call that does not answer in time fails with a [`Backend`](crate::ErrorKind::Backend)
+/// error marked [temporary](Error::is_temporary); the scheduler treats it like a lost
+/// connection. What the call did on the server meanwhile is unknown: a fire commit that timed
+/// out may have been applied, and its runs are then lost (never run twice).
+#[derive(Debug)]
+pub(crate) struct TimedStore {
+    alias: Arc<str>,
+    inner: Arc<dyn DynJobStore>,
+    timeout: std::time::Duration,
+}
+
+impl TimedStore {
+    /// `inner`, known as `alias`, with every call bounded by `timeout`.
+    pub(crate) fn new(
+        alias: Arc<str>,
+        inner: Arc<dyn DynJobStore>,
+        timeout: std::time::Duration,
+    ) -> Self {
+        TimedStore {
+            alias,
+            inner,
+            timeout,
+        }
+    }
+
+    async fn bounded<T>(&self, what: &str, call: BoxFuture<'_, Result<T>>) -> Result<T> {
+        let mut call = call;
+        // In-process stores answer on the first poll: they need no timer (and no time
+        // driver), so the hot path of a memory store costs nothing here.
+        let first = std::future::poll_fn(|cx| std::task::Poll::Ready(call.as_mut().poll(cx)));
+        if let std::task::Poll::Ready(answer) = first.await {
+            return answer;
+        }
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(answer) => answer,
+            Err(_) => {
+                let what = format!("job store {:?}: {what}", self.alias);
+                Err(Error::timed_out(&what, self.timeout))
+            }
+        }
+    }
+}
+
+impl JobStore for TimedStore {
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+    async fn start(&self, ctx: StoreContext) -> Result<()> {
+        self.bounded("start", self.inner.start(ctx)).await
+    }
+    async fn shutdown(&self) -> Result<()> {
+        self.bounded("shutdown", self.inner.shutdown()).await
+    }
+    async fn lookup_job(&self, id: &str) -> Result<Option<Job>> {
+        self.bounded("lookup_job", self.inner.lookup_job(id)).await
+    }
+    async fn get_due_jobs(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Job>> {
+        self.bounded("get_due_jobs", self.inner.get_due_jobs(now, limit))
+            .await
+    }
+    async fn get_next_run_time(&self) -> Result<Option<DateTime<Utc>>> {
+        self.bounded("get_next_run_time", self.inner.get_next_run_time())
+            .await
+    }
+    async fn get_all_jobs(&self) -> Result<Vec<Job>> {
+        self.bounded("get_all_jobs", self.inner.get_all_jobs())
+            .await
+    }
+    async fn add_job(&self, job: Job) -> Result<u64> {
+        self.bounded("add_job", self.inner.add_job(job)).await
+    }
+    async fn upsert_job(&self, job: Job) -> Result<u64> {
+        self.bounded("upsert_job", self.inner.upsert_job(job)).await
+    }
+    async fn update_job(&self, job: Job) -> Result<u64> {
+        self.bounded("update_job", self.inner.update_job(job)).await
+    }
+    async fn remove_job(&self, id: &str) -> Result<()> {
+        self.bounded("remove_job", self.inner.remove_job(id)).await
+    }
+    async fn remove_all_jobs(&self) -> Result<()> {
+        self.bounded("remove_all_jobs", self.inner.remove_all_jobs())
+            .await
+    }
+    async fn commit_fires(&self, commits: &[FireCommit]) -> Result<FireAnswers> {
+        self.bounded("commit_fires", self.inner.commit_fires(commits))
+            .await
+    }
+    fn skip_until_changed(&self, id: &str, revision: u64) {
+        self.inner.skip_until_changed(id, revision);
+    }
+    fn clear_skipped(&self) {
+        self.inner.clear_skipped();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -476,6 +575,82 @@ mod tests {
         assert_eq!(answers.get("b"), Some(FireAnswer::Stale));
         assert_eq!(answers.get("c"), None, "a missing answer stays missing");
         assert_eq!(answers.len(), 2);
+    }
+
+    /// A store whose reads never answer, as a hung server's.
+    #[derive(Debug)]
+    struct Hung;
+
+    impl JobStore for Hung {
+        fn capabilities(&self) -> Capabilities {
+            Capabilities::persistent()
+        }
+        async fn start(&self, _: StoreContext) -> Result<()> {
+            Ok(())
+        }
+        async fn shutdown(&self) -> Result<()> {
+            Ok(())
+        }
+        async fn lookup_job(&self, _: &str) -> Result<Option<Job>> {
+            Ok(None)
+        }
+        async fn get_due_jobs(&self, _: DateTime<Utc>, _: usize) -> Result<Vec<Job>> {
+            std::future::pending().await
+        }
+        async fn get_next_run_time(&self) -> Result<Option<DateTime<Utc>>> {
+            tokio::task::yield_now().await;
+            Ok(None)
+        }
+        async fn get_all_jobs(&self) -> Result<Vec<Job>> {
+            std::future::pending().await
+        }
+        async fn add_job(&self, _: Job) -> Result<u64> {
+            std::future::pending().await
+        }
+        async fn upsert_job(&self, _: Job) -> Result<u64> {
+            std::future::pending().await
+        }
+        async fn update_job(&self, _: Job) -> Result<u64> {
+            std::future::pending().await
+        }
+        async fn remove_job(&self, _: &str) -> Result<()> {
+            std::future::pending().await
+        }
+        async fn remove_all_jobs(&self) -> Result<()> {
+            std::future::pending().await
+        }
+        async fn commit_fires(&self, _: &[FireCommit]) -> Result<FireAnswers> {
+            std::future::pending().await
+        }
+        fn skip_until_changed(&self, _: &str, _: u64) {}
+        fn clear_skipped(&self) {}
+    }
+
+    #[tokio::test]
+    async fn a_call_that_hangs_times_out_as_a_temporary_backend_error() {
+        let timeout = std::time::Duration::from_millis(50);
+        let store = TimedStore::new("db".into(), Arc::new(Hung), timeout);
+        let err = JobStore::get_due_jobs(&store, DateTime::UNIX_EPOCH, 10)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Backend);
+        assert!(err.is_temporary());
+        assert!(err.to_string().contains("\"db\": get_due_jobs"), "{err}");
+        // Calls that answer, at once or after yielding, are untouched.
+        assert!(JobStore::lookup_job(&store, "x").await.unwrap().is_none());
+        assert_eq!(JobStore::get_next_run_time(&store).await.unwrap(), None);
+    }
+
+    #[test]
+    fn an_in_process_store_needs_no_timer() {
+        // A runtime without a time driver: a timer would panic here.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let timeout = std::time::Duration::from_secs(1);
+        let store = TimedStore::new("mem".into(), Arc::new(Hung), timeout);
+        let found = runtime.block_on(JobStore::lookup_job(&store, "x")).unwrap();
+        assert!(found.is_none());
     }
 
     #[test]

@@ -1,21 +1,33 @@
 //! When a job fires: the [`Trigger`] contract and the registry that restores saved triggers.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt::{Debug, Display};
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 
 /// Decides when a job fires.
 ///
 /// A trigger is pure and synchronous, as in APScheduler 3.x: given the previous fire time (if
-/// the job fired before) and the current time, it answers the next fire time, or `None` when it
-/// will never fire again. It reads no clock and does no I/O, so the same inputs always give the
-/// same answer (up to jitter, which comes from a random source the trigger owns).
+/// the job fired before) and the current time, it answers the next fire time. It reads no
+/// clock and does no I/O, so the same inputs always give the same answer (up to jitter, which
+/// comes from a random source the trigger owns).
+///
+/// What the scheduler relies on:
+///
+/// - **An answer moves forward**: a fire time answered for `previous = Some(p)` is later
+///   than `p`. The scheduler checks it; a trigger that breaks it has its job paused and kept
+///   ([`Event::JobFault`](crate::Event::JobFault)), never deleted.
+/// - **An answer comes quickly**, whatever the input. A trigger that searches (cron, the
+///   combinations) bounds its work and answers [`SearchExhausted`] when the bound is reached
+///   before it found a fire time or proved there is none: "I could not tell", which the
+///   scheduler reports, unlike `Ok(None)`, "finished", after which it removes the job.
 ///
 /// A trigger also has a persistable form, [`TriggerState`]: a kind name plus serde state. Any
 /// store can save it and a [`TriggerRegistry`] that knows the kind restores it, so user-defined
@@ -25,15 +37,107 @@ use crate::error::{Error, Result};
 /// `interval[0:00:10]` or `cron[hour='2', minute='30']`.
 pub trait Trigger: Send + Sync + Debug + Display + 'static {
     /// The next fire time after `previous` (or the first one when `previous` is `None`), given
-    /// that it is now `now`; `None` when the trigger is finished.
+    /// that it is now `now`: `Ok(Some(time))`, `Ok(None)` when the trigger is finished, or
+    /// [`SearchExhausted`] when it gave up looking.
     fn next_fire_time(
         &self,
         previous: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
-    ) -> Option<DateTime<Utc>>;
+    ) -> std::result::Result<Option<DateTime<Utc>>, SearchExhausted>;
 
     /// The persistable form of this trigger.
     fn to_state(&self) -> Result<TriggerState>;
+
+    /// Jumps over missed fire times: from `first`, a fire time at or before `until`, to the
+    /// last fire time at or before `until`, as the chain `first`,
+    /// `next_fire_time(Some(first), until)`, … would reach it, with how many fire times that
+    /// chain has up to there and the one after it.
+    ///
+    /// The scheduler calls it when a job is late (after downtime, a suspended machine, a clock
+    /// jump) so it never enumerates years of missed runs one by one. The provided
+    /// implementation walks the chain, at most `max_steps` fire times; when it stops early its
+    /// answer's [`next`](CatchUp::next) is still at or before `until` and the scheduler goes
+    /// on from there in its next pass. Triggers that can count override it (the interval,
+    /// calendar-interval and cron triggers of the `triggers` crate do, arithmetically).
+    /// Skipped fire times carry no jitter.
+    fn catch_up(
+        &self,
+        first: DateTime<Utc>,
+        until: DateTime<Utc>,
+        max_steps: u64,
+    ) -> std::result::Result<CatchUp, SearchExhausted> {
+        let mut caught = CatchUp {
+            count: 1,
+            last: first,
+            next: None,
+        };
+        loop {
+            caught.next = self.next_fire_time(Some(caught.last), until)?;
+            match caught.next {
+                Some(next) if next <= until && next > caught.last && caught.count < max_steps => {
+                    caught.count += 1;
+                    caught.last = next;
+                }
+                _ => return Ok(caught),
+            }
+        }
+    }
+
+    /// This trigger with `timezone` for every part of it that was built without a zone of its
+    /// own, or `None` when nothing changes (the default).
+    ///
+    /// The scheduler calls it with its own zone when a job is added, modified or rescheduled,
+    /// as APScheduler gives triggers the scheduler's zone; the trigger it answers is the one
+    /// stored, displayed and saved, so a restored trigger never depends on the zone of the
+    /// process that reads it.
+    fn with_default_timezone(&self, timezone: Tz) -> Option<Arc<dyn Trigger>> {
+        let _ = timezone;
+        None
+    }
+}
+
+/// A trigger's answer to [`Trigger::catch_up`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CatchUp {
+    /// How many fire times from the first to [`last`](Self::last), both included (at least 1).
+    pub count: u64,
+    /// The last fire time reached.
+    pub last: DateTime<Utc>,
+    /// The fire time after `last`: after `until` unless the catch-up stopped early, `None`
+    /// when the trigger is finished.
+    pub next: Option<DateTime<Utc>>,
+}
+
+/// A trigger gave up looking for its next fire time: it reached the bound on its work without
+/// finding one or proving there is none.
+///
+/// Not the same as "no more fire times" (`Ok(None)`): the scheduler refuses to add such a job
+/// ([`ErrorKind::TriggerFailed`]) and pauses a stored one, keeping it, with an
+/// [`Event::JobFault`](crate::Event::JobFault).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the search for the next fire time gave up: {reason}")]
+pub struct SearchExhausted {
+    reason: Cow<'static, str>,
+}
+
+impl SearchExhausted {
+    /// The search gave up, for `reason` (what bound it reached, how far it got).
+    pub fn new(reason: impl Into<Cow<'static, str>>) -> Self {
+        SearchExhausted {
+            reason: reason.into(),
+        }
+    }
+
+    /// Why the search gave up.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
+impl From<SearchExhausted> for Error {
+    fn from(exhausted: SearchExhausted) -> Self {
+        Error::new(ErrorKind::TriggerFailed, exhausted.to_string()).with_source(exhausted)
+    }
 }
 
 /// The saved form of a trigger: which kind it is and that kind's serde state.
@@ -162,8 +266,10 @@ mod tests {
             &self,
             previous: Option<DateTime<Utc>>,
             now: DateTime<Utc>,
-        ) -> Option<DateTime<Utc>> {
-            Some(previous.unwrap_or(now) + chrono::TimeDelta::seconds(self.every))
+        ) -> std::result::Result<Option<DateTime<Utc>>, SearchExhausted> {
+            Ok(Some(
+                previous.unwrap_or(now) + chrono::TimeDelta::seconds(self.every),
+            ))
         }
 
         fn to_state(&self) -> Result<TriggerState> {
@@ -180,7 +286,7 @@ mod tests {
         let t0 = DateTime::from_timestamp(1_000, 0).unwrap();
         assert_eq!(
             restored.next_fire_time(Some(t0), t0),
-            Some(t0 + chrono::TimeDelta::seconds(5))
+            Ok(Some(t0 + chrono::TimeDelta::seconds(5)))
         );
         assert_eq!(restored.to_string(), "every[5s]");
     }

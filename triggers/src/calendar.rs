@@ -2,15 +2,16 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveTime, TimeDelta, Timelike, Utc};
-use scheduler_core::{Clock, SystemClock, Trigger, TriggerState};
+use chrono_tz::Tz;
+use scheduler_core::{CatchUp, Clock, SearchExhausted, SystemClock, Trigger, TriggerState};
 use serde::{Deserialize, Serialize};
 
-use crate::jitter::{self, Jitter, JitterSource};
+use crate::jitter::Jitter;
+use crate::options::{Options, option_setters};
 use crate::zone::{Zone, ZonedDateTime, python_local, python_time};
-use crate::{LocalTrigger, TriggerError, pytime};
+use crate::{LocalTrigger, TriggerError, budget};
 
 /// Fires on calendar intervals, always at the same wall-clock time (APScheduler's
 /// `CalendarIntervalTrigger`).
@@ -40,13 +41,14 @@ use crate::{LocalTrigger, TriggerError, pytime};
 ///     .unwrap();
 /// assert_eq!(trigger.to_string(), "calendarinterval[1 month at 02:30:00]");
 /// let now = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap();
-/// let first = trigger.next_fire_time(None, now).unwrap();
+/// let first = trigger.next_fire_time(None, now)?.unwrap();
 /// assert_eq!(first, Utc.with_ymd_and_hms(2024, 1, 31, 2, 30, 0).unwrap());
 /// // February has no 31st: the next one is 31 March.
 /// assert_eq!(
-///     trigger.next_fire_time(Some(first), first),
+///     trigger.next_fire_time(Some(first), first)?,
 ///     Some(Utc.with_ymd_and_hms(2024, 3, 31, 2, 30, 0).unwrap())
 /// );
+/// # Ok::<(), scheduler_core::SearchExhausted>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct CalendarIntervalTrigger {
@@ -59,7 +61,13 @@ pub struct CalendarIntervalTrigger {
     end_date: Option<NaiveDate>,
     zone: Zone,
     jitter: Option<Jitter>,
+    /// How it was built, when no zone was given: a scheduler gives it its own.
+    rebuild: Option<Arc<CalendarIntervalTriggerBuilder>>,
 }
+
+/// The budget steps one candidate date costs (its date arithmetic; the zone lookups count
+/// on their own).
+const DATE_STEPS: u64 = 6;
 
 impl CalendarIntervalTrigger {
     /// The kind name this trigger is saved and registered under.
@@ -92,35 +100,131 @@ impl CalendarIntervalTrigger {
 
     /// APScheduler's `get_next_fire_time`; `previous` is the previous fire time's own wall
     /// date.
-    fn next(&self, mut previous: Option<NaiveDate>) -> Option<ZonedDateTime> {
+    fn next(&self, previous: Option<NaiveDate>) -> Result<Option<ZonedDateTime>, SearchExhausted> {
+        let Some(fired) = self.fire_after(previous)? else {
+            return Ok(None);
+        };
+        Ok(match &self.jitter {
+            None => Some(fired),
+            Some(jitter) => jitter.delay(fired),
+        })
+    }
+
+    /// The next fire time before jitter.
+    fn fire_after(
+        &self,
+        mut previous: Option<NaiveDate>,
+    ) -> Result<Option<ZonedDateTime>, SearchExhausted> {
         loop {
+            budget::step(DATE_STEPS)?;
             let date = match previous {
-                Some(previous) => self.advance(previous)?,
+                Some(previous) => match self.advance(previous) {
+                    Some(date) => date,
+                    None => return Ok(None),
+                },
                 None => self.start_date,
             };
             if self.end_date.is_some_and(|end| date > end) {
-                return None;
+                return Ok(None);
             }
             // `datetime.combine(date, time)` with fold=0, normalised through its timestamp.
             let wall = date.and_time(self.time);
             let fired = ZonedDateTime::localize(wall, self.zone);
             if !fired.in_python_range() {
-                return None;
+                return Ok(None);
             }
             if fired.wall.time() != self.time {
                 // The time does not exist that day (DST gap): go on from the day it became.
                 previous = Some(fired.wall.date());
                 continue;
             }
-            let Some(jitter) = &self.jitter else {
-                return Some(fired);
-            };
-            // `next + timedelta(seconds=uniform(0, jitter))`: wall-clock addition.
-            let micros = pytime::micros_from_seconds(jitter.seconds())?;
-            return fired
-                .add_wall(TimeDelta::microseconds(micros))
-                .filter(ZonedDateTime::in_python_range);
+            return Ok(Some(fired));
         }
+    }
+
+    /// The answer after `previous` (a date as the caller read it), never at or before the
+    /// `previous` instant.
+    fn next_after(
+        &self,
+        previous: Option<(NaiveDate, DateTime<Utc>)>,
+    ) -> Result<Option<ZonedDateTime>, SearchExhausted> {
+        let mut answer = self.next(previous.map(|(date, _)| date))?;
+        if let Some((_, instant)) = previous {
+            while let Some(stuck) = answer.filter(|a| a.instant() <= instant) {
+                answer = self.next(Some(stuck.wall.date()))?;
+            }
+        }
+        Ok(answer)
+    }
+
+    /// [`Trigger::catch_up`]: by arithmetic on dates for intervals of days and weeks (between
+    /// the zone's offset changes; each change by the real step), by walking for months and
+    /// years (at most twelve fire times a year). Skipped fire times carry no jitter.
+    fn skip(
+        &self,
+        first: DateTime<Utc>,
+        until: DateTime<Utc>,
+        max_steps: u64,
+    ) -> Result<CatchUp, SearchExhausted> {
+        let mut caught = CatchUp {
+            count: 1,
+            last: first,
+            next: None,
+        };
+        let Some(from) = python_time(first, self.zone) else {
+            return Ok(caught);
+        };
+        let until_utc = until.naive_utc();
+        let period = i64::from(self.days) + 7 * i64::from(self.weeks);
+        let by_days = self.years == 0 && self.months == 0;
+        let mut date = from.wall.date();
+        let mut position = from.utc();
+        // Kept for the last answer: a few candidate dates past DST gaps.
+        while budget::remaining() > 500 && (by_days || caught.count < max_steps) {
+            if by_days {
+                let transition = self.zone.next_transition(position, until_utc)?;
+                let bound = transition.map_or(until_utc, |t| {
+                    (t - TimeDelta::microseconds(1)).min(until_utc)
+                });
+                let offset = self.zone.offset_from_utc(position);
+                let mut steps = ((bound + offset).date() - date).num_days().max(0) / period;
+                if let Some(end) = self.end_date {
+                    steps = steps.min((end - date).num_days().max(0) / period);
+                }
+                let fire = |steps: i64| {
+                    let day = date + TimeDelta::days(steps * period);
+                    ZonedDateTime::localize(day.and_time(self.time), self.zone)
+                };
+                while steps > 0 && fire(steps).utc() > bound {
+                    budget::step(1)?;
+                    steps -= 1;
+                }
+                if steps > 0 {
+                    let last = fire(steps);
+                    caught.count += steps as u64;
+                    caught.last = last.instant();
+                    date = last.wall.date();
+                    position = last.utc();
+                }
+                if transition.is_none() {
+                    break;
+                }
+            }
+            // One real step: across an offset change, or for months and years.
+            match self.fire_after(Some(date))? {
+                Some(next) if next.utc() <= until_utc => {
+                    caught.count += 1;
+                    caught.last = next.instant();
+                    date = next.wall.date();
+                    position = position.max(next.utc());
+                }
+                _ => break,
+            }
+        }
+        caught.next = self
+            .next_after(Some((date, caught.last)))?
+            .map(|next| next.instant());
+        Ok(caught)
     }
 
     /// `previous` plus the interval: years and months keeping the day of the month (adding
@@ -150,16 +254,35 @@ impl Trigger for CalendarIntervalTrigger {
         &self,
         previous: Option<DateTime<Utc>>,
         _now: DateTime<Utc>,
-    ) -> Option<DateTime<Utc>> {
-        let previous = match previous {
-            Some(previous) => Some(python_time(previous, self.zone)?.wall.date()),
-            None => None,
-        };
-        self.next(previous).map(|next| next.instant())
+    ) -> Result<Option<DateTime<Utc>>, SearchExhausted> {
+        budget::call(|| {
+            let previous = match previous {
+                Some(previous) => match python_time(previous, self.zone) {
+                    Some(local) => Some((local.wall.date(), previous)),
+                    None => return Ok(None),
+                },
+                None => None,
+            };
+            Ok(self.next_after(previous)?.map(|next| next.instant()))
+        })
     }
 
     fn to_state(&self) -> scheduler_core::Result<TriggerState> {
         TriggerState::new(Self::KIND, &State::from(self))
+    }
+
+    fn catch_up(
+        &self,
+        first: DateTime<Utc>,
+        until: DateTime<Utc>,
+        max_steps: u64,
+    ) -> Result<CatchUp, SearchExhausted> {
+        budget::call(|| self.skip(first, until, max_steps))
+    }
+
+    fn with_default_timezone(&self, timezone: Tz) -> Option<Arc<dyn Trigger>> {
+        let rezoned = self.with_default_zone(Zone::Named(timezone))?;
+        Some(rezoned)
     }
 }
 
@@ -168,17 +291,27 @@ impl LocalTrigger for CalendarIntervalTrigger {
         &self,
         previous: Option<DateTime<FixedOffset>>,
         _now: DateTime<Utc>,
-    ) -> Option<DateTime<FixedOffset>> {
-        // APScheduler reads the previous fire time's date in that value's own zone.
-        let previous = match previous {
-            Some(previous) => Some(python_local(previous, self.zone)?.wall.date()),
-            None => None,
-        };
-        self.next(previous).map(ZonedDateTime::to_local)
+    ) -> Result<Option<DateTime<FixedOffset>>, SearchExhausted> {
+        budget::call(|| {
+            // APScheduler reads the previous fire time's date in that value's own zone.
+            let previous = match previous {
+                Some(previous) => match python_local(previous, self.zone) {
+                    Some(local) => Some((local.wall.date(), previous.to_utc())),
+                    None => return Ok(None),
+                },
+                None => None,
+            };
+            Ok(self.next_after(previous)?.map(ZonedDateTime::to_local))
+        })
     }
 
     fn local_zone(&self) -> Option<Zone> {
         Some(self.zone)
+    }
+
+    fn with_default_zone(&self, zone: Zone) -> Option<Arc<dyn LocalTrigger>> {
+        let builder = (**self.rebuild.as_ref()?).clone().timezone(zone);
+        Some(Arc::new(builder.build().ok()?))
     }
 }
 
@@ -213,11 +346,7 @@ pub struct CalendarIntervalTriggerBuilder {
     weeks: u32,
     days: u32,
     time: (u32, u32, u32),
-    start_date: Option<NaiveDate>,
-    end_date: Option<NaiveDate>,
-    timezone: Option<Zone>,
-    jitter: f64,
-    jitter_source: Option<Arc<dyn JitterSource>>,
+    options: Options<NaiveDate>,
 }
 
 impl CalendarIntervalTriggerBuilder {
@@ -251,40 +380,13 @@ impl CalendarIntervalTriggerBuilder {
         self
     }
 
-    /// The first date (default: today in the trigger's zone).
-    pub fn start_date(mut self, start_date: NaiveDate) -> Self {
-        self.start_date = Some(start_date);
-        self
-    }
-
-    /// The last possible date, inclusive.
-    pub fn end_date(mut self, end_date: NaiveDate) -> Self {
-        self.end_date = Some(end_date);
-        self
-    }
-
-    /// The zone of the wall-clock time (default: the local zone).
-    pub fn timezone(mut self, timezone: impl Into<Zone>) -> Self {
-        self.timezone = Some(timezone.into());
-        self
-    }
-
-    /// Delays each fire time by up to `jitter`.
-    pub fn jitter(mut self, jitter: Duration) -> Self {
-        self.jitter = jitter.as_secs_f64();
-        self
-    }
-
-    /// Where jitter fractions come from (default: [`RandomJitter`](crate::RandomJitter)).
-    pub fn jitter_source(mut self, source: impl JitterSource) -> Self {
-        self.jitter_source = Some(Arc::new(source));
-        self
-    }
-
-    #[cfg_attr(not(feature = "conformance"), allow(dead_code))]
-    pub(crate) fn jitter_seconds(mut self, seconds: f64) -> Self {
-        self.jitter = seconds;
-        self
+    option_setters! {
+        dates: NaiveDate,
+        start: "The first date (default: today in the trigger's zone, at build time).",
+        end: "The last possible date, inclusive.",
+        zone: "The zone of the wall-clock time (default: the scheduler's, or the local zone \
+               outside one).",
+        jitter: "Delays each fire time by up to `jitter`.",
     }
 
     /// Builds the trigger; the default `start_date` is the system clock's today.
@@ -307,16 +409,16 @@ impl CalendarIntervalTriggerBuilder {
                 format!("{hour:02}:{minute:02}:{second:02} is not a time of day"),
             )
         })?;
-        let zone = self
-            .timezone
-            .unwrap_or_else(|| Zone::Named(scheduler_core::config::local_timezone()));
+        let resolved = self.options.zone_or_local(|| None);
+        let zone = resolved.zone;
         let start_date = self
+            .options
             .start_date
             .or_else(|| python_time(now, zone).map(|now| now.wall.date()))
             .ok_or_else(|| {
                 TriggerError::argument("start_date", "today is outside the years 1 to 9999")
             })?;
-        if let Some(end) = self.end_date
+        if let Some(end) = self.options.end_date
             && start_date > end
         {
             return Err(TriggerError::argument(
@@ -326,7 +428,7 @@ impl CalendarIntervalTriggerBuilder {
         }
         for (argument, date) in [
             ("start_date", Some(start_date)),
-            ("end_date", self.end_date),
+            ("end_date", self.options.end_date),
         ] {
             if date.is_some_and(|d| !(1..=9999).contains(&d.year())) {
                 return Err(TriggerError::argument(
@@ -335,6 +437,12 @@ impl CalendarIntervalTriggerBuilder {
                 ));
             }
         }
+        let jitter = self.options.jitter()?;
+        let end_date = self.options.end_date;
+        let rebuild = resolved.defaulted.then(|| {
+            // Keep the start it was built with ("today" then), whatever the zone becomes.
+            Arc::new(self.clone().start_date(start_date))
+        });
         Ok(CalendarIntervalTrigger {
             years: self.years,
             months: self.months,
@@ -342,9 +450,10 @@ impl CalendarIntervalTriggerBuilder {
             days: self.days,
             time,
             start_date,
-            end_date: self.end_date,
+            end_date,
             zone,
-            jitter: Jitter::new(jitter::validate(self.jitter)?, self.jitter_source),
+            jitter,
+            rebuild,
         })
     }
 }
@@ -425,6 +534,7 @@ mod tests {
     use super::*;
     use crate::FixedJitter;
     use chrono_tz::{America, Europe};
+    use std::time::Duration;
 
     fn date(y: i32, m: u32, d: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, d).unwrap()
@@ -437,7 +547,7 @@ mod tests {
         let mut out = Vec::new();
         let mut previous = None;
         for _ in 0..count {
-            let Some(next) = trigger.next_local_fire_time(previous, now) else {
+            let Some(next) = trigger.next_local_fire_time(previous, now).unwrap() else {
                 break;
             };
             out.push(trigger.timezone().to_local(next.to_utc()).to_rfc3339());
@@ -580,7 +690,10 @@ mod tests {
             .unwrap()
             .to_utc();
         assert_eq!(
-            trigger.next_fire_time(None, late).map(|t| t.to_rfc3339()),
+            trigger
+                .next_fire_time(None, late)
+                .unwrap()
+                .map(|t| t.to_rfc3339()),
             Some("2024-01-01T00:00:00+00:00".to_owned())
         );
     }

@@ -450,7 +450,11 @@ pub fn run_case(case: &Value) -> Value {
         // in the scheduler's zone, which is every child's zone in the cases.
         let display = built.zone().unwrap_or(zone);
         for _ in 0..count {
-            let Some(next) = built.local().next_local_fire_time(previous, now) else {
+            let next = built
+                .local()
+                .next_local_fire_time(previous, now)
+                .map_err(|e| e.to_string())?;
+            let Some(next) = next else {
                 return Ok(true);
             };
             let zone = match built.zone() {

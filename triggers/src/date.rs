@@ -2,8 +2,8 @@
 
 use std::fmt;
 
-use chrono::{DateTime, FixedOffset, Utc};
-use scheduler_core::{Trigger, TriggerState};
+use chrono::{DateTime, FixedOffset, TimeZone, Utc};
+use scheduler_core::{SearchExhausted, Trigger, TriggerState};
 use serde::{Deserialize, Serialize};
 
 use crate::zone::{Zone, ZonedDateTime};
@@ -22,11 +22,16 @@ use crate::{DateSpec, LocalTrigger, TriggerError};
 ///
 /// let run_date = Utc.with_ymd_and_hms(2024, 5, 1, 7, 0, 0).unwrap();
 /// let trigger = DateTrigger::new(run_date);
-/// assert_eq!(trigger.next_fire_time(None, run_date), Some(run_date));
-/// assert_eq!(trigger.next_fire_time(Some(run_date), run_date), None);
+/// assert_eq!(trigger.next_fire_time(None, run_date), Ok(Some(run_date)));
+/// assert_eq!(trigger.next_fire_time(Some(run_date), run_date), Ok(None));
 ///
-/// let berlin = DateTrigger::in_zone("2024-05-01 09:00:00", chrono_tz::Europe::Berlin).unwrap();
-/// assert_eq!(berlin.to_string(), "date[2024-05-01 09:00:00 CEST]");
+/// // An instant of any zone keeps its zone, for display and when saved.
+/// let berlin = chrono_tz::Europe::Berlin.with_ymd_and_hms(2024, 5, 1, 9, 0, 0).unwrap();
+/// assert_eq!(DateTrigger::new(berlin).to_string(), "date[2024-05-01 09:00:00 CEST]");
+///
+/// // A wall-clock time or a date string is placed in a zone.
+/// let text = DateTrigger::in_zone("2024-05-01 09:00:00", chrono_tz::Europe::Berlin).unwrap();
+/// assert_eq!(text.run_date(), berlin.fixed_offset());
 /// ```
 #[derive(Debug, Clone)]
 pub struct DateTrigger {
@@ -37,10 +42,16 @@ impl DateTrigger {
     /// The kind name this trigger is saved and registered under.
     pub const KIND: &'static str = "date";
 
-    /// Fires at `run_date`, shown in UTC.
-    pub fn new(run_date: DateTime<Utc>) -> Self {
+    /// Fires at `run_date`, an instant of any zone (`DateTime<Utc>`, `DateTime<Tz>` of
+    /// `chrono-tz`, `DateTime<FixedOffset>`), shown in that zone.
+    pub fn new<Z>(run_date: DateTime<Z>) -> Self
+    where
+        Z: TimeZone,
+        Zone: From<Z>,
+    {
+        let zone = Zone::from(run_date.timezone());
         DateTrigger {
-            run_date: ZonedDateTime::from_instant(run_date, Zone::UTC),
+            run_date: ZonedDateTime::from_instant(run_date.to_utc(), zone),
         }
     }
 
@@ -71,8 +82,11 @@ impl Trigger for DateTrigger {
         &self,
         previous: Option<DateTime<Utc>>,
         _now: DateTime<Utc>,
-    ) -> Option<DateTime<Utc>> {
-        previous.is_none().then(|| self.run_date.instant())
+    ) -> Result<Option<DateTime<Utc>>, SearchExhausted> {
+        crate::budget::call(|| {
+            crate::budget::step(1)?;
+            Ok(previous.is_none().then(|| self.run_date.instant()))
+        })
     }
 
     fn to_state(&self) -> scheduler_core::Result<TriggerState> {
@@ -85,8 +99,11 @@ impl LocalTrigger for DateTrigger {
         &self,
         previous: Option<DateTime<FixedOffset>>,
         _now: DateTime<Utc>,
-    ) -> Option<DateTime<FixedOffset>> {
-        previous.is_none().then(|| self.run_date.to_local())
+    ) -> Result<Option<DateTime<FixedOffset>>, SearchExhausted> {
+        crate::budget::call(|| {
+            crate::budget::step(1)?;
+            Ok(previous.is_none().then(|| self.run_date.to_local()))
+        })
     }
 
     fn local_zone(&self) -> Option<Zone> {
@@ -162,13 +179,13 @@ mod tests {
         ] {
             assert_eq!(
                 trigger.next_fire_time(None, utc(now)),
-                Some(run),
+                Ok(Some(run)),
                 "now = {now}"
             );
         }
         assert_eq!(
             trigger.next_fire_time(Some(run), utc("2008-12-01T00:00:00+02:00")),
-            None
+            Ok(None)
         );
     }
 
@@ -202,11 +219,34 @@ mod tests {
         assert_eq!(trigger.to_string(), "date[2024-05-01 09:00:00 +1030]");
         let local = trigger
             .next_local_fire_time(None, utc("2024-01-01T00:00:00Z"))
+            .unwrap()
             .unwrap();
         assert_eq!(local.to_rfc3339(), "2024-05-01T09:00:00+10:30");
         assert_eq!(
             trigger.next_local_fire_time(Some(local), local.to_utc()),
-            None
+            Ok(None)
+        );
+    }
+
+    #[test]
+    fn takes_an_instant_of_any_zone_and_keeps_the_zone() {
+        let berlin = Europe::Berlin
+            .with_ymd_and_hms(2024, 5, 1, 9, 0, 0)
+            .unwrap();
+        let trigger = DateTrigger::new(berlin);
+        assert_eq!(trigger.zone(), Zone::Named(Europe::Berlin));
+        assert_eq!(trigger.to_string(), "date[2024-05-01 09:00:00 CEST]");
+        assert_eq!(
+            trigger.next_fire_time(None, berlin.to_utc()),
+            Ok(Some(berlin.to_utc()))
+        );
+        let fixed = DateTrigger::new(berlin.fixed_offset());
+        assert_eq!(fixed.to_string(), "date[2024-05-01 09:00:00 UTC+02:00]");
+        let utc = DateTrigger::new(berlin.to_utc());
+        assert_eq!(utc.to_string(), "date[2024-05-01 07:00:00 UTC]");
+        assert_eq!(
+            trigger.to_state().unwrap().state["run_date"],
+            "2024-05-01T09:00:00+02:00[Europe/Berlin]"
         );
     }
 

@@ -26,9 +26,18 @@ enum Repr {
     Aware(DateTime<Utc>, Zone),
     Naive(NaiveDateTime),
     Text(String),
+    /// A time this crate resolved before (a saved state, a trigger given another zone).
+    #[cfg(any(feature = "interval", feature = "cron"))]
+    Exact(ZonedDateTime),
 }
 
 impl DateSpec {
+    #[cfg(any(feature = "interval", feature = "cron"))]
+    /// A time resolved before, kept exactly (wall clock, fold and zone).
+    pub(crate) fn exact(value: ZonedDateTime) -> Self {
+        DateSpec(Repr::Exact(value))
+    }
+
     /// Resolves the argument in the trigger's zone.
     pub(crate) fn resolve(
         &self,
@@ -44,6 +53,8 @@ impl DateSpec {
             Repr::Aware(instant, own) => {
                 crate::zone::python_time(*instant, *own).ok_or_else(out_of_range)
             }
+            #[cfg(any(feature = "interval", feature = "cron"))]
+            Repr::Exact(value) => Ok(*value),
             Repr::Naive(wall) if !(1..=9999).contains(&wall.year()) => Err(out_of_range()),
             Repr::Naive(wall) => Ok(ZonedDateTime::localize(*wall, zone)),
             Repr::Text(text) => match parse_date_string(text) {
@@ -75,11 +86,14 @@ impl DateSpec {
         })
     }
 
+    #[cfg(any(feature = "interval", feature = "cron"))]
     /// The zone of an aware datetime value, which APScheduler uses as the trigger's zone when
     /// none is given (strings never define it).
     pub(crate) fn own_zone(&self) -> Option<Zone> {
         match &self.0 {
             Repr::Aware(_, zone) => Some(*zone),
+            #[cfg(any(feature = "interval", feature = "cron"))]
+            Repr::Exact(value) => Some(value.zone),
             _ => None,
         }
     }
@@ -91,6 +105,8 @@ impl std::fmt::Display for DateSpec {
             Repr::Aware(instant, zone) => write!(f, "{}", zone.to_local(*instant).to_rfc3339()),
             Repr::Naive(wall) => write!(f, "{wall}"),
             Repr::Text(text) => f.write_str(text),
+            #[cfg(any(feature = "interval", feature = "cron"))]
+            Repr::Exact(value) => f.write_str(&value.to_state_string()),
         }
     }
 }
@@ -227,7 +243,7 @@ impl Cursor<'_> {
 
 /// A calendar date argument (`CalendarIntervalTrigger`'s `start_date`/`end_date`), as
 /// Python's `date.fromisoformat` reads `YYYY-MM-DD`.
-#[cfg_attr(not(feature = "conformance"), allow(dead_code))]
+#[cfg(feature = "conformance")]
 pub(crate) fn parse_iso_date(
     text: &str,
     argument: &'static str,
@@ -318,6 +334,7 @@ mod tests {
         assert_eq!(DateSpec::from("2024-05-01").own_zone(), None);
     }
 
+    #[cfg(feature = "conformance")]
     #[test]
     fn iso_dates() {
         assert_eq!(

@@ -1,5 +1,12 @@
 //! The one error type of this crate.
 
+#[cfg(any(
+    feature = "date",
+    feature = "interval",
+    feature = "cron",
+    feature = "calendar-interval",
+    feature = "combining"
+))]
 use std::fmt;
 
 /// Why a trigger could not be built or restored.
@@ -79,6 +86,12 @@ pub enum TriggerError {
 }
 
 impl TriggerError {
+    #[cfg(any(
+        feature = "interval",
+        feature = "cron",
+        feature = "calendar-interval",
+        feature = "combining"
+    ))]
     pub(crate) fn argument(argument: &'static str, reason: impl fmt::Display) -> Self {
         TriggerError::InvalidArgument {
             argument,
@@ -86,6 +99,13 @@ impl TriggerError {
         }
     }
 
+    #[cfg(any(
+        feature = "date",
+        feature = "interval",
+        feature = "cron",
+        feature = "calendar-interval",
+        feature = "combining"
+    ))]
     pub(crate) fn state(kind: &'static str, reason: impl fmt::Display) -> Self {
         TriggerError::InvalidState {
             kind,

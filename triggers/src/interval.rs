@@ -5,13 +5,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, TimeDelta, Utc};
-use scheduler_core::{Clock, SystemClock, Trigger, TriggerState};
+use chrono_tz::Tz;
+use scheduler_core::{CatchUp, Clock, SearchExhausted, SystemClock, Trigger, TriggerState};
 use serde::{Deserialize, Serialize};
 
-use crate::jitter::{self, Jitter, JitterSource};
+use crate::jitter::Jitter;
+use crate::options::{Options, option_setters};
 use crate::pytime::{self, MICROS, TimedeltaBuilder};
-use crate::zone::{Zone, ZonedDateTime, ZonedSearch, python_time};
-use crate::{DateSpec, LocalTrigger, TriggerError};
+use crate::zone::{
+    Zone, ZonedDateTime, ZonedSearch, micros_since_epoch, python_time, utc_from_micros,
+};
+use crate::{DateSpec, LocalTrigger, TriggerError, budget};
 
 /// Fires every fixed length of elapsed time (APScheduler's `IntervalTrigger`).
 ///
@@ -24,7 +28,9 @@ use crate::{DateSpec, LocalTrigger, TriggerError};
 /// jitter accumulates, as in APScheduler.
 ///
 /// Unlike APScheduler, a zero or negative interval is an error (3.x turns 0 into one second
-/// and runs negative intervals backwards).
+/// and runs negative intervals backwards), and a step too small for float seconds to hold
+/// (a microsecond in the year 9000) is taken in exact microseconds, where 3.x would answer
+/// the previous fire time again.
 ///
 /// ```
 /// use std::time::Duration;
@@ -40,7 +46,7 @@ use crate::{DateSpec, LocalTrigger, TriggerError};
 ///     .unwrap();
 /// assert_eq!(trigger.to_string(), "interval[0:01:30]");
 /// let now = Utc.with_ymd_and_hms(2024, 1, 1, 0, 2, 0).unwrap();
-/// assert_eq!(trigger.next_fire_time(None, now), Some(start + Duration::from_secs(180)));
+/// assert_eq!(trigger.next_fire_time(None, now), Ok(Some(start + Duration::from_secs(180))));
 /// ```
 #[derive(Debug, Clone)]
 pub struct IntervalTrigger {
@@ -51,7 +57,14 @@ pub struct IntervalTrigger {
     end: Option<ZonedDateTime>,
     zone: Zone,
     jitter: Option<Jitter>,
+    /// How it was built, when no zone was given: a scheduler gives it its own.
+    rebuild: Option<Arc<IntervalTriggerBuilder>>,
 }
+
+/// The budget steps one answer costs: float timestamps and their rounding, a few times over.
+const SEARCH_STEPS: u64 = 8;
+/// The steps a walk keeps for its last answer.
+const WALK_RESERVE: u64 = 200;
 
 impl IntervalTrigger {
     /// The kind name this trigger is saved and registered under.
@@ -93,7 +106,8 @@ impl ZonedSearch for IntervalTrigger {
         &self,
         previous: Option<ZonedDateTime>,
         now: ZonedDateTime,
-    ) -> Option<ZonedDateTime> {
+    ) -> Result<Option<ZonedDateTime>, SearchExhausted> {
+        budget::step(SEARCH_STEPS)?;
         let mut next = if let Some(previous) = previous {
             previous.timestamp() + self.length
         } else if self.start.py_cmp(&now).is_gt() {
@@ -103,18 +117,161 @@ impl ZonedSearch for IntervalTrigger {
             let elapsed = now.timestamp() - start;
             start + self.length * (elapsed / self.length).ceil()
         };
-        if let Some(jitter) = &self.jitter {
-            next += jitter.seconds();
+        let jitter = self.jitter.as_ref().map(Jitter::seconds);
+        if let Some(jitter) = jitter {
+            next += jitter;
         }
         if let Some(end) = &self.end
             && next > end.timestamp()
         {
-            return None;
+            return Ok(None);
         }
-        let utc = crate::zone::utc_from_micros(pytime::micros_from_timestamp(next)?)?;
+        let Some(mut micros) = pytime::micros_from_timestamp(next) else {
+            return Ok(None);
+        };
+        if let Some(previous) = previous {
+            let previous = micros_since_epoch(previous.utc());
+            if micros <= previous {
+                // The step is below the resolution of float seconds this far from 1970.
+                let jitter = jitter.and_then(pytime::micros_from_seconds).unwrap_or(0);
+                let exact = previous
+                    .checked_add(self.interval_micros)
+                    .and_then(|m| m.checked_add(jitter));
+                let past_end = |m: i64| {
+                    self.end
+                        .is_some_and(|end| m > micros_since_epoch(end.utc()))
+                };
+                match exact {
+                    Some(exact) if !past_end(exact) => micros = exact,
+                    _ => return Ok(None),
+                }
+            }
+        }
+        let Some(utc) = utc_from_micros(micros) else {
+            return Ok(None);
+        };
         let next = ZonedDateTime::from_utc(utc, self.zone);
-        next.in_python_range().then_some(next)
+        Ok(next.in_python_range().then_some(next))
     }
+}
+
+impl IntervalTrigger {
+    /// [`Trigger::catch_up`] by arithmetic: the fire times after `first` are `first + k ×
+    /// interval` wherever float seconds step exactly (see [`float_steps_are_exact`]); there
+    /// the count is a division. Elsewhere (far from 1970 with odd microseconds) the fire times
+    /// drift with 3.x's float rounding, and they are walked, within the step budget. Skipped
+    /// fire times carry no jitter.
+    fn skip(
+        &self,
+        first: DateTime<Utc>,
+        until: DateTime<Utc>,
+        max_steps: u64,
+    ) -> Result<CatchUp, SearchExhausted> {
+        let finished = CatchUp {
+            count: 1,
+            last: first,
+            next: None,
+        };
+        let (Some(from), Some(now)) =
+            (python_time(first, self.zone), python_time(until, self.zone))
+        else {
+            return Ok(finished);
+        };
+        let step = self.interval_micros;
+        let from_us = micros_since_epoch(from.utc());
+        let until_us = micros_since_epoch(until.naive_utc());
+        let exact = float_steps_are_exact(from_us, until_us, step);
+        if !exact && self.jitter.is_none() {
+            return self.walk(first, until, from, now, max_steps);
+        }
+        let mut steps = until_us.saturating_sub(from_us).max(0) / step;
+        if let Some(end) = &self.end {
+            let end_us = micros_since_epoch(end.utc());
+            steps = steps.min(end_us.saturating_sub(from_us).max(0) / step);
+            if steps > 0 && self.jitter.is_none() {
+                // 3.x checks the end in float seconds, which can refuse a fire time exactly at
+                // the end: ask the real step for the last one.
+                let before = self.at(from_us + (steps - 1) * step);
+                let last = self.search_next(Some(before), now)?;
+                if last.is_none_or(|last| micros_since_epoch(last.utc()) != from_us + steps * step)
+                {
+                    steps -= 1;
+                }
+            }
+        }
+        let last = self.at(from_us + steps * step);
+        let next = self.search_forward(Some(last), now)?;
+        Ok(CatchUp {
+            count: steps as u64 + 1,
+            last: if steps == 0 { first } else { last.instant() },
+            next: next.map(|next| next.instant()),
+        })
+    }
+
+    /// Walks the fire times one by one, while the budget lasts.
+    fn walk(
+        &self,
+        first: DateTime<Utc>,
+        until: DateTime<Utc>,
+        from: ZonedDateTime,
+        now: ZonedDateTime,
+        max_steps: u64,
+    ) -> Result<CatchUp, SearchExhausted> {
+        let mut caught = CatchUp {
+            count: 1,
+            last: first,
+            next: None,
+        };
+        let mut last = from;
+        loop {
+            let next = self.search_forward(Some(last), now)?;
+            caught.next = next.map(|next| next.instant());
+            match next {
+                Some(next)
+                    if next.instant() <= until
+                        && caught.count < max_steps
+                        && budget::remaining() > WALK_RESERVE =>
+                {
+                    caught.count += 1;
+                    caught.last = next.instant();
+                    last = next;
+                }
+                _ => return Ok(caught),
+            }
+        }
+    }
+
+    fn at(&self, micros: i64) -> ZonedDateTime {
+        let utc = utc_from_micros(micros).unwrap_or_default();
+        ZonedDateTime::from_utc(utc, self.zone)
+    }
+}
+
+/// Whether stepping by float seconds, as 3.x does, gives exactly `value + step` microseconds
+/// for every value from `from` up to `until`.
+///
+/// Three roundings are involved: the value's seconds, the step's, and their sum. Below 2³¹
+/// seconds from 1970 (until January 2038) each errs by at most 2⁻²³ s, 0.36 µs in all, which
+/// rounding to microseconds absorbs. A whole number of seconds added to a value stays on
+/// the value's grid of floats while the sum stays below the next power of two, so only the
+/// value's own rounding is left, under 0.5 µs up to 2³³ seconds (the year 2242). And values
+/// that are multiples of 1/64 s are binary fractions that floats hold exactly up to 2⁴⁶ s.
+fn float_steps_are_exact(from: i64, until: i64, step: i64) -> bool {
+    const SECOND: i128 = MICROS as i128;
+    let top = i128::from(from.unsigned_abs().max(until.unsigned_abs())) + i128::from(step);
+    if top < (1 << 31) * SECOND {
+        return true;
+    }
+    // The power of two at or below `from`, with a second of margin on both sides.
+    let low = i128::from(from) - SECOND;
+    if from > 0 && step % MICROS == 0 && low >= SECOND {
+        let binade = 1i128 << (127 - (low / SECOND).leading_zeros());
+        if top + SECOND < 2 * binade * SECOND && 2 * binade <= 1 << 33 {
+            return true;
+        }
+    }
+    let binary_fraction = |micros: i64| micros % 15_625 == 0;
+    binary_fraction(from) && binary_fraction(step) && top < (1 << 46) * SECOND
 }
 
 impl Trigger for IntervalTrigger {
@@ -122,12 +279,26 @@ impl Trigger for IntervalTrigger {
         &self,
         previous: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
-    ) -> Option<DateTime<Utc>> {
+    ) -> Result<Option<DateTime<Utc>>, SearchExhausted> {
         self.next_instant(previous, now)
     }
 
     fn to_state(&self) -> scheduler_core::Result<TriggerState> {
         TriggerState::new(Self::KIND, &State::from(self))
+    }
+
+    fn catch_up(
+        &self,
+        first: DateTime<Utc>,
+        until: DateTime<Utc>,
+        max_steps: u64,
+    ) -> Result<CatchUp, SearchExhausted> {
+        budget::call(|| self.skip(first, until, max_steps))
+    }
+
+    fn with_default_timezone(&self, timezone: Tz) -> Option<Arc<dyn Trigger>> {
+        let rezoned = self.with_default_zone(Zone::Named(timezone))?;
+        Some(rezoned)
     }
 }
 
@@ -136,12 +307,22 @@ impl LocalTrigger for IntervalTrigger {
         &self,
         previous: Option<DateTime<FixedOffset>>,
         now: DateTime<Utc>,
-    ) -> Option<DateTime<FixedOffset>> {
+    ) -> Result<Option<DateTime<FixedOffset>>, SearchExhausted> {
         self.next_local(previous, now)
     }
 
     fn local_zone(&self) -> Option<Zone> {
         Some(self.zone)
+    }
+
+    fn with_default_zone(&self, zone: Zone) -> Option<Arc<dyn LocalTrigger>> {
+        let mut builder = (**self.rebuild.as_ref()?).clone().timezone(zone);
+        if builder.options.start_date.is_none() {
+            // The default start was "now + interval" when it was built: keep that instant.
+            let start = ZonedDateTime::from_utc(self.start.utc(), zone);
+            builder = builder.start_date(DateSpec::exact(start));
+        }
+        Some(Arc::new(builder.build_at(self.start.instant()).ok()?))
     }
 }
 
@@ -168,11 +349,7 @@ pub struct IntervalTriggerBuilder {
     hours: f64,
     minutes: f64,
     seconds: f64,
-    start_date: Option<DateSpec>,
-    end_date: Option<DateSpec>,
-    timezone: Option<Zone>,
-    jitter: f64,
-    jitter_source: Option<Arc<dyn JitterSource>>,
+    options: Options<DateSpec>,
 }
 
 impl IntervalTriggerBuilder {
@@ -212,41 +389,14 @@ impl IntervalTriggerBuilder {
         self
     }
 
-    /// The first grid point (default: now + interval, at build time).
-    pub fn start_date(mut self, start_date: impl Into<DateSpec>) -> Self {
-        self.start_date = Some(start_date.into());
-        self
-    }
-
-    /// The last possible fire time, inclusive.
-    pub fn end_date(mut self, end_date: impl Into<DateSpec>) -> Self {
-        self.end_date = Some(end_date.into());
-        self
-    }
-
-    /// The zone for date strings and wall-clock dates, and for showing fire times (default:
-    /// the zone of an aware `start_date`, then of an aware `end_date`, then the local zone).
-    pub fn timezone(mut self, timezone: impl Into<Zone>) -> Self {
-        self.timezone = Some(timezone.into());
-        self
-    }
-
-    /// Delays each fire time by up to `jitter` (a random fraction of it).
-    pub fn jitter(mut self, jitter: Duration) -> Self {
-        self.jitter = jitter.as_secs_f64();
-        self
-    }
-
-    /// Where jitter fractions come from (default: [`RandomJitter`](crate::RandomJitter)).
-    pub fn jitter_source(mut self, source: impl JitterSource) -> Self {
-        self.jitter_source = Some(Arc::new(source));
-        self
-    }
-
-    #[cfg_attr(not(feature = "conformance"), allow(dead_code))]
-    pub(crate) fn jitter_seconds(mut self, seconds: f64) -> Self {
-        self.jitter = seconds;
-        self
+    option_setters! {
+        dates: DateSpec,
+        start: "The first grid point (default: now + interval, at build time).",
+        end: "The last possible fire time, inclusive.",
+        zone: "The zone for date strings and wall-clock dates, and for showing fire times \
+               (default: the zone of an aware `start_date`, then of an aware `end_date`, then \
+               the scheduler's, or the local zone outside one).",
+        jitter: "Delays each fire time by up to `jitter` (a random fraction of it).",
     }
 
     /// Builds the trigger; the default `start_date` counts from the system clock's now.
@@ -257,12 +407,9 @@ impl IntervalTriggerBuilder {
     /// Builds the trigger with an explicit "now" for the default `start_date`.
     pub fn build_at(self, now: DateTime<Utc>) -> Result<IntervalTrigger, TriggerError> {
         let interval_micros = self.length_micros()?;
-        let zone = self
-            .timezone
-            .or_else(|| self.start_date.as_ref().and_then(DateSpec::own_zone))
-            .or_else(|| self.end_date.as_ref().and_then(DateSpec::own_zone))
-            .unwrap_or_else(|| Zone::Named(scheduler_core::config::local_timezone()));
-        let start = match &self.start_date {
+        let resolved = self.options.zone();
+        let zone = resolved.zone;
+        let start = match &self.options.start_date {
             Some(spec) => spec.resolve(zone, "start_date")?,
             // `datetime.now(tz) + interval`: wall-clock addition, as in APScheduler.
             None => python_time(now, zone)
@@ -273,11 +420,13 @@ impl IntervalTriggerBuilder {
                 })?,
         };
         let end = self
+            .options
             .end_date
             .as_ref()
             .map(|spec| spec.resolve(zone, "end_date"))
             .transpose()?;
-        let jitter = Jitter::new(jitter::validate(self.jitter)?, self.jitter_source);
+        let jitter = self.options.jitter()?;
+        let rebuild = resolved.defaulted.then(|| Arc::new(self));
         Ok(IntervalTrigger {
             interval_micros,
             length: pytime::seconds_from_micros(interval_micros),
@@ -285,6 +434,7 @@ impl IntervalTriggerBuilder {
             end,
             zone,
             jitter,
+            rebuild,
         })
     }
 
@@ -357,24 +507,26 @@ impl TryFrom<State> for IntervalTrigger {
     fn try_from(state: State) -> Result<Self, Self::Error> {
         crate::check_version(Self::KIND, state.version, 1)?;
         let date = |text: &str| {
-            ZonedDateTime::from_state_string(text).map_err(|e| TriggerError::state(Self::KIND, e))
+            ZonedDateTime::from_state_string(text)
+                .map(DateSpec::exact)
+                .map_err(|e| TriggerError::state(Self::KIND, e))
         };
-        if state.interval_micros <= 0 {
-            return Err(TriggerError::state(
-                Self::KIND,
-                "interval_micros must be positive",
-            ));
+        let length = u64::try_from(state.interval_micros)
+            .ok()
+            .filter(|&micros| micros > 0)
+            .ok_or_else(|| TriggerError::state(Self::KIND, "interval_micros must be positive"))?;
+        let mut builder = IntervalTrigger::builder()
+            .every(Duration::from_micros(length))
+            .start_date(date(&state.start_date)?)
+            .timezone(state.timezone)
+            .jitter_seconds(state.jitter.unwrap_or(0.0));
+        if let Some(end) = state.end_date.as_deref() {
+            builder = builder.end_date(date(end)?);
         }
-        let jitter = jitter::validate(state.jitter.unwrap_or(0.0))
-            .map_err(|e| TriggerError::state(Self::KIND, e))?;
-        Ok(IntervalTrigger {
-            interval_micros: state.interval_micros,
-            length: pytime::seconds_from_micros(state.interval_micros),
-            start: date(&state.start_date)?,
-            end: state.end_date.as_deref().map(date).transpose()?,
-            zone: state.timezone,
-            jitter: Jitter::new(jitter, None),
-        })
+        // The start date is given, so "now" plays no part.
+        builder
+            .build_at(DateTime::UNIX_EPOCH)
+            .map_err(|e| TriggerError::state(Self::KIND, e))
     }
 }
 
@@ -410,7 +562,7 @@ mod tests {
         let mut previous = None;
         let mut now = at(now);
         for _ in 0..count {
-            let Some(next) = trigger.next_fire_time(previous, now) else {
+            let Some(next) = trigger.next_fire_time(previous, now).unwrap() else {
                 break;
             };
             out.push(local(trigger, Some(next)).unwrap());
@@ -441,24 +593,24 @@ mod tests {
         let start = at("2024-01-01T00:00:00+01:00");
         assert_eq!(
             trigger.next_fire_time(None, at("2023-12-31T00:00:00+01:00")),
-            Some(start)
+            Ok(Some(start))
         );
-        assert_eq!(trigger.next_fire_time(None, start), Some(start));
+        assert_eq!(trigger.next_fire_time(None, start), Ok(Some(start)));
         let just_after = start + TimeDelta::microseconds(1);
         assert_eq!(
             trigger.next_fire_time(None, just_after),
-            Some(start + TimeDelta::seconds(10))
+            Ok(Some(start + TimeDelta::seconds(10)))
         );
         assert_eq!(
             trigger.next_fire_time(Some(start), at("2030-01-01T00:00:00Z")),
-            Some(start + TimeDelta::seconds(10)),
+            Ok(Some(start + TimeDelta::seconds(10))),
             "with a previous fire time, now does not matter"
         );
         let now = at("2024-06-01T12:00:00Z");
         let default_start = IntervalTrigger::builder().hours(1).build_at(now).unwrap();
         assert_eq!(
             default_start.next_fire_time(None, now),
-            Some(now + TimeDelta::hours(1))
+            Ok(Some(now + TimeDelta::hours(1)))
         );
     }
 
@@ -543,7 +695,7 @@ mod tests {
             .unwrap();
         let start = at("2024-03-31T01:30:00+01:00");
         for _ in 0..200 {
-            let next = random.next_fire_time(Some(start), start).unwrap();
+            let next = random.next_fire_time(Some(start), start).unwrap().unwrap();
             let delay = next - (start + TimeDelta::hours(1));
             assert!(
                 delay >= TimeDelta::zero() && delay <= TimeDelta::seconds(60),
@@ -581,6 +733,48 @@ mod tests {
         assert_eq!(trigger.to_string(), "interval[0:31:30.100000]");
         let weekly = IntervalTrigger::builder().weeks(2).days(1).build().unwrap();
         assert_eq!(weekly.to_string(), "interval[15 days, 0:00:00]");
+    }
+
+    // Issue 6, case 4: a microsecond is below the resolution of float seconds in the year
+    // 9000 (3.x answers the previous fire time again, and the scheduler deleted the job).
+    #[test]
+    fn steps_below_the_float_resolution_are_taken_in_exact_microseconds() {
+        let start = at("9000-01-01T00:00:00Z");
+        let trigger = IntervalTrigger::builder()
+            .every(Duration::from_micros(1))
+            .start_date(start)
+            .timezone(Zone::UTC)
+            .build()
+            .unwrap();
+        let mut previous = trigger.next_fire_time(None, start).unwrap().unwrap();
+        assert_eq!(previous, start);
+        let mut chain = vec![previous];
+        for _ in 0..2_000 {
+            let next = trigger
+                .next_fire_time(Some(previous), previous)
+                .unwrap()
+                .unwrap();
+            // Exactly one microsecond where the float step stays put; where it advances,
+            // 3.x's float step (to the next float, at most 2^-15 s away).
+            assert!(
+                next > previous && next - previous <= TimeDelta::microseconds(31),
+                "{next} after {previous}"
+            );
+            previous = next;
+            chain.push(next);
+        }
+        let exact = chain
+            .windows(2)
+            .filter(|w| w[1] - w[0] == TimeDelta::microseconds(1))
+            .count();
+        assert!(exact > 100, "{exact} exact steps");
+        // A catch-up there agrees with the walk.
+        let until = chain[1_500] + TimeDelta::nanoseconds(500);
+        let caught = trigger.catch_up(start, until, 10_000).unwrap();
+        assert_eq!(
+            (caught.count, caught.last, caught.next),
+            (1_501, chain[1_500], Some(chain[1_501]))
+        );
     }
 
     #[test]

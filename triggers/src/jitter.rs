@@ -3,6 +3,9 @@
 use std::fmt::Debug;
 use std::sync::Arc;
 
+#[cfg(any(feature = "cron", feature = "calendar-interval", feature = "combining"))]
+use {crate::pytime, crate::zone::ZonedDateTime, chrono::TimeDelta};
+
 /// Where jitter comes from: a fraction of the maximum jitter to add.
 ///
 /// APScheduler adds `random.uniform(0, jitter)` seconds; this crate adds
@@ -50,6 +53,12 @@ impl JitterSource for FixedJitter {
     }
 }
 
+#[cfg(any(
+    feature = "interval",
+    feature = "cron",
+    feature = "calendar-interval",
+    feature = "combining"
+))]
 /// A trigger's jitter setting: the maximum delay and the source of randomness.
 #[derive(Debug, Clone)]
 pub(crate) struct Jitter {
@@ -58,6 +67,12 @@ pub(crate) struct Jitter {
     pub(crate) source: Arc<dyn JitterSource>,
 }
 
+#[cfg(any(
+    feature = "interval",
+    feature = "cron",
+    feature = "calendar-interval",
+    feature = "combining"
+))]
 impl Jitter {
     /// `None` for a missing or zero jitter, which APScheduler treats as "no jitter".
     pub(crate) fn new(max_seconds: f64, source: Option<Arc<dyn JitterSource>>) -> Option<Self> {
@@ -74,6 +89,34 @@ impl Jitter {
     }
 }
 
+#[cfg(any(feature = "cron", feature = "calendar-interval", feature = "combining"))]
+impl Jitter {
+    /// `time + timedelta(seconds=uniform(0, jitter))` as APScheduler adds it to a cron,
+    /// calendar-interval or combined fire time: on the wall clock, which resets `fold`. In
+    /// a repeated hour that would land an hour *earlier* than `time` (01:30 of the second
+    /// pass plus 10 s is 01:30:10 of the first), possibly at or before the previous fire time,
+    /// where 3.x's own scheduler then loops; the delay is then added in absolute time, so
+    /// jitter only ever delays. `None` past the year 9999.
+    pub(crate) fn delay(&self, time: ZonedDateTime) -> Option<ZonedDateTime> {
+        crate::budget::charge(2);
+        let micros = pytime::micros_from_seconds(self.seconds())?;
+        let delta = TimeDelta::microseconds(micros);
+        let wall = time.add_wall(delta)?;
+        let delayed = if wall.utc() < time.utc() {
+            time.utc_add(delta)?
+        } else {
+            wall
+        };
+        delayed.in_python_range().then_some(delayed)
+    }
+}
+
+#[cfg(any(
+    feature = "interval",
+    feature = "cron",
+    feature = "calendar-interval",
+    feature = "combining"
+))]
 /// Checks a maximum jitter given by a user.
 pub(crate) fn validate(max_seconds: f64) -> Result<f64, crate::TriggerError> {
     if max_seconds.is_finite() && max_seconds >= 0.0 {

@@ -1,24 +1,31 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
-// The time-zone, date and float helpers serve several triggers; a build with only some of
-// them leaves parts unused. The full build (what CI lints) allows nothing.
-#![cfg_attr(
-    not(all(
-        feature = "date",
-        feature = "interval",
-        feature = "cron",
-        feature = "calendar-interval",
-        feature = "combining"
-    )),
-    allow(dead_code, unused_variables, unused_imports)
-)]
+
+use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset, Utc};
-use scheduler_core::{Trigger, TriggerRegistry};
+use scheduler_core::{SearchExhausted, Trigger, TriggerRegistry};
 
+#[cfg(any(
+    feature = "date",
+    feature = "interval",
+    feature = "cron",
+    feature = "calendar-interval",
+    feature = "combining"
+))]
+pub mod budget;
+#[cfg(any(feature = "date", feature = "interval", feature = "cron"))]
 mod datespec;
 mod error;
 mod jitter;
+#[cfg(any(feature = "interval", feature = "cron", feature = "calendar-interval"))]
+mod options;
+#[cfg(any(
+    feature = "interval",
+    feature = "cron",
+    feature = "calendar-interval",
+    feature = "combining"
+))]
 mod pytime;
 mod zone;
 
@@ -35,6 +42,7 @@ mod date;
 #[cfg(feature = "interval")]
 mod interval;
 
+#[cfg(any(feature = "date", feature = "interval", feature = "cron"))]
 pub use datespec::DateSpec;
 pub use error::{ExpressionError, TriggerError};
 pub use jitter::{FixedJitter, JitterSource, RandomJitter};
@@ -70,7 +78,7 @@ pub trait LocalTrigger: Trigger {
         &self,
         previous: Option<DateTime<FixedOffset>>,
         now: DateTime<Utc>,
-    ) -> Option<DateTime<FixedOffset>>;
+    ) -> Result<Option<DateTime<FixedOffset>>, SearchExhausted>;
 
     /// The zone of the local answers, when the trigger has one (`None` for the combining
     /// triggers, whose answers come from their children).
@@ -78,6 +86,14 @@ pub trait LocalTrigger: Trigger {
     /// APScheduler compares two datetimes of one zone by their wall clocks, so the combining
     /// triggers need it to choose among their children's answers as 3.x does.
     fn local_zone(&self) -> Option<Zone> {
+        None
+    }
+
+    /// This trigger with `zone` wherever it was built without a zone of its own, or `None`
+    /// when nothing changes: [`Trigger::with_default_timezone`] for any zone, keeping the
+    /// local answers.
+    fn with_default_zone(&self, zone: Zone) -> Option<Arc<dyn LocalTrigger>> {
+        let _ = zone;
         None
     }
 }
@@ -95,7 +111,6 @@ pub fn register(registry: &TriggerRegistry) {
     registry.register_serde::<CalendarIntervalTrigger>(CalendarIntervalTrigger::KIND);
     #[cfg(feature = "combining")]
     {
-        use std::sync::Arc;
         registry.register(
             AndTrigger::KIND,
             Arc::new(|state, registry| {
@@ -119,6 +134,13 @@ pub fn registry() -> TriggerRegistry {
     registry
 }
 
+#[cfg(any(
+    feature = "date",
+    feature = "interval",
+    feature = "cron",
+    feature = "calendar-interval",
+    feature = "combining"
+))]
 /// Refuses states written by a newer version of a trigger.
 fn check_version(kind: &'static str, version: u32, supported: u32) -> Result<(), TriggerError> {
     if version == 0 || version > supported {

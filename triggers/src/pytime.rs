@@ -7,6 +7,7 @@
 /// Microseconds per second.
 pub(crate) const MICROS: i64 = 1_000_000;
 
+#[cfg(feature = "interval")]
 /// `timedelta.total_seconds()`: `micros / 10**6`, correctly rounded as Python's integer true
 /// division is (a plain `as f64` first would round twice above 2^53 µs, about 285 years).
 pub(crate) fn seconds_from_micros(micros: i64) -> f64 {
@@ -28,6 +29,7 @@ pub(crate) fn seconds_from_micros(micros: i64) -> f64 {
     best
 }
 
+#[cfg(feature = "interval")]
 /// The adjacent float in the direction of `target` (for finite, non-zero `x`).
 fn next_toward(x: f64, target: f64) -> f64 {
     let bits = x.to_bits();
@@ -35,6 +37,7 @@ fn next_toward(x: f64, target: f64) -> f64 {
     f64::from_bits(if away_from_zero { bits + 1 } else { bits - 1 })
 }
 
+#[cfg(feature = "interval")]
 /// Compares `|a·10⁶ − m|` with `|b·10⁶ − m|` exactly.
 fn distance_cmp(a: f64, b: f64, m: i64) -> std::cmp::Ordering {
     // Both are floats of magnitude ~m/10⁶ > 2^33, so they are integers times 2^e with e ≥ -20;
@@ -56,6 +59,7 @@ fn distance_cmp(a: f64, b: f64, m: i64) -> std::cmp::Ordering {
     (scaled(a) - target).abs().cmp(&(scaled(b) - target).abs())
 }
 
+#[cfg(feature = "interval")]
 /// C's `round` (half away from zero) followed by CPython's half-to-even correction.
 fn round_half_even(x: f64) -> f64 {
     let rounded = x.round();
@@ -66,6 +70,7 @@ fn round_half_even(x: f64) -> f64 {
     }
 }
 
+#[cfg(feature = "interval")]
 /// `datetime.fromtimestamp(ts)`'s split of a float timestamp into whole microseconds
 /// (`_PyTime_DoubleToDenominator` with `ROUND_HALF_EVEN`); `None` when out of range.
 pub(crate) fn micros_from_timestamp(timestamp: f64) -> Option<i64> {
@@ -147,6 +152,7 @@ pub(crate) fn micros_from_seconds(value: f64) -> Option<i64> {
     TimedeltaBuilder::default().add(value, MICROS).finish()
 }
 
+#[cfg(feature = "interval")]
 /// `str(timedelta)`: `0:00:10`, `1 day, 2:00:00`, `-1 day, 23:59:55`, `0:00:00.500000`.
 pub(crate) fn format_timedelta(micros: i64) -> String {
     let days = micros.div_euclid(86_400 * MICROS);

@@ -7,6 +7,7 @@
 mod docs;
 mod examples;
 mod features;
+mod fuzz;
 mod test_all;
 mod tidy;
 mod workspace;
@@ -25,6 +26,7 @@ const COMMANDS: &[(&str, &str, Run)] = &[
     ("docs", docs::ABOUT, docs::run),
     ("examples", examples::ABOUT, examples::run),
     ("features", features::ABOUT, features::run),
+    ("fuzz", fuzz::ABOUT, fuzz::run),
     ("test-all", test_all::ABOUT, test_all::run),
     ("tidy", tidy::ABOUT, tidy::run),
 ];

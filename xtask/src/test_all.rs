@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use crate::workspace::{Result, cargo_step};
-use crate::{docs, examples, features, tidy};
+use crate::{docs, examples, features, fuzz, tidy};
 
 pub(crate) const ABOUT: &str = "every check and test CI runs (`--fail-fast` to stop early)";
 
@@ -51,6 +51,7 @@ const STEPS: &[(&str, Step)] = &[
         "doctests",
         Step::Cargo(&["test", "--doc", "--workspace", "--all-features", "--locked"]),
     ),
+    ("fuzz", Step::Cargo(fuzz::SHORT_RUN)),
     ("examples", Step::Xtask(examples::run)),
 ];
 

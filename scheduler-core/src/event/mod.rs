@@ -234,11 +234,18 @@ impl fmt::Display for Event {
                     .as_ref()
                     .map_or(String::new(), |err| err.to_string())
             ),
-            Event::JobMissed(e) => write!(
-                f,
-                "run of job {:?} at {} was missed",
-                e.job_id, e.scheduled_run_time
-            ),
+            Event::JobMissed(e) => match &e.missed_runs {
+                Some(missed) => write!(
+                    f,
+                    "{} runs of job {:?} from {} to {} were missed",
+                    missed.count, e.job_id, missed.first, missed.last
+                ),
+                None => write!(
+                    f,
+                    "run of job {:?} at {} was missed",
+                    e.job_id, e.scheduled_run_time
+                ),
+            },
             Event::JobFault(e) => write!(
                 f,
                 "job {:?} in {:?} {}: {}",
@@ -288,6 +295,21 @@ pub struct JobExecutionEvent {
     pub retval: serde_json::Value,
     /// What went wrong (`JobError` only).
     pub error: Option<JobFailure>,
+    /// For a `JobMissed` that stands for many run times at once (a catch-up with more missed
+    /// runs than the scheduler's `catch_up_limit`): how many, from `scheduled_run_time` (the
+    /// first) to [`MissedRuns::last`]. `None` for a single run.
+    pub missed_runs: Option<MissedRuns>,
+}
+
+/// Run times of one job missed all at once, reported in one [`Event::JobMissed`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MissedRuns {
+    /// How many run times were missed.
+    pub count: u64,
+    /// The first of them (also the event's `scheduled_run_time`).
+    pub first: DateTime<Utc>,
+    /// The last of them.
+    pub last: DateTime<Utc>,
 }
 
 /// What the scheduler did with a job it could not handle as scheduled.

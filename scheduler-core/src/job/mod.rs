@@ -16,8 +16,8 @@ pub use function::{
 };
 pub use record::{JobCodec, JobRecord};
 
-use crate::error::{Error, Result};
-use crate::trigger::Trigger;
+use crate::error::{Error, ErrorKind, Result};
+use crate::trigger::{SearchExhausted, Trigger};
 
 /// A scheduled job as stored: its target, trigger, options, next run time and revision.
 ///
@@ -311,7 +311,7 @@ pub(crate) mod opt_seconds {
 /// # #[derive(Debug)] struct Once(DateTime<Utc>);
 /// # impl std::fmt::Display for Once { fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("once") } }
 /// # impl Trigger for Once {
-/// #     fn next_fire_time(&self, p: Option<DateTime<Utc>>, _: DateTime<Utc>) -> Option<DateTime<Utc>> { p.is_none().then_some(self.0) }
+/// #     fn next_fire_time(&self, p: Option<DateTime<Utc>>, _: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, scheduler_core::SearchExhausted> { Ok(p.is_none().then_some(self.0)) }
 /// #     fn to_state(&self) -> scheduler_core::Result<TriggerState> { TriggerState::new("once", &self.0) }
 /// # }
 /// use std::time::Duration;
@@ -456,7 +456,7 @@ impl JobSpec {
         let timeout = validate_timeout(self.timeout.unwrap_or(defaults.timeout))?;
         let next_run_time = match self.next_run_time {
             Some(given) => given,
-            None => self.trigger.next_fire_time(None, now),
+            None => first_fire_time(&*self.trigger, now).map_err(|e| e.with_job_id(&*id))?,
         };
         Ok(Job {
             id,
@@ -472,6 +472,13 @@ impl JobSpec {
             revision: 0,
             unknown_fields: None,
         })
+    }
+
+    /// Gives the trigger `timezone` wherever it has no zone of its own
+    /// ([`Trigger::with_default_timezone`]); the scheduler does this with its zone.
+    pub(crate) fn with_default_timezone(mut self, timezone: Tz) -> Self {
+        self.trigger = with_default_timezone(self.trigger, timezone);
+        self
     }
 
     /// The job as listed before the scheduler starts: defaults applied, no run time yet.
@@ -551,6 +558,15 @@ pub struct JobChanges {
 }
 
 impl JobChanges {
+    /// Gives a new trigger `timezone` wherever it has no zone of its own, as
+    /// [`JobSpec::with_default_timezone`] does.
+    pub(crate) fn with_default_timezone(mut self, timezone: Tz) -> Self {
+        self.trigger = self
+            .trigger
+            .map(|trigger| with_default_timezone(trigger, timezone));
+        self
+    }
+
     /// No changes.
     pub fn new() -> Self {
         Self::default()
@@ -609,6 +625,31 @@ impl JobChanges {
         self.next_run_time = Some(at);
         self
     }
+}
+
+/// `trigger` with `timezone` wherever it has no zone of its own.
+pub(crate) fn with_default_timezone(trigger: Arc<dyn Trigger>, timezone: Tz) -> Arc<dyn Trigger> {
+    trigger.with_default_timezone(timezone).unwrap_or(trigger)
+}
+
+/// The first fire time of `trigger` from `now`, with a trigger that gives up reported as a
+/// [`TriggerFailed`](ErrorKind::TriggerFailed) error naming it.
+pub(crate) fn first_fire_time(
+    trigger: &dyn Trigger,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>> {
+    trigger
+        .next_fire_time(None, now)
+        .map_err(|e| trigger_failed(trigger, "its first fire time", e))
+}
+
+/// A trigger could not answer `what`.
+pub(crate) fn trigger_failed(trigger: &dyn Trigger, what: &str, error: SearchExhausted) -> Error {
+    Error::new(
+        ErrorKind::TriggerFailed,
+        format!("trigger {trigger} could not answer {what}: {error}"),
+    )
+    .with_source(error)
 }
 
 /// The alias `"default"`, shared so that a million jobs on the default executor do not hold a
@@ -670,8 +711,8 @@ mod tests {
             &self,
             p: Option<DateTime<Utc>>,
             _: DateTime<Utc>,
-        ) -> Option<DateTime<Utc>> {
-            p.is_none().then_some(self.0)
+        ) -> std::result::Result<Option<DateTime<Utc>>, SearchExhausted> {
+            Ok(p.is_none().then_some(self.0))
         }
         fn to_state(&self) -> Result<TriggerState> {
             TriggerState::new("at", &self.0)

@@ -246,8 +246,8 @@ mod tests {
             &self,
             p: Option<DateTime<Utc>>,
             _: DateTime<Utc>,
-        ) -> Option<DateTime<Utc>> {
-            p.is_none().then_some(self.0)
+        ) -> std::result::Result<Option<DateTime<Utc>>, crate::SearchExhausted> {
+            Ok(p.is_none().then_some(self.0))
         }
         fn to_state(&self) -> Result<TriggerState> {
             TriggerState::new("at", self)

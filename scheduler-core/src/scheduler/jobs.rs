@@ -33,7 +33,10 @@ impl Scheduler {
         }
         // Checked now so a bad spec fails here, not at start.
         let defaults = self.job_defaults();
-        let preview = spec.clone().into_job(&defaults, self.inner.clock.now())?;
+        let preview = spec
+            .clone()
+            .with_default_timezone(self.timezone())
+            .into_job(&defaults, self.inner.clock.now())?;
         tracing::info!(
             job = preview.id(),
             "adding job tentatively; it will be scheduled when the scheduler starts"
@@ -56,7 +59,9 @@ impl Scheduler {
         let alias: Arc<str> = spec.jobstore.as_str().into();
         let replace = spec.replace_existing;
         let defaults = self.job_defaults();
-        let mut job = spec.into_job(&defaults, self.inner.clock.now())?;
+        let mut job = spec
+            .with_default_timezone(self.timezone())
+            .into_job(&defaults, self.inner.clock.now())?;
         if !job.target().is_persistable() && !store.capabilities().closures {
             return Err(Error::not_persistable(job.id()));
         }
@@ -128,6 +133,7 @@ impl Scheduler {
             updated.apply(changes)?;
             let preview = updated
                 .clone()
+                .with_default_timezone(self.timezone())
                 .into_job(&self.job_defaults(), self.inner.clock.now())?;
             *spec = updated;
             let alias: Arc<str> = spec.jobstore.as_str().into();
@@ -138,15 +144,8 @@ impl Scheduler {
             }));
             return Ok(preview_pending(preview));
         }
-        let guard = self.inner.jobs_lock.lock().await;
-        let (mut job, alias, store) = self.lookup(id, jobstore).await?;
-        job.apply(changes)?;
-        if !job.target().is_persistable() && !store.capabilities().closures {
-            return Err(Error::not_persistable(id));
-        }
-        let revision = store.update_job(job.clone()).await?;
-        job.set_revision(revision);
-        drop(guard);
+        let changes = changes.with_default_timezone(self.timezone());
+        let (job, alias) = self.update_stored(id, jobstore, &changes).await?;
         tracing::info!(job = id, "modified job");
         self.inner.events.publish(Event::JobModified(JobEvent {
             job_id: job.id_arc().clone(),
@@ -156,6 +155,45 @@ impl Scheduler {
         Ok(job)
     }
 
+    /// Reads the stored job, applies `changes` and writes it back if nobody wrote it in
+    /// between (a conditional write on the revision read); reads again and retries when
+    /// someone did (the loop committing a fire, another scheduler on a shared store), so a
+    /// change is applied to the latest job and never lost, nor does it undo another. Gives up
+    /// with [`Conflict`](ErrorKind::Conflict) only if the job keeps changing under it.
+    async fn update_stored(
+        &self,
+        id: &str,
+        jobstore: Option<&str>,
+        changes: &JobChanges,
+    ) -> Result<(Job, Arc<str>)> {
+        /// Each conflict means another writer made progress; this many in a row means the
+        /// job is written faster than it can be read and written back.
+        const ATTEMPTS: usize = 16;
+        let mut attempt = 1;
+        loop {
+            let (mut job, alias, store) = self.lookup(id, jobstore).await?;
+            job.apply(changes.clone())?;
+            if !job.target().is_persistable() && !store.capabilities().closures {
+                return Err(Error::not_persistable(id));
+            }
+            match store.update_job(job.clone()).await {
+                Ok(revision) => {
+                    job.set_revision(revision);
+                    return Ok((job, alias));
+                }
+                Err(e) if e.kind() == ErrorKind::Conflict && attempt < ATTEMPTS => {
+                    tracing::debug!(
+                        job = id,
+                        attempt,
+                        "job changed while being modified; retrying"
+                    );
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// Gives a job a new trigger and computes its next run time from it now.
     pub async fn reschedule_job(
         &self,
@@ -163,8 +201,9 @@ impl Scheduler {
         jobstore: Option<&str>,
         trigger: impl Trigger,
     ) -> Result<Job> {
-        let trigger: Arc<dyn Trigger> = Arc::new(trigger);
-        let next = trigger.next_fire_time(None, self.inner.clock.now());
+        let trigger = crate::job::with_default_timezone(Arc::new(trigger), self.timezone());
+        let next = crate::job::first_fire_time(&*trigger, self.inner.clock.now())
+            .map_err(|e| e.with_job_id(id))?;
         let mut changes = JobChanges::new().next_run_time(next);
         changes.trigger = Some(trigger);
         self.modify_job(id, jobstore, changes).await
@@ -184,7 +223,9 @@ impl Scheduler {
             Some(job) => job,
             None => return Err(Error::job_not_found(id)),
         };
-        match job.trigger().next_fire_time(None, now) {
+        let next =
+            crate::job::first_fire_time(&**job.trigger(), now).map_err(|e| e.with_job_id(id))?;
+        match next {
             Some(next) => self
                 .modify_job(id, jobstore, JobChanges::new().next_run_time(Some(next)))
                 .await

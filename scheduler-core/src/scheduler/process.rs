@@ -9,77 +9,180 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::{Scheduler, SchedulerState, read};
-use crate::error::ErrorKind;
-use crate::event::{Event, EventMask, JobExecutionEvent, SchedulerErrorEvent};
+use crate::error::{Error, ErrorKind};
+use crate::event::{
+    Event, EventMask, FaultAction, JobExecutionEvent, JobFaultEvent, MissedRuns,
+    SchedulerErrorEvent,
+};
 use crate::executor::{DynExecutor, JobRun};
-use crate::job::Job;
+use crate::job::{Job, trigger_failed};
 use crate::store::{DynJobStore, FireAnswer, FireCommit, FireOutcome};
+use crate::trigger::CatchUp;
 
-/// The fire times of one due job found in one pass.
+/// What to do with one due job in this pass.
 #[derive(Debug, PartialEq)]
 pub(super) struct DueRuns {
-    /// The run times to submit now.
+    /// The run times to submit now, earliest first.
     pub(super) run_times: Vec<DateTime<Utc>>,
-    /// Run times walked past without running: the walk hit the catch-up limit before
-    /// reaching the present (reported as missed, only for jobs that do not coalesce).
-    pub(super) skipped: Vec<DateTime<Utc>>,
-    /// The job's next run time after these; `None` when its trigger is finished.
+    /// Run times already past the misfire grace time, too many to report one by one: reported
+    /// as one `JobMissed` (only for jobs that do not coalesce).
+    pub(super) missed: Option<MissedRuns>,
+    /// The job's next run time: `None` when its trigger is finished; still at or before `now`
+    /// when its catch-up goes on in the next pass.
     pub(super) next: Option<DateTime<Utc>>,
 }
 
-/// Walks `job`'s fire times from its next run time up to `now`, at most `limit` of them.
+/// A due job whose trigger failed: it gives up, or answers a time that is not after the
+/// previous one.
+#[derive(Debug)]
+pub(super) struct Fault {
+    /// What failed, of kind [`TriggerFailed`](ErrorKind::TriggerFailed).
+    pub(super) error: Error,
+    /// The fire times known to be due before the trigger failed (at least the one the job
+    /// was due at): they still run once the job is set aside.
+    pub(super) run_times: Vec<DateTime<Utc>>,
+}
+
+/// Decides what `job`, due at its next run time, runs at `now`. Fails with a [`Fault`] when
+/// its trigger fails: the caller then pauses the job, keeps it, and runs what was due.
 ///
-/// When the walk reaches the present, the job runs: once for the latest fire time if it
-/// coalesces, else once per fire time walked. When it stops at `limit` first, nothing runs in
-/// this pass: the position is saved (the job stays due, so the next pass goes on from there)
-/// and, for a job that does not coalesce, the walked fire times are reported as missed. So an
-/// outage of any length costs at most `limit` fire times of memory and work per pass.
-pub(super) fn due_runs(job: &Job, now: DateTime<Utc>, limit: usize) -> DueRuns {
-    let mut walked = Vec::new();
-    let mut last = None;
-    let mut steps = 0;
-    let mut next = job.next_run_time();
+/// The trigger skips over missed fire times itself ([`Trigger::catch_up`](crate::Trigger::catch_up),
+/// arithmetic for the built-in triggers), so a job that has been due for years costs one
+/// call, not one per missed fire time. What runs is APScheduler's choice:
+///
+/// - a job that coalesces runs once, for its last fire time at or before `now`;
+/// - a job that does not runs each fire time, at most `limit` per pass (the rest in the next
+///   passes). Fire times already past its misfire grace time would each be reported missed
+///   by the executor; when there are more than `limit` of them they are skipped here instead
+///   and reported as one `JobMissed` with their count, first and last time.
+///
+/// A trigger that cannot skip arithmetically is walked at most `limit` (or `limit + 1`) fire
+/// times per pass, saving the position, so no job's catch-up holds up the others.
+pub(super) fn due_runs(job: &Job, now: DateTime<Utc>, limit: usize) -> Result<DueRuns, Fault> {
+    let limit = limit.max(1);
+    let Some(first) = job.next_run_time().filter(|t| *t <= now) else {
+        return Ok(DueRuns {
+            run_times: Vec::new(),
+            missed: None,
+            next: job.next_run_time(),
+        });
+    };
+    let fault = |error, run_times| Fault { error, run_times };
+    if job.coalesce() {
+        let caught = catch_up(job, first, now, limit as u64).map_err(|e| fault(e, vec![first]))?;
+        let run_times = match caught.next {
+            // Stopped early: no run yet, the next pass goes on from `next`.
+            Some(next) if next <= now => Vec::new(),
+            _ => vec![caught.last],
+        };
+        return Ok(DueRuns {
+            run_times,
+            missed: None,
+            next: caught.next,
+        });
+    }
+    let mut missed = None;
+    let mut position = Some(first);
+    // Runs scheduled before `now - grace` are missed whenever they are submitted.
+    let too_late = job.misfire_grace_time().and_then(|grace| {
+        let grace = TimeDelta::from_std(grace).ok()?;
+        now.checked_sub_signed(grace + TimeDelta::nanoseconds(1))
+    });
+    if let Some(too_late) = too_late.filter(|t| first <= *t) {
+        let caught =
+            catch_up(job, first, too_late, limit as u64 + 1).map_err(|e| fault(e, vec![first]))?;
+        if caught.count > limit as u64 {
+            missed = Some(MissedRuns {
+                count: caught.count,
+                first,
+                last: caught.last,
+            });
+            if caught.next.is_some_and(|next| next <= too_late) {
+                // More to skip: the next pass goes on from there.
+                return Ok(DueRuns {
+                    run_times: Vec::new(),
+                    missed,
+                    next: caught.next,
+                });
+            }
+            position = caught.next;
+        }
+    }
+    let mut run_times = Vec::new();
+    let mut next = position;
     while let Some(t) = next.filter(|t| *t <= now) {
-        if job.coalesce() {
-            last = Some(t);
-        } else {
-            walked.push(t);
-        }
-        steps += 1;
-        next = job.trigger().next_fire_time(Some(t), now);
-        if next.is_some_and(|n| n <= t) {
-            // A trigger that does not move forward would make the job due forever.
-            tracing::error!(
-                job = job.id(),
-                trigger = %job.trigger(),
-                previous = %t,
-                next = ?next,
-                "trigger returned a fire time that is not after the previous one; removing the job"
-            );
-            next = None;
-        }
-        if steps >= limit {
+        if run_times.len() >= limit {
             break;
         }
+        run_times.push(t);
+        next = match next_after(job, t, now) {
+            Ok(next) => next,
+            Err(error) => return Err(fault(error, run_times)),
+        };
     }
-    let reached_present = next.is_none_or(|n| n > now);
-    match (reached_present, last) {
-        (true, Some(last)) => DueRuns {
-            run_times: vec![last],
-            skipped: Vec::new(),
-            next,
-        },
-        (true, None) => DueRuns {
-            run_times: walked,
-            skipped: Vec::new(),
-            next,
-        },
-        (false, _) => DueRuns {
-            run_times: Vec::new(),
-            skipped: walked,
-            next,
-        },
+    Ok(DueRuns {
+        run_times,
+        missed,
+        next,
+    })
+}
+
+/// The trigger's next fire time after `previous`, checked to move forward.
+fn next_after(
+    job: &Job,
+    previous: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, Error> {
+    let trigger = &**job.trigger();
+    let next = trigger
+        .next_fire_time(Some(previous), now)
+        .map_err(|e| trigger_failed(trigger, "the fire time after a run", e))?;
+    match next {
+        Some(next) if next <= previous => Err(not_forward(job, previous, next)),
+        next => Ok(next),
     }
+}
+
+/// The trigger's catch-up from `first` to `until`, checked to be consistent.
+fn catch_up(
+    job: &Job,
+    first: DateTime<Utc>,
+    until: DateTime<Utc>,
+    max_steps: u64,
+) -> Result<CatchUp, Error> {
+    let trigger = &**job.trigger();
+    let caught = trigger
+        .catch_up(first, until, max_steps)
+        .map_err(|e| trigger_failed(trigger, "its missed fire times", e))?;
+    let consistent = caught.count >= 1
+        && caught.last >= first
+        && caught.last <= until
+        && (caught.count == 1) == (caught.last == first);
+    if !consistent {
+        return Err(Error::new(
+            ErrorKind::TriggerFailed,
+            format!(
+                "trigger {trigger} answered an impossible catch-up from {first} to {until}: \
+                 {} fire time(s), the last at {}",
+                caught.count, caught.last
+            ),
+        ));
+    }
+    match caught.next {
+        Some(next) if next <= caught.last => Err(not_forward(job, caught.last, next)),
+        _ => Ok(caught),
+    }
+}
+
+fn not_forward(job: &Job, previous: DateTime<Utc>, next: DateTime<Utc>) -> Error {
+    Error::new(
+        ErrorKind::TriggerFailed,
+        format!(
+            "trigger {} answered {next} as the fire time after {previous}: a trigger must move \
+             forward",
+            job.trigger()
+        ),
+    )
 }
 
 impl Scheduler {
@@ -94,8 +197,16 @@ impl Scheduler {
                 SchedulerState::Stopped | SchedulerState::Failed => break,
                 SchedulerState::Paused => None,
                 SchedulerState::Running => {
-                    lifecycle.pass_started(self.inner.clock.now());
-                    let wake_at = self.process_jobs().await;
+                    let now = self.inner.clock.now();
+                    lifecycle.pass_started(now);
+                    // Look again within the maximum wait whatever the stores answered: a
+                    // store shared with other processes changes without telling us.
+                    let max_wait = read(&self.inner.settings).max_wait;
+                    let latest = TimeDelta::from_std(max_wait)
+                        .ok()
+                        .and_then(|wait| now.checked_add_signed(wait))
+                        .unwrap_or(DateTime::<Utc>::MAX_UTC);
+                    let wake_at = earliest(self.process_jobs().await, Some(latest));
                     lifecycle.pass_finished(wake_at);
                     wake_at
                 }
@@ -177,95 +288,63 @@ impl Scheduler {
         now: DateTime<Utc>,
         limit: usize,
     ) -> crate::Result<Option<DateTime<Utc>>> {
-        let _jobs = self.inner.jobs_lock.lock().await;
-        let due = store.get_due_jobs(now, DUE_BATCH_LIMIT).await?;
-        let full_batch = due.len() >= DUE_BATCH_LIMIT;
+        let batch = read(&self.inner.settings).due_batch_size;
+        let due = store.get_due_jobs(now, batch).await?;
+        let full_batch = due.len() >= batch;
         let mut commits = Vec::with_capacity(due.len());
-        let mut runs = Vec::with_capacity(due.len());
+        let mut fires = Vec::with_capacity(due.len());
         for job in due {
             let Some(due_at) = job.next_run_time() else {
                 continue;
             };
             let Some(executor) = executors.get(job.executor()) else {
-                tracing::error!(
-                    job = job.id(),
-                    executor = job.executor(),
-                    "executor lookup failed for job; removing it from the job store"
-                );
-                match store.remove_job(job.id()).await {
-                    Ok(()) => self.publish_removed(job.id_arc().clone(), alias.clone()),
-                    Err(e) if e.kind() == ErrorKind::JobNotFound => {}
-                    Err(e) => return Err(e),
-                }
+                self.skip_without_executor(store, alias, &job);
                 continue;
             };
-            let DueRuns {
-                run_times,
-                skipped,
-                next,
-            } = due_runs(&job, now, limit);
+            let (outcome, fire) = match due_runs(&job, now, limit) {
+                Ok(due) => (
+                    FireOutcome::from_next(due.next),
+                    Fire {
+                        run_times: due.run_times,
+                        missed: due.missed,
+                        fault: None,
+                    },
+                ),
+                // Pausing the job is this fire's commit: the runs that were due still run,
+                // and the job waits for an operator.
+                Err(Fault { error, run_times }) => (
+                    FireOutcome::Pause,
+                    Fire {
+                        run_times,
+                        missed: None,
+                        fault: Some(error.with_job_id(job.id())),
+                    },
+                ),
+            };
             commits.push(FireCommit::new(
                 job.id_arc().clone(),
                 due_at,
                 job.revision(),
-                FireOutcome::from_next(next),
+                outcome,
             ));
-            // The advanced job is also what the executor gets: its run times travel
+            // The job as committed is also what the executor gets: its run times travel
             // separately.
             let mut job = job;
-            job.set_next_run_time(next);
-            runs.push((job, executor.clone(), run_times, skipped));
+            job.set_next_run_time(outcome.next_run_time());
+            fires.push((job, executor.clone(), outcome, fire));
         }
         if !commits.is_empty() {
             let answers = store.commit_fires(&commits).await?;
-            for (job, executor, run_times, skipped) in runs {
+            for (job, executor, outcome, fire) in fires {
                 match answers.get(job.id()) {
-                    Some(FireAnswer::Committed) => {}
-                    Some(FireAnswer::Stale) => {
-                        tracing::debug!(
-                            job = job.id(),
-                            "job changed or was taken by another scheduler before it fired; skipping"
-                        );
-                        continue;
+                    Some(FireAnswer::Committed) => {
+                        self.fired(alias, &*executor, job, outcome, fire)
                     }
-                    None => {
-                        tracing::error!(
-                            jobstore = %alias,
-                            job = job.id(),
-                            "the job store gave no answer to this job's fire commit; not running it"
-                        );
-                        continue;
-                    }
-                }
-                let next = job.next_run_time();
-                let id = job.id_arc().clone();
-                if !skipped.is_empty() {
-                    tracing::warn!(
-                        job = %id,
-                        skipped = skipped.len(),
-                        "more missed run times than the catch-up limit; reporting the oldest as missed"
-                    );
-                    self.publish_skipped(&id, alias, &skipped);
-                }
-                if !run_times.is_empty() {
-                    let run = JobRun {
-                        job,
-                        jobstore: alias.clone(),
-                        run_times,
-                    };
-                    match executor.submit(run) {
-                        Ok(()) => {}
-                        Err(e) if e.kind() == ErrorKind::MaxInstancesReached => {
-                            tracing::warn!(job = %id, "{e}; runs skipped");
-                        }
-                        Err(e) => {
-                            tracing::error!(job = %id, error = %e, "error submitting job to its executor");
-                        }
-                    }
-                }
-                if next.is_none() {
-                    tracing::info!(job = %id, "removed job: its trigger has no more fire times");
-                    self.publish_removed(id, alias.clone());
+                    Some(FireAnswer::Stale) => tracing::debug!(
+                        job = job.id(),
+                        "job changed or was taken by another scheduler before it fired; skipping"
+                    ),
+                    None => self.unanswered(store, alias, &job),
                 }
             }
         }
@@ -275,27 +354,153 @@ impl Scheduler {
         }
         store.get_next_run_time().await
     }
+
+    /// Acts on a fire the store committed: reports what was set aside or skipped, hands the
+    /// runs to the executor, reports a finished job as removed.
+    fn fired(
+        &self,
+        alias: &Arc<str>,
+        executor: &dyn DynExecutor,
+        job: Job,
+        outcome: FireOutcome,
+        fire: Fire,
+    ) {
+        let id = job.id_arc().clone();
+        if let Some(error) = fire.fault {
+            tracing::error!(
+                job = %id,
+                jobstore = %alias,
+                error = %error,
+                "the job's trigger failed; the job is paused and kept"
+            );
+            self.inner.events.publish(Event::JobFault(JobFaultEvent {
+                job_id: id.clone(),
+                jobstore: alias.clone(),
+                action: FaultAction::Paused,
+                error: Arc::new(error),
+            }));
+        }
+        if let Some(missed) = fire.missed {
+            tracing::warn!(
+                job = %id,
+                missed = missed.count,
+                first = %missed.first,
+                last = %missed.last,
+                "more run times past their misfire grace time than the catch-up limit; \
+                 skipped and reported at once"
+            );
+            self.publish_missed(&id, alias, missed);
+        }
+        self.submit(executor, alias, job, fire.run_times);
+        if outcome == FireOutcome::Remove {
+            tracing::info!(job = %id, "removed job: its trigger has no more fire times");
+            self.publish_removed(id, alias.clone());
+        }
+    }
+
+    /// A due job whose executor does not exist in this scheduler: set aside, kept, and
+    /// reported (APScheduler removes it, which on a shared store would delete it for every
+    /// scheduler because of one misconfigured one). It stays out of the due batches and the
+    /// wake-up time until it changes or an executor is added, so the loop does not spin on it.
+    fn skip_without_executor(&self, store: &dyn DynJobStore, alias: &Arc<str>, job: &Job) {
+        store.skip_until_changed(job.id(), job.revision());
+        let error = Error::config(format!(
+            "job {:?} names executor {:?}, which this scheduler does not have; add it with \
+             add_executor",
+            job.id(),
+            job.executor()
+        ))
+        .with_job_id(job.id());
+        tracing::error!(
+            job = job.id(),
+            jobstore = %alias,
+            executor = job.executor(),
+            "the job's executor does not exist here; the job is skipped and kept"
+        );
+        self.inner.events.publish(Event::JobFault(JobFaultEvent {
+            job_id: job.id_arc().clone(),
+            jobstore: alias.clone(),
+            action: FaultAction::Skipped,
+            error: Arc::new(error),
+        }));
+    }
+
+    /// The store committed a batch but gave no answer for `job`: whether its fire was
+    /// committed is unknown, so it does not run (at most once), the store's fault is
+    /// reported, and the job is set aside at the revision read (if the fire was committed, the
+    /// job has moved on and the setting aside is moot), so the loop does not spin on it.
+    fn unanswered(&self, store: &dyn DynJobStore, alias: &Arc<str>, job: &Job) {
+        store.skip_until_changed(job.id(), job.revision());
+        let error = Error::new(
+            ErrorKind::Backend,
+            format!(
+                "job store {alias:?} gave no answer to the fire commit of job {:?}; the fire is \
+                 not run (a bug in the store)",
+                job.id()
+            ),
+        )
+        .with_job_id(job.id());
+        tracing::error!(jobstore = %alias, job = job.id(), "{error}");
+        self.inner
+            .events
+            .publish(Event::SchedulerError(SchedulerErrorEvent {
+                jobstore: Some(alias.clone()),
+                error: Arc::new(error),
+            }));
+    }
 }
 
-/// The most due jobs taken from one store in one pass.
-const DUE_BATCH_LIMIT: usize = 1000;
+/// What one fire does once committed.
+struct Fire {
+    run_times: Vec<DateTime<Utc>>,
+    missed: Option<MissedRuns>,
+    /// The trigger's failure, for a job paused by this fire.
+    fault: Option<Error>,
+}
 
 impl Scheduler {
-    fn publish_skipped(&self, job_id: &Arc<str>, jobstore: &Arc<str>, skipped: &[DateTime<Utc>]) {
+    /// Hands `run_times` of `job` to its executor (nothing when there are none).
+    fn submit(
+        &self,
+        executor: &dyn DynExecutor,
+        alias: &Arc<str>,
+        job: Job,
+        run_times: Vec<DateTime<Utc>>,
+    ) {
+        if run_times.is_empty() {
+            return;
+        }
+        let id = job.id_arc().clone();
+        let run = JobRun {
+            job,
+            jobstore: alias.clone(),
+            run_times,
+        };
+        match executor.submit(run) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::MaxInstancesReached => {
+                tracing::warn!(job = %id, "{e}; runs skipped");
+            }
+            Err(e) => {
+                tracing::error!(job = %id, error = %e, "error submitting job to its executor");
+            }
+        }
+    }
+
+    fn publish_missed(&self, job_id: &Arc<str>, jobstore: &Arc<str>, missed: MissedRuns) {
         if !self.inner.events.wants(EventMask::JOB_MISSED) {
             return;
         }
-        for &scheduled_run_time in skipped {
-            self.inner
-                .events
-                .publish(Event::JobMissed(JobExecutionEvent {
-                    job_id: job_id.clone(),
-                    jobstore: jobstore.clone(),
-                    scheduled_run_time,
-                    retval: serde_json::Value::Null,
-                    error: None,
-                }));
-        }
+        self.inner
+            .events
+            .publish(Event::JobMissed(JobExecutionEvent {
+                job_id: job_id.clone(),
+                jobstore: jobstore.clone(),
+                scheduled_run_time: missed.first,
+                retval: serde_json::Value::Null,
+                error: None,
+                missed_runs: Some(missed),
+            }));
     }
 }
 
@@ -311,33 +516,40 @@ mod tests {
     use super::*;
     use crate::job::{JobDefaults, JobSpec, JobTarget};
     use crate::testkit::StepTrigger;
-    use chrono::TimeDelta;
+    use crate::trigger::{SearchExhausted, Trigger, TriggerState};
+    use std::time::Duration;
 
     fn t(secs: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_000_000 + secs, 0).unwrap()
     }
 
+    fn spec(trigger: impl Trigger) -> JobSpec {
+        JobSpec::new(JobTarget::closure("j", || ()), trigger)
+    }
+
+    fn build(spec: JobSpec) -> Job {
+        spec.into_job(&JobDefaults::default(), t(0)).unwrap()
+    }
+
+    /// Every 10 s from t(10), walked one fire time at a time (no arithmetic catch-up).
     fn job(coalesce: bool) -> Job {
-        JobSpec::new(
-            JobTarget::closure("j", || ()),
-            StepTrigger {
+        build(
+            spec(StepTrigger {
                 start: t(10),
                 step_secs: 10,
-            },
+            })
+            .coalesce(coalesce),
         )
-        .coalesce(coalesce)
-        .into_job(&JobDefaults::default(), t(0))
-        .unwrap()
     }
 
     #[test]
     fn nothing_is_due_before_the_next_run_time() {
-        let runs = due_runs(&job(true), t(9), 100);
+        let runs = due_runs(&job(true), t(9), 100).unwrap();
         assert_eq!(
             runs,
             DueRuns {
                 run_times: vec![],
-                skipped: vec![],
+                missed: None,
                 next: Some(t(10))
             }
         );
@@ -345,9 +557,9 @@ mod tests {
 
     #[test]
     fn coalescing_keeps_the_last_and_not_coalescing_keeps_all() {
-        let runs = due_runs(&job(true), t(45), 100);
+        let runs = due_runs(&job(true), t(45), 100).unwrap();
         assert_eq!((runs.run_times, runs.next), (vec![t(40)], Some(t(50))));
-        let runs = due_runs(&job(false), t(45), 100);
+        let runs = due_runs(&job(false), t(45), 100).unwrap();
         assert_eq!(
             (runs.run_times, runs.next),
             (vec![t(10), t(20), t(30), t(40)], Some(t(50)))
@@ -355,55 +567,226 @@ mod tests {
     }
 
     #[test]
-    fn a_walk_that_hits_the_limit_saves_its_position_and_runs_nothing() {
-        let runs = due_runs(&job(true), t(1000), 3);
+    fn a_walk_that_hits_the_limit_saves_its_position() {
+        // Coalescing: nothing runs until the present is reached.
+        let runs = due_runs(&job(true), t(1000), 3).unwrap();
         assert_eq!(
             runs,
             DueRuns {
                 run_times: vec![],
-                skipped: vec![],
+                missed: None,
                 next: Some(t(40))
             }
         );
-        let runs = due_runs(&job(false), t(1000), 3);
+        // Not coalescing, with runs past their grace time beyond the limit: one summary.
+        let runs = due_runs(&job(false), t(1000), 3).unwrap();
         assert_eq!(
             runs,
             DueRuns {
                 run_times: vec![],
-                skipped: vec![t(10), t(20), t(30)],
-                next: Some(t(40))
+                missed: Some(MissedRuns {
+                    count: 4,
+                    first: t(10),
+                    last: t(40)
+                }),
+                next: Some(t(50))
             }
         );
         // Exactly at the limit, with the present reached, the job runs.
-        let runs = due_runs(&job(false), t(35), 3);
+        let runs = due_runs(&job(false), t(35), 3).unwrap();
         assert_eq!(runs.run_times, [t(10), t(20), t(30)]);
+        assert_eq!(runs.missed, None);
     }
 
     #[test]
-    fn a_trigger_that_does_not_advance_finishes_the_job() {
-        #[derive(Debug)]
-        struct Stuck;
-        impl std::fmt::Display for Stuck {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("stuck")
+    fn runs_within_the_grace_time_still_run_after_a_summary() {
+        let job = build(
+            spec(StepTrigger {
+                start: t(10),
+                step_secs: 10,
+            })
+            .coalesce(false)
+            .misfire_grace_time(Some(Duration::from_secs(25))),
+        );
+        // At t(105): 10..=70 are past the grace time (7 of them), 80..=100 are not.
+        let runs = due_runs(&job, t(105), 6).unwrap();
+        assert_eq!(
+            runs.missed,
+            Some(MissedRuns {
+                count: 7,
+                first: t(10),
+                last: t(70)
+            })
+        );
+        assert_eq!(runs.run_times, [t(80), t(90), t(100)]);
+        assert_eq!(runs.next, Some(t(110)));
+        // Few enough to report one by one: they are submitted, as APScheduler does, and the
+        // executor reports each as missed.
+        let runs = due_runs(&job, t(105), 100).unwrap();
+        assert_eq!((runs.run_times.len(), runs.missed), (10, None));
+    }
+
+    #[test]
+    fn without_a_grace_time_every_run_runs_a_limited_number_per_pass() {
+        let job = build(
+            spec(StepTrigger {
+                start: t(10),
+                step_secs: 10,
+            })
+            .coalesce(false)
+            .misfire_grace_time(None),
+        );
+        let runs = due_runs(&job, t(1000), 3).unwrap();
+        assert_eq!(
+            runs,
+            DueRuns {
+                run_times: vec![t(10), t(20), t(30)],
+                missed: None,
+                next: Some(t(40))
+            }
+        );
+    }
+
+    /// How a scripted trigger answers `(previous, now)`.
+    type Answer =
+        fn(Option<DateTime<Utc>>, DateTime<Utc>) -> Result<Option<DateTime<Utc>>, SearchExhausted>;
+
+    /// Answers `answer(previous, now)`, and a catch-up of its choice.
+    #[derive(Debug)]
+    struct Scripted {
+        answer: Answer,
+        catch_up: Option<CatchUp>,
+    }
+
+    impl std::fmt::Display for Scripted {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("scripted")
+        }
+    }
+
+    impl Trigger for Scripted {
+        fn next_fire_time(
+            &self,
+            previous: Option<DateTime<Utc>>,
+            now: DateTime<Utc>,
+        ) -> Result<Option<DateTime<Utc>>, SearchExhausted> {
+            (self.answer)(previous, now)
+        }
+        fn to_state(&self) -> crate::Result<TriggerState> {
+            TriggerState::new("scripted", &())
+        }
+        fn catch_up(
+            &self,
+            first: DateTime<Utc>,
+            until: DateTime<Utc>,
+            max_steps: u64,
+        ) -> Result<CatchUp, SearchExhausted> {
+            match self.catch_up {
+                Some(answer) => Ok(answer),
+                None => {
+                    // What the provided implementation does.
+                    let mut last = first;
+                    let mut count = 1;
+                    loop {
+                        let next = self.next_fire_time(Some(last), until)?;
+                        match next {
+                            Some(n) if n <= until && n > last && count < max_steps => {
+                                count += 1;
+                                last = n;
+                            }
+                            _ => return Ok(CatchUp { count, last, next }),
+                        }
+                    }
+                }
             }
         }
-        impl crate::Trigger for Stuck {
-            fn next_fire_time(
-                &self,
-                _: Option<DateTime<Utc>>,
-                now: DateTime<Utc>,
-            ) -> Option<DateTime<Utc>> {
-                Some(now - TimeDelta::seconds(1))
-            }
-            fn to_state(&self) -> crate::Result<crate::TriggerState> {
-                crate::TriggerState::new("stuck", &())
-            }
+    }
+
+    fn scripted(answer: Answer) -> Scripted {
+        Scripted {
+            answer,
+            catch_up: None,
         }
-        let job = JobSpec::new(JobTarget::closure("j", || ()), Stuck)
-            .into_job(&JobDefaults::default(), t(0))
-            .unwrap();
-        let runs = due_runs(&job, t(0), 100);
-        assert_eq!((runs.run_times, runs.next), (vec![t(-1)], None));
+    }
+
+    #[test]
+    fn a_trigger_that_does_not_move_forward_fails_the_job_instead_of_finishing_it() {
+        let stuck =
+            |previous: Option<DateTime<Utc>>, now: DateTime<Utc>| Ok(Some(previous.unwrap_or(now)));
+        for coalesce in [true, false] {
+            let job = build(spec(scripted(stuck)).coalesce(coalesce));
+            let Fault { error, run_times } = due_runs(&job, t(0), 100).unwrap_err();
+            assert_eq!(error.kind(), ErrorKind::TriggerFailed, "{error}");
+            assert!(error.to_string().contains("must move forward"), "{error}");
+            assert_eq!(run_times, [t(0)], "the run that was due still runs");
+        }
+    }
+
+    #[test]
+    fn a_trigger_that_gives_up_fails_the_job() {
+        let gives_up = |previous: Option<DateTime<Utc>>, now: DateTime<Utc>| match previous {
+            None => Ok(Some(now)),
+            Some(_) => Err(SearchExhausted::new("out of steps")),
+        };
+        let job = build(spec(scripted(gives_up)).coalesce(false));
+        let Fault { error, run_times } = due_runs(&job, t(0), 100).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::TriggerFailed);
+        assert!(error.to_string().contains("out of steps"), "{error}");
+        assert_eq!(run_times, [t(0)]);
+    }
+
+    #[test]
+    fn an_impossible_catch_up_fails_the_job() {
+        let every_second = |previous: Option<DateTime<Utc>>, now: DateTime<Utc>| {
+            Ok(Some(previous.map_or(now, |p| p + TimeDelta::seconds(1))))
+        };
+        for catch_up in [
+            // Past `until`.
+            CatchUp {
+                count: 2,
+                last: t(50),
+                next: Some(t(51)),
+            },
+            // Backwards.
+            CatchUp {
+                count: 2,
+                last: t(-5),
+                next: Some(t(51)),
+            },
+            // A next time that does not move forward.
+            CatchUp {
+                count: 3,
+                last: t(5),
+                next: Some(t(5)),
+            },
+            // No fire time at all.
+            CatchUp {
+                count: 0,
+                last: t(0),
+                next: Some(t(1)),
+            },
+        ] {
+            let job = build(spec(Scripted {
+                answer: every_second,
+                catch_up: Some(catch_up),
+            }));
+            let fault = due_runs(&job, t(10), 100).unwrap_err();
+            assert_eq!(fault.error.kind(), ErrorKind::TriggerFailed, "{catch_up:?}");
+        }
+    }
+
+    #[test]
+    fn the_catch_up_answer_decides_without_enumerating() {
+        // A trigger that would take a billion steps to walk, but skips arithmetically.
+        let job = build(spec(Scripted {
+            answer: |previous, now| Ok(Some(previous.map_or(now, |p| p + TimeDelta::seconds(1)))),
+            catch_up: Some(CatchUp {
+                count: 1_000_000_000,
+                last: t(9),
+                next: Some(t(11)),
+            }),
+        }));
+        let runs = due_runs(&job, t(10), 100).unwrap();
+        assert_eq!((runs.run_times, runs.next), (vec![t(9)], Some(t(11))));
     }
 }

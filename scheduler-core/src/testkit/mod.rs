@@ -457,12 +457,12 @@ impl Trigger for StepTrigger {
         &self,
         previous: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
-    ) -> Option<DateTime<Utc>> {
+    ) -> std::result::Result<Option<DateTime<Utc>>, crate::SearchExhausted> {
         let step = TimeDelta::seconds(self.step_secs.max(1));
-        match previous {
+        Ok(match previous {
             Some(p) => p.checked_add_signed(step),
             None if now <= self.start => Some(self.start),
-            None => {
+            None => (|| {
                 let (elapsed, step_us) = (
                     (now - self.start).num_microseconds()?,
                     step.num_microseconds()?,
@@ -470,8 +470,8 @@ impl Trigger for StepTrigger {
                 let steps = (elapsed + step_us - 1) / step_us;
                 self.start
                     .checked_add_signed(step * i32::try_from(steps).ok()?)
-            }
-        }
+            })(),
+        })
     }
 
     fn to_state(&self) -> Result<TriggerState> {

@@ -217,3 +217,59 @@ async fn built_in_triggers_survive_a_persistent_store() {
     assert_eq!(job.next_run_time(), Some(t(30)));
     assert_eq!(job.trigger().to_string(), "interval[0:00:10]");
 }
+
+/// A record this process cannot read, in a persistent store the scheduler runs: reported once
+/// as a `JobFault` on the scheduler's bus naming the store and the job, left in the store as
+/// it was, and not woken for again; the readable job beside it runs.
+#[tokio::test]
+async fn an_unreadable_record_is_reported_by_the_scheduler_once_and_left_alone() {
+    use crate::harness::{Harness, Once, t};
+    use scheduler_core::store::StoredRecord;
+    use scheduler_core::{EventMask, FaultAction, RecordStore, TriggerRegistry};
+
+    let records = RecordMap::new();
+    let triggers = TriggerRegistry::new();
+    triggers.register_serde::<Once>("once");
+    let mut h = Harness::with(|b| {
+        b.triggers(triggers)
+            .jobstore("records", RecordJobStore::new(records.clone()))
+    });
+    let planted = StoredRecord {
+        id: "ghost".into(),
+        next_run_time: Some(t(5)),
+        revision: 3,
+        json: serde_json::json!({
+            "version": 1, "id": "ghost", "name": "ghost", "func": "gone", "args": null,
+            "trigger": {"kind": "once", "state": t(5)}, "executor": "default",
+            "misfire_grace_time": 1.0, "coalesce": true, "max_instances": 1,
+            "next_run_time": t(5),
+        })
+        .to_string(),
+    };
+    records.upsert(planted.clone()).await.unwrap();
+    h.scheduler.start().await.unwrap();
+    h.scheduler
+        .add_job(h.record_job("good", Once(t(5))).jobstore("records"))
+        .await
+        .unwrap();
+    h.set_time(5);
+    let scheduler_core::Event::JobFault(fault) = h.next(EventMask::JOB_FAULT).await else {
+        unreachable!()
+    };
+    assert_eq!(
+        (&*fault.job_id, &*fault.jobstore, fault.action),
+        ("ghost", "records", FaultAction::Skipped)
+    );
+    assert_eq!(
+        fault.error.kind(),
+        scheduler_core::ErrorKind::UnknownJobFunction
+    );
+    let scheduler_core::Event::JobExecuted(run) = h.next(EventMask::JOB_EXECUTED).await else {
+        unreachable!()
+    };
+    assert_eq!(&*run.job_id, "good");
+    h.scheduler.wakeup();
+    h.assert_quiet(EventMask::JOB_FAULT | EventMask::JOB_SUBMITTED)
+        .await;
+    assert_eq!(records.get("ghost").await.unwrap(), Some(planted));
+}

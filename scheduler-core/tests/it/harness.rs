@@ -33,8 +33,8 @@ impl Trigger for Once {
         &self,
         previous: Option<DateTime<Utc>>,
         _now: DateTime<Utc>,
-    ) -> Option<DateTime<Utc>> {
-        previous.is_none().then_some(self.0)
+    ) -> Result<Option<DateTime<Utc>>, scheduler_core::SearchExhausted> {
+        Ok(previous.is_none().then_some(self.0))
     }
 
     fn to_state(&self) -> Result<TriggerState> {
@@ -231,6 +231,15 @@ pub(crate) struct InstrumentedStore {
     pub(crate) start_delay: Duration,
     /// Adding the job with this id takes this long.
     pub(crate) slow_add: Option<(&'static str, Duration)>,
+    /// While set, `get_due_jobs` never answers (a hung server).
+    pub(crate) hanging: Arc<std::sync::atomic::AtomicBool>,
+    /// How many times `get_due_jobs` was called (a loop that spins calls it without end).
+    pub(crate) due_calls: Arc<std::sync::atomic::AtomicUsize>,
+    /// How many of the next `update_job` calls fail with `Conflict`, as if another process
+    /// had written the job just before.
+    pub(crate) conflicts: Arc<std::sync::atomic::AtomicUsize>,
+    /// `commit_fires` leaves out its answer for the job with this id (a buggy store).
+    pub(crate) unanswered: Option<&'static str>,
 }
 
 impl InstrumentedStore {
@@ -261,7 +270,12 @@ impl JobStore for InstrumentedStore {
         self.inner.lookup_job(id).await
     }
     async fn get_due_jobs(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Job>> {
+        self.due_calls
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.check()?;
+        if self.hanging.load(std::sync::atomic::Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
         if self.panicking.load(std::sync::atomic::Ordering::SeqCst) {
             panic!("a bug in the store");
         }
@@ -284,6 +298,17 @@ impl JobStore for InstrumentedStore {
         self.inner.upsert_job(job).await
     }
     async fn update_job(&self, job: Job) -> Result<u64> {
+        let conflict = self
+            .conflicts
+            .fetch_update(
+                std::sync::atomic::Ordering::SeqCst,
+                std::sync::atomic::Ordering::SeqCst,
+                |n| n.checked_sub(1),
+            )
+            .is_ok();
+        if conflict {
+            return Err(scheduler_core::Error::conflict(job.id()));
+        }
         self.inner.update_job(job).await
     }
     async fn remove_job(&self, id: &str) -> Result<()> {
@@ -293,7 +318,12 @@ impl JobStore for InstrumentedStore {
         self.inner.remove_all_jobs().await
     }
     async fn commit_fires(&self, commits: &[FireCommit]) -> Result<FireAnswers> {
-        self.inner.commit_fires(commits).await
+        let answers = self.inner.commit_fires(commits).await?;
+        Ok(answers
+            .iter()
+            .filter(|(id, _)| Some(*id) != self.unanswered)
+            .map(|(id, answer)| (id.to_owned(), answer))
+            .collect())
     }
     fn skip_until_changed(&self, id: &str, revision: u64) {
         self.inner.skip_until_changed(id, revision);

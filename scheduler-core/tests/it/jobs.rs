@@ -291,8 +291,8 @@ impl scheduler_core::Trigger for Never {
         &self,
         _: Option<chrono::DateTime<chrono::Utc>>,
         _: chrono::DateTime<chrono::Utc>,
-    ) -> Option<chrono::DateTime<chrono::Utc>> {
-        None
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, scheduler_core::SearchExhausted> {
+        Ok(None)
     }
 
     fn to_state(&self) -> scheduler_core::Result<scheduler_core::TriggerState> {

@@ -180,9 +180,14 @@ fn parse_numeric(kind: FieldKind, element: &str) -> Result<Expr, ExpressionError
             min: kind.min(),
         });
     }
-    if let Some(last) = last.filter(|&l| l > u64::from(kind.max())) {
+    // `a/n` has no last value, but its first one must be in range too (APScheduler only
+    // notices through a negative "total range" in its step check).
+    if let Some(value) = last
+        .or((step.is_some()).then_some(first))
+        .filter(|&v| v > u64::from(kind.max()))
+    {
         return Err(ExpressionError::AboveMaximum {
-            value: last,
+            value,
             max: kind.max(),
         });
     }
@@ -449,6 +454,20 @@ mod tests {
                 range: 59
             }
         );
+        // `a/n` with `a` above the maximum: the same error as any value out of range.
+        for (kind, text, value, max) in [
+            (Minute, "60/5", 60, 59),
+            (Hour, "24/2", 24, 23),
+            (Year, "10000/3", 10000, 9999),
+            (Second, "99999999999999999999/1", u64::MAX, 59),
+            (CrontabDayOfWeek, "8/1", 8, 7),
+        ] {
+            assert_eq!(
+                err(kind, text),
+                ExpressionError::AboveMaximum { value, max },
+                "{text}"
+            );
+        }
         // `a/n` steps through a to the maximum.
         assert_eq!(
             err(Minute, "50/10"),

@@ -205,6 +205,24 @@ impl Field {
         next_bit(mask, value)
     }
 
+    /// The allowed values as a bit set (bit `v` for value `v`; not for the year).
+    pub(crate) fn mask(&self) -> u64 {
+        self.mask
+    }
+
+    /// Whether `year` is allowed (the year field).
+    pub(crate) fn allows_year(&self, year: i32) -> bool {
+        let Some(years) = &self.years else {
+            return true;
+        };
+        match usize::try_from(year - 1970) {
+            Ok(bit) if bit < YEAR_WORDS * 64 && year <= 9999 => {
+                years[bit / 64] & (1 << (bit % 64)) != 0
+            }
+            _ => false,
+        }
+    }
+
     /// Whether `value` is allowed (in the month of `date` for the day field).
     pub(crate) fn allows(&self, value: u32, date: NaiveDate) -> bool {
         self.next_value(value, date) == Some(value)

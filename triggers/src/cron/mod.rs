@@ -1,22 +1,24 @@
 //! [`CronTrigger`]: fire on calendar fields.
 
+mod catch_up;
 mod expression;
 mod field;
 mod search;
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
-use chrono::{DateTime, FixedOffset, TimeDelta, Utc};
-use scheduler_core::{Trigger, TriggerState};
+use chrono::{DateTime, FixedOffset, Utc};
+use chrono_tz::Tz;
+use scheduler_core::{CatchUp, SearchExhausted, Trigger, TriggerState};
 use serde::{Deserialize, Serialize};
 
 use self::expression::{Expr, WEEKDAYS};
 use self::field::{Field, FieldKind};
-use crate::jitter::{self, Jitter, JitterSource};
+use crate::jitter::Jitter;
+use crate::options::{Options, option_setters};
 use crate::zone::{Zone, ZonedDateTime, ZonedSearch};
-use crate::{DateSpec, LocalTrigger, TriggerError, pytime};
+use crate::{DateSpec, LocalTrigger, TriggerError, budget};
 
 /// Fires when the time matches every field, like cron (APScheduler's `CronTrigger`).
 ///
@@ -35,6 +37,11 @@ use crate::{DateSpec, LocalTrigger, TriggerError, pytime};
 ///   reached by stepping across a gap is skipped, and a repeated wall time fires twice;
 /// - the search starts right after the previous fire time, rounded up to a whole second;
 /// - `end_date` is inclusive, and a jittered time past it is clipped to it.
+///
+/// Unlike 3.x, jitter never moves a fire time earlier (in a repeated hour it is added in
+/// absolute time), and the trigger never answers an instant at or before the previous fire
+/// time. Every answer comes within the [step budget](crate::budget); one that cannot is
+/// [`SearchExhausted`].
 ///
 /// [`from_crontab`](Self::from_crontab) reads a standard five-field crontab line, with POSIX
 /// day-of-week numbers (0 and 7 = Sunday).
@@ -56,7 +63,7 @@ use crate::{DateSpec, LocalTrigger, TriggerError, pytime};
 /// // 2024-06-30 02:00 CEST
 /// assert_eq!(
 ///     trigger.next_fire_time(None, now),
-///     Some(Utc.with_ymd_and_hms(2024, 6, 30, 0, 0, 0).unwrap())
+///     Ok(Some(Utc.with_ymd_and_hms(2024, 6, 30, 0, 0, 0).unwrap()))
 /// );
 /// ```
 #[derive(Debug, Clone)]
@@ -66,6 +73,8 @@ pub struct CronTrigger {
     end: Option<ZonedDateTime>,
     zone: Zone,
     jitter: Option<Jitter>,
+    /// How it was built, when no zone was given: a scheduler gives it its own.
+    rebuild: Option<Arc<CronTriggerBuilder>>,
 }
 
 impl CronTrigger {
@@ -127,20 +136,20 @@ impl ZonedSearch for CronTrigger {
         &self,
         previous: Option<ZonedDateTime>,
         now: ZonedDateTime,
-    ) -> Option<ZonedDateTime> {
-        let mut next = self.search(previous, now)?;
+    ) -> Result<Option<ZonedDateTime>, SearchExhausted> {
+        let Some(mut next) = self.search(previous, now)? else {
+            return Ok(None);
+        };
         if let Some(jitter) = &self.jitter {
-            // `next + timedelta(seconds=uniform(0, jitter))`: wall-clock addition.
-            let micros = pytime::micros_from_seconds(jitter.seconds())?;
-            next = next.add_wall(TimeDelta::microseconds(micros))?;
-            if !next.in_python_range() {
-                return None;
-            }
+            let Some(delayed) = jitter.delay(next) else {
+                return Ok(None);
+            };
+            next = delayed;
         }
-        match self.end {
+        Ok(match self.end {
             Some(end) if end.py_cmp(&next).is_lt() => Some(end),
             _ => Some(next),
-        }
+        })
     }
 }
 
@@ -149,12 +158,28 @@ impl Trigger for CronTrigger {
         &self,
         previous: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
-    ) -> Option<DateTime<Utc>> {
+    ) -> Result<Option<DateTime<Utc>>, SearchExhausted> {
         self.next_instant(previous, now)
     }
 
     fn to_state(&self) -> scheduler_core::Result<TriggerState> {
         TriggerState::new(Self::KIND, &State::from(self))
+    }
+
+    /// Counts the fire times up to `until` without enumerating them: whole stretches between
+    /// the zone's offset changes at once, each change by APScheduler's own search.
+    fn catch_up(
+        &self,
+        first: DateTime<Utc>,
+        until: DateTime<Utc>,
+        _max_steps: u64,
+    ) -> Result<CatchUp, SearchExhausted> {
+        budget::call(|| self.count_fires(first, until))
+    }
+
+    fn with_default_timezone(&self, timezone: Tz) -> Option<Arc<dyn Trigger>> {
+        let rezoned = self.with_default_zone(Zone::Named(timezone))?;
+        Some(rezoned)
     }
 }
 
@@ -163,12 +188,17 @@ impl LocalTrigger for CronTrigger {
         &self,
         previous: Option<DateTime<FixedOffset>>,
         now: DateTime<Utc>,
-    ) -> Option<DateTime<FixedOffset>> {
+    ) -> Result<Option<DateTime<FixedOffset>>, SearchExhausted> {
         self.next_local(previous, now)
     }
 
     fn local_zone(&self) -> Option<Zone> {
         Some(self.zone)
+    }
+
+    fn with_default_zone(&self, zone: Zone) -> Option<Arc<dyn LocalTrigger>> {
+        let builder = (**self.rebuild.as_ref()?).clone().timezone(zone);
+        Some(Arc::new(builder.build().ok()?))
     }
 }
 
@@ -195,11 +225,7 @@ impl fmt::Display for CronTrigger {
 #[derive(Debug, Clone, Default)]
 pub struct CronTriggerBuilder {
     fields: [Option<String>; 8],
-    start_date: Option<DateSpec>,
-    end_date: Option<DateSpec>,
-    timezone: Option<Zone>,
-    jitter: f64,
-    jitter_source: Option<Arc<dyn JitterSource>>,
+    options: Options<DateSpec>,
 }
 
 macro_rules! field_setters {
@@ -232,61 +258,32 @@ impl CronTriggerBuilder {
         second = 7;
     }
 
-    /// The earliest possible fire time (inclusive).
-    pub fn start_date(mut self, start_date: impl Into<DateSpec>) -> Self {
-        self.start_date = Some(start_date.into());
-        self
-    }
-
-    /// The latest possible fire time (inclusive).
-    pub fn end_date(mut self, end_date: impl Into<DateSpec>) -> Self {
-        self.end_date = Some(end_date.into());
-        self
-    }
-
-    /// The zone fields are matched in (default: the zone of an aware `start_date`, then of an
-    /// aware `end_date`, then the local zone).
-    pub fn timezone(mut self, timezone: impl Into<Zone>) -> Self {
-        self.timezone = Some(timezone.into());
-        self
-    }
-
-    /// Delays each fire time by up to `jitter` (clipped to `end_date`).
-    pub fn jitter(mut self, jitter: Duration) -> Self {
-        self.jitter = jitter.as_secs_f64();
-        self
-    }
-
-    /// Where jitter fractions come from (default: [`RandomJitter`](crate::RandomJitter)).
-    pub fn jitter_source(mut self, source: impl JitterSource) -> Self {
-        self.jitter_source = Some(Arc::new(source));
-        self
-    }
-
-    #[cfg_attr(not(feature = "conformance"), allow(dead_code))]
-    pub(crate) fn jitter_seconds(mut self, seconds: f64) -> Self {
-        self.jitter = seconds;
-        self
+    option_setters! {
+        dates: DateSpec,
+        start: "The earliest possible fire time (inclusive).",
+        end: "The latest possible fire time (inclusive).",
+        zone: "The zone fields are matched in (default: the zone of an aware `start_date`, then \
+               of an aware `end_date`, then the scheduler's, or the local zone outside one).",
+        jitter: "Delays each fire time by up to `jitter` (clipped to `end_date`).",
     }
 
     /// Builds the trigger, validating every field.
     pub fn build(self) -> Result<CronTrigger, TriggerError> {
-        let zone = self
-            .timezone
-            .or_else(|| self.start_date.as_ref().and_then(DateSpec::own_zone))
-            .or_else(|| self.end_date.as_ref().and_then(DateSpec::own_zone))
-            .unwrap_or_else(|| Zone::Named(scheduler_core::config::local_timezone()));
+        let resolved = self.options.zone();
+        let zone = resolved.zone;
         let start = self
+            .options
             .start_date
             .as_ref()
             .map(|spec| spec.resolve(zone, "start_date"))
             .transpose()?;
         let end = self
+            .options
             .end_date
             .as_ref()
             .map(|spec| spec.resolve(zone, "end_date"))
             .transpose()?;
-        let jitter = Jitter::new(jitter::validate(self.jitter)?, self.jitter_source);
+        let jitter = self.options.jitter()?;
 
         // Fields after the least significant one given take their minimum, the others `*`.
         let last_given = self.fields.iter().rposition(Option::is_some);
@@ -302,12 +299,14 @@ impl CronTriggerBuilder {
             fields.push(field);
         }
         let fields: [Field; 8] = fields.try_into().expect("eight fields");
+        let rebuild = resolved.defaulted.then(|| Arc::new(self));
         Ok(CronTrigger {
             fields,
             start,
             end,
             zone,
             jitter,
+            rebuild,
         })
     }
 }
@@ -443,15 +442,20 @@ impl TryFrom<State> for CronTrigger {
         let mut builder = CronTrigger::builder().timezone(state.timezone);
         builder.fields = state.fields.slots().map(Option::take);
         let date = |text: &str| {
-            ZonedDateTime::from_state_string(text).map_err(|e| TriggerError::state(Self::KIND, e))
+            ZonedDateTime::from_state_string(text)
+                .map(DateSpec::exact)
+                .map_err(|e| TriggerError::state(Self::KIND, e))
         };
-        let mut trigger = builder
+        if let Some(start) = state.start_date.as_deref() {
+            builder = builder.start_date(date(start)?);
+        }
+        if let Some(end) = state.end_date.as_deref() {
+            builder = builder.end_date(date(end)?);
+        }
+        builder
             .jitter_seconds(state.jitter.unwrap_or(0.0))
             .build()
-            .map_err(|e| TriggerError::state(Self::KIND, e))?;
-        trigger.start = state.start_date.as_deref().map(date).transpose()?;
-        trigger.end = state.end_date.as_deref().map(date).transpose()?;
-        Ok(trigger)
+            .map_err(|e| TriggerError::state(Self::KIND, e))
     }
 }
 

@@ -15,19 +15,20 @@
 //! `month='feb', day=30`) makes APScheduler scan every year up to 9999. After
 //! [`CHECK_AFTER`] steps the search asks [`CronTrigger::next_matching_date`], a direct scan
 //! of the calendar that uses the 400-year period of the Gregorian calendar, and answers
-//! `None` at once when no date can match.
+//! `None` at once when no date can match. Every move of the search, and every month the scan
+//! looks at, is a step of the call's [budget](crate::budget).
 
 use chrono::{Datelike, NaiveDate, NaiveDateTime, TimeDelta, Timelike};
 
+use scheduler_core::SearchExhausted;
+
 use super::CronTrigger;
 use super::field::{FieldKind, days_in_month, weekday_number};
+use crate::budget;
 use crate::zone::ZonedDateTime;
 
 /// Steps after which the search checks that a matching date still exists.
 const CHECK_AFTER: u32 = 2_000;
-/// A safety net far above any search seen in practice (a few thousand steps for a week-53
-/// Sunday); reaching it answers `None` rather than looping on.
-const GIVE_UP_AFTER: u32 = 5_000_000;
 
 impl CronTrigger {
     /// `get_next_fire_time(previous, now)`, before jitter and `end_date` clipping.
@@ -35,14 +36,19 @@ impl CronTrigger {
         &self,
         previous: Option<ZonedDateTime>,
         now: ZonedDateTime,
-    ) -> Option<ZonedDateTime> {
+    ) -> Result<Option<ZonedDateTime>, SearchExhausted> {
         let micro = TimeDelta::microseconds(1);
         let start = match previous {
             Some(previous) => {
-                let after = previous.utc().checked_add_signed(micro)?;
+                let Some(after) = previous.utc().checked_add_signed(micro) else {
+                    return Ok(None);
+                };
                 let start = ZonedDateTime::from_utc(now.utc().min(after), self.zone);
                 if start.py_eq(&previous) {
-                    start.utc_add(micro)?
+                    let Some(start) = start.utc_add(micro) else {
+                        return Ok(None);
+                    };
+                    start
                 } else {
                     start
                 }
@@ -55,24 +61,26 @@ impl CronTrigger {
         // `datetime_ceil`: round up to a whole second, in the value's own zone.
         let fraction = start.wall.nanosecond() / 1_000;
         let start = if fraction > 0 {
-            start.utc_add(TimeDelta::seconds(1) - TimeDelta::microseconds(i64::from(fraction)))?
+            let ceil = TimeDelta::seconds(1) - TimeDelta::microseconds(i64::from(fraction));
+            let Some(start) = start.utc_add(ceil) else {
+                return Ok(None);
+            };
+            start
         } else {
             start
         };
         let mut date = start.astimezone(self.zone);
         if !date.in_python_range() {
-            return None;
+            return Ok(None);
         }
 
         let mut fieldnum: isize = 0;
         let mut steps = 0u32;
         while (0..8).contains(&fieldnum) {
+            budget::step(1)?;
             steps += 1;
-            if steps == CHECK_AFTER && self.next_matching_date(date.wall.date()).is_none() {
-                return None;
-            }
-            if steps >= GIVE_UP_AFTER {
-                return None;
+            if steps == CHECK_AFTER && self.next_matching_date(date.wall.date())?.is_none() {
+                return Ok(None);
             }
             let index = fieldnum as usize;
             let kind = FieldKind::ALL[index];
@@ -82,27 +90,29 @@ impl CronTrigger {
                 fieldnum += 1;
             } else {
                 let current = value(kind, &date.wall);
-                match field.next_value(current, date.wall.date()) {
-                    None => (date, fieldnum) = self.increment(date, fieldnum - 1)?,
+                let moved = match field.next_value(current, date.wall.date()) {
+                    None => self.increment(date, fieldnum - 1),
                     Some(next) if next > current => {
                         if kind.is_real() {
-                            date = self.set(date, index, next)?;
-                            fieldnum += 1;
+                            self.set(date, index, next).map(|date| (date, fieldnum + 1))
                         } else {
-                            (date, fieldnum) = self.increment(date, fieldnum)?;
+                            self.increment(date, fieldnum)
                         }
                     }
-                    Some(_) => fieldnum += 1,
-                }
+                    Some(_) => Some((date, fieldnum + 1)),
+                };
+                let Some(moved) = moved else {
+                    return Ok(None);
+                };
+                (date, fieldnum) = moved;
             }
             if let Some(end) = &self.end
                 && date.py_cmp(end).is_gt()
             {
-                return None;
+                return Ok(None);
             }
         }
-        // The loop only ends with fieldnum 8: `increment` answers None instead of -1.
-        Some(date)
+        Ok(Some(date))
     }
 
     /// `_increment_field_value`: add one to field `fieldnum` (carrying into more significant
@@ -179,7 +189,10 @@ impl CronTrigger {
     /// Everything these fields look at repeats every 400 years (146,097 days, a whole number
     /// of weeks), so a year whose counterpart 400 years earlier was scanned in full without
     /// a match is skipped: at most 400 full years are scanned.
-    pub(super) fn next_matching_date(&self, from: NaiveDate) -> Option<NaiveDate> {
+    pub(super) fn next_matching_date(
+        &self,
+        from: NaiveDate,
+    ) -> Result<Option<NaiveDate>, SearchExhausted> {
         let [
             year_field,
             month_field,
@@ -198,7 +211,9 @@ impl CronTrigger {
                 year += 1;
                 continue;
             }
-            let year_start = NaiveDate::from_ymd_opt(year as i32, 1, 1)?;
+            let Some(year_start) = NaiveDate::from_ymd_opt(year as i32, 1, 1) else {
+                return Ok(None);
+            };
             let start = if year == first_year {
                 from.max(year_start)
             } else {
@@ -206,6 +221,7 @@ impl CronTrigger {
             };
             let mut month = start.month();
             while let Some(m) = month_field.next_value(month, start) {
+                budget::step(1)?;
                 let first_day = if year == first_year && m == start.month() {
                     start.day()
                 } else {
@@ -215,11 +231,13 @@ impl CronTrigger {
                 while days != 0 {
                     let day = days.trailing_zeros();
                     days &= days - 1;
-                    let date = NaiveDate::from_ymd_opt(year as i32, m, day)?;
+                    let Some(date) = NaiveDate::from_ymd_opt(year as i32, m, day) else {
+                        continue;
+                    };
                     if week_field.allows(date.iso_week().week(), date)
                         && weekday_field.allows(weekday_number(date.weekday()), date)
                     {
-                        return Some(date);
+                        return Ok(Some(date));
                     }
                 }
                 month = m + 1;
@@ -229,7 +247,7 @@ impl CronTrigger {
             }
             year += 1;
         }
-        None
+        Ok(None)
     }
 }
 

@@ -3,3 +3,4 @@
 mod conformance;
 mod persistence;
 mod properties;
+mod timezone;

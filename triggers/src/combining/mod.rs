@@ -5,32 +5,41 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, TimeDelta, Utc};
-use scheduler_core::{Trigger, TriggerRegistry, TriggerState};
+use chrono_tz::Tz;
+use scheduler_core::{CatchUp, SearchExhausted, Trigger, TriggerRegistry, TriggerState};
 use serde::{Deserialize, Serialize};
 
 use crate::jitter::{self, Jitter, JitterSource};
 use crate::zone::{Zone, ZonedDateTime};
-use crate::{LocalTrigger, TriggerError, pytime};
+use crate::{LocalTrigger, TriggerError, budget};
 
-/// The default bound on an [`AndTrigger`]'s search, in child steps (APScheduler 4's
-/// `max_iterations`).
+/// The budget steps a round of an [`AndTrigger`] costs, besides its children's answers.
+const ROUND_STEPS: u64 = 4;
+/// The budget steps asking a child costs, besides the child's own steps (the conversions of
+/// its answer).
+const CHILD_STEPS: u64 = 6;
+
+/// The default bound on an [`AndTrigger`]'s search, in rounds (each round moves every child
+/// that is behind to its first fire time at or after the latest answer).
 pub const DEFAULT_MAX_ITERATIONS: u32 = 10_000;
 
 /// Fires when all of its triggers fire (APScheduler's `AndTrigger`).
 ///
 /// Each child is asked for its next fire time (with the combined previous fire time, as in
-/// APScheduler); while they disagree, every child behind the latest answer takes the next
-/// step of its own schedule, until all answers are within `threshold` of each other (then the
-/// first child's answer is the answer) or a child is finished (then so is this trigger).
+/// APScheduler); while they disagree, every child behind the latest answer is asked for its
+/// first fire time at or after it, until all answers are within `threshold` of each other
+/// (then the first child's answer is the answer) or a child is finished (then so is this
+/// trigger). This is APScheduler 3.11's leapfrogging search, which finds
+/// `and[date(15:00), cron(second='*')]` in two rounds where stepping the cron trigger second
+/// by second would take 10,800 steps.
 ///
-/// APScheduler 3.x's `AndTrigger` re-asks its children with a later `now`, which a cron
-/// trigger ignores once there is a previous fire time: it then loops forever (issues #783,
-/// #281, #361). This one always answers, quickly: the search is bounded, as in APScheduler 4,
-/// by [`max_iterations`](Self::max_iterations) child steps (default
-/// [`DEFAULT_MAX_ITERATIONS`]). **When the children do not agree within that bound it answers
-/// `None`, as if finished** (APScheduler 4 raises `MaxIterationsReached`): combine triggers
-/// whose common fire times are not too rare compared with their own, such as two cron
-/// triggers, and raise the bound otherwise.
+/// APScheduler 3.x asks its children with a later `now` even once there is a previous fire
+/// time, which its cron and interval triggers ignore: it then loops forever (issues #783,
+/// #281, #361). Here a child is moved on along its own schedule ([`Trigger::catch_up`]), so
+/// every answer comes quickly. The search is bounded by [`max_iterations`](Self::max_iterations)
+/// rounds, an optional [`horizon`](Self::horizon) and the [step budget](crate::budget); when
+/// a bound is reached first the answer is [`SearchExhausted`], not "finished": the scheduler
+/// then pauses the job and says so, rather than dropping it.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -43,11 +52,11 @@ pub const DEFAULT_MAX_ITERATIONS: u32 = 10_000;
 /// let trigger = AndTrigger::new(vec![Arc::new(mondays), Arc::new(first_week)])?;
 /// assert_eq!(trigger.to_string(), "and[cron[day_of_week='mon', hour='3'], cron[day='1-7', hour='3']]");
 /// let now = Utc.with_ymd_and_hms(2028, 1, 29, 12, 0, 0).unwrap();
-/// let first = trigger.next_fire_time(None, now).unwrap();
+/// let first = trigger.next_fire_time(None, now)?.unwrap();
 /// assert_eq!(first, Utc.with_ymd_and_hms(2028, 2, 7, 3, 0, 0).unwrap());
-/// let second = trigger.next_fire_time(Some(first), first).unwrap();
+/// let second = trigger.next_fire_time(Some(first), first)?.unwrap();
 /// assert_eq!(second, Utc.with_ymd_and_hms(2028, 3, 6, 3, 0, 0).unwrap());
-/// # Ok::<(), triggers::TriggerError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct AndTrigger {
@@ -55,6 +64,7 @@ pub struct AndTrigger {
     jitter: JitterSetting,
     threshold: TimeDelta,
     max_iterations: u32,
+    horizon: Option<TimeDelta>,
 }
 
 /// Fires when any of its triggers fires (APScheduler's `OrTrigger`).
@@ -81,11 +91,11 @@ pub struct AndTrigger {
 /// let children: Vec<Arc<dyn LocalTrigger>> = vec![Arc::new(noon), Arc::new(once)];
 /// let trigger = OrTrigger::new_local(children)?;
 /// let now = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap();
-/// let first = trigger.next_fire_time(None, now).unwrap();
+/// let first = trigger.next_fire_time(None, now)?.unwrap();
 /// assert_eq!(first, Utc.with_ymd_and_hms(2024, 1, 1, 8, 0, 0).unwrap());
-/// let second = trigger.next_fire_time(Some(first), first).unwrap();
+/// let second = trigger.next_fire_time(Some(first), first)?.unwrap();
 /// assert_eq!(second, Utc.with_ymd_and_hms(2024, 1, 1, 12, 0, 0).unwrap());
-/// # Ok::<(), triggers::TriggerError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct OrTrigger {
@@ -132,8 +142,12 @@ impl Child {
     }
 
     /// The child's answer as APScheduler holds it: wall clock, fold and zone.
-    fn next(&self, previous: Option<Previous>, now: DateTime<Utc>) -> Option<ZonedDateTime> {
-        match self {
+    fn next(
+        &self,
+        previous: Option<Previous>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ZonedDateTime>, SearchExhausted> {
+        Ok(match self {
             Child::Local(trigger) => {
                 let zone = trigger.local_zone();
                 let previous = previous.map(|previous| match (previous, zone) {
@@ -142,16 +156,88 @@ impl Child {
                     (Previous::Instant(instant), Some(zone)) => zone.to_local(instant),
                     (Previous::Instant(instant), None) => instant.fixed_offset(),
                 });
-                let answer = trigger.next_local_fire_time(previous, now)?;
-                let zone = zone.unwrap_or(Zone::Fixed(*answer.offset()));
-                Some(ZonedDateTime::from_local(answer, zone))
+                trigger
+                    .next_local_fire_time(previous, now)?
+                    .map(|answer| self.zoned(answer))
             }
-            Child::Opaque(trigger) => {
-                let answer = trigger.next_fire_time(previous.map(Previous::instant), now)?;
-                Some(ZonedDateTime::from_instant(answer, Zone::UTC))
-            }
+            Child::Opaque(trigger) => trigger
+                .next_fire_time(previous.map(Previous::instant), now)?
+                .map(|answer| ZonedDateTime::from_instant(answer, Zone::UTC)),
+        })
+    }
+
+    fn zoned(&self, answer: DateTime<FixedOffset>) -> ZonedDateTime {
+        let zone = match self {
+            Child::Local(trigger) => trigger.local_zone(),
+            Child::Opaque(_) => None,
+        };
+        ZonedDateTime::from_local(answer, zone.unwrap_or(Zone::Fixed(*answer.offset())))
+    }
+
+    /// The child's first fire time at or after `latest`, going on from its answer `behind`.
+    ///
+    /// APScheduler's question, the first fire time from `now = latest`, answers it for the
+    /// triggers that heed `now` (cron, interval); the date and calendar-interval triggers
+    /// ignore `now` on a first call, so then the child follows its own schedule from
+    /// `behind`. `None` when the child is finished; an answer still before `latest` when its
+    /// catch-up stopped early (the next round goes on from there).
+    fn leap(
+        &self,
+        behind: &ZonedDateTime,
+        latest: DateTime<Utc>,
+    ) -> Result<Option<ZonedDateTime>, SearchExhausted> {
+        budget::step(CHILD_STEPS)?;
+        if let Some(fresh) = self.next(None, latest)?
+            && fresh.instant() >= latest
+        {
+            return Ok(Some(fresh));
+        }
+        let trigger: &dyn Trigger = match self {
+            Child::Local(trigger) => trigger.as_ref(),
+            Child::Opaque(trigger) => trigger.as_ref(),
+        };
+        let caught = trigger.catch_up(
+            behind.instant(),
+            latest - TimeDelta::microseconds(1),
+            u64::from(u16::MAX),
+        )?;
+        Ok(caught.next.map(|next| {
+            let zone = match self {
+                Child::Local(trigger) => trigger.local_zone(),
+                Child::Opaque(_) => None,
+            };
+            ZonedDateTime::from_instant(next, zone.unwrap_or(Zone::UTC))
+        }))
+    }
+
+    /// The child with `zone` where it has none of its own, or `None` when nothing changes.
+    fn with_default_zone(&self, zone: Zone) -> Option<Child> {
+        match self {
+            Child::Local(trigger) => trigger.with_default_zone(zone).map(Child::Local),
+            Child::Opaque(trigger) => match zone {
+                Zone::Named(tz) => trigger.with_default_timezone(tz).map(Child::Opaque),
+                Zone::Fixed(_) => None,
+            },
         }
     }
+}
+
+/// `children` with `zone` where they have none of their own, or `None` when none changes.
+fn children_with_default_zone(children: &[Child], zone: Zone) -> Option<Vec<Child>> {
+    let rezoned: Vec<Option<Child>> = children
+        .iter()
+        .map(|child| child.with_default_zone(zone))
+        .collect();
+    if rezoned.iter().all(Option::is_none) {
+        return None;
+    }
+    Some(
+        rezoned
+            .into_iter()
+            .zip(children)
+            .map(|(new, old)| new.unwrap_or_else(|| old.clone()))
+            .collect(),
+    )
 }
 
 fn check_children(children: &[Child]) -> Result<(), TriggerError> {
@@ -204,16 +290,12 @@ impl JitterSetting {
     }
 
     /// APScheduler's `_apply_jitter`: `answer + timedelta(seconds=uniform(0, jitter))`,
-    /// wall-clock addition in the answer's zone (which resets `fold`, as in Python).
+    /// on the wall clock in the answer's zone, never earlier than `answer`
+    /// ([`Jitter::delay`]).
     fn apply(&self, answer: ZonedDateTime) -> Option<ZonedDateTime> {
         match self.get() {
             None => Some(answer),
-            Some(jitter) => {
-                let micros = pytime::micros_from_seconds(jitter.seconds())?;
-                answer
-                    .add_wall(TimeDelta::microseconds(micros))
-                    .filter(ZonedDateTime::in_python_range)
-            }
+            Some(jitter) => jitter.delay(answer),
         }
     }
 }
@@ -243,7 +325,7 @@ macro_rules! combining_common {
                 self.children.is_empty()
             }
 
-            #[cfg_attr(not(feature = "conformance"), allow(dead_code))]
+            #[cfg(feature = "conformance")]
             pub(crate) fn jitter_seconds(mut self, seconds: f64) -> Self {
                 self.jitter = self.jitter.with_max(seconds);
                 self
@@ -255,13 +337,30 @@ macro_rules! combining_common {
                 &self,
                 previous: Option<DateTime<Utc>>,
                 now: DateTime<Utc>,
-            ) -> Option<DateTime<Utc>> {
-                self.next(previous.map(Previous::Instant), now)
-                    .map(|answer| answer.instant())
+            ) -> Result<Option<DateTime<Utc>>, SearchExhausted> {
+                budget::call(|| {
+                    Ok(self
+                        .next(previous.map(Previous::Instant), now)?
+                        .map(|answer| answer.instant()))
+                })
             }
 
             fn to_state(&self) -> scheduler_core::Result<TriggerState> {
                 self.save()
+            }
+
+            fn catch_up(
+                &self,
+                first: DateTime<Utc>,
+                until: DateTime<Utc>,
+                max_steps: u64,
+            ) -> Result<CatchUp, SearchExhausted> {
+                budget::walk_catch_up(self, first, until, max_steps)
+            }
+
+            fn with_default_timezone(&self, timezone: Tz) -> Option<Arc<dyn Trigger>> {
+                let rezoned = self.with_default_zone(Zone::Named(timezone))?;
+                Some(rezoned)
             }
         }
 
@@ -271,9 +370,20 @@ macro_rules! combining_common {
                 &self,
                 previous: Option<DateTime<FixedOffset>>,
                 now: DateTime<Utc>,
-            ) -> Option<DateTime<FixedOffset>> {
-                self.next(previous.map(Previous::Local), now)
-                    .map(ZonedDateTime::to_local)
+            ) -> Result<Option<DateTime<FixedOffset>>, SearchExhausted> {
+                budget::call(|| {
+                    Ok(self
+                        .next(previous.map(Previous::Local), now)?
+                        .map(ZonedDateTime::to_local))
+                })
+            }
+
+            fn with_default_zone(&self, zone: Zone) -> Option<Arc<dyn LocalTrigger>> {
+                let children = children_with_default_zone(&self.children, zone)?;
+                Some(Arc::new($name {
+                    children,
+                    ..self.clone()
+                }))
             }
         }
 
@@ -317,6 +427,7 @@ impl AndTrigger {
             jitter: JitterSetting::default(),
             threshold: TimeDelta::zero(),
             max_iterations: DEFAULT_MAX_ITERATIONS,
+            horizon: None,
         })
     }
 
@@ -327,41 +438,63 @@ impl AndTrigger {
         self
     }
 
-    /// The most child steps one answer may take (default [`DEFAULT_MAX_ITERATIONS`]).
+    /// The most rounds one answer may take (default [`DEFAULT_MAX_ITERATIONS`]).
     pub fn max_iterations(mut self, max_iterations: u32) -> Self {
         self.max_iterations = max_iterations;
         self
     }
 
-    fn next(&self, previous: Option<Previous>, now: DateTime<Utc>) -> Option<ZonedDateTime> {
-        let mut answers = self
-            .children
-            .iter()
-            .map(|child| child.next(previous, now))
-            .collect::<Option<Vec<_>>>()?;
-        let mut steps = 0u32;
-        loop {
+    /// How far past `now` (or the previous fire time) the search looks for a common fire time
+    /// (default: as far as the triggers go, the year 9999).
+    pub fn horizon(mut self, horizon: Duration) -> Self {
+        self.horizon = Some(TimeDelta::from_std(horizon).unwrap_or(TimeDelta::MAX));
+        self
+    }
+
+    fn next(
+        &self,
+        previous: Option<Previous>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ZonedDateTime>, SearchExhausted> {
+        let mut answers = Vec::with_capacity(self.children.len());
+        for child in &self.children {
+            match child.next(previous, now)? {
+                Some(answer) => answers.push(answer),
+                None => return Ok(None),
+            }
+        }
+        let from = previous.map_or(now, |p| p.instant().max(now));
+        let horizon = self.horizon.and_then(|h| from.checked_add_signed(h));
+        for _ in 0..=self.max_iterations {
+            budget::step(ROUND_STEPS)?;
             let instants: Vec<DateTime<Utc>> = answers.iter().map(|a| a.instant()).collect();
-            let earliest = *instants.iter().min()?;
-            let latest = *instants.iter().max()?;
+            let earliest = instants.iter().copied().min().unwrap_or(now);
+            let latest = instants.iter().copied().max().unwrap_or(now);
             if latest - earliest <= self.threshold {
                 // APScheduler answers the first child's time.
-                return self.jitter.apply(answers[0]);
+                return Ok(self.jitter.apply(answers[0]));
             }
-            for ((child, answer), instant) in self.children.iter().zip(&mut answers).zip(instants) {
-                if latest - instant > self.threshold {
-                    if steps >= self.max_iterations {
-                        return None;
+            if let Some(horizon) = horizon.filter(|h| latest > *h) {
+                return Err(SearchExhausted::new(format!(
+                    "the triggers have no common fire time up to the horizon, {horizon}"
+                )));
+            }
+            // Within `threshold` of the latest answer counts as agreeing with it.
+            let target = latest - self.threshold;
+            for (child, answer) in self.children.iter().zip(&mut answers) {
+                if answer.instant() < target {
+                    match child.leap(answer, target)? {
+                        Some(next) if next.instant() > answer.instant() => *answer = next,
+                        // Finished, or unable to move on: no common fire time ever.
+                        _ => return Ok(None),
                     }
-                    steps += 1;
-                    let next = child.next(Some(Previous::Local(answer.to_local())), instant)?;
-                    if next.instant() <= instant {
-                        return None; // a child that does not move on can never catch up
-                    }
-                    *answer = next;
                 }
             }
         }
+        Err(SearchExhausted::new(format!(
+            "the triggers did not agree within {} rounds",
+            self.max_iterations
+        )))
     }
 
     fn save(&self) -> scheduler_core::Result<TriggerState> {
@@ -371,6 +504,7 @@ impl AndTrigger {
             jitter: self.jitter.saved(),
             threshold_micros: self.threshold.num_microseconds().unwrap_or(i64::MAX),
             max_iterations: self.max_iterations,
+            horizon_secs: self.horizon.map(|h| h.num_seconds()),
         };
         TriggerState::new(Self::KIND, &state)
     }
@@ -386,6 +520,9 @@ impl AndTrigger {
         let mut trigger = Self::with_children(restore_children(&state.triggers, registry)?)?
             .max_iterations(state.max_iterations);
         trigger.threshold = TimeDelta::microseconds(state.threshold_micros.max(0));
+        trigger.horizon = state
+            .horizon_secs
+            .map(|secs| TimeDelta::seconds(secs.max(0)));
         trigger.jitter = JitterSetting::restore(Self::KIND, state.jitter)?;
         Ok(trigger)
     }
@@ -414,20 +551,22 @@ impl OrTrigger {
         })
     }
 
-    fn next(&self, previous: Option<Previous>, now: DateTime<Utc>) -> Option<ZonedDateTime> {
+    fn next(
+        &self,
+        previous: Option<Previous>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ZonedDateTime>, SearchExhausted> {
         // Python's `min()`: the first answer no other answer is strictly less than.
-        let earliest = self
-            .children
-            .iter()
-            .filter_map(|child| child.next(previous, now))
-            .reduce(|min, answer| {
-                if answer.py_cmp(&min).is_lt() {
-                    answer
-                } else {
-                    min
-                }
-            })?;
-        self.jitter.apply(earliest)
+        let mut earliest: Option<ZonedDateTime> = None;
+        for child in &self.children {
+            budget::step(CHILD_STEPS)?;
+            if let Some(answer) = child.next(previous, now)?
+                && earliest.is_none_or(|min| answer.py_cmp(&min).is_lt())
+            {
+                earliest = Some(answer);
+            }
+        }
+        Ok(earliest.and_then(|earliest| self.jitter.apply(earliest)))
     }
 
     fn save(&self) -> scheduler_core::Result<TriggerState> {
@@ -465,6 +604,8 @@ struct AndState {
     threshold_micros: i64,
     #[serde(default = "default_max_iterations")]
     max_iterations: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    horizon_secs: Option<i64>,
 }
 
 fn default_max_iterations() -> u32 {
@@ -498,6 +639,12 @@ fn restore_children(
     states: &[TriggerState],
     registry: &TriggerRegistry,
 ) -> scheduler_core::Result<Vec<Child>> {
+    #[cfg(any(
+        feature = "date",
+        feature = "interval",
+        feature = "cron",
+        feature = "calendar-interval"
+    ))]
     fn local<T: LocalTrigger + serde::de::DeserializeOwned>(
         state: &TriggerState,
     ) -> scheduler_core::Result<Child> {
@@ -535,313 +682,4 @@ fn restore_children(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::{CronTrigger, DateTrigger, FixedJitter, IntervalTrigger};
-    use chrono::TimeZone;
-    use chrono_tz::Australia::Lord_Howe;
-
-    fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap()
-    }
-
-    fn cron(minute: &str) -> Arc<dyn Trigger> {
-        Arc::new(
-            CronTrigger::builder()
-                .minute(minute)
-                .timezone(Zone::UTC)
-                .build()
-                .unwrap(),
-        )
-    }
-
-    fn series(trigger: &dyn LocalTrigger, now: DateTime<Utc>, count: usize) -> Vec<String> {
-        let (mut previous, mut now, mut out) = (None, now, Vec::new());
-        for _ in 0..count {
-            let Some(next) = trigger.next_local_fire_time(previous, now) else {
-                break;
-            };
-            out.push(next.to_rfc3339());
-            previous = Some(next);
-            now = next.to_utc();
-        }
-        out
-    }
-
-    // test_combining.py: And firstmatch / end, Or earliest / end, jitter, str.
-    #[test]
-    fn and_answers_the_first_common_time_every_time() {
-        let trigger = AndTrigger::new(vec![cron("*/10"), cron("*/15")]).unwrap();
-        assert_eq!(
-            trigger.to_string(),
-            "and[cron[minute='*/10'], cron[minute='*/15']]"
-        );
-        let mut previous = None;
-        let mut now = utc(2010, 9, 22, 12, 49);
-        let mut got = Vec::new();
-        for _ in 0..3 {
-            let next = trigger.next_fire_time(previous, now).unwrap();
-            got.push(next);
-            previous = Some(next);
-            now = next;
-        }
-        // APScheduler 3.x answers the first and then loops forever.
-        assert_eq!(
-            got,
-            [
-                utc(2010, 9, 22, 13, 0),
-                utc(2010, 9, 22, 13, 30),
-                utc(2010, 9, 22, 14, 0)
-            ]
-        );
-    }
-
-    #[test]
-    fn and_ends_with_any_child() {
-        let once = Arc::new(DateTrigger::new(utc(2024, 1, 1, 0, 30)));
-        let trigger = AndTrigger::new(vec![cron("*/10"), once]).unwrap();
-        let now = utc(2024, 1, 1, 0, 0);
-        assert_eq!(
-            trigger.next_fire_time(None, now),
-            Some(utc(2024, 1, 1, 0, 30))
-        );
-        assert_eq!(
-            trigger.next_fire_time(Some(utc(2024, 1, 1, 0, 30)), now),
-            None
-        );
-        // A run date no step of the other child hits: finished, not a hang.
-        let odd = Arc::new(DateTrigger::new(utc(2024, 1, 1, 0, 31)));
-        let trigger = AndTrigger::new(vec![cron("*/10"), odd]).unwrap();
-        assert_eq!(trigger.next_fire_time(None, now), None);
-    }
-
-    #[test]
-    fn and_gives_up_after_max_iterations() {
-        // Every minute against once a year: ~310,000 steps from June to January.
-        let yearly: Arc<dyn Trigger> = Arc::new(
-            CronTrigger::builder()
-                .month(1)
-                .timezone(Zone::UTC)
-                .build()
-                .unwrap(),
-        );
-        let now = utc(2024, 6, 1, 0, 0);
-        let started = std::time::Instant::now();
-        let bounded = AndTrigger::new(vec![cron("*"), yearly.clone()]).unwrap();
-        assert_eq!(bounded.next_fire_time(None, now), None);
-        assert!(started.elapsed() < std::time::Duration::from_secs(2));
-        // Hourly against yearly needs ~5,100 steps: within the default bound.
-        let found = AndTrigger::new(vec![cron("0"), yearly.clone()]).unwrap();
-        assert_eq!(found.next_fire_time(None, now), Some(utc(2025, 1, 1, 0, 0)));
-        let impatient = AndTrigger::new(vec![cron("0"), yearly])
-            .unwrap()
-            .max_iterations(1_000);
-        assert_eq!(impatient.next_fire_time(None, now), None);
-    }
-
-    #[test]
-    fn and_threshold_accepts_near_answers() {
-        let a: Arc<dyn Trigger> = Arc::new(
-            IntervalTrigger::builder()
-                .minutes(10)
-                .start_date(utc(2024, 1, 1, 0, 0))
-                .build()
-                .unwrap(),
-        );
-        let b: Arc<dyn Trigger> = Arc::new(
-            IntervalTrigger::builder()
-                .minutes(15)
-                .start_date(utc(2024, 1, 1, 0, 0) + TimeDelta::milliseconds(400))
-                .build()
-                .unwrap(),
-        );
-        let now = utc(2024, 1, 1, 0, 1);
-        let exact = AndTrigger::new(vec![a.clone(), b.clone()]).unwrap();
-        assert_eq!(exact.next_fire_time(None, now), None, "never exactly equal");
-        let near = AndTrigger::new(vec![a, b])
-            .unwrap()
-            .threshold(Duration::from_secs(1));
-        assert_eq!(near.next_fire_time(None, now), Some(utc(2024, 1, 1, 0, 30)));
-    }
-
-    #[test]
-    fn or_answers_the_earliest_and_ends_with_the_last() {
-        let once = Arc::new(DateTrigger::new(utc(2024, 1, 1, 0, 5)));
-        let trigger = OrTrigger::new(vec![cron("*/10"), once]).unwrap();
-        assert_eq!(
-            trigger.to_string(),
-            "or[cron[minute='*/10'], date[2024-01-01 00:05:00 UTC]]"
-        );
-        let now = utc(2024, 1, 1, 0, 1);
-        assert_eq!(
-            trigger.next_fire_time(None, now),
-            Some(utc(2024, 1, 1, 0, 5))
-        );
-        let ended: Arc<dyn Trigger> = Arc::new(
-            CronTrigger::builder()
-                .minute(0)
-                .end_date(utc(2024, 1, 1, 0, 0))
-                .timezone(Zone::UTC)
-                .build()
-                .unwrap(),
-        );
-        let trigger = OrTrigger::new(vec![
-            ended,
-            Arc::new(DateTrigger::new(utc(2024, 1, 1, 0, 5))),
-        ])
-        .unwrap();
-        assert_eq!(
-            trigger.next_fire_time(Some(utc(2024, 1, 1, 0, 5)), now),
-            None
-        );
-    }
-
-    fn lord_howe_cron(minute: &str) -> Arc<dyn LocalTrigger> {
-        Arc::new(
-            CronTrigger::builder()
-                .minute(minute)
-                .timezone(Lord_Howe)
-                .build()
-                .unwrap(),
-        )
-    }
-
-    // Conformance case or-02841: in Lord Howe's repeated half hour, APScheduler's `min()`
-    // compares wall clocks, so 01:30 (second pass) beats 01:50 (first pass) and 01:50+11:00
-    // is never answered.
-    #[test]
-    fn or_compares_local_children_by_wall_clock_like_apscheduler() {
-        let children = vec![lord_howe_cron("*/10"), lord_howe_cron("*/15")];
-        let local = OrTrigger::new_local(children).unwrap();
-        let now = DateTime::parse_from_rfc3339("2012-04-01T01:45:27+11:00")
-            .unwrap()
-            .to_utc();
-        assert_eq!(
-            series(&local, now, 3),
-            [
-                "2012-04-01T01:30:00+10:30",
-                "2012-04-01T01:40:00+10:30",
-                "2012-04-01T01:45:00+10:30"
-            ]
-        );
-        assert_eq!(
-            local.next_fire_time(None, now).map(|t| t.to_rfc3339()),
-            Some("2012-03-31T15:00:00+00:00".to_owned())
-        );
-        // Opaque children are compared by instant.
-        let opaque: Vec<Arc<dyn Trigger>> = vec![
-            Arc::new(
-                CronTrigger::builder()
-                    .minute("*/10")
-                    .timezone(Lord_Howe)
-                    .build()
-                    .unwrap(),
-            ),
-            Arc::new(
-                CronTrigger::builder()
-                    .minute("*/15")
-                    .timezone(Lord_Howe)
-                    .build()
-                    .unwrap(),
-            ),
-        ];
-        let opaque = OrTrigger::new(opaque).unwrap();
-        assert_eq!(
-            opaque.next_fire_time(None, now).map(|t| t.to_rfc3339()),
-            Some("2012-03-31T14:50:00+00:00".to_owned())
-        );
-    }
-
-    // Conformance case or-02899: adding a zero jitter to 01:30 of the second pass gives
-    // 01:30 of the first pass (Python's `datetime + timedelta` resets `fold`).
-    #[test]
-    fn or_jitter_is_wall_clock_addition() {
-        let hourly: Arc<dyn LocalTrigger> = Arc::new(
-            IntervalTrigger::builder()
-                .hours(1)
-                .start_date("2019-04-06 23:00:00")
-                .timezone(Lord_Howe)
-                .build()
-                .unwrap(),
-        );
-        let trigger = OrTrigger::new_local(vec![hourly])
-            .unwrap()
-            .jitter(Duration::from_secs(120))
-            .jitter_source(FixedJitter::new(0.0));
-        let now = DateTime::parse_from_rfc3339("2019-04-07T01:30:00+10:30")
-            .unwrap()
-            .to_utc();
-        assert_eq!(
-            series(&trigger, now, 2),
-            ["2019-04-07T01:30:00+11:00", "2019-04-07T02:00:00+10:30"]
-        );
-    }
-
-    #[test]
-    fn jitter_delays_the_combined_answer() {
-        let source: Arc<dyn JitterSource> = Arc::new(FixedJitter::new(0.5));
-        let and = AndTrigger::new(vec![cron("*/10")])
-            .unwrap()
-            .jitter(Duration::from_secs(4))
-            .jitter_source(source.clone());
-        let or = OrTrigger::new(vec![cron("*/10")])
-            .unwrap()
-            .jitter_source(source)
-            .jitter(Duration::from_secs(4));
-        let now = utc(2024, 1, 1, 0, 1);
-        let expected = utc(2024, 1, 1, 0, 10) + TimeDelta::seconds(2);
-        assert_eq!(and.next_fire_time(None, now), Some(expected));
-        assert_eq!(or.next_fire_time(None, now), Some(expected));
-    }
-
-    #[test]
-    fn empty_lists_are_rejected() {
-        assert!(AndTrigger::new(Vec::new()).is_err());
-        assert!(OrTrigger::new_local(Vec::new()).is_err());
-    }
-
-    #[test]
-    fn states_nest_and_restore_through_the_registry() {
-        let children: Vec<Arc<dyn LocalTrigger>> =
-            vec![lord_howe_cron("*/10"), lord_howe_cron("*/15")];
-        let or = OrTrigger::new_local(children)
-            .unwrap()
-            .jitter(Duration::from_secs(3));
-        let state = or.to_state().unwrap();
-        assert_eq!(state.kind, "or");
-        assert_eq!(state.state["triggers"][1]["kind"], "cron");
-        assert_eq!(
-            state.state["triggers"][1]["state"]["fields"]["minute"],
-            "*/15"
-        );
-        let restored = crate::registry().restore(&state).unwrap();
-        assert_eq!(restored.to_state().unwrap(), state);
-        assert_eq!(restored.to_string(), or.to_string());
-
-        let and = AndTrigger::new(vec![cron("*/10"), Arc::new(or)])
-            .unwrap()
-            .threshold(Duration::from_secs(1))
-            .max_iterations(50);
-        let state = and.to_state().unwrap();
-        assert_eq!(state.state["triggers"][1]["kind"], "or");
-        let restored = crate::registry().restore(&state).unwrap();
-        assert_eq!(restored.to_state().unwrap(), state);
-        // The restored local children still compare by wall clock.
-        let now = DateTime::parse_from_rfc3339("2012-04-01T01:45:27+11:00")
-            .unwrap()
-            .to_utc();
-        let plain_or =
-            OrTrigger::new_local(vec![lord_howe_cron("*/10"), lord_howe_cron("*/15")]).unwrap();
-        let restored_or = crate::registry()
-            .restore(&plain_or.to_state().unwrap())
-            .unwrap();
-        assert_eq!(
-            restored_or.next_fire_time(None, now),
-            plain_or.next_fire_time(None, now)
-        );
-        // A kind nobody registered is an error, not a panic.
-        let mut bad = plain_or.to_state().unwrap();
-        bad.state["triggers"][0]["kind"] = "mystery".into();
-        assert!(crate::registry().restore(&bad).is_err());
-    }
-}
+mod tests;

@@ -6,15 +6,36 @@
 //! arithmetic, and two datetimes of the same zone compare by wall clock alone. The cron search
 //! relies on all of that, so [`ZonedDateTime`] reproduces it on top of `chrono-tz`.
 
+#[cfg(any(feature = "interval", feature = "cron", feature = "combining"))]
 use std::cmp::Ordering;
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{
-    DateTime, Datelike, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, Offset, TimeDelta,
-    TimeZone, Timelike, Utc,
+#[cfg(any(
+    feature = "date",
+    feature = "interval",
+    feature = "cron",
+    feature = "calendar-interval"
+))]
+use chrono::Timelike;
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, Offset, TimeZone, Utc};
+#[cfg(feature = "date")]
+use chrono_tz::OffsetName;
+use chrono_tz::Tz;
+#[cfg(any(feature = "interval", feature = "cron"))]
+use scheduler_core::SearchExhausted;
+#[cfg(any(
+    feature = "date",
+    feature = "interval",
+    feature = "cron",
+    feature = "calendar-interval",
+    feature = "combining"
+))]
+use {
+    crate::budget,
+    chrono::{LocalResult, TimeDelta},
+    chrono_tz::GapInfo,
 };
-use chrono_tz::{GapInfo, OffsetName, Tz};
 
 use crate::TriggerError;
 
@@ -50,6 +71,14 @@ impl Zone {
             Zone::Fixed(offset) => *offset,
             Zone::Named(Tz::UTC) => FixedOffset::east_opt(0).expect("zero offset"),
             Zone::Named(tz) => {
+                #[cfg(any(
+                    feature = "date",
+                    feature = "interval",
+                    feature = "cron",
+                    feature = "calendar-interval",
+                    feature = "combining"
+                ))]
+                budget::charge(lookup_steps(utc));
                 let (probe, _) = beyond_table(*tz, utc);
                 tz.offset_from_utc_datetime(&probe).fix()
             }
@@ -57,6 +86,13 @@ impl Zone {
     }
 
     /// Which offsets a wall-clock time can have here.
+    #[cfg(any(
+        feature = "date",
+        feature = "interval",
+        feature = "cron",
+        feature = "calendar-interval",
+        feature = "combining"
+    ))]
     pub(crate) fn offset_from_local(&self, wall: NaiveDateTime) -> LocalOffset {
         let tz = match self {
             Zone::Fixed(offset) => return LocalOffset::Single(*offset),
@@ -65,6 +101,7 @@ impl Zone {
             }
             Zone::Named(tz) => *tz,
         };
+        budget::charge(2 * lookup_steps(wall));
         let (probe, _) = beyond_table(tz, wall);
         match tz.offset_from_local_datetime(&probe) {
             LocalResult::Single(offset) => LocalOffset::Single(offset.fix()),
@@ -93,6 +130,7 @@ impl Zone {
 
     /// The zone abbreviation at an instant, as Python's `%Z` prints it (`CEST`, `+1030`,
     /// `UTC+05:30` for a fixed offset).
+    #[cfg(feature = "date")]
     pub(crate) fn abbreviation(&self, utc: NaiveDateTime) -> String {
         match self {
             Zone::Fixed(offset) if offset.local_minus_utc() == 0 => "UTC".to_owned(),
@@ -232,15 +270,28 @@ fn has_yearly_rule(tz: Tz) -> bool {
 fn equivalent_year(year: i32) -> i32 {
     let key = |y: i32| {
         let jan1 = NaiveDate::from_ymd_opt(y, 1, 1).expect("valid year");
-        (jan1.leap_year(), jan1.weekday())
+        usize::from(jan1.leap_year()) * 7 + jan1.weekday().num_days_from_monday() as usize
     };
-    let wanted = key(year);
-    (LAST_TABLE_YEAR - 27..=LAST_TABLE_YEAR)
-        .find(|&y| key(y) == wanted)
-        .expect("28 consecutive years of one century hold every calendar")
+    static TWINS: std::sync::OnceLock<[i32; 14]> = std::sync::OnceLock::new();
+    let twins = TWINS.get_or_init(|| {
+        let mut twins = [0; 14];
+        // 28 consecutive years of one century hold every calendar.
+        for y in LAST_TABLE_YEAR - 27..=LAST_TABLE_YEAR {
+            twins[key(y)] = y;
+        }
+        twins
+    });
+    twins[key(year)]
 }
 
 /// The offsets a wall-clock time can have in a zone.
+#[cfg(any(
+    feature = "date",
+    feature = "interval",
+    feature = "cron",
+    feature = "calendar-interval",
+    feature = "combining"
+))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum LocalOffset {
     /// The time exists once.
@@ -262,6 +313,13 @@ pub(crate) enum LocalOffset {
 /// Working it out costs a zone lookup, and the cron search rarely needs it: a value built
 /// from an instant and the values `set` derives from it share the instant's fold, which
 /// only matters if one of them lands on a repeated or missing wall time.
+#[cfg(any(
+    feature = "date",
+    feature = "interval",
+    feature = "cron",
+    feature = "calendar-interval",
+    feature = "combining"
+))]
 #[derive(Debug, Clone, Copy)]
 enum Fold {
     Known(bool),
@@ -277,6 +335,13 @@ enum Fold {
 /// Only values built by [`from_utc`](Self::from_utc) are "canonical" (the real local time
 /// of an instant); [`with_wall`](Self::with_wall) and [`add_wall`](Self::add_wall) can
 /// produce a non-existent wall time, exactly as APScheduler does.
+#[cfg(any(
+    feature = "date",
+    feature = "interval",
+    feature = "cron",
+    feature = "calendar-interval",
+    feature = "combining"
+))]
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ZonedDateTime {
     pub(crate) wall: NaiveDateTime,
@@ -287,6 +352,36 @@ pub(crate) struct ZonedDateTime {
     known_offset: Option<FixedOffset>,
 }
 
+/// Equal when wall clock, fold and zone are: the same Python `datetime`.
+#[cfg(any(
+    feature = "date",
+    feature = "interval",
+    feature = "cron",
+    feature = "calendar-interval",
+    feature = "combining"
+))]
+impl PartialEq for ZonedDateTime {
+    fn eq(&self, other: &Self) -> bool {
+        self.wall == other.wall && self.zone == other.zone && self.fold() == other.fold()
+    }
+}
+
+#[cfg(any(
+    feature = "date",
+    feature = "interval",
+    feature = "cron",
+    feature = "calendar-interval",
+    feature = "combining"
+))]
+impl Eq for ZonedDateTime {}
+
+#[cfg(any(
+    feature = "date",
+    feature = "interval",
+    feature = "cron",
+    feature = "calendar-interval",
+    feature = "combining"
+))]
 impl ZonedDateTime {
     /// `datetime.fromtimestamp(..., tz)` / `astimezone(tz)`: the real local time of an
     /// instant, with `fold=1` for the second pass of a repeated wall time.
@@ -301,6 +396,13 @@ impl ZonedDateTime {
         }
     }
 
+    #[cfg(any(
+        feature = "date",
+        feature = "interval",
+        feature = "cron",
+        feature = "calendar-interval",
+        feature = "combining"
+    ))]
     pub(crate) fn from_instant(instant: DateTime<Utc>, zone: Zone) -> Self {
         Self::from_utc(instant.naive_utc(), zone)
     }
@@ -308,6 +410,12 @@ impl ZonedDateTime {
     /// APScheduler's `localize`: attach the zone with `fold=0`, then normalise through the
     /// timestamp, so a gap time moves forward by the gap and a repeated time takes its first
     /// occurrence.
+    #[cfg(any(
+        feature = "date",
+        feature = "interval",
+        feature = "cron",
+        feature = "calendar-interval"
+    ))]
     pub(crate) fn localize(wall: NaiveDateTime, zone: Zone) -> Self {
         let raw = Self::with_wall(wall, false, zone);
         Self::from_utc(raw.utc(), zone)
@@ -325,6 +433,7 @@ impl ZonedDateTime {
 
     /// `datetime(..., tzinfo=zone, fold=source.fold)`: the wall time as given, with the fold
     /// bit of `source` (read only if the wall time turns out to need it).
+    #[cfg(feature = "cron")]
     pub(crate) fn with_wall_fold_of(wall: NaiveDateTime, source: &Self, zone: Zone) -> Self {
         ZonedDateTime {
             wall,
@@ -401,6 +510,7 @@ impl ZonedDateTime {
     }
 
     /// `astimezone(zone)`, which returns the value itself when the zone is already its own.
+    #[cfg(feature = "cron")]
     pub(crate) fn astimezone(self, zone: Zone) -> Self {
         if self.zone == zone {
             self
@@ -410,17 +520,25 @@ impl ZonedDateTime {
     }
 
     /// `timestamp()`: float seconds since the epoch.
+    #[cfg(feature = "interval")]
     pub(crate) fn timestamp(&self) -> f64 {
         crate::pytime::seconds_from_micros(micros_since_epoch(self.utc()))
     }
 
     /// `self + timedelta`: wall-clock arithmetic; the result has `fold=0`.
+    #[cfg(any(
+        feature = "interval",
+        feature = "cron",
+        feature = "calendar-interval",
+        feature = "combining"
+    ))]
     pub(crate) fn add_wall(&self, delta: TimeDelta) -> Option<Self> {
         let wall = self.wall.checked_add_signed(delta)?;
         Some(Self::with_wall(wall, false, self.zone))
     }
 
     /// APScheduler's `datetime_utc_add`: add in UTC, convert back (absolute time).
+    #[cfg(any(feature = "cron", feature = "calendar-interval", feature = "combining"))]
     pub(crate) fn utc_add(&self, delta: TimeDelta) -> Option<Self> {
         let utc = self.utc().checked_add_signed(delta)?;
         Some(Self::from_utc(utc, self.zone))
@@ -435,6 +553,7 @@ impl ZonedDateTime {
     }
 
     /// Python's `<`, `>`: wall clocks when both share a zone, instants otherwise.
+    #[cfg(any(feature = "interval", feature = "cron", feature = "combining"))]
     pub(crate) fn py_cmp(&self, other: &Self) -> Ordering {
         if self.zone == other.zone {
             return self.wall.cmp(&other.wall);
@@ -449,6 +568,7 @@ impl ZonedDateTime {
 
     /// Python's `==`, including PEP 495's rule that a time whose offset depends on `fold` is
     /// never equal to a time of another zone.
+    #[cfg(feature = "cron")]
     pub(crate) fn py_eq(&self, other: &Self) -> bool {
         if self.zone == other.zone {
             return self.wall == other.wall;
@@ -459,12 +579,14 @@ impl ZonedDateTime {
         !(self.depends_on_fold() || other.depends_on_fold())
     }
 
+    #[cfg(feature = "cron")]
     fn depends_on_fold(&self) -> bool {
         let flipped = Self::with_wall(self.wall, !self.fold(), self.zone);
         flipped.offset() != self.offset()
     }
 
     /// `strftime("%Y-%m-%d %H:%M:%S %Z")`, APScheduler's `datetime_repr`.
+    #[cfg(feature = "date")]
     pub(crate) fn repr(&self) -> String {
         format!(
             "{} {}",
@@ -475,6 +597,7 @@ impl ZonedDateTime {
 
     /// ISO 8601 with offset and, for named zones, the zone in brackets (RFC 9557):
     /// `2024-05-01T09:00:00+02:00[Europe/Berlin]`. Used for saved states.
+    #[cfg(any(feature = "date", feature = "interval", feature = "cron"))]
     pub(crate) fn to_state_string(self) -> String {
         let local = self.to_local();
         let text = local.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false);
@@ -485,6 +608,7 @@ impl ZonedDateTime {
     }
 
     /// Reads [`to_state_string`](Self::to_state_string)'s format back.
+    #[cfg(any(feature = "date", feature = "interval", feature = "cron"))]
     pub(crate) fn from_state_string(text: &str) -> Result<Self, String> {
         let (stamp, zone) = match text.split_once('[') {
             Some((stamp, rest)) => {
@@ -504,12 +628,14 @@ impl ZonedDateTime {
 }
 
 /// Microseconds since the epoch (sub-microsecond digits dropped, as Python has none).
+#[cfg(feature = "interval")]
 pub(crate) fn micros_since_epoch(utc: NaiveDateTime) -> i64 {
     let utc = utc.and_utc();
     utc.timestamp() * crate::pytime::MICROS + i64::from(utc.timestamp_subsec_micros())
 }
 
 /// The naive UTC date and time `micros` after the epoch.
+#[cfg(feature = "interval")]
 pub(crate) fn utc_from_micros(micros: i64) -> Option<NaiveDateTime> {
     DateTime::from_timestamp_micros(micros).map(|dt| dt.naive_utc())
 }
@@ -517,6 +643,12 @@ pub(crate) fn utc_from_micros(micros: i64) -> Option<NaiveDateTime> {
 /// An instant as APScheduler would hold it in `zone`: rounded up to a whole microsecond
 /// (Python has no finer resolution; rounding up keeps "not before `now`"). `None` outside
 /// Python's `datetime` range (years 1 to 9999), where APScheduler cannot compute at all.
+#[cfg(any(
+    feature = "date",
+    feature = "interval",
+    feature = "cron",
+    feature = "calendar-interval"
+))]
 pub(crate) fn python_time(instant: DateTime<Utc>, zone: Zone) -> Option<ZonedDateTime> {
     let nanos = instant.nanosecond() % 1_000;
     let instant = match nanos {
@@ -532,6 +664,7 @@ pub(crate) fn python_time(instant: DateTime<Utc>, zone: Zone) -> Option<ZonedDat
 
 /// A local time handed back by a caller, read in `zone` (see
 /// [`ZonedDateTime::from_local`]); `None` outside Python's range.
+#[cfg(any(feature = "interval", feature = "cron", feature = "calendar-interval"))]
 pub(crate) fn python_local(local: DateTime<FixedOffset>, zone: Zone) -> Option<ZonedDateTime> {
     let in_range = |year: i32| (1..=9999).contains(&year);
     if !in_range(local.to_utc().year()) || !in_range(local.naive_local().year()) {
@@ -543,6 +676,7 @@ pub(crate) fn python_local(local: DateTime<FixedOffset>, zone: Zone) -> Option<Z
 /// A trigger that answers from a previous fire time and "now", both as times in its own zone
 /// (cron and interval). It gets [`Trigger`](scheduler_core::Trigger)'s and
 /// [`LocalTrigger`](crate::LocalTrigger)'s answers from one search.
+#[cfg(any(feature = "interval", feature = "cron"))]
 pub(crate) trait ZonedSearch {
     /// The zone the search runs in.
     fn zone(&self) -> Zone;
@@ -552,20 +686,62 @@ pub(crate) trait ZonedSearch {
         &self,
         previous: Option<ZonedDateTime>,
         now: ZonedDateTime,
-    ) -> Option<ZonedDateTime>;
+    ) -> Result<Option<ZonedDateTime>, SearchExhausted>;
+
+    /// [`search_next`](Self::search_next), never answering an instant at or before
+    /// `previous`. APScheduler 3.x does in a few DST situations (a jittered time in a repeated
+    /// hour, a non-existent time given back as `previous`), and its own scheduler then loops
+    /// forever; here the search goes on from that instant to the next later one.
+    fn search_forward(
+        &self,
+        previous: Option<ZonedDateTime>,
+        now: ZonedDateTime,
+    ) -> Result<Option<ZonedDateTime>, SearchExhausted> {
+        let mut answer = self.search_next(previous, now)?;
+        let Some(previous) = previous else {
+            return Ok(answer);
+        };
+        // Searching again from just after the previous fire time (or the latest answer, never
+        // going back) finds the next later instant.
+        let mut from = previous;
+        while let Some(stuck) = answer.filter(|a| a.utc() <= previous.utc()) {
+            budget::step(1)?;
+            if stuck.utc() > from.utc() {
+                from = stuck;
+            }
+            let Some(after) = from.utc().checked_add_signed(TimeDelta::microseconds(1)) else {
+                return Ok(None);
+            };
+            answer = self.search_next(Some(from), ZonedDateTime::from_utc(after, self.zone()))?;
+            if answer.is_some_and(|a| a.utc() <= from.utc()) {
+                // Not even past `from`: go on from the microsecond after it.
+                from = ZonedDateTime::from_utc(after, self.zone());
+            }
+        }
+        Ok(answer)
+    }
 
     /// The answer as an instant.
     fn next_instant(
         &self,
         previous: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
-    ) -> Option<DateTime<Utc>> {
-        let previous = match previous {
-            Some(previous) => Some(python_time(previous, self.zone())?),
-            None => None,
-        };
-        let now = python_time(now, self.zone())?;
-        self.search_next(previous, now).map(|next| next.instant())
+    ) -> Result<Option<DateTime<Utc>>, SearchExhausted> {
+        budget::call(|| {
+            let previous = match previous {
+                Some(previous) => match python_time(previous, self.zone()) {
+                    Some(previous) => Some(previous),
+                    None => return Ok(None),
+                },
+                None => None,
+            };
+            let Some(now) = python_time(now, self.zone()) else {
+                return Ok(None);
+            };
+            Ok(self
+                .search_forward(previous, now)?
+                .map(|next| next.instant()))
+        })
     }
 
     /// The answer as a local time, with `previous` as a local time too.
@@ -573,142 +749,40 @@ pub(crate) trait ZonedSearch {
         &self,
         previous: Option<DateTime<FixedOffset>>,
         now: DateTime<Utc>,
-    ) -> Option<DateTime<FixedOffset>> {
-        let previous = match previous {
-            Some(previous) => Some(python_local(previous, self.zone())?),
-            None => None,
-        };
-        let now = python_time(now, self.zone())?;
-        self.search_next(previous, now).map(ZonedDateTime::to_local)
+    ) -> Result<Option<DateTime<FixedOffset>>, SearchExhausted> {
+        budget::call(|| {
+            let previous = match previous {
+                Some(previous) => match python_local(previous, self.zone()) {
+                    Some(previous) => Some(previous),
+                    None => return Ok(None),
+                },
+                None => None,
+            };
+            let Some(now) = python_time(now, self.zone()) else {
+                return Ok(None);
+            };
+            Ok(self
+                .search_forward(previous, now)?
+                .map(ZonedDateTime::to_local))
+        })
     }
 }
+
+/// The budget steps a lookup of a named zone's offset costs (an instant's; twice that for a
+/// wall time's): more after 2099, where the year is first mapped to its equivalent.
+#[cfg(any(
+    feature = "date",
+    feature = "interval",
+    feature = "cron",
+    feature = "calendar-interval",
+    feature = "combining"
+))]
+fn lookup_steps(at: NaiveDateTime) -> u64 {
+    if at.year() > LAST_TABLE_YEAR { 4 } else { 1 }
+}
+
+#[cfg(any(feature = "cron", feature = "calendar-interval"))]
+mod transitions;
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono_tz::{America, Australia, Europe, Pacific};
-
-    fn wall(text: &str) -> NaiveDateTime {
-        NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S").unwrap()
-    }
-
-    fn offset(text: &str) -> FixedOffset {
-        parse_offset(text).unwrap()
-    }
-
-    #[test]
-    fn gap_times_take_the_offset_before_the_transition_unless_fold() {
-        let ny = Zone::Named(America::New_York);
-        let gap = ZonedDateTime::with_wall(wall("2024-03-10 02:30:00"), false, ny);
-        assert_eq!(gap.offset(), offset("-05:00"));
-        assert_eq!(gap.to_local().to_rfc3339(), "2024-03-10T02:30:00-05:00");
-        assert_eq!(gap.instant().to_rfc3339(), "2024-03-10T07:30:00+00:00");
-        let folded = ZonedDateTime::with_wall(gap.wall, true, ny);
-        assert_eq!(folded.offset(), offset("-04:00"));
-    }
-
-    #[test]
-    fn localize_moves_gap_times_forward_and_takes_the_first_repeated_time() {
-        let berlin = Zone::Named(Europe::Berlin);
-        let shifted = ZonedDateTime::localize(wall("2024-03-31 02:30:00"), berlin);
-        assert_eq!(shifted.to_local().to_rfc3339(), "2024-03-31T03:30:00+02:00");
-        let first = ZonedDateTime::localize(wall("2024-10-27 02:30:00"), berlin);
-        assert_eq!(first.to_local().to_rfc3339(), "2024-10-27T02:30:00+02:00");
-        assert!(!first.fold());
-    }
-
-    #[test]
-    fn from_utc_sets_fold_on_the_second_pass() {
-        let ny = Zone::Named(America::New_York);
-        let second = ZonedDateTime::from_utc(wall("2024-11-03 06:30:00"), ny);
-        assert_eq!(second.wall, wall("2024-11-03 01:30:00"));
-        assert!(second.fold());
-        let first = ZonedDateTime::from_utc(wall("2024-11-03 05:30:00"), ny);
-        assert!(!first.fold());
-        // Same zone: Python compares wall clocks and ignores fold.
-        assert!(first.py_eq(&second));
-        assert_eq!(first.py_cmp(&second), Ordering::Equal);
-        // Another zone: instants, and PEP 495 makes fold-dependent times unequal.
-        let utc = ZonedDateTime::from_utc(wall("2024-11-03 06:30:00"), Zone::UTC);
-        assert_eq!(second.py_cmp(&utc), Ordering::Equal);
-        assert!(!second.py_eq(&utc));
-    }
-
-    #[test]
-    fn wall_arithmetic_resets_fold() {
-        let ny = Zone::Named(America::New_York);
-        let second = ZonedDateTime::from_utc(wall("2024-11-03 06:30:00"), ny);
-        let later = second.add_wall(TimeDelta::seconds(10)).unwrap();
-        // Python: 01:30:00 EST + 10 s = 01:30:10 EDT, an hour earlier.
-        assert_eq!(later.to_local().to_rfc3339(), "2024-11-03T01:30:10-04:00");
-        let absolute = second.utc_add(TimeDelta::seconds(10)).unwrap();
-        assert_eq!(
-            absolute.to_local().to_rfc3339(),
-            "2024-11-03T01:30:10-05:00"
-        );
-    }
-
-    #[test]
-    fn odd_zones() {
-        // Lord Howe's 30-minute shift and Apia's skipped day.
-        let lord_howe = Zone::Named(Australia::Lord_Howe);
-        let gap = ZonedDateTime::localize(wall("2024-10-06 02:15:00"), lord_howe);
-        assert_eq!(gap.to_local().to_rfc3339(), "2024-10-06T02:45:00+11:00");
-        assert_eq!(lord_howe.abbreviation(gap.utc()), "+11");
-        let apia = Zone::Named(Pacific::Apia);
-        let skipped = ZonedDateTime::with_wall(wall("2011-12-30 12:00:00"), false, apia);
-        assert_eq!(skipped.offset(), offset("-10:00"));
-        assert_eq!(skipped.instant().to_rfc3339(), "2011-12-30T22:00:00+00:00");
-    }
-
-    #[test]
-    fn rules_continue_after_2099() {
-        let ny = Zone::Named(America::New_York);
-        let summer = ZonedDateTime::localize(wall("2150-07-01 12:00:00"), ny);
-        assert_eq!(summer.offset(), offset("-04:00"));
-        let winter = ZonedDateTime::localize(wall("2150-01-01 12:00:00"), ny);
-        assert_eq!(winter.offset(), offset("-05:00"));
-        // Second Sunday of March 2100 is the 14th.
-        let gap = ZonedDateTime::localize(wall("2100-03-14 02:30:00"), ny);
-        assert_eq!(gap.to_local().to_rfc3339(), "2100-03-14T03:30:00-04:00");
-        let lord_howe = Zone::Named(Australia::Lord_Howe);
-        let july = ZonedDateTime::localize(wall("2101-07-02 12:00:00"), lord_howe);
-        assert_eq!(july.offset(), offset("+10:30"));
-        // A zone that stopped observing DST stays put.
-        let sao_paulo = Zone::Named(America::Sao_Paulo);
-        assert_eq!(
-            ZonedDateTime::localize(wall("2150-01-01 12:00:00"), sao_paulo).offset(),
-            offset("-03:00")
-        );
-    }
-
-    #[test]
-    fn parses_and_prints_zones() {
-        assert_eq!(
-            "Europe/Berlin".parse::<Zone>().unwrap(),
-            Zone::Named(Europe::Berlin)
-        );
-        assert_eq!("+05:30".parse::<Zone>().unwrap().to_string(), "+05:30");
-        assert!("Mars/Olympus".parse::<Zone>().is_err());
-        assert_eq!(
-            Zone::Fixed(offset("+05:30")).abbreviation(wall("2024-01-01 00:00:00")),
-            "UTC+05:30"
-        );
-    }
-
-    #[test]
-    fn state_strings_round_trip() {
-        let berlin = Zone::Named(Europe::Berlin);
-        let value = ZonedDateTime::localize(wall("2024-10-27 02:30:00"), berlin);
-        let text = value.to_state_string();
-        assert_eq!(text, "2024-10-27T02:30:00+02:00[Europe/Berlin]");
-        let back = ZonedDateTime::from_state_string(&text).unwrap();
-        assert_eq!(
-            (back.wall, back.fold(), back.zone),
-            (value.wall, value.fold(), value.zone)
-        );
-        let fixed = ZonedDateTime::from_state_string("2024-06-01T12:00:00.123456+05:30").unwrap();
-        assert_eq!(fixed.zone, Zone::Fixed(offset("+05:30")));
-        assert!(ZonedDateTime::from_state_string("2024-06-01T12:00:00+05:30[Nowhere]").is_err());
-    }
-}
+mod tests;

@@ -116,6 +116,11 @@ impl Scheduler {
 
     /// Changes a job's options (APScheduler's `modify_job`), publishing
     /// [`Event::JobModified`]. `jobstore` limits the search to one store.
+    ///
+    /// The change is written only if nobody wrote the job since it was read (the loop firing
+    /// it, another scheduler sharing the store); otherwise the job is read again and the
+    /// change applied to it, so no change is lost. Fails with
+    /// [`Conflict`](ErrorKind::Conflict) if the job keeps changing under it.
     pub async fn modify_job(
         &self,
         id: &str,

@@ -227,7 +227,7 @@ impl Scheduler {
                     }
                 }
                 None => {
-                    tracing::debug!("no jobs; waiting until a job is added");
+                    tracing::debug!("paused; waiting until resumed");
                     tokio::select! {
                         () = self.inner.wakeup.notified() => {}
                         _ = state.changed() => {}

@@ -1,11 +1,12 @@
 #![doc = include_str!("../README.md")]
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::hash::BuildHasher as _;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use hashbrown::{DefaultHashBuilder, HashTable};
 use scheduler_core::chrono::{DateTime, Utc};
+use scheduler_core::store::{FireAnswer, FireAnswers, FireOutcome};
 use scheduler_core::{
     Capabilities, Components, Error, FireCommit, Job, JobStore, Result, StoreContext,
 };
@@ -44,6 +45,11 @@ struct Jobs {
     hasher: DefaultHashBuilder,
     /// (run key, id): the run-time order, ties broken by id as in APScheduler.
     order: BTreeSet<(RunKey, Arc<str>)>,
+    /// The last revision given: revisions count up store-wide, so none is ever reused, not
+    /// even by a job removed and added again.
+    revision: u64,
+    /// Jobs set aside by `skip_until_changed`, with the revision they were set aside at.
+    skipped: HashMap<Arc<str>, u64>,
 }
 
 impl Jobs {
@@ -64,8 +70,11 @@ impl Jobs {
         self.index.len()
     }
 
-    /// Inserts a job whose id is not stored yet.
-    fn insert(&mut self, job: Job) {
+    /// Inserts a job whose id is not stored yet, at a new revision; answers the revision.
+    fn insert(&mut self, mut job: Job) -> u64 {
+        self.revision += 1;
+        let revision = self.revision;
+        job.set_revision(revision);
         let hash = self.hasher.hash_one(job.id());
         self.order.insert((RunKey::of(&job), job.id_arc().clone()));
         let slot = match self.free.pop() {
@@ -82,6 +91,7 @@ impl Jobs {
         let (slots, hasher) = (&self.slots, &self.hasher);
         self.index
             .insert_unique(hash, slot, |&s| hasher.hash_one(job_at(slots, s).id()));
+        revision
     }
 
     fn remove(&mut self, id: &str) -> Option<Job> {
@@ -102,12 +112,20 @@ impl Jobs {
     fn clear(&mut self) {
         *self = Jobs {
             hasher: self.hasher.clone(),
+            revision: self.revision,
             ..Jobs::default()
         };
     }
 
     fn in_order(&self) -> impl Iterator<Item = &Job> {
         self.order.iter().filter_map(|(_, id)| self.get(id))
+    }
+
+    /// Scheduled jobs in run-time order, without the ones set aside.
+    fn runnable(&self) -> impl Iterator<Item = &Job> {
+        self.in_order()
+            .take_while(|job| !job.is_paused())
+            .filter(|job| self.skipped.get(job.id()) != Some(&job.revision()))
     }
 }
 
@@ -153,6 +171,7 @@ impl JobStore for MemoryJobStore {
     }
 
     async fn start(&self, _ctx: StoreContext) -> Result<()> {
+        self.lock().skipped.clear();
         Ok(())
     }
 
@@ -165,20 +184,25 @@ impl JobStore for MemoryJobStore {
         Ok(self.lock().get(id).cloned())
     }
 
-    async fn get_due_jobs(&self, now: DateTime<Utc>) -> Result<Vec<Job>> {
+    async fn get_due_jobs(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Job>> {
         let jobs = self.lock();
         Ok(jobs
-            .in_order()
+            .runnable()
             .take_while(|job| RunKey::of(job) <= RunKey::At(now))
+            .take(limit.max(1))
             .cloned()
             .collect())
     }
 
     async fn get_next_run_time(&self) -> Result<Option<DateTime<Utc>>> {
-        Ok(match self.lock().order.first() {
-            Some((RunKey::At(t), _)) => Some(*t),
-            _ => None,
-        })
+        let jobs = self.lock();
+        if jobs.skipped.is_empty() {
+            return Ok(match jobs.order.first() {
+                Some((RunKey::At(t), _)) => Some(*t),
+                _ => None,
+            });
+        }
+        Ok(jobs.runnable().next().and_then(Job::next_run_time))
     }
 
     async fn get_all_jobs(&self) -> Result<Vec<Job>> {
@@ -186,26 +210,37 @@ impl JobStore for MemoryJobStore {
         Ok(jobs.in_order().cloned().collect())
     }
 
-    async fn add_job(&self, job: Job) -> Result<()> {
+    async fn add_job(&self, job: Job) -> Result<u64> {
         let mut jobs = self.lock();
         if jobs.slot(job.id()).is_some() {
             return Err(Error::conflicting_id(job.id()));
         }
-        jobs.insert(job);
-        Ok(())
+        Ok(jobs.insert(job))
     }
 
-    async fn update_job(&self, job: Job) -> Result<()> {
+    async fn upsert_job(&self, job: Job) -> Result<u64> {
         let mut jobs = self.lock();
-        if jobs.remove(job.id()).is_none() {
-            return Err(Error::job_not_found(job.id()));
+        jobs.remove(job.id());
+        Ok(jobs.insert(job))
+    }
+
+    async fn update_job(&self, job: Job) -> Result<u64> {
+        let mut jobs = self.lock();
+        match jobs.get(job.id()) {
+            None => return Err(Error::job_not_found(job.id())),
+            Some(stored) if stored.revision() != job.revision() => {
+                return Err(Error::conflict(job.id()));
+            }
+            Some(_) => {}
         }
-        jobs.insert(job);
-        Ok(())
+        jobs.remove(job.id());
+        Ok(jobs.insert(job))
     }
 
     async fn remove_job(&self, id: &str) -> Result<()> {
-        match self.lock().remove(id) {
+        let mut jobs = self.lock();
+        jobs.skipped.remove(id);
+        match jobs.remove(id) {
             Some(_) => Ok(()),
             None => Err(Error::job_not_found(id)),
         }
@@ -216,30 +251,45 @@ impl JobStore for MemoryJobStore {
         Ok(())
     }
 
-    async fn commit_fires(&self, commits: &[FireCommit]) -> Result<Vec<bool>> {
+    async fn commit_fires(&self, commits: &[FireCommit]) -> Result<FireAnswers> {
         let mut jobs = self.lock();
-        Ok(commits
-            .iter()
-            .map(|commit| {
-                let id = commit.job.id();
-                let still_due = jobs
-                    .get(id)
-                    .is_some_and(|job| job.next_run_time() == Some(commit.due_at));
-                if !still_due {
-                    return false;
+        let mut answers = FireAnswers::with_capacity(commits.len());
+        for commit in commits {
+            let id = &*commit.job_id;
+            let current = jobs
+                .get(id)
+                .is_some_and(|job| job.revision() == commit.revision);
+            let taken = if current { jobs.remove(id) } else { None };
+            let answer = match taken {
+                Some(mut job) => {
+                    // Keep the stored job (it is the one read, as the revision shows) and only
+                    // move, pause or drop it.
+                    match commit.outcome {
+                        FireOutcome::Reschedule(next) => {
+                            job.set_next_run_time(Some(next));
+                            jobs.insert(job);
+                        }
+                        FireOutcome::Pause => {
+                            job.set_next_run_time(None);
+                            jobs.insert(job);
+                        }
+                        FireOutcome::Remove => {}
+                    }
+                    FireAnswer::Committed
                 }
-                let Some(mut job) = jobs.remove(id) else {
-                    return false;
-                };
-                if let Some(next) = commit.job.next_run_time() {
-                    // Keep the stored job (it may carry changes made after it was read as
-                    // due) and only move it.
-                    job.set_next_run_time(Some(next));
-                    jobs.insert(job);
-                }
-                true
-            })
-            .collect())
+                None => FireAnswer::Stale,
+            };
+            answers.insert(commit.job_id.clone(), answer);
+        }
+        Ok(answers)
+    }
+
+    fn skip_until_changed(&self, id: &str, revision: u64) {
+        self.lock().skipped.insert(id.into(), revision);
+    }
+
+    fn clear_skipped(&self) {
+        self.lock().skipped.clear();
     }
 }
 

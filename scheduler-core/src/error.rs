@@ -18,6 +18,9 @@ pub enum ErrorKind {
     JobNotFound,
     /// A job with the given id already exists in the store (`ConflictingIdError`).
     ConflictingId,
+    /// The job changed in its store since it was read (its revision differs), so a
+    /// conditional write was refused. Read the job again and retry. Not in APScheduler.
+    Conflict,
     /// The job names a function that is not in the [`JobRegistry`](crate::JobRegistry).
     UnknownJobFunction,
     /// The job runs a closure, which a persistent store cannot save (`TransientJobError`).
@@ -32,8 +35,11 @@ pub enum ErrorKind {
     TriggerFailed,
     /// A job option is out of range (for example `max_instances = 0`).
     InvalidJob,
-    /// The storage backend failed (connection, query, driver).
+    /// The storage backend failed (connection, query, driver, a call that timed out).
     Backend,
+    /// The store cannot hold a value exactly (a run time outside its range), so it wrote
+    /// nothing rather than round it.
+    Unrepresentable,
     /// The job already runs `max_instances` times on its executor.
     MaxInstancesReached,
     /// The call is not allowed in the scheduler's current state (running, stopped).
@@ -48,6 +54,7 @@ impl ErrorKind {
         match self {
             ErrorKind::JobNotFound => "job not found",
             ErrorKind::ConflictingId => "conflicting job id",
+            ErrorKind::Conflict => "conflict",
             ErrorKind::UnknownJobFunction => "unknown job function",
             ErrorKind::NotPersistable => "job not persistable",
             ErrorKind::Serialization => "serialization",
@@ -55,6 +62,7 @@ impl ErrorKind {
             ErrorKind::TriggerFailed => "trigger failed",
             ErrorKind::InvalidJob => "invalid job",
             ErrorKind::Backend => "backend",
+            ErrorKind::Unrepresentable => "unrepresentable value",
             ErrorKind::MaxInstancesReached => "max instances reached",
             ErrorKind::SchedulerState => "scheduler state",
             ErrorKind::Config => "configuration",
@@ -117,6 +125,18 @@ impl Error {
         self
     }
 
+    /// A copy for a second consumer (an event beside the returned error): the same kind,
+    /// message, job id and temporariness, with the source kept as its text.
+    pub(crate) fn clone_shallow(&self) -> Self {
+        let mut copy = Error::new(self.0.kind, self.0.message.clone());
+        copy.0.job_id.clone_from(&self.0.job_id);
+        copy.0.temporary = self.0.temporary;
+        if let Some(source) = &self.0.source {
+            copy.0.source = Some(source.to_string().into());
+        }
+        copy
+    }
+
     /// What went wrong.
     pub fn kind(&self) -> ErrorKind {
         self.0.kind
@@ -153,6 +173,42 @@ impl Error {
             format!("a job with id {id:?} already exists"),
         )
         .with_job_id(id)
+    }
+
+    /// Job `id` changed in its store since it was read: a conditional write was refused.
+    pub fn conflict(id: &str) -> Self {
+        Error::new(
+            ErrorKind::Conflict,
+            format!("job {id:?} changed in its store since it was read"),
+        )
+        .with_job_id(id)
+    }
+
+    /// The run time `at` of job `id` is outside what the store can hold exactly
+    /// (`earliest` to `latest`).
+    pub fn unrepresentable_run_time(
+        id: &str,
+        at: chrono::DateTime<chrono::Utc>,
+        earliest: chrono::DateTime<chrono::Utc>,
+        latest: chrono::DateTime<chrono::Utc>,
+    ) -> Self {
+        Error::new(
+            ErrorKind::Unrepresentable,
+            format!(
+                "the run time {at} of job {id:?} is outside what this job store can hold \
+                 exactly ({earliest} to {latest})"
+            ),
+        )
+        .with_job_id(id)
+    }
+
+    /// A call to the storage backend did not answer within `timeout`; temporary.
+    pub fn timed_out(what: &str, timeout: std::time::Duration) -> Self {
+        Error::new(
+            ErrorKind::Backend,
+            format!("{what} did not answer within {timeout:?}"),
+        )
+        .set_temporary()
     }
 
     /// No job function is registered under `name`.

@@ -39,10 +39,13 @@ pub use job::{
 pub use scheduler::config;
 pub use scheduler::{
     BackgroundScheduler, BlockingScheduler, ComponentConfig, Components, DEFAULT_CATCH_UP_LIMIT,
-    ExecutorFactory, Factory, Health, JobStoreFactory, Scheduler, SchedulerBuilder,
-    SchedulerConfig, SchedulerState, SyncScheduler,
+    DEFAULT_DUE_BATCH_SIZE, ExecutorFactory, Factory, Health, JobStoreFactory, Scheduler,
+    SchedulerBuilder, SchedulerConfig, SchedulerState, SyncScheduler,
 };
-pub use store::{Capabilities, DynJobStore, FireCommit, JobStore, StoreContext};
+pub use store::{
+    Capabilities, DynJobStore, FireAnswer, FireAnswers, FireCommit, FireOutcome, JobStore,
+    RecordJobStore, RecordStore, StoreContext,
+};
 pub use trigger::{
     CatchUp, SearchExhausted, Trigger, TriggerFactory, TriggerRegistry, TriggerState,
 };

@@ -1,28 +1,53 @@
-//! Where jobs are kept: the [`JobStore`] contract and its object-safe mirror [`DynJobStore`].
+//! Where jobs are kept: the [`JobStore`] contract, its object-safe mirror [`DynJobStore`], and
+//! (in [`record`]) the record-level [`RecordStore`] contract that persistent backends implement.
+//!
+//! Two ways to write a store:
+//!
+//! * **A persistent backend** (SQL, Redis, MongoDB, a file) implements [`RecordStore`]: only its
+//!   queries, over rows of `(id, next run time, revision, JSON record)`. [`RecordJobStore`] wraps
+//!   it into a `JobStore` and does everything else once for all backends: encoding and decoding,
+//!   skipping and reporting records this process cannot read, revisions, ordering, run-time
+//!   range checks.
+//! * **An in-process store** that holds live jobs (closures included) implements [`JobStore`]
+//!   directly, as `jobstore_memory::MemoryJobStore` does.
+//!
+//! Either way, the conformance suite (`testkit`, `jobstore_conformance!`) checks it.
 
+pub mod record;
+
+use std::collections::HashMap;
 use std::fmt::Debug;
 use std::future::Future;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+pub use record::{
+    RecordFireCommit, RecordJobStore, RecordStore, ScheduleEntry, StoredRecord, from_micros,
+    to_micros,
+};
+
 use crate::clock::BoxFuture;
-use crate::error::{ErrorKind, Result};
-use crate::job::{Job, JobCodec};
+use crate::error::{Error, Result};
+use crate::event::{Event, EventBus, FaultAction, JobFaultEvent};
+use crate::job::{Job, JobCodec, whole_micros};
 
 /// What a store is given when the scheduler starts it.
 #[derive(Debug, Clone)]
 pub struct StoreContext {
     alias: Arc<str>,
     codec: JobCodec,
+    events: EventBus,
 }
 
 impl StoreContext {
-    /// A context for a store known as `alias`, decoding jobs with `codec`.
-    pub fn new(alias: impl Into<Arc<str>>, codec: JobCodec) -> Self {
+    /// A context for a store known as `alias`, decoding jobs with `codec` and reporting on
+    /// `events`.
+    pub fn new(alias: impl Into<Arc<str>>, codec: JobCodec, events: EventBus) -> Self {
         StoreContext {
             alias: alias.into(),
             codec,
+            events,
         }
     }
 
@@ -31,9 +56,39 @@ impl StoreContext {
         &self.alias
     }
 
+    /// The alias, shared.
+    pub fn alias_arc(&self) -> &Arc<str> {
+        &self.alias
+    }
+
     /// Encodes and decodes jobs for persistent stores.
     pub fn codec(&self) -> &JobCodec {
         &self.codec
+    }
+
+    /// The scheduler's event bus.
+    pub fn events(&self) -> &EventBus {
+        &self.events
+    }
+
+    /// Reports that job `job_id` of this store was set aside instead of run or dropped:
+    /// publishes [`Event::JobFault`] naming the store and the job, and logs a `tracing` error.
+    ///
+    /// Stores call it for a record they cannot read ([`FaultAction::Skipped`]) or a job they
+    /// paused because they cannot hold its next run time ([`FaultAction::Paused`]).
+    pub fn report_fault(&self, job_id: &str, action: FaultAction, error: Error) {
+        tracing::error!(
+            jobstore = %self.alias,
+            job = job_id,
+            error = %error,
+            "job {action}"
+        );
+        self.events.publish(Event::JobFault(JobFaultEvent {
+            job_id: job_id.into(),
+            jobstore: self.alias.clone(),
+            action,
+            error: Arc::new(error),
+        }));
     }
 }
 
@@ -65,102 +120,276 @@ impl Capabilities {
     }
 }
 
-/// One due job the scheduler has processed: the job with its new next run time (`None` when
-/// its trigger is finished and it must be removed), and the run time it was due at.
-#[derive(Debug, Clone)]
-pub struct FireCommit {
-    /// The job, its next run time already advanced.
-    pub job: Job,
-    /// The next run time the job had when it was read as due.
-    pub due_at: DateTime<Utc>,
+/// What a fire does to the job's schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FireOutcome {
+    /// The job runs next at this time.
+    Reschedule(DateTime<Utc>),
+    /// The job stays, paused (no next run time): its trigger failed to answer, and an
+    /// operator should look at it.
+    Pause,
+    /// The job's trigger is finished: remove it.
+    Remove,
 }
 
-/// Keeps jobs and answers which are due: APScheduler's `BaseJobStore` contract.
+impl FireOutcome {
+    /// `Reschedule(next)`, or `Remove` when there is no next run time.
+    pub fn from_next(next: Option<DateTime<Utc>>) -> Self {
+        next.map_or(FireOutcome::Remove, FireOutcome::Reschedule)
+    }
+
+    /// The job's next run time after the fire (`None` when paused or removed).
+    pub fn next_run_time(self) -> Option<DateTime<Utc>> {
+        match self {
+            FireOutcome::Reschedule(t) => Some(t),
+            FireOutcome::Pause | FireOutcome::Remove => None,
+        }
+    }
+}
+
+/// That a due job fired, as the scheduler commits it to the store: only what the fire changes.
+///
+/// The commit applies if and only if the stored job is still at `revision`, the revision it
+/// had when it was read as due. A job written since (modified, paused, fired by another
+/// scheduler sharing the store, removed and added again) is not touched and not run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FireCommit {
+    /// The job's id. Ids within one batch of commits are distinct.
+    pub job_id: Arc<str>,
+    /// The next run time the job had when it was read as due. With revisions it is implied by
+    /// `revision`; stores may check it too, and may record it (the fire's scheduled time).
+    pub due_at: DateTime<Utc>,
+    /// The job's revision when it was read as due.
+    pub revision: u64,
+    /// What happens to the job's schedule.
+    pub outcome: FireOutcome,
+}
+
+impl FireCommit {
+    /// A commit of job `job_id`, read as due at `due_at` in `revision`. A rescheduled run time
+    /// is kept to whole microseconds.
+    pub fn new(
+        job_id: impl Into<Arc<str>>,
+        due_at: DateTime<Utc>,
+        revision: u64,
+        outcome: FireOutcome,
+    ) -> Self {
+        let outcome = match outcome {
+            FireOutcome::Reschedule(t) => FireOutcome::Reschedule(whole_micros(t)),
+            other => other,
+        };
+        FireCommit {
+            job_id: job_id.into(),
+            due_at,
+            revision,
+            outcome,
+        }
+    }
+
+    /// A commit of `job` as it was read: its id, next run time and revision.
+    ///
+    /// Returns `None` for a paused job (it cannot have been due).
+    pub fn of(job: &Job, outcome: FireOutcome) -> Option<Self> {
+        let due_at = job.next_run_time()?;
+        Some(Self::new(
+            job.id_arc().clone(),
+            due_at,
+            job.revision(),
+            outcome,
+        ))
+    }
+}
+
+/// A store's answer to one [`FireCommit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FireAnswer {
+    /// The commit applied: the job was still at the commit's revision, and its schedule is
+    /// now the commit's outcome. The scheduler runs the fire.
+    Committed,
+    /// The job changed since it was read (or is gone): nothing was written, and the fire
+    /// does not run.
+    Stale,
+}
+
+/// A store's answers to a batch of fire commits, by job id.
+///
+/// Answers are looked up by id, never by position, so a store that answers in another order,
+/// or leaves one out, cannot make the scheduler run or skip the wrong job: a missing answer is
+/// seen as missing (the scheduler reports it and does not run that fire).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FireAnswers {
+    answers: HashMap<Arc<str>, FireAnswer>,
+}
+
+impl FireAnswers {
+    /// No answers yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// No answers yet, with room for `n`.
+    pub fn with_capacity(n: usize) -> Self {
+        FireAnswers {
+            answers: HashMap::with_capacity(n),
+        }
+    }
+
+    /// Records the answer for `job_id`.
+    pub fn insert(&mut self, job_id: impl Into<Arc<str>>, answer: FireAnswer) {
+        self.answers.insert(job_id.into(), answer);
+    }
+
+    /// The answer for `job_id`, if the store gave one.
+    pub fn get(&self, job_id: &str) -> Option<FireAnswer> {
+        self.answers.get(job_id).copied()
+    }
+
+    /// How many answers there are.
+    pub fn len(&self) -> usize {
+        self.answers.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.answers.is_empty()
+    }
+
+    /// Adds every answer of `other` (a store that commits in several batches joins them).
+    pub fn extend(&mut self, other: FireAnswers) {
+        self.answers.extend(other.answers);
+    }
+
+    /// Every answer, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, FireAnswer)> {
+        self.answers.iter().map(|(id, a)| (&**id, *a))
+    }
+}
+
+impl<I: Into<Arc<str>>> FromIterator<(I, FireAnswer)> for FireAnswers {
+    fn from_iter<T: IntoIterator<Item = (I, FireAnswer)>>(iter: T) -> Self {
+        FireAnswers {
+            answers: iter.into_iter().map(|(id, a)| (id.into(), a)).collect(),
+        }
+    }
+}
+
+/// Keeps jobs and answers which are due: APScheduler's `BaseJobStore` contract, with revisions
+/// and conditional writes so that several schedulers can share one store.
 ///
 /// Every method takes `&self`: a store is shared by the scheduler loop and the API callers, so
-/// it synchronises internally. Methods are async because most stores talk to a server.
+/// it synchronises internally. Methods are async because most stores talk to a server; the
+/// scheduler bounds each call with a timeout, so a store need not time out on its own (it
+/// may, with a [`Backend`](crate::ErrorKind::Backend) error marked
+/// [temporary](Error::is_temporary)).
 ///
-/// Implement this trait; the scheduler holds stores as [`DynJobStore`] trait objects, which
-/// every `JobStore` is. The conformance suite in `testkit` checks an implementation.
+/// A persistent backend should implement [`RecordStore`] and use [`RecordJobStore`], which
+/// implements this trait on top of it. Implement this trait directly only for a store that
+/// holds live jobs in the process. The scheduler holds stores as [`DynJobStore`] trait objects,
+/// which every `JobStore` is. The conformance suite in `testkit` checks an implementation.
 ///
-/// Ordering contract: jobs are ordered by next run time, then by id; paused jobs (no next run
-/// time) come last.
+/// # What every store guarantees
+///
+/// * **Order**: jobs by next run time, then id; paused jobs (no next run time) last.
+/// * **Revisions**: every write of a job (add, upsert, update, a committed fire) gives it a
+///   revision it never had, and that no earlier job with the same id had, and sets it on the
+///   jobs the store hands out ([`Job::revision`]). Conditional writes ([`update_job`],
+///   [`commit_fires`]) apply only at the revision the caller read.
+/// * **Run times**: whole microseconds, kept exactly. A run time the store cannot hold exactly
+///   is refused with [`Unrepresentable`](crate::ErrorKind::Unrepresentable), never rounded.
+/// * **Nothing is dropped**: a job the store cannot hand out (a record this process cannot read)
+///   stays stored, untouched, and is reported once as [`Event::JobFault`].
+///
+/// [`update_job`]: JobStore::update_job
+/// [`commit_fires`]: JobStore::commit_fires
 pub trait JobStore: Send + Sync + Debug + 'static {
     /// What this store can do.
     fn capabilities(&self) -> Capabilities;
 
-    /// Prepares the store (connect, create tables). Called before any other method.
+    /// Prepares the store (connect, create tables). Called before any other method, and again
+    /// after [`shutdown`](Self::shutdown) when the scheduler restarts. Forgets what
+    /// [`skip_until_changed`](Self::skip_until_changed) set aside.
     fn start(&self, ctx: StoreContext) -> impl Future<Output = Result<()>> + Send;
 
     /// Frees the store's resources. An in-memory store forgets its jobs, as in APScheduler.
     fn shutdown(&self) -> impl Future<Output = Result<()>> + Send;
 
-    /// The job with `id`, or `None`.
+    /// The job with `id`, or `None`. A stored job this process cannot read is an error of its
+    /// kind naming the job (not `None`: the id is taken).
     fn lookup_job(&self, id: &str) -> impl Future<Output = Result<Option<Job>>> + Send;
 
-    /// The jobs whose next run time is at or before `now`, earliest first.
-    fn get_due_jobs(&self, now: DateTime<Utc>) -> impl Future<Output = Result<Vec<Job>>> + Send;
+    /// At most `limit` (at least 1) of the jobs whose next run time is at or before `now`,
+    /// earliest first: the earliest ones when more are due. A full batch tells the caller to
+    /// ask again at once.
+    ///
+    /// Leaves out jobs set aside with [`skip_until_changed`](Self::skip_until_changed) and
+    /// records this process cannot read; these do not take places in the batch.
+    fn get_due_jobs(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Job>>> + Send;
 
-    /// The earliest next run time of any job, or `None` if no job is scheduled.
+    /// The earliest next run time of any job, or `None` if no job is scheduled. Leaves out the
+    /// same jobs as [`get_due_jobs`](Self::get_due_jobs), so the scheduler does not wake for a
+    /// job it will not be handed.
     fn get_next_run_time(&self) -> impl Future<Output = Result<Option<DateTime<Utc>>>> + Send;
 
-    /// Every job, earliest next run time first, paused jobs last.
+    /// Every job this process can read, earliest next run time first, paused jobs last.
     fn get_all_jobs(&self) -> impl Future<Output = Result<Vec<Job>>> + Send;
 
-    /// Adds `job`; fails with [`ConflictingId`](ErrorKind::ConflictingId) if its id is taken.
-    fn add_job(&self, job: Job) -> impl Future<Output = Result<()>> + Send;
+    /// Adds `job`, answering the revision it is stored at; fails with
+    /// [`ConflictingId`](crate::ErrorKind::ConflictingId) if its id is taken.
+    fn add_job(&self, job: Job) -> impl Future<Output = Result<u64>> + Send;
 
-    /// Replaces the stored job with the same id; fails with
-    /// [`JobNotFound`](ErrorKind::JobNotFound) if there is none.
-    fn update_job(&self, job: Job) -> impl Future<Output = Result<()>> + Send;
+    /// Adds `job`, or atomically replaces the job with the same id whatever its revision
+    /// (APScheduler's `replace_existing`); answers the new revision.
+    fn upsert_job(&self, job: Job) -> impl Future<Output = Result<u64>> + Send;
 
-    /// Removes the job with `id`; fails with [`JobNotFound`](ErrorKind::JobNotFound) if there
-    /// is none.
+    /// Replaces the stored job with the same id if it is still at `job.revision()`; answers
+    /// the new revision. Fails with [`JobNotFound`](crate::ErrorKind::JobNotFound) if there is
+    /// none, and with [`Conflict`](crate::ErrorKind::Conflict) (writing nothing) if it was
+    /// written since: read it again and retry.
+    fn update_job(&self, job: Job) -> impl Future<Output = Result<u64>> + Send;
+
+    /// Removes the job with `id` (whatever its revision, readable or not); fails with
+    /// [`JobNotFound`](crate::ErrorKind::JobNotFound) if there is none.
     fn remove_job(&self, id: &str) -> impl Future<Output = Result<()>> + Send;
 
     /// Removes every job.
     fn remove_all_jobs(&self) -> impl Future<Output = Result<()>> + Send;
 
-    /// Records that due jobs fired: for each commit whose job is still stored with next run
-    /// time `due_at`, sets its next run time to the commit's (or removes the job when that is
-    /// `None`). Answers, per commit, whether it was applied.
+    /// Records that due jobs fired: for each commit whose job is still stored at the commit's
+    /// revision, applies its outcome (new next run time, pause, removal) with a new revision;
+    /// leaves every other job untouched. Answers for every commit, by job id.
     ///
-    /// The compare-and-set is what keeps a job from running twice when its next run time
-    /// changed under the scheduler (a concurrent `modify_job`, or another scheduler sharing the
-    /// store). The default implementation reads each job and then writes it, which is enough
-    /// for a store used by one process; a shared store should override it with an atomic
-    /// conditional write, and may batch it.
+    /// Each commit must be atomic on its own (a conditional write: compare the revision and
+    /// write in one step, as `UPDATE … WHERE id = ? AND revision = ?`, a Lua script, or a
+    /// filtered update), because several schedulers may commit the same fire at once and
+    /// exactly one may win: this is what keeps a job from running twice. A batch need not be
+    /// atomic as a whole. There is no default: a read-then-write passes every sequential test
+    /// and runs jobs twice in production.
+    ///
+    /// A rescheduled run time the store cannot hold exactly pauses the job instead (reported
+    /// with [`StoreContext::report_fault`] as [`FaultAction::Paused`]); the fire still counts as
+    /// committed.
     fn commit_fires(
         &self,
         commits: &[FireCommit],
-    ) -> impl Future<Output = Result<Vec<bool>>> + Send {
-        async move {
-            let mut applied = Vec::with_capacity(commits.len());
-            for commit in commits {
-                let id = commit.job.id();
-                let current = self.lookup_job(id).await?;
-                let Some(mut current) =
-                    current.filter(|c| c.next_run_time() == Some(commit.due_at))
-                else {
-                    applied.push(false);
-                    continue;
-                };
-                let result = match commit.job.next_run_time() {
-                    Some(next) => {
-                        current.set_next_run_time(Some(next));
-                        self.update_job(current).await
-                    }
-                    None => self.remove_job(id).await,
-                };
-                match result {
-                    Ok(()) => applied.push(true),
-                    Err(e) if e.kind() == ErrorKind::JobNotFound => applied.push(false),
-                    Err(e) => return Err(e),
-                }
-            }
-            Ok(applied)
-        }
-    }
+    ) -> impl Future<Output = Result<FireAnswers>> + Send;
+
+    /// Sets job `id` aside while it is at `revision`: this process cannot run it (its executor
+    /// is missing here), so leave it out of [`get_due_jobs`](Self::get_due_jobs) and
+    /// [`get_next_run_time`](Self::get_next_run_time) until it is written again (any new
+    /// revision) or the store restarts. It stays stored, listed and readable. Local to this
+    /// handle: other processes sharing the store are not affected.
+    fn skip_until_changed(&self, id: &str, revision: u64);
+
+    /// Forgets every job set aside, by [`skip_until_changed`](Self::skip_until_changed) or
+    /// because its record could not be read: the scheduler calls it when what made them
+    /// unrunnable may be fixed (an executor was added). Records still unreadable are skipped,
+    /// and reported, again.
+    fn clear_skipped(&self);
 }
 
 /// The object-safe mirror of [`JobStore`], implemented for every `JobStore`.
@@ -173,14 +402,17 @@ pub trait DynJobStore: Send + Sync + Debug + 'static {
     fn start(&self, ctx: StoreContext) -> BoxFuture<'_, Result<()>>;
     fn shutdown(&self) -> BoxFuture<'_, Result<()>>;
     fn lookup_job<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Job>>>;
-    fn get_due_jobs(&self, now: DateTime<Utc>) -> BoxFuture<'_, Result<Vec<Job>>>;
+    fn get_due_jobs(&self, now: DateTime<Utc>, limit: usize) -> BoxFuture<'_, Result<Vec<Job>>>;
     fn get_next_run_time(&self) -> BoxFuture<'_, Result<Option<DateTime<Utc>>>>;
     fn get_all_jobs(&self) -> BoxFuture<'_, Result<Vec<Job>>>;
-    fn add_job(&self, job: Job) -> BoxFuture<'_, Result<()>>;
-    fn update_job(&self, job: Job) -> BoxFuture<'_, Result<()>>;
+    fn add_job(&self, job: Job) -> BoxFuture<'_, Result<u64>>;
+    fn upsert_job(&self, job: Job) -> BoxFuture<'_, Result<u64>>;
+    fn update_job(&self, job: Job) -> BoxFuture<'_, Result<u64>>;
     fn remove_job<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<()>>;
     fn remove_all_jobs(&self) -> BoxFuture<'_, Result<()>>;
-    fn commit_fires<'a>(&'a self, commits: &'a [FireCommit]) -> BoxFuture<'a, Result<Vec<bool>>>;
+    fn commit_fires<'a>(&'a self, commits: &'a [FireCommit]) -> BoxFuture<'a, Result<FireAnswers>>;
+    fn skip_until_changed(&self, id: &str, revision: u64);
+    fn clear_skipped(&self);
 }
 
 impl<S: JobStore> DynJobStore for S {
@@ -196,8 +428,8 @@ impl<S: JobStore> DynJobStore for S {
     fn lookup_job<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Job>>> {
         Box::pin(JobStore::lookup_job(self, id))
     }
-    fn get_due_jobs(&self, now: DateTime<Utc>) -> BoxFuture<'_, Result<Vec<Job>>> {
-        Box::pin(JobStore::get_due_jobs(self, now))
+    fn get_due_jobs(&self, now: DateTime<Utc>, limit: usize) -> BoxFuture<'_, Result<Vec<Job>>> {
+        Box::pin(JobStore::get_due_jobs(self, now, limit))
     }
     fn get_next_run_time(&self) -> BoxFuture<'_, Result<Option<DateTime<Utc>>>> {
         Box::pin(JobStore::get_next_run_time(self))
@@ -205,10 +437,13 @@ impl<S: JobStore> DynJobStore for S {
     fn get_all_jobs(&self) -> BoxFuture<'_, Result<Vec<Job>>> {
         Box::pin(JobStore::get_all_jobs(self))
     }
-    fn add_job(&self, job: Job) -> BoxFuture<'_, Result<()>> {
+    fn add_job(&self, job: Job) -> BoxFuture<'_, Result<u64>> {
         Box::pin(JobStore::add_job(self, job))
     }
-    fn update_job(&self, job: Job) -> BoxFuture<'_, Result<()>> {
+    fn upsert_job(&self, job: Job) -> BoxFuture<'_, Result<u64>> {
+        Box::pin(JobStore::upsert_job(self, job))
+    }
+    fn update_job(&self, job: Job) -> BoxFuture<'_, Result<u64>> {
         Box::pin(JobStore::update_job(self, job))
     }
     fn remove_job<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<()>> {
@@ -217,7 +452,219 @@ impl<S: JobStore> DynJobStore for S {
     fn remove_all_jobs(&self) -> BoxFuture<'_, Result<()>> {
         Box::pin(JobStore::remove_all_jobs(self))
     }
-    fn commit_fires<'a>(&'a self, commits: &'a [FireCommit]) -> BoxFuture<'a, Result<Vec<bool>>> {
+    fn commit_fires<'a>(&'a self, commits: &'a [FireCommit]) -> BoxFuture<'a, Result<FireAnswers>> {
         Box::pin(JobStore::commit_fires(self, commits))
+    }
+    fn skip_until_changed(&self, id: &str, revision: u64) {
+        JobStore::skip_until_changed(self, id, revision);
+    }
+    fn clear_skipped(&self) {
+        JobStore::clear_skipped(self);
+    }
+}
+
+/// A store as the scheduler calls it: every call bounded by a timeout, so that a server that
+/// hangs (not only one that refuses connections) cannot freeze the loop or an API call.
+///
+/// A call that does not answer in time fails with a [`Backend`](crate::ErrorKind::Backend)
+/// error marked [temporary](Error::is_temporary); the scheduler treats it like a lost
+/// connection. What the call did on the server meanwhile is unknown: a fire commit that timed
+/// out may have been applied, and its runs are then lost (never run twice).
+#[derive(Debug)]
+pub(crate) struct TimedStore {
+    alias: Arc<str>,
+    inner: Arc<dyn DynJobStore>,
+    timeout: std::time::Duration,
+}
+
+impl TimedStore {
+    /// `inner`, known as `alias`, with every call bounded by `timeout`.
+    pub(crate) fn new(
+        alias: Arc<str>,
+        inner: Arc<dyn DynJobStore>,
+        timeout: std::time::Duration,
+    ) -> Self {
+        TimedStore {
+            alias,
+            inner,
+            timeout,
+        }
+    }
+
+    async fn bounded<T>(&self, what: &str, call: BoxFuture<'_, Result<T>>) -> Result<T> {
+        let mut call = call;
+        // In-process stores answer on the first poll: they need no timer (and no time
+        // driver), so the hot path of a memory store costs nothing here.
+        let first = std::future::poll_fn(|cx| std::task::Poll::Ready(call.as_mut().poll(cx)));
+        if let std::task::Poll::Ready(answer) = first.await {
+            return answer;
+        }
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(answer) => answer,
+            Err(_) => {
+                let what = format!("job store {:?}: {what}", self.alias);
+                Err(Error::timed_out(&what, self.timeout))
+            }
+        }
+    }
+}
+
+impl JobStore for TimedStore {
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+    async fn start(&self, ctx: StoreContext) -> Result<()> {
+        self.bounded("start", self.inner.start(ctx)).await
+    }
+    async fn shutdown(&self) -> Result<()> {
+        self.bounded("shutdown", self.inner.shutdown()).await
+    }
+    async fn lookup_job(&self, id: &str) -> Result<Option<Job>> {
+        self.bounded("lookup_job", self.inner.lookup_job(id)).await
+    }
+    async fn get_due_jobs(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Job>> {
+        self.bounded("get_due_jobs", self.inner.get_due_jobs(now, limit))
+            .await
+    }
+    async fn get_next_run_time(&self) -> Result<Option<DateTime<Utc>>> {
+        self.bounded("get_next_run_time", self.inner.get_next_run_time())
+            .await
+    }
+    async fn get_all_jobs(&self) -> Result<Vec<Job>> {
+        self.bounded("get_all_jobs", self.inner.get_all_jobs())
+            .await
+    }
+    async fn add_job(&self, job: Job) -> Result<u64> {
+        self.bounded("add_job", self.inner.add_job(job)).await
+    }
+    async fn upsert_job(&self, job: Job) -> Result<u64> {
+        self.bounded("upsert_job", self.inner.upsert_job(job)).await
+    }
+    async fn update_job(&self, job: Job) -> Result<u64> {
+        self.bounded("update_job", self.inner.update_job(job)).await
+    }
+    async fn remove_job(&self, id: &str) -> Result<()> {
+        self.bounded("remove_job", self.inner.remove_job(id)).await
+    }
+    async fn remove_all_jobs(&self) -> Result<()> {
+        self.bounded("remove_all_jobs", self.inner.remove_all_jobs())
+            .await
+    }
+    async fn commit_fires(&self, commits: &[FireCommit]) -> Result<FireAnswers> {
+        self.bounded("commit_fires", self.inner.commit_fires(commits))
+            .await
+    }
+    fn skip_until_changed(&self, id: &str, revision: u64) {
+        self.inner.skip_until_changed(id, revision);
+    }
+    fn clear_skipped(&self) {
+        self.inner.clear_skipped();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_found_by_id_whatever_their_order() {
+        let answers: FireAnswers = [("b", FireAnswer::Stale), ("a", FireAnswer::Committed)]
+            .into_iter()
+            .collect();
+        assert_eq!(answers.get("a"), Some(FireAnswer::Committed));
+        assert_eq!(answers.get("b"), Some(FireAnswer::Stale));
+        assert_eq!(answers.get("c"), None, "a missing answer stays missing");
+        assert_eq!(answers.len(), 2);
+    }
+
+    /// A store whose reads never answer, as a hung server's.
+    #[derive(Debug)]
+    struct Hung;
+
+    impl JobStore for Hung {
+        fn capabilities(&self) -> Capabilities {
+            Capabilities::persistent()
+        }
+        async fn start(&self, _: StoreContext) -> Result<()> {
+            Ok(())
+        }
+        async fn shutdown(&self) -> Result<()> {
+            Ok(())
+        }
+        async fn lookup_job(&self, _: &str) -> Result<Option<Job>> {
+            Ok(None)
+        }
+        async fn get_due_jobs(&self, _: DateTime<Utc>, _: usize) -> Result<Vec<Job>> {
+            std::future::pending().await
+        }
+        async fn get_next_run_time(&self) -> Result<Option<DateTime<Utc>>> {
+            tokio::task::yield_now().await;
+            Ok(None)
+        }
+        async fn get_all_jobs(&self) -> Result<Vec<Job>> {
+            std::future::pending().await
+        }
+        async fn add_job(&self, _: Job) -> Result<u64> {
+            std::future::pending().await
+        }
+        async fn upsert_job(&self, _: Job) -> Result<u64> {
+            std::future::pending().await
+        }
+        async fn update_job(&self, _: Job) -> Result<u64> {
+            std::future::pending().await
+        }
+        async fn remove_job(&self, _: &str) -> Result<()> {
+            std::future::pending().await
+        }
+        async fn remove_all_jobs(&self) -> Result<()> {
+            std::future::pending().await
+        }
+        async fn commit_fires(&self, _: &[FireCommit]) -> Result<FireAnswers> {
+            std::future::pending().await
+        }
+        fn skip_until_changed(&self, _: &str, _: u64) {}
+        fn clear_skipped(&self) {}
+    }
+
+    #[tokio::test]
+    async fn a_call_that_hangs_times_out_as_a_temporary_backend_error() {
+        let timeout = std::time::Duration::from_millis(50);
+        let store = TimedStore::new("db".into(), Arc::new(Hung), timeout);
+        let err = JobStore::get_due_jobs(&store, DateTime::UNIX_EPOCH, 10)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Backend);
+        assert!(err.is_temporary());
+        assert!(err.to_string().contains("\"db\": get_due_jobs"), "{err}");
+        // Calls that answer, at once or after yielding, are untouched.
+        assert!(JobStore::lookup_job(&store, "x").await.unwrap().is_none());
+        assert_eq!(JobStore::get_next_run_time(&store).await.unwrap(), None);
+    }
+
+    #[test]
+    fn an_in_process_store_needs_no_timer() {
+        // A runtime without a time driver: a timer would panic here.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let timeout = std::time::Duration::from_secs(1);
+        let store = TimedStore::new("mem".into(), Arc::new(Hung), timeout);
+        let found = runtime.block_on(JobStore::lookup_job(&store, "x")).unwrap();
+        assert!(found.is_none());
+    }
+
+    #[test]
+    fn commits_keep_whole_microseconds() {
+        let at = DateTime::from_timestamp(1_700_000_000, 123_456_789).unwrap();
+        let commit = FireCommit::new("j", at, 3, FireOutcome::Reschedule(at));
+        assert_eq!(
+            commit
+                .outcome
+                .next_run_time()
+                .unwrap()
+                .timestamp_subsec_nanos(),
+            123_456_000
+        );
+        assert_eq!(FireOutcome::from_next(None), FireOutcome::Remove);
     }
 }

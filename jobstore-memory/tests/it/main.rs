@@ -1,9 +1,11 @@
 //! The shared job-store conformance suite, run against the memory store.
 
 use jobstore_memory::MemoryJobStore;
+use scheduler_core::testkit::Namespace;
 
-async fn setup() -> anyhow::Result<MemoryJobStore> {
-    Ok(MemoryJobStore::new())
+/// Handles on one namespace share one store: clones share their jobs.
+async fn setup(ns: Namespace) -> anyhow::Result<MemoryJobStore> {
+    Ok(ns.shared(MemoryJobStore::new))
 }
 
 scheduler_core::jobstore_conformance!(setup, in_memory);

@@ -7,7 +7,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound as _, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
@@ -19,10 +19,13 @@ pub use record::{JobCodec, JobRecord};
 use crate::error::{Error, ErrorKind, Result};
 use crate::trigger::{SearchExhausted, Trigger};
 
-/// A scheduled job as stored: its target, trigger, options and next run time.
+/// A scheduled job as stored: its target, trigger, options, next run time and revision.
 ///
 /// `Job` values are snapshots: change a stored job through the scheduler
 /// ([`modify_job`](crate::Scheduler::modify_job) and friends). Cloning is cheap.
+///
+/// Run times have microsecond resolution everywhere (the finest every store can keep
+/// exactly); a finer part is dropped when a run time is set.
 #[derive(Clone)]
 pub struct Job {
     id: Arc<str>,
@@ -33,7 +36,17 @@ pub struct Job {
     misfire_grace_time: Option<Duration>,
     coalesce: bool,
     max_instances: u32,
+    timeout: Option<Duration>,
     next_run_time: Option<DateTime<Utc>>,
+    revision: u64,
+    /// Fields of the job's record that this build does not know (written by a newer one),
+    /// carried so that rewriting the record keeps them.
+    unknown_fields: Option<Arc<serde_json::Map<String, serde_json::Value>>>,
+}
+
+/// `t` without its sub-microsecond part: run times are whole microseconds.
+pub(crate) fn whole_micros(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.trunc_subsecs(6)
 }
 
 impl Job {
@@ -82,6 +95,11 @@ impl Job {
         self.max_instances
     }
 
+    /// How long one run may take; `None` means no limit. Executors enforce it.
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
     /// When the job runs next; `None` when it is paused.
     pub fn next_run_time(&self) -> Option<DateTime<Utc>> {
         self.next_run_time
@@ -92,9 +110,23 @@ impl Job {
         self.next_run_time.is_none()
     }
 
-    /// Sets the next run time. For job stores applying a fire or an update.
+    /// Sets the next run time (to whole microseconds). For job stores applying a fire or an
+    /// update.
     pub fn set_next_run_time(&mut self, next_run_time: Option<DateTime<Utc>>) {
-        self.next_run_time = next_run_time;
+        self.next_run_time = next_run_time.map(whole_micros);
+    }
+
+    /// The revision of the job in its store when it was read: it changes on every write of
+    /// the job, so a conditional write made with it fails with
+    /// [`Conflict`](crate::ErrorKind::Conflict) once anyone else has written the job. `0` for a
+    /// job that has not been stored.
+    pub fn revision(&self) -> u64 {
+        self.revision
+    }
+
+    /// Sets the revision. For job stores, when they read or write the job.
+    pub fn set_revision(&mut self, revision: u64) {
+        self.revision = revision;
     }
 
     /// Shows the job as APScheduler's `str(job)` does, with times in `tz`:
@@ -125,6 +157,7 @@ impl Job {
             misfire_grace_time,
             coalesce,
             max_instances,
+            timeout,
             next_run_time,
         } = changes;
         if let Some(name) = name {
@@ -149,8 +182,11 @@ impl Job {
         if let Some(max) = max_instances {
             self.max_instances = validate_max_instances(max)?;
         }
+        if let Some(timeout) = timeout {
+            self.timeout = validate_timeout(timeout)?;
+        }
         if let Some(next) = next_run_time {
-            self.next_run_time = next;
+            self.next_run_time = next.map(whole_micros);
         }
         Ok(())
     }
@@ -195,8 +231,10 @@ impl fmt::Debug for Job {
             .field("misfire_grace_time", &self.misfire_grace_time)
             .field("coalesce", &self.coalesce)
             .field("max_instances", &self.max_instances)
+            .field("timeout", &self.timeout)
             .field("next_run_time", &self.next_run_time)
-            .finish()
+            .field("revision", &self.revision)
+            .finish_non_exhaustive()
     }
 }
 
@@ -212,7 +250,7 @@ impl Eq for Job {}
 /// Scheduler-wide defaults for the options a [`JobSpec`] leaves unset.
 ///
 /// The defaults are APScheduler's: a misfire grace time of one second, coalescing on, and one
-/// instance at a time.
+/// instance at a time; and no timeout (APScheduler has none).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct JobDefaults {
@@ -223,6 +261,9 @@ pub struct JobDefaults {
     pub coalesce: bool,
     /// How many runs of one job may run at once on its executor.
     pub max_instances: u32,
+    /// How long one run may take; `None` means no limit. In configuration: seconds, or `null`.
+    #[serde(with = "opt_seconds")]
+    pub timeout: Option<Duration>,
 }
 
 impl Default for JobDefaults {
@@ -231,6 +272,7 @@ impl Default for JobDefaults {
             misfire_grace_time: Some(Duration::from_secs(1)),
             coalesce: true,
             max_instances: 1,
+            timeout: None,
         }
     }
 }
@@ -290,6 +332,7 @@ pub struct JobSpec {
     pub(crate) misfire_grace_time: Option<Option<Duration>>,
     pub(crate) coalesce: Option<bool>,
     pub(crate) max_instances: Option<u32>,
+    pub(crate) timeout: Option<Option<Duration>>,
     pub(crate) next_run_time: Option<Option<DateTime<Utc>>>,
     pub(crate) replace_existing: bool,
 }
@@ -312,6 +355,7 @@ impl JobSpec {
             misfire_grace_time: None,
             coalesce: None,
             max_instances: None,
+            timeout: None,
             next_run_time: None,
             replace_existing: false,
         }
@@ -359,6 +403,13 @@ impl JobSpec {
         self
     }
 
+    /// How long one run may take; `None` means no limit (the default, unless the scheduler's
+    /// [`JobDefaults`] say otherwise). Executors enforce it.
+    pub fn timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
     /// The first run time, instead of the trigger's.
     pub fn next_run_time(mut self, at: DateTime<Utc>) -> Self {
         self.next_run_time = Some(Some(at));
@@ -402,6 +453,7 @@ impl JobSpec {
         )?;
         let max_instances =
             validate_max_instances(self.max_instances.unwrap_or(defaults.max_instances))?;
+        let timeout = validate_timeout(self.timeout.unwrap_or(defaults.timeout))?;
         let next_run_time = match self.next_run_time {
             Some(given) => given,
             None => first_fire_time(&*self.trigger, now).map_err(|e| e.with_job_id(&*id))?,
@@ -415,7 +467,10 @@ impl JobSpec {
             misfire_grace_time,
             coalesce: self.coalesce.unwrap_or(defaults.coalesce),
             max_instances,
-            next_run_time,
+            timeout,
+            next_run_time: next_run_time.map(whole_micros),
+            revision: 0,
+            unknown_fields: None,
         })
     }
 
@@ -442,7 +497,10 @@ impl JobSpec {
                 .unwrap_or(defaults.misfire_grace_time),
             coalesce: self.coalesce.unwrap_or(defaults.coalesce),
             max_instances: self.max_instances.unwrap_or(defaults.max_instances),
-            next_run_time: self.next_run_time.flatten(),
+            timeout: self.timeout.unwrap_or(defaults.timeout),
+            next_run_time: self.next_run_time.flatten().map(whole_micros),
+            revision: 0,
+            unknown_fields: None,
         }
     }
 }
@@ -472,6 +530,9 @@ impl JobSpec {
         if let Some(max) = changes.max_instances {
             self.max_instances = Some(max);
         }
+        if let Some(timeout) = changes.timeout {
+            self.timeout = Some(timeout);
+        }
         if let Some(next) = changes.next_run_time {
             self.next_run_time = Some(next);
         }
@@ -492,6 +553,7 @@ pub struct JobChanges {
     pub(crate) misfire_grace_time: Option<Option<Duration>>,
     pub(crate) coalesce: Option<bool>,
     pub(crate) max_instances: Option<u32>,
+    pub(crate) timeout: Option<Option<Duration>>,
     pub(crate) next_run_time: Option<Option<DateTime<Utc>>>,
 }
 
@@ -552,6 +614,12 @@ impl JobChanges {
         self
     }
 
+    /// A new run timeout; `None` means no limit.
+    pub fn timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
     /// A new next run time; `None` pauses the job.
     pub fn next_run_time(mut self, at: Option<DateTime<Utc>>) -> Self {
         self.next_run_time = Some(at);
@@ -607,6 +675,15 @@ fn validate_grace(grace: Option<Duration>) -> Result<Option<Duration>> {
     }
 }
 
+fn validate_timeout(timeout: Option<Duration>) -> Result<Option<Duration>> {
+    match timeout {
+        Some(d) if d.is_zero() => Err(Error::invalid_job(
+            "timeout must be positive, or None for no limit",
+        )),
+        other => Ok(other),
+    }
+}
+
 fn validate_max_instances(max: u32) -> Result<u32> {
     if max == 0 {
         return Err(Error::invalid_job("max_instances must be at least 1"));
@@ -618,6 +695,7 @@ fn validate_max_instances(max: u32) -> Result<u32> {
 mod tests {
     use super::*;
     use crate::{ErrorKind, TriggerState};
+    use chrono::TimeDelta;
 
     #[derive(Debug)]
     struct At(DateTime<Utc>);
@@ -685,12 +763,55 @@ mod tests {
     }
 
     #[test]
+    fn the_timeout_comes_from_the_spec_or_the_defaults_and_changes_with_modify() {
+        let spec = || JobSpec::new(JobTarget::closure("tick", || ()), At(t(60)));
+        let defaults = JobDefaults {
+            timeout: Some(Duration::from_secs(30)),
+            ..JobDefaults::default()
+        };
+        assert_eq!(
+            JobDefaults::default().timeout,
+            None,
+            "no timeout unless asked"
+        );
+        let job = spec().into_job(&defaults, t(0)).unwrap();
+        assert_eq!(job.timeout(), Some(Duration::from_secs(30)));
+        let mut job = spec().timeout(None).into_job(&defaults, t(0)).unwrap();
+        assert_eq!(
+            job.timeout(),
+            None,
+            "an explicit None wins over the default"
+        );
+        job.apply(JobChanges::new().timeout(Some(Duration::from_secs(5))))
+            .unwrap();
+        assert_eq!(job.timeout(), Some(Duration::from_secs(5)));
+        let err = job
+            .apply(JobChanges::new().timeout(Some(Duration::ZERO)))
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidJob);
+    }
+
+    #[test]
+    fn run_times_are_kept_to_whole_microseconds() {
+        let fine = t(0) + TimeDelta::nanoseconds(1_999);
+        let job = JobSpec::new(JobTarget::closure("tick", || ()), At(fine))
+            .into_job(&JobDefaults::default(), t(0))
+            .unwrap();
+        assert_eq!(job.next_run_time(), Some(t(0) + TimeDelta::microseconds(1)));
+        let mut job = job;
+        job.set_next_run_time(Some(fine + TimeDelta::nanoseconds(500)));
+        assert_eq!(job.next_run_time(), Some(t(0) + TimeDelta::microseconds(2)));
+        assert_eq!(job.revision(), 0, "a job never stored has revision 0");
+    }
+
+    #[test]
     fn invalid_options_are_rejected() {
         let base = || JobSpec::new(JobTarget::closure("tick", || ()), At(t(60)));
         let defaults = JobDefaults::default();
         for spec in [
             base().max_instances(0),
             base().misfire_grace_time(Some(Duration::ZERO)),
+            base().timeout(Some(Duration::ZERO)),
             base().name(""),
         ] {
             assert_eq!(
@@ -722,5 +843,8 @@ mod tests {
         assert_eq!(d.misfire_grace_time, None);
         assert!(serde_json::from_str::<JobDefaults>(r#"{"misfire_grace_time": -1}"#).is_err());
         assert!(serde_json::from_str::<JobDefaults>(r#"{"grace": 1}"#).is_err());
+        let d: JobDefaults = serde_json::from_str(r#"{"timeout": 90.5}"#).unwrap();
+        assert_eq!(d.timeout, Some(Duration::from_millis(90_500)));
+        assert_eq!(d.misfire_grace_time, Some(Duration::from_secs(1)));
     }
 }

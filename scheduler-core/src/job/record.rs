@@ -6,7 +6,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Job, JobRegistry, JobTarget, opt_seconds, validate_grace, validate_max_instances};
+use super::{
+    Job, JobRegistry, JobTarget, opt_seconds, validate_grace, validate_max_instances,
+    validate_timeout, whole_micros,
+};
 use crate::error::{Error, ErrorKind, Result};
 use crate::trigger::{TriggerRegistry, TriggerState};
 
@@ -16,9 +19,35 @@ use crate::trigger::{TriggerRegistry, TriggerState};
 /// {"version": 1, "id": "cancel-42", "name": "cancel_order", "func": "cancel_order",
 ///  "args": {"order_id": 42}, "trigger": {"kind": "date", "state": {...}},
 ///  "executor": "default", "misfire_grace_time": 1.0, "coalesce": true,
-///  "max_instances": 1, "next_run_time": "2024-05-01T09:00:00Z"}
+///  "max_instances": 1, "timeout": 30.0, "next_run_time": "2024-05-01T09:00:00Z"}
 /// ```
+///
+/// # Record versions: how later fields enter records
+///
+/// A record carries the `version` of its schema ([`JobRecord::VERSION`]). Records outlive
+/// the build that wrote them and are shared by every process on a store, so during a rolling
+/// upgrade an older build reads records a newer one wrote, and the other way round. The rule:
+///
+/// * **A new field that is optional does not bump the version.** Absent means the behaviour
+///   before the field existed, so a newer reader reads old records as they were meant; an
+///   older reader ignores the field, and keeps it (unknown fields are carried through a
+///   decoded [`Job`] and written back), so rewriting a record never loses what a newer build
+///   put there. `timeout` is the first such field.
+/// * **A change that an older reader must not ignore bumps the version**: a field whose
+///   absence would change what the job does, a field that changes meaning, a field removed.
+///   An older reader refuses the record clearly: [`JobCodec::decode`] fails with
+///   [`Serialization`](ErrorKind::Serialization) naming both versions, and stores skip the
+///   record, report it and leave it untouched until a build that reads it comes along.
+///
+/// So a field added later is declared `#[serde(default, skip_serializing_if = ...)]` (absent
+/// when it has its default value, so records that do not use it stay byte-for-byte what older
+/// builds write), documented with the release that added it, and never made mandatory
+/// without a version bump.
+///
+/// The store's revision of the job is not part of the record (it is the store's, kept beside
+/// it), and the run time here is a copy of the store's indexed run time, written with it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct JobRecord {
     /// The record's schema version ([`JobRecord::VERSION`] when written by this crate).
     pub version: u32,
@@ -41,8 +70,16 @@ pub struct JobRecord {
     pub coalesce: bool,
     /// The instance limit.
     pub max_instances: u32,
+    /// How long one run may take, in seconds; absent or `null` = no limit. Added within
+    /// version 1 as an optional field (see [record versions](JobRecord#record-versions)).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_seconds")]
+    pub timeout: Option<Duration>,
     /// The next run time; `null` = paused.
     pub next_run_time: Option<DateTime<Utc>>,
+    /// Fields this build does not know, written by a newer one: kept so that rewriting the
+    /// record does not drop them.
+    #[serde(flatten)]
+    pub unknown_fields: serde_json::Map<String, serde_json::Value>,
 }
 
 impl JobRecord {
@@ -103,11 +140,13 @@ impl JobCodec {
             misfire_grace_time: job.misfire_grace_time,
             coalesce: job.coalesce,
             max_instances: job.max_instances,
+            timeout: job.timeout,
             next_run_time: job.next_run_time,
+            unknown_fields: job.unknown_fields.as_deref().cloned().unwrap_or_default(),
         })
     }
 
-    /// The live job for `record`.
+    /// The live job for `record`, with revision 0 (stores set the revision they keep).
     ///
     /// Fails with [`UnknownJobFunction`](ErrorKind::UnknownJobFunction) when the function is
     /// not registered, [`InvalidTrigger`](ErrorKind::InvalidTrigger) when the trigger kind is
@@ -140,6 +179,9 @@ impl JobCodec {
             validate_grace(record.misfire_grace_time).map_err(|e| with_job_id(e, &id))?;
         let max_instances =
             validate_max_instances(record.max_instances).map_err(|e| with_job_id(e, &id))?;
+        let timeout = validate_timeout(record.timeout).map_err(|e| with_job_id(e, &id))?;
+        let unknown_fields =
+            (!record.unknown_fields.is_empty()).then(|| Arc::new(record.unknown_fields));
         Ok(Job {
             id: id.into(),
             name: record.name.into(),
@@ -149,7 +191,10 @@ impl JobCodec {
             misfire_grace_time,
             coalesce: record.coalesce,
             max_instances,
-            next_run_time: record.next_run_time,
+            timeout,
+            next_run_time: record.next_run_time.map(whole_micros),
+            revision: 0,
+            unknown_fields,
         })
     }
 
@@ -242,6 +287,78 @@ mod tests {
     }
 
     #[test]
+    fn the_timeout_round_trips_and_is_left_out_when_unset() {
+        let (codec, f) = codec();
+        let with = JobSpec::new(f.call(1), At(at()))
+            .id("t")
+            .timeout(Some(Duration::from_millis(2500)))
+            .into_job(&JobDefaults::default(), at())
+            .unwrap();
+        let json: serde_json::Value =
+            serde_json::from_slice(&codec.encode_json(&with).unwrap()).unwrap();
+        assert_eq!(json["timeout"], 2.5);
+        let back = codec
+            .decode_json("t", &codec.encode_json(&with).unwrap())
+            .unwrap();
+        assert_eq!(back.timeout(), Some(Duration::from_millis(2500)));
+
+        let without = JobSpec::new(f.call(1), At(at()))
+            .id("t")
+            .into_job(&JobDefaults::default(), at())
+            .unwrap();
+        let json: serde_json::Value =
+            serde_json::from_slice(&codec.encode_json(&without).unwrap()).unwrap();
+        assert!(
+            json.get("timeout").is_none(),
+            "a record without a timeout is what version 1 wrote before the field existed: {json}"
+        );
+    }
+
+    /// A record exactly as this crate wrote it before `timeout` existed (release 0.1.0).
+    const RECORD_V1_BEFORE_TIMEOUT: &str = r#"{"version":1,"id":"j","name":"counter","func":"count","args":7,"trigger":{"kind":"at","state":"2023-11-14T22:13:20.123456Z"},"executor":"pool","misfire_grace_time":1.5,"coalesce":false,"max_instances":4,"next_run_time":"2023-11-14T22:13:20.123456Z"}"#;
+
+    #[test]
+    fn a_record_written_before_optional_fields_existed_reads_and_writes_back_the_same() {
+        let (codec, _) = codec();
+        let job = codec
+            .decode_json("j", RECORD_V1_BEFORE_TIMEOUT.as_bytes())
+            .unwrap();
+        assert_eq!(job.timeout(), None);
+        assert_eq!(job.max_instances(), 4);
+        assert_eq!(job.next_run_time(), Some(at()));
+        assert_eq!(
+            String::from_utf8(codec.encode_json(&job).unwrap()).unwrap(),
+            RECORD_V1_BEFORE_TIMEOUT,
+            "rewriting an old record must not change it"
+        );
+    }
+
+    #[test]
+    fn fields_a_newer_build_added_are_ignored_and_kept() {
+        let (codec, _) = codec();
+        let mut json: serde_json::Value = serde_json::from_str(RECORD_V1_BEFORE_TIMEOUT).unwrap();
+        json["priority"] = 5.into();
+        json["tags"] = serde_json::json!(["a", "b"]);
+        let job = codec.decode_json("j", json.to_string().as_bytes()).unwrap();
+        assert_eq!(job.max_instances(), 4);
+        let written: serde_json::Value =
+            serde_json::from_slice(&codec.encode_json(&job).unwrap()).unwrap();
+        assert_eq!(
+            written, json,
+            "a rewrite dropped or changed a field it does not know"
+        );
+    }
+
+    #[test]
+    fn run_times_from_records_are_whole_microseconds() {
+        let (codec, _) = codec();
+        let mut json: serde_json::Value = serde_json::from_str(RECORD_V1_BEFORE_TIMEOUT).unwrap();
+        json["next_run_time"] = "2023-11-14T22:13:20.123456789Z".into();
+        let job = codec.decode_json("j", json.to_string().as_bytes()).unwrap();
+        assert_eq!(job.next_run_time(), Some(at()));
+    }
+
+    #[test]
     fn closures_are_refused() {
         let (codec, _) = codec();
         let job = JobSpec::new(JobTarget::closure("c", || ()), At(at()))
@@ -268,12 +385,15 @@ mod tests {
         unknown_trigger.trigger.kind = "lunar".into();
         let mut newer = good.clone();
         newer.version = 2;
+        let mut zero_timeout = good.clone();
+        zero_timeout.timeout = Some(Duration::ZERO);
         let mut zero_instances = good;
         zero_instances.max_instances = 0;
         for (record, kind) in [
             (unknown_func, ErrorKind::UnknownJobFunction),
             (unknown_trigger, ErrorKind::InvalidTrigger),
             (newer, ErrorKind::Serialization),
+            (zero_timeout, ErrorKind::InvalidJob),
             (zero_instances, ErrorKind::InvalidJob),
         ] {
             let err = codec.decode(record).unwrap_err();

@@ -7,7 +7,7 @@ use super::{Scheduler, read, write};
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::executor::{DynExecutor, Executor};
-use crate::store::{DynJobStore, JobStore};
+use crate::store::{DynJobStore, JobStore, TimedStore};
 
 /// Components by alias, in the order they were added: the job stores or the executors.
 ///
@@ -180,7 +180,9 @@ impl Scheduler {
         self.lifecycle().ensure_usable()?;
         let reservation = Reservation::new(&self.inner.stores, alias)?;
         if self.running() {
-            store.start(self.store_context(alias)).await?;
+            self.timed(alias.into(), store.clone())
+                .start(self.store_context(alias))
+                .await?;
         }
         reservation.fill(store);
         self.inner.events.publish(Event::JobstoreAdded {
@@ -196,7 +198,7 @@ impl Scheduler {
     pub async fn remove_jobstore(&self, alias: &str, shutdown: bool) -> Result<()> {
         let store = write(&self.inner.stores).remove(alias)?;
         if shutdown {
-            store.shutdown().await?;
+            self.timed(alias.into(), store).shutdown().await?;
         }
         self.inner.events.publish(Event::JobstoreRemoved {
             alias: alias.into(),
@@ -233,6 +235,13 @@ impl Scheduler {
         self.inner.events.publish(Event::ExecutorAdded {
             alias: alias.into(),
         });
+        // Jobs set aside because their executor was missing may be runnable now.
+        for (_, store) in self.store_snapshot() {
+            store.clear_skipped();
+        }
+        if self.running() {
+            self.wakeup();
+        }
         Ok(())
     }
 
@@ -257,22 +266,37 @@ impl Scheduler {
             .collect()
     }
 
-    /// The store `alias`, or a [`Config`](crate::ErrorKind::Config) error that says how to
-    /// add one.
+    /// The store `alias` as the scheduler calls it (every call bounded by the
+    /// [call timeout](super::SchedulerBuilder::jobstore_call_timeout)), or a
+    /// [`Config`](crate::ErrorKind::Config) error that says how to add one.
     pub(super) fn store(&self, alias: &str) -> Result<Arc<dyn DynJobStore>> {
         let stores = read(&self.inner.stores);
-        stores.get(alias).ok_or_else(|| {
+        let store = stores.get(alias).ok_or_else(|| {
             Error::config(format!(
                 "{}; add one with SchedulerBuilder::jobstore \
                  (for example jobstore_memory::MemoryJobStore)",
                 stores.missing(alias).message()
             ))
-        })
+        })?;
+        drop(stores);
+        Ok(self.timed(alias.into(), store))
     }
 
-    /// The stores with their aliases, in the order they were added.
+    /// The stores with their aliases, in the order they were added, as the scheduler calls
+    /// them (every call bounded by the call timeout).
     pub(super) fn store_snapshot(&self) -> Vec<(Arc<str>, Arc<dyn DynJobStore>)> {
-        read(&self.inner.stores).snapshot()
+        let stores = read(&self.inner.stores).snapshot();
+        stores
+            .into_iter()
+            .map(|(alias, store)| (alias.clone(), self.timed(alias, store)))
+            .collect()
+    }
+
+    /// `store` with every call bounded by the call timeout: the only way the scheduler calls
+    /// a store, so a hung server cannot freeze the loop or an API call.
+    fn timed(&self, alias: Arc<str>, store: Arc<dyn DynJobStore>) -> Arc<dyn DynJobStore> {
+        let timeout = read(&self.inner.settings).jobstore_call_timeout;
+        Arc::new(TimedStore::new(alias, store, timeout))
     }
 
     /// The executors with their aliases, in the order they were added.

@@ -24,9 +24,13 @@ use crate::trigger::TriggerRegistry;
 /// [`SchedulerBuilder::catch_up_limit`]).
 pub const DEFAULT_CATCH_UP_LIMIT: usize = 10_000;
 
-/// The longest `jobstore_retry_interval`: waiting longer than a day to ask a failing store
-/// again is a mistake in units, not a policy.
-const MAX_RETRY_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
+/// How many due jobs the loop takes from one store in one pass (see
+/// [`SchedulerBuilder::due_batch_size`]).
+pub const DEFAULT_DUE_BATCH_SIZE: usize = 1_000;
+
+/// The longest interval a setting may take (`jobstore_retry_interval`, `max_wait`,
+/// `jobstore_call_timeout`): longer than a day is a mistake in units, not a policy.
+const MAX_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// The scheduler's settings, checked whole wherever they are set (builder, document).
 #[derive(Debug, Clone)]
@@ -35,6 +39,9 @@ pub(super) struct Settings {
     pub(super) job_defaults: JobDefaults,
     pub(super) jobstore_retry_interval: Duration,
     pub(super) catch_up_limit: usize,
+    pub(super) max_wait: Duration,
+    pub(super) jobstore_call_timeout: Duration,
+    pub(super) due_batch_size: usize,
 }
 
 impl Default for Settings {
@@ -44,6 +51,9 @@ impl Default for Settings {
             job_defaults: JobDefaults::default(),
             jobstore_retry_interval: Duration::from_secs(10),
             catch_up_limit: DEFAULT_CATCH_UP_LIMIT,
+            max_wait: Duration::from_secs(10),
+            jobstore_call_timeout: Duration::from_secs(10),
+            due_batch_size: DEFAULT_DUE_BATCH_SIZE,
         }
     }
 }
@@ -51,7 +61,12 @@ impl Default for Settings {
 impl Settings {
     /// Fails with [`Config`](crate::ErrorKind::Config) for a value the scheduler cannot use.
     pub(super) fn validate(&self) -> Result<()> {
-        validate_retry_interval(self.jobstore_retry_interval)?;
+        validate_interval("jobstore_retry_interval", self.jobstore_retry_interval)?;
+        validate_interval("max_wait", self.max_wait)?;
+        validate_interval("jobstore_call_timeout", self.jobstore_call_timeout)?;
+        if self.due_batch_size == 0 {
+            return Err(Error::config("due_batch_size must be at least 1"));
+        }
         let defaults = &self.job_defaults;
         if defaults
             .misfire_grace_time
@@ -66,15 +81,20 @@ impl Settings {
                 "job_defaults.max_instances must be at least 1",
             ));
         }
+        if defaults.timeout.is_some_and(|timeout| timeout.is_zero()) {
+            return Err(Error::config(
+                "job_defaults.timeout must be positive, or none for no limit",
+            ));
+        }
         Ok(())
     }
 }
 
-/// Checks a retry interval: positive and at most a day.
-pub(super) fn validate_retry_interval(interval: Duration) -> Result<Duration> {
-    if interval.is_zero() || interval > MAX_RETRY_INTERVAL {
+/// Checks the interval setting `name`: positive and at most a day.
+pub(super) fn validate_interval(name: &str, interval: Duration) -> Result<Duration> {
+    if interval.is_zero() || interval > MAX_INTERVAL {
         return Err(Error::config(format!(
-            "jobstore_retry_interval must be positive and at most one day (86400 s), not {} s",
+            "{name} must be positive and at most one day (86400 s), not {} s",
             interval.as_secs_f64()
         )));
     }
@@ -162,6 +182,47 @@ impl SchedulerBuilder {
         self
     }
 
+    /// The longest the loop sleeps before looking at its stores again, even when no job it
+    /// knows of is due (default 10 s; positive and at most one day, else
+    /// [`build`](Self::build) fails).
+    ///
+    /// APScheduler sleeps until the earliest run time it knows of, or until woken by a change
+    /// made through this scheduler. A store shared with other processes changes behind its
+    /// back: a job added, resumed or moved earlier by another process is seen at the next
+    /// look. The default keeps that delay to 10 s (the same cadence as
+    /// [`jobstore_retry_interval`](Self::jobstore_retry_interval)) for one indexed query per
+    /// store per 10 s, which no server notices. Lower it when jobs are added by processes that
+    /// run no scheduler and must start within a few seconds; stores that push changes (the
+    /// cluster issue's notifications) make it a fallback only.
+    pub fn max_wait(mut self, max_wait: Duration) -> Self {
+        self.settings.max_wait = max_wait;
+        self
+    }
+
+    /// How long any one call to a job store may take before it fails (default 10 s; positive
+    /// and at most one day, else [`build`](Self::build) fails).
+    ///
+    /// A server that hangs (a stopped process, a lost route, a lock held forever) never
+    /// refuses a connection; without a bound, one call would freeze the loop, and every job of
+    /// every store with it. A call that times out fails with a
+    /// [`Backend`](crate::ErrorKind::Backend) error marked temporary: the loop reports it and
+    /// asks the store again after `jobstore_retry_interval`, an API call returns it. The loop's
+    /// calls are small and indexed (a due batch, a commit, the next run time); raise this for
+    /// `get_jobs` over very large stores.
+    pub fn jobstore_call_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.jobstore_call_timeout = timeout;
+        self
+    }
+
+    /// The most due jobs the loop takes from one store in one pass (default 1,000; at least
+    /// 1, else [`build`](Self::build) fails). A full batch makes the loop look again at once,
+    /// so a burst of due jobs is worked through in bounded steps, each committed before the
+    /// next is read.
+    pub fn due_batch_size(mut self, size: usize) -> Self {
+        self.settings.due_batch_size = size;
+        self
+    }
+
     /// The job functions jobs may name.
     pub fn registry(mut self, functions: JobRegistry) -> Self {
         self.functions = functions;
@@ -238,7 +299,6 @@ impl SchedulerBuilder {
                 events: EventBus::new(),
                 settings: RwLock::new(self.settings),
                 lifecycle: Lifecycle::new(),
-                jobs_lock: tokio::sync::Mutex::new(()),
                 stores: RwLock::new(self.stores),
                 executors: RwLock::new(self.executors),
                 pending: Mutex::new(PendingJobs::default()),
@@ -259,7 +319,7 @@ mod tests {
         for bad in [
             Duration::ZERO,
             Duration::from_secs_f64(1e13),
-            MAX_RETRY_INTERVAL + Duration::from_nanos(1),
+            MAX_INTERVAL + Duration::from_nanos(1),
         ] {
             let err = Scheduler::builder()
                 .jobstore_retry_interval(bad)
@@ -268,12 +328,47 @@ mod tests {
             assert_eq!(err.kind(), ErrorKind::Config, "{bad:?}");
             assert!(err.to_string().contains("jobstore_retry_interval"), "{err}");
         }
-        for good in [Duration::from_millis(1), MAX_RETRY_INTERVAL] {
+        for good in [Duration::from_millis(1), MAX_INTERVAL] {
             Scheduler::builder()
                 .jobstore_retry_interval(good)
                 .build()
                 .unwrap();
         }
+    }
+
+    #[test]
+    fn the_loop_settings_are_checked_at_build() {
+        let builders = [
+            Scheduler::builder().max_wait(Duration::ZERO),
+            Scheduler::builder().max_wait(MAX_INTERVAL * 2),
+            Scheduler::builder().jobstore_call_timeout(Duration::ZERO),
+            Scheduler::builder().due_batch_size(0),
+        ];
+        for (builder, name) in builders.into_iter().zip([
+            "max_wait",
+            "max_wait",
+            "jobstore_call_timeout",
+            "due_batch_size",
+        ]) {
+            let err = builder.build().unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Config);
+            assert!(err.to_string().contains(name), "{err}");
+        }
+        let scheduler = Scheduler::builder()
+            .max_wait(Duration::from_millis(500))
+            .jobstore_call_timeout(Duration::from_secs(3))
+            .due_batch_size(7)
+            .build()
+            .unwrap();
+        let settings = super::super::read(&scheduler.inner.settings).clone();
+        assert_eq!(
+            (
+                settings.max_wait,
+                settings.jobstore_call_timeout,
+                settings.due_batch_size
+            ),
+            (Duration::from_millis(500), Duration::from_secs(3), 7)
+        );
     }
 
     #[test]
@@ -286,7 +381,11 @@ mod tests {
             max_instances: 0,
             ..JobDefaults::default()
         };
-        for defaults in [zero_grace, no_instances] {
+        let zero_timeout = JobDefaults {
+            timeout: Some(Duration::ZERO),
+            ..JobDefaults::default()
+        };
+        for defaults in [zero_grace, no_instances, zero_timeout] {
             let err = Scheduler::builder()
                 .job_defaults(defaults)
                 .build()

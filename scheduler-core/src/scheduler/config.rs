@@ -10,7 +10,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use super::aliased::Aliased;
-use super::builder::{Settings, validate_retry_interval};
+use super::builder::{Settings, validate_interval};
 use super::{Scheduler, read, write};
 use crate::error::{Error, Result};
 use crate::event::Event;
@@ -31,11 +31,15 @@ use crate::store::DynJobStore;
 ///     r#"
 ///     timezone = "Europe/Berlin"
 ///     jobstore_retry_interval = 30   # seconds
+///     max_wait = 5                   # seconds between looks at the stores, at most
+///     jobstore_call_timeout = 20     # seconds one store call may take
+///     due_batch_size = 500           # due jobs taken from a store per pass, at most
 ///
 ///     [job_defaults]
 ///     misfire_grace_time = 30   # seconds; null = no limit
 ///     coalesce = false
 ///     max_instances = 3
+///     timeout = 600             # seconds one run may take; null (the default) = no limit
 ///
 ///     [jobstores.default]
 ///     type = "memory"
@@ -67,6 +71,14 @@ pub struct SchedulerConfig {
     /// Seconds to wait before asking a failing store again (default 10; positive, at most a
     /// day).
     pub jobstore_retry_interval: Option<f64>,
+    /// The most seconds the loop sleeps before looking at its stores again (default 10;
+    /// positive, at most a day). See [`SchedulerBuilder::max_wait`](super::SchedulerBuilder::max_wait).
+    pub max_wait: Option<f64>,
+    /// The most seconds one call to a job store may take (default 10; positive, at most a
+    /// day). See [`SchedulerBuilder::jobstore_call_timeout`](super::SchedulerBuilder::jobstore_call_timeout).
+    pub jobstore_call_timeout: Option<f64>,
+    /// The most due jobs taken from one store in one pass (default 1,000; at least 1).
+    pub due_batch_size: Option<usize>,
     /// Job stores by alias.
     pub jobstores: BTreeMap<String, ComponentConfig>,
     /// Executors by alias.
@@ -97,18 +109,30 @@ impl SchedulerConfig {
     /// The configured retry interval, or `None` when unset; a [`Config`](crate::ErrorKind::Config)
     /// error unless positive and at most a day.
     pub fn jobstore_retry_interval(&self) -> Result<Option<Duration>> {
-        self.jobstore_retry_interval
-            .map(|secs| {
-                Duration::try_from_secs_f64(secs)
-                    .map_err(|_| {
-                        Error::config(format!(
-                            "jobstore_retry_interval {secs} is not a valid number of seconds"
-                        ))
-                    })
-                    .and_then(validate_retry_interval)
-            })
-            .transpose()
+        interval("jobstore_retry_interval", self.jobstore_retry_interval)
     }
+
+    /// The configured maximum wait, or `None` when unset; a [`Config`](crate::ErrorKind::Config)
+    /// error unless positive and at most a day.
+    pub fn max_wait(&self) -> Result<Option<Duration>> {
+        interval("max_wait", self.max_wait)
+    }
+
+    /// The configured store call timeout, or `None` when unset; a
+    /// [`Config`](crate::ErrorKind::Config) error unless positive and at most a day.
+    pub fn jobstore_call_timeout(&self) -> Result<Option<Duration>> {
+        interval("jobstore_call_timeout", self.jobstore_call_timeout)
+    }
+}
+
+/// The interval setting `name` given as `secs` seconds, checked.
+fn interval(name: &str, secs: Option<f64>) -> Result<Option<Duration>> {
+    secs.map(|secs| {
+        Duration::try_from_secs_f64(secs)
+            .map_err(|_| Error::config(format!("{name} {secs} is not a valid number of seconds")))
+            .and_then(|d| validate_interval(name, d))
+    })
+    .transpose()
 }
 
 /// Applies a configuration document to `settings`, `stores` and `executors`: the one
@@ -129,6 +153,15 @@ pub(super) fn apply_document(
     next.job_defaults = config.job_defaults;
     if let Some(interval) = config.jobstore_retry_interval()? {
         next.jobstore_retry_interval = interval;
+    }
+    if let Some(max_wait) = config.max_wait()? {
+        next.max_wait = max_wait;
+    }
+    if let Some(timeout) = config.jobstore_call_timeout()? {
+        next.jobstore_call_timeout = timeout;
+    }
+    if let Some(size) = config.due_batch_size {
+        next.due_batch_size = size;
     }
     next.validate()?;
     let (mut next_stores, mut next_executors) = (stores.clone(), executors.clone());
@@ -408,6 +441,49 @@ mod tests {
             cfg.jobstore_retry_interval().unwrap(),
             Some(Duration::from_millis(500))
         );
+    }
+
+    #[test]
+    fn loop_settings_and_the_job_timeout_come_from_the_document() {
+        let cfg = SchedulerConfig::from_json(
+            r#"{"max_wait": 2.5, "jobstore_call_timeout": 30, "due_batch_size": 50,
+                "job_defaults": {"timeout": 600}}"#,
+        )
+        .unwrap();
+        let mut settings = Settings::default();
+        let (mut stores, mut executors) = (Aliased::stores(), Aliased::executors());
+        apply_document(
+            &cfg,
+            &Components::new(),
+            &mut settings,
+            &mut stores,
+            &mut executors,
+        )
+        .unwrap();
+        assert_eq!(settings.max_wait, Duration::from_millis(2500));
+        assert_eq!(settings.jobstore_call_timeout, Duration::from_secs(30));
+        assert_eq!(settings.due_batch_size, 50);
+        assert_eq!(
+            settings.job_defaults.timeout,
+            Some(Duration::from_secs(600))
+        );
+        for bad in [
+            r#"{"max_wait": 0}"#,
+            r#"{"jobstore_call_timeout": 1e13}"#,
+            r#"{"due_batch_size": 0}"#,
+            r#"{"job_defaults": {"timeout": 0}}"#,
+        ] {
+            let cfg = SchedulerConfig::from_json(bad).unwrap();
+            let err = apply_document(
+                &cfg,
+                &Components::new(),
+                &mut settings,
+                &mut stores,
+                &mut executors,
+            )
+            .unwrap_err();
+            assert_eq!(err.kind(), crate::ErrorKind::Config, "{bad}");
+        }
     }
 
     #[test]

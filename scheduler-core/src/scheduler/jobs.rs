@@ -59,18 +59,18 @@ impl Scheduler {
         let alias: Arc<str> = spec.jobstore.as_str().into();
         let replace = spec.replace_existing;
         let defaults = self.job_defaults();
-        let job = spec
+        let mut job = spec
             .with_default_timezone(self.timezone())
             .into_job(&defaults, self.inner.clock.now())?;
         if !job.target().is_persistable() && !store.capabilities().closures {
             return Err(Error::not_persistable(job.id()));
         }
-        match store.add_job(job.clone()).await {
-            Err(e) if e.kind() == ErrorKind::ConflictingId && replace => {
-                store.update_job(job.clone()).await?
-            }
-            other => other?,
-        }
+        let revision = if replace {
+            store.upsert_job(job.clone()).await?
+        } else {
+            store.add_job(job.clone()).await?
+        };
+        job.set_revision(revision);
         tracing::info!(job = job.id(), jobstore = %alias, "added job");
         self.inner.events.publish(Event::JobAdded(JobEvent {
             job_id: job.id_arc().clone(),
@@ -116,6 +116,11 @@ impl Scheduler {
 
     /// Changes a job's options (APScheduler's `modify_job`), publishing
     /// [`Event::JobModified`]. `jobstore` limits the search to one store.
+    ///
+    /// The change is written only if nobody wrote the job since it was read (the loop firing
+    /// it, another scheduler sharing the store); otherwise the job is read again and the
+    /// change applied to it, so no change is lost. Fails with
+    /// [`Conflict`](ErrorKind::Conflict) if the job keeps changing under it.
     pub async fn modify_job(
         &self,
         id: &str,
@@ -144,14 +149,8 @@ impl Scheduler {
             }));
             return Ok(preview_pending(preview));
         }
-        let guard = self.inner.jobs_lock.lock().await;
-        let (mut job, alias, store) = self.lookup(id, jobstore).await?;
-        job.apply(changes.with_default_timezone(self.timezone()))?;
-        if !job.target().is_persistable() && !store.capabilities().closures {
-            return Err(Error::not_persistable(id));
-        }
-        store.update_job(job.clone()).await?;
-        drop(guard);
+        let changes = changes.with_default_timezone(self.timezone());
+        let (job, alias) = self.update_stored(id, jobstore, &changes).await?;
         tracing::info!(job = id, "modified job");
         self.inner.events.publish(Event::JobModified(JobEvent {
             job_id: job.id_arc().clone(),
@@ -159,6 +158,45 @@ impl Scheduler {
         }));
         self.wake_if_running();
         Ok(job)
+    }
+
+    /// Reads the stored job, applies `changes` and writes it back if nobody wrote it in
+    /// between (a conditional write on the revision read); reads again and retries when
+    /// someone did (the loop committing a fire, another scheduler on a shared store), so a
+    /// change is applied to the latest job and never lost, nor does it undo another. Gives up
+    /// with [`Conflict`](ErrorKind::Conflict) only if the job keeps changing under it.
+    async fn update_stored(
+        &self,
+        id: &str,
+        jobstore: Option<&str>,
+        changes: &JobChanges,
+    ) -> Result<(Job, Arc<str>)> {
+        /// Each conflict means another writer made progress; this many in a row means the
+        /// job is written faster than it can be read and written back.
+        const ATTEMPTS: usize = 16;
+        let mut attempt = 1;
+        loop {
+            let (mut job, alias, store) = self.lookup(id, jobstore).await?;
+            job.apply(changes.clone())?;
+            if !job.target().is_persistable() && !store.capabilities().closures {
+                return Err(Error::not_persistable(id));
+            }
+            match store.update_job(job.clone()).await {
+                Ok(revision) => {
+                    job.set_revision(revision);
+                    return Ok((job, alias));
+                }
+                Err(e) if e.kind() == ErrorKind::Conflict && attempt < ATTEMPTS => {
+                    tracing::debug!(
+                        job = id,
+                        attempt,
+                        "job changed while being modified; retrying"
+                    );
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Gives a job a new trigger and computes its next run time from it now.

@@ -93,8 +93,8 @@ pub struct Health {
     /// When the pass in progress began, if the loop is in one. A pass that began long ago
     /// points at a store that does not answer.
     pub pass_started: Option<DateTime<Utc>>,
-    /// When the loop plans to look at the stores next; `None` when it waits to be woken (no
-    /// scheduled job, or paused).
+    /// When the loop plans to look at the stores next (at the latest its maximum wait after
+    /// its last pass); `None` when paused, waiting to be resumed.
     pub next_wakeup: Option<DateTime<Utc>>,
     /// Why the loop stopped, in state [`Failed`](SchedulerState::Failed).
     pub failure: Option<Arc<Error>>,

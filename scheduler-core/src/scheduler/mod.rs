@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use chrono_tz::Tz;
 use tokio::sync::Notify;
 
-pub use builder::{DEFAULT_CATCH_UP_LIMIT, SchedulerBuilder};
+pub use builder::{DEFAULT_CATCH_UP_LIMIT, DEFAULT_DUE_BATCH_SIZE, SchedulerBuilder};
 pub use config::{
     ComponentConfig, Components, ExecutorFactory, Factory, JobStoreFactory, SchedulerConfig,
 };
@@ -83,10 +83,6 @@ struct Inner {
     events: EventBus,
     settings: RwLock<Settings>,
     lifecycle: Lifecycle,
-    /// Held by a pass of the loop over one store and by read-modify-write job changes
-    /// (APScheduler's `_jobstores_lock`), so a change is never overwritten by a pass that
-    /// read the job before it, nor the other way round.
-    jobs_lock: tokio::sync::Mutex<()>,
     stores: RwLock<Aliased<dyn DynJobStore>>,
     executors: RwLock<Aliased<dyn DynExecutor>>,
     pending: Mutex<PendingJobs>,
@@ -195,7 +191,7 @@ impl Scheduler {
     // ----- internals ---------------------------------------------------------------------
 
     fn store_context(&self, alias: &str) -> StoreContext {
-        StoreContext::new(alias, self.inner.codec.clone())
+        StoreContext::new(alias, self.inner.codec.clone(), self.inner.events.clone())
     }
 
     fn executor_context(&self, alias: &str, runtime: &tokio::runtime::Handle) -> ExecutorContext {

@@ -16,7 +16,7 @@ use crate::event::{
 };
 use crate::executor::{DynExecutor, JobRun};
 use crate::job::{Job, trigger_failed};
-use crate::store::{DynJobStore, FireCommit};
+use crate::store::{DynJobStore, FireAnswer, FireCommit, FireOutcome};
 use crate::trigger::CatchUp;
 
 /// What to do with one due job in this pass.
@@ -197,8 +197,16 @@ impl Scheduler {
                 SchedulerState::Stopped | SchedulerState::Failed => break,
                 SchedulerState::Paused => None,
                 SchedulerState::Running => {
-                    lifecycle.pass_started(self.inner.clock.now());
-                    let wake_at = self.process_jobs().await;
+                    let now = self.inner.clock.now();
+                    lifecycle.pass_started(now);
+                    // Look again within the maximum wait whatever the stores answered: a
+                    // store shared with other processes changes without telling us.
+                    let max_wait = read(&self.inner.settings).max_wait;
+                    let latest = TimeDelta::from_std(max_wait)
+                        .ok()
+                        .and_then(|wait| now.checked_add_signed(wait))
+                        .unwrap_or(DateTime::<Utc>::MAX_UTC);
+                    let wake_at = earliest(self.process_jobs().await, Some(latest));
                     lifecycle.pass_finished(wake_at);
                     wake_at
                 }
@@ -219,7 +227,7 @@ impl Scheduler {
                     }
                 }
                 None => {
-                    tracing::debug!("no jobs; waiting until a job is added");
+                    tracing::debug!("paused; waiting until resumed");
                     tokio::select! {
                         () = self.inner.wakeup.notified() => {}
                         _ = state.changed() => {}
@@ -280,80 +288,174 @@ impl Scheduler {
         now: DateTime<Utc>,
         limit: usize,
     ) -> crate::Result<Option<DateTime<Utc>>> {
-        let _jobs = self.inner.jobs_lock.lock().await;
-        let due = store.get_due_jobs(now).await?;
+        let batch = read(&self.inner.settings).due_batch_size;
+        let due = store.get_due_jobs(now, batch).await?;
+        let full_batch = due.len() >= batch;
         let mut commits = Vec::with_capacity(due.len());
-        let mut runs = Vec::with_capacity(due.len());
+        let mut fires = Vec::with_capacity(due.len());
         for job in due {
             let Some(due_at) = job.next_run_time() else {
                 continue;
             };
             let Some(executor) = executors.get(job.executor()) else {
-                tracing::error!(
-                    job = job.id(),
-                    executor = job.executor(),
-                    "executor lookup failed for job; removing it from the job store"
-                );
-                match store.remove_job(job.id()).await {
-                    Ok(()) => self.publish_removed(job.id_arc().clone(), alias.clone()),
-                    Err(e) if e.kind() == ErrorKind::JobNotFound => {}
-                    Err(e) => return Err(e),
-                }
+                self.skip_without_executor(store, alias, &job);
                 continue;
             };
-            let due = match due_runs(&job, now, limit) {
-                Ok(due) => due,
-                Err(Fault { error, run_times }) => {
-                    // Pausing the job at the run time it was read at is this fire's commit:
-                    // the runs that were due still run.
-                    if self.set_aside(store, alias, &job, due_at, error).await? {
-                        let mut job = job;
-                        job.set_next_run_time(None);
-                        self.submit(&**executor, alias, job, run_times);
-                    }
-                    continue;
-                }
+            let (outcome, fire) = match due_runs(&job, now, limit) {
+                Ok(due) => (
+                    FireOutcome::from_next(due.next),
+                    Fire {
+                        run_times: due.run_times,
+                        missed: due.missed,
+                        fault: None,
+                    },
+                ),
+                // Pausing the job is this fire's commit: the runs that were due still run,
+                // and the job waits for an operator.
+                Err(Fault { error, run_times }) => (
+                    FireOutcome::Pause,
+                    Fire {
+                        run_times,
+                        missed: None,
+                        fault: Some(error.with_job_id(job.id())),
+                    },
+                ),
             };
-            // The committed job, advanced, is also what the executor gets: its run times
-            // travel separately.
+            commits.push(FireCommit::new(
+                job.id_arc().clone(),
+                due_at,
+                job.revision(),
+                outcome,
+            ));
+            // The job as committed is also what the executor gets: its run times travel
+            // separately.
             let mut job = job;
-            job.set_next_run_time(due.next);
-            commits.push(FireCommit { job, due_at });
-            runs.push((executor.clone(), due.run_times, due.missed));
+            job.set_next_run_time(outcome.next_run_time());
+            fires.push((job, executor.clone(), outcome, fire));
         }
         if !commits.is_empty() {
-            let applied = store.commit_fires(&commits).await?;
-            let fired = commits.into_iter().zip(runs).zip(applied);
-            for ((FireCommit { job, .. }, (executor, run_times, missed)), applied) in fired {
-                if !applied {
-                    tracing::debug!(
+            let answers = store.commit_fires(&commits).await?;
+            for (job, executor, outcome, fire) in fires {
+                match answers.get(job.id()) {
+                    Some(FireAnswer::Committed) => {
+                        self.fired(alias, &*executor, job, outcome, fire)
+                    }
+                    Some(FireAnswer::Stale) => tracing::debug!(
                         job = job.id(),
                         "job changed or was taken by another scheduler before it fired; skipping"
-                    );
-                    continue;
-                }
-                let next = job.next_run_time();
-                let id = job.id_arc().clone();
-                if let Some(missed) = missed {
-                    tracing::warn!(
-                        job = %id,
-                        missed = missed.count,
-                        first = %missed.first,
-                        last = %missed.last,
-                        "more run times past their misfire grace time than the catch-up limit; \
-                         skipped and reported at once"
-                    );
-                    self.publish_missed(&id, alias, missed);
-                }
-                self.submit(&*executor, alias, job, run_times);
-                if next.is_none() {
-                    tracing::info!(job = %id, "removed job: its trigger has no more fire times");
-                    self.publish_removed(id, alias.clone());
+                    ),
+                    None => self.unanswered(store, alias, &job),
                 }
             }
         }
+        if full_batch {
+            // More may be due than one batch holds: look again at once.
+            return Ok(Some(now));
+        }
         store.get_next_run_time().await
     }
+
+    /// Acts on a fire the store committed: reports what was set aside or skipped, hands the
+    /// runs to the executor, reports a finished job as removed.
+    fn fired(
+        &self,
+        alias: &Arc<str>,
+        executor: &dyn DynExecutor,
+        job: Job,
+        outcome: FireOutcome,
+        fire: Fire,
+    ) {
+        let id = job.id_arc().clone();
+        if let Some(error) = fire.fault {
+            tracing::error!(
+                job = %id,
+                jobstore = %alias,
+                error = %error,
+                "the job's trigger failed; the job is paused and kept"
+            );
+            self.inner.events.publish(Event::JobFault(JobFaultEvent {
+                job_id: id.clone(),
+                jobstore: alias.clone(),
+                action: FaultAction::Paused,
+                error: Arc::new(error),
+            }));
+        }
+        if let Some(missed) = fire.missed {
+            tracing::warn!(
+                job = %id,
+                missed = missed.count,
+                first = %missed.first,
+                last = %missed.last,
+                "more run times past their misfire grace time than the catch-up limit; \
+                 skipped and reported at once"
+            );
+            self.publish_missed(&id, alias, missed);
+        }
+        self.submit(executor, alias, job, fire.run_times);
+        if outcome == FireOutcome::Remove {
+            tracing::info!(job = %id, "removed job: its trigger has no more fire times");
+            self.publish_removed(id, alias.clone());
+        }
+    }
+
+    /// A due job whose executor does not exist in this scheduler: set aside, kept, and
+    /// reported (APScheduler removes it, which on a shared store would delete it for every
+    /// scheduler because of one misconfigured one). It stays out of the due batches and the
+    /// wake-up time until it changes or an executor is added, so the loop does not spin on it.
+    fn skip_without_executor(&self, store: &dyn DynJobStore, alias: &Arc<str>, job: &Job) {
+        store.skip_until_changed(job.id(), job.revision());
+        let error = Error::config(format!(
+            "job {:?} names executor {:?}, which this scheduler does not have; add it with \
+             add_executor",
+            job.id(),
+            job.executor()
+        ))
+        .with_job_id(job.id());
+        tracing::error!(
+            job = job.id(),
+            jobstore = %alias,
+            executor = job.executor(),
+            "the job's executor does not exist here; the job is skipped and kept"
+        );
+        self.inner.events.publish(Event::JobFault(JobFaultEvent {
+            job_id: job.id_arc().clone(),
+            jobstore: alias.clone(),
+            action: FaultAction::Skipped,
+            error: Arc::new(error),
+        }));
+    }
+
+    /// The store committed a batch but gave no answer for `job`: whether its fire was
+    /// committed is unknown, so it does not run (at most once), the store's fault is
+    /// reported, and the job is set aside at the revision read (if the fire was committed, the
+    /// job has moved on and the setting aside is moot), so the loop does not spin on it.
+    fn unanswered(&self, store: &dyn DynJobStore, alias: &Arc<str>, job: &Job) {
+        store.skip_until_changed(job.id(), job.revision());
+        let error = Error::new(
+            ErrorKind::Backend,
+            format!(
+                "job store {alias:?} gave no answer to the fire commit of job {:?}; the fire is \
+                 not run (a bug in the store)",
+                job.id()
+            ),
+        )
+        .with_job_id(job.id());
+        tracing::error!(jobstore = %alias, job = job.id(), "{error}");
+        self.inner
+            .events
+            .publish(Event::SchedulerError(SchedulerErrorEvent {
+                jobstore: Some(alias.clone()),
+                error: Arc::new(error),
+            }));
+    }
+}
+
+/// What one fire does once committed.
+struct Fire {
+    run_times: Vec<DateTime<Utc>>,
+    missed: Option<MissedRuns>,
+    /// The trigger's failure, for a job paused by this fire.
+    fault: Option<Error>,
 }
 
 impl Scheduler {
@@ -399,48 +501,6 @@ impl Scheduler {
                 error: None,
                 missed_runs: Some(missed),
             }));
-    }
-
-    /// Pauses a due job whose trigger failed, keeping it in its store for an operator, and
-    /// says so with [`Event::JobFault`]. Called under `jobs_lock`; only pauses the job if it
-    /// is still at the run time it was read at (a job changed meanwhile is left as it is).
-    /// Answers whether it paused the job.
-    async fn set_aside(
-        &self,
-        store: &dyn DynJobStore,
-        alias: &Arc<str>,
-        job: &Job,
-        due_at: DateTime<Utc>,
-        error: Error,
-    ) -> crate::Result<bool> {
-        let error = error.with_job_id(job.id());
-        let current = store.lookup_job(job.id()).await?;
-        let Some(mut current) = current.filter(|c| c.next_run_time() == Some(due_at)) else {
-            tracing::debug!(
-                job = job.id(),
-                "job changed before it could be paused; leaving it"
-            );
-            return Ok(false);
-        };
-        current.set_next_run_time(None);
-        match store.update_job(current).await {
-            Ok(()) => {}
-            Err(e) if e.kind() == ErrorKind::JobNotFound => return Ok(false),
-            Err(e) => return Err(e),
-        }
-        tracing::error!(
-            job = job.id(),
-            jobstore = %alias,
-            error = %error,
-            "the job's trigger failed; the job is paused and kept"
-        );
-        self.inner.events.publish(Event::JobFault(JobFaultEvent {
-            job_id: job.id_arc().clone(),
-            jobstore: alias.clone(),
-            action: FaultAction::Paused,
-            error: Arc::new(error),
-        }));
-        Ok(true)
     }
 }
 

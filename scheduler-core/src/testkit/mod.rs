@@ -1,51 +1,227 @@
-//! Test support (feature `testkit`): a manual clock and the job-store conformance suite.
+//! Test support (feature `testkit`): a manual clock, the job-store conformance suite, and the
+//! model record backend.
 //!
 //! Every job store runs the same suite, APScheduler's job-store test behaviours and more, as
 //! one named test per case:
 //!
 //! ```
-//! // In the store crate's tests/it/main.rs. `setup` returns a fresh, isolated store (a
-//! // persistent one would use its own table or key prefix per call).
+//! // In the store crate's tests/it/main.rs. `setup` opens a handle on the namespace it is
+//! // given: called twice with the same namespace, it returns two handles on the same data
+//! // (for a persistent store: the same table or key prefix, through its own connection).
 //! use jobstore_memory::MemoryJobStore;
+//! use scheduler_core::testkit::Namespace;
 //!
-//! async fn setup() -> anyhow::Result<MemoryJobStore> {
-//!     Ok(MemoryJobStore::new())
+//! async fn setup(ns: Namespace) -> anyhow::Result<MemoryJobStore> {
+//!     // An in-process store shares its data between handles by cloning.
+//!     Ok(ns.shared(MemoryJobStore::new))
 //! }
 //!
 //! scheduler_core::jobstore_conformance!(setup, in_memory); // or `persistent`
 //! # fn main() {}
 //! ```
 //!
+//! A persistent store uses [`Namespace::name`] as its table name or key prefix, and
+//! [`Namespace::on_cleanup`] to drop it afterwards:
+//!
+//! ```
+//! use scheduler_core::RecordJobStore;
+//! use scheduler_core::testkit::{Namespace, RecordMap};
+//!
+//! async fn setup(ns: Namespace) -> anyhow::Result<RecordJobStore<RecordMap>> {
+//!     // A server-backed backend connects here, with `ns.name()` as its table name or key
+//!     // prefix (a fresh connection per call: the second handle is a second client), and
+//!     // drops what it created once the case is over.
+//!     let table = ns.name().to_owned();
+//!     ns.on_cleanup(move || async move {
+//!         let _drop_table = format!("DROP TABLE IF EXISTS {table}");
+//!         Ok(())
+//!     });
+//!     Ok(RecordJobStore::new(ns.shared(RecordMap::new)))
+//! }
+//!
+//! scheduler_core::jobstore_conformance!(setup, persistent);
+//! # fn main() {}
+//! ```
+//!
+//! The persistent cases also read and write raw rows ([`RawRecords`], which every
+//! [`RecordJobStore`] has) to plant records a process cannot read and to check that the store
+//! leaves them untouched.
+//!
 //! The cases are plain async functions in [`cases`]; the macro only names them. A case gets a
 //! started store in a [`Fixture`] and returns an error on the first broken expectation.
+//! [`RecordMap`] is the model [`RecordStore`]: the simplest backend that
+//! passes the suite, to read beside the contract.
 
 pub mod cases;
 mod clock;
 mod event_log;
+mod record_map;
 
+use std::any::Any;
 use std::fmt;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use clock::ManualClock;
 pub use event_log::EventLog;
+pub use record_map::RecordMap;
 
 use crate::clock::BoxFuture;
 use crate::error::Result;
+use crate::event::{Event, EventBus, EventMask, EventStream, JobFaultEvent};
 use crate::job::{Job, JobCodec, JobDefaults, JobFunction, JobRegistry, JobSpec, JobTarget};
-use crate::store::{DynJobStore, JobStore, StoreContext};
+use crate::store::{
+    DynJobStore, JobStore, RecordJobStore, RecordStore, StoreContext, StoredRecord,
+};
 use crate::trigger::{Trigger, TriggerRegistry, TriggerState};
 
-/// A started store under test, with the codec its context was given and helpers to make jobs.
-#[derive(Debug)]
+/// Where one conformance case keeps its data: a unique name, and room for an in-process store
+/// to share between the handles the case opens. Cloning shares it.
+#[derive(Clone)]
+pub struct Namespace {
+    inner: Arc<NamespaceInner>,
+}
+
+type Cleanup = Box<dyn FnOnce() -> BoxFuture<'static, anyhow::Result<()>> + Send>;
+
+struct NamespaceInner {
+    name: String,
+    shared: Mutex<Option<Box<dyn Any + Send + Sync>>>,
+    cleanups: Mutex<Vec<Cleanup>>,
+}
+
+impl Namespace {
+    /// A fresh namespace for the case `case`.
+    pub fn new(case: &str) -> Self {
+        let (tag, _) = uuid::Uuid::new_v4().as_u64_pair();
+        let mut name = format!("t{:08x}_", tag >> 32);
+        name.extend(
+            case.chars()
+                .map(|c| c.to_ascii_lowercase())
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .take(Self::MAX_LEN - name.len()),
+        );
+        Namespace {
+            inner: Arc::new(NamespaceInner {
+                name,
+                shared: Mutex::new(None),
+                cleanups: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// The longest name: short enough for a table name on every SQL server.
+    pub const MAX_LEN: usize = 48;
+
+    /// A name unique to this run of this case: lowercase ASCII letters, digits and
+    /// underscores, starting with a letter, at most [`MAX_LEN`](Self::MAX_LEN) characters. Use it
+    /// as is for a table name, a key prefix or a collection name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The value `make` builds, the first time; a clone of it every later time. An in-process
+    /// store that shares its data between clones opens its second handle this way.
+    pub fn shared<T: Clone + Send + Sync + 'static>(&self, make: impl FnOnce() -> T) -> T {
+        let mut shared = self.inner.shared.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(value) = shared.as_ref().and_then(|v| v.downcast_ref::<T>()) {
+            return value.clone();
+        }
+        let value = make();
+        *shared = Some(Box::new(value.clone()));
+        value
+    }
+
+    /// Runs `cleanup` after the case, whatever its outcome (drop the table, delete the keys).
+    /// Every handle's setup registers its own, so make it idempotent (`DROP TABLE IF EXISTS`).
+    pub fn on_cleanup<F, Fut>(&self, cleanup: F)
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        self.inner
+            .cleanups
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Box::new(move || Box::pin(cleanup())));
+    }
+
+    async fn clean_up(&self) -> anyhow::Result<()> {
+        let cleanups = std::mem::take(
+            &mut *self
+                .inner
+                .cleanups
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        );
+        let mut first_error = None;
+        for cleanup in cleanups {
+            if let Err(e) = cleanup().await {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+impl fmt::Debug for Namespace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Namespace").field(&self.inner.name).finish()
+    }
+}
+
+/// Raw access to a persistent store's rows, for the cases that plant records a process cannot
+/// read and check that they are left untouched. Every [`RecordJobStore`] has it.
+pub trait RawRecords: Send + Sync + 'static {
+    /// Writes `record` as is (adding or replacing the row), bypassing the codec.
+    fn put_raw(&self, record: StoredRecord) -> BoxFuture<'_, Result<()>>;
+
+    /// The row with `id` as stored.
+    fn get_raw<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<StoredRecord>>>;
+}
+
+impl<R: RecordStore> RawRecords for RecordJobStore<R> {
+    fn put_raw(&self, record: StoredRecord) -> BoxFuture<'_, Result<()>> {
+        Box::pin(self.records().upsert(record))
+    }
+
+    fn get_raw<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<StoredRecord>>> {
+        Box::pin(self.records().get(id))
+    }
+}
+
+/// One opened handle: the store, and its raw rows when it is persistent.
+struct Handle {
+    store: Arc<dyn DynJobStore>,
+    raw: Option<Arc<dyn RawRecords>>,
+}
+
+type Opener = Box<dyn Fn() -> BoxFuture<'static, anyhow::Result<Handle>> + Send + Sync>;
+
+/// A started store under test, with the codec its context was given, the events it
+/// published, and helpers to make jobs and open a second handle on the same data.
 pub struct Fixture {
     store: Arc<dyn DynJobStore>,
+    raw: Option<Arc<dyn RawRecords>>,
     codec: JobCodec,
     echo: JobFunction<serde_json::Value>,
     alias: String,
+    events: EventBus,
+    faults: Mutex<EventStream>,
+    open: Opener,
+    others: Mutex<Vec<Arc<dyn DynJobStore>>>,
+}
+
+impl fmt::Debug for Fixture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Fixture")
+            .field("store", &self.store)
+            .field("alias", &self.alias)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The instant all case times are relative to: a time with microseconds, to check precision.
@@ -59,18 +235,29 @@ pub fn at(secs: i64) -> DateTime<Utc> {
 }
 
 impl Fixture {
-    /// Starts `store` with the suite's codec.
-    pub async fn start(store: Arc<dyn DynJobStore>) -> Result<Self> {
+    async fn start(handle: Handle, open: Opener) -> Result<Self> {
         let (codec, echo) = suite_codec(true);
         let alias = "conformance".to_owned();
-        store
-            .start(StoreContext::new(alias.as_str(), codec.clone()))
+        let events = EventBus::new();
+        let faults = Mutex::new(events.subscribe(EventMask::JOB_FAULT));
+        handle
+            .store
+            .start(StoreContext::new(
+                alias.as_str(),
+                codec.clone(),
+                events.clone(),
+            ))
             .await?;
         Ok(Fixture {
-            store,
+            store: handle.store,
+            raw: handle.raw,
             codec,
             echo,
             alias,
+            events,
+            faults,
+            open,
+            others: Mutex::new(Vec::new()),
         })
     }
 
@@ -84,13 +271,48 @@ impl Fixture {
         self.store.clone()
     }
 
+    /// Opens and starts a second handle on the same data, as a second process sharing the
+    /// store would have. It is shut down when the case ends.
+    pub async fn second_store(&self) -> anyhow::Result<Arc<dyn DynJobStore>> {
+        let handle = (self.open)().await?;
+        handle.store.start(self.context(self.codec.clone())).await?;
+        self.others
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(handle.store.clone());
+        Ok(handle.store)
+    }
+
+    /// The store's raw rows; an error for a store that has none (an in-memory store).
+    pub fn raw(&self) -> anyhow::Result<&dyn RawRecords> {
+        self.raw.as_deref().ok_or_else(|| {
+            anyhow::anyhow!("this case needs raw record access (a persistent store)")
+        })
+    }
+
+    /// The alias the store was started under.
+    pub fn alias(&self) -> &str {
+        &self.alias
+    }
+
     /// The codec the store was started with.
     pub fn codec(&self) -> &JobCodec {
         &self.codec
     }
 
+    /// The [`Event::JobFault`]s the store published since the last call.
+    pub fn take_faults(&self) -> Vec<JobFaultEvent> {
+        let mut stream = self.faults.lock().unwrap_or_else(|p| p.into_inner());
+        std::iter::from_fn(|| stream.try_recv())
+            .filter_map(|e| match e {
+                Event::JobFault(fault) => Some(fault),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// A persistable job `id` that first runs at `first` (`None`: paused) and then every
-    /// `step` seconds.
+    /// 60 seconds.
     pub fn job(&self, id: &str, first: Option<DateTime<Utc>>) -> Job {
         self.job_with_args(id, first, serde_json::json!({ "id": id }))
     }
@@ -102,15 +324,24 @@ impl Fixture {
         first: Option<DateTime<Utc>>,
         args: serde_json::Value,
     ) -> Job {
+        self.build(self.spec(id, first, args))
+    }
+
+    /// The spec [`job_with_args`](Self::job_with_args) builds, to set more options on.
+    pub fn spec(&self, id: &str, first: Option<DateTime<Utc>>, args: serde_json::Value) -> JobSpec {
         let trigger = StepTrigger {
             start: first.unwrap_or_else(base_time),
             step_secs: 60,
         };
         let spec = JobSpec::new(self.echo.call(args), trigger).id(id);
-        let spec = match first {
+        match first {
             Some(t) => spec.next_run_time(t),
             None => spec.paused(),
-        };
+        }
+    }
+
+    /// The job `spec` describes, with the default options, at [`base_time`].
+    pub fn build(&self, spec: JobSpec) -> Job {
         spec.into_job(&JobDefaults::default(), base_time())
             .expect("the suite's job specs are valid")
     }
@@ -152,9 +383,7 @@ impl Fixture {
     /// Shuts the store down and starts it again with the same codec.
     pub async fn restart(&self) -> Result<()> {
         self.store.shutdown().await?;
-        self.store
-            .start(StoreContext::new(self.alias.as_str(), self.codec.clone()))
-            .await
+        self.store.start(self.context(self.codec.clone())).await
     }
 
     /// Shuts the store down and starts it again with a codec that does not know the ghost
@@ -162,14 +391,28 @@ impl Fixture {
     pub async fn restart_without_ghost(&self) -> Result<()> {
         self.store.shutdown().await?;
         let (codec, _) = suite_codec(false);
-        self.store
-            .start(StoreContext::new(self.alias.as_str(), codec))
-            .await
+        self.store.start(self.context(codec)).await
     }
 
     /// The persisted form of `job`, for comparing every field.
     pub fn record(&self, job: &Job) -> anyhow::Result<crate::JobRecord> {
         Ok(self.codec.encode(job)?)
+    }
+
+    fn context(&self, codec: JobCodec) -> StoreContext {
+        StoreContext::new(self.alias.as_str(), codec, self.events.clone())
+    }
+
+    async fn finish(self) -> anyhow::Result<()> {
+        let cleanup = self.store.remove_all_jobs().await;
+        let shutdown = self.store.shutdown().await;
+        let others = std::mem::take(&mut *self.others.lock().unwrap_or_else(|p| p.into_inner()));
+        for other in others {
+            other.shutdown().await?;
+        }
+        cleanup?;
+        shutdown?;
+        Ok(())
     }
 }
 
@@ -239,89 +482,148 @@ impl Trigger for StepTrigger {
 /// A conformance case: gets a started store, fails with the first broken expectation.
 pub type Case = for<'a> fn(&'a Fixture) -> BoxFuture<'a, anyhow::Result<()>>;
 
-/// Runs one case on a fresh store from `setup`, on a runtime of its own.
-///
-/// Panics (failing the test) with the case's error. Used by [`jobstore_conformance!`](crate::jobstore_conformance).
-pub fn run_case<S, Fut>(name: &str, setup: fn() -> Fut, case: Case)
+/// Runs one case on a fresh namespace, with the in-memory store `setup` opens, on a runtime
+/// of its own. Panics (failing the test) with the case's error. Used by
+/// [`jobstore_conformance!`](crate::jobstore_conformance).
+pub fn run_case<S, Fut>(name: &str, setup: fn(Namespace) -> Fut, case: Case)
 where
     S: JobStore,
-    Fut: Future<Output = anyhow::Result<S>>,
+    Fut: Future<Output = anyhow::Result<S>> + Send + 'static,
 {
+    run(name, case, move |ns| {
+        Box::pin(async move {
+            let store: Arc<dyn DynJobStore> = Arc::new(setup(ns).await?);
+            Ok(Handle { store, raw: None })
+        })
+    });
+}
+
+/// Like [`run_case`], for a persistent store, whose raw rows the persistent cases read and
+/// write.
+pub fn run_persistent_case<S, Fut>(name: &str, setup: fn(Namespace) -> Fut, case: Case)
+where
+    S: JobStore + RawRecords,
+    Fut: Future<Output = anyhow::Result<S>> + Send + 'static,
+{
+    run(name, case, move |ns| {
+        Box::pin(async move {
+            let store = Arc::new(setup(ns).await?);
+            Ok(Handle {
+                store: store.clone(),
+                raw: Some(store),
+            })
+        })
+    });
+}
+
+fn run(
+    name: &str,
+    case: Case,
+    open: impl Fn(Namespace) -> BoxFuture<'static, anyhow::Result<Handle>> + Send + Sync + 'static,
+) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("a test runtime");
+    let ns = Namespace::new(name);
     let outcome: anyhow::Result<()> = runtime.block_on(async {
-        let store: Arc<dyn DynJobStore> = Arc::new(setup().await?);
-        let fixture = Fixture::start(store.clone()).await?;
-        let result = case(&fixture).await;
-        let cleanup = store.remove_all_jobs().await;
-        let shutdown = store.shutdown().await;
-        result?;
-        cleanup?;
-        shutdown?;
-        Ok(())
+        let for_opener = ns.clone();
+        let opener: Opener = Box::new(move || open(for_opener.clone()));
+        let outcome = async {
+            let handle = opener().await?;
+            let fixture = Fixture::start(handle, opener).await?;
+            let result = case(&fixture).await;
+            let finished = fixture.finish().await;
+            result?;
+            finished
+        }
+        .await;
+        let cleaned = ns.clean_up().await;
+        outcome?;
+        cleaned
     });
     if let Err(e) = outcome {
         panic!("conformance case {name} failed: {e:#}");
     }
 }
 
-/// Expands to one `#[test]` per conformance case for the store `setup` builds.
+/// Expands to one `#[test]` per conformance case for the store `setup` opens.
 ///
-/// `setup` is an `async fn() -> anyhow::Result<impl JobStore>` returning a fresh, isolated
-/// store (its own key prefix, table or database). The second argument says what the store
-/// declares: `in_memory` (holds closures, forgets at shutdown) or `persistent` (keeps jobs
-/// across restarts, refuses closures); the cases for that kind run, and the store's
-/// `capabilities()` must agree.
+/// `setup` is an `async fn(Namespace) -> anyhow::Result<impl JobStore>` that opens a handle on
+/// the namespace's data: its own table, key prefix or database per namespace, the same one for
+/// the same namespace (see [`Namespace`]). The second argument says what the store declares:
+/// `in_memory` (holds closures, forgets at shutdown) or `persistent` (keeps jobs across
+/// restarts, refuses closures, and gives the suite [`RawRecords`]); the cases for that kind
+/// run, and the store's `capabilities()` must agree.
 #[macro_export]
 macro_rules! jobstore_conformance {
     ($setup:path, in_memory) => {
-        $crate::jobstore_conformance!(@cases $setup,
+        $crate::jobstore_conformance!(@cases run_case $setup,
             declares_in_memory_capabilities,
             holds_closure_jobs,
             forgets_jobs_at_shutdown,
         );
-        $crate::jobstore_conformance!(@common $setup);
+        $crate::jobstore_conformance!(@common run_case $setup);
     };
     ($setup:path, persistent) => {
-        $crate::jobstore_conformance!(@cases $setup,
+        $crate::jobstore_conformance!(@cases run_persistent_case $setup,
             declares_persistent_capabilities,
             refuses_closure_jobs,
             keeps_jobs_across_restart,
             skips_a_record_whose_job_function_is_unknown,
+            skips_a_record_whose_trigger_kind_is_unknown,
+            skips_a_record_with_corrupt_json,
+            skips_a_record_from_a_newer_version,
+            unreadable_records_do_not_fill_the_due_batch,
+            keeps_record_fields_it_does_not_know,
+            reads_a_record_written_before_optional_fields_existed,
+            the_run_time_column_is_the_authority,
+            writes_the_json_run_time_with_the_column,
         );
-        $crate::jobstore_conformance!(@common $setup);
+        $crate::jobstore_conformance!(@common run_persistent_case $setup);
     };
-    (@common $setup:path) => {
-        $crate::jobstore_conformance!(@cases $setup,
+    (@common $runner:ident $setup:path) => {
+        $crate::jobstore_conformance!(@cases $runner $setup,
             add_and_lookup_keep_every_field,
             lookup_of_a_missing_job_is_none,
             all_jobs_are_ordered_with_paused_last,
             due_jobs_include_now_and_exclude_later,
             due_jobs_are_in_run_time_order,
+            due_jobs_stop_at_the_limit,
             next_run_time_is_the_earliest_unpaused,
             next_run_time_of_an_empty_store_is_none,
             next_run_time_ignores_paused_jobs,
             conflicting_id_is_refused_and_keeps_the_original,
+            upsert_adds_or_replaces_whatever_the_revision,
             update_replaces_fields_and_reorders,
             update_of_a_missing_job_is_job_not_found,
+            update_at_a_stale_revision_is_a_conflict,
+            every_write_gives_a_new_revision,
             update_can_pause_and_unpause,
             remove_deletes_only_that_job,
             remove_of_a_missing_job_is_job_not_found,
             remove_all_empties_the_store,
-            commit_fires_moves_and_removes_jobs,
+            commit_fires_reschedules_pauses_and_removes,
             commit_fires_skips_jobs_that_changed,
+            a_trigger_change_alone_defeats_a_stale_fire_commit,
+            a_job_added_again_defeats_a_stale_fire_commit,
+            commit_fires_answers_every_job_by_id,
+            racing_fire_commits_on_two_handles_apply_once,
+            racing_updates_on_two_handles_lose_nothing,
+            skipped_jobs_are_not_due_until_they_change,
+            skipped_jobs_do_not_fill_the_due_batch,
+            run_times_are_exact_to_the_microsecond,
+            run_times_at_the_edges_are_exact_or_refused,
             concurrent_adds_and_removes_stay_consistent,
             many_jobs_keep_their_order,
         );
     };
-    (@cases $setup:path, $($case:ident),+ $(,)?) => {
+    (@cases $runner:ident $setup:path, $($case:ident),+ $(,)?) => {
         $(
             #[test]
             fn $case() {
-                $crate::testkit::run_case(
+                $crate::testkit::$runner(
                     stringify!($case),
                     $setup,
                     |fixture| ::std::boxed::Box::pin($crate::testkit::cases::$case(fixture)),

@@ -1,185 +1,151 @@
-//! The conformance suite's persistent cases, run against a reference store that keeps jobs
-//! the way persistent stores do: as encoded records that outlive `shutdown`, decoded with the
-//! codec of whichever process reads them. It proves the persistent cases pass for a store
-//! that does the right thing (and fail for one that does not), before any real backend runs
-//! them.
+//! The conformance suite's persistent cases, run against the record adapter over the model
+//! record backend (`testkit::RecordMap`): rows that outlive `shutdown`, decoded with the codec
+//! of whichever process reads them. It proves the persistent cases pass for a store built the
+//! way every persistent backend is (and fail for one that is not), before any real backend
+//! runs them.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use scheduler_core::RecordJobStore;
+use scheduler_core::testkit::{Namespace, RecordMap};
 
-use chrono::{DateTime, Utc};
-use scheduler_core::{
-    Capabilities, Error, FireCommit, Job, JobCodec, JobStore, Result, StoreContext,
-};
+type RecordStore = RecordJobStore<RecordMap>;
 
-/// A saved job: its run time (an indexed column in a real store) and its encoded record.
-type Row = (Option<DateTime<Utc>>, Vec<u8>);
-
-/// Records kept as JSON bytes with their run time, like a table `(id, next_run_time, state)`.
-#[derive(Debug, Default)]
-struct RecordStore {
-    rows: Mutex<BTreeMap<String, Row>>,
-    codec: Mutex<Option<JobCodec>>,
-    /// Rows this process could not decode, with the run time they had: skipped (not deleted)
-    /// until they change, so they neither fail nor keep waking the scheduler.
-    unreadable: Mutex<HashMap<String, Option<DateTime<Utc>>>>,
+fn record_store() -> RecordStore {
+    RecordJobStore::new(RecordMap::new())
 }
 
-impl RecordStore {
-    fn codec(&self) -> Result<JobCodec> {
-        self.codec
-            .lock()
-            .unwrap()
-            .clone()
-            .ok_or_else(|| Error::scheduler_state("the store is not started"))
-    }
-
-    /// Decodes the rows `pick` selects, in run-time order, skipping unreadable ones.
-    fn decode_rows(&self, pick: impl Fn(Option<DateTime<Utc>>) -> bool) -> Result<Vec<Job>> {
-        let codec = self.codec()?;
-        let rows = self.rows.lock().unwrap();
-        let mut unreadable = self.unreadable.lock().unwrap();
-        let mut jobs = Vec::new();
-        for (id, (next, bytes)) in rows.iter() {
-            if !pick(*next) || unreadable.get(id) == Some(next) {
-                continue;
-            }
-            match codec.decode_json(id, bytes) {
-                Ok(job) => jobs.push(job),
-                Err(e) => {
-                    eprintln!("skipping job {id:?}: {e}");
-                    unreadable.insert(id.clone(), *next);
-                }
-            }
-        }
-        jobs.sort_by(|a, b| {
-            let key = |j: &Job| {
-                (
-                    j.next_run_time().is_none(),
-                    j.next_run_time(),
-                    j.id().to_owned(),
-                )
-            };
-            key(a).cmp(&key(b))
-        });
-        Ok(jobs)
-    }
-
-    fn write(&self, job: &Job) -> Result<()> {
-        let bytes = self.codec()?.encode_json(job)?;
-        self.rows
-            .lock()
-            .unwrap()
-            .insert(job.id().to_owned(), (job.next_run_time(), bytes));
-        self.unreadable.lock().unwrap().remove(job.id());
-        Ok(())
-    }
-}
-
-impl JobStore for RecordStore {
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::persistent()
-    }
-
-    async fn start(&self, ctx: StoreContext) -> Result<()> {
-        *self.codec.lock().unwrap() = Some(ctx.codec().clone());
-        self.unreadable.lock().unwrap().clear();
-        Ok(())
-    }
-
-    async fn shutdown(&self) -> Result<()> {
-        *self.codec.lock().unwrap() = None;
-        Ok(())
-    }
-
-    async fn lookup_job(&self, id: &str) -> Result<Option<Job>> {
-        let codec = self.codec()?;
-        let rows = self.rows.lock().unwrap();
-        rows.get(id)
-            .map(|(_, bytes)| codec.decode_json(id, bytes))
-            .transpose()
-    }
-
-    async fn get_due_jobs(&self, now: DateTime<Utc>) -> Result<Vec<Job>> {
-        self.decode_rows(|next| next.is_some_and(|t| t <= now))
-    }
-
-    async fn get_next_run_time(&self) -> Result<Option<DateTime<Utc>>> {
-        let rows = self.rows.lock().unwrap();
-        let unreadable = self.unreadable.lock().unwrap();
-        Ok(rows
-            .iter()
-            .filter(|(id, (next, _))| unreadable.get(*id) != Some(next))
-            .filter_map(|(_, (next, _))| *next)
-            .min())
-    }
-
-    async fn get_all_jobs(&self) -> Result<Vec<Job>> {
-        self.decode_rows(|_| true)
-    }
-
-    async fn add_job(&self, job: Job) -> Result<()> {
-        if self.rows.lock().unwrap().contains_key(job.id()) {
-            return Err(Error::conflicting_id(job.id()));
-        }
-        self.write(&job)
-    }
-
-    async fn update_job(&self, job: Job) -> Result<()> {
-        if !self.rows.lock().unwrap().contains_key(job.id()) {
-            return Err(Error::job_not_found(job.id()));
-        }
-        self.write(&job)
-    }
-
-    async fn remove_job(&self, id: &str) -> Result<()> {
-        self.unreadable.lock().unwrap().remove(id);
-        match self.rows.lock().unwrap().remove(id) {
-            Some(_) => Ok(()),
-            None => Err(Error::job_not_found(id)),
-        }
-    }
-
-    async fn remove_all_jobs(&self) -> Result<()> {
-        self.rows.lock().unwrap().clear();
-        self.unreadable.lock().unwrap().clear();
-        Ok(())
-    }
-
-    async fn commit_fires(&self, commits: &[FireCommit]) -> Result<Vec<bool>> {
-        let codec = self.codec()?;
-        let mut rows = self.rows.lock().unwrap();
-        let mut applied = Vec::with_capacity(commits.len());
-        for commit in commits {
-            let id = commit.job.id();
-            let current = rows
-                .get(id)
-                .is_some_and(|(next, _)| *next == Some(commit.due_at));
-            if !current {
-                applied.push(false);
-                continue;
-            }
-            match commit.job.next_run_time() {
-                Some(next) => {
-                    let bytes = codec.encode_json(&commit.job)?;
-                    rows.insert(id.to_owned(), (Some(next), bytes));
-                }
-                None => {
-                    rows.remove(id);
-                }
-            }
-            applied.push(true);
-        }
-        Ok(applied)
-    }
-}
-
-async fn setup() -> anyhow::Result<RecordStore> {
-    Ok(RecordStore::default())
+async fn setup(ns: Namespace) -> anyhow::Result<RecordStore> {
+    Ok(RecordJobStore::new(ns.shared(RecordMap::new)))
 }
 
 mod reference_store {
     scheduler_core::jobstore_conformance!(super::setup, persistent);
+}
+
+/// The model backend declaring the range a Redis score holds exactly (±2^53 µs around 1970),
+/// so the suite sees run times refused as `Unrepresentable` and fires paused at the edges.
+#[derive(Debug, Clone, Default)]
+struct NarrowRange(RecordMap);
+
+mod narrow_range {
+    use std::ops::RangeInclusive;
+
+    use chrono::{DateTime, Utc};
+    use scheduler_core::store::{RecordFireCommit, ScheduleEntry, StoredRecord, from_micros};
+    use scheduler_core::{FireAnswers, RecordStore, Result, StoreContext};
+
+    impl RecordStore for super::NarrowRange {
+        fn run_time_range(&self) -> RangeInclusive<DateTime<Utc>> {
+            let exact = 1_i64 << 53;
+            from_micros(-exact).unwrap()..=from_micros(exact).unwrap()
+        }
+        async fn start(&self, ctx: &StoreContext) -> Result<()> {
+            self.0.start(ctx).await
+        }
+        async fn shutdown(&self) -> Result<()> {
+            self.0.shutdown().await
+        }
+        async fn get(&self, id: &str) -> Result<Option<StoredRecord>> {
+            self.0.get(id).await
+        }
+        async fn due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<StoredRecord>> {
+            self.0.due(now, limit).await
+        }
+        async fn next_run_times(&self, limit: usize) -> Result<Vec<ScheduleEntry>> {
+            self.0.next_run_times(limit).await
+        }
+        async fn all(&self) -> Result<Vec<StoredRecord>> {
+            self.0.all().await
+        }
+        async fn insert(&self, record: StoredRecord) -> Result<bool> {
+            self.0.insert(record).await
+        }
+        async fn upsert(&self, record: StoredRecord) -> Result<()> {
+            self.0.upsert(record).await
+        }
+        async fn update(&self, record: StoredRecord, expected_revision: u64) -> Result<bool> {
+            self.0.update(record, expected_revision).await
+        }
+        async fn remove(&self, id: &str) -> Result<bool> {
+            self.0.remove(id).await
+        }
+        async fn remove_all(&self) -> Result<()> {
+            self.0.remove_all().await
+        }
+        async fn commit_fires(&self, commits: &[RecordFireCommit]) -> Result<FireAnswers> {
+            self.0.commit_fires(commits).await
+        }
+    }
+
+    async fn setup(
+        ns: scheduler_core::testkit::Namespace,
+    ) -> anyhow::Result<scheduler_core::RecordJobStore<super::NarrowRange>> {
+        Ok(scheduler_core::RecordJobStore::new(
+            ns.shared(super::NarrowRange::default),
+        ))
+    }
+
+    scheduler_core::jobstore_conformance!(setup, persistent);
+}
+
+/// A store that declares a narrower range refuses what it cannot hold, and pauses (and
+/// reports) a job whose next fire falls outside it, instead of rounding.
+#[tokio::test]
+async fn a_run_time_the_store_cannot_hold_is_refused_or_pauses_the_job() {
+    use scheduler_core::testkit::{StepTrigger, at};
+    use scheduler_core::{ErrorKind, Event, FaultAction};
+    use scheduler_core::{EventBus, EventMask, FireCommit, FireOutcome, JobStore, StoreContext};
+
+    let store = RecordJobStore::new(NarrowRange::default());
+    let events = EventBus::new();
+    let mut faults = events.subscribe(EventMask::JOB_FAULT);
+    let functions = scheduler_core::JobRegistry::new();
+    let echo = functions.register_sync("echo", |_: serde_json::Value| ());
+    let triggers = scheduler_core::TriggerRegistry::new();
+    triggers.register_serde::<StepTrigger>(StepTrigger::KIND);
+    let codec = scheduler_core::JobCodec::new(functions, triggers);
+    store
+        .start(StoreContext::new("narrow", codec, events))
+        .await
+        .unwrap();
+    let job = |id: &str, first| {
+        scheduler_core::JobSpec::new(
+            echo.call(serde_json::Value::Null),
+            StepTrigger {
+                start: first,
+                step_secs: 60,
+            },
+        )
+        .id(id)
+        .next_run_time(first)
+        .into_job(&Default::default(), at(0))
+        .unwrap()
+    };
+    let year_2300 = "2300-01-01T00:00:00Z".parse().unwrap();
+    let err = store.add_job(job("far", year_2300)).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unrepresentable);
+    assert_eq!(err.job_id(), Some("far"));
+    assert!(store.lookup_job("far").await.unwrap().is_none());
+
+    store.add_job(job("near", at(0))).await.unwrap();
+    let due = store.get_due_jobs(at(0), 10).await.unwrap();
+    let commit = FireCommit::of(&due[0], FireOutcome::Reschedule(year_2300)).unwrap();
+    let answers = store.commit_fires(&[commit]).await.unwrap();
+    assert_eq!(
+        answers.get("near"),
+        Some(scheduler_core::FireAnswer::Committed)
+    );
+    let near = store.lookup_job("near").await.unwrap().unwrap();
+    assert!(near.is_paused(), "paused, not rounded: {near:?}");
+    match faults.try_recv() {
+        Some(Event::JobFault(e)) => {
+            assert_eq!(
+                (&*e.job_id, &*e.jobstore, e.action),
+                ("near", "narrow", FaultAction::Paused)
+            );
+            assert_eq!(e.error.kind(), ErrorKind::Unrepresentable);
+        }
+        other => panic!("expected a JobFault, got {other:?}"),
+    }
 }
 
 /// A scheduler on a persistent store: closures are refused, registered jobs round-trip
@@ -191,10 +157,7 @@ async fn scheduler_on_a_persistent_store_refuses_closures_and_runs_saved_jobs() 
 
     let triggers = TriggerRegistry::new();
     triggers.register_serde::<Once>("once");
-    let mut h = Harness::with(|b| {
-        b.triggers(triggers)
-            .jobstore("records", RecordStore::default())
-    });
+    let mut h = Harness::with(|b| b.triggers(triggers).jobstore("records", record_store()));
     h.scheduler.start().await.unwrap();
     let closure = JobSpec::new(JobTarget::closure("c", || ()), Once(t(0))).jobstore("records");
     let err = h.scheduler.add_job(closure).await.unwrap_err();
@@ -229,7 +192,7 @@ async fn built_in_triggers_survive_a_persistent_store() {
 
     let mut h = Harness::with(|b| {
         b.triggers(triggers::registry())
-            .jobstore("records", RecordStore::default())
+            .jobstore("records", record_store())
     });
     h.scheduler.start().await.unwrap();
     let every_10s = triggers::IntervalTrigger::builder()
@@ -253,4 +216,60 @@ async fn built_in_triggers_survive_a_persistent_store() {
     let job = h.scheduler.get_job("tick", None).await.unwrap().unwrap();
     assert_eq!(job.next_run_time(), Some(t(30)));
     assert_eq!(job.trigger().to_string(), "interval[0:00:10]");
+}
+
+/// A record this process cannot read, in a persistent store the scheduler runs: reported once
+/// as a `JobFault` on the scheduler's bus naming the store and the job, left in the store as
+/// it was, and not woken for again; the readable job beside it runs.
+#[tokio::test]
+async fn an_unreadable_record_is_reported_by_the_scheduler_once_and_left_alone() {
+    use crate::harness::{Harness, Once, t};
+    use scheduler_core::store::StoredRecord;
+    use scheduler_core::{EventMask, FaultAction, RecordStore, TriggerRegistry};
+
+    let records = RecordMap::new();
+    let triggers = TriggerRegistry::new();
+    triggers.register_serde::<Once>("once");
+    let mut h = Harness::with(|b| {
+        b.triggers(triggers)
+            .jobstore("records", RecordJobStore::new(records.clone()))
+    });
+    let planted = StoredRecord {
+        id: "ghost".into(),
+        next_run_time: Some(t(5)),
+        revision: 3,
+        json: serde_json::json!({
+            "version": 1, "id": "ghost", "name": "ghost", "func": "gone", "args": null,
+            "trigger": {"kind": "once", "state": t(5)}, "executor": "default",
+            "misfire_grace_time": 1.0, "coalesce": true, "max_instances": 1,
+            "next_run_time": t(5),
+        })
+        .to_string(),
+    };
+    records.upsert(planted.clone()).await.unwrap();
+    h.scheduler.start().await.unwrap();
+    h.scheduler
+        .add_job(h.record_job("good", Once(t(5))).jobstore("records"))
+        .await
+        .unwrap();
+    h.set_time(5);
+    let scheduler_core::Event::JobFault(fault) = h.next(EventMask::JOB_FAULT).await else {
+        unreachable!()
+    };
+    assert_eq!(
+        (&*fault.job_id, &*fault.jobstore, fault.action),
+        ("ghost", "records", FaultAction::Skipped)
+    );
+    assert_eq!(
+        fault.error.kind(),
+        scheduler_core::ErrorKind::UnknownJobFunction
+    );
+    let scheduler_core::Event::JobExecuted(run) = h.next(EventMask::JOB_EXECUTED).await else {
+        unreachable!()
+    };
+    assert_eq!(&*run.job_id, "good");
+    h.scheduler.wakeup();
+    h.assert_quiet(EventMask::JOB_FAULT | EventMask::JOB_SUBMITTED)
+        .await;
+    assert_eq!(records.get("ghost").await.unwrap(), Some(planted));
 }

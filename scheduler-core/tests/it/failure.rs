@@ -102,7 +102,8 @@ fn a_loop_whose_runtime_stops_leaves_the_scheduler_failed_not_running() {
 
 #[tokio::test]
 async fn health_says_when_the_loop_last_passed_and_when_it_looks_next() {
-    let h = Harness::new();
+    // A maximum wait beyond the job, so the next look is the job's run time.
+    let h = Harness::with(|b| b.max_wait(Duration::from_secs(3600)));
     let health = h.scheduler.health();
     assert!(!health.is_alive());
     assert_eq!(health.passes, 0);

@@ -8,8 +8,9 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use scheduler_core::testkit::{ManualClock, StepTrigger};
 use scheduler_core::{
-    Capabilities, Event, EventMask, EventStream, FireCommit, Job, JobFunction, JobRegistry,
-    JobSpec, JobStore, Result, Scheduler, SchedulerBuilder, StoreContext, Trigger, TriggerState,
+    Capabilities, Event, EventMask, EventStream, FireAnswers, FireCommit, Job, JobFunction,
+    JobRegistry, JobSpec, JobStore, Result, Scheduler, SchedulerBuilder, StoreContext, Trigger,
+    TriggerState,
 };
 
 /// The instant every test starts at.
@@ -230,6 +231,15 @@ pub(crate) struct InstrumentedStore {
     pub(crate) start_delay: Duration,
     /// Adding the job with this id takes this long.
     pub(crate) slow_add: Option<(&'static str, Duration)>,
+    /// While set, `get_due_jobs` never answers (a hung server).
+    pub(crate) hanging: Arc<std::sync::atomic::AtomicBool>,
+    /// How many times `get_due_jobs` was called (a loop that spins calls it without end).
+    pub(crate) due_calls: Arc<std::sync::atomic::AtomicUsize>,
+    /// How many of the next `update_job` calls fail with `Conflict`, as if another process
+    /// had written the job just before.
+    pub(crate) conflicts: Arc<std::sync::atomic::AtomicUsize>,
+    /// `commit_fires` leaves out its answer for the job with this id (a buggy store).
+    pub(crate) unanswered: Option<&'static str>,
 }
 
 impl InstrumentedStore {
@@ -259,12 +269,17 @@ impl JobStore for InstrumentedStore {
     async fn lookup_job(&self, id: &str) -> Result<Option<Job>> {
         self.inner.lookup_job(id).await
     }
-    async fn get_due_jobs(&self, now: DateTime<Utc>) -> Result<Vec<Job>> {
+    async fn get_due_jobs(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Job>> {
+        self.due_calls
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.check()?;
+        if self.hanging.load(std::sync::atomic::Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
         if self.panicking.load(std::sync::atomic::Ordering::SeqCst) {
             panic!("a bug in the store");
         }
-        self.inner.get_due_jobs(now).await
+        self.inner.get_due_jobs(now, limit).await
     }
     async fn get_next_run_time(&self) -> Result<Option<DateTime<Utc>>> {
         self.check()?;
@@ -273,13 +288,27 @@ impl JobStore for InstrumentedStore {
     async fn get_all_jobs(&self) -> Result<Vec<Job>> {
         self.inner.get_all_jobs().await
     }
-    async fn add_job(&self, job: Job) -> Result<()> {
+    async fn add_job(&self, job: Job) -> Result<u64> {
         if let Some((_, delay)) = self.slow_add.filter(|(id, _)| *id == job.id()) {
             tokio::time::sleep(delay).await;
         }
         self.inner.add_job(job).await
     }
-    async fn update_job(&self, job: Job) -> Result<()> {
+    async fn upsert_job(&self, job: Job) -> Result<u64> {
+        self.inner.upsert_job(job).await
+    }
+    async fn update_job(&self, job: Job) -> Result<u64> {
+        let conflict = self
+            .conflicts
+            .fetch_update(
+                std::sync::atomic::Ordering::SeqCst,
+                std::sync::atomic::Ordering::SeqCst,
+                |n| n.checked_sub(1),
+            )
+            .is_ok();
+        if conflict {
+            return Err(scheduler_core::Error::conflict(job.id()));
+        }
         self.inner.update_job(job).await
     }
     async fn remove_job(&self, id: &str) -> Result<()> {
@@ -288,7 +317,18 @@ impl JobStore for InstrumentedStore {
     async fn remove_all_jobs(&self) -> Result<()> {
         self.inner.remove_all_jobs().await
     }
-    async fn commit_fires(&self, commits: &[FireCommit]) -> Result<Vec<bool>> {
-        self.inner.commit_fires(commits).await
+    async fn commit_fires(&self, commits: &[FireCommit]) -> Result<FireAnswers> {
+        let answers = self.inner.commit_fires(commits).await?;
+        Ok(answers
+            .iter()
+            .filter(|(id, _)| Some(*id) != self.unanswered)
+            .map(|(id, answer)| (id.to_owned(), answer))
+            .collect())
+    }
+    fn skip_until_changed(&self, id: &str, revision: u64) {
+        self.inner.skip_until_changed(id, revision);
+    }
+    fn clear_skipped(&self) {
+        self.inner.clear_skipped();
     }
 }

@@ -10,5 +10,6 @@ mod jobs;
 mod lifecycle;
 mod processing;
 mod shutdown;
+mod stores;
 mod sync;
 mod trigger_calls;

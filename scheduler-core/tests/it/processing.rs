@@ -300,23 +300,6 @@ async fn failing_and_panicking_jobs_become_error_events_and_the_scheduler_goes_o
 }
 
 #[tokio::test]
-async fn a_job_whose_executor_is_gone_is_removed() {
-    let mut h =
-        Harness::with(|b| b.executor("pool", executors::ThreadPoolExecutor::new(1).unwrap()));
-    h.scheduler.start().await.unwrap();
-    h.scheduler
-        .add_job(h.record_job("orphan", Once(t(10))).executor("pool"))
-        .await
-        .unwrap();
-    h.scheduler.remove_executor("pool", true).await.unwrap();
-    h.set_time(10);
-    assert!(
-        matches!(h.next(EventMask::JOB_REMOVED).await, Event::JobRemoved(e) if &*e.job_id == "orphan")
-    );
-    assert!(h.calls.get().is_empty());
-}
-
-#[tokio::test]
 async fn adding_a_job_wakes_a_sleeping_scheduler() {
     let mut h = Harness::new();
     h.scheduler.start().await.unwrap();

@@ -1,0 +1,695 @@
+//! The record-level contract for persistent backends ([`RecordStore`]), and the one adapter
+//! that turns a backend into a [`JobStore`] ([`RecordJobStore`]).
+//!
+//! A backend keeps rows of four things: the job's id (the key), its next run time (indexed),
+//! its revision, and its [`JobRecord`] as JSON. It implements only its
+//! queries over those rows; it never parses the JSON. [`RecordJobStore`] does the rest, once
+//! for every backend:
+//!
+//! * encodes jobs into rows and decodes rows into jobs with the scheduler's codec, taking the
+//!   run time from the indexed column, not from the JSON;
+//! * skips rows this process cannot read (corrupt JSON, unknown function, unknown trigger
+//!   kind, a newer record version), reports each once as [`Event::JobFault`] with
+//!   [`FaultAction::Skipped`] and a `tracing` error, leaves it untouched, and remembers it so
+//!   that neither the due batches nor the next run time keep returning it;
+//! * chooses revisions, checks them for conditional writes, and maps "not applied" answers to
+//!   [`ConflictingId`](ErrorKind::ConflictingId), [`JobNotFound`](ErrorKind::JobNotFound) and
+//!   [`Conflict`](ErrorKind::Conflict);
+//! * refuses run times outside the backend's [`run_time_range`](RecordStore::run_time_range)
+//!   with [`Unrepresentable`](ErrorKind::Unrepresentable), before the backend sees them;
+//! * orders jobs, and writes the JSON copy of each run time from the same value as the column.
+//!
+//! [`Event::JobFault`]: crate::Event::JobFault
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::future::Future;
+use std::ops::RangeInclusive;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::{
+    Capabilities, FireAnswer, FireAnswers, FireCommit, FireOutcome, JobStore, StoreContext,
+};
+use crate::error::{Error, ErrorKind, Result};
+use crate::event::FaultAction;
+use crate::job::{Job, JobRecord};
+
+/// One stored job as a backend keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    /// The job's id: the row's key.
+    pub id: String,
+    /// The next run time, `None` when paused: the indexed column, and the authority (the
+    /// JSON's copy is written from the same value).
+    pub next_run_time: Option<DateTime<Utc>>,
+    /// The row's revision. Chosen by the adapter; a backend stores and compares it, never
+    /// computes it.
+    pub revision: u64,
+    /// The [`JobRecord`] as JSON text. Opaque to the backend: store it as
+    /// given (a text column, a hash field, a string or a document) and hand it back unchanged.
+    pub json: String,
+}
+
+/// A row's place in the run-time order, without its record: what
+/// [`RecordStore::next_run_times`] answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleEntry {
+    /// The job's id.
+    pub id: String,
+    /// Its next run time.
+    pub next_run_time: DateTime<Utc>,
+    /// Its revision.
+    pub revision: u64,
+}
+
+/// One fire to commit, at the record level: a conditional replacement or removal of one row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordFireCommit {
+    /// The job's id (distinct within a batch).
+    pub id: Arc<str>,
+    /// The run time the job was due at (implied by `expected_revision`; a backend may check
+    /// it too, or record it).
+    pub due_at: DateTime<Utc>,
+    /// Apply only if the row is still at this revision.
+    pub expected_revision: u64,
+    /// The row to write in place of the stored one (its new run time, or none when paused;
+    /// a new revision; the JSON with the new run time); `None` removes the row.
+    pub write: Option<StoredRecord>,
+}
+
+/// The queries a persistent backend implements; [`RecordJobStore`] makes a [`JobStore`] of it.
+///
+/// # Rows
+///
+/// A row is a [`StoredRecord`]: id (key), next run time (indexed; `None` = paused), revision,
+/// JSON. Keep them readable for an operator: a table `(id, next_run_time, revision, ...,
+/// job_state)`, a Redis hash of JSON plus a sorted set of run times, one MongoDB document per
+/// job. The JSON is opaque: store it and hand it back byte for byte.
+///
+/// # Run times: exact, microseconds, the column is the authority
+///
+/// Run times are UTC instants with whole microseconds. Keep them exactly, in an indexed
+/// column that orders them:
+///
+/// * where the native type covers your declared range to the microsecond, use it (PostgreSQL
+///   `timestamptz`, SQLite integer microseconds);
+/// * where it does not, index integer microseconds since the Unix epoch ([`to_micros`],
+///   [`from_micros`]) and keep a readable column beside it for operators: BSON dates hold
+///   milliseconds; MySQL `DATETIME(6)` covers the years 1000-9999 and `TIMESTAMP` ends in 2038;
+///   a Redis score is a double, exact for integer microseconds only within ±2^53 µs of 1970
+///   (about the years 1685-2255).
+///
+/// The indexed column is the authority: the adapter reads a job's run time from it and
+/// writes the JSON's copy from the same value in the same write, so the two never disagree
+/// (an operator who moves a job by editing only the column is obeyed). Declare in
+/// [`run_time_range`](Self::run_time_range) what you hold exactly; the adapter refuses any other
+/// run time with [`Unrepresentable`](ErrorKind::Unrepresentable) before calling you, so a run
+/// is never silently rounded.
+///
+/// # Order
+///
+/// [`due`](Self::due) and [`next_run_times`](Self::next_run_times) answer in run-time order,
+/// ties by id (byte order), and take the first `limit`: only the backend's index can do that.
+/// [`all`](Self::all) may answer in any order; the adapter sorts.
+///
+/// # Atomicity
+///
+/// Every write is atomic on its own row. [`insert`](Self::insert) is add-if-absent in one
+/// step (a primary key, `HSETNX` in a script, an insert that fails on a duplicate `_id`);
+/// [`update`](Self::update) and each commit of [`commit_fires`](Self::commit_fires) compare the
+/// revision and write in one step (`UPDATE … WHERE id = ? AND revision = ?`, a Lua script, a
+/// filtered `update_one`). Several processes may call them on the same row at once; exactly
+/// one conditional write of a given revision may apply.
+///
+/// # Errors
+///
+/// Answer "not applied" with `false` (or a [`FireAnswer::Stale`]), never an error: the adapter
+/// turns it into the right error kind. Fail with [`Backend`](ErrorKind::Backend) errors for the
+/// server, marked [temporary](Error::set_temporary) when retrying may help (a lost connection,
+/// a timeout), and never put credentials in messages.
+pub trait RecordStore: Send + Sync + Debug + 'static {
+    /// Connects, and creates or upgrades the schema. Called before any other method, and again
+    /// after [`shutdown`](Self::shutdown).
+    fn start(&self, ctx: &StoreContext) -> impl Future<Output = Result<()>> + Send;
+
+    /// Frees connections. The rows stay.
+    fn shutdown(&self) -> impl Future<Output = Result<()>> + Send;
+
+    /// The run times this backend holds exactly; by default the years 1 to 9999, everything a
+    /// trigger answers. Declare less if your column cannot (a Redis score: ±2^53 µs).
+    fn run_time_range(&self) -> RangeInclusive<DateTime<Utc>> {
+        full_run_time_range()
+    }
+
+    /// The row with `id`, or `None`.
+    fn get(&self, id: &str) -> impl Future<Output = Result<Option<StoredRecord>>> + Send;
+
+    /// The first `limit` rows whose next run time is at or before `now`, in run-time order
+    /// (ties by id). Paused rows are never due.
+    fn due(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<StoredRecord>>> + Send;
+
+    /// The first `limit` scheduled rows (paused ones left out) in run-time order, ties by id:
+    /// id, run time and revision only. The adapter asks for one more than the rows it skips,
+    /// so this is usually a one-row query on the index.
+    fn next_run_times(
+        &self,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<ScheduleEntry>>> + Send;
+
+    /// Every row, in any order.
+    fn all(&self) -> impl Future<Output = Result<Vec<StoredRecord>>> + Send;
+
+    /// Adds `record` unless a row with its id exists; answers whether it was added.
+    fn insert(&self, record: StoredRecord) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Adds `record`, or replaces the row with its id whatever that row's revision.
+    fn upsert(&self, record: StoredRecord) -> impl Future<Output = Result<()>> + Send;
+
+    /// Replaces the row with `record.id` by `record` if the row is at `expected_revision`;
+    /// answers whether it did (`false`: no such row, or another revision).
+    fn update(
+        &self,
+        record: StoredRecord,
+        expected_revision: u64,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Removes the row with `id` (whatever it holds); answers whether there was one.
+    fn remove(&self, id: &str) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Removes every row.
+    fn remove_all(&self) -> impl Future<Output = Result<()>> + Send;
+
+    /// For each commit whose row is at `expected_revision`, writes `write` in its place (or
+    /// removes the row when `write` is `None`), each commit atomically; answers every commit by
+    /// id: [`Committed`](FireAnswer::Committed) or [`Stale`](FireAnswer::Stale). Batch the
+    /// round trips as the server allows; the batch need not be atomic as a whole.
+    fn commit_fires(
+        &self,
+        commits: &[RecordFireCommit],
+    ) -> impl Future<Output = Result<FireAnswers>> + Send;
+}
+
+/// The instants from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z: every run time a
+/// trigger answers, and the default [`RecordStore::run_time_range`].
+pub fn full_run_time_range() -> RangeInclusive<DateTime<Utc>> {
+    let first = NaiveDate::from_ymd_opt(1, 1, 1).and_then(|d| d.and_hms_opt(0, 0, 0));
+    let last = NaiveDate::from_ymd_opt(9999, 12, 31)
+        .and_then(|d| d.and_hms_micro_opt(23, 59, 59, 999_999));
+    match (first, last) {
+        (Some(first), Some(last)) => first.and_utc()..=last.and_utc(),
+        _ => DateTime::<Utc>::MIN_UTC..=DateTime::<Utc>::MAX_UTC,
+    }
+}
+
+/// `t` as integer microseconds since 1970-01-01T00:00:00Z, for a backend whose native time
+/// type cannot hold the whole range exactly.
+pub fn to_micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+/// The instant `micros` microseconds after 1970-01-01T00:00:00Z; a
+/// [`Serialization`](ErrorKind::Serialization) error for a stored value no instant has.
+pub fn from_micros(micros: i64) -> Result<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(micros).ok_or_else(|| {
+        Error::new(
+            ErrorKind::Serialization,
+            format!("{micros} µs since 1970 is not a valid run time"),
+        )
+    })
+}
+
+/// A fresh revision for an unconditional write (add, upsert): random, so that a job removed
+/// and added again never repeats a revision a stale reader may still hold, and below 2^52, so
+/// that it and the increments after it stay exact as doubles and in signed 64-bit columns.
+fn fresh_revision() -> u64 {
+    let (high, _) = uuid::Uuid::new_v4().as_u64_pair();
+    (high >> 12).max(1)
+}
+
+/// The revision a conditional write at `expected` gives: the next one, while it stays exact.
+fn next_revision(expected: u64) -> u64 {
+    match expected.checked_add(1) {
+        Some(next) if next < (1 << 53) => next,
+        _ => fresh_revision(),
+    }
+}
+
+/// A [`JobStore`] over a persistent [`RecordStore`] backend. See the [module docs](self).
+///
+/// Each `RecordJobStore` is one handle with its own memory of skipped records; two of them
+/// over the same data behave like two processes sharing a store.
+#[derive(Debug)]
+pub struct RecordJobStore<R> {
+    records: R,
+    state: Mutex<AdapterState>,
+}
+
+#[derive(Debug, Default)]
+struct AdapterState {
+    ctx: Option<StoreContext>,
+    /// Rows this process skips while they stay at the given revision: unreadable records and
+    /// jobs set aside by the scheduler. Bounded by the number of such rows in the store.
+    skipped: HashMap<String, Skipped>,
+    /// The jobs of the last due batch, to re-encode for their fire commits without reading
+    /// them again. Bounded by the batch limit.
+    recent: HashMap<Arc<str>, Job>,
+}
+
+/// Why a row is skipped, and at which revision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Skipped {
+    revision: u64,
+    /// The record cannot be read here (else it was set aside, and is still listed).
+    unreadable: bool,
+}
+
+impl AdapterState {
+    /// Whether the row `id` at `revision` is skipped; set-aside rows only when `due`.
+    fn skips(&self, id: &str, revision: u64, due: bool) -> bool {
+        self.skipped
+            .get(id)
+            .is_some_and(|s| s.revision == revision && (due || s.unreadable))
+    }
+
+    /// Remembers that `id` at `revision` cannot be read; answers whether that is news.
+    fn unreadable(&mut self, id: &str, revision: u64) -> bool {
+        let skipped = Skipped {
+            revision,
+            unreadable: true,
+        };
+        self.skipped.insert(id.to_owned(), skipped) != Some(skipped)
+    }
+}
+
+impl<R: RecordStore> RecordJobStore<R> {
+    /// A job store over `records`.
+    pub fn new(records: R) -> Self {
+        RecordJobStore {
+            records,
+            state: Mutex::new(AdapterState::default()),
+        }
+    }
+
+    /// The backend.
+    pub fn records(&self) -> &R {
+        &self.records
+    }
+
+    fn state(&self) -> MutexGuard<'_, AdapterState> {
+        // No code path panics while holding the lock with the state half changed.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn ctx(&self) -> Result<StoreContext> {
+        self.state()
+            .ctx
+            .clone()
+            .ok_or_else(|| Error::scheduler_state("the job store is used before start()"))
+    }
+
+    /// The row for `job` at `revision`, after checking that its run time can be held.
+    fn encode(&self, ctx: &StoreContext, job: &Job, revision: u64) -> Result<StoredRecord> {
+        if let Some(at) = job.next_run_time() {
+            let range = self.records.run_time_range();
+            if !range.contains(&at) {
+                return Err(Error::unrepresentable_run_time(
+                    job.id(),
+                    at,
+                    *range.start(),
+                    *range.end(),
+                ));
+            }
+        }
+        let record = ctx.codec().encode(job)?;
+        let json = serde_json::to_string(&record).map_err(|e| {
+            Error::serialization("cannot serialize the job", e).with_job_id(job.id())
+        })?;
+        Ok(StoredRecord {
+            id: job.id().to_owned(),
+            next_run_time: job.next_run_time(),
+            revision,
+            json,
+        })
+    }
+
+    /// Decodes the rows this process can read, skipping (and reporting once) the others, and
+    /// leaving out the jobs set aside when `due`.
+    fn decode_rows(&self, ctx: &StoreContext, rows: Vec<StoredRecord>, due: bool) -> Vec<Job> {
+        let mut state = self.state();
+        let mut jobs = Vec::with_capacity(rows.len());
+        for row in rows {
+            if state.skips(&row.id, row.revision, due) {
+                continue;
+            }
+            let (id, revision) = (row.id.clone(), row.revision);
+            match decode(ctx, row) {
+                Ok(job) => {
+                    if state
+                        .skipped
+                        .get(&id)
+                        .is_some_and(|s| s.revision != revision)
+                    {
+                        state.skipped.remove(&id);
+                    }
+                    jobs.push(job);
+                }
+                Err(e) => {
+                    state.unreadable(&id, revision);
+                    ctx.report_fault(&id, FaultAction::Skipped, e);
+                }
+            }
+        }
+        jobs
+    }
+
+    fn forget(&self, id: &str) {
+        let mut state = self.state();
+        state.skipped.remove(id);
+        state.recent.remove(id);
+    }
+}
+
+/// The job in `row`: the JSON decoded with the codec, the run time from the column.
+fn decode(ctx: &StoreContext, row: StoredRecord) -> Result<Job> {
+    let record: JobRecord = serde_json::from_str(&row.json).map_err(|e| unparsable(&row, e))?;
+    if record.id != row.id {
+        return Err(Error::new(
+            ErrorKind::Serialization,
+            format!(
+                "the record stored under id {:?} names job {:?}",
+                row.id, record.id
+            ),
+        )
+        .with_job_id(&row.id));
+    }
+    if record.next_run_time != row.next_run_time {
+        tracing::warn!(
+            jobstore = ctx.alias(),
+            job = %row.id,
+            column = ?row.next_run_time,
+            json = ?record.next_run_time,
+            "the record's run time differs from its indexed column; the column wins"
+        );
+    }
+    let mut job = ctx.codec().decode(record)?;
+    job.set_next_run_time(row.next_run_time);
+    job.set_revision(row.revision);
+    Ok(job)
+}
+
+/// Why `row` does not parse: a newer record version if it says so, else corrupt JSON.
+fn unparsable(row: &StoredRecord, e: serde_json::Error) -> Error {
+    #[derive(serde::Deserialize)]
+    struct Version {
+        version: u32,
+    }
+    match serde_json::from_str::<Version>(&row.json) {
+        Ok(v) if v.version > JobRecord::VERSION => Error::new(
+            ErrorKind::Serialization,
+            format!(
+                "job {:?} was saved with record version {}, newer than this build reads ({})",
+                row.id,
+                v.version,
+                JobRecord::VERSION
+            ),
+        )
+        .with_source(e),
+        _ => Error::serialization(
+            format!("the stored record of job {:?} is corrupt", row.id),
+            e,
+        ),
+    }
+    .with_job_id(&row.id)
+}
+
+fn sort_jobs(jobs: &mut [Job]) {
+    jobs.sort_by(|a, b| {
+        let key = |j: &Job| (j.next_run_time().is_none(), j.next_run_time());
+        key(a).cmp(&key(b)).then_with(|| a.id().cmp(b.id()))
+    });
+}
+
+impl<R: RecordStore> JobStore for RecordJobStore<R> {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::persistent()
+    }
+
+    async fn start(&self, ctx: StoreContext) -> Result<()> {
+        self.records.start(&ctx).await?;
+        let mut state = self.state();
+        state.ctx = Some(ctx);
+        state.skipped.clear();
+        state.recent.clear();
+        Ok(())
+    }
+
+    async fn shutdown(&self) -> Result<()> {
+        {
+            let mut state = self.state();
+            state.ctx = None;
+            state.skipped.clear();
+            state.recent.clear();
+        }
+        self.records.shutdown().await
+    }
+
+    async fn lookup_job(&self, id: &str) -> Result<Option<Job>> {
+        let ctx = self.ctx()?;
+        let Some(row) = self.records.get(id).await? else {
+            return Ok(None);
+        };
+        let revision = row.revision;
+        match decode(&ctx, row) {
+            Ok(job) => Ok(Some(job)),
+            Err(e) => {
+                if self.state().unreadable(id, revision) {
+                    ctx.report_fault(id, FaultAction::Skipped, e.clone_shallow());
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn get_due_jobs(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Job>> {
+        let ctx = self.ctx()?;
+        let limit = limit.max(1);
+        let mut jobs = loop {
+            // Ask for as many more rows as this process skips, so that skipped rows (which
+            // stay due) never fill the batch and starve the jobs behind them.
+            let extra = self.state().skipped.len();
+            let asked = limit.saturating_add(extra);
+            let mut rows = self.records.due(now, asked).await?;
+            let exhausted = rows.len() < asked;
+            rows.retain(|row| row.next_run_time.is_some_and(|t| t <= now));
+            let jobs = self.decode_rows(&ctx, rows, true);
+            // Rows found unreadable just now took places: ask again with room for them.
+            let found_more = self.state().skipped.len() > extra;
+            if jobs.len() >= limit || exhausted || !found_more {
+                break jobs;
+            }
+        };
+        sort_jobs(&mut jobs);
+        jobs.truncate(limit);
+        self.state().recent = jobs
+            .iter()
+            .map(|j| (j.id_arc().clone(), j.clone()))
+            .collect();
+        Ok(jobs)
+    }
+
+    async fn get_next_run_time(&self) -> Result<Option<DateTime<Utc>>> {
+        let extra = self.state().skipped.len();
+        let entries = self.records.next_run_times(extra.saturating_add(1)).await?;
+        let state = self.state();
+        Ok(entries
+            .into_iter()
+            .filter(|e| !state.skips(&e.id, e.revision, true))
+            .map(|e| e.next_run_time)
+            .min())
+    }
+
+    async fn get_all_jobs(&self) -> Result<Vec<Job>> {
+        let ctx = self.ctx()?;
+        let rows = self.records.all().await?;
+        let mut jobs = self.decode_rows(&ctx, rows, false);
+        sort_jobs(&mut jobs);
+        Ok(jobs)
+    }
+
+    async fn add_job(&self, job: Job) -> Result<u64> {
+        let ctx = self.ctx()?;
+        let revision = fresh_revision();
+        let row = self.encode(&ctx, &job, revision)?;
+        if !self.records.insert(row).await? {
+            return Err(Error::conflicting_id(job.id()));
+        }
+        self.forget(job.id());
+        Ok(revision)
+    }
+
+    async fn upsert_job(&self, job: Job) -> Result<u64> {
+        let ctx = self.ctx()?;
+        let revision = fresh_revision();
+        let row = self.encode(&ctx, &job, revision)?;
+        self.records.upsert(row).await?;
+        self.forget(job.id());
+        Ok(revision)
+    }
+
+    async fn update_job(&self, job: Job) -> Result<u64> {
+        let ctx = self.ctx()?;
+        let expected = job.revision();
+        let revision = next_revision(expected);
+        let row = self.encode(&ctx, &job, revision)?;
+        if self.records.update(row, expected).await? {
+            self.forget(job.id());
+            return Ok(revision);
+        }
+        // Not applied: tell a missing job from a changed one.
+        match self.records.get(job.id()).await? {
+            None => Err(Error::job_not_found(job.id())),
+            Some(_) => Err(Error::conflict(job.id())),
+        }
+    }
+
+    async fn remove_job(&self, id: &str) -> Result<()> {
+        if !self.records.remove(id).await? {
+            return Err(Error::job_not_found(id));
+        }
+        self.forget(id);
+        Ok(())
+    }
+
+    async fn remove_all_jobs(&self) -> Result<()> {
+        self.records.remove_all().await?;
+        let mut state = self.state();
+        state.skipped.clear();
+        state.recent.clear();
+        Ok(())
+    }
+
+    async fn commit_fires(&self, commits: &[FireCommit]) -> Result<FireAnswers> {
+        let ctx = self.ctx()?;
+        let range = self.records.run_time_range();
+        let recent = std::mem::take(&mut self.state().recent);
+        let mut answers = FireAnswers::with_capacity(commits.len());
+        let mut batch = Vec::with_capacity(commits.len());
+        for commit in commits {
+            let id = &commit.job_id;
+            let cached = recent
+                .get(id)
+                .filter(|job| job.revision() == commit.revision)
+                .cloned();
+            let job = match cached {
+                Some(job) => job,
+                // Not read through this handle's last due batch: read it now. A row at
+                // another revision cannot be committed, so there is nothing to write.
+                None => match self.records.get(id).await? {
+                    Some(row) if row.revision == commit.revision => match decode(&ctx, row) {
+                        Ok(job) => job,
+                        Err(e) => {
+                            if self.state().unreadable(id, commit.revision) {
+                                ctx.report_fault(id, FaultAction::Skipped, e);
+                            }
+                            answers.insert(id.clone(), FireAnswer::Stale);
+                            continue;
+                        }
+                    },
+                    _ => {
+                        answers.insert(id.clone(), FireAnswer::Stale);
+                        continue;
+                    }
+                },
+            };
+            let write = match commit.outcome {
+                FireOutcome::Remove => None,
+                outcome => {
+                    let mut next = outcome.next_run_time();
+                    if let Some(at) = next.filter(|at| !range.contains(at)) {
+                        // The run still happens; the job waits, paused, for an operator rather
+                        // than run at a rounded time.
+                        let e =
+                            Error::unrepresentable_run_time(id, at, *range.start(), *range.end());
+                        ctx.report_fault(id, FaultAction::Paused, e);
+                        next = None;
+                    }
+                    let mut job = job;
+                    job.set_next_run_time(next);
+                    match self.encode(&ctx, &job, next_revision(commit.revision)) {
+                        Ok(row) => Some(row),
+                        Err(e) => {
+                            // It was read but cannot be written back (its trigger cannot
+                            // save its state): set it aside rather than spin on it.
+                            self.skip_until_changed(id, commit.revision);
+                            ctx.report_fault(id, FaultAction::Skipped, e);
+                            answers.insert(id.clone(), FireAnswer::Stale);
+                            continue;
+                        }
+                    }
+                }
+            };
+            batch.push(RecordFireCommit {
+                id: id.clone(),
+                due_at: commit.due_at,
+                expected_revision: commit.revision,
+                write,
+            });
+        }
+        if !batch.is_empty() {
+            answers.extend(self.records.commit_fires(&batch).await?);
+        }
+        Ok(answers)
+    }
+
+    fn skip_until_changed(&self, id: &str, revision: u64) {
+        let mut state = self.state();
+        // An unreadable record stays unreadable: setting it aside must not list it.
+        if !state.skips(id, revision, false) {
+            let skipped = Skipped {
+                revision,
+                unreadable: false,
+            };
+            state.skipped.insert(id.to_owned(), skipped);
+        }
+    }
+
+    fn clear_skipped(&self) {
+        let mut state = self.state();
+        state.skipped.clear();
+        state.recent.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn micros_round_trip_across_the_whole_range() {
+        let range = full_run_time_range();
+        for t in [*range.start(), *range.end(), DateTime::UNIX_EPOCH] {
+            assert_eq!(from_micros(to_micros(t)).unwrap(), t);
+        }
+        assert_eq!(
+            from_micros(i64::MIN).unwrap_err().kind(),
+            ErrorKind::Serialization
+        );
+        assert_eq!(range.end().timestamp_subsec_micros(), 999_999);
+    }
+
+    #[test]
+    fn revisions_are_fresh_or_the_next_and_stay_exact_as_doubles() {
+        let a = fresh_revision();
+        assert!(a > 0 && a < (1 << 52));
+        assert_ne!(a, fresh_revision());
+        assert_eq!(next_revision(7), 8);
+        let wrapped = next_revision((1 << 53) - 1);
+        assert!(wrapped < (1 << 52));
+    }
+}

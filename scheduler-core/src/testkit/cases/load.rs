@@ -1,0 +1,82 @@
+//! Many jobs, and many writers at once.
+
+use super::*;
+
+/// Many adds and removes at once from several tasks leave exactly the expected jobs.
+pub async fn concurrent_adds_and_removes_stay_consistent(f: &Fixture) -> anyhow::Result<()> {
+    const TASKS: i64 = 8;
+    const PER_TASK: i64 = 25;
+    let job = |n: i64, secs: i64| f.job(&format!("job-{n:04}"), Some(at(secs)));
+    let mut adds = tokio::task::JoinSet::new();
+    for t in 0..TASKS {
+        let store = f.shared_store();
+        let jobs: Vec<Job> = (0..PER_TASK)
+            .map(|i| job(t * PER_TASK + i, t * PER_TASK + i))
+            .collect();
+        adds.spawn(async move {
+            for job in jobs {
+                store.add_job(job).await?;
+            }
+            anyhow::Ok(())
+        });
+    }
+    while let Some(result) = adds.join_next().await {
+        result??;
+    }
+    // Remove the odd ones from several tasks, while others try to add duplicates of the even ones.
+    let mut writes = tokio::task::JoinSet::new();
+    for t in 0..TASKS {
+        let store = f.shared_store();
+        let work: Vec<(String, Job)> = (0..PER_TASK)
+            .map(|i| t * PER_TASK + i)
+            .map(|n| (format!("job-{n:04}"), job(n, -1)))
+            .collect();
+        writes.spawn(async move {
+            for (id, duplicate) in work {
+                if duplicate.id().ends_with(['1', '3', '5', '7', '9']) {
+                    store.remove_job(&id).await?;
+                } else {
+                    expect_kind(
+                        store.add_job(duplicate).await,
+                        ErrorKind::ConflictingId,
+                        "duplicate add",
+                    )?;
+                }
+            }
+            anyhow::Ok(())
+        });
+    }
+    while let Some(result) = writes.join_next().await {
+        result??;
+    }
+    let all = f.store().get_all_jobs().await?;
+    let expected: Vec<String> = (0..TASKS * PER_TASK)
+        .filter(|n| n % 2 == 0)
+        .map(|n| format!("job-{n:04}"))
+        .collect();
+    ensure!(
+        ids(&all) == expected.iter().map(String::as_str).collect::<Vec<_>>(),
+        "jobs after concurrent writes: {:?}",
+        ids(&all)
+    );
+    ensure!(f.store().get_next_run_time().await? == Some(at(0)));
+    Ok(())
+}
+
+/// A few hundred jobs added in shuffled order come back sorted.
+pub async fn many_jobs_keep_their_order(f: &Fixture) -> anyhow::Result<()> {
+    const N: i64 = 300;
+    // A fixed permutation of 0..N (N is coprime with 7).
+    for k in 0..N {
+        let n = (k * 7) % N;
+        f.store()
+            .add_job(f.job(&format!("j{n:03}"), Some(at(n))))
+            .await?;
+    }
+    let all = f.store().get_all_jobs().await?;
+    let expected: Vec<String> = (0..N).map(|n| format!("j{n:03}")).collect();
+    ensure!(ids(&all) == expected.iter().map(String::as_str).collect::<Vec<_>>());
+    let due_jobs = due(f.store(), at(N / 2)).await?;
+    ensure!(due_jobs.len() as i64 == N / 2 + 1, "due {}", due_jobs.len());
+    Ok(())
+}

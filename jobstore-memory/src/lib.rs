@@ -218,6 +218,19 @@ impl JobStore for MemoryJobStore {
         Ok(jobs.insert(job))
     }
 
+    async fn add_jobs(&self, jobs: Vec<Job>) -> Result<Vec<Result<u64>>> {
+        let mut stored = self.lock();
+        Ok(jobs
+            .into_iter()
+            .map(|job| {
+                if stored.slot(job.id()).is_some() {
+                    return Err(Error::conflicting_id(job.id()));
+                }
+                Ok(stored.insert(job))
+            })
+            .collect())
+    }
+
     async fn upsert_job(&self, job: Job) -> Result<u64> {
         let mut jobs = self.lock();
         jobs.remove(job.id());

@@ -342,6 +342,25 @@ pub trait JobStore: Send + Sync + Debug + 'static {
     /// [`ConflictingId`](crate::ErrorKind::ConflictingId) if its id is taken.
     fn add_job(&self, job: Job) -> impl Future<Output = Result<u64>> + Send;
 
+    /// Adds `jobs` as [`add_job`](Self::add_job) adds each, answering for every job, in the
+    /// order given, its revision or the error `add_job` would give it (a job whose id is taken,
+    /// also by an earlier job of the same batch, fails with
+    /// [`ConflictingId`](crate::ErrorKind::ConflictingId)). Jobs are added independently: one
+    /// refused job does not stop the others, and the batch is not atomic as a whole.
+    ///
+    /// The default adds one job at a time; a store that can add many in one round trip (a
+    /// multi-row insert, one lock) overrides it. The outer error is for failures that concern
+    /// the whole call.
+    fn add_jobs(&self, jobs: Vec<Job>) -> impl Future<Output = Result<Vec<Result<u64>>>> + Send {
+        async move {
+            let mut answers = Vec::with_capacity(jobs.len());
+            for job in jobs {
+                answers.push(self.add_job(job).await);
+            }
+            Ok(answers)
+        }
+    }
+
     /// Adds `job`, or atomically replaces the job with the same id whatever its revision
     /// (APScheduler's `replace_existing`); answers the new revision.
     fn upsert_job(&self, job: Job) -> impl Future<Output = Result<u64>> + Send;
@@ -406,6 +425,7 @@ pub trait DynJobStore: Send + Sync + Debug + 'static {
     fn get_next_run_time(&self) -> BoxFuture<'_, Result<Option<DateTime<Utc>>>>;
     fn get_all_jobs(&self) -> BoxFuture<'_, Result<Vec<Job>>>;
     fn add_job(&self, job: Job) -> BoxFuture<'_, Result<u64>>;
+    fn add_jobs(&self, jobs: Vec<Job>) -> BoxFuture<'_, Result<Vec<Result<u64>>>>;
     fn upsert_job(&self, job: Job) -> BoxFuture<'_, Result<u64>>;
     fn update_job(&self, job: Job) -> BoxFuture<'_, Result<u64>>;
     fn remove_job<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<()>>;
@@ -439,6 +459,9 @@ impl<S: JobStore> DynJobStore for S {
     }
     fn add_job(&self, job: Job) -> BoxFuture<'_, Result<u64>> {
         Box::pin(JobStore::add_job(self, job))
+    }
+    fn add_jobs(&self, jobs: Vec<Job>) -> BoxFuture<'_, Result<Vec<Result<u64>>>> {
+        Box::pin(JobStore::add_jobs(self, jobs))
     }
     fn upsert_job(&self, job: Job) -> BoxFuture<'_, Result<u64>> {
         Box::pin(JobStore::upsert_job(self, job))
@@ -536,6 +559,9 @@ impl JobStore for TimedStore {
     }
     async fn add_job(&self, job: Job) -> Result<u64> {
         self.bounded("add_job", self.inner.add_job(job)).await
+    }
+    async fn add_jobs(&self, jobs: Vec<Job>) -> Result<Vec<Result<u64>>> {
+        self.bounded("add_jobs", self.inner.add_jobs(jobs)).await
     }
     async fn upsert_job(&self, job: Job) -> Result<u64> {
         self.bounded("upsert_job", self.inner.upsert_job(job)).await

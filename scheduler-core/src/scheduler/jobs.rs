@@ -10,6 +10,13 @@ use crate::job::{Job, JobChanges, JobSpec};
 use crate::store::DynJobStore;
 use crate::trigger::Trigger;
 
+/// Where a job being added goes: its store, and whether it replaces a job with its id.
+struct Prepared {
+    alias: Arc<str>,
+    store: Arc<dyn DynJobStore>,
+    replace: bool,
+}
+
 impl Scheduler {
     /// Adds a job. Before start it waits in the pending list; once started it goes to its
     /// store (defaults filled, first run time from the trigger unless given) and
@@ -45,7 +52,117 @@ impl Scheduler {
         Ok(preview_pending(preview))
     }
 
+    /// Adds many jobs: as [`add_job`](Self::add_job) adds each, answering for every spec, in
+    /// the order given, its job or the error `add_job` would give it; one refused job does not
+    /// stop the others.
+    ///
+    /// Once the scheduler runs, the jobs bound for one store reach it in one call
+    /// ([`JobStore::add_jobs`](crate::JobStore::add_jobs)), which the persistent stores turn
+    /// into one round trip per batch, and the loop is woken once: use it to add thousands of
+    /// jobs. Fails as a whole only when the scheduler has
+    /// [failed](super::SchedulerState::Failed).
+    pub async fn add_jobs(
+        &self,
+        specs: impl IntoIterator<Item = JobSpec>,
+    ) -> Result<Vec<Result<Job>>> {
+        self.settled().await;
+        self.lifecycle().ensure_usable()?;
+        if !self.running() {
+            let mut answers = Vec::new();
+            for spec in specs {
+                answers.push(self.add_job(spec).await);
+            }
+            return Ok(answers);
+        }
+        let now = self.inner.clock.now();
+        let mut answers: Vec<Result<Job>> = Vec::new();
+        // Per store, in the order first named: the jobs to add and the answers they fill.
+        let mut batches: Vec<(Prepared, Vec<(usize, Job)>)> = Vec::new();
+        for mut spec in specs {
+            if spec.id.is_none() {
+                spec.id = Some(uuid::Uuid::new_v4().simple().to_string());
+            }
+            let index = answers.len();
+            let prepared = spec
+                .target
+                .validate()
+                .and_then(|()| self.prepare(spec, now));
+            let (target, job) = match prepared {
+                Ok(prepared) => prepared,
+                Err(e) => {
+                    answers.push(Err(e));
+                    continue;
+                }
+            };
+            if target.replace {
+                answers.push(self.store_job(&target, job).await);
+                continue;
+            }
+            // Filled below with the store's answer for this job.
+            answers.push(Err(Error::new(
+                ErrorKind::Backend,
+                "the job store did not answer for this job",
+            )));
+            match batches.iter_mut().find(|(t, _)| t.alias == target.alias) {
+                Some((_, jobs)) => jobs.push((index, job)),
+                None => batches.push((target, vec![(index, job)])),
+            }
+        }
+        for (Prepared { alias, store, .. }, jobs) in batches {
+            let (slots, jobs): (Vec<usize>, Vec<Job>) = jobs.into_iter().unzip();
+            let revisions = match store.add_jobs(jobs.clone()).await {
+                Ok(revisions) if revisions.len() == jobs.len() => revisions,
+                Ok(revisions) => {
+                    let message = format!(
+                        "job store {alias:?} answered {} of {} adds",
+                        revisions.len(),
+                        jobs.len()
+                    );
+                    for &slot in &slots {
+                        answers[slot] = Err(Error::new(ErrorKind::Backend, message.clone()));
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    let e = Arc::new(e);
+                    for &slot in &slots {
+                        let mut each = Error::new(e.kind(), e.message()).with_source(e.clone());
+                        if e.is_temporary() {
+                            each = each.set_temporary();
+                        }
+                        answers[slot] = Err(each);
+                    }
+                    continue;
+                }
+            };
+            for ((slot, mut job), revision) in slots.into_iter().zip(jobs).zip(revisions) {
+                answers[slot] = revision.map(|revision| {
+                    job.set_revision(revision);
+                    self.publish_added(&job, &alias);
+                    job
+                });
+            }
+        }
+        self.wake_if_running();
+        Ok(answers)
+    }
+
     async fn add_to_store(&self, spec: JobSpec) -> Result<Job> {
+        let now = self.inner.clock.now();
+        let (target, job) = self.prepare(spec, now)?;
+        let job = self.store_job(&target, job).await?;
+        self.wake_if_running();
+        Ok(job)
+    }
+
+    /// Checks `spec` against the running scheduler and builds its job (defaults filled, the
+    /// scheduler's zone given to a trigger without one, first run time from the trigger at
+    /// `now`), with where it goes.
+    fn prepare(
+        &self,
+        spec: JobSpec,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(Prepared, Job)> {
         let store = self.store(&spec.jobstore)?;
         if super::read(&self.inner.executors)
             .get(&spec.executor)
@@ -59,25 +176,40 @@ impl Scheduler {
         let alias: Arc<str> = spec.jobstore.as_str().into();
         let replace = spec.replace_existing;
         let defaults = self.job_defaults();
-        let mut job = spec
+        let job = spec
             .with_default_timezone(self.timezone())
-            .into_job(&defaults, self.inner.clock.now())?;
+            .into_job(&defaults, now)?;
         if !job.target().is_persistable() && !store.capabilities().closures {
             return Err(Error::not_persistable(job.id()));
         }
-        let revision = if replace {
-            store.upsert_job(job.clone()).await?
+        Ok((
+            Prepared {
+                alias,
+                store,
+                replace,
+            },
+            job,
+        ))
+    }
+
+    /// Writes one prepared job to its store and publishes [`Event::JobAdded`].
+    async fn store_job(&self, target: &Prepared, mut job: Job) -> Result<Job> {
+        let revision = if target.replace {
+            target.store.upsert_job(job.clone()).await?
         } else {
-            store.add_job(job.clone()).await?
+            target.store.add_job(job.clone()).await?
         };
         job.set_revision(revision);
+        self.publish_added(&job, &target.alias);
+        Ok(job)
+    }
+
+    fn publish_added(&self, job: &Job, alias: &Arc<str>) {
         tracing::info!(job = job.id(), jobstore = %alias, "added job");
         self.inner.events.publish(Event::JobAdded(JobEvent {
             job_id: job.id_arc().clone(),
-            jobstore: alias,
+            jobstore: alias.clone(),
         }));
-        self.wake_if_running();
-        Ok(job)
     }
 
     /// Adds the jobs added before start. Checks every id first (against the stores and among

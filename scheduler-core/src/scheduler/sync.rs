@@ -227,6 +227,11 @@ impl SyncScheduler {
         self.call(move |s| async move { s.add_job(spec).await })
     }
 
+    /// See [`Scheduler::add_jobs`].
+    pub fn add_jobs(&self, specs: Vec<JobSpec>) -> Result<Vec<Result<Job>>> {
+        self.call(move |s| async move { s.add_jobs(specs).await })
+    }
+
     /// See [`Scheduler::modify_job`].
     pub fn modify_job(&self, id: &str, jobstore: Option<&str>, changes: JobChanges) -> Result<Job> {
         let (id, store) = owned(id, jobstore);

@@ -168,6 +168,27 @@ pub trait RecordStore: Send + Sync + Debug + 'static {
     /// Adds `record` unless a row with its id exists; answers whether it was added.
     fn insert(&self, record: StoredRecord) -> impl Future<Output = Result<bool>> + Send;
 
+    /// [`insert`](Self::insert)s each record, answering for every record, in the order given,
+    /// whether it was added (`false`: a row with its id existed, also one added earlier in the
+    /// same call). Each insert is atomic on its own; the call need not be.
+    ///
+    /// The default inserts one record at a time. Override it to add many in one round trip (a
+    /// multi-row insert that skips duplicate ids and tells which rows it added, a script, an
+    /// unordered bulk insert whose duplicate-key errors are read per record). The adapter
+    /// refuses an answer of the wrong length.
+    fn insert_many(
+        &self,
+        records: Vec<StoredRecord>,
+    ) -> impl Future<Output = Result<Vec<bool>>> + Send {
+        async move {
+            let mut added = Vec::with_capacity(records.len());
+            for record in records {
+                added.push(self.insert(record).await?);
+            }
+            Ok(added)
+        }
+    }
+
     /// Adds `record`, or replaces the row with its id whatever that row's revision.
     fn upsert(&self, record: StoredRecord) -> impl Future<Output = Result<()>> + Send;
 
@@ -531,6 +552,50 @@ impl<R: RecordStore> JobStore for RecordJobStore<R> {
         }
         self.forget(job.id());
         Ok(revision)
+    }
+
+    async fn add_jobs(&self, jobs: Vec<Job>) -> Result<Vec<Result<u64>>> {
+        let ctx = self.ctx()?;
+        let mut answers: Vec<Result<u64>> = Vec::with_capacity(jobs.len());
+        let mut rows = Vec::with_capacity(jobs.len());
+        // Which answer each row fills.
+        let mut slots = Vec::with_capacity(jobs.len());
+        for job in &jobs {
+            let revision = fresh_revision();
+            match self.encode(&ctx, job, revision) {
+                Ok(row) => {
+                    slots.push(answers.len());
+                    rows.push(row);
+                    answers.push(Ok(revision));
+                }
+                Err(e) => answers.push(Err(e)),
+            }
+        }
+        if rows.is_empty() {
+            return Ok(answers);
+        }
+        let expected = rows.len();
+        let added = self.records.insert_many(rows).await?;
+        if added.len() != expected {
+            return Err(Error::new(
+                ErrorKind::Backend,
+                format!(
+                    "job store {:?} answered {} of {expected} inserts; which jobs were added is \
+                     unknown",
+                    ctx.alias(),
+                    added.len()
+                ),
+            ));
+        }
+        for (slot, added) in slots.into_iter().zip(added) {
+            let id = jobs[slot].id();
+            if added {
+                self.forget(id);
+            } else {
+                answers[slot] = Err(Error::conflicting_id(id));
+            }
+        }
+        Ok(answers)
     }
 
     async fn upsert_job(&self, job: Job) -> Result<u64> {

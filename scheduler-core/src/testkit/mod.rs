@@ -595,6 +595,7 @@ macro_rules! jobstore_conformance {
             next_run_time_of_an_empty_store_is_none,
             next_run_time_ignores_paused_jobs,
             conflicting_id_is_refused_and_keeps_the_original,
+            add_jobs_answers_each_job_in_order,
             upsert_adds_or_replaces_whatever_the_revision,
             update_replaces_fields_and_reorders,
             update_of_a_missing_job_is_job_not_found,

@@ -51,6 +51,62 @@ async fn conflicting_ids_fail_unless_replacing() {
 }
 
 #[tokio::test]
+async fn add_jobs_answers_every_spec_and_adds_the_rest() {
+    let mut h = Harness::new();
+    h.scheduler.start().await.unwrap();
+    h.scheduler
+        .add_job(h.record_job("taken", Once(t(10))))
+        .await
+        .unwrap();
+    h.next(EventMask::JOB_ADDED).await;
+    let answers = h
+        .scheduler
+        .add_jobs([
+            h.record_job("a", Once(t(10))),
+            h.record_job("taken", Once(t(20))),
+            h.record_job("b", Once(t(30))).jobstore("nowhere"),
+            h.record_job("c", Once(t(40))),
+            h.record_job("taken", Once(t(50))).replace_existing(true),
+        ])
+        .await
+        .unwrap();
+    let kinds: Vec<Option<ErrorKind>> = answers
+        .iter()
+        .map(|a| a.as_ref().err().map(|e| e.kind()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            None,
+            Some(ErrorKind::ConflictingId),
+            Some(ErrorKind::Config),
+            None,
+            None
+        ]
+    );
+    // Every job answered Ok is stored at the revision it carries, and announced once.
+    for job in answers.iter().flatten() {
+        let stored = h.scheduler.get_job(job.id(), None).await.unwrap().unwrap();
+        assert_eq!(stored.revision(), job.revision(), "{}", job.id());
+    }
+    let mut added: Vec<String> = h
+        .next_n(EventMask::JOB_ADDED, 3)
+        .await
+        .iter()
+        .map(|e| e.job_id().unwrap().to_owned())
+        .collect();
+    added.sort();
+    assert_eq!(added, ["a", "c", "taken"]);
+    let taken = h.scheduler.get_job("taken", None).await.unwrap().unwrap();
+    assert_eq!(
+        taken.next_run_time(),
+        Some(t(50)),
+        "replace_existing applied"
+    );
+    assert_eq!(h.scheduler.get_jobs(None).await.unwrap().len(), 3);
+}
+
+#[tokio::test]
 async fn pending_jobs_with_conflicting_ids_fail_the_start_and_stay_pending() {
     let h = Harness::new();
     h.scheduler

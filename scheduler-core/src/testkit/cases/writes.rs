@@ -18,6 +18,52 @@ pub async fn conflicting_id_is_refused_and_keeps_the_original(f: &Fixture) -> an
     Ok(())
 }
 
+/// `add_jobs` adds a batch as `add_job` adds each job, answering every job in order: a job
+/// whose id is taken (by a stored job, or by an earlier job of the same batch) is refused with
+/// `ConflictingId` without stopping the others, and leaves the stored job unchanged. Every job
+/// added comes back with every field and the revision the answer gave.
+pub async fn add_jobs_answers_each_job_in_order(f: &Fixture) -> anyhow::Result<()> {
+    let taken = f.job("taken", Some(at(0)));
+    add_all(f, std::slice::from_ref(&taken)).await?;
+    let batch: Vec<Job> = vec![
+        f.job("b1", Some(at(2))),
+        f.job_with_args("taken", Some(at(9)), serde_json::json!("late")),
+        f.job("b2", None),
+        f.job("b3", Some(at(1))),
+        f.job_with_args("b1", Some(at(9)), serde_json::json!("twice")),
+    ];
+    let answers = f.store().add_jobs(batch.clone()).await?;
+    ensure!(answers.len() == batch.len(), "{} answers", answers.len());
+    for (job, answer) in batch.iter().zip(&answers) {
+        let refused = matches!(answer, Err(e) if e.kind() == ErrorKind::ConflictingId);
+        let duplicate = job.id() == "taken" || job.next_run_time() == Some(at(9));
+        ensure!(
+            refused == duplicate,
+            "job {:?} (first run {:?}): answer {answer:?}",
+            job.id(),
+            job.next_run_time()
+        );
+    }
+    for (job, answer) in batch.iter().zip(&answers).filter(|(_, a)| a.is_ok()) {
+        let found = fetch(f.store(), job.id()).await?;
+        ensure!(
+            f.record(&found)? == f.record(job)?,
+            "{:?} changed",
+            job.id()
+        );
+        ensure!(
+            Some(&found.revision()) == answer.as_ref().ok(),
+            "{:?} stored at revision {}, answered {answer:?}",
+            job.id(),
+            found.revision()
+        );
+    }
+    ensure!(f.record(&fetch(f.store(), "taken").await?)? == f.record(&taken)?);
+    ensure!(ids(&f.store().get_all_jobs().await?) == ["taken", "b3", "b1", "b2"]);
+    ensure!(f.store().add_jobs(Vec::new()).await?.is_empty());
+    Ok(())
+}
+
 /// `upsert_job` adds a new job, and replaces an existing one whatever revision it is at
 /// (APScheduler's `replace_existing`), leaving one job with that id.
 pub async fn upsert_adds_or_replaces_whatever_the_revision(f: &Fixture) -> anyhow::Result<()> {

@@ -1,11 +1,15 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(all(unix, feature = "process-pool"))]
+pub mod process_pool;
 #[cfg(feature = "thread-pool")]
 mod thread_pool;
 #[cfg(feature = "tokio")]
 mod tokio_executor;
 
+#[cfg(all(unix, feature = "process-pool"))]
+pub use process_pool::ProcessPoolExecutor;
 #[cfg(feature = "thread-pool")]
 pub use thread_pool::ThreadPoolExecutor;
 #[cfg(feature = "tokio")]
@@ -14,13 +18,23 @@ pub use tokio_executor::TokioExecutor;
 use scheduler_core::Components;
 
 /// Registers the executor types of the enabled features for configuration documents:
-/// `"tokio"` (also under APScheduler's name `"asyncio"`) and `"threadpool"`.
+/// `"tokio"` (also under APScheduler's name `"asyncio"`), `"threadpool"` and `"processpool"`
+/// (options `max_workers`, default 10, `recycle_after`, `queue_capacity`, `worker_program`,
+/// `start_timeout` in seconds).
 #[cfg_attr(
-    not(any(feature = "tokio", feature = "thread-pool")),
+    not(any(
+        feature = "tokio",
+        feature = "thread-pool",
+        all(unix, feature = "process-pool")
+    )),
     allow(unused_variables)
 )]
 pub fn register(components: &Components) {
-    #[cfg(any(feature = "tokio", feature = "thread-pool"))]
+    #[cfg(any(
+        feature = "tokio",
+        feature = "thread-pool",
+        all(unix, feature = "process-pool")
+    ))]
     use {
         scheduler_core::{DynExecutor, config::parse_options},
         serde::Deserialize,
@@ -56,6 +70,41 @@ pub fn register(components: &Components) {
             }
             let options: Options = parse_options(options)?;
             let executor = ThreadPoolExecutor::new(options.max_workers.unwrap_or(10))?;
+            Ok(Arc::new(executor) as Arc<dyn DynExecutor>)
+        }),
+    );
+    #[cfg(all(unix, feature = "process-pool"))]
+    components.register_executor(
+        "processpool",
+        Arc::new(|options| {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Options {
+                max_workers: Option<usize>,
+                recycle_after: Option<u64>,
+                queue_capacity: Option<usize>,
+                worker_program: Option<std::path::PathBuf>,
+                start_timeout: Option<f64>,
+            }
+            let options: Options = parse_options(options)?;
+            let mut executor = ProcessPoolExecutor::new(options.max_workers.unwrap_or(10))?;
+            if let Some(runs) = options.recycle_after {
+                executor = executor.recycle_after(runs);
+            }
+            if let Some(capacity) = options.queue_capacity {
+                executor = executor.queue_capacity(capacity);
+            }
+            if let Some(program) = options.worker_program {
+                executor = executor.worker_program(program);
+            }
+            if let Some(secs) = options.start_timeout {
+                let timeout = std::time::Duration::try_from_secs_f64(secs).map_err(|_| {
+                    scheduler_core::Error::config(format!(
+                        "start_timeout: {secs} is not a valid number of seconds"
+                    ))
+                })?;
+                executor = executor.start_timeout(timeout);
+            }
             Ok(Arc::new(executor) as Arc<dyn DynExecutor>)
         }),
     );

@@ -3,7 +3,7 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use scheduler_core::executor::run_job_blocking;
+use scheduler_core::executor::{OnTimeout, run_job_blocking_with};
 use scheduler_core::{
     Error, Executor, ExecutorContext, InstanceGuard, InstanceLimiter, JobRun, Result,
 };
@@ -15,6 +15,13 @@ use scheduler_core::{
 /// there. A job that panics is reported as a [`JobError`](scheduler_core::Event::JobError)
 /// and the worker carries on. Runs queue when all workers are busy; their misfire check
 /// happens when a worker picks them up.
+///
+/// A thread cannot be stopped, so a blocking job past its
+/// [`timeout`](scheduler_core::Job::timeout) is reported as timed out at its deadline and
+/// keeps its instance slot until it really ends (a second instance beside a stuck one would
+/// break `max_instances`); a replacement thread starts at once so other jobs do not starve,
+/// and the pool shrinks back when the stuck thread is done. An async job is stopped at its
+/// timeout.
 #[derive(Debug)]
 pub struct ThreadPoolExecutor {
     max_workers: usize,
@@ -25,15 +32,27 @@ type Task = (JobRun, InstanceGuard);
 
 #[derive(Debug)]
 struct Pool {
-    ctx: ExecutorContext,
     limiter: InstanceLimiter,
     sender: Sender<Task>,
-    receiver: Arc<Mutex<Receiver<Task>>>,
-    workers: Vec<JoinHandle<()>>,
+    shared: Arc<Shared>,
+}
+
+/// What the workers share with the pool.
+#[derive(Debug)]
+struct Shared {
+    ctx: ExecutorContext,
+    max_workers: usize,
+    receiver: Mutex<Receiver<Task>>,
+    workers: Mutex<Vec<JoinHandle<()>>>,
+    /// Worker threads running (stuck ones included).
+    live: AtomicUsize,
     /// Workers waiting for a task.
-    idle: Arc<AtomicUsize>,
+    idle: AtomicUsize,
     /// Tasks sent and not yet taken by a worker.
-    queued: Arc<AtomicUsize>,
+    queued: AtomicUsize,
+    /// Threads started beyond `max_workers` to replace ones stuck past a timeout; as many
+    /// workers leave the pool when their task ends.
+    surplus: AtomicUsize,
 }
 
 impl ThreadPoolExecutor {
@@ -48,7 +67,8 @@ impl ThreadPoolExecutor {
         })
     }
 
-    /// The most threads the pool starts.
+    /// The most threads the pool starts (besides replacements of threads stuck past a
+    /// timeout).
     pub fn max_workers(&self) -> usize {
         self.max_workers
     }
@@ -68,83 +88,123 @@ impl Default for ThreadPoolExecutor {
     }
 }
 
-impl Pool {
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shared {
     /// Starts another worker if the queued tasks outnumber the idle workers and the pool is
     /// not full.
     ///
     /// Comparing the two counts (rather than asking "is any worker idle") matters: a worker
     /// that has just counted itself idle may be about to take an earlier task, and the task
     /// queued now would then wait behind a busy worker although the pool could grow.
-    fn grow(&mut self, max_workers: usize) -> Result<()> {
+    fn grow(self: &Arc<Self>) -> Result<()> {
+        let stuck = self.surplus.load(Ordering::Acquire);
         if self.queued.load(Ordering::Acquire) <= self.idle.load(Ordering::Acquire)
-            || self.workers.len() >= max_workers
+            || self.live.load(Ordering::Acquire) >= self.max_workers + stuck
         {
             return Ok(());
         }
-        let (ctx, receiver) = (self.ctx.clone(), self.receiver.clone());
-        let (idle, queued) = (self.idle.clone(), self.queued.clone());
-        let name = format!("{}-worker-{}", ctx.alias(), self.workers.len());
+        self.spawn_worker()
+    }
+
+    fn spawn_worker(self: &Arc<Self>) -> Result<()> {
+        let mut workers = lock(&self.workers);
+        workers.retain(|w| !w.is_finished());
+        let name = format!("{}-worker-{}", self.ctx.alias(), workers.len());
+        let shared = self.clone();
+        self.live.fetch_add(1, Ordering::AcqRel);
         let handle = std::thread::Builder::new()
             .name(name)
-            .spawn(move || worker(&ctx, &receiver, &idle, &queued))
-            .map_err(|e| Error::scheduler_state("cannot start a worker thread").with_source(e))?;
-        self.workers.push(handle);
+            .spawn(move || worker(&shared))
+            .map_err(|e| {
+                self.live.fetch_sub(1, Ordering::AcqRel);
+                Error::scheduler_state("cannot start a worker thread").with_source(e)
+            })?;
+        workers.push(handle);
         Ok(())
+    }
+
+    /// A run is stuck past its timeout on a worker: start a replacement thread.
+    fn replace_stuck_worker(self: &Arc<Self>) {
+        self.surplus.fetch_add(1, Ordering::AcqRel);
+        if let Err(e) = self.spawn_worker() {
+            self.surplus.fetch_sub(1, Ordering::AcqRel);
+            tracing::error!(error = %e, "no replacement for a worker stuck past a timeout");
+        }
+    }
+
+    /// Whether this worker should leave because a replacement took its place.
+    fn leave_if_surplus(&self) -> bool {
+        self.surplus
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .is_ok()
     }
 }
 
-fn worker(
-    ctx: &ExecutorContext,
-    receiver: &Mutex<Receiver<Task>>,
-    idle: &AtomicUsize,
-    queued: &AtomicUsize,
-) {
+fn worker(shared: &Arc<Shared>) {
+    let weak = Arc::downgrade(shared);
+    let on_timeout: OnTimeout = Arc::new(move |_| {
+        if let Some(shared) = weak.upgrade() {
+            shared.replace_stuck_worker();
+        }
+    });
     loop {
-        idle.fetch_add(1, Ordering::AcqRel);
+        shared.idle.fetch_add(1, Ordering::AcqRel);
         // Workers take turns waiting on the queue; `recv` fails once the pool is shut down
         // and the queue is drained.
-        let task = receiver.lock().unwrap_or_else(|p| p.into_inner()).recv();
-        idle.fetch_sub(1, Ordering::AcqRel);
+        let task = lock(&shared.receiver).recv();
+        shared.idle.fetch_sub(1, Ordering::AcqRel);
         let Ok((run, instance)) = task else {
-            return;
+            break;
         };
-        queued.fetch_sub(1, Ordering::AcqRel);
-        run_job_blocking(ctx, &run);
+        shared.queued.fetch_sub(1, Ordering::AcqRel);
+        run_job_blocking_with(&shared.ctx, &run, on_timeout.clone());
         drop(instance);
+        if shared.leave_if_surplus() {
+            break;
+        }
     }
+    shared.live.fetch_sub(1, Ordering::AcqRel);
 }
 
 impl Executor for ThreadPoolExecutor {
     async fn start(&self, ctx: ExecutorContext) -> Result<()> {
         let (sender, receiver) = std::sync::mpsc::channel();
         *self.lock() = Some(Pool {
-            ctx,
             limiter: InstanceLimiter::new(),
             sender,
-            receiver: Arc::new(Mutex::new(receiver)),
-            workers: Vec::new(),
-            idle: Arc::default(),
-            queued: Arc::default(),
+            shared: Arc::new(Shared {
+                ctx,
+                max_workers: self.max_workers,
+                receiver: Mutex::new(receiver),
+                workers: Mutex::default(),
+                live: AtomicUsize::new(0),
+                idle: AtomicUsize::new(0),
+                queued: AtomicUsize::new(0),
+                surplus: AtomicUsize::new(0),
+            }),
         });
         Ok(())
     }
 
     fn submit(&self, run: JobRun) -> Result<()> {
-        let mut pool = self.lock();
-        let Some(pool) = pool.as_mut() else {
+        let pool = self.lock();
+        let Some(pool) = pool.as_ref() else {
             return Err(Error::scheduler_state(
                 "the thread pool executor is not started",
             ));
         };
-        let instance = pool.ctx.admit(&pool.limiter, &run)?;
-        pool.queued.fetch_add(1, Ordering::AcqRel);
-        let sent = pool.grow(self.max_workers).and_then(|()| {
+        let instance = pool.shared.ctx.admit(&pool.limiter, &run)?;
+        pool.shared.queued.fetch_add(1, Ordering::AcqRel);
+        let sent = pool.shared.grow().and_then(|()| {
             pool.sender
                 .send((run, instance))
                 .map_err(|_| Error::scheduler_state("the thread pool has shut down"))
         });
         if sent.is_err() {
-            pool.queued.fetch_sub(1, Ordering::AcqRel);
+            pool.shared.queued.fetch_sub(1, Ordering::AcqRel);
         }
         sent
     }
@@ -154,14 +214,19 @@ impl Executor for ThreadPoolExecutor {
             return Ok(());
         };
         // Dropping the sender lets the workers finish the queue and exit.
-        let Pool {
-            sender, workers, ..
-        } = pool;
+        let Pool { sender, shared, .. } = pool;
         drop(sender);
         if wait {
             let joined = tokio::task::spawn_blocking(move || {
-                for worker in workers {
-                    let _ = worker.join();
+                // Replacements may start while waiting: join until none is left.
+                loop {
+                    let workers = std::mem::take(&mut *lock(&shared.workers));
+                    if workers.is_empty() {
+                        break;
+                    }
+                    for worker in workers {
+                        let _ = worker.join();
+                    }
                 }
             })
             .await;

@@ -10,6 +10,10 @@ use scheduler_core::{
     ErrorKind, Event, EventMask, EventStream, Executor, JobRegistry, JobSpec, JobTarget, Scheduler,
 };
 
+#[cfg(all(target_os = "linux", feature = "process-pool"))]
+mod process_pool;
+mod timeouts;
+
 fn t(secs: i64) -> scheduler_core::chrono::DateTime<scheduler_core::chrono::Utc> {
     scheduler_core::chrono::DateTime::from_timestamp(1_767_225_600 + secs, 0).unwrap()
 }

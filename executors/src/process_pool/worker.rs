@@ -1,0 +1,120 @@
+//! The worker side: a process started by the pool, serving runs over its stdin and stdout.
+
+use std::io::{BufRead as _, Write as _};
+use std::sync::mpsc;
+
+use scheduler_core::JobRegistry;
+use scheduler_core::executor::wire::{self, RunOutcome, RunReport, RunRequest};
+
+use super::protocol::{Hello, WORKER_ENV};
+
+/// Turns this process into a process-pool worker if the pool started it as one, and never
+/// returns then; returns at once otherwise. Call it first thing in `main`, before any side
+/// effect, with the registry of job functions the workers may run (the way Python programs
+/// need their `if __name__ == "__main__"` guard):
+///
+/// ```no_run
+/// use scheduler_core::JobRegistry;
+///
+/// fn registry() -> JobRegistry {
+///     let registry = JobRegistry::new();
+///     registry.register_sync("crunch", |n: u64| -> u64 { (1..=n).sum() });
+///     registry
+/// }
+///
+/// fn main() {
+///     let registry = registry();
+///     executors::process_pool::worker_main(&registry); // returns here in the scheduler
+///     // ... build the scheduler with a ProcessPoolExecutor, as usual
+/// }
+/// ```
+///
+/// A worker reads runs from its stdin and answers on the stdout it was started with; what
+/// job functions print to stdout goes to stderr instead, so it cannot break that channel.
+/// It exits when its stdin closes: when the pool is done with it, and when the scheduler's
+/// process dies, whatever killed it.
+///
+/// A program that forgets this call is caught at its first run: its child prints something
+/// other than a worker's greeting (or nothing), and the run fails with an error saying to
+/// call this function; a `ProcessPoolExecutor` started in such a child refuses to start, so
+/// it cannot start workers of its own.
+pub fn worker_main(registry: &JobRegistry) {
+    if std::env::var_os(WORKER_ENV).is_none() {
+        return;
+    }
+    let code = match serve(registry) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("process-pool worker {}: {e}", std::process::id());
+            1
+        }
+    };
+    std::process::exit(code);
+}
+
+fn serve(registry: &JobRegistry) -> std::io::Result<()> {
+    // The channel to the pool is the stdout this process was started with; from here on
+    // fd 1 is stderr, so a job's `println!` cannot corrupt it. The copy is close-on-exec, so a
+    // job's own child processes do not inherit it.
+    std::io::stdout().flush()?;
+    let channel = rustix::io::fcntl_dupfd_cloexec(std::io::stdout(), 3)?;
+    rustix::stdio::dup2_stdout(std::io::stderr())?;
+    let mut channel = std::io::BufWriter::new(std::fs::File::from(channel));
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let node = scheduler_core::executor::local_node();
+    write_line(&mut channel, &Hello::new(std::process::id()))?;
+
+    // Requests are read on a thread of their own so that a closed stdin (the scheduler's
+    // process is gone) ends this process at once, even in the middle of a long job.
+    let (requests, incoming) = mpsc::sync_channel::<String>(1);
+    std::thread::Builder::new()
+        .name("process-pool-worker-stdin".into())
+        .spawn(move || {
+            let stdin = std::io::stdin();
+            let mut lines = stdin.lock();
+            loop {
+                let mut line = String::new();
+                match lines.read_line(&mut line) {
+                    Ok(0) | Err(_) => std::process::exit(0),
+                    Ok(_) => {
+                        if requests.send(line).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        })?;
+
+    for line in incoming {
+        let report = match serde_json::from_str::<RunRequest>(&line) {
+            Ok(request) => wire::execute_blocking(registry, &request, node, runtime.handle()),
+            Err(e) => RunReport {
+                version: wire::WIRE_VERSION,
+                run_id: run_id_of(&line),
+                node: node.to_owned(),
+                outcome: RunOutcome::Refused {
+                    reason: format!("the worker could not read the run: {e}"),
+                },
+            },
+        };
+        write_line(&mut channel, &report)?;
+    }
+    Ok(())
+}
+
+/// The run id of a request this version cannot read, so the refusal still answers it.
+fn run_id_of(line: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(line)
+        .ok()
+        .and_then(|v| v.get("run_id")?.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+fn write_line(out: &mut impl std::io::Write, value: &impl serde::Serialize) -> std::io::Result<()> {
+    serde_json::to_writer(&mut *out, value)?;
+    out.write_all(b"\n")?;
+    out.flush()
+}

@@ -66,7 +66,7 @@ pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(10);
 ///
 /// # #[tokio::main] async fn main() -> scheduler_core::Result<()> {
 /// let registry = JobRegistry::new();
-/// registry.register_sync("crunch", |n: u64| -> u64 { (1..=n).sum() });
+/// registry.register_sync("crunch", |n: u64| Ok::<u64, std::convert::Infallible>((1..=n).sum()));
 /// worker_main(&registry); // a worker never gets past this line
 ///
 /// let pool = ProcessPoolExecutor::new(4)?.recycle_after(1_000);

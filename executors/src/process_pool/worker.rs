@@ -18,7 +18,7 @@ use super::protocol::{Hello, WORKER_ENV};
 ///
 /// fn registry() -> JobRegistry {
 ///     let registry = JobRegistry::new();
-///     registry.register_sync("crunch", |n: u64| -> u64 { (1..=n).sum() });
+///     registry.register_sync("crunch", |n: u64| Ok::<u64, std::convert::Infallible>((1..=n).sum()));
 ///     registry
 /// }
 ///

@@ -261,6 +261,12 @@ impl SyncScheduler {
         self.call(move |s| async move { s.resume_job(&id, store.as_deref()).await })
     }
 
+    /// See [`Scheduler::run_job_now`].
+    pub fn run_job_now(&self, id: &str, jobstore: Option<&str>) -> Result<Job> {
+        let (id, store) = owned(id, jobstore);
+        self.call(move |s| async move { s.run_job_now(&id, store.as_deref()).await })
+    }
+
     /// See [`Scheduler::remove_job`].
     pub fn remove_job(&self, id: &str, jobstore: Option<&str>) -> Result<()> {
         let (id, store) = owned(id, jobstore);

@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use chrono::{DateTime, Utc};
+use tracing::Instrument as _;
 
 use crate::clock::{BoxFuture, Clock};
 use crate::error::{Error, Result};
@@ -77,6 +78,21 @@ impl ExecutorContext {
     /// submission is always published before the run's outcome.
     pub fn admit(&self, limiter: &InstanceLimiter, run: &JobRun) -> Result<InstanceGuard> {
         let claimed = limiter.acquire(&run.job);
+        match &claimed {
+            Ok(_) => tracing::debug!(
+                job = run.job.id(),
+                executor = &*self.alias,
+                run_times = run.run_times.len(),
+                "job submitted"
+            ),
+            Err(_) => crate::logging::log_warn!(
+                job = run.job.id(),
+                jobstore = &*run.jobstore,
+                executor = &*self.alias,
+                max_instances = run.job.max_instances(),
+                "run of job skipped: maximum number of running instances reached"
+            ),
+        }
         let code = if claimed.is_ok() {
             EventMask::JOB_SUBMITTED
         } else {
@@ -97,15 +113,40 @@ impl ExecutorContext {
         claimed
     }
 
-    /// Whether `run_time` is too late to start now. Publishes [`Event::JobMissed`] if so.
+    /// The `tracing` span one run of `run` executes in: `run` (at INFO), with the fields
+    /// `job` (id), `name`, `executor` (this context's alias), `jobstore`, `run_time` (the
+    /// scheduled time) and `lateness` (seconds from `run_time` to now, when the run starts).
+    ///
+    /// [`run_job`] and [`run_job_blocking`] run each run time's misfire check, call and report
+    /// inside it, so the job's own log lines and the scheduler's lines about the run carry its
+    /// context. An executor that runs jobs elsewhere (another process, a remote worker) enters
+    /// it around the run's report.
+    pub fn run_span(&self, run: &JobRun, run_time: DateTime<Utc>) -> tracing::Span {
+        let lateness = (self.clock.now() - run_time).as_seconds_f64();
+        tracing::info_span!(
+            "run",
+            job = run.job.id(),
+            name = run.job.name(),
+            executor = &*self.alias,
+            jobstore = &*run.jobstore,
+            %run_time,
+            lateness,
+        )
+    }
+
+    /// Whether `run_time` is too late to start now: publishes [`Event::JobMissed`] and logs a
+    /// warning if so, else logs that the run starts (APScheduler's "Running job").
     pub fn check_misfire(&self, run: &JobRun, run_time: DateTime<Utc>) -> bool {
         let Some(grace) = run.job.misfire_grace_time() else {
+            tracing::info!(job = run.job.id(), %run_time, "running job");
             return false;
         };
         let late = self.clock.now() - run_time;
         let missed = late.to_std().is_ok_and(|late| late > grace);
-        if missed {
-            tracing::warn!(
+        if !missed {
+            tracing::info!(job = run.job.id(), %run_time, "running job");
+        } else {
+            crate::logging::log_warn!(
                 job = run.job.id(),
                 %run_time,
                 late = %late,
@@ -129,8 +170,8 @@ impl ExecutorContext {
         outcome: std::result::Result<serde_json::Value, JobFailure>,
     ) {
         match &outcome {
-            Ok(_) => tracing::debug!(job = run.job.id(), %run_time, "job executed"),
-            Err(failure) => tracing::error!(
+            Ok(_) => tracing::info!(job = run.job.id(), %run_time, "job executed successfully"),
+            Err(failure) => crate::logging::log_error!(
                 job = run.job.id(),
                 %run_time,
                 error = %failure.chain(),
@@ -322,31 +363,38 @@ pub async fn run_job(ctx: &ExecutorContext, run: &JobRun) {
     // hold one of the threads that must answer it.
     let polled_on = tokio::runtime::Handle::try_current().ok().map(|h| h.id());
     for &run_time in &run.run_times {
-        if ctx.check_misfire(run, run_time) {
-            continue;
-        }
-        let outcome = match run.job.target().handler() {
-            Err(e) => Err(JobFailure::from_error(Box::new(e))),
-            Ok((Handler::Async(f), args)) => {
-                let scope = JobScope { bus, polled_on };
-                catch_unwind(f(args), scope).await
+        let span = ctx.run_span(run, run_time);
+        let one = async {
+            if ctx.check_misfire(run, run_time) {
+                return;
             }
-            Ok((Handler::Sync(f), args)) => {
-                let (f, args) = (f.clone(), Arc::<str>::from(args));
-                let scope = JobScope {
-                    bus,
-                    polled_on: None,
-                };
-                match tokio::task::spawn_blocking(move || scope.enter(|| f(&args))).await {
-                    Ok(outcome) => outcome.map_err(JobFailure::from_error),
-                    Err(join) if join.is_panic() => {
-                        Err(JobFailure::from_panic(&*join.into_panic()))
-                    }
-                    Err(join) => Err(JobFailure::from_error(Box::new(join))),
+            let outcome = match run.job.target().handler() {
+                Err(e) => Err(JobFailure::from_error(Box::new(e))),
+                Ok((Handler::Async(f), args)) => {
+                    let scope = JobScope { bus, polled_on };
+                    catch_unwind(f(args), scope).await
                 }
-            }
+                Ok((Handler::Sync(f), args)) => {
+                    let (f, args) = (f.clone(), Arc::<str>::from(args));
+                    let scope = JobScope {
+                        bus,
+                        polled_on: None,
+                    };
+                    // The blocking pool's thread does not inherit the span: carry it over.
+                    let span = tracing::Span::current();
+                    let call = move || span.in_scope(|| scope.enter(|| f(&args)));
+                    match tokio::task::spawn_blocking(call).await {
+                        Ok(outcome) => outcome.map_err(JobFailure::from_error),
+                        Err(join) if join.is_panic() => {
+                            Err(JobFailure::from_panic(&*join.into_panic()))
+                        }
+                        Err(join) => Err(JobFailure::from_error(Box::new(join))),
+                    }
+                }
+            };
+            ctx.report(run, run_time, outcome);
         };
-        ctx.report(run, run_time, outcome);
+        one.instrument(span).await;
     }
 }
 
@@ -361,6 +409,7 @@ pub fn run_job_blocking(ctx: &ExecutorContext, run: &JobRun) {
         polled_on: None,
     };
     for &run_time in &run.run_times {
+        let _span = ctx.run_span(run, run_time).entered();
         if ctx.check_misfire(run, run_time) {
             continue;
         }
@@ -373,7 +422,10 @@ pub fn run_job_blocking(ctx: &ExecutorContext, run: &JobRun) {
                     Err(payload) => Err(JobFailure::from_panic(&*payload)),
                 }
             }
-            Ok((Handler::Async(f), args)) => ctx.runtime.block_on(catch_unwind(f(args), scope)),
+            Ok((Handler::Async(f), args)) => {
+                let job = catch_unwind(f(args), scope).in_current_span();
+                ctx.runtime.block_on(job)
+            }
         };
         ctx.report(run, run_time, outcome);
     }

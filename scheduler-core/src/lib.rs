@@ -6,6 +6,7 @@ pub mod error;
 pub mod event;
 pub mod executor;
 pub mod job;
+mod logging;
 mod scheduler;
 pub mod store;
 pub mod trigger;

@@ -77,7 +77,7 @@ impl StoreContext {
     /// Stores call it for a record they cannot read ([`FaultAction::Skipped`]) or a job they
     /// paused because they cannot hold its next run time ([`FaultAction::Paused`]).
     pub fn report_fault(&self, job_id: &str, action: FaultAction, error: Error) {
-        tracing::error!(
+        crate::logging::log_error!(
             jobstore = %self.alias,
             job = job_id,
             error = %error,

@@ -260,7 +260,7 @@ impl Scheduler {
             {
                 Ok(next) => next,
                 Err(e) => {
-                    tracing::warn!(
+                    crate::logging::log_warn!(
                         jobstore = %alias,
                         error = %e,
                         retry_in = ?retry_interval,
@@ -367,7 +367,7 @@ impl Scheduler {
     ) {
         let id = job.id_arc().clone();
         if let Some(error) = fire.fault {
-            tracing::error!(
+            crate::logging::log_error!(
                 job = %id,
                 jobstore = %alias,
                 error = %error,
@@ -381,7 +381,7 @@ impl Scheduler {
             }));
         }
         if let Some(missed) = fire.missed {
-            tracing::warn!(
+            crate::logging::log_warn!(
                 job = %id,
                 missed = missed.count,
                 first = %missed.first,
@@ -411,7 +411,7 @@ impl Scheduler {
             job.executor()
         ))
         .with_job_id(job.id());
-        tracing::error!(
+        crate::logging::log_error!(
             job = job.id(),
             jobstore = %alias,
             executor = job.executor(),
@@ -440,7 +440,7 @@ impl Scheduler {
             ),
         )
         .with_job_id(job.id());
-        tracing::error!(jobstore = %alias, job = job.id(), "{error}");
+        crate::logging::log_error!(jobstore = %alias, job = job.id(), "{error}");
         self.inner
             .events
             .publish(Event::SchedulerError(SchedulerErrorEvent {
@@ -478,11 +478,10 @@ impl Scheduler {
         };
         match executor.submit(run) {
             Ok(()) => {}
-            Err(e) if e.kind() == ErrorKind::MaxInstancesReached => {
-                tracing::warn!(job = %id, "{e}; runs skipped");
-            }
+            // Logged and published by the executor's `admit`.
+            Err(e) if e.kind() == ErrorKind::MaxInstancesReached => {}
             Err(e) => {
-                tracing::error!(job = %id, error = %e, "error submitting job to its executor");
+                crate::logging::log_error!(job = %id, error = %e, "error submitting job to its executor");
             }
         }
     }

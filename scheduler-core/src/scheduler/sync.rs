@@ -375,7 +375,7 @@ impl Drop for BackgroundScheduler {
         if self.sync.running()
             && let Err(e) = self.sync.shutdown(false)
         {
-            tracing::warn!(error = %e, "background scheduler failed to shut down");
+            crate::logging::log_warn!(error = %e, "background scheduler failed to shut down");
         }
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
@@ -478,7 +478,7 @@ impl BlockingScheduler {
                     .failure
                     .map_or_else(String::new, |e| e.to_string());
                 if let Err(e) = scheduler.shutdown(true).await {
-                    tracing::error!(error = %e, "cannot shut down the failed scheduler");
+                    crate::logging::log_error!(error = %e, "cannot shut down the failed scheduler");
                 }
                 return Err(Error::scheduler_state(format!(
                     "the scheduler's loop failed: {failure}"
@@ -509,7 +509,7 @@ impl BlockingScheduler {
                         "shutting down gracefully; send the signal again to exit at once"
                     );
                     if let Err(e) = sync.shutdown(true) {
-                        tracing::warn!(error = %e, "the graceful shutdown on a signal failed");
+                        crate::logging::log_warn!(error = %e, "the graceful shutdown on a signal failed");
                     }
                 }
             })

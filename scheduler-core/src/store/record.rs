@@ -410,7 +410,7 @@ fn decode(ctx: &StoreContext, row: StoredRecord) -> Result<Job> {
         .with_job_id(&row.id));
     }
     if record.next_run_time != row.next_run_time {
-        tracing::warn!(
+        crate::logging::log_warn!(
             jobstore = ctx.alias(),
             job = %row.id,
             column = ?row.next_run_time,

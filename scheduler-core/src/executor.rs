@@ -32,6 +32,7 @@ pub struct ExecutorContext {
     clock: Arc<dyn Clock>,
     events: EventBus,
     runtime: tokio::runtime::Handle,
+    job_labels: bool,
 }
 
 impl ExecutorContext {
@@ -47,7 +48,21 @@ impl ExecutorContext {
             clock,
             events,
             runtime,
+            job_labels: false,
         }
+    }
+
+    /// Labels this executor's run metrics with the job's id too (see
+    /// [`SchedulerBuilder::metrics_job_labels`](crate::SchedulerBuilder::metrics_job_labels)).
+    pub fn with_job_labels(mut self, job_labels: bool) -> Self {
+        self.job_labels = job_labels;
+        self
+    }
+
+    /// The labels of `run`'s metrics.
+    fn labels(&self, run: &JobRun) -> Vec<metrics::Label> {
+        let job = self.job_labels.then(|| run.job.id_arc());
+        crate::telemetry::run_labels(&run.jobstore, &self.alias, job)
     }
 
     /// The alias the scheduler knows the executor by.
@@ -77,7 +92,20 @@ impl ExecutorContext {
     /// `max_instances` times. Executors call this in `submit`, before the run can start, so the
     /// submission is always published before the run's outcome.
     pub fn admit(&self, limiter: &InstanceLimiter, run: &JobRun) -> Result<InstanceGuard> {
-        let claimed = limiter.acquire(&run.job);
+        let mut claimed = limiter.acquire(&run.job);
+        let runs = run.run_times.len() as u64;
+        let labels = self.labels(run);
+        match &mut claimed {
+            Ok(guard) => {
+                metrics::counter!(crate::telemetry::RUNS_SUBMITTED, labels.clone()).increment(runs);
+                let running = metrics::gauge!(crate::telemetry::RUNNING, labels);
+                running.increment(1.0);
+                guard.running = Some(running);
+            }
+            Err(_) => {
+                metrics::counter!(crate::telemetry::RUNS_REFUSED, labels).increment(runs);
+            }
+        }
         match &claimed {
             Ok(_) => tracing::debug!(
                 job = run.job.id(),
@@ -139,13 +167,16 @@ impl ExecutorContext {
     pub fn check_misfire(&self, run: &JobRun, run_time: DateTime<Utc>) -> bool {
         let Some(grace) = run.job.misfire_grace_time() else {
             tracing::info!(job = run.job.id(), %run_time, "running job");
+            self.record_start(run, self.clock.now() - run_time);
             return false;
         };
         let late = self.clock.now() - run_time;
         let missed = late.to_std().is_ok_and(|late| late > grace);
         if !missed {
             tracing::info!(job = run.job.id(), %run_time, "running job");
+            self.record_start(run, late);
         } else {
+            metrics::counter!(crate::telemetry::RUNS_MISSED, self.labels(run)).increment(1);
             crate::logging::log_warn!(
                 job = run.job.id(),
                 %run_time,
@@ -160,6 +191,24 @@ impl ExecutorContext {
             );
         }
         missed
+    }
+
+    fn record_start(&self, run: &JobRun, late: chrono::TimeDelta) {
+        metrics::histogram!(crate::telemetry::START_LATENESS, self.labels(run))
+            .record(late.as_seconds_f64());
+    }
+
+    /// Like [`report`](Self::report), recording how long the run took.
+    pub fn report_timed(
+        &self,
+        run: &JobRun,
+        run_time: DateTime<Utc>,
+        took: std::time::Duration,
+        outcome: std::result::Result<serde_json::Value, JobFailure>,
+    ) {
+        metrics::histogram!(crate::telemetry::RUN_DURATION, self.labels(run))
+            .record(took.as_secs_f64());
+        self.report(run, run_time, outcome);
     }
 
     /// Publishes the outcome of one run: [`Event::JobExecuted`] or [`Event::JobError`].
@@ -177,6 +226,17 @@ impl ExecutorContext {
                 error = %failure.chain(),
                 "job failed"
             ),
+        }
+        let labels = self.labels(run);
+        match &outcome {
+            Ok(_) => metrics::counter!(crate::telemetry::RUNS_EXECUTED, labels).increment(1),
+            Err(failure) => {
+                if failure.is_timeout() {
+                    metrics::counter!(crate::telemetry::RUNS_TIMED_OUT, labels.clone())
+                        .increment(1);
+                }
+                metrics::counter!(crate::telemetry::RUNS_FAILED, labels).increment(1);
+            }
         }
         let code = if outcome.is_ok() {
             EventMask::JOB_EXECUTED
@@ -305,6 +365,7 @@ impl InstanceLimiter {
         Ok(InstanceGuard {
             limiter: self.clone(),
             job_id: job.id_arc().clone(),
+            running: None,
         })
     }
 
@@ -339,10 +400,15 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub struct InstanceGuard {
     limiter: InstanceLimiter,
     job_id: Arc<str>,
+    /// The running-instances gauge the claim counts in (set by `admit`).
+    running: Option<metrics::Gauge>,
 }
 
 impl Drop for InstanceGuard {
     fn drop(&mut self) {
+        if let Some(running) = &self.running {
+            running.decrement(1.0);
+        }
         let mut running = self.limiter.shard(&self.job_id);
         if let Some(count) = running.get_mut(&self.job_id) {
             *count -= 1;
@@ -368,6 +434,7 @@ pub async fn run_job(ctx: &ExecutorContext, run: &JobRun) {
             if ctx.check_misfire(run, run_time) {
                 return;
             }
+            let started = std::time::Instant::now();
             let outcome = match run.job.target().handler() {
                 Err(e) => Err(JobFailure::from_error(Box::new(e))),
                 Ok((Handler::Async(f), args)) => {
@@ -392,7 +459,7 @@ pub async fn run_job(ctx: &ExecutorContext, run: &JobRun) {
                     }
                 }
             };
-            ctx.report(run, run_time, outcome);
+            ctx.report_timed(run, run_time, started.elapsed(), outcome);
         };
         one.instrument(span).await;
     }
@@ -413,6 +480,7 @@ pub fn run_job_blocking(ctx: &ExecutorContext, run: &JobRun) {
         if ctx.check_misfire(run, run_time) {
             continue;
         }
+        let started = std::time::Instant::now();
         let outcome = match run.job.target().handler() {
             Err(e) => Err(JobFailure::from_error(Box::new(e))),
             Ok((Handler::Sync(f), args)) => {
@@ -427,7 +495,7 @@ pub fn run_job_blocking(ctx: &ExecutorContext, run: &JobRun) {
                 ctx.runtime.block_on(job)
             }
         };
-        ctx.report(run, run_time, outcome);
+        ctx.report_timed(run, run_time, started.elapsed(), outcome);
     }
 }
 

@@ -9,6 +9,7 @@ pub mod job;
 mod logging;
 mod scheduler;
 pub mod store;
+mod telemetry;
 pub mod trigger;
 
 #[cfg(feature = "testkit")]

@@ -390,6 +390,20 @@ impl JobFailure {
         }
     }
 
+    /// A run stopped because it outlived its job's `timeout` of `limit`: executors that
+    /// enforce timeouts report it with this, so it is counted as timed out.
+    pub fn timed_out(limit: std::time::Duration) -> Self {
+        JobFailure {
+            error: Arc::new(TimedOut(limit)),
+            panicked: false,
+        }
+    }
+
+    /// Whether the run was stopped at its job's timeout ([`timed_out`](Self::timed_out)).
+    pub fn is_timeout(&self) -> bool {
+        self.error.is::<TimedOut>()
+    }
+
     /// The error.
     pub fn error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
         &*self.error
@@ -429,6 +443,21 @@ impl fmt::Display for PanicError {
 }
 
 impl std::error::Error for PanicError {}
+
+#[derive(Debug)]
+struct TimedOut(std::time::Duration);
+
+impl fmt::Display for TimedOut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the run outlived its timeout of {} s and was stopped",
+            self.0.as_secs_f64()
+        )
+    }
+}
+
+impl std::error::Error for TimedOut {}
 
 #[cfg(test)]
 mod tests {

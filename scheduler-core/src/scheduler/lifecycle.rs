@@ -391,6 +391,7 @@ impl Scheduler {
         };
         lifecycle.apply(Transition::Start { paused })?;
         tracing::info!("scheduler started");
+        crate::telemetry::describe();
         self.inner.events.publish(Event::SchedulerStarted);
         if !paused {
             self.wakeup();

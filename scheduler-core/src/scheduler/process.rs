@@ -191,6 +191,7 @@ impl Scheduler {
     pub(super) async fn main_loop(self) {
         let lifecycle = self.lifecycle();
         let mut state = lifecycle.subscribe();
+        let mut job_count = JobCount::default();
         loop {
             let current = *state.borrow_and_update();
             let wake_at = match current {
@@ -199,6 +200,9 @@ impl Scheduler {
                 SchedulerState::Running => {
                     let now = self.inner.clock.now();
                     lifecycle.pass_started(now);
+                    metrics::gauge!(crate::telemetry::LAST_PASS)
+                        .set(now.timestamp_micros() as f64 / 1e6);
+                    self.count_jobs_if_due(&mut job_count, now);
                     // Look again within the maximum wait whatever the stores answered: a
                     // store shared with other processes changes without telling us.
                     let max_wait = read(&self.inner.settings).max_wait;
@@ -235,6 +239,38 @@ impl Scheduler {
                 }
             }
         }
+    }
+
+    /// Counts each store's jobs for the `scheduler_jobs` gauge, beside the loop (a count of a
+    /// large persistent store must not delay due jobs), when the interval has passed since
+    /// the last count and that count has finished.
+    fn count_jobs_if_due(&self, count: &mut JobCount, now: DateTime<Utc>) {
+        let Some(interval) = read(&self.inner.settings).metrics_job_count_interval else {
+            return;
+        };
+        let interval = TimeDelta::from_std(interval).unwrap_or(TimeDelta::MAX);
+        if count.last.is_some_and(|last| now < last + interval)
+            || count
+                .running
+                .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            return;
+        }
+        count.last = Some(now);
+        let stores = self.store_snapshot();
+        let running = count.running.clone();
+        tokio::spawn(async move {
+            for (alias, store) in stores {
+                match store.count_jobs().await {
+                    Ok(n) => {
+                        metrics::gauge!(crate::telemetry::JOBS, "jobstore" => alias).set(n as f64)
+                    }
+                    // The loop reports a failing store; the gauge keeps its last value.
+                    Err(e) => tracing::debug!(jobstore = %alias, error = %e, "cannot count jobs"),
+                }
+            }
+            running.store(false, std::sync::atomic::Ordering::Release);
+        });
     }
 
     /// One pass over all stores; answers when to look again (`None`: when woken).
@@ -389,6 +425,10 @@ impl Scheduler {
                 "more run times past their misfire grace time than the catch-up limit; \
                  skipped and reported at once"
             );
+            let executor_alias: Arc<str> = job.executor().into();
+            let job_label = read(&self.inner.settings).metrics_job_labels.then_some(&id);
+            let labels = crate::telemetry::run_labels(alias, &executor_alias, job_label);
+            metrics::counter!(crate::telemetry::RUNS_MISSED, labels).increment(missed.count);
             self.publish_missed(&id, alias, missed);
         }
         self.submit(executor, alias, job, fire.run_times);
@@ -448,6 +488,13 @@ impl Scheduler {
                 error: Arc::new(error),
             }));
     }
+}
+
+/// When the loop last counted the stores' jobs, and whether that count still runs.
+#[derive(Default)]
+struct JobCount {
+    last: Option<DateTime<Utc>>,
+    running: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// What one fire does once committed.

@@ -50,8 +50,10 @@ impl Executor for TimingOut {
         let ctx = self.ctx.lock().unwrap().clone().expect("started");
         let _guard = ctx.admit(&self.limiter, &run)?;
         for &run_time in &run.run_times {
-            let limit = Duration::from_secs(1);
-            ctx.report_timed(&run, run_time, limit, Err(JobFailure::timed_out(limit)));
+            if let Some(started) = ctx.begin_run(&run, run_time) {
+                let failure = JobFailure::timed_out(run.job.id(), Duration::from_secs(1));
+                started.finish(Err(failure));
+            }
         }
         Ok(())
     }
@@ -172,7 +174,7 @@ async fn runs_are_counted_timed_and_labelled_by_store_and_executor() {
     assert_eq!(value(&handle, "scheduler_runs_timed_out_total", &slow), 1.0);
     assert_eq!(value(&handle, "scheduler_runs_failed_total", &slow), 1.0);
     assert_eq!(
-        value(&handle, "scheduler_run_duration_seconds_sum", &slow),
+        value(&handle, "scheduler_run_duration_seconds_count", &slow),
         1.0
     );
     assert_eq!(
@@ -203,13 +205,13 @@ async fn runs_are_counted_timed_and_labelled_by_store_and_executor() {
     // No job id unless asked for.
     assert!(!handle.render().contains("job=\""), "{}", handle.render());
 
-    // Missed: the runs at 20 start at 26, past their 5 s grace time (the executor that times
-    // out checks no grace time).
+    // Missed: the runs at 20 start at 26, past their 5 s grace time.
     clock.set(t(26));
-    for _ in 0..3 {
+    for _ in 0..4 {
         next(&mut events, EventMask::JOB_MISSED).await;
     }
     assert_eq!(value(&handle, "scheduler_runs_missed_total", &default), 2.0);
+    assert_eq!(value(&handle, "scheduler_runs_missed_total", &slow), 1.0);
 
     // Refused for max_instances, and counted while running.
     scheduler.run_job_now("wait", None).await.unwrap();

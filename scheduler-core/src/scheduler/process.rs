@@ -517,19 +517,19 @@ impl Scheduler {
         if run_times.is_empty() {
             return;
         }
-        let id = job.id_arc().clone();
         let run = JobRun {
             job,
             jobstore: alias.clone(),
             run_times,
         };
+        let run_copy = run.clone();
         match executor.submit(run) {
             Ok(()) => {}
             // Logged and published by the executor's `admit`.
             Err(e) if e.kind() == ErrorKind::MaxInstancesReached => {}
-            Err(e) => {
-                crate::logging::log_error!(job = %id, error = %e, "error submitting job to its executor");
-            }
+            // The fire is committed: runs the executor refuses are failures to report, not
+            // only to log.
+            Err(e) => crate::executor::publish_refused(&self.inner.events, &run_copy, &e),
         }
     }
 

@@ -210,6 +210,10 @@ impl JobStore for MemoryJobStore {
         Ok(jobs.in_order().cloned().collect())
     }
 
+    async fn count_jobs(&self) -> Result<u64> {
+        Ok(self.len() as u64)
+    }
+
     async fn add_job(&self, job: Job) -> Result<u64> {
         let mut jobs = self.lock();
         if jobs.slot(job.id()).is_some() {

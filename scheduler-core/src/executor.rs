@@ -27,6 +27,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use chrono::{DateTime, Utc};
+use tracing::Instrument as _;
 
 use crate::clock::{BoxFuture, Clock};
 use crate::error::{Error, Result};
@@ -42,6 +43,7 @@ pub struct ExecutorContext {
     clock: Arc<dyn Clock>,
     events: EventBus,
     runtime: tokio::runtime::Handle,
+    job_labels: bool,
     node: Arc<str>,
 }
 
@@ -58,8 +60,27 @@ impl ExecutorContext {
             clock,
             events,
             runtime,
+            job_labels: false,
             node: local_node().into(),
         }
+    }
+
+    /// Labels this executor's run metrics with the job's id too (see
+    /// [`SchedulerBuilder::metrics_job_labels`](crate::SchedulerBuilder::metrics_job_labels)).
+    pub fn with_job_labels(mut self, job_labels: bool) -> Self {
+        self.job_labels = job_labels;
+        self
+    }
+
+    /// The labels of `run`'s metrics.
+    fn labels(&self, run: &JobRun) -> Vec<metrics::Label> {
+        self.labels_for(run.job.id_arc(), &run.jobstore)
+    }
+
+    /// The labels of the metrics of a run of job `job_id` from `jobstore` here.
+    pub(crate) fn labels_for(&self, job_id: &Arc<str>, jobstore: &Arc<str>) -> Vec<metrics::Label> {
+        let job = self.job_labels.then_some(job_id);
+        crate::telemetry::run_labels(jobstore, &self.alias, job)
     }
 
     /// The alias, shared.
@@ -99,7 +120,35 @@ impl ExecutorContext {
     /// `max_instances` times. Executors call this in `submit`, before the run can start, so the
     /// submission is always published before the run's outcome.
     pub fn admit(&self, limiter: &InstanceLimiter, run: &JobRun) -> Result<InstanceGuard> {
-        let claimed = limiter.acquire(&run.job);
+        let mut claimed = limiter.acquire(&run.job);
+        let runs = run.run_times.len() as u64;
+        let labels = self.labels(run);
+        match &mut claimed {
+            Ok(guard) => {
+                metrics::counter!(crate::telemetry::RUNS_SUBMITTED, labels.clone()).increment(runs);
+                let running = metrics::gauge!(crate::telemetry::RUNNING, labels);
+                running.increment(1.0);
+                guard.running = Some(running);
+            }
+            Err(_) => {
+                metrics::counter!(crate::telemetry::RUNS_REFUSED, labels).increment(runs);
+            }
+        }
+        match &claimed {
+            Ok(_) => tracing::debug!(
+                job = run.job.id(),
+                executor = &*self.alias,
+                run_times = run.run_times.len(),
+                "job submitted"
+            ),
+            Err(_) => crate::logging::log_warn!(
+                job = run.job.id(),
+                jobstore = &*run.jobstore,
+                executor = &*self.alias,
+                max_instances = run.job.max_instances(),
+                "run of job skipped: maximum number of running instances reached"
+            ),
+        }
         let code = if claimed.is_ok() {
             EventMask::JOB_SUBMITTED
         } else {
@@ -120,15 +169,43 @@ impl ExecutorContext {
         claimed
     }
 
-    /// Whether `run_time` is too late to start now. Publishes [`Event::JobMissed`] if so.
+    /// The `tracing` span one run of `run` executes in: `run` (at INFO), with the fields
+    /// `job` (id), `name`, `executor` (this context's alias), `jobstore`, `run_time` (the
+    /// scheduled time) and `lateness` (seconds from `run_time` to now, when the run starts).
+    ///
+    /// [`run_job`] and [`run_job_blocking`] run each run time's misfire check, call and report
+    /// inside it, so the job's own log lines and the scheduler's lines about the run carry its
+    /// context. An executor that runs jobs elsewhere (another process, a remote worker) enters
+    /// it around the run's report.
+    pub fn run_span(&self, run: &JobRun, run_time: DateTime<Utc>) -> tracing::Span {
+        let lateness = (self.clock.now() - run_time).as_seconds_f64();
+        tracing::info_span!(
+            "run",
+            job = run.job.id(),
+            name = run.job.name(),
+            executor = &*self.alias,
+            jobstore = &*run.jobstore,
+            %run_time,
+            lateness,
+        )
+    }
+
+    /// Whether `run_time` is too late to start now: publishes [`Event::JobMissed`] and logs a
+    /// warning if so, else logs that the run starts (APScheduler's "Running job").
     pub fn check_misfire(&self, run: &JobRun, run_time: DateTime<Utc>) -> bool {
         let Some(grace) = run.job.misfire_grace_time() else {
+            tracing::info!(job = run.job.id(), %run_time, "running job");
+            self.record_start(run, self.clock.now() - run_time);
             return false;
         };
         let late = self.clock.now() - run_time;
         let missed = late.to_std().is_ok_and(|late| late > grace);
-        if missed {
-            tracing::warn!(
+        if !missed {
+            tracing::info!(job = run.job.id(), %run_time, "running job");
+            self.record_start(run, late);
+        } else {
+            metrics::counter!(crate::telemetry::RUNS_MISSED, self.labels(run)).increment(1);
+            crate::logging::log_warn!(
                 job = run.job.id(),
                 %run_time,
                 late = %late,
@@ -142,6 +219,11 @@ impl ExecutorContext {
             );
         }
         missed
+    }
+
+    fn record_start(&self, run: &JobRun, late: chrono::TimeDelta) {
+        metrics::histogram!(crate::telemetry::START_LATENESS, self.labels(run))
+            .record(late.as_seconds_f64());
     }
 
     /// Publishes the outcome of one run: [`Event::JobExecuted`] or [`Event::JobError`].
@@ -162,14 +244,25 @@ impl ExecutorContext {
         outcome: std::result::Result<serde_json::Value, JobFailure>,
     ) {
         match &outcome {
-            Ok(_) => tracing::debug!(job = %job_id, %run_time, "job executed"),
-            Err(failure) => tracing::error!(
+            Ok(_) => tracing::info!(job = %job_id, %run_time, "job executed successfully"),
+            Err(failure) => crate::logging::log_error!(
                 job = %job_id,
                 %run_time,
                 kind = %failure.kind(),
                 error = %failure.chain(),
                 "job failed"
             ),
+        }
+        let labels = self.labels_for(job_id, jobstore);
+        match &outcome {
+            Ok(_) => metrics::counter!(crate::telemetry::RUNS_EXECUTED, labels).increment(1),
+            Err(failure) => {
+                if failure.kind() == FailureKind::TimedOut {
+                    metrics::counter!(crate::telemetry::RUNS_TIMED_OUT, labels.clone())
+                        .increment(1);
+                }
+                metrics::counter!(crate::telemetry::RUNS_FAILED, labels).increment(1);
+            }
         }
         let code = if outcome.is_ok() {
             EventMask::JOB_EXECUTED
@@ -243,7 +336,7 @@ fn publish_execution(
 
 /// Publishes a [`FailureKind::Refused`] [`Event::JobError`] for every run time of `run`.
 pub(crate) fn publish_refused(events: &EventBus, run: &JobRun, error: &crate::Error) {
-    tracing::error!(
+    crate::logging::log_error!(
         job = run.job.id(),
         runs = run.run_times.len(),
         error = %error,
@@ -388,6 +481,7 @@ impl InstanceLimiter {
         Ok(InstanceGuard {
             limiter: self.clone(),
             job_id: job.id_arc().clone(),
+            running: None,
         })
     }
 
@@ -422,10 +516,15 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub struct InstanceGuard {
     limiter: InstanceLimiter,
     job_id: Arc<str>,
+    /// The running-instances gauge the claim counts in (set by `admit`).
+    running: Option<metrics::Gauge>,
 }
 
 impl Drop for InstanceGuard {
     fn drop(&mut self) {
+        if let Some(running) = &self.running {
+            running.decrement(1.0);
+        }
         let mut running = self.limiter.shard(&self.job_id);
         if let Some(count) = running.get_mut(&self.job_id) {
             *count -= 1;
@@ -454,12 +553,13 @@ pub async fn run_job(ctx: &ExecutorContext, run: &JobRun) {
         let Some(started) = ctx.begin_run(run, run_time) else {
             continue;
         };
+        let span = started.span().clone();
         let limit = started.timeout();
         let outcome = match run.job.target().handler() {
             Err(e) => Err(JobFailure::from_error(Box::new(e))),
             Ok((Handler::Async(f), args)) => {
                 let scope = JobScope::new(bus, polled_on, started.context());
-                let call = catch_unwind(f(args), scope);
+                let call = catch_unwind(f(args), scope).instrument(span);
                 match limit {
                     None => call.await,
                     Some(limit) => match tokio::time::timeout(limit, call).await {
@@ -471,16 +571,20 @@ pub async fn run_job(ctx: &ExecutorContext, run: &JobRun) {
             Ok((Handler::Sync(f), args)) => {
                 let (f, args) = (f.clone(), Arc::<str>::from(args));
                 let scope = JobScope::new(bus, None, started.context());
-                let mut call = tokio::task::spawn_blocking(move || scope.enter(|| f(&args)));
+                // The blocking pool's thread does not inherit the span: carry it over.
+                let job = move || span.in_scope(|| scope.enter(|| f(&args)));
+                let mut call = tokio::task::spawn_blocking(job);
                 let joined = match limit {
                     None => (&mut call).await,
                     Some(limit) => match tokio::time::timeout(limit, &mut call).await {
                         Ok(joined) => joined,
                         Err(_) => {
                             let failure = started.timed_out();
+                            let span = started.span().clone();
                             started.finish(Err(failure));
                             let late = call.await;
-                            tracing::warn!(
+                            let _entered = span.enter();
+                            crate::logging::log_warn!(
                                 job = run.job.id(),
                                 %run_time,
                                 ok = matches!(late, Ok(Ok(_))),
@@ -530,6 +634,8 @@ pub fn run_job_blocking_with(ctx: &ExecutorContext, run: &JobRun, on_timeout: On
         let Some(started) = ctx.begin_run(run, run_time) else {
             continue;
         };
+        let span = started.span().clone();
+        let _entered = span.enter();
         let scope = JobScope::new(bus, None, started.context());
         let limit = started.timeout();
         match run.job.target().handler() {
@@ -558,7 +664,7 @@ pub fn run_job_blocking_with(ctx: &ExecutorContext, run: &JobRun, on_timeout: On
                 timer.abort();
                 match lock(&slot).take() {
                     Some(started) => started.finish(outcome),
-                    None => tracing::warn!(
+                    None => crate::logging::log_warn!(
                         job = run.job.id(),
                         %run_time,
                         ok = outcome.is_ok(),
@@ -567,7 +673,7 @@ pub fn run_job_blocking_with(ctx: &ExecutorContext, run: &JobRun, on_timeout: On
                 }
             }
             Ok((Handler::Async(f), args)) => {
-                let call = catch_unwind(f(args), scope);
+                let call = catch_unwind(f(args), scope).in_current_span();
                 let outcome = match limit {
                     None => ctx.runtime.block_on(call),
                     Some(limit) => ctx

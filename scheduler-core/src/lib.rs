@@ -6,8 +6,10 @@ pub mod error;
 pub mod event;
 pub mod executor;
 pub mod job;
+mod logging;
 mod scheduler;
 pub mod store;
+mod telemetry;
 pub mod trigger;
 
 #[cfg(feature = "testkit")]

@@ -77,7 +77,7 @@ impl StoreContext {
     /// Stores call it for a record they cannot read ([`FaultAction::Skipped`]) or a job they
     /// paused because they cannot hold its next run time ([`FaultAction::Paused`]).
     pub fn report_fault(&self, job_id: &str, action: FaultAction, error: Error) {
-        tracing::error!(
+        crate::logging::log_error!(
             jobstore = %self.alias,
             job = job_id,
             error = %error,
@@ -338,6 +338,14 @@ pub trait JobStore: Send + Sync + Debug + 'static {
     /// Every job this process can read, earliest next run time first, paused jobs last.
     fn get_all_jobs(&self) -> impl Future<Output = Result<Vec<Job>>> + Send;
 
+    /// How many jobs the store holds, paused ones included, for the `scheduler_jobs` gauge
+    /// (counted every few seconds). The provided method counts
+    /// [`get_all_jobs`](Self::get_all_jobs); a store that can count without reading every
+    /// job says so here.
+    fn count_jobs(&self) -> impl Future<Output = Result<u64>> + Send {
+        async { Ok(self.get_all_jobs().await?.len() as u64) }
+    }
+
     /// Adds `job`, answering the revision it is stored at; fails with
     /// [`ConflictingId`](crate::ErrorKind::ConflictingId) if its id is taken.
     fn add_job(&self, job: Job) -> impl Future<Output = Result<u64>> + Send;
@@ -424,6 +432,7 @@ pub trait DynJobStore: Send + Sync + Debug + 'static {
     fn get_due_jobs(&self, now: DateTime<Utc>, limit: usize) -> BoxFuture<'_, Result<Vec<Job>>>;
     fn get_next_run_time(&self) -> BoxFuture<'_, Result<Option<DateTime<Utc>>>>;
     fn get_all_jobs(&self) -> BoxFuture<'_, Result<Vec<Job>>>;
+    fn count_jobs(&self) -> BoxFuture<'_, Result<u64>>;
     fn add_job(&self, job: Job) -> BoxFuture<'_, Result<u64>>;
     fn add_jobs(&self, jobs: Vec<Job>) -> BoxFuture<'_, Result<Vec<Result<u64>>>>;
     fn upsert_job(&self, job: Job) -> BoxFuture<'_, Result<u64>>;
@@ -456,6 +465,9 @@ impl<S: JobStore> DynJobStore for S {
     }
     fn get_all_jobs(&self) -> BoxFuture<'_, Result<Vec<Job>>> {
         Box::pin(JobStore::get_all_jobs(self))
+    }
+    fn count_jobs(&self) -> BoxFuture<'_, Result<u64>> {
+        Box::pin(JobStore::count_jobs(self))
     }
     fn add_job(&self, job: Job) -> BoxFuture<'_, Result<u64>> {
         Box::pin(JobStore::add_job(self, job))
@@ -556,6 +568,9 @@ impl JobStore for TimedStore {
     async fn get_all_jobs(&self) -> Result<Vec<Job>> {
         self.bounded("get_all_jobs", self.inner.get_all_jobs())
             .await
+    }
+    async fn count_jobs(&self) -> Result<u64> {
+        self.bounded("count_jobs", self.inner.count_jobs()).await
     }
     async fn add_job(&self, job: Job) -> Result<u64> {
         self.bounded("add_job", self.inner.add_job(job)).await

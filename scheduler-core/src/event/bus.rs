@@ -208,7 +208,7 @@ impl Queue {
         if st.warned == 0 && st.events.len() >= self.delivery.warn_at() {
             st.warned = 1;
             st.warnings += 1;
-            tracing::warn!(
+            crate::logging::log_warn!(
                 subscriber = self.id,
                 backlog = st.events.len(),
                 capacity = self.delivery.capacity,
@@ -247,7 +247,7 @@ impl Queue {
             if st.warned < 2 {
                 st.warned = 2;
                 st.warnings += 1;
-                tracing::warn!(
+                crate::logging::log_warn!(
                     subscriber = self.id,
                     capacity = self.delivery.capacity,
                     "an event subscriber's queue is full; dropping its oldest events"
@@ -282,7 +282,7 @@ impl Queue {
         while !st.closed && st.events.len() >= self.delivery.capacity {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                tracing::warn!(
+                crate::logging::log_warn!(
                     subscriber = self.id,
                     patience = ?self.delivery.patience,
                     "an event subscriber made no room within its patience; dropping its oldest event"
@@ -573,13 +573,13 @@ impl EventBus {
                 while let Some(event) = queue.next_for_listener() {
                     let call = std::panic::AssertUnwindSafe(|| listener(&event));
                     if std::panic::catch_unwind(call).is_err() {
-                        tracing::error!(listener = id, %event, "event listener panicked");
+                        crate::logging::log_error!(listener = id, %event, "event listener panicked");
                     }
                     queue.finished(&event);
                 }
             });
         if let Err(e) = spawned {
-            tracing::error!(error = %e, "cannot start a thread for an event listener");
+            crate::logging::log_error!(error = %e, "cannot start a thread for an event listener");
             self.remove(id);
         }
         ListenerId(id)

@@ -139,6 +139,10 @@ pub struct StartedRun {
     context: Arc<RunContext>,
     timeout: Option<std::time::Duration>,
     finished: bool,
+    /// The run's `tracing` span ([`ExecutorContext::run_span`]).
+    span: tracing::Span,
+    /// When the run started, for the run-duration metric.
+    started_at: std::time::Instant,
 }
 
 impl ExecutorContext {
@@ -146,11 +150,18 @@ impl ExecutorContext {
     /// starts, as APScheduler does), then its [`RunContext`]. `None` when the run time is
     /// past the job's misfire grace time; [`Event::JobMissed`](crate::Event::JobMissed) has
     /// been published then.
+    ///
+    /// The misfire check, and later the outcome's report, happen inside the run's `tracing`
+    /// span ([`StartedRun::span`]); enter it around the job's code too, so the job's own log
+    /// lines carry the run's context.
     pub fn begin_run(&self, run: &super::JobRun, run_time: DateTime<Utc>) -> Option<StartedRun> {
-        if self.check_misfire(run, run_time) {
+        let span = self.run_span(run, run_time);
+        if span.in_scope(|| self.check_misfire(run, run_time)) {
             return None;
         }
         Some(StartedRun {
+            span,
+            started_at: std::time::Instant::now(),
             ctx: self.clone(),
             context: Arc::new(RunContext::new(
                 run.job.id_arc().clone(),
@@ -166,6 +177,12 @@ impl ExecutorContext {
 }
 
 impl StartedRun {
+    /// The run's `tracing` span, to enter around the job's code (it does not follow the job
+    /// to another thread or process by itself).
+    pub fn span(&self) -> &tracing::Span {
+        &self.span
+    }
+
     /// The run's context, to give the job's code ([`RunContext::scope`]).
     pub fn context(&self) -> &Arc<RunContext> {
         &self.context
@@ -222,6 +239,12 @@ impl StartedRun {
     /// [`Event::JobError`](crate::Event::JobError).
     pub fn finish(mut self, outcome: std::result::Result<serde_json::Value, JobFailure>) {
         self.finished = true;
+        let _entered = self.span.enter();
+        let labels = self
+            .ctx
+            .labels_for(&self.context.job_id, &self.context.jobstore);
+        metrics::histogram!(crate::telemetry::RUN_DURATION, labels)
+            .record(self.started_at.elapsed().as_secs_f64());
         self.ctx.report_for(
             &self.context.job_id,
             &self.context.jobstore,
@@ -236,7 +259,12 @@ impl StartedRun {
         let result = match outcome {
             RunOutcome::Missed { reason } => {
                 self.finished = true;
-                tracing::warn!(job = %self.context.job_id, %reason, "run missed on its worker");
+                let _entered = self.span.enter();
+                let labels = self
+                    .ctx
+                    .labels_for(&self.context.job_id, &self.context.jobstore);
+                metrics::counter!(crate::telemetry::RUNS_MISSED, labels).increment(1);
+                crate::logging::log_warn!(job = %self.context.job_id, %reason, "run missed on its worker");
                 self.ctx.publish_execution_for(
                     &self.context.job_id,
                     &self.context.jobstore,
@@ -258,6 +286,7 @@ impl Drop for StartedRun {
         if self.finished {
             return;
         }
+        let _entered = self.span.enter();
         let failure = JobFailure::new(
             FailureKind::WorkerLost,
             "the run ended without an outcome: the executor's task or thread running it \

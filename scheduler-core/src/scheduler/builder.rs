@@ -42,6 +42,8 @@ pub(super) struct Settings {
     pub(super) max_wait: Duration,
     pub(super) jobstore_call_timeout: Duration,
     pub(super) due_batch_size: usize,
+    pub(super) metrics_job_labels: bool,
+    pub(super) metrics_job_count_interval: Option<Duration>,
 }
 
 impl Default for Settings {
@@ -54,6 +56,8 @@ impl Default for Settings {
             max_wait: Duration::from_secs(10),
             jobstore_call_timeout: Duration::from_secs(10),
             due_batch_size: DEFAULT_DUE_BATCH_SIZE,
+            metrics_job_labels: false,
+            metrics_job_count_interval: Some(Duration::from_secs(5)),
         }
     }
 }
@@ -64,6 +68,9 @@ impl Settings {
         validate_interval("jobstore_retry_interval", self.jobstore_retry_interval)?;
         validate_interval("max_wait", self.max_wait)?;
         validate_interval("jobstore_call_timeout", self.jobstore_call_timeout)?;
+        if let Some(interval) = self.metrics_job_count_interval {
+            validate_interval("metrics_job_count_interval", interval)?;
+        }
         if self.due_batch_size == 0 {
             return Err(Error::config("due_batch_size must be at least 1"));
         }
@@ -220,6 +227,26 @@ impl SchedulerBuilder {
     /// next is read.
     pub fn due_batch_size(mut self, size: usize) -> Self {
         self.settings.due_batch_size = size;
+        self
+    }
+
+    /// Labels the run metrics (README "Metrics") with the job's id too, beside its store and
+    /// executor (default: off).
+    ///
+    /// Every job then has a time series of its own in each metric: useful for a few hundred
+    /// long-lived jobs, a burden for a monitoring system with thousands of jobs or with jobs
+    /// added under fresh ids (each id stays in the exporter until it forgets idle series).
+    pub fn metrics_job_labels(mut self, on: bool) -> Self {
+        self.settings.metrics_job_labels = on;
+        self
+    }
+
+    /// How often the loop counts each store's jobs for the `scheduler_jobs` gauge (default
+    /// 5 s; positive and at most one day, else [`build`](Self::build) fails), or `None` to
+    /// never count. The count runs beside the loop, one at a time, through
+    /// [`JobStore::count_jobs`](crate::JobStore::count_jobs).
+    pub fn metrics_job_count_interval(mut self, interval: Option<Duration>) -> Self {
+        self.settings.metrics_job_count_interval = interval;
         self
     }
 

@@ -369,11 +369,11 @@ fn parse_timezone(name: &str) -> Result<Tz> {
 pub fn local_timezone() -> Tz {
     match iana_time_zone::get_timezone() {
         Ok(name) => name.parse().unwrap_or_else(|_| {
-            tracing::warn!(zone = %name, "the local time zone is not in the IANA database; using UTC");
+            crate::logging::log_warn!(zone = %name, "the local time zone is not in the IANA database; using UTC");
             Tz::UTC
         }),
         Err(e) => {
-            tracing::warn!(error = %e, "cannot determine the local time zone; using UTC");
+            crate::logging::log_warn!(error = %e, "cannot determine the local time zone; using UTC");
             Tz::UTC
         }
     }

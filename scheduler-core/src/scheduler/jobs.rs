@@ -6,6 +6,7 @@ use std::sync::Arc;
 use super::{Scheduler, lock};
 use crate::error::{Error, ErrorKind, Result};
 use crate::event::{Event, JobEvent};
+use crate::executor::JobRun;
 use crate::job::{Job, JobChanges, JobSpec};
 use crate::store::DynJobStore;
 use crate::trigger::Trigger;
@@ -390,6 +391,52 @@ impl Scheduler {
                 Ok(None)
             }
         }
+    }
+
+    /// Runs a job once now, without changing its schedule: its next run time (and so an
+    /// interval job's phase) stays as it is, and a paused job runs once and stays paused.
+    ///
+    /// The run goes to the job's executor as a due run would, scheduled for now: it obeys
+    /// `max_instances` and publishes the usual events ([`Event::JobSubmitted`], then
+    /// [`Event::JobExecuted`] or [`Event::JobError`]). Answers the job as it was submitted,
+    /// once the run is submitted (not finished). Runs even while job processing is
+    /// [paused](Self::pause): it is an explicit request.
+    ///
+    /// APScheduler 3.x has no such call; its users emulate it with
+    /// `modify_job(next_run_time=now)`, which drops the planned run and shifts an interval
+    /// job's schedule. Fails with [`JobNotFound`](ErrorKind::JobNotFound),
+    /// [`MaxInstancesReached`](ErrorKind::MaxInstancesReached) (after
+    /// [`Event::JobMaxInstances`]), [`Config`](ErrorKind::Config) when the job's executor does
+    /// not exist here, and [`SchedulerState`](ErrorKind::SchedulerState) before start (jobs
+    /// added then are not in a store yet) or once the scheduler has failed.
+    pub async fn run_job_now(&self, id: &str, jobstore: Option<&str>) -> Result<Job> {
+        self.settled().await;
+        self.lifecycle().ensure_usable()?;
+        if !self.running() {
+            return Err(Error::scheduler_state(
+                "the scheduler is not running; a job can be run now once it is started",
+            )
+            .with_job_id(id));
+        }
+        let (job, alias, _) = self.lookup(id, jobstore).await?;
+        let executor = super::read(&self.inner.executors)
+            .get(job.executor())
+            .ok_or_else(|| {
+                Error::config(format!(
+                    "job {id:?} names executor {:?}, which this scheduler does not have; add it \
+                     with add_executor",
+                    job.executor()
+                ))
+                .with_job_id(id)
+            })?;
+        let now = self.inner.clock.now();
+        tracing::info!(job = id, jobstore = %alias, "running job now, on request");
+        executor.submit(JobRun {
+            job: job.clone(),
+            jobstore: alias,
+            run_times: vec![now],
+        })?;
+        Ok(job)
     }
 
     /// Removes a job, publishing [`Event::JobRemoved`].

@@ -372,12 +372,12 @@ impl Scheduler {
             // Leave nothing half-started: the caller can fix the cause and start again.
             for store in started_stores {
                 if let Err(err) = store.shutdown().await {
-                    tracing::warn!(error = %err, "job store failed to shut down after a failed start");
+                    crate::logging::log_warn!(error = %err, "job store failed to shut down after a failed start");
                 }
             }
             for executor in started_executors {
                 if let Err(err) = executor.shutdown(false).await {
-                    tracing::warn!(error = %err, "executor failed to shut down after a failed start");
+                    crate::logging::log_warn!(error = %err, "executor failed to shut down after a failed start");
                 }
             }
             return Err(e);
@@ -391,6 +391,7 @@ impl Scheduler {
         };
         lifecycle.apply(Transition::Start { paused })?;
         tracing::info!("scheduler started");
+        crate::telemetry::describe();
         self.inner.events.publish(Event::SchedulerStarted);
         if !paused {
             self.wakeup();
@@ -422,7 +423,7 @@ impl Scheduler {
         if failed {
             *lock(&self.lifecycle().failure) = Some(error.clone());
         }
-        tracing::error!(
+        crate::logging::log_error!(
             error = %error,
             "the scheduler's loop stopped: no job runs until the scheduler is shut down and \
              started again"
@@ -482,12 +483,12 @@ impl Scheduler {
         let _ = active.wait_for(|active| !active).await;
         for (alias, executor) in self.executor_snapshot() {
             if let Err(e) = executor.shutdown(wait).await {
-                tracing::error!(executor = %alias, error = %e, "executor failed to shut down");
+                crate::logging::log_error!(executor = %alias, error = %e, "executor failed to shut down");
             }
         }
         for (alias, store) in self.store_snapshot() {
             if let Err(e) = store.shutdown().await {
-                tracing::error!(jobstore = %alias, error = %e, "job store failed to shut down");
+                crate::logging::log_error!(jobstore = %alias, error = %e, "job store failed to shut down");
             }
         }
         tracing::info!("scheduler has been shut down");

@@ -201,6 +201,7 @@ impl Scheduler {
             self.inner.events.clone(),
             runtime.clone(),
         )
+        .with_job_labels(read(&self.inner.settings).metrics_job_labels)
     }
 }
 

@@ -191,6 +191,7 @@ impl Scheduler {
     pub(super) async fn main_loop(self) {
         let lifecycle = self.lifecycle();
         let mut state = lifecycle.subscribe();
+        let mut job_count = JobCount::default();
         loop {
             let current = *state.borrow_and_update();
             let wake_at = match current {
@@ -199,6 +200,9 @@ impl Scheduler {
                 SchedulerState::Running => {
                     let now = self.inner.clock.now();
                     lifecycle.pass_started(now);
+                    metrics::gauge!(crate::telemetry::LAST_PASS)
+                        .set(now.timestamp_micros() as f64 / 1e6);
+                    self.count_jobs_if_due(&mut job_count, now);
                     // Look again within the maximum wait whatever the stores answered: a
                     // store shared with other processes changes without telling us.
                     let max_wait = read(&self.inner.settings).max_wait;
@@ -237,6 +241,38 @@ impl Scheduler {
         }
     }
 
+    /// Counts each store's jobs for the `scheduler_jobs` gauge, beside the loop (a count of a
+    /// large persistent store must not delay due jobs), when the interval has passed since
+    /// the last count and that count has finished.
+    fn count_jobs_if_due(&self, count: &mut JobCount, now: DateTime<Utc>) {
+        let Some(interval) = read(&self.inner.settings).metrics_job_count_interval else {
+            return;
+        };
+        let interval = TimeDelta::from_std(interval).unwrap_or(TimeDelta::MAX);
+        if count.last.is_some_and(|last| now < last + interval)
+            || count
+                .running
+                .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            return;
+        }
+        count.last = Some(now);
+        let stores = self.store_snapshot();
+        let running = count.running.clone();
+        tokio::spawn(async move {
+            for (alias, store) in stores {
+                match store.count_jobs().await {
+                    Ok(n) => {
+                        metrics::gauge!(crate::telemetry::JOBS, "jobstore" => alias).set(n as f64)
+                    }
+                    // The loop reports a failing store; the gauge keeps its last value.
+                    Err(e) => tracing::debug!(jobstore = %alias, error = %e, "cannot count jobs"),
+                }
+            }
+            running.store(false, std::sync::atomic::Ordering::Release);
+        });
+    }
+
     /// One pass over all stores; answers when to look again (`None`: when woken).
     pub(super) async fn process_jobs(&self) -> Option<DateTime<Utc>> {
         let now = self.inner.clock.now();
@@ -260,7 +296,7 @@ impl Scheduler {
             {
                 Ok(next) => next,
                 Err(e) => {
-                    tracing::warn!(
+                    crate::logging::log_warn!(
                         jobstore = %alias,
                         error = %e,
                         retry_in = ?retry_interval,
@@ -367,7 +403,7 @@ impl Scheduler {
     ) {
         let id = job.id_arc().clone();
         if let Some(error) = fire.fault {
-            tracing::error!(
+            crate::logging::log_error!(
                 job = %id,
                 jobstore = %alias,
                 error = %error,
@@ -381,7 +417,7 @@ impl Scheduler {
             }));
         }
         if let Some(missed) = fire.missed {
-            tracing::warn!(
+            crate::logging::log_warn!(
                 job = %id,
                 missed = missed.count,
                 first = %missed.first,
@@ -389,6 +425,10 @@ impl Scheduler {
                 "more run times past their misfire grace time than the catch-up limit; \
                  skipped and reported at once"
             );
+            let executor_alias: Arc<str> = job.executor().into();
+            let job_label = read(&self.inner.settings).metrics_job_labels.then_some(&id);
+            let labels = crate::telemetry::run_labels(alias, &executor_alias, job_label);
+            metrics::counter!(crate::telemetry::RUNS_MISSED, labels).increment(missed.count);
             self.publish_missed(&id, alias, missed);
         }
         self.submit(executor, alias, job, fire.run_times);
@@ -411,7 +451,7 @@ impl Scheduler {
             job.executor()
         ))
         .with_job_id(job.id());
-        tracing::error!(
+        crate::logging::log_error!(
             job = job.id(),
             jobstore = %alias,
             executor = job.executor(),
@@ -440,7 +480,7 @@ impl Scheduler {
             ),
         )
         .with_job_id(job.id());
-        tracing::error!(jobstore = %alias, job = job.id(), "{error}");
+        crate::logging::log_error!(jobstore = %alias, job = job.id(), "{error}");
         self.inner
             .events
             .publish(Event::SchedulerError(SchedulerErrorEvent {
@@ -448,6 +488,13 @@ impl Scheduler {
                 error: Arc::new(error),
             }));
     }
+}
+
+/// When the loop last counted the stores' jobs, and whether that count still runs.
+#[derive(Default)]
+struct JobCount {
+    last: Option<DateTime<Utc>>,
+    running: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// What one fire does once committed.
@@ -470,7 +517,6 @@ impl Scheduler {
         if run_times.is_empty() {
             return;
         }
-        let id = job.id_arc().clone();
         let run = JobRun {
             job,
             jobstore: alias.clone(),
@@ -479,9 +525,8 @@ impl Scheduler {
         let run_copy = run.clone();
         match executor.submit(run) {
             Ok(()) => {}
-            Err(e) if e.kind() == ErrorKind::MaxInstancesReached => {
-                tracing::warn!(job = %id, "{e}; runs skipped");
-            }
+            // Logged and published by the executor's `admit`.
+            Err(e) if e.kind() == ErrorKind::MaxInstancesReached => {}
             // The fire is committed: runs the executor refuses are failures to report, not
             // only to log.
             Err(e) => crate::executor::publish_refused(&self.inner.events, &run_copy, &e),

@@ -261,6 +261,12 @@ impl SyncScheduler {
         self.call(move |s| async move { s.resume_job(&id, store.as_deref()).await })
     }
 
+    /// See [`Scheduler::run_job_now`].
+    pub fn run_job_now(&self, id: &str, jobstore: Option<&str>) -> Result<Job> {
+        let (id, store) = owned(id, jobstore);
+        self.call(move |s| async move { s.run_job_now(&id, store.as_deref()).await })
+    }
+
     /// See [`Scheduler::remove_job`].
     pub fn remove_job(&self, id: &str, jobstore: Option<&str>) -> Result<()> {
         let (id, store) = owned(id, jobstore);
@@ -369,7 +375,7 @@ impl Drop for BackgroundScheduler {
         if self.sync.running()
             && let Err(e) = self.sync.shutdown(false)
         {
-            tracing::warn!(error = %e, "background scheduler failed to shut down");
+            crate::logging::log_warn!(error = %e, "background scheduler failed to shut down");
         }
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
@@ -472,7 +478,7 @@ impl BlockingScheduler {
                     .failure
                     .map_or_else(String::new, |e| e.to_string());
                 if let Err(e) = scheduler.shutdown(true).await {
-                    tracing::error!(error = %e, "cannot shut down the failed scheduler");
+                    crate::logging::log_error!(error = %e, "cannot shut down the failed scheduler");
                 }
                 return Err(Error::scheduler_state(format!(
                     "the scheduler's loop failed: {failure}"
@@ -503,7 +509,7 @@ impl BlockingScheduler {
                         "shutting down gracefully; send the signal again to exit at once"
                     );
                     if let Err(e) = sync.shutdown(true) {
-                        tracing::warn!(error = %e, "the graceful shutdown on a signal failed");
+                        crate::logging::log_warn!(error = %e, "the graceful shutdown on a signal failed");
                     }
                 }
             })

@@ -165,6 +165,13 @@ pub trait RecordStore: Send + Sync + Debug + 'static {
     /// Every row, in any order.
     fn all(&self) -> impl Future<Output = Result<Vec<StoredRecord>>> + Send;
 
+    /// How many rows there are (readable or not). The provided method counts
+    /// [`all`](Self::all); a backend answers it with one query (`SELECT COUNT(*)`, `ZCARD`,
+    /// `count_documents`), since the scheduler asks every few seconds for its metrics.
+    fn count(&self) -> impl Future<Output = Result<u64>> + Send {
+        async { Ok(self.all().await?.len() as u64) }
+    }
+
     /// Adds `record` unless a row with its id exists; answers whether it was added.
     fn insert(&self, record: StoredRecord) -> impl Future<Output = Result<bool>> + Send;
 
@@ -410,7 +417,7 @@ fn decode(ctx: &StoreContext, row: StoredRecord) -> Result<Job> {
         .with_job_id(&row.id));
     }
     if record.next_run_time != row.next_run_time {
-        tracing::warn!(
+        crate::logging::log_warn!(
             jobstore = ctx.alias(),
             job = %row.id,
             column = ?row.next_run_time,
@@ -541,6 +548,10 @@ impl<R: RecordStore> JobStore for RecordJobStore<R> {
         let mut jobs = self.decode_rows(&ctx, rows, false);
         sort_jobs(&mut jobs);
         Ok(jobs)
+    }
+
+    async fn count_jobs(&self) -> Result<u64> {
+        self.records.count().await
     }
 
     async fn add_job(&self, job: Job) -> Result<u64> {

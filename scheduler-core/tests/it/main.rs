@@ -9,6 +9,7 @@ mod harness;
 mod jobs;
 mod lifecycle;
 mod processing;
+mod run_now;
 mod shutdown;
 mod stores;
 mod sync;

@@ -1,0 +1,86 @@
+//! What the scheduler records through the [`metrics`] facade: the names, their labels and
+//! descriptions. The program installs a recorder (an exporter) of its choice; without one,
+//! recording costs a few atomic loads. README "Metrics" lists them for operators.
+
+use std::sync::Arc;
+
+use metrics::{Label, Unit};
+
+/// Runs handed to an executor (one per run time).
+pub(crate) const RUNS_SUBMITTED: &str = "scheduler_runs_submitted_total";
+/// Runs that returned normally.
+pub(crate) const RUNS_EXECUTED: &str = "scheduler_runs_executed_total";
+/// Runs that failed or panicked (timed-out runs included).
+pub(crate) const RUNS_FAILED: &str = "scheduler_runs_failed_total";
+/// Runs skipped because they would have started past their misfire grace time.
+pub(crate) const RUNS_MISSED: &str = "scheduler_runs_missed_total";
+/// Runs refused because their job already ran `max_instances` times.
+pub(crate) const RUNS_REFUSED: &str = "scheduler_runs_refused_total";
+/// Runs stopped because they outlived their job's timeout.
+pub(crate) const RUNS_TIMED_OUT: &str = "scheduler_runs_timed_out_total";
+/// Seconds from a run's scheduled time to its start.
+pub(crate) const START_LATENESS: &str = "scheduler_run_start_lateness_seconds";
+/// Seconds a run took.
+pub(crate) const RUN_DURATION: &str = "scheduler_run_duration_seconds";
+/// Jobs in each store, counted every `metrics_job_count_interval`.
+pub(crate) const JOBS: &str = "scheduler_jobs";
+/// Runs submitted and not finished (queued or running), per store and executor.
+pub(crate) const RUNNING: &str = "scheduler_running_instances";
+/// When the loop last began a pass over the stores (Unix seconds): a liveness signal.
+pub(crate) const LAST_PASS: &str = "scheduler_loop_last_pass_timestamp_seconds";
+
+/// The labels of a run's figures: its store and executor, and its job's id when the program
+/// opted in ([`SchedulerBuilder::metrics_job_labels`](crate::SchedulerBuilder::metrics_job_labels)).
+pub(crate) fn run_labels(
+    jobstore: &Arc<str>,
+    executor: &Arc<str>,
+    job: Option<&Arc<str>>,
+) -> Vec<Label> {
+    let mut labels = vec![
+        Label::new("jobstore", jobstore.clone()),
+        Label::new("executor", executor.clone()),
+    ];
+    if let Some(job) = job {
+        labels.push(Label::new("job", job.clone()));
+    }
+    labels
+}
+
+/// Describes every metric to the recorder installed now (called at every start, so a
+/// recorder installed before it gets the descriptions).
+pub(crate) fn describe() {
+    {
+        use metrics::{describe_counter, describe_gauge, describe_histogram};
+        describe_counter!(RUNS_SUBMITTED, "Runs handed to an executor.");
+        describe_counter!(RUNS_EXECUTED, "Runs that finished without an error.");
+        describe_counter!(
+            RUNS_FAILED,
+            "Runs that failed or panicked (timed-out runs included)."
+        );
+        describe_counter!(
+            RUNS_MISSED,
+            "Runs skipped because they would have started past their misfire grace time."
+        );
+        describe_counter!(
+            RUNS_REFUSED,
+            "Runs refused because their job already ran max_instances times."
+        );
+        describe_counter!(RUNS_TIMED_OUT, "Runs stopped at their job's timeout.");
+        describe_histogram!(
+            START_LATENESS,
+            Unit::Seconds,
+            "Seconds from a run's scheduled time to its start."
+        );
+        describe_histogram!(RUN_DURATION, Unit::Seconds, "Seconds a run took.");
+        describe_gauge!(JOBS, "Jobs in each job store, paused ones included.");
+        describe_gauge!(
+            RUNNING,
+            "Runs submitted and not finished (queued or running)."
+        );
+        describe_gauge!(
+            LAST_PASS,
+            Unit::Seconds,
+            "When the scheduler's loop last began a pass over its stores (Unix time)."
+        );
+    }
+}

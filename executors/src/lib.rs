@@ -1,6 +1,8 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "remote-nats")]
+pub mod remote;
 #[cfg(feature = "thread-pool")]
 mod thread_pool;
 #[cfg(feature = "tokio")]

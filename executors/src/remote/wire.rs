@@ -1,0 +1,211 @@
+//! What travels through the broker: a run to a worker, its outcome back, both signed.
+//!
+//! A frame is one line with the HMAC-SHA256 of the body in hex (`-` when unsigned), then the
+//! body, JSON. The MAC covers the exact body bytes, so a worker checks it before parsing.
+
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use scheduler_core::chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+/// The version of the frames below; a reader refuses a newer major one with a clear error.
+pub(crate) const WIRE_VERSION: u32 = 1;
+
+/// One run of a job, for a worker.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct RunMessage {
+    pub(crate) version: u32,
+    /// The scheduler's namespace: a worker of another namespace refuses the run.
+    pub(crate) namespace: String,
+    /// Unique per submission; the same on every redelivery.
+    pub(crate) run_id: String,
+    pub(crate) job_id: String,
+    pub(crate) jobstore: String,
+    pub(crate) function: String,
+    /// The function's arguments, JSON text.
+    pub(crate) args: String,
+    /// Earliest first; one when the job coalesces.
+    pub(crate) run_times: Vec<DateTime<Utc>>,
+    pub(crate) misfire_grace_time: Option<Duration>,
+    pub(crate) timeout: Option<Duration>,
+    /// Deliveries after which a worker gives up on the run and reports it failed.
+    pub(crate) max_attempts: u32,
+    /// How often the worker tells the broker the run is still going (a third of its ack wait).
+    pub(crate) progress_every: Duration,
+}
+
+/// What became of one run time.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub(crate) enum RunResult {
+    /// The function returned this value.
+    Executed { retval: serde_json::Value },
+    /// The function returned an error (its message chain) or panicked.
+    Failed { message: String, panicked: bool },
+    /// The run started later than its misfire grace time allowed.
+    Missed,
+    /// The run was still going when the job's timeout passed.
+    TimedOut { timeout: Duration },
+    /// The worker could not run it at all (unknown function, too many attempts).
+    Refused { message: String },
+}
+
+/// The outcome of a [`RunMessage`], from the worker that ran it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct OutcomeMessage {
+    pub(crate) version: u32,
+    pub(crate) namespace: String,
+    pub(crate) run_id: String,
+    pub(crate) job_id: String,
+    pub(crate) jobstore: String,
+    /// The worker's name.
+    pub(crate) worker: String,
+    /// Which delivery of the run this was (1 = the first).
+    pub(crate) attempt: u32,
+    /// One per run time of the run, in order.
+    pub(crate) results: Vec<(DateTime<Utc>, RunResult)>,
+}
+
+/// The shared key that signs and checks frames.
+#[derive(Clone)]
+pub(crate) struct SigningKey(Vec<u8>);
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SigningKey(..)")
+    }
+}
+
+impl SigningKey {
+    pub(crate) fn new(key: impl Into<Vec<u8>>) -> Self {
+        SigningKey(key.into())
+    }
+
+    fn mac(&self) -> Hmac<Sha256> {
+        // HMAC takes a key of any length.
+        Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC accepts every key length")
+    }
+}
+
+/// Why a frame was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum FrameError {
+    /// Not a frame at all.
+    Malformed(String),
+    /// Unsigned, or signed with another key (forged or misconfigured).
+    BadSignature,
+}
+
+impl std::fmt::Display for FrameError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FrameError::Malformed(why) => write!(f, "malformed frame: {why}"),
+            FrameError::BadSignature => {
+                f.write_str("bad signature: the frame was not signed with this key (forged?)")
+            }
+        }
+    }
+}
+
+/// Serializes `body` and signs it with `key` (or marks it unsigned).
+pub(crate) fn encode<T: Serialize>(
+    body: &T,
+    key: Option<&SigningKey>,
+) -> Result<Vec<u8>, serde_json::Error> {
+    let body = serde_json::to_vec(body)?;
+    let mut frame = Vec::with_capacity(body.len() + 65);
+    match key {
+        Some(key) => {
+            let mut mac = key.mac();
+            mac.update(&body);
+            frame.extend_from_slice(hex(&mac.finalize().into_bytes()).as_bytes());
+        }
+        None => frame.push(b'-'),
+    }
+    frame.push(b'\n');
+    frame.extend_from_slice(&body);
+    Ok(frame)
+}
+
+/// Checks the signature of `frame` with `key` (any frame passes without a key) and parses it.
+pub(crate) fn decode<T: for<'de> Deserialize<'de>>(
+    frame: &[u8],
+    key: Option<&SigningKey>,
+) -> Result<T, FrameError> {
+    let newline = frame
+        .iter()
+        .position(|&b| b == b'\n')
+        .ok_or_else(|| FrameError::Malformed("no signature line".into()))?;
+    let (tag, body) = (&frame[..newline], &frame[newline + 1..]);
+    if let Some(key) = key {
+        let tag = unhex(tag).ok_or(FrameError::BadSignature)?;
+        let mut mac = key.mac();
+        mac.update(body);
+        // `verify_slice` compares in constant time.
+        mac.verify_slice(&tag)
+            .map_err(|_| FrameError::BadSignature)?;
+    }
+    serde_json::from_slice(body).map_err(|e| FrameError::Malformed(e.to_string()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+fn unhex(text: &[u8]) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    text.chunks(2)
+        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signed_frame_passes_only_with_its_key() {
+        let key = SigningKey::new(b"shared secret".to_vec());
+        let frame = encode(&vec![1, 2, 3], Some(&key)).unwrap();
+        assert_eq!(
+            decode::<Vec<u32>>(&frame, Some(&key)).unwrap(),
+            vec![1, 2, 3]
+        );
+        let other = SigningKey::new(b"another".to_vec());
+        assert_eq!(
+            decode::<Vec<u32>>(&frame, Some(&other)).unwrap_err(),
+            FrameError::BadSignature
+        );
+        let unsigned = encode(&vec![1, 2, 3], None).unwrap();
+        assert_eq!(
+            decode::<Vec<u32>>(&unsigned, Some(&key)).unwrap_err(),
+            FrameError::BadSignature
+        );
+        // A body changed after signing is refused.
+        let mut tampered = frame.clone();
+        let last = tampered.len() - 2;
+        tampered[last] = b'9';
+        assert_eq!(
+            decode::<Vec<u32>>(&tampered, Some(&key)).unwrap_err(),
+            FrameError::BadSignature
+        );
+    }
+
+    #[test]
+    fn garbage_is_a_malformed_frame_not_a_panic() {
+        for frame in [&b""[..], b"abc", b"-\n{", b"zz\n[1]", b"\xff\xfe\n"] {
+            assert!(decode::<Vec<u32>>(frame, None).is_err() || frame == b"zz\n[1]");
+            assert!(decode::<Vec<u32>>(frame, Some(&SigningKey::new(b"k".to_vec()))).is_err());
+        }
+    }
+}

@@ -377,7 +377,7 @@ async fn a_full_queue_and_an_oversized_run_are_error_events() {
     };
     add(&s, "huge", huge, None).await;
     let (mut submitted, mut errors) = (0, Vec::new());
-    while submitted + errors.len() < 3 + 1 + 2 {
+    while submitted + errors.len() < 3 + 2 {
         match next(&mut events, Duration::from_secs(30)).await {
             Event::JobSubmitted(_) => submitted += 1,
             Event::JobError(e) => errors.push((e.job_id.to_string(), e.error.unwrap().chain())),

@@ -522,3 +522,68 @@ async fn a_broker_restarted_mid_run_loses_nothing() {
     worker.stop();
     s.shutdown(false).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_past_its_timeout_is_stopped_by_the_worker_and_reported() {
+    let (url, ns) = (nats_url(), namespace("timeout"));
+    let s = scheduler(executor(&url, &ns)).await;
+    let mut events = s.subscribe(EventMask::JOB_EXECUTED | EventMask::JOB_ERROR);
+    let worker = spawn_worker(&url, &ns, "worker-1", None);
+    let function = jobs::registry()
+        .target(
+            "work",
+            serde_json::to_value(Work {
+                ms: 30_000,
+                ..Work::default()
+            })
+            .unwrap(),
+        )
+        .unwrap();
+    s.add_job(
+        JobSpec::new(function, DateTrigger::new(now()))
+            .id("slow")
+            .timeout(Some(Duration::from_millis(300))),
+    )
+    .await
+    .unwrap();
+    let Event::JobError(e) = next(&mut events, Duration::from_secs(20)).await else {
+        panic!("expected a JobError for the timeout");
+    };
+    let failure = e.error.unwrap();
+    assert!(failure.chain().contains("timed out"), "{}", failure.chain());
+    // The worker is free again at once: the cancelled run does not hold its slot.
+    add(&s, "next", Work::default(), None).await;
+    assert_eq!(
+        ran(&next(&mut events, Duration::from_secs(20)).await).worker,
+        "worker-1"
+    );
+    worker.stop();
+    cleanup(s, &url, &ns).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outcomes_that_arrive_while_the_scheduler_is_down_are_reported_when_it_is_back() {
+    let (url, ns) = (nats_url(), namespace("offline"));
+    let dir = tempfile::tempdir().unwrap();
+    let first = scheduler(executor(&url, &ns)).await;
+    let work = Work {
+        ms: 500,
+        tag: "offline".into(),
+        dir: Some(dir.path().display().to_string()),
+        ..Work::default()
+    };
+    add(&first, "offline", work, None).await;
+    let worker = spawn_worker(&url, &ns, "worker-1", None);
+    wait_for_file(dir.path(), "offline.worker-1", Duration::from_secs(30)).await;
+    // Gone before the outcome comes back.
+    first.shutdown(false).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let second = scheduler(executor(&url, &ns)).await;
+    let mut events = second.subscribe(EventMask::JOB_EXECUTED | EventMask::JOB_ERROR);
+    let Event::JobExecuted(e) = next(&mut events, Duration::from_secs(30)).await else {
+        panic!("expected the kept outcome");
+    };
+    assert_eq!(&*e.job_id, "offline");
+    worker.stop();
+    cleanup(second, &url, &ns).await;
+}

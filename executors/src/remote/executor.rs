@@ -181,9 +181,12 @@ impl Running {
                 } else {
                     JobFailure::from_error(Box::new(RemoteFailure(message)))
                 }),
-                RunResult::TimedOut { timeout } => Err(JobFailure::from_error(Box::new(
-                    Error::timed_out(&format!("job {:?}", outcome.job_id), timeout),
-                ))),
+                RunResult::TimedOut { timeout } => {
+                    Err(JobFailure::from_error(Box::new(RemoteFailure(format!(
+                        "job {:?} timed out after {timeout:?} on {}",
+                        outcome.job_id, outcome.worker
+                    )))))
+                }
                 RunResult::Refused { message } => {
                     Err(JobFailure::from_error(Box::new(RemoteFailure(message))))
                 }

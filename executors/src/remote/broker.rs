@@ -89,6 +89,8 @@ pub(crate) mod nats {
         client: async_nats::Client,
         js: jetstream::Context,
         namespace: String,
+        /// The consumers opened so far, by queue (opening one costs two round trips).
+        consumers: std::sync::Arc<std::sync::Mutex<Vec<(Queue, consumer::PullConsumer)>>>,
     }
 
     fn stream_name(ns: &str, queue: Queue) -> String {
@@ -137,6 +139,7 @@ pub(crate) mod nats {
                 js: jetstream::new(client.clone()),
                 client,
                 namespace: namespace.to_owned(),
+                consumers: std::sync::Arc::default(),
             })
         }
 
@@ -156,12 +159,10 @@ pub(crate) mod nats {
                     storage: stream::StorageType::File,
                     ..Default::default()
                 };
-                let stream = self
-                    .js
+                self.js
                     .create_or_update_stream(config)
                     .await
                     .map_err(|e| backend("cannot declare a stream", e))?;
-                let _ = stream;
                 let consumer = consumer::pull::Config {
                     durable_name: Some(consumer_name(queue).to_owned()),
                     ack_policy: consumer::AckPolicy::Explicit,
@@ -186,6 +187,33 @@ pub(crate) mod nats {
                     .map_err(|e| backend("cannot declare a consumer", e))?;
             }
             Ok(())
+        }
+
+        async fn consumer(&self, queue: Queue) -> Result<consumer::PullConsumer> {
+            let known = self
+                .consumers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .find(|(q, _)| *q == queue)
+                .map(|(_, c)| c.clone());
+            if let Some(consumer) = known {
+                return Ok(consumer);
+            }
+            let stream = self
+                .js
+                .get_stream(stream_name(&self.namespace, queue))
+                .await
+                .map_err(|e| backend("cannot open a stream (is a scheduler started?)", e))?;
+            let consumer: consumer::PullConsumer = stream
+                .get_consumer(consumer_name(queue))
+                .await
+                .map_err(|e| backend("cannot open a consumer", e))?;
+            self.consumers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((queue, consumer.clone()));
+            Ok(consumer)
         }
 
         /// Deletes both streams (and so their consumers and messages).
@@ -239,15 +267,7 @@ pub(crate) mod nats {
             wait: Duration,
         ) -> BoxFuture<'_, Result<Deliveries>> {
             Box::pin(async move {
-                let stream = self
-                    .js
-                    .get_stream(stream_name(&self.namespace, queue))
-                    .await
-                    .map_err(|e| backend("cannot open a stream (is a scheduler started?)", e))?;
-                let consumer: consumer::PullConsumer = stream
-                    .get_consumer(consumer_name(queue))
-                    .await
-                    .map_err(|e| backend("cannot open a consumer", e))?;
+                let consumer = self.consumer(queue).await?;
                 // A pull request for exactly the room the caller has: the server hands over
                 // each message as it comes, never more than were asked for.
                 let messages = consumer

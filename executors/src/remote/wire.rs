@@ -205,7 +205,10 @@ mod tests {
     fn garbage_is_a_malformed_frame_not_a_panic() {
         let key = SigningKey::new(b"k".to_vec());
         for frame in [&b""[..], b"abc", b"-\n{", b"\xff\xfe\n"] {
-            assert!(matches!(decode::<Vec<u32>>(frame, None), Err(FrameError::Malformed(_))));
+            assert!(matches!(
+                decode::<Vec<u32>>(frame, None),
+                Err(FrameError::Malformed(_))
+            ));
             assert!(decode::<Vec<u32>>(frame, Some(&key)).is_err());
         }
         // Without a key the tag is not looked at; with one, a tag that is not hex is refused.

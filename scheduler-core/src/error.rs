@@ -23,7 +23,8 @@ pub enum ErrorKind {
     Conflict,
     /// The job names a function that is not in the [`JobRegistry`](crate::JobRegistry).
     UnknownJobFunction,
-    /// The job runs a closure, which a persistent store cannot save (`TransientJobError`).
+    /// The job runs a closure, which a persistent store cannot save (`TransientJobError`),
+    /// nor an executor that runs jobs in other processes.
     NotPersistable,
     /// A value could not be turned into or read back from its stored form.
     Serialization,
@@ -46,6 +47,9 @@ pub enum ErrorKind {
     SchedulerState,
     /// The configuration names something that does not exist or is malformed.
     Config,
+    /// A run of a job did not finish within the job's
+    /// [`timeout`](crate::Job::timeout). Not in APScheduler.
+    JobTimedOut,
 }
 
 impl ErrorKind {
@@ -66,6 +70,7 @@ impl ErrorKind {
             ErrorKind::MaxInstancesReached => "max instances reached",
             ErrorKind::SchedulerState => "scheduler state",
             ErrorKind::Config => "configuration",
+            ErrorKind::JobTimedOut => "job timed out",
         }
     }
 }
@@ -209,6 +214,29 @@ impl Error {
             format!("{what} did not answer within {timeout:?}"),
         )
         .set_temporary()
+    }
+
+    /// A run of job `id` did not finish within its time limit.
+    pub fn job_timed_out(id: &str, limit: std::time::Duration) -> Self {
+        Error::new(
+            ErrorKind::JobTimedOut,
+            format!("the run of job {id:?} did not finish within its timeout of {limit:?}"),
+        )
+        .with_job_id(id)
+    }
+
+    /// Job `id` runs a closure, which executor `executor` cannot run (it runs jobs outside
+    /// this process).
+    pub fn closure_not_runnable(id: &str, executor: &str) -> Self {
+        Error::new(
+            ErrorKind::NotPersistable,
+            format!(
+                "job {id:?} runs a closure, which executor {executor:?} cannot run (it runs \
+                 jobs in other processes); register the function in a JobRegistry and \
+                 schedule it by name"
+            ),
+        )
+        .with_job_id(id)
     }
 
     /// No job function is registered under `name`.

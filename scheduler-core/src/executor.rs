@@ -7,7 +7,16 @@
 //! * [`run_job`] / [`run_job_blocking`] run each due run time in order, skip the ones that
 //!   start later than the misfire grace time allows ([`Event::JobMissed`]), and report every
 //!   outcome on the event bus ([`Event::JobExecuted`], [`Event::JobError`]). A panic in a job
-//!   is caught and reported like an error.
+//!   is caught and reported like an error; a run past the job's timeout is reported as a
+//!   [`FailureKind::TimedOut`] error.
+//! * [`ExecutorContext::begin_run`] and [`StartedRun`] are that sequence's pieces (misfire
+//!   check and [`RunContext`]; outcome report), for executors that call job code their own
+//!   way, such as in another process with the [`wire`] types.
+
+mod run;
+pub mod wire;
+
+pub use run::{RunContext, StartedRun, local_node};
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -21,7 +30,9 @@ use chrono::{DateTime, Utc};
 
 use crate::clock::{BoxFuture, Clock};
 use crate::error::{Error, Result};
-use crate::event::{Event, EventBus, EventMask, JobExecutionEvent, JobFailure, JobSubmissionEvent};
+use crate::event::{
+    Event, EventBus, EventMask, FailureKind, JobExecutionEvent, JobFailure, JobSubmissionEvent,
+};
 use crate::job::{Handler, Job};
 
 /// What an executor is given when the scheduler starts it.
@@ -31,6 +42,7 @@ pub struct ExecutorContext {
     clock: Arc<dyn Clock>,
     events: EventBus,
     runtime: tokio::runtime::Handle,
+    node: Arc<str>,
 }
 
 impl ExecutorContext {
@@ -46,7 +58,18 @@ impl ExecutorContext {
             clock,
             events,
             runtime,
+            node: local_node().into(),
         }
+    }
+
+    /// The alias, shared.
+    pub fn alias_arc(&self) -> &Arc<str> {
+        &self.alias
+    }
+
+    /// Where the executor's in-process runs happen ([`RunContext::node`]): `host:pid`.
+    pub fn node(&self) -> &Arc<str> {
+        &self.node
     }
 
     /// The alias the scheduler knows the executor by.
@@ -128,11 +151,22 @@ impl ExecutorContext {
         run_time: DateTime<Utc>,
         outcome: std::result::Result<serde_json::Value, JobFailure>,
     ) {
+        self.report_for(run.job.id_arc(), &run.jobstore, run_time, outcome);
+    }
+
+    fn report_for(
+        &self,
+        job_id: &Arc<str>,
+        jobstore: &Arc<str>,
+        run_time: DateTime<Utc>,
+        outcome: std::result::Result<serde_json::Value, JobFailure>,
+    ) {
         match &outcome {
-            Ok(_) => tracing::debug!(job = run.job.id(), %run_time, "job executed"),
+            Ok(_) => tracing::debug!(job = %job_id, %run_time, "job executed"),
             Err(failure) => tracing::error!(
-                job = run.job.id(),
+                job = %job_id,
                 %run_time,
+                kind = %failure.kind(),
                 error = %failure.chain(),
                 "job failed"
             ),
@@ -142,7 +176,15 @@ impl ExecutorContext {
         } else {
             EventMask::JOB_ERROR
         };
-        self.publish_execution(run, run_time, code, outcome);
+        self.publish_execution_for(job_id, jobstore, run_time, code, outcome);
+    }
+
+    /// Reports every run time of `run` as failed without running: the executor accepted the
+    /// run (its fire was committed) but cannot start it, because it is shutting down or a
+    /// worker could not be started. Publishes one [`Event::JobError`] per run time, its
+    /// failure of kind [`FailureKind::Refused`].
+    pub fn refuse(&self, run: &JobRun, error: &crate::Error) {
+        publish_refused(&self.events, run, error);
     }
 
     fn publish_execution(
@@ -152,28 +194,71 @@ impl ExecutorContext {
         code: EventMask,
         outcome: std::result::Result<serde_json::Value, JobFailure>,
     ) {
-        if !self.events.wants(code) {
-            return;
-        }
-        let (retval, error) = match outcome {
-            Ok(value) => (value, None),
-            Err(failure) => (serde_json::Value::Null, Some(failure)),
-        };
-        let event = JobExecutionEvent {
-            job_id: run.job.id_arc().clone(),
-            jobstore: run.jobstore.clone(),
-            scheduled_run_time: run_time,
-            retval,
-            error,
-            missed_runs: None,
-        };
-        self.events.publish(if code == EventMask::JOB_EXECUTED {
-            Event::JobExecuted(event)
-        } else if code == EventMask::JOB_ERROR {
-            Event::JobError(event)
-        } else {
-            Event::JobMissed(event)
-        });
+        self.publish_execution_for(run.job.id_arc(), &run.jobstore, run_time, code, outcome);
+    }
+
+    fn publish_execution_for(
+        &self,
+        job_id: &Arc<str>,
+        jobstore: &Arc<str>,
+        run_time: DateTime<Utc>,
+        code: EventMask,
+        outcome: std::result::Result<serde_json::Value, JobFailure>,
+    ) {
+        publish_execution(&self.events, job_id, jobstore, run_time, code, outcome);
+    }
+}
+
+fn publish_execution(
+    events: &EventBus,
+    job_id: &Arc<str>,
+    jobstore: &Arc<str>,
+    run_time: DateTime<Utc>,
+    code: EventMask,
+    outcome: std::result::Result<serde_json::Value, JobFailure>,
+) {
+    if !events.wants(code) {
+        return;
+    }
+    let (retval, error) = match outcome {
+        Ok(value) => (value, None),
+        Err(failure) => (serde_json::Value::Null, Some(failure)),
+    };
+    let event = JobExecutionEvent {
+        job_id: job_id.clone(),
+        jobstore: jobstore.clone(),
+        scheduled_run_time: run_time,
+        retval,
+        error,
+        missed_runs: None,
+    };
+    events.publish(if code == EventMask::JOB_EXECUTED {
+        Event::JobExecuted(event)
+    } else if code == EventMask::JOB_ERROR {
+        Event::JobError(event)
+    } else {
+        Event::JobMissed(event)
+    });
+}
+
+/// Publishes a [`FailureKind::Refused`] [`Event::JobError`] for every run time of `run`.
+pub(crate) fn publish_refused(events: &EventBus, run: &JobRun, error: &crate::Error) {
+    tracing::error!(
+        job = run.job.id(),
+        runs = run.run_times.len(),
+        error = %error,
+        "the executor refused the job's committed runs"
+    );
+    for &run_time in &run.run_times {
+        let failure = JobFailure::new(FailureKind::Refused, error.clone_shallow());
+        publish_execution(
+            events,
+            run.job.id_arc(),
+            &run.jobstore,
+            run_time,
+            EventMask::JOB_ERROR,
+            Err(failure),
+        );
     }
 }
 
@@ -196,8 +281,14 @@ pub struct JobRun {
 /// with [`ExecutorContext::admit`], which enforces `max_instances` (failing with
 /// [`MaxInstancesReached`](crate::ErrorKind::MaxInstancesReached)) and publishes the submission,
 /// then runs it with [`run_job`] or [`run_job_blocking`], which apply the misfire check and
-/// report each outcome.
+/// the job's timeout and report each outcome.
 pub trait Executor: Send + Sync + Debug + 'static {
+    /// What this executor can run. The scheduler refuses, at `add_job` and `modify_job`, a
+    /// job the executor named by the job cannot run. In-process by default.
+    fn capabilities(&self) -> ExecutorCapabilities {
+        ExecutorCapabilities::in_process()
+    }
+
     /// Prepares the executor (threads, worker processes).
     fn start(&self, ctx: ExecutorContext) -> impl Future<Output = Result<()>> + Send;
 
@@ -211,12 +302,16 @@ pub trait Executor: Send + Sync + Debug + 'static {
 /// The object-safe mirror of [`Executor`], implemented for every `Executor`.
 #[allow(missing_docs)] // each method mirrors the `Executor` method of the same name
 pub trait DynExecutor: Send + Sync + Debug + 'static {
+    fn capabilities(&self) -> ExecutorCapabilities;
     fn start(&self, ctx: ExecutorContext) -> BoxFuture<'_, Result<()>>;
     fn submit(&self, run: JobRun) -> Result<()>;
     fn shutdown(&self, wait: bool) -> BoxFuture<'_, Result<()>>;
 }
 
 impl<E: Executor> DynExecutor for E {
+    fn capabilities(&self) -> ExecutorCapabilities {
+        Executor::capabilities(self)
+    }
     fn start(&self, ctx: ExecutorContext) -> BoxFuture<'_, Result<()>> {
         Box::pin(Executor::start(self, ctx))
     }
@@ -225,6 +320,35 @@ impl<E: Executor> DynExecutor for E {
     }
     fn shutdown(&self, wait: bool) -> BoxFuture<'_, Result<()>> {
         Box::pin(Executor::shutdown(self, wait))
+    }
+}
+
+/// What an executor can run, so the scheduler refuses a job it cannot run when the job is
+/// added or changed, not at every run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ExecutorCapabilities {
+    /// The executor runs jobs in this process, so it can run closure jobs
+    /// ([`JobTarget::closure`](crate::JobTarget::closure)). An executor that sends runs to
+    /// other processes ([`wire`]) cannot.
+    pub closures: bool,
+}
+
+impl ExecutorCapabilities {
+    /// Runs jobs in this process: any job, closures included.
+    pub const fn in_process() -> Self {
+        ExecutorCapabilities { closures: true }
+    }
+
+    /// Runs jobs in other processes: registered functions only.
+    pub const fn out_of_process() -> Self {
+        ExecutorCapabilities { closures: false }
+    }
+}
+
+impl Default for ExecutorCapabilities {
+    fn default() -> Self {
+        Self::in_process()
     }
 }
 
@@ -315,29 +439,58 @@ impl Drop for InstanceGuard {
 /// Runs every run time of `run` on the async runtime: misfire check, call, report.
 ///
 /// Async functions are polled in place; blocking functions go to tokio's blocking pool so
-/// they cannot stall the runtime.
+/// they cannot stall the runtime. A run past the job's [`timeout`](crate::Job::timeout) is
+/// reported as [`FailureKind::TimedOut`]: an async function is stopped (its future dropped at
+/// its next await point); a blocking one cannot be, so its outcome is discarded when it ends,
+/// and this call returns only then, which keeps the job's instance slot taken meanwhile (a
+/// second run beside a stuck one would break `max_instances`). Timeouts need the runtime's
+/// timers (`enable_time`).
 pub async fn run_job(ctx: &ExecutorContext, run: &JobRun) {
     let bus = ctx.events.id();
     // Polled by a task of this runtime: a blocking call into the scheduler from here would
     // hold one of the threads that must answer it.
     let polled_on = tokio::runtime::Handle::try_current().ok().map(|h| h.id());
     for &run_time in &run.run_times {
-        if ctx.check_misfire(run, run_time) {
+        let Some(started) = ctx.begin_run(run, run_time) else {
             continue;
-        }
+        };
+        let limit = started.timeout();
         let outcome = match run.job.target().handler() {
             Err(e) => Err(JobFailure::from_error(Box::new(e))),
             Ok((Handler::Async(f), args)) => {
-                let scope = JobScope { bus, polled_on };
-                catch_unwind(f(args), scope).await
+                let scope = JobScope::new(bus, polled_on, started.context());
+                let call = catch_unwind(f(args), scope);
+                match limit {
+                    None => call.await,
+                    Some(limit) => match tokio::time::timeout(limit, call).await {
+                        Ok(outcome) => outcome,
+                        Err(_) => Err(started.timed_out()),
+                    },
+                }
             }
             Ok((Handler::Sync(f), args)) => {
                 let (f, args) = (f.clone(), Arc::<str>::from(args));
-                let scope = JobScope {
-                    bus,
-                    polled_on: None,
+                let scope = JobScope::new(bus, None, started.context());
+                let mut call = tokio::task::spawn_blocking(move || scope.enter(|| f(&args)));
+                let joined = match limit {
+                    None => (&mut call).await,
+                    Some(limit) => match tokio::time::timeout(limit, &mut call).await {
+                        Ok(joined) => joined,
+                        Err(_) => {
+                            let failure = started.timed_out();
+                            started.finish(Err(failure));
+                            let late = call.await;
+                            tracing::warn!(
+                                job = run.job.id(),
+                                %run_time,
+                                ok = matches!(late, Ok(Ok(_))),
+                                "a run reported as timed out has ended; its outcome is discarded"
+                            );
+                            continue;
+                        }
+                    },
                 };
-                match tokio::task::spawn_blocking(move || scope.enter(|| f(&args))).await {
+                match joined {
                     Ok(outcome) => outcome.map_err(JobFailure::from_error),
                     Err(join) if join.is_panic() => {
                         Err(JobFailure::from_panic(&*join.into_panic()))
@@ -346,7 +499,7 @@ pub async fn run_job(ctx: &ExecutorContext, run: &JobRun) {
                 }
             }
         };
-        ctx.report(run, run_time, outcome);
+        started.finish(outcome);
     }
 }
 
@@ -355,34 +508,100 @@ pub async fn run_job(ctx: &ExecutorContext, run: &JobRun) {
 /// Blocking functions run in place; async functions are driven to completion on this thread
 /// with the scheduler's runtime (so they may use tokio's timers and I/O). Must not be called
 /// from inside an async task.
+///
+/// The job's timeout: an async function is stopped at it; a blocking one, which no one can
+/// stop, is reported as timed out at its deadline (by a timer on the scheduler's runtime,
+/// which then calls `on_timeout` so the executor can start a replacement thread), and its
+/// outcome is discarded when it ends. This call returns only when it has ended, so the
+/// caller keeps the job's instance slot until then.
 pub fn run_job_blocking(ctx: &ExecutorContext, run: &JobRun) {
-    let scope = JobScope {
-        bus: ctx.events.id(),
-        polled_on: None,
-    };
+    run_job_blocking_with(ctx, run, Arc::new(|_: &RunContext| {}));
+}
+
+/// A hook an executor gives [`run_job_blocking_with`], called when a blocking job passes
+/// its timeout while still running.
+pub type OnTimeout = Arc<dyn Fn(&RunContext) + Send + Sync>;
+
+/// [`run_job_blocking`], calling `on_timeout` when a blocking function passes its timeout
+/// (from a timer task of the scheduler's runtime, while the function still runs).
+pub fn run_job_blocking_with(ctx: &ExecutorContext, run: &JobRun, on_timeout: OnTimeout) {
+    let bus = ctx.events.id();
     for &run_time in &run.run_times {
-        if ctx.check_misfire(run, run_time) {
+        let Some(started) = ctx.begin_run(run, run_time) else {
             continue;
-        }
-        let outcome = match run.job.target().handler() {
-            Err(e) => Err(JobFailure::from_error(Box::new(e))),
+        };
+        let scope = JobScope::new(bus, None, started.context());
+        let limit = started.timeout();
+        match run.job.target().handler() {
+            Err(e) => started.finish(Err(JobFailure::from_error(Box::new(e)))),
             Ok((Handler::Sync(f), args)) => {
                 let call = std::panic::AssertUnwindSafe(|| scope.enter(|| f(args)));
-                match std::panic::catch_unwind(call) {
-                    Ok(outcome) => outcome.map_err(JobFailure::from_error),
-                    Err(payload) => Err(JobFailure::from_panic(&*payload)),
+                let Some(limit) = limit else {
+                    started.finish(call_sync(call));
+                    continue;
+                };
+                // Whoever takes the run first reports it: the call ending, or the timer.
+                let slot = Arc::new(Mutex::new(Some(started)));
+                let timer = {
+                    let (slot, on_timeout) = (slot.clone(), on_timeout.clone());
+                    ctx.runtime.spawn(async move {
+                        tokio::time::sleep(limit).await;
+                        let Some(started) = lock(&slot).take() else {
+                            return;
+                        };
+                        let (context, failure) = (started.context().clone(), started.timed_out());
+                        started.finish(Err(failure));
+                        on_timeout(&context);
+                    })
+                };
+                let outcome = call_sync(call);
+                timer.abort();
+                match lock(&slot).take() {
+                    Some(started) => started.finish(outcome),
+                    None => tracing::warn!(
+                        job = run.job.id(),
+                        %run_time,
+                        ok = outcome.is_ok(),
+                        "a run reported as timed out has ended; its outcome is discarded"
+                    ),
                 }
             }
-            Ok((Handler::Async(f), args)) => ctx.runtime.block_on(catch_unwind(f(args), scope)),
-        };
-        ctx.report(run, run_time, outcome);
+            Ok((Handler::Async(f), args)) => {
+                let call = catch_unwind(f(args), scope);
+                let outcome = match limit {
+                    None => ctx.runtime.block_on(call),
+                    Some(limit) => ctx
+                        .runtime
+                        .block_on(async { tokio::time::timeout(limit, call).await })
+                        .unwrap_or_else(|_| Err(started.timed_out())),
+                };
+                started.finish(outcome);
+            }
+        }
+    }
+}
+
+/// Calls a blocking job function, turning a panic into a [`JobFailure`].
+fn call_sync(
+    call: impl FnOnce() -> crate::job::JobOutcome + std::panic::UnwindSafe,
+) -> std::result::Result<serde_json::Value, JobFailure> {
+    match std::panic::catch_unwind(call) {
+        Ok(outcome) => outcome.map_err(JobFailure::from_error),
+        Err(payload) => Err(JobFailure::from_panic(&*payload)),
     }
 }
 
 /// Marks the code of a job while it runs, so the scheduler can refuse calls that would wait
-/// for the job itself (`shutdown(wait = true)`) or for a runtime thread the job is holding.
-#[derive(Debug, Clone, Copy)]
+/// for the job itself (`shutdown(wait = true)`) or for a runtime thread the job is holding,
+/// and so the job can read its [`RunContext`].
+#[derive(Debug, Clone)]
 struct JobScope {
+    mark: JobMark,
+    run: Arc<RunContext>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct JobMark {
     /// The event bus of the job's scheduler (its identity).
     bus: u64,
     /// The runtime whose task polls the job, for an async job polled as a task.
@@ -390,20 +609,27 @@ struct JobScope {
 }
 
 thread_local! {
-    static CURRENT_JOB: Cell<Option<JobScope>> = const { Cell::new(None) };
+    static CURRENT_JOB: Cell<Option<JobMark>> = const { Cell::new(None) };
 }
 
 impl JobScope {
+    fn new(bus: u64, polled_on: Option<tokio::runtime::Id>, run: &Arc<RunContext>) -> Self {
+        JobScope {
+            mark: JobMark { bus, polled_on },
+            run: run.clone(),
+        }
+    }
+
     /// Runs `f` marked as this job's code.
-    fn enter<R>(self, f: impl FnOnce() -> R) -> R {
-        struct Restore(Option<JobScope>);
+    fn enter<R>(&self, f: impl FnOnce() -> R) -> R {
+        struct Restore(Option<JobMark>);
         impl Drop for Restore {
             fn drop(&mut self) {
                 CURRENT_JOB.with(|c| c.set(self.0));
             }
         }
-        let _restore = Restore(CURRENT_JOB.with(|c| c.replace(Some(self))));
-        f()
+        let _restore = Restore(CURRENT_JOB.with(|c| c.replace(Some(self.mark))));
+        self.run.scope(f)
     }
 }
 
@@ -438,8 +664,8 @@ impl Future for CatchUnwind {
     type Output = std::result::Result<serde_json::Value, JobFailure>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let scope = self.scope;
-        let fut = &mut self.fut;
+        let this = &mut *self;
+        let (scope, fut) = (&this.scope, &mut this.fut);
         let poll = std::panic::AssertUnwindSafe(|| scope.enter(|| fut.as_mut().poll(cx)));
         match std::panic::catch_unwind(poll) {
             Ok(Poll::Pending) => Poll::Pending,

@@ -25,12 +25,13 @@ struct WorkspaceReadme;
 pub use clock::{BoxFuture, Clock, SystemClock};
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use event::{
-    Delivery, Event, EventBus, EventMask, EventStream, FaultAction, JobEvent, JobExecutionEvent,
-    JobFailure, JobFaultEvent, JobSubmissionEvent, ListenerId, MissedRuns, Overflow,
-    SchedulerErrorEvent,
+    Delivery, Event, EventBus, EventMask, EventStream, FailureKind, FaultAction, JobEvent,
+    JobExecutionEvent, JobFailure, JobFaultEvent, JobSubmissionEvent, ListenerId, MissedRuns,
+    Overflow, SchedulerErrorEvent,
 };
 pub use executor::{
-    DynExecutor, Executor, ExecutorContext, InstanceGuard, InstanceLimiter, JobRun,
+    DynExecutor, Executor, ExecutorCapabilities, ExecutorContext, InstanceGuard, InstanceLimiter,
+    JobRun, RunContext, StartedRun,
 };
 pub use job::{
     Handler, Job, JobChanges, JobCodec, JobDefaults, JobFunction, JobOutcome, JobOutput, JobRecord,

@@ -359,11 +359,53 @@ pub struct SchedulerErrorEvent {
     pub error: Arc<Error>,
 }
 
-/// Why a run failed: the error the function returned, or its panic.
+/// Why a run failed: the error the function returned, its panic, its time limit, the worker
+/// that died under it, or the executor that refused it.
 #[derive(Debug, Clone)]
 pub struct JobFailure {
     error: Arc<dyn std::error::Error + Send + Sync>,
-    panicked: bool,
+    kind: FailureKind,
+}
+
+/// What kind of failure a [`JobFailure`] is, for listeners that treat them differently (a
+/// timeout is not the job's own error).
+///
+/// New kinds may be added; match with a wildcard arm.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FailureKind {
+    /// The job function returned an error.
+    Error,
+    /// The job function panicked.
+    Panic,
+    /// The run took longer than the job's [`timeout`](crate::Job::timeout); its error is an
+    /// [`Error`] of kind [`JobTimedOut`](crate::ErrorKind::JobTimedOut). Not in APScheduler.
+    TimedOut,
+    /// The process or worker running the job went away (crashed, was killed, lost its
+    /// connection) before answering; the error says what happened.
+    WorkerLost,
+    /// The run never started: the executor refused it after its fire was committed (shut
+    /// down, queue full, no worker could be started).
+    Refused,
+}
+
+impl FailureKind {
+    /// A short lowercase name of the kind.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Error => "error",
+            FailureKind::Panic => "panic",
+            FailureKind::TimedOut => "timed out",
+            FailureKind::WorkerLost => "worker lost",
+            FailureKind::Refused => "refused",
+        }
+    }
+}
+
+impl fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl JobFailure {
@@ -371,23 +413,50 @@ impl JobFailure {
     pub fn from_error(error: BoxError) -> Self {
         JobFailure {
             error: Arc::from(error),
-            panicked: false,
+            kind: FailureKind::Error,
         }
     }
 
     /// A failure from a panic, with its message.
     pub fn from_panic(payload: &(dyn std::any::Any + Send)) -> Self {
-        let message = if let Some(s) = payload.downcast_ref::<&str>() {
-            (*s).to_owned()
-        } else if let Some(s) = payload.downcast_ref::<String>() {
-            s.clone()
-        } else {
-            "a panic with a non-string payload".to_owned()
-        };
+        Self::from_panic_message(panic_message(payload))
+    }
+
+    /// A failure from a panic whose message is known (a panic in another process).
+    pub fn from_panic_message(message: impl Into<String>) -> Self {
         JobFailure {
-            error: Arc::new(PanicError(message)),
-            panicked: true,
+            error: Arc::new(PanicError(message.into())),
+            kind: FailureKind::Panic,
         }
+    }
+
+    /// A failure of `kind` whose error is `error`.
+    pub fn new(kind: FailureKind, error: impl Into<BoxError>) -> Self {
+        JobFailure {
+            error: Arc::from(error.into()),
+            kind,
+        }
+    }
+
+    /// The run of job `job_id` did not finish within `limit`.
+    pub fn timed_out(job_id: &str, limit: std::time::Duration) -> Self {
+        Self::new(FailureKind::TimedOut, Error::job_timed_out(job_id, limit))
+    }
+
+    /// An error returned in another process, rebuilt from its message and the messages of
+    /// its sources (outermost first), so [`chain`](Self::chain) reads as it did there.
+    pub fn from_messages(message: impl Into<String>, causes: &[String]) -> Self {
+        let mut source: Option<RemoteError> = None;
+        for cause in causes.iter().rev() {
+            source = Some(RemoteError {
+                message: cause.clone(),
+                source: source.map(Box::new),
+            });
+        }
+        Self::from_error(Box::new(RemoteError {
+            message: message.into(),
+            source: source.map(Box::new),
+        }))
     }
 
     /// The error.
@@ -395,19 +464,33 @@ impl JobFailure {
         &*self.error
     }
 
+    /// What kind of failure this is.
+    pub fn kind(&self) -> FailureKind {
+        self.kind
+    }
+
     /// Whether the job panicked (rather than returned an error).
     pub fn panicked(&self) -> bool {
-        self.panicked
+        self.kind == FailureKind::Panic
+    }
+
+    /// The messages of the error's sources, outermost first (without the error's own).
+    pub fn causes(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut source = self.error.source();
+        while let Some(err) = source {
+            out.push(err.to_string());
+            source = err.source();
+        }
+        out
     }
 
     /// The error followed by its chain of sources, one per line (APScheduler's `traceback`).
     pub fn chain(&self) -> String {
         let mut out = self.error.to_string();
-        let mut source = self.error.source();
-        while let Some(err) = source {
+        for cause in self.causes() {
             out.push_str("\ncaused by: ");
-            out.push_str(&err.to_string());
-            source = err.source();
+            out.push_str(&cause);
         }
         out
     }
@@ -416,6 +499,17 @@ impl JobFailure {
 impl fmt::Display for JobFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(&self.error, f)
+    }
+}
+
+/// The message of a panic payload.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic with a non-string payload".to_owned()
     }
 }
 
@@ -429,6 +523,27 @@ impl fmt::Display for PanicError {
 }
 
 impl std::error::Error for PanicError {}
+
+/// An error that happened in another process, known by its messages.
+#[derive(Debug)]
+struct RemoteError {
+    message: String,
+    source: Option<Box<RemoteError>>,
+}
+
+impl fmt::Display for RemoteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for RemoteError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|s| s as &(dyn std::error::Error + 'static))
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -44,6 +44,7 @@ impl Scheduler {
             .clone()
             .with_default_timezone(self.timezone())
             .into_job(&defaults, self.inner.clock.now())?;
+        self.check_executor_runs(&preview)?;
         tracing::info!(
             job = preview.id(),
             "adding job tentatively; it will be scheduled when the scheduler starts"
@@ -182,6 +183,7 @@ impl Scheduler {
         if !job.target().is_persistable() && !store.capabilities().closures {
             return Err(Error::not_persistable(job.id()));
         }
+        self.check_executor_runs(&job)?;
         Ok((
             Prepared {
                 alias,
@@ -190,6 +192,20 @@ impl Scheduler {
             },
             job,
         ))
+    }
+
+    /// Refuses a job its executor cannot run (a closure for an executor that runs jobs in
+    /// other processes). An executor not added yet is checked when the job reaches its store.
+    fn check_executor_runs(&self, job: &Job) -> Result<()> {
+        let executor = super::read(&self.inner.executors).get(job.executor());
+        match executor {
+            Some(executor)
+                if !job.target().is_persistable() && !executor.capabilities().closures =>
+            {
+                Err(Error::closure_not_runnable(job.id(), job.executor()))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Writes one prepared job to its store and publishes [`Event::JobAdded`].
@@ -272,6 +288,7 @@ impl Scheduler {
                 .clone()
                 .with_default_timezone(self.timezone())
                 .into_job(&self.job_defaults(), self.inner.clock.now())?;
+            self.check_executor_runs(&preview)?;
             *spec = updated;
             let alias: Arc<str> = spec.jobstore.as_str().into();
             drop(pending);
@@ -313,6 +330,7 @@ impl Scheduler {
             if !job.target().is_persistable() && !store.capabilities().closures {
                 return Err(Error::not_persistable(id));
             }
+            self.check_executor_runs(&job)?;
             match store.update_job(job.clone()).await {
                 Ok(revision) => {
                     job.set_revision(revision);

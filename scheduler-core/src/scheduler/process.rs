@@ -476,14 +476,15 @@ impl Scheduler {
             jobstore: alias.clone(),
             run_times,
         };
+        let run_copy = run.clone();
         match executor.submit(run) {
             Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::MaxInstancesReached => {
                 tracing::warn!(job = %id, "{e}; runs skipped");
             }
-            Err(e) => {
-                tracing::error!(job = %id, error = %e, "error submitting job to its executor");
-            }
+            // The fire is committed: runs the executor refuses are failures to report, not
+            // only to log.
+            Err(e) => crate::executor::publish_refused(&self.inner.events, &run_copy, &e),
         }
     }
 

@@ -200,7 +200,12 @@ async fn a_worker_killed_mid_run_has_its_run_redelivered_to_another() {
     let second = spawn_worker(&url, &ns, "worker-2", None);
     first.sigkill();
     let event = next(&mut events, Duration::from_secs(30)).await;
-    assert_eq!(ran(&event).worker, "worker-2");
+    let ran = ran(&event);
+    assert_eq!(ran.worker, "worker-2");
+    assert_eq!(
+        ran.attempt, 2,
+        "the job sees the redelivery in its run context"
+    );
     assert!(dir.path().join("long.worker-2").exists());
     second.stop();
     cleanup(s, &url, &ns).await;
@@ -316,15 +321,16 @@ async fn a_forged_run_is_refused_by_a_worker_with_the_key() {
         .unwrap();
     // A run as the executor would send it, signed with another key.
     let forged = serde_json::json!({
-        "version": 1, "namespace": ns, "run_id": "forged", "job_id": "forged",
-        "jobstore": "default", "function": "work",
-        "args": serde_json::to_string(&Work {
-            tag: "forged".into(),
-            dir: Some(dir.path().display().to_string()),
-            ..Work::default()
-        }).unwrap(),
-        "run_times": [now()], "misfire_grace_time": null, "timeout": null,
-        "max_attempts": 5, "progress_every": {"secs": 1, "nanos": 0},
+        "namespace": ns, "max_attempts": 5, "progress_every": 1.0,
+        "request": {
+            "version": 1, "run_id": "forged", "job_id": "forged", "jobstore": "default",
+            "function": "work", "scheduled_run_time": now(),
+            "args": (Work {
+                tag: "forged".into(),
+                dir: Some(dir.path().display().to_string()),
+                ..Work::default()
+            }),
+        },
     });
     let frame = format!("{}\n{}", "ab".repeat(32), forged);
     let client = async_nats::connect(&url).await.unwrap();
@@ -351,7 +357,8 @@ async fn a_forged_run_is_refused_by_a_worker_with_the_key() {
         worker
     });
     let event = next(&mut events, Duration::from_secs(30)).await;
-    assert_eq!(ran(&event).worker, "in-process");
+    let ran = ran(&event);
+    assert_eq!((ran.worker.as_str(), ran.attempt), ("in-process", 1));
     let _ = stop.send(());
     let worker = running.await.unwrap();
     assert_eq!(worker.refused(), 1);
@@ -550,7 +557,12 @@ async fn a_run_past_its_timeout_is_stopped_by_the_worker_and_reported() {
         panic!("expected a JobError for the timeout");
     };
     let failure = e.error.unwrap();
-    assert!(failure.chain().contains("timed out"), "{}", failure.chain());
+    assert_eq!(
+        failure.kind(),
+        scheduler_core::FailureKind::TimedOut,
+        "{}",
+        failure.chain()
+    );
     // The worker is free again at once: the cancelled run does not hold its slot.
     add(&s, "next", Work::default(), None).await;
     assert_eq!(

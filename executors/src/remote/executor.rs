@@ -4,13 +4,16 @@ use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use scheduler_core::chrono::{DateTime, Utc};
+use scheduler_core::event::FailureKind;
+use scheduler_core::executor::ExecutorCapabilities;
+use scheduler_core::executor::wire::{RunOutcome, RunRequest, WIRE_VERSION};
 use scheduler_core::{
     Error, Event, EventMask, Executor, ExecutorContext, InstanceGuard, InstanceLimiter,
     JobExecutionEvent, JobFailure, JobRun, Result,
 };
 
 use super::broker::{Broker, Layout, Queue, check_namespace, nats::Nats};
-use super::wire::{self, OutcomeMessage, RunMessage, RunResult, SigningKey, WIRE_VERSION};
+use super::wire::{self, OutcomeEnvelope, RunEnvelope, SigningKey};
 use super::{RemoteFailure, Url};
 
 /// Runs jobs on worker processes reached through NATS JetStream.
@@ -144,9 +147,11 @@ struct Running {
     outcomes: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
+/// A run sent and not answered yet. The runs of one submission (one per run time) share
+/// their job's instance, released when the last is answered.
 #[derive(Debug)]
 struct Outstanding {
-    _instance: InstanceGuard,
+    _instance: Arc<InstanceGuard>,
 }
 
 impl Running {
@@ -154,69 +159,53 @@ impl Running {
         self.outstanding.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Reports every run time of `message` as failed for `error` and releases its instance.
-    fn fail(&self, message: &RunMessage, error: Error) {
-        tracing::error!(job = %message.job_id, error = %error, "remote run refused");
-        let failure = JobFailure::from_error(Box::new(error));
-        for &run_time in &message.run_times {
-            publish(
-                &self.ctx,
-                &message.job_id,
-                &message.jobstore,
-                run_time,
-                Err(failure.clone()),
-            );
-        }
-        self.outstanding().remove(&message.run_id);
-        self.answered.notify_waiters();
+    /// Reports a run that could not be sent as failed and forgets it.
+    fn fail(&self, request: &RunRequest, error: Error) {
+        tracing::error!(job = %request.job_id, error = %error, "remote run not sent");
+        publish(
+            &self.ctx,
+            &request.job_id,
+            &request.jobstore,
+            request.scheduled_run_time,
+            Err(JobFailure::new(FailureKind::Refused, error)),
+        );
+        self.forget(&request.run_id);
     }
 
-    fn handle_outcome(&self, outcome: OutcomeMessage) {
-        for (run_time, result) in outcome.results {
-            let reported = match result {
-                RunResult::Executed { retval } => Ok(Some(retval)),
-                RunResult::Missed => Ok(None),
-                RunResult::Failed { message, panicked } => Err(if panicked {
-                    JobFailure::from_panic(&message)
-                } else {
-                    JobFailure::from_error(Box::new(RemoteFailure(message)))
-                }),
-                RunResult::TimedOut { timeout } => {
-                    Err(JobFailure::from_error(Box::new(RemoteFailure(format!(
-                        "job {:?} timed out after {timeout:?} on {}",
-                        outcome.job_id, outcome.worker
-                    )))))
-                }
-                RunResult::Refused { message } => {
-                    Err(JobFailure::from_error(Box::new(RemoteFailure(message))))
-                }
-            };
-            match reported {
-                Ok(None) => publish_missed(&self.ctx, &outcome.job_id, &outcome.jobstore, run_time),
-                Ok(Some(retval)) => publish(
-                    &self.ctx,
-                    &outcome.job_id,
-                    &outcome.jobstore,
-                    run_time,
-                    Ok(retval),
-                ),
-                Err(failure) => publish(
-                    &self.ctx,
-                    &outcome.job_id,
-                    &outcome.jobstore,
-                    run_time,
-                    Err(failure),
-                ),
+    fn forget(&self, run_id: &str) -> bool {
+        let known = self.outstanding().remove(run_id).is_some();
+        self.answered.notify_waiters();
+        known
+    }
+
+    fn handle_outcome(&self, outcome: OutcomeEnvelope) {
+        let (job_id, jobstore, run_time) = (
+            &outcome.job_id,
+            &outcome.jobstore,
+            outcome.scheduled_run_time,
+        );
+        match outcome.report.outcome {
+            RunOutcome::Missed { reason } => {
+                tracing::warn!(job = %job_id, %reason, "remote run missed");
+                publish_missed(&self.ctx, job_id, jobstore, run_time);
             }
+            RunOutcome::TimedOut { after } => publish(
+                &self.ctx,
+                job_id,
+                jobstore,
+                run_time,
+                Err(JobFailure::timed_out(job_id, after)),
+            ),
+            other => publish(&self.ctx, job_id, jobstore, run_time, other.into_result()),
         }
-        if self.outstanding().remove(&outcome.run_id).is_none() {
+        if !self.forget(&outcome.report.run_id) {
             tracing::info!(
-                run = %outcome.run_id,
-                job = %outcome.job_id,
+                run = %outcome.report.run_id,
+                job = %job_id,
+                worker = %outcome.worker,
                 "outcome of a run submitted before this executor started"
             );
         }
-        self.answered.notify_waiters();
     }
 }
 
@@ -292,7 +281,7 @@ async fn take_outcomes(running: std::sync::Weak<Running>, broker: Nats, key: Opt
                         }
                     };
                     backoff = Duration::from_millis(100);
-                    match wire::decode::<OutcomeMessage>(delivery.frame(), key.as_ref()) {
+                    match wire::decode::<OutcomeEnvelope>(delivery.frame(), key.as_ref()) {
                         Ok(outcome) if outcome.namespace == running.settings.layout.namespace => {
                             running.handle_outcome(outcome);
                         }
@@ -346,71 +335,90 @@ impl Executor for RemoteExecutor {
         Ok(())
     }
 
+    fn capabilities(&self) -> ExecutorCapabilities {
+        ExecutorCapabilities::out_of_process()
+    }
+
+    /// Sends one message per run time. Fails (and the scheduler reports a `JobError`) when the
+    /// run is too large for the broker or the broker is unreachable; a run the broker refuses
+    /// later (a full queue) is reported as a `JobError` here.
     fn submit(&self, run: JobRun) -> Result<()> {
         let Some(running) = self.lock().clone() else {
             return Err(Error::scheduler_state("the remote executor is not started"));
         };
-        let target = run.job.target();
+        let job = &run.job;
+        let target = job.target();
         let (Some(function), Some(args)) = (target.function_name(), target.args_json()) else {
-            return Err(Error::not_persistable(run.job.id()).with_job_id(run.job.id()));
+            return Err(Error::not_persistable(job.id()).with_job_id(job.id()));
         };
-        let message = RunMessage {
-            version: WIRE_VERSION,
-            namespace: running.settings.layout.namespace.clone(),
-            run_id: uuid::Uuid::new_v4().to_string(),
-            job_id: run.job.id().to_owned(),
-            jobstore: run.jobstore.to_string(),
-            function: function.to_owned(),
-            args: args.to_owned(),
-            run_times: run.run_times.clone(),
-            misfire_grace_time: run.job.misfire_grace_time(),
-            timeout: run.job.timeout(),
-            max_attempts: running.settings.max_attempts,
-            progress_every: running.settings.layout.ack_wait / 3,
-        };
-        let frame = wire::encode(&message, running.settings.key.as_ref()).map_err(|e| {
-            Error::serialization("cannot encode the run", e).with_job_id(run.job.id())
-        })?;
-        // The broker's limit is known once connected; checked before anything is claimed, so
-        // the caller gets the typed error and no instance is held.
-        let limit = running.broker.max_frame();
-        if frame.len() > limit {
-            let error = || {
-                Error::invalid_job(format!(
-                    "the run of job {:?} is {} bytes, over the broker's limit of {limit} bytes \
-                     (its arguments are too large to send to a worker)",
-                    run.job.id(),
+        let args: serde_json::Value = serde_json::from_str(args)
+            .map_err(|e| Error::serialization(format!("the arguments of job {:?}", job.id()), e))?;
+        let settings = &running.settings;
+        let mut frames = Vec::with_capacity(run.run_times.len());
+        for &run_time in &run.run_times {
+            let request = RunRequest {
+                version: WIRE_VERSION,
+                run_id: uuid::Uuid::new_v4().simple().to_string(),
+                job_id: job.id().to_owned(),
+                jobstore: run.jobstore.to_string(),
+                function: function.to_owned(),
+                args: args.clone(),
+                scheduled_run_time: run_time,
+                attempt: 1,
+                misfire_grace_time: job.misfire_grace_time(),
+                timeout: job.timeout(),
+                executor: running.ctx.alias().to_owned(),
+            };
+            let envelope = RunEnvelope {
+                namespace: settings.layout.namespace.clone(),
+                max_attempts: settings.max_attempts,
+                progress_every: (settings.layout.ack_wait / 3).as_secs_f64(),
+                request,
+            };
+            let frame = wire::encode(&envelope, settings.key.as_ref()).map_err(|e| {
+                Error::serialization("cannot encode the run", e).with_job_id(job.id())
+            })?;
+            // Checked before anything is claimed: the typed error, and no instance held.
+            let limit = running.broker.max_frame();
+            if frame.len() > limit {
+                return Err(Error::invalid_job(format!(
+                    "the run of job {:?} is {} bytes, over the broker's limit of {limit} \
+                     bytes (its arguments are too large to send to a worker)",
+                    job.id(),
                     frame.len()
                 ))
-                .with_job_id(run.job.id())
-            };
-            running.fail(&message, error());
-            return Err(error());
+                .with_job_id(job.id()));
+            }
+            frames.push((envelope.request, frame));
         }
-        let instance = running.ctx.admit(&running.limiter, &run)?;
-        running.outstanding().insert(
-            message.run_id.clone(),
-            Outstanding {
-                _instance: instance,
-            },
-        );
         if !running.broker.is_connected() {
-            let error = || {
-                Error::backend(
-                    "the broker is unreachable; the run was not sent (the executor reconnects \
-                     on its own)",
-                    RemoteFailure("not connected".into()),
-                )
-                .set_temporary()
-                .with_job_id(run.job.id())
-            };
-            running.fail(&message, error());
-            return Err(error());
+            return Err(Error::backend(
+                "the broker is unreachable; the run was not sent (the executor reconnects on \
+                 its own)",
+                RemoteFailure("not connected".into()),
+            )
+            .set_temporary()
+            .with_job_id(job.id()));
         }
+        let instance = Arc::new(running.ctx.admit(&running.limiter, &run)?);
+        {
+            let mut outstanding = running.outstanding();
+            for (request, _) in &frames {
+                outstanding.insert(
+                    request.run_id.clone(),
+                    Outstanding {
+                        _instance: instance.clone(),
+                    },
+                );
+            }
+        }
+        drop(instance);
         let runtime = running.ctx.runtime().clone();
         runtime.spawn(async move {
-            if let Err(e) = running.broker.publish(Queue::Runs, frame).await {
-                running.fail(&message, e.with_job_id(message.job_id.clone()));
+            for (request, frame) in frames {
+                if let Err(e) = running.broker.publish(Queue::Runs, frame).await {
+                    running.fail(&request, e.with_job_id(request.job_id.clone()));
+                }
             }
         });
         Ok(())

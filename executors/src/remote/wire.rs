@@ -3,69 +3,39 @@
 //! A frame is one line with the HMAC-SHA256 of the body in hex (`-` when unsigned), then the
 //! body, JSON. The MAC covers the exact body bytes, so a worker checks it before parsing.
 
-use std::time::Duration;
-
 use hmac::{Hmac, Mac};
 use scheduler_core::chrono::{DateTime, Utc};
+use scheduler_core::executor::wire::{RunReport, RunRequest};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-/// The version of the frames below; a reader refuses a newer major one with a clear error.
-pub(crate) const WIRE_VERSION: u32 = 1;
-
-/// One run of a job, for a worker.
+/// A run on its way to a worker: the shared [`RunRequest`] and what the transport adds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct RunMessage {
-    pub(crate) version: u32,
+pub(crate) struct RunEnvelope {
     /// The scheduler's namespace: a worker of another namespace refuses the run.
     pub(crate) namespace: String,
-    /// Unique per submission; the same on every redelivery.
-    pub(crate) run_id: String,
-    pub(crate) job_id: String,
-    pub(crate) jobstore: String,
-    pub(crate) function: String,
-    /// The function's arguments, JSON text.
-    pub(crate) args: String,
-    /// Earliest first; one when the job coalesces.
-    pub(crate) run_times: Vec<DateTime<Utc>>,
-    pub(crate) misfire_grace_time: Option<Duration>,
-    pub(crate) timeout: Option<Duration>,
-    /// Deliveries after which a worker gives up on the run and reports it failed.
+    /// Deliveries after which a worker gives up on the run and reports it refused.
     pub(crate) max_attempts: u32,
-    /// How often the worker tells the broker the run is still going (a third of its ack wait).
-    pub(crate) progress_every: Duration,
+    /// How often the worker tells the broker the run is still going (a third of its ack
+    /// wait). Seconds on the wire.
+    pub(crate) progress_every: f64,
+    /// The run; its `attempt` is set by the worker from the broker's delivery count.
+    pub(crate) request: RunRequest,
 }
 
-/// What became of one run time.
+/// A worker's answer: the shared [`RunReport`] and what the executor needs to report it
+/// without having sent it (after a restart).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
-pub(crate) enum RunResult {
-    /// The function returned this value.
-    Executed { retval: serde_json::Value },
-    /// The function returned an error (its message chain) or panicked.
-    Failed { message: String, panicked: bool },
-    /// The run started later than its misfire grace time allowed.
-    Missed,
-    /// The run was still going when the job's timeout passed.
-    TimedOut { timeout: Duration },
-    /// The worker could not run it at all (unknown function, too many attempts).
-    Refused { message: String },
-}
-
-/// The outcome of a [`RunMessage`], from the worker that ran it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct OutcomeMessage {
-    pub(crate) version: u32,
+pub(crate) struct OutcomeEnvelope {
     pub(crate) namespace: String,
-    pub(crate) run_id: String,
     pub(crate) job_id: String,
     pub(crate) jobstore: String,
+    pub(crate) scheduled_run_time: DateTime<Utc>,
     /// The worker's name.
     pub(crate) worker: String,
     /// Which delivery of the run this was (1 = the first).
     pub(crate) attempt: u32,
-    /// One per run time of the run, in order.
-    pub(crate) results: Vec<(DateTime<Utc>, RunResult)>,
+    pub(crate) report: RunReport,
 }
 
 /// The shared key that signs and checks frames.

@@ -4,14 +4,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
-use scheduler_core::chrono::{DateTime, Utc};
+use scheduler_core::executor::wire::{RunOutcome, RunReport, WIRE_VERSION, check_version};
+use scheduler_core::executor::{RunContext, local_node};
 use scheduler_core::{Clock as _, SystemClock};
 use scheduler_core::{Error, Handler, JobFailure, JobRegistry, Result};
 use tokio::sync::Semaphore;
 
 use super::Url;
 use super::broker::{Broker, Delivery, Queue, check_namespace, nats::Nats};
-use super::wire::{self, OutcomeMessage, RunMessage, RunResult, SigningKey, WIRE_VERSION};
+use super::wire::{self, OutcomeEnvelope, RunEnvelope, SigningKey};
 
 /// A worker process's loop: takes runs of one namespace from the broker and runs them with the
 /// program's own [`JobRegistry`].
@@ -234,16 +235,10 @@ struct RunTask {
 }
 
 impl RunTask {
-    /// Checks that the run is genuine and meant for this namespace.
-    fn prepare(&self, delivery: &dyn Delivery) -> std::result::Result<RunMessage, String> {
-        let run: RunMessage = wire::decode(delivery.frame(), self.settings.key.as_ref())
+    /// Checks that the run is genuine, meant for this namespace, and readable here.
+    fn prepare(&self, delivery: &dyn Delivery) -> std::result::Result<RunEnvelope, String> {
+        let run: RunEnvelope = wire::decode(delivery.frame(), self.settings.key.as_ref())
             .map_err(|e| e.to_string())?;
-        if run.version > WIRE_VERSION {
-            return Err(format!(
-                "run of wire version {} is newer than this worker's {WIRE_VERSION}",
-                run.version
-            ));
-        }
         if run.namespace != self.settings.namespace {
             return Err(format!("run of namespace {:?}", run.namespace));
         }
@@ -252,37 +247,44 @@ impl RunTask {
 
     /// Runs `run` while telling the broker it is in progress, publishes its outcome, then
     /// acknowledges it.
-    async fn run(self, delivery: Box<dyn Delivery>, run: RunMessage) {
-        let attempt = delivery.attempt();
-        let every = run.progress_every.max(Duration::from_millis(100));
+    async fn run(self, delivery: Box<dyn Delivery>, mut run: RunEnvelope) {
+        run.request.attempt = delivery.attempt();
+        let every = Duration::try_from_secs_f64(run.progress_every)
+            .unwrap_or(Duration::from_secs(1))
+            .max(Duration::from_millis(100));
         let work = async {
             let _slot = self.slots.acquire().await;
-            self.execute(&run, attempt).await
+            self.execute(&run).await
         };
         let mut work = std::pin::pin!(work);
         let mut ticks = tokio::time::interval(every);
         ticks.tick().await;
-        let results = loop {
+        let outcome = loop {
             tokio::select! {
-                results = &mut work => break results,
+                outcome = &mut work => break outcome,
                 _ = ticks.tick() => {
                     if let Err(e) = delivery.extend().await {
-                        tracing::warn!(error = %e, job = %run.job_id, "cannot report progress");
+                        tracing::warn!(error = %e, job = %run.request.job_id, "cannot report progress");
                     }
                 }
             }
         };
-        let outcome = OutcomeMessage {
-            version: WIRE_VERSION,
+        let request = &run.request;
+        let envelope = OutcomeEnvelope {
             namespace: run.namespace.clone(),
-            run_id: run.run_id.clone(),
-            job_id: run.job_id.clone(),
-            jobstore: run.jobstore.clone(),
+            job_id: request.job_id.clone(),
+            jobstore: request.jobstore.clone(),
+            scheduled_run_time: request.scheduled_run_time,
             worker: self.settings.name.clone(),
-            attempt,
-            results,
+            attempt: request.attempt,
+            report: RunReport {
+                version: WIRE_VERSION,
+                run_id: request.run_id.clone(),
+                node: local_node().to_owned(),
+                outcome,
+            },
         };
-        let frame = match wire::encode(&outcome, self.settings.key.as_ref()) {
+        let frame = match wire::encode(&envelope, self.settings.key.as_ref()) {
             Ok(frame) => frame,
             Err(e) => {
                 tracing::error!(error = %e, "cannot encode an outcome");
@@ -296,7 +298,7 @@ impl RunTask {
             match self.broker.publish(Queue::Outcomes, frame.clone()).await {
                 Ok(()) => break,
                 Err(e) => {
-                    tracing::warn!(error = %e, job = %run.job_id, "cannot publish an outcome; retrying");
+                    tracing::warn!(error = %e, job = %request.job_id, "cannot publish an outcome; retrying");
                     let _ = delivery.extend().await;
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(every);
@@ -307,72 +309,69 @@ impl RunTask {
             match delivery.ack().await {
                 Ok(()) => return,
                 Err(e) => {
-                    tracing::warn!(error = %e, job = %run.job_id, "cannot acknowledge a run; retrying");
+                    tracing::warn!(error = %e, job = %request.job_id, "cannot acknowledge a run; retrying");
                     tokio::time::sleep(backoff).await;
                 }
             }
         }
     }
 
-    async fn execute(&self, run: &RunMessage, attempt: u32) -> Vec<(DateTime<Utc>, RunResult)> {
-        if attempt > run.max_attempts {
-            let message = format!(
-                "gave up after {} deliveries (the workers that took it died or lost the broker)",
-                run.max_attempts
-            );
-            return run
-                .run_times
-                .iter()
-                .map(|&t| {
-                    (
-                        t,
-                        RunResult::Refused {
-                            message: message.clone(),
-                        },
-                    )
-                })
-                .collect();
+    async fn execute(&self, run: &RunEnvelope) -> RunOutcome {
+        let request = &run.request;
+        if let Err(e) = check_version(request.version) {
+            return RunOutcome::Refused {
+                reason: e.to_string(),
+            };
         }
-        let handler = match self.settings.registry.get(&run.function) {
+        if request.attempt > run.max_attempts {
+            return RunOutcome::Refused {
+                reason: format!(
+                    "gave up after {} deliveries (the workers that took it died or lost the \
+                     broker)",
+                    run.max_attempts
+                ),
+            };
+        }
+        let handler = match self.settings.registry.get(&request.function) {
             Ok(function) => function.handler().clone(),
             Err(e) => {
-                let message = format!("{e} (on worker {})", self.settings.name);
-                return run
-                    .run_times
-                    .iter()
-                    .map(|&t| {
-                        (
-                            t,
-                            RunResult::Refused {
-                                message: message.clone(),
-                            },
-                        )
-                    })
-                    .collect();
+                return RunOutcome::Refused {
+                    reason: format!("{e} (on worker {})", self.settings.name),
+                };
             }
         };
-        let mut results = Vec::with_capacity(run.run_times.len());
-        for &run_time in &run.run_times {
-            // The misfire grace time is checked when the run starts here, so a backlog in
-            // the broker turns late runs into misses as a busy local pool does.
-            let late = SystemClock.now() - run_time;
-            if let Some(grace) = run.misfire_grace_time
-                && late.to_std().is_ok_and(|late| late > grace)
-            {
-                results.push((run_time, RunResult::Missed));
-                continue;
-            }
-            results.push((run_time, call(&handler, &run.args, run.timeout).await));
+        // The misfire grace time is checked when the run starts here, so a backlog in the
+        // broker turns late runs into misses as a busy local pool does.
+        let now = SystemClock.now();
+        if request.is_missed(now) {
+            return RunOutcome::Missed {
+                reason: format!(
+                    "started {} late on worker {}",
+                    now - request.scheduled_run_time,
+                    self.settings.name
+                ),
+            };
         }
-        results
+        let context = Arc::new(RunContext::from_request(request, local_node()));
+        call(&handler, context, request.args.to_string(), request.timeout).await
     }
 }
 
-async fn call(handler: &Handler, args: &str, timeout: Option<Duration>) -> RunResult {
-    let outcome = match handler {
+async fn call(
+    handler: &Handler,
+    context: Arc<RunContext>,
+    args: String,
+    timeout: Option<Duration>,
+) -> RunOutcome {
+    let joined = match handler {
         Handler::Async(f) => {
-            // A task of its own, so a panic comes back as a join error.
-            let task = tokio::spawn(f(args));
+            let fut = context.scope(|| f(&args));
+            // A task of its own, so a panic comes back as a join error; the run's context is
+            // set around every poll, as local executors do.
+            let task = tokio::spawn(async move {
+                let mut fut = fut;
+                std::future::poll_fn(|cx| context.scope(|| fut.as_mut().poll(cx))).await
+            });
             let abort = task.abort_handle();
             match limit(timeout, task).await {
                 Some(joined) => joined,
@@ -383,35 +382,26 @@ async fn call(handler: &Handler, args: &str, timeout: Option<Duration>) -> RunRe
             }
         }
         Handler::Sync(f) => {
-            let (f, args) = (f.clone(), args.to_owned());
+            let f = f.clone();
             // A blocking function cannot be stopped: past its timeout it is reported and
             // its thread is left to finish on its own.
-            match limit(timeout, tokio::task::spawn_blocking(move || f(&args))).await {
+            let task = tokio::task::spawn_blocking(move || context.scope(|| f(&args)));
+            match limit(timeout, task).await {
                 Some(joined) => joined,
                 None => return timed_out(timeout),
             }
         }
     };
-    match outcome {
-        Ok(Ok(retval)) => RunResult::Executed { retval },
-        Ok(Err(error)) => RunResult::Failed {
-            message: JobFailure::from_error(error).chain(),
-            panicked: false,
-        },
-        Err(join) if join.is_panic() => RunResult::Failed {
-            message: JobFailure::from_panic(&*join.into_panic()).chain(),
-            panicked: true,
-        },
-        Err(join) => RunResult::Failed {
-            message: join.to_string(),
-            panicked: false,
-        },
-    }
+    RunOutcome::from_result(match joined {
+        Ok(result) => result.map_err(JobFailure::from_error),
+        Err(join) if join.is_panic() => Err(JobFailure::from_panic(&*join.into_panic())),
+        Err(join) => Err(JobFailure::from_error(Box::new(join))),
+    })
 }
 
-fn timed_out(timeout: Option<Duration>) -> RunResult {
-    RunResult::TimedOut {
-        timeout: timeout.unwrap_or_default(),
+fn timed_out(timeout: Option<Duration>) -> RunOutcome {
+    RunOutcome::TimedOut {
+        after: timeout.unwrap_or_default(),
     }
 }
 

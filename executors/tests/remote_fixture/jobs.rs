@@ -23,6 +23,8 @@ pub(crate) struct Ran {
     pub(crate) worker: String,
     pub(crate) start_ms: i64,
     pub(crate) end_ms: i64,
+    /// The run's attempt number, from its run context.
+    pub(crate) attempt: u32,
 }
 
 pub(crate) fn worker_name() -> String {
@@ -38,6 +40,7 @@ pub(crate) fn registry() -> JobRegistry {
     let registry = JobRegistry::new();
     registry.register_async("work", |w: Work| async move {
         let start_ms = now_ms();
+        let attempt = scheduler_core::executor::RunContext::current().map_or(0, |run| run.attempt);
         if let Some(dir) = &w.dir {
             let _ = std::fs::write(format!("{dir}/{}.{}", w.tag, worker_name()), b"");
         }
@@ -46,6 +49,7 @@ pub(crate) fn registry() -> JobRegistry {
             worker: worker_name(),
             start_ms,
             end_ms: now_ms(),
+            attempt,
         })
     });
     registry

@@ -599,3 +599,20 @@ async fn outcomes_that_arrive_while_the_scheduler_is_down_are_reported_when_it_i
     worker.stop();
     cleanup(second, &url, &ns).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closure_job_is_refused_when_added() {
+    let (url, ns) = (nats_url(), namespace("closure"));
+    let s = scheduler(executor(&url, &ns)).await;
+    let closure = scheduler_core::JobTarget::closure("local", || {});
+    let refused = s
+        .add_job(JobSpec::new(closure, DateTrigger::new(now())))
+        .await
+        .expect_err("a remote executor cannot run a closure");
+    assert_eq!(
+        refused.kind(),
+        scheduler_core::ErrorKind::NotPersistable,
+        "{refused}"
+    );
+    cleanup(s, &url, &ns).await;
+}

@@ -3,6 +3,8 @@
 
 #[cfg(all(unix, feature = "process-pool"))]
 pub mod process_pool;
+#[cfg(feature = "remote-nats")]
+pub mod remote;
 #[cfg(feature = "thread-pool")]
 mod thread_pool;
 #[cfg(feature = "tokio")]

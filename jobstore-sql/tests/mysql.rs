@@ -14,3 +14,10 @@ async fn setup(ns: Namespace) -> anyhow::Result<jobstore_sql::SqlJobStore> {
 scheduler_core::jobstore_conformance!(setup, persistent);
 
 sql_store_tests!(|_: &str| Db::mysql());
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_server_that_goes_away_and_hangs_is_waited_out() {
+    if let Err(e) = common::outage::outage_and_hang(common::servers::Kind::MariaDb).await {
+        panic!("{e:#}");
+    }
+}

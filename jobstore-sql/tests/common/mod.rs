@@ -4,6 +4,7 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod outage;
 pub mod scenarios;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 pub mod servers;

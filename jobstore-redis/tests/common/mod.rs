@@ -53,9 +53,7 @@ pub async fn namespaced_store(ns: &Namespace) -> anyhow::Result<RedisJobStore> {
     let url = redis_url();
     raw_client(&url).await?;
     let prefix = prefix_of(ns);
-    let store = RedisRecords::builder(url.clone())
-        .prefix(prefix)
-        .build()?;
+    let store = RedisRecords::builder(url.clone()).prefix(prefix).build()?;
     let records = store.records();
     let keys = [
         records.jobs_key().to_owned(),
@@ -193,4 +191,88 @@ impl Drop for PrivateRedis {
         let _ = self.stop();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// What the test functions were called with, shared with the test.
+#[derive(Debug, Clone, Default)]
+pub struct Calls(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Calls {
+    pub fn get(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+/// The job functions and triggers every test process knows: `record` (pushes its argument
+/// to `calls`), the `triggers` crate's triggers and the testkit's step trigger.
+pub fn codec_parts(
+    calls: &Calls,
+) -> (
+    scheduler_core::JobRegistry,
+    scheduler_core::TriggerRegistry,
+    scheduler_core::JobFunction<String>,
+) {
+    let functions = scheduler_core::JobRegistry::new();
+    let sink = calls.clone();
+    let record = functions.register_sync("tests.record", move |arg: String| {
+        sink.0.lock().unwrap().push(arg.clone());
+        Ok::<_, std::convert::Infallible>(arg)
+    });
+    let triggers = scheduler_core::TriggerRegistry::new();
+    triggers::register(&triggers);
+    triggers.register_serde::<scheduler_core::testkit::StepTrigger>(
+        scheduler_core::testkit::StepTrigger::KIND,
+    );
+    (functions, triggers, record)
+}
+
+/// A scheduler on a manual clock with `store` as its default store and the tokio executor.
+pub fn scheduler_on(
+    store: RedisJobStore,
+    clock: &scheduler_core::testkit::ManualClock,
+    calls: &Calls,
+) -> anyhow::Result<(
+    scheduler_core::Scheduler,
+    scheduler_core::JobFunction<String>,
+)> {
+    let (functions, triggers, record) = codec_parts(calls);
+    let scheduler = scheduler_core::Scheduler::builder()
+        .clock(clock.clone())
+        .timezone(scheduler_core::chrono_tz::UTC)
+        .registry(functions)
+        .triggers(triggers)
+        .jobstore("default", store)
+        .executor("default", executors::TokioExecutor::new())
+        .build()?;
+    Ok((scheduler, record))
+}
+
+/// The next event in `mask` within 10 s of real time, or an error saying which was awaited.
+pub async fn next_event(
+    events: &mut scheduler_core::EventStream,
+    mask: scheduler_core::EventMask,
+) -> anyhow::Result<scheduler_core::Event> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Some(e)) if e.code().intersects(mask) => return Ok(e),
+            Ok(Some(_)) => continue,
+            Ok(None) => anyhow::bail!("the event bus closed while waiting for {mask:?}"),
+            Err(_) => anyhow::bail!("no {mask:?} event within 10 s"),
+        }
+    }
+}
+
+/// Every event in `mask` until none arrives for half a second.
+pub async fn drain_events(
+    events: &mut scheduler_core::EventStream,
+    mask: scheduler_core::EventMask,
+) -> Vec<scheduler_core::Event> {
+    let mut out = Vec::new();
+    while let Ok(Some(e)) = tokio::time::timeout(Duration::from_millis(500), events.recv()).await {
+        if e.code().intersects(mask) {
+            out.push(e);
+        }
+    }
+    out
 }

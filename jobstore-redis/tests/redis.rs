@@ -310,15 +310,15 @@ fn rows_that_are_no_jobs_are_reported_skipped_and_left_untouched() {
     });
 }
 
-/// Every field of the three keys, for comparing before and after.
-async fn dump(
-    redis: &mut redis::aio::MultiplexedConnection,
-    prefix: &str,
-) -> anyhow::Result<(
+/// The three keys' contents: jobs, revisions, run times.
+type Dump = (
     Vec<(Vec<u8>, Vec<u8>)>,
     Vec<(Vec<u8>, Vec<u8>)>,
     Vec<(Vec<u8>, f64)>,
-)> {
+);
+
+/// Every field of the three keys, for comparing before and after.
+async fn dump(redis: &mut redis::aio::MultiplexedConnection, prefix: &str) -> anyhow::Result<Dump> {
     let mut pipe = redis::pipe();
     pipe.hgetall(format!("{prefix}jobs"))
         .hgetall(format!("{prefix}revisions"))

@@ -263,7 +263,7 @@ fn score(t: Option<DateTime<Utc>>) -> Vec<u8> {
         .unwrap_or_default()
 }
 
-/// The run-time range a score holds exactly: ±2^53 µs around 1970 (about 1685 to 2255).
+/// The run-time range a score holds exactly: ±2^53 µs around 1970 (1684-07-28 to 2255-06-05).
 pub(crate) fn exact_range() -> RangeInclusive<DateTime<Utc>> {
     let start = from_micros(-MAX_EXACT_MICROS).unwrap_or(DateTime::<Utc>::MIN_UTC);
     let end = from_micros(MAX_EXACT_MICROS).unwrap_or(DateTime::<Utc>::MAX_UTC);

@@ -397,6 +397,8 @@ impl RecordStore for RedisRecords {
 
     async fn due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<StoredRecord>> {
         let max = to_micros(now).clamp(-MAX_EXACT_MICROS, MAX_EXACT_MICROS);
+        // Redis reads counts as signed 64-bit integers.
+        let limit = limit.min(i64::MAX as usize);
         let (max, limit) = (max.to_string(), limit.to_string());
         let flat: Vec<Vec<u8>> = self
             .script("due", &scripts::DUE, &[max.as_bytes(), limit.as_bytes()])
@@ -420,9 +422,9 @@ impl RecordStore for RedisRecords {
     }
 
     async fn next_run_times(&self, limit: usize) -> Result<Vec<ScheduleEntry>> {
-        let limit = limit.max(1).to_string();
+        let last_rank = (limit.clamp(1, i64::MAX as usize) - 1).to_string();
         let flat: Vec<Vec<u8>> = self
-            .script("next run times", &scripts::NEXT, &[limit.as_bytes()])
+            .script("next run times", &scripts::NEXT, &[last_rank.as_bytes()])
             .await?;
         let mut entries = Vec::with_capacity(flat.len() / 3);
         let mut values = flat.into_iter();

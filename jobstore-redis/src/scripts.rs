@@ -119,12 +119,13 @@ return out
     )
 });
 
-/// The limit: the first `limit` scheduled rows in score order, as groups of 3: id, score,
-/// revision (`""` if none).
+/// The last rank to answer (the limit less one, computed by the caller: a Lua number would
+/// lose precision on a huge one): the first scheduled rows in score order, as groups of 3:
+/// id, score, revision (`""` if none).
 pub(crate) static NEXT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-local ids = redis.call('ZRANGE', KEYS[2], 0, tonumber(ARGV[1]) - 1, 'WITHSCORES')
+local ids = redis.call('ZRANGE', KEYS[2], 0, ARGV[1], 'WITHSCORES')
 local out = {}
 for i = 1, #ids, 2 do
   local id = ids[i]

@@ -620,3 +620,31 @@ fn records_written_by_version_1_are_read_and_carried_on() {
         Ok(())
     });
 }
+
+#[test]
+fn limits_beyond_what_redis_counts_are_served() {
+    with_namespace("huge_limits", |ns| async move {
+        use scheduler_core::RecordStore;
+        let calls = Calls::default();
+        let (functions, triggers, record) = common::codec_parts(&calls);
+        let store = common::namespaced_store(&ns).await?;
+        store
+            .start(StoreContext::new(
+                "redis",
+                JobCodec::new(functions, triggers),
+                EventBus::new(),
+            ))
+            .await?;
+        let job = JobSpec::new(record.call("x".into()), every_minute_from(t(5)))
+            .id("only")
+            .next_run_time(t(5))
+            .into_job(&Default::default(), t(0))?;
+        store.add_job(job).await?;
+        let records = store.records();
+        assert_eq!(records.due(t(10), usize::MAX).await?.len(), 1);
+        assert_eq!(records.next_run_times(usize::MAX).await?.len(), 1);
+        assert_eq!(store.get_due_jobs(t(10), usize::MAX).await?.len(), 1);
+        store.shutdown().await?;
+        Ok(())
+    });
+}

@@ -15,7 +15,53 @@ use crate::servers::{self, Probe};
 use crate::workspace::{Metadata, Result, cargo_step, set_test_env};
 use crate::{docs, examples, features, fuzz, tidy};
 
-pub(crate) const ABOUT: &str = "every check and test CI runs (`--fail-fast` to stop early)";
+pub(crate) const ABOUT: &str =
+    "every check and test CI runs (`--fail-fast` to stop early, `--only STEP,...`)";
+
+/// The options of `test-all`.
+#[derive(Debug, Default, PartialEq)]
+struct Options {
+    /// Stop at the first failed step.
+    fail_fast: bool,
+    /// Run only these steps (and `servers`, which the tests need); every step when empty.
+    only: Vec<String>,
+}
+
+impl Options {
+    fn parse(args: &[String]) -> Result<Options> {
+        let mut options = Options::default();
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "--fail-fast" => options.fail_fast = true,
+                "--only" => {
+                    let steps = args.next().ok_or("--only takes a list of steps")?;
+                    let known: Vec<&str> = plan().iter().map(|(name, _)| *name).collect();
+                    for step in steps.split(',') {
+                        if !known.contains(&step) {
+                            return Err(format!(
+                                "no step {step:?}; the steps: {}",
+                                known.join(", ")
+                            ));
+                        }
+                        options.only.push(step.to_owned());
+                    }
+                }
+                _ => {
+                    return Err(format!(
+                        "unknown option {arg:?}; usage: cargo xtask test-all [--fail-fast] \
+                         [--only STEP,...]"
+                    ));
+                }
+            }
+        }
+        Ok(options)
+    }
+
+    fn runs(&self, step: &str) -> bool {
+        self.only.is_empty() || step == "servers" || self.only.iter().any(|s| s == step)
+    }
+}
 
 #[derive(Clone, Copy)]
 enum Step {
@@ -71,17 +117,16 @@ fn plan() -> Vec<(&'static str, Step)> {
 }
 
 pub(crate) fn run(args: &[String]) -> Result {
-    let fail_fast = match args {
-        [] => false,
-        [flag] if flag == "--fail-fast" => true,
-        _ => return Err(format!("test-all takes only `--fail-fast`, not {args:?}")),
-    };
+    let options = Options::parse(args)?;
     let metadata = Metadata::load()?;
     let started = Instant::now();
     let mut probe = Probe::default();
     let mut outcomes: Vec<(&str, Duration, Result)> = Vec::new();
     let mut counted: Vec<(&str, Counts)> = Vec::new();
     for (name, step) in plan() {
+        if !options.runs(name) {
+            continue;
+        }
         let step_started = Instant::now();
         let result = match step {
             Step::Servers => {
@@ -117,7 +162,7 @@ pub(crate) fn run(args: &[String]) -> Result {
         }
         let failed = result.is_err();
         outcomes.push((name, step_started.elapsed(), result));
-        if failed && fail_fast {
+        if failed && options.fail_fast {
             break;
         }
     }
@@ -175,5 +220,18 @@ mod tests {
             ["memory", "sqlite", "postgres", "mysql", "redis", "mongo"]
         );
         assert!(names.contains(&"doctests") && names.contains(&"examples"));
+    }
+
+    #[test]
+    fn options_choose_steps() {
+        let args = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(Options::parse(&[]).unwrap(), Options::default());
+        let options = Options::parse(&args(&["--only", "redis,tests", "--fail-fast"])).unwrap();
+        assert!(options.fail_fast);
+        assert!(options.runs("redis") && options.runs("tests") && options.runs("servers"));
+        assert!(!options.runs("clippy") && !options.runs("mongo"));
+        assert!(Options::parse(&args(&["--only", "redis,nope"])).is_err());
+        assert!(Options::parse(&args(&["--only"])).is_err());
+        assert!(Options::parse(&args(&["--fast"])).is_err());
     }
 }

@@ -87,11 +87,10 @@ impl Suite {
             return None;
         }
         Some(format!(
-            "{} has no test binary `{binary}`: add `[[test]] name = \"{binary}\"` with its \
-             path under tests/ and `required-features = [\"{binary}\"]` (or the crate's only \
-             feature) to {}",
-            self.package,
-            package.manifest_path.display()
+            "{} has no test binary `{binary}`: this backend's tests go in tests/{binary}.rs of \
+             {} (with a `[[test]] name = \"{binary}\"` and its `required-features` where the \
+             backend is a cargo feature)",
+            self.package, self.package,
         ))
     }
 }
@@ -210,6 +209,10 @@ pub(crate) fn run_counted(step: &str, command: &mut Command) -> (Result, Option<
         Err(e) => return (Err(format!("waiting for nextest: {e}")), counts),
     };
     let result = match counts {
+        Some(Counts { passed, failed }) if failed > 0 => Err(format!(
+            "{step}: {failed} of {} tests failed",
+            passed + failed
+        )),
         _ if !status.success() => Err(format!("{step} failed ({status})")),
         None => Err(format!("{step}: nextest printed no summary")),
         Some(Counts { passed: 0, .. }) => Err(format!("{step}: no test ran")),

@@ -1,10 +1,20 @@
-//! A Redis job store (coming with the persistent-stores issue).
-//!
-//! This crate is a placeholder in the workspace layout; its store arrives with the
-//! persistent-stores issue and will run `scheduler_core::jobstore_conformance!` like every
-//! other store.
-//!
-//! ```
-//! // Until then, the contract it will implement:
-//! fn assert_store<S: scheduler_core::JobStore>() {}
-//! ```
+#![doc = include_str!("../README.md")]
+
+mod config;
+mod records;
+mod scripts;
+
+pub use config::{DEFAULT_PREFIX, DEFAULT_URL, RedisStoreBuilder, redact, register};
+pub use records::{MAX_EXACT_MICROS, RedisRecords};
+
+/// The Redis job store: APScheduler's `RedisJobStore`, as a [`scheduler_core::JobStore`].
+///
+/// Build it with [`RedisRecords::builder`] (or [`open`]); the scheduler connects it when it
+/// starts. Every call is one Lua script or one atomic pipeline, bounded by the response
+/// timeout.
+pub type RedisJobStore = scheduler_core::RecordJobStore<RedisRecords>;
+
+/// A store on the server at `url` with the default prefix (`apscheduler.`) and timeouts.
+pub fn open(url: impl Into<String>) -> scheduler_core::Result<RedisJobStore> {
+    RedisStoreBuilder::new(url).build()
+}

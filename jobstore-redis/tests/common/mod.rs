@@ -1,0 +1,196 @@
+//! Shared by the Redis tests: the server to test against, key cleanup, and private servers
+//! that a test may stop, restart and freeze.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use jobstore_redis::{RedisJobStore, RedisRecords};
+use scheduler_core::testkit::Namespace;
+
+/// The environment variable that names the Redis server under test.
+pub const URL_VAR: &str = "SCHEDULER_TEST_REDIS_URL";
+
+/// The server under test: `SCHEDULER_TEST_REDIS_URL`, else the local default.
+pub fn redis_url() -> String {
+    std::env::var(URL_VAR).unwrap_or_else(|_| "redis://127.0.0.1:6379/".to_owned())
+}
+
+/// A plain client on the server under test, checked with a PING: a server that cannot be
+/// reached fails the test, saying how to provide one.
+pub async fn raw_client(url: &str) -> anyhow::Result<redis::aio::MultiplexedConnection> {
+    let hint = || {
+        format!(
+            "cannot reach the Redis server at {} (set {URL_VAR} to a reachable redis:// URL, \
+             or start redis-server on 127.0.0.1:6379)",
+            jobstore_redis::redact(url)
+        )
+    };
+    let client = redis::Client::open(url).map_err(|_| anyhow::anyhow!(hint()))?;
+    let connect = client.get_multiplexed_async_connection();
+    let mut connection = tokio::time::timeout(Duration::from_secs(5), connect)
+        .await
+        .map_err(|_| anyhow::anyhow!(hint()))?
+        .map_err(|e| anyhow::anyhow!("{}: {e}", hint()))?;
+    let _: String = redis::cmd("PING")
+        .query_async(&mut connection)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}: {e}", hint()))?;
+    Ok(connection)
+}
+
+/// The key prefix of a test namespace.
+pub fn prefix_of(ns: &Namespace) -> String {
+    format!("{}.", ns.name())
+}
+
+/// A store on the server under test, under the namespace's own prefix, whose keys are
+/// deleted when the case ends.
+pub async fn namespaced_store(ns: &Namespace) -> anyhow::Result<RedisJobStore> {
+    let url = redis_url();
+    raw_client(&url).await?;
+    let prefix = prefix_of(ns);
+    let store = RedisRecords::builder(url.clone())
+        .prefix(prefix)
+        .build()?;
+    let records = store.records();
+    let keys = [
+        records.jobs_key().to_owned(),
+        records.run_times_key().to_owned(),
+        records.revisions_key().to_owned(),
+    ];
+    ns.on_cleanup(move || async move {
+        let mut connection = raw_client(&url).await?;
+        let _: i64 = redis::cmd("DEL")
+            .arg(&keys)
+            .query_async(&mut connection)
+            .await?;
+        Ok(())
+    });
+    Ok(store)
+}
+
+/// A port no one listens on right now.
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A redis-server of the test's own, on a free port, with an append-only file in a temporary
+/// directory (so a restart keeps its data) and a password (to check it never shows). Killed
+/// and its directory removed on drop.
+pub struct PrivateRedis {
+    pub port: u16,
+    pub password: String,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl PrivateRedis {
+    pub fn start() -> anyhow::Result<Self> {
+        let dir = std::env::temp_dir().join(format!("jobstore-redis-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir)?;
+        let mut server = PrivateRedis {
+            port: free_port()?,
+            password: format!("pw-{}", uuid::Uuid::new_v4().simple()),
+            dir,
+            child: None,
+        };
+        server.spawn()?;
+        Ok(server)
+    }
+
+    /// The URL with the password, as a user would configure it.
+    pub fn url(&self) -> String {
+        format!("redis://:{}@127.0.0.1:{}/", self.password, self.port)
+    }
+
+    fn spawn(&mut self) -> anyhow::Result<()> {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args([
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+            ])
+            .arg("--dir")
+            .arg(&self.dir)
+            .args(["--requirepass", &self.password])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot start redis-server (install it: apt-get install redis-server): {e}"
+                )
+            })?;
+        self.child = Some(child);
+        self.wait_until_listening()
+    }
+
+    fn wait_until_listening(&self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        anyhow::bail!(
+            "the private redis-server on port {} did not start",
+            self.port
+        )
+    }
+
+    /// Kills the server (as a crash would); the append-only file stays.
+    pub fn stop(&mut self) -> anyhow::Result<()> {
+        if let Some(mut child) = self.child.take() {
+            child.kill()?;
+            child.wait()?;
+        }
+        Ok(())
+    }
+
+    /// Starts it again on the same port and directory.
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        self.stop()?;
+        self.spawn()
+    }
+
+    fn signal(&self, signal: &str) -> anyhow::Result<()> {
+        let pid = self
+            .child
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("the private redis-server is not running"))?
+            .id();
+        let status = Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()?;
+        anyhow::ensure!(status.success(), "kill {signal} {pid} failed");
+        Ok(())
+    }
+
+    /// Freezes the server: it keeps its connections but answers nothing.
+    pub fn freeze(&self) -> anyhow::Result<()> {
+        self.signal("-STOP")
+    }
+
+    /// Lets a frozen server go on.
+    pub fn thaw(&self) -> anyhow::Result<()> {
+        self.signal("-CONT")
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        // A frozen server ignores SIGKILL until it is continued.
+        let _ = self.thaw();
+        let _ = self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

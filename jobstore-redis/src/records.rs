@@ -116,15 +116,33 @@ impl RedisRecords {
         })
     }
 
-    /// Runs one request with the response timeout; maps its failure to a backend error.
-    async fn call<T>(
-        &self,
-        what: &str,
-        request: impl Future<Output = RedisResult<T>> + Send,
-    ) -> Result<T> {
-        match tokio::time::timeout(self.response_timeout, request).await {
+    /// Runs one request on the connection with the response timeout; maps its failure to a
+    /// backend error.
+    ///
+    /// A refused connection is tried once more at once: the connection manager answers the
+    /// first call after an outage with the error of its last failed reconnection (and only
+    /// then reconnects), and a refused request was never sent, so sending it again cannot
+    /// apply it twice.
+    async fn call<T, F, Fut>(&self, what: &str, request: F) -> Result<T>
+    where
+        F: Fn(ConnectionManager) -> Fut + Send,
+        Fut: Future<Output = RedisResult<T>> + Send,
+    {
+        let connection = self.connection()?;
+        let attempts = async {
+            match request(connection.clone()).await {
+                Err(e) if e.is_connection_refusal() => request(connection).await,
+                answer => answer,
+            }
+        };
+        match tokio::time::timeout(self.response_timeout, attempts).await {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(backend_error(&self.redacted_url, what, e)),
+            Ok(Err(e)) => Err(backend_error(
+                &self.redacted_url,
+                what,
+                e,
+                self.response_timeout,
+            )),
             Err(_) => Err(Error::timed_out(
                 &format!("Redis at {} ({what})", self.redacted_url),
                 self.response_timeout,
@@ -140,7 +158,6 @@ impl RedisRecords {
         script: &Script,
         args: &[&[u8]],
     ) -> Result<T> {
-        let mut connection = self.connection()?;
         let mut invocation = script.prepare_invoke();
         invocation
             .key(&self.keys.jobs)
@@ -149,8 +166,9 @@ impl RedisRecords {
         for arg in args {
             invocation.arg(*arg);
         }
-        self.call(what, async {
-            invocation.invoke_async(&mut connection).await
+        let invocation = &invocation;
+        self.call(what, |mut c| async move {
+            invocation.invoke_async(&mut c).await
         })
         .await
     }
@@ -182,7 +200,7 @@ impl RedisRecords {
         let budget = self.connection_timeout + self.response_timeout;
         match tokio::time::timeout(budget, connect).await {
             Ok(Ok(manager)) => Ok(manager),
-            Ok(Err(e)) => Err(backend_error(&self.redacted_url, "connect", e)),
+            Ok(Err(e)) => Err(backend_error(&self.redacted_url, "connect", e, budget)),
             Err(_) => Err(Error::timed_out(
                 &format!("Redis at {} (connect)", self.redacted_url),
                 budget,
@@ -193,13 +211,16 @@ impl RedisRecords {
     /// Refuses keys that hold another type than this store writes there (a prefix that
     /// collides with another application's keys), before anything is written.
     async fn check_key_types(&self) -> Result<()> {
-        let mut connection = self.connection()?;
         let mut pipe = redis::pipe();
         for key in [&self.keys.jobs, &self.keys.run_times, &self.keys.revisions] {
             pipe.cmd("TYPE").arg(key);
         }
+        let pipe_ref = &pipe;
         let types: Vec<String> = self
-            .call("TYPE", async { pipe.query_async(&mut connection).await })
+            .call(
+                "TYPE",
+                |mut c| async move { pipe_ref.query_async(&mut c).await },
+            )
             .await?;
         let expected = ["hash", "zset", "hash"];
         let keys = [&self.keys.jobs, &self.keys.run_times, &self.keys.revisions];
@@ -216,11 +237,14 @@ impl RedisRecords {
     }
 }
 
-/// A driver error as a backend error, temporary when retrying may help. The driver's
-/// messages name no credentials; the URL shown is the redacted one.
-fn backend_error(url: &str, what: &str, e: RedisError) -> Error {
+/// A driver error as a backend error, temporary when retrying may help (the driver's own
+/// response timeout reads like ours). The driver's messages name no credentials; the URL
+/// shown is the redacted one.
+fn backend_error(url: &str, what: &str, e: RedisError, timeout: Duration) -> Error {
+    if e.is_timeout() {
+        return Error::timed_out(&format!("Redis at {url} ({what})"), timeout).with_source(e);
+    }
     let temporary = e.is_io_error()
-        || e.is_timeout()
         || e.is_connection_refusal()
         || e.is_connection_dropped()
         || !matches!(e.retry_method(), redis::RetryMethod::NoRetry);
@@ -239,7 +263,7 @@ fn score(t: Option<DateTime<Utc>>) -> Vec<u8> {
         .unwrap_or_default()
 }
 
-/// The run-time range a score holds exactly: ±2^53 µs around 1970 (about 1685 to 2255).
+/// The run-time range a score holds exactly: ±2^53 µs around 1970 (1684-07-28 to 2255-06-05).
 pub(crate) fn exact_range() -> RangeInclusive<DateTime<Utc>> {
     let start = from_micros(-MAX_EXACT_MICROS).unwrap_or(DateTime::<Utc>::MIN_UTC);
     let end = from_micros(MAX_EXACT_MICROS).unwrap_or(DateTime::<Utc>::MAX_UTC);
@@ -345,14 +369,17 @@ impl RecordStore for RedisRecords {
     }
 
     async fn get(&self, id: &str) -> Result<Option<StoredRecord>> {
-        let mut connection = self.connection()?;
         let mut pipe = redis::pipe();
         pipe.atomic()
             .hget(&self.keys.jobs, id)
             .zscore(&self.keys.run_times, id)
             .hget(&self.keys.revisions, id);
+        let pipe_ref = &pipe;
         let (json, score, revision): (Option<Vec<u8>>, Option<f64>, Option<Vec<u8>>) = self
-            .call("get", async { pipe.query_async(&mut connection).await })
+            .call(
+                "get",
+                |mut c| async move { pipe_ref.query_async(&mut c).await },
+            )
             .await?;
         if json.is_none() && score.is_none() {
             return Ok(None);
@@ -422,7 +449,6 @@ impl RecordStore for RedisRecords {
     }
 
     async fn all(&self) -> Result<Vec<StoredRecord>> {
-        let mut connection = self.connection()?;
         let mut pipe = redis::pipe();
         pipe.atomic()
             .hgetall(&self.keys.jobs)
@@ -433,8 +459,12 @@ impl RecordStore for RedisRecords {
             HashMap<Vec<u8>, Vec<u8>>,
             Vec<(Vec<u8>, f64)>,
         );
+        let pipe_ref = &pipe;
         let (jobs, mut revisions, scores): All = self
-            .call("all", async { pipe.query_async(&mut connection).await })
+            .call(
+                "all",
+                |mut c| async move { pipe_ref.query_async(&mut c).await },
+            )
             .await?;
         let mut scores: HashMap<Vec<u8>, f64> = scores.into_iter().collect();
         let mut rows = Vec::with_capacity(jobs.len());
@@ -539,14 +569,14 @@ impl RecordStore for RedisRecords {
     }
 
     async fn remove_all(&self) -> Result<()> {
-        let mut connection = self.connection()?;
         let mut cmd = redis::cmd("DEL");
         cmd.arg(&self.keys.jobs)
             .arg(&self.keys.run_times)
             .arg(&self.keys.revisions);
+        let cmd = &cmd;
         let _: i64 = self
-            .call("remove all", async {
-                cmd.query_async(&mut connection).await
+            .call("remove all", |mut c| async move {
+                cmd.query_async(&mut c).await
             })
             .await?;
         Ok(())

@@ -1,8 +1,6 @@
 //! Shared by the Redis tests: the server to test against, key cleanup, and private servers
 //! that a test may stop, restart and freeze.
 
-#![allow(dead_code, unreachable_pub)]
-
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -12,16 +10,16 @@ use jobstore_redis::{RedisJobStore, RedisRecords};
 use scheduler_core::testkit::Namespace;
 
 /// The environment variable that names the Redis server under test.
-pub const URL_VAR: &str = "SCHEDULER_TEST_REDIS_URL";
+pub(crate) const URL_VAR: &str = "SCHEDULER_TEST_REDIS_URL";
 
 /// The server under test: `SCHEDULER_TEST_REDIS_URL`, else the local default.
-pub fn redis_url() -> String {
+pub(crate) fn redis_url() -> String {
     std::env::var(URL_VAR).unwrap_or_else(|_| "redis://127.0.0.1:6379/".to_owned())
 }
 
 /// A plain client on the server under test, checked with a PING: a server that cannot be
 /// reached fails the test, saying how to provide one.
-pub async fn raw_client(url: &str) -> anyhow::Result<redis::aio::MultiplexedConnection> {
+pub(crate) async fn raw_client(url: &str) -> anyhow::Result<redis::aio::MultiplexedConnection> {
     let hint = || {
         format!(
             "cannot reach the Redis server at {} (set {URL_VAR} to a reachable redis:// URL, \
@@ -43,19 +41,17 @@ pub async fn raw_client(url: &str) -> anyhow::Result<redis::aio::MultiplexedConn
 }
 
 /// The key prefix of a test namespace.
-pub fn prefix_of(ns: &Namespace) -> String {
+pub(crate) fn prefix_of(ns: &Namespace) -> String {
     format!("{}.", ns.name())
 }
 
 /// A store on the server under test, under the namespace's own prefix, whose keys are
 /// deleted when the case ends.
-pub async fn namespaced_store(ns: &Namespace) -> anyhow::Result<RedisJobStore> {
+pub(crate) async fn namespaced_store(ns: &Namespace) -> anyhow::Result<RedisJobStore> {
     let url = redis_url();
     raw_client(&url).await?;
     let prefix = prefix_of(ns);
-    let store = RedisRecords::builder(url.clone())
-        .prefix(prefix)
-        .build()?;
+    let store = RedisRecords::builder(url.clone()).prefix(prefix).build()?;
     let records = store.records();
     let keys = [
         records.jobs_key().to_owned(),
@@ -74,22 +70,22 @@ pub async fn namespaced_store(ns: &Namespace) -> anyhow::Result<RedisJobStore> {
 }
 
 /// A port no one listens on right now.
-pub fn free_port() -> anyhow::Result<u16> {
+pub(crate) fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 /// A redis-server of the test's own, on a free port, with an append-only file in a temporary
 /// directory (so a restart keeps its data) and a password (to check it never shows). Killed
 /// and its directory removed on drop.
-pub struct PrivateRedis {
-    pub port: u16,
-    pub password: String,
+pub(crate) struct PrivateRedis {
+    pub(crate) port: u16,
+    pub(crate) password: String,
     dir: PathBuf,
     child: Option<Child>,
 }
 
 impl PrivateRedis {
-    pub fn start() -> anyhow::Result<Self> {
+    pub(crate) fn start() -> anyhow::Result<Self> {
         let dir = std::env::temp_dir().join(format!("jobstore-redis-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir)?;
         let mut server = PrivateRedis {
@@ -103,7 +99,7 @@ impl PrivateRedis {
     }
 
     /// The URL with the password, as a user would configure it.
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("redis://:{}@127.0.0.1:{}/", self.password, self.port)
     }
 
@@ -148,7 +144,7 @@ impl PrivateRedis {
     }
 
     /// Kills the server (as a crash would); the append-only file stays.
-    pub fn stop(&mut self) -> anyhow::Result<()> {
+    pub(crate) fn stop(&mut self) -> anyhow::Result<()> {
         if let Some(mut child) = self.child.take() {
             child.kill()?;
             child.wait()?;
@@ -157,7 +153,7 @@ impl PrivateRedis {
     }
 
     /// Starts it again on the same port and directory.
-    pub fn restart(&mut self) -> anyhow::Result<()> {
+    pub(crate) fn restart(&mut self) -> anyhow::Result<()> {
         self.stop()?;
         self.spawn()
     }
@@ -176,12 +172,12 @@ impl PrivateRedis {
     }
 
     /// Freezes the server: it keeps its connections but answers nothing.
-    pub fn freeze(&self) -> anyhow::Result<()> {
+    pub(crate) fn freeze(&self) -> anyhow::Result<()> {
         self.signal("-STOP")
     }
 
     /// Lets a frozen server go on.
-    pub fn thaw(&self) -> anyhow::Result<()> {
+    pub(crate) fn thaw(&self) -> anyhow::Result<()> {
         self.signal("-CONT")
     }
 }
@@ -193,4 +189,88 @@ impl Drop for PrivateRedis {
         let _ = self.stop();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// What the test functions were called with, shared with the test.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Calls(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Calls {
+    pub(crate) fn get(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+/// The job functions and triggers every test process knows: `record` (pushes its argument
+/// to `calls`), the `triggers` crate's triggers and the testkit's step trigger.
+pub(crate) fn codec_parts(
+    calls: &Calls,
+) -> (
+    scheduler_core::JobRegistry,
+    scheduler_core::TriggerRegistry,
+    scheduler_core::JobFunction<String>,
+) {
+    let functions = scheduler_core::JobRegistry::new();
+    let sink = calls.clone();
+    let record = functions.register_sync("tests.record", move |arg: String| {
+        sink.0.lock().unwrap().push(arg.clone());
+        Ok::<_, std::convert::Infallible>(arg)
+    });
+    let triggers = scheduler_core::TriggerRegistry::new();
+    triggers::register(&triggers);
+    triggers.register_serde::<scheduler_core::testkit::StepTrigger>(
+        scheduler_core::testkit::StepTrigger::KIND,
+    );
+    (functions, triggers, record)
+}
+
+/// A scheduler on a manual clock with `store` as its default store and the tokio executor.
+pub(crate) fn scheduler_on(
+    store: RedisJobStore,
+    clock: &scheduler_core::testkit::ManualClock,
+    calls: &Calls,
+) -> anyhow::Result<(
+    scheduler_core::Scheduler,
+    scheduler_core::JobFunction<String>,
+)> {
+    let (functions, triggers, record) = codec_parts(calls);
+    let scheduler = scheduler_core::Scheduler::builder()
+        .clock(clock.clone())
+        .timezone(scheduler_core::chrono_tz::UTC)
+        .registry(functions)
+        .triggers(triggers)
+        .jobstore("default", store)
+        .executor("default", executors::TokioExecutor::new())
+        .build()?;
+    Ok((scheduler, record))
+}
+
+/// The next event in `mask` within 10 s of real time, or an error saying which was awaited.
+pub(crate) async fn next_event(
+    events: &mut scheduler_core::EventStream,
+    mask: scheduler_core::EventMask,
+) -> anyhow::Result<scheduler_core::Event> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Some(e)) if e.code().intersects(mask) => return Ok(e),
+            Ok(Some(_)) => continue,
+            Ok(None) => anyhow::bail!("the event bus closed while waiting for {mask:?}"),
+            Err(_) => anyhow::bail!("no {mask:?} event within 10 s"),
+        }
+    }
+}
+
+/// Every event in `mask` until none arrives for half a second.
+pub(crate) async fn drain_events(
+    events: &mut scheduler_core::EventStream,
+    mask: scheduler_core::EventMask,
+) -> Vec<scheduler_core::Event> {
+    let mut out = Vec::new();
+    while let Ok(Some(e)) = tokio::time::timeout(Duration::from_millis(500), events.recv()).await {
+        if e.code().intersects(mask) {
+            out.push(e);
+        }
+    }
+    out
 }

@@ -1,10 +1,333 @@
-//! PostgreSQL, MySQL/MariaDB and SQLite job stores through sqlx (coming with the persistent-stores issue).
+//! PostgreSQL, MySQL/MariaDB and SQLite job stores through [sqlx]: APScheduler's
+//! `SQLAlchemyJobStore`, with readable rows, exact run times and conditional writes.
 //!
-//! This crate is a placeholder in the workspace layout; its store arrives with the
-//! persistent-stores issue and will run `scheduler_core::jobstore_conformance!` like every
-//! other store.
+//! Each dialect is a cargo feature: `sqlite` (the default; bundled, no system library),
+//! `postgres`, `mysql` (MySQL and MariaDB), and `tls` for TLS connections to servers. The
+//! URL's scheme picks the dialect.
 //!
 //! ```
-//! // Until then, the contract it will implement:
-//! fn assert_store<S: scheduler_core::JobStore>() {}
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> scheduler_core::Result<()> {
+//! use scheduler_core::{EventMask, JobRegistry, JobSpec, Scheduler};
+//!
+//! let dir = tempfile::tempdir().expect("a temporary directory");
+//! let url = format!("sqlite://{}", dir.path().join("jobs.sqlite").display());
+//! // The file is created if missing; the table (`apscheduler_jobs` unless named) at start.
+//! let store = jobstore_sql::builder(&url).tablename("jobs").build()?;
+//!
+//! let registry = JobRegistry::new();
+//! let greet = registry.register_sync("greet", |name: String| {
+//!     Ok::<_, std::convert::Infallible>(format!("hello, {name}"))
+//! });
+//! let scheduler = Scheduler::builder()
+//!     .registry(registry)
+//!     .jobstore("default", store)
+//!     .executor("default", executors::TokioExecutor::new())
+//!     .build()?;
+//! let mut executed = scheduler.subscribe(EventMask::JOB_EXECUTED);
+//! scheduler.start().await?;
+//! let now = scheduler.clock().now();
+//! scheduler
+//!     .add_job(JobSpec::new(greet.call("ada".into()), triggers::DateTrigger::new(now)).id("hi"))
+//!     .await?;
+//! executed.recv().await.expect("the job ran");
+//! scheduler.shutdown(true).await
+//! # }
 //! ```
+//!
+//! # What is stored where
+//!
+//! One table per store, `apscheduler_jobs` by default (APScheduler's name; its own table
+//! holds pickled rows this store refuses to read, so give a shared database another name),
+//! one row per job:
+//!
+//! | column | type (SQLite / PostgreSQL / MySQL) | holds |
+//! | --- | --- | --- |
+//! | `id` | `TEXT` / `TEXT COLLATE "C"` / `VARCHAR(191)` binary | the job id (primary key; ids order by their bytes) |
+//! | `next_run_micros` | `INTEGER` / `BIGINT` / `BIGINT` | **the next run time**: integer microseconds since 1970-01-01 UTC, `NULL` when paused; indexed with `id`; the authority |
+//! | `next_run_time` | `TEXT` / `TIMESTAMPTZ` / `DATETIME(6)` | the same instant, readable, in UTC (MySQL: `NULL` before the year 1000); for people, never read back |
+//! | `revision` | `BIGINT` | changes with every write; conditional writes compare it |
+//! | `func`, `trigger_kind` | text | the job's function and trigger kind, for people |
+//! | `job_state` | `TEXT` / `TEXT` / `LONGTEXT` | the job as JSON ([`JobRecord`](scheduler_core::JobRecord)) |
+//!
+//! The run time is kept as integer microseconds in every dialect so the three share one
+//! implementation and hold every run time a trigger answers (years 1 to 9999) exactly. To move
+//! a job by hand, set `next_run_micros` (and `next_run_time` to match, for the next reader):
+//!
+//! ```sql
+//! SELECT id, next_run_time, func, trigger_kind FROM apscheduler_jobs ORDER BY next_run_micros;
+//! UPDATE apscheduler_jobs SET next_run_micros = next_run_micros + 3600000000 WHERE id = 'report';
+//! ```
+//!
+//! The table and its index are created at `start` if missing; a table of the same name with
+//! other columns is refused with a [`Config`](scheduler_core::ErrorKind::Config) error. Later
+//! versions add columns to it in place (optional fields of the JSON need none).
+//!
+//! # Guarantees
+//!
+//! * Adds are one `INSERT` on the primary key: of two processes adding one id, one wins.
+//!   [`add_jobs`](scheduler_core::JobStore::add_jobs) inserts up to 1,000 rows per statement.
+//! * Updates and fire commits are `UPDATE … WHERE id = ? AND revision = ?` (and `DELETE` the
+//!   same way): a job is never fired twice nor a change lost when several schedulers share the
+//!   table. A due batch commits in one transaction, rows locked in id order.
+//! * Every call is bounded by the call timeout (10 s by default): the pool's acquire timeout
+//!   (5 s), PostgreSQL's `statement_timeout`, InnoDB's lock wait timeout, SQLite's busy
+//!   timeout, and a timer around the whole call. Failures are
+//!   [`Backend`](scheduler_core::ErrorKind::Backend) errors, marked temporary when a retry may
+//!   help (a lost connection, a timeout, a lock, a deadlock).
+//! * SQLite runs in WAL mode with a busy timeout, so several processes can share one file;
+//!   `sqlite::memory:` keeps one connection open for the store's life (each connection would
+//!   otherwise see a database of its own).
+//! * Passwords never appear in `Debug` output, errors or logs: the URL is kept with `***`.
+
+#![cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
+    allow(
+        unreachable_code,
+        unused_variables,
+        unused_mut,
+        dead_code,
+        unused_imports
+    )
+)]
+
+mod dialect;
+mod pool;
+mod records;
+mod url;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use scheduler_core::{Components, Error, RecordJobStore, Result};
+
+pub use records::SqlRecords;
+
+use crate::pool::PoolSettings;
+use crate::url::StoreUrl;
+
+/// A SQL job store: [`SqlRecords`] wrapped by scheduler-core's [`RecordJobStore`]. Build it
+/// with [`builder`] or [`open`].
+pub type SqlJobStore = RecordJobStore<SqlRecords>;
+
+/// The table name APScheduler's `SQLAlchemyJobStore` uses, and the default.
+pub const DEFAULT_TABLE: &str = "apscheduler_jobs";
+
+/// A store on `url` with the default options (table `apscheduler_jobs`).
+pub fn open(url: impl AsRef<str>) -> Result<SqlJobStore> {
+    builder(url).build()
+}
+
+/// A builder for a store on `url`: `sqlite://path/to/jobs.sqlite` (created if missing),
+/// `sqlite::memory:`, `postgres://user:password@host:5432/db`, `mysql://user:password@host/db`.
+/// SQLAlchemy's driver suffixes (`postgresql+psycopg2://`) are accepted and ignored.
+pub fn builder(url: impl AsRef<str>) -> SqlStoreBuilder {
+    SqlStoreBuilder {
+        url: url.as_ref().to_owned(),
+        table: DEFAULT_TABLE.to_owned(),
+        max_connections: 5,
+        acquire_timeout: Duration::from_secs(5),
+        call_timeout: Duration::from_secs(10),
+    }
+}
+
+/// Options of a SQL job store; see [`builder`].
+#[derive(Clone)]
+pub struct SqlStoreBuilder {
+    url: String,
+    table: String,
+    max_connections: u32,
+    acquire_timeout: Duration,
+    call_timeout: Duration,
+}
+
+impl std::fmt::Debug for SqlStoreBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url =
+            StoreUrl::parse(&self.url).map_or_else(|_| "<invalid>".to_owned(), |u| u.redacted);
+        f.debug_struct("SqlStoreBuilder")
+            .field("url", &url)
+            .field("table", &self.table)
+            .field("max_connections", &self.max_connections)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .field("call_timeout", &self.call_timeout)
+            .finish()
+    }
+}
+
+impl SqlStoreBuilder {
+    /// The table to keep jobs in (default `apscheduler_jobs`): ASCII letters, digits and
+    /// underscores, not starting with a digit, at most 63 characters.
+    pub fn tablename(mut self, table: impl Into<String>) -> Self {
+        self.table = table.into();
+        self
+    }
+
+    /// The most connections the store opens (default 5; SQLite in memory always uses one).
+    pub fn max_connections(mut self, max: u32) -> Self {
+        self.max_connections = max;
+        self
+    }
+
+    /// How long a call waits for a free or new connection (default 5 s).
+    pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
+        self.acquire_timeout = timeout;
+        self
+    }
+
+    /// How long one store call may take in all (default 10 s); also the server-side statement
+    /// and lock timeouts.
+    pub fn call_timeout(mut self, timeout: Duration) -> Self {
+        self.call_timeout = timeout;
+        self
+    }
+
+    /// The store's rows, without the adapter (to wrap in a [`RecordJobStore`] yourself).
+    pub fn build_records(self) -> Result<SqlRecords> {
+        let url = StoreUrl::parse(&self.url)?;
+        if !dialect::valid_table_name(&self.table) {
+            return Err(Error::config(format!(
+                "table name {:?} is not a plain SQL identifier (ASCII letters, digits and \
+                 underscores, not starting with a digit, at most 63 characters)",
+                self.table
+            )));
+        }
+        if !compiled_in(url.dialect) {
+            return Err(Error::config(format!(
+                "{} job stores need the `{}` feature of jobstore-sql",
+                url.dialect.name(),
+                url.dialect.feature()
+            )));
+        }
+        if self.max_connections == 0 {
+            return Err(Error::config("max_connections must be at least 1"));
+        }
+        for (name, value) in [
+            ("acquire_timeout", self.acquire_timeout),
+            ("call_timeout", self.call_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(Error::config(format!("{name} must be more than zero")));
+            }
+        }
+        let settings = PoolSettings {
+            max_connections: self.max_connections,
+            acquire_timeout: self.acquire_timeout,
+            statement_timeout: self.call_timeout,
+        };
+        Ok(SqlRecords::new(
+            url,
+            self.table,
+            settings,
+            self.call_timeout,
+        ))
+    }
+
+    /// The job store. It connects, and creates its table if missing, when the scheduler
+    /// starts it.
+    pub fn build(self) -> Result<SqlJobStore> {
+        Ok(RecordJobStore::new(self.build_records()?))
+    }
+}
+
+fn compiled_in(dialect: dialect::Dialect) -> bool {
+    match dialect {
+        dialect::Dialect::Sqlite => cfg!(feature = "sqlite"),
+        dialect::Dialect::Postgres => cfg!(feature = "postgres"),
+        dialect::Dialect::MySql => cfg!(feature = "mysql"),
+    }
+}
+
+/// Registers the SQL store for configuration documents as `"sqlalchemy"` (APScheduler's
+/// name) and `"sql"`. Options: `url` (required), `tablename` (default `apscheduler_jobs`),
+/// `max_connections`, `acquire_timeout` and `call_timeout` (seconds).
+///
+/// ```
+/// let components = scheduler_core::Components::new();
+/// jobstore_sql::register(&components);
+/// let entry: scheduler_core::ComponentConfig = serde_json::from_str(
+///     r#"{"type": "sqlalchemy", "url": "sqlite::memory:", "tablename": "jobs"}"#,
+/// )
+/// .unwrap();
+/// let store = components.build_jobstore("default", &entry).unwrap();
+/// assert!(!store.capabilities().closures);
+/// ```
+pub fn register(components: &Components) {
+    for kind in ["sqlalchemy", "sql"] {
+        components.register_jobstore(
+            kind,
+            Arc::new(|options: &serde_json::Value| {
+                let store = from_options(options)?;
+                Ok(Arc::new(store) as Arc<dyn scheduler_core::DynJobStore>)
+            }),
+        );
+    }
+}
+
+fn from_options(options: &serde_json::Value) -> Result<SqlJobStore> {
+    let empty = serde_json::Map::new();
+    let options = match options {
+        serde_json::Value::Object(map) => map,
+        serde_json::Value::Null => &empty,
+        other => {
+            return Err(Error::config(format!(
+                "the SQL job store's options are a table, not {other}"
+            )));
+        }
+    };
+    let text = |key: &str| -> Result<Option<&str>> {
+        match options.get(key) {
+            None => Ok(None),
+            Some(serde_json::Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(Error::config(format!("the SQL job store's {key} is text"))),
+        }
+    };
+    let seconds = |key: &str| -> Result<Option<Duration>> {
+        match options.get(key) {
+            None => Ok(None),
+            Some(v) => v
+                .as_f64()
+                .and_then(|s| Duration::try_from_secs_f64(s).ok())
+                .filter(|d| !d.is_zero())
+                .map(Some)
+                .ok_or_else(|| {
+                    Error::config(format!(
+                        "the SQL job store's {key} is a number of seconds above 0"
+                    ))
+                }),
+        }
+    };
+    for key in options.keys() {
+        if !matches!(
+            key.as_str(),
+            "url" | "tablename" | "max_connections" | "acquire_timeout" | "call_timeout"
+        ) {
+            return Err(Error::config(format!(
+                "the SQL job store has no option {key:?} (options: url, tablename, \
+                 max_connections, acquire_timeout, call_timeout)"
+            )));
+        }
+    }
+    let url =
+        text("url")?.ok_or_else(|| Error::config("the SQL job store needs a `url` option"))?;
+    let mut builder = builder(url);
+    if let Some(table) = text("tablename")? {
+        builder = builder.tablename(table);
+    }
+    if let Some(max) = options.get("max_connections") {
+        let max = max
+            .as_u64()
+            .and_then(|m| u32::try_from(m).ok())
+            .ok_or_else(|| {
+                Error::config("the SQL job store's max_connections is a whole number")
+            })?;
+        builder = builder.max_connections(max);
+    }
+    if let Some(t) = seconds("acquire_timeout")? {
+        builder = builder.acquire_timeout(t);
+    }
+    if let Some(t) = seconds("call_timeout")? {
+        builder = builder.call_timeout(t);
+    }
+    builder.build()
+}

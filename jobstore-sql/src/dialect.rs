@@ -1,0 +1,391 @@
+//! What differs between the SQL dialects: column types, placeholders, upserts, the readable
+//! time column. Everything else is shared.
+
+use chrono::{DateTime, Datelike, Utc};
+use sqlx::{AssertSqlSafe, SqlSafeStr, SqlStr};
+
+/// The columns of a row, in the order every statement writes them.
+pub(crate) const COLUMNS: &str =
+    "id, next_run_micros, next_run_time, revision, func, trigger_kind, job_state";
+
+/// The columns a record is read from, in [`crate::pool::Row`]'s order.
+pub(crate) const RECORD_COLUMNS: &str = "id, next_run_micros, revision, job_state";
+
+/// A SQL dialect this crate speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    Sqlite,
+    Postgres,
+    MySql,
+}
+
+impl Dialect {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "SQLite",
+            Dialect::Postgres => "PostgreSQL",
+            Dialect::MySql => "MySQL",
+        }
+    }
+
+    /// The cargo feature that enables the dialect.
+    pub(crate) fn feature(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "sqlite",
+            Dialect::Postgres => "postgres",
+            Dialect::MySql => "mysql",
+        }
+    }
+
+    /// The readable copy of a run time for the `next_run_time` column, in UTC: text the
+    /// column's type reads exactly, or `None` where the type cannot hold it (MySQL's
+    /// `DATETIME` starts at the year 1000). Never read back: `next_run_micros` is the authority.
+    pub(crate) fn readable_time(self, t: DateTime<Utc>) -> Option<String> {
+        let text = t.format("%Y-%m-%d %H:%M:%S%.6f");
+        match self {
+            Dialect::Postgres => Some(format!("{text}+00")),
+            Dialect::MySql if t.year() < 1000 => None,
+            Dialect::MySql | Dialect::Sqlite => Some(text.to_string()),
+        }
+    }
+
+    /// The longest job id the `id` column holds, in characters.
+    pub(crate) fn max_id_chars(self) -> Option<usize> {
+        match self {
+            // A utf8mb4 primary key of 191 characters fits every InnoDB index limit, as in
+            // APScheduler's table.
+            Dialect::MySql => Some(191),
+            Dialect::Sqlite | Dialect::Postgres => None,
+        }
+    }
+
+    /// The highest number of rows in one multi-row statement: 7 values a row stay below every
+    /// dialect's limit of bound values (SQLite 32,766; PostgreSQL and MySQL 65,535).
+    pub(crate) fn rows_per_statement(self) -> usize {
+        1000
+    }
+}
+
+/// Numbers placeholders the dialect's way: `$1` (PostgreSQL), `?1` (SQLite), `?` (MySQL,
+/// positional: values are bound in the order the placeholders appear).
+struct Placeholders {
+    dialect: Dialect,
+    next: usize,
+}
+
+impl Placeholders {
+    fn new(dialect: Dialect) -> Self {
+        Placeholders { dialect, next: 0 }
+    }
+
+    fn next(&mut self) -> String {
+        self.next += 1;
+        match self.dialect {
+            Dialect::Postgres => format!("${}", self.next),
+            Dialect::Sqlite => format!("?{}", self.next),
+            Dialect::MySql => "?".to_owned(),
+        }
+    }
+
+    /// The placeholders of one row of [`COLUMNS`], parenthesized.
+    fn row(&mut self) -> String {
+        let id = self.next();
+        let micros = self.next();
+        let time = self.time();
+        let rest: Vec<String> = (0..4).map(|_| self.next()).collect();
+        format!("({id}, {micros}, {time}, {})", rest.join(", "))
+    }
+
+    /// The placeholder of a readable time, cast where the column type needs it.
+    fn time(&mut self) -> String {
+        let time = self.next();
+        match self.dialect {
+            Dialect::Postgres => format!("CAST({time} AS TIMESTAMPTZ)"),
+            Dialect::MySql | Dialect::Sqlite => time,
+        }
+    }
+}
+
+/// The statements of one table, built once per store.
+#[derive(Debug, Clone)]
+pub(crate) struct Queries {
+    pub(crate) get: SqlStr,
+    pub(crate) due: SqlStr,
+    pub(crate) next_run_times: SqlStr,
+    pub(crate) all: SqlStr,
+    pub(crate) insert: SqlStr,
+    pub(crate) upsert: SqlStr,
+    pub(crate) update: SqlStr,
+    pub(crate) delete: SqlStr,
+    pub(crate) delete_at_revision: SqlStr,
+    pub(crate) delete_all: SqlStr,
+    /// Lists the columns, to tell a table of this layout from another one of the same name.
+    pub(crate) probe: SqlStr,
+}
+
+fn sql(text: String) -> SqlStr {
+    // Safe: the only text spliced into statements is the table name, validated as an
+    // identifier, and index names derived from it; values are always bound.
+    AssertSqlSafe(text).into_sql_str()
+}
+
+impl Queries {
+    pub(crate) fn new(dialect: Dialect, table: &str) -> Self {
+        let ph = |n: usize| {
+            let mut p = Placeholders::new(dialect);
+            (0..n).map(|_| p.next()).collect::<Vec<_>>()
+        };
+        let select = format!("SELECT {RECORD_COLUMNS} FROM {table}");
+        let get = {
+            let p = ph(1);
+            format!("{select} WHERE id = {}", p[0])
+        };
+        // The range bounds keep a value an operator wrote outside the years 1-9999 (which no
+        // instant has) from failing every due batch; such a row is listed, never due.
+        let (min, max) = crate::records::micros_bounds();
+        let due = {
+            let p = ph(2);
+            format!(
+                "{select} WHERE next_run_micros >= {min} AND next_run_micros <= {} \
+                 ORDER BY next_run_micros, id LIMIT {}",
+                p[0], p[1]
+            )
+        };
+        let next_run_times = {
+            let p = ph(1);
+            format!(
+                "SELECT id, next_run_micros, revision FROM {table} WHERE next_run_micros >= \
+                 {min} AND next_run_micros <= {max} ORDER BY next_run_micros, id LIMIT {}",
+                p[0]
+            )
+        };
+        let insert = format!(
+            "INSERT INTO {table} ({COLUMNS}) VALUES {}",
+            Placeholders::new(dialect).row()
+        );
+        let upsert = match dialect {
+            Dialect::Postgres | Dialect::Sqlite => format!(
+                "{insert} ON CONFLICT (id) DO UPDATE SET next_run_micros = \
+                 excluded.next_run_micros, next_run_time = excluded.next_run_time, revision = \
+                 excluded.revision, func = excluded.func, trigger_kind = excluded.trigger_kind, \
+                 job_state = excluded.job_state"
+            ),
+            Dialect::MySql => format!(
+                "{insert} ON DUPLICATE KEY UPDATE next_run_micros = VALUES(next_run_micros), \
+                 next_run_time = VALUES(next_run_time), revision = VALUES(revision), func = \
+                 VALUES(func), trigger_kind = VALUES(trigger_kind), job_state = \
+                 VALUES(job_state)"
+            ),
+        };
+        let update = {
+            let mut p = Placeholders::new(dialect);
+            let micros = p.next();
+            let time = p.time();
+            let rest: Vec<String> = (0..6).map(|_| p.next()).collect();
+            format!(
+                "UPDATE {table} SET next_run_micros = {micros}, next_run_time = {time}, \
+                 revision = {}, func = {}, trigger_kind = {}, job_state = {} WHERE id = {} AND \
+                 revision = {}",
+                rest[0], rest[1], rest[2], rest[3], rest[4], rest[5]
+            )
+        };
+        let delete = format!("DELETE FROM {table} WHERE id = {}", ph(1)[0]);
+        let delete_at_revision = {
+            let p = ph(2);
+            format!(
+                "DELETE FROM {table} WHERE id = {} AND revision = {}",
+                p[0], p[1]
+            )
+        };
+        Queries {
+            get: sql(get),
+            due: sql(due),
+            next_run_times: sql(next_run_times),
+            all: sql(select),
+            insert: sql(insert),
+            upsert: sql(upsert),
+            update: sql(update),
+            delete: sql(delete),
+            delete_at_revision: sql(delete_at_revision),
+            delete_all: sql(format!("DELETE FROM {table}")),
+            probe: sql(format!("SELECT {COLUMNS} FROM {table} WHERE 1 = 0")),
+        }
+    }
+}
+
+/// A multi-row insert of `rows` rows that skips ids already stored: with `RETURNING id` where
+/// the dialect has it (PostgreSQL, SQLite), else (MySQL) a no-op update of the existing row,
+/// after which the caller reads back which rows carry its revisions.
+pub(crate) fn insert_many(dialect: Dialect, table: &str, rows: usize) -> SqlStr {
+    let mut p = Placeholders::new(dialect);
+    let values: Vec<String> = (0..rows).map(|_| p.row()).collect();
+    let values = values.join(", ");
+    sql(match dialect {
+        Dialect::Postgres | Dialect::Sqlite => format!(
+            "INSERT INTO {table} ({COLUMNS}) VALUES {values} ON CONFLICT (id) DO NOTHING \
+             RETURNING id"
+        ),
+        Dialect::MySql => format!(
+            "INSERT INTO {table} ({COLUMNS}) VALUES {values} ON DUPLICATE KEY UPDATE id = id"
+        ),
+    })
+}
+
+/// `SELECT id, revision` of the rows with `ids` ids (MySQL's read-back after [`insert_many`]).
+pub(crate) fn revisions_of(dialect: Dialect, table: &str, ids: usize) -> SqlStr {
+    let mut p = Placeholders::new(dialect);
+    let list: Vec<String> = (0..ids).map(|_| p.next()).collect();
+    sql(format!(
+        "SELECT id, revision FROM {table} WHERE id IN ({})",
+        list.join(", ")
+    ))
+}
+
+/// The statements that create the table and its index if they are missing. `mariadb` picks
+/// the binary collation without trailing-space padding that the server has.
+pub(crate) fn create_schema(dialect: Dialect, table: &str, mariadb: bool) -> Vec<SqlStr> {
+    let index = index_name(table);
+    let statements = match dialect {
+        Dialect::Postgres => vec![
+            // COLLATE "C": ids order by their bytes, as the contract says, whatever the
+            // database's locale.
+            format!(
+                "CREATE TABLE IF NOT EXISTS {table} (\
+                 id TEXT COLLATE \"C\" NOT NULL PRIMARY KEY, \
+                 next_run_micros BIGINT, \
+                 next_run_time TIMESTAMPTZ, \
+                 revision BIGINT NOT NULL, \
+                 func TEXT, \
+                 trigger_kind TEXT, \
+                 job_state TEXT NOT NULL)"
+            ),
+            format!("CREATE INDEX IF NOT EXISTS {index} ON {table} (next_run_micros, id)"),
+        ],
+        Dialect::Sqlite => vec![
+            format!(
+                "CREATE TABLE IF NOT EXISTS {table} (\
+                 id TEXT NOT NULL PRIMARY KEY, \
+                 next_run_micros INTEGER, \
+                 next_run_time TEXT, \
+                 revision INTEGER NOT NULL, \
+                 func TEXT, \
+                 trigger_kind TEXT, \
+                 job_state TEXT NOT NULL)"
+            ),
+            format!("CREATE INDEX IF NOT EXISTS {index} ON {table} (next_run_micros, id)"),
+        ],
+        Dialect::MySql => {
+            // A binary collation that does not pad: "a" and "a " are two ids, ordered by
+            // their bytes. MariaDB and MySQL 8 name it differently.
+            let collation = if mariadb {
+                "utf8mb4_nopad_bin"
+            } else {
+                "utf8mb4_0900_bin"
+            };
+            vec![format!(
+                "CREATE TABLE IF NOT EXISTS {table} (\
+                 id VARCHAR(191) CHARACTER SET utf8mb4 COLLATE {collation} NOT NULL PRIMARY KEY, \
+                 next_run_micros BIGINT NULL, \
+                 next_run_time DATETIME(6) NULL, \
+                 revision BIGINT NOT NULL, \
+                 func VARCHAR(255) CHARACTER SET utf8mb4 NULL, \
+                 trigger_kind VARCHAR(255) CHARACTER SET utf8mb4 NULL, \
+                 job_state LONGTEXT CHARACTER SET utf8mb4 NOT NULL, \
+                 INDEX {index} (next_run_micros, id)) ENGINE = InnoDB"
+            )]
+        }
+    };
+    statements.into_iter().map(sql).collect()
+}
+
+/// The run-time index's name: `<table>_next_run`, shortened with a hash of the table name
+/// where that would pass the 63 bytes PostgreSQL keeps of a name.
+pub(crate) fn index_name(table: &str) -> String {
+    let name = format!("{table}_next_run");
+    if name.len() <= 63 {
+        return name;
+    }
+    // FNV-1a: stable across builds and platforms, unlike the std hasher.
+    let hash = table.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{}_{:08x}_next_run", &table[..40], hash as u32)
+}
+
+/// Whether `name` may be used as a table name: an identifier of ASCII letters, digits and
+/// underscores, not starting with a digit, at most 63 characters, so it needs no quoting in
+/// any dialect and cannot inject SQL.
+pub(crate) fn valid_table_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name.len() <= 63
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_names_are_plain_identifiers() {
+        for good in ["apscheduler_jobs", "_x", "Jobs2", &"a".repeat(63)] {
+            assert!(valid_table_name(good), "{good}");
+        }
+        for bad in [
+            "",
+            "1jobs",
+            "jobs;drop table x",
+            "jobs-2",
+            "\"jobs\"",
+            "jobs ",
+            "jöbs",
+            &"a".repeat(64),
+        ] {
+            assert!(!valid_table_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn index_names_stay_within_63_bytes_and_distinct() {
+        assert_eq!(index_name("jobs"), "jobs_next_run");
+        let a = index_name(&format!("{}a", "x".repeat(62)));
+        let b = index_name(&format!("{}b", "x".repeat(62)));
+        assert!(a.len() <= 63 && b.len() <= 63);
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn placeholders_follow_each_dialect() {
+        let pg = Queries::new(Dialect::Postgres, "t");
+        assert!(
+            pg.update
+                .as_str()
+                .contains("WHERE id = $7 AND revision = $8")
+        );
+        assert!(
+            pg.insert
+                .as_str()
+                .contains("($1, $2, CAST($3 AS TIMESTAMPTZ), $4")
+        );
+        let my = Queries::new(Dialect::MySql, "t");
+        assert_eq!(my.update.as_str().matches('?').count(), 8);
+        let lite = insert_many(Dialect::Sqlite, "t", 2);
+        assert!(lite.as_str().contains("(?8, ?9, ?10"), "{}", lite.as_str());
+    }
+
+    #[test]
+    fn readable_times_fit_each_column_type() {
+        let t = DateTime::from_timestamp_micros(1_767_225_600_123_456).unwrap();
+        assert_eq!(
+            Dialect::Postgres.readable_time(t).unwrap(),
+            "2026-01-01 00:00:00.123456+00"
+        );
+        let early = crate::records::micros_bounds().0;
+        let early = DateTime::from_timestamp_micros(early).unwrap();
+        assert_eq!(Dialect::MySql.readable_time(early), None);
+        assert_eq!(
+            Dialect::Sqlite.readable_time(early).unwrap(),
+            "0001-01-01 00:00:00.000000"
+        );
+    }
+}

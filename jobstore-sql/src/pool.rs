@@ -1,0 +1,291 @@
+//! The connection pool of one store, and the few operations the store runs on it: one
+//! implementation, instantiated per dialect by [`on_pool!`] with the dialect's concrete sqlx
+//! types, so every dialect runs the same code.
+
+use std::time::Duration;
+
+use sqlx::SqlStr;
+
+use crate::dialect::Dialect;
+use crate::url::StoreUrl;
+
+/// A value bound to a statement.
+#[derive(Debug, Clone)]
+pub(crate) enum Arg {
+    Int(i64),
+    OptInt(Option<i64>),
+    Text(String),
+    OptText(Option<String>),
+}
+
+/// The columns a statement answers, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// `id, next_run_micros, revision, job_state`.
+    Record,
+    /// `id, next_run_micros, revision`.
+    Entry,
+    /// `id, revision`.
+    IdRevision,
+    /// `id`.
+    Id,
+}
+
+/// One answered row; the columns its [`Shape`] lacks are empty.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Row {
+    pub(crate) id: String,
+    pub(crate) micros: Option<i64>,
+    pub(crate) revision: i64,
+    pub(crate) json: String,
+}
+
+/// One statement of a transaction; with a shape its rows are fetched, else counted.
+#[derive(Debug)]
+pub(crate) struct Step {
+    pub(crate) sql: SqlStr,
+    pub(crate) args: Vec<Arg>,
+    pub(crate) fetch: Option<Shape>,
+}
+
+/// What one [`Step`] answered.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    Affected(u64),
+    Rows(Vec<Row>),
+}
+
+/// How the pool connects and bounds its calls.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PoolSettings {
+    pub(crate) max_connections: u32,
+    pub(crate) acquire_timeout: Duration,
+    pub(crate) statement_timeout: Duration,
+}
+
+/// A pool of one dialect. Cloning shares it.
+#[derive(Clone)]
+pub(crate) enum Pool {
+    #[cfg(feature = "sqlite")]
+    Sqlite(sqlx::SqlitePool),
+    #[cfg(feature = "postgres")]
+    Postgres(sqlx::PgPool),
+    #[cfg(feature = "mysql")]
+    MySql(sqlx::MySqlPool),
+}
+
+/// Evaluates `$body` with `$p` bound to the concrete pool, once per enabled dialect.
+macro_rules! on_pool {
+    ($pool:expr, $p:ident => $body:expr) => {
+        match $pool {
+            #[cfg(feature = "sqlite")]
+            Pool::Sqlite(ref $p) => $body,
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(ref $p) => $body,
+            #[cfg(feature = "mysql")]
+            Pool::MySql(ref $p) => $body,
+        }
+    };
+}
+
+/// `sqlx::query(sql)` with `args` bound in order.
+macro_rules! bound {
+    ($sql:expr, $args:expr) => {{
+        let mut query = sqlx::query($sql);
+        for arg in $args {
+            query = match arg {
+                Arg::Int(v) => query.bind(v),
+                Arg::OptInt(v) => query.bind(v),
+                Arg::Text(v) => query.bind(v),
+                Arg::OptText(v) => query.bind(v),
+            };
+        }
+        query
+    }};
+}
+
+/// Reads a sqlx row of `$shape` into a [`Row`].
+macro_rules! read_row {
+    ($row:expr, $shape:expr) => {{
+        use sqlx::Row as _;
+        let r = $row;
+        match $shape {
+            Shape::Record => Row {
+                id: r.try_get(0)?,
+                micros: r.try_get(1)?,
+                revision: r.try_get(2)?,
+                json: r.try_get(3)?,
+            },
+            Shape::Entry => Row {
+                id: r.try_get(0)?,
+                micros: r.try_get(1)?,
+                revision: r.try_get(2)?,
+                json: String::new(),
+            },
+            Shape::IdRevision => Row {
+                id: r.try_get(0)?,
+                revision: r.try_get(1)?,
+                ..Row::default()
+            },
+            Shape::Id => Row {
+                id: r.try_get(0)?,
+                ..Row::default()
+            },
+        }
+    }};
+}
+
+impl Pool {
+    /// Connects to `url` (creating a missing SQLite file), one connection at least, so that a
+    /// server that cannot be reached fails here.
+    pub(crate) async fn connect(
+        url: &StoreUrl,
+        settings: PoolSettings,
+    ) -> Result<Pool, sqlx::Error> {
+        match url.dialect {
+            #[cfg(feature = "sqlite")]
+            Dialect::Sqlite => connect_sqlite(url, settings).await,
+            #[cfg(feature = "postgres")]
+            Dialect::Postgres => connect_postgres(url, settings).await,
+            #[cfg(feature = "mysql")]
+            Dialect::MySql => connect_mysql(url, settings).await,
+            #[allow(unreachable_patterns)]
+            dialect => Err(sqlx::Error::Configuration(
+                format!(
+                    "{} support is not compiled in: enable the `{}` feature of jobstore-sql",
+                    dialect.name(),
+                    dialect.feature()
+                )
+                .into(),
+            )),
+        }
+    }
+
+    pub(crate) async fn close(&self) {
+        on_pool!(*self, p => p.close().await)
+    }
+
+    /// Runs `sql`; answers the number of rows it changed (for MySQL: the rows it matched).
+    pub(crate) async fn execute(&self, sql: SqlStr, args: Vec<Arg>) -> Result<u64, sqlx::Error> {
+        on_pool!(*self, p => Ok(bound!(sql, args).execute(p).await?.rows_affected()))
+    }
+
+    /// Runs `sql` and reads its rows as `shape`.
+    pub(crate) async fn fetch(
+        &self,
+        sql: SqlStr,
+        args: Vec<Arg>,
+        shape: Shape,
+    ) -> Result<Vec<Row>, sqlx::Error> {
+        on_pool!(*self, p => {
+            let rows = bound!(sql, args).fetch_all(p).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                out.push(read_row!(row, shape));
+            }
+            Ok(out)
+        })
+    }
+
+    /// Runs `steps` in one transaction (one durable commit), answering each in order.
+    pub(crate) async fn transaction(&self, steps: Vec<Step>) -> Result<Vec<Outcome>, sqlx::Error> {
+        on_pool!(*self, p => {
+            let mut tx = p.begin().await?;
+            let mut outcomes = Vec::with_capacity(steps.len());
+            for step in steps {
+                let query = bound!(step.sql, step.args);
+                outcomes.push(match step.fetch {
+                    Some(shape) => {
+                        let rows = query.fetch_all(&mut *tx).await?;
+                        let mut out = Vec::with_capacity(rows.len());
+                        for row in &rows {
+                            out.push(read_row!(row, shape));
+                        }
+                        Outcome::Rows(out)
+                    }
+                    None => Outcome::Affected(query.execute(&mut *tx).await?.rows_affected()),
+                });
+            }
+            tx.commit().await?;
+            Ok(outcomes)
+        })
+    }
+}
+
+#[cfg(feature = "sqlite")]
+async fn connect_sqlite(url: &StoreUrl, settings: PoolSettings) -> Result<Pool, sqlx::Error> {
+    use std::str::FromStr;
+
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+
+    let in_memory = url.secret.contains(":memory:") || url.secret.contains("mode=memory");
+    let mut options = SqliteConnectOptions::from_str(&url.secret)?
+        .create_if_missing(true)
+        // Several processes may share the file: a writer waits for another's lock (up to
+        // the statement timeout) instead of failing at once.
+        .busy_timeout(settings.statement_timeout);
+    if !in_memory {
+        // Readers do not block the writer nor the writer them.
+        options = options.journal_mode(SqliteJournalMode::Wal);
+    }
+    let pool = if in_memory {
+        // Every connection to `:memory:` would see a database of its own, and shared-cache
+        // connections fail with SQLITE_LOCKED instead of waiting: one connection, kept open
+        // for the store's life (closing it would drop the database).
+        SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+    } else {
+        SqlitePoolOptions::new().max_connections(settings.max_connections)
+    };
+    let pool = pool
+        .acquire_timeout(settings.acquire_timeout)
+        .connect_with(options)
+        .await?;
+    Ok(Pool::Sqlite(pool))
+}
+
+#[cfg(feature = "postgres")]
+async fn connect_postgres(url: &StoreUrl, settings: PoolSettings) -> Result<Pool, sqlx::Error> {
+    use std::str::FromStr;
+
+    use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+    let timeout_ms = settings.statement_timeout.as_millis().to_string();
+    let options = PgConnectOptions::from_str(&url.secret)?
+        .options([("statement_timeout", timeout_ms.as_str())])
+        .application_name("jobstore-sql");
+    let pool = PgPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .acquire_timeout(settings.acquire_timeout)
+        .connect_with(options)
+        .await?;
+    Ok(Pool::Postgres(pool))
+}
+
+#[cfg(feature = "mysql")]
+async fn connect_mysql(url: &StoreUrl, settings: PoolSettings) -> Result<Pool, sqlx::Error> {
+    use std::str::FromStr;
+
+    use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
+
+    let options = MySqlConnectOptions::from_str(&url.secret)?;
+    let lock_wait = settings.statement_timeout.as_secs().max(1);
+    let pool = MySqlPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .acquire_timeout(settings.acquire_timeout)
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                // A row lock held by a stuck client fails the statement instead of stalling it
+                // (MySQL and MariaDB have no common statement timeout for writes).
+                let set = format!("SET SESSION innodb_lock_wait_timeout = {lock_wait}");
+                sqlx::Executor::execute(conn, sqlx::AssertSqlSafe(set)).await?;
+                Ok(())
+            })
+        })
+        .connect_with(options)
+        .await?;
+    Ok(Pool::MySql(pool))
+}

@@ -1,0 +1,600 @@
+//! [`SqlRecords`]: the [`RecordStore`] queries over one table, for every dialect.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use scheduler_core::store::record::full_run_time_range;
+use scheduler_core::store::{
+    RecordFireCommit, ScheduleEntry, StoredRecord, from_micros, to_micros,
+};
+use scheduler_core::{
+    Error, ErrorKind, FireAnswer, FireAnswers, RecordStore, Result, StoreContext,
+};
+use sqlx::SqlStr;
+
+use crate::dialect::{self, Dialect, Queries};
+use crate::pool::{Arg, Outcome, Pool, PoolSettings, Row, Shape, Step};
+use crate::url::StoreUrl;
+
+/// The job rows of one SQL table: the [`RecordStore`] behind [`SqlJobStore`](crate::SqlJobStore).
+///
+/// Built by [`SqlStoreBuilder`](crate::SqlStoreBuilder); connects at `start`, creating the
+/// table and its index when they are missing. Its `Debug` shows the URL without its password.
+pub struct SqlRecords {
+    url: StoreUrl,
+    table: String,
+    queries: Queries,
+    settings: PoolSettings,
+    call_timeout: Duration,
+    pool: Mutex<Option<Pool>>,
+}
+
+impl fmt::Debug for SqlRecords {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqlRecords")
+            .field("dialect", &self.url.dialect.name())
+            .field("url", &self.url.redacted)
+            .field("table", &self.table)
+            .field("settings", &self.settings)
+            .field("call_timeout", &self.call_timeout)
+            .field("connected", &self.lock().is_some())
+            .finish()
+    }
+}
+
+/// The integer microseconds of the first and last run time a store holds (the years 1-9999).
+pub(crate) fn micros_bounds() -> (i64, i64) {
+    let range = full_run_time_range();
+    (to_micros(*range.start()), to_micros(*range.end()))
+}
+
+/// What a row shows an operator beside the JSON: the job's function and trigger kind. Read
+/// from the JSON the adapter wrote, for display only.
+#[derive(serde::Deserialize)]
+struct Summary {
+    func: Option<String>,
+    trigger: Option<TriggerSummary>,
+}
+
+#[derive(serde::Deserialize)]
+struct TriggerSummary {
+    kind: Option<String>,
+}
+
+/// The informational columns hold at most this many characters (MySQL's `VARCHAR(255)`).
+const SUMMARY_CHARS: usize = 255;
+
+fn clip(text: String) -> String {
+    match text.char_indices().nth(SUMMARY_CHARS) {
+        Some((end, _)) => text[..end].to_owned(),
+        None => text,
+    }
+}
+
+impl SqlRecords {
+    pub(crate) fn new(
+        url: StoreUrl,
+        table: String,
+        settings: PoolSettings,
+        call_timeout: Duration,
+    ) -> Self {
+        SqlRecords {
+            queries: Queries::new(url.dialect, &table),
+            url,
+            table,
+            settings,
+            call_timeout,
+            pool: Mutex::new(None),
+        }
+    }
+
+    /// The table the jobs are kept in.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The store's URL with its password replaced by `***`.
+    pub fn redacted_url(&self) -> &str {
+        &self.url.redacted
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Option<Pool>> {
+        // Only an assignment happens under the lock; nothing can leave it half changed.
+        self.pool.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn pool(&self) -> Result<Pool> {
+        self.lock().clone().ok_or_else(|| {
+            Error::scheduler_state(format!(
+                "the SQL job store on {} is used before start() or after shutdown()",
+                self.url.redacted
+            ))
+        })
+    }
+
+    /// Runs `call`, bounded by the call timeout, mapping driver errors.
+    async fn bounded<T>(
+        &self,
+        what: &str,
+        call: impl Future<Output = std::result::Result<T, sqlx::Error>>,
+    ) -> Result<T> {
+        match tokio::time::timeout(self.call_timeout, call).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(self.backend_error(what, e)),
+            Err(_) => Err(Error::timed_out(
+                &format!("{what} on {} table {}", self.url.redacted, self.table),
+                self.call_timeout,
+            )),
+        }
+    }
+
+    /// A [`Backend`](ErrorKind::Backend) error for `e`, temporary when a retry may help, with
+    /// no password in its text.
+    fn backend_error(&self, what: &str, e: sqlx::Error) -> Error {
+        let driver = e.to_string();
+        let scrubbed = self.url.scrub(&driver);
+        let message = format!(
+            "{what} on {} table {}: {scrubbed}",
+            self.url.redacted, self.table
+        );
+        let temporary = is_temporary(&e);
+        let mut error = Error::new(ErrorKind::Backend, message);
+        // The driver's error is kept as the source unless its text shows a password.
+        if scrubbed == driver {
+            error = error.with_source(e);
+        }
+        if temporary {
+            error.set_temporary()
+        } else {
+            error
+        }
+    }
+
+    async fn execute(&self, what: &str, sql: &SqlStr, args: Vec<Arg>) -> Result<u64> {
+        let pool = self.pool()?;
+        self.bounded(what, pool.execute(sql.clone(), args)).await
+    }
+
+    async fn fetch(
+        &self,
+        what: &str,
+        sql: &SqlStr,
+        args: Vec<Arg>,
+        shape: Shape,
+    ) -> Result<Vec<Row>> {
+        let pool = self.pool()?;
+        self.bounded(what, pool.fetch(sql.clone(), args, shape))
+            .await
+    }
+
+    /// The values of `record` for the columns of a row, in their order.
+    fn row_args(&self, record: StoredRecord) -> Result<Vec<Arg>> {
+        if let Some(max) = self.url.dialect.max_id_chars()
+            && record.id.chars().count() > max
+        {
+            return Err(Error::invalid_job(format!(
+                "job id {:?} is longer than the {max} characters a {} job table holds",
+                record.id,
+                self.url.dialect.name()
+            ))
+            .with_job_id(&record.id));
+        }
+        let summary = serde_json::from_str::<Summary>(&record.json).ok();
+        let (func, kind) = match summary {
+            Some(s) => (s.func.map(clip), s.trigger.and_then(|t| t.kind).map(clip)),
+            None => (None, None),
+        };
+        let readable = record
+            .next_run_time
+            .and_then(|t| self.url.dialect.readable_time(t));
+        Ok(vec![
+            Arg::Text(record.id),
+            Arg::OptInt(record.next_run_time.map(to_micros)),
+            Arg::OptText(readable),
+            Arg::Int(revision_column(record.revision)),
+            Arg::OptText(func),
+            Arg::OptText(kind),
+            Arg::Text(record.json),
+        ])
+    }
+
+    /// The row as the adapter reads it. A run time no instant has (an operator's typo) is read
+    /// as paused, with an error logged, so that one row cannot fail every listing.
+    fn record(&self, row: Row) -> StoredRecord {
+        let next_run_time = row.micros.and_then(|micros| match from_micros(micros) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                tracing::error!(
+                    table = %self.table,
+                    job = %row.id,
+                    error = %e,
+                    "the next_run_micros column holds no valid run time; the job is listed as \
+                     paused until it is fixed"
+                );
+                None
+            }
+        });
+        StoredRecord {
+            id: row.id,
+            next_run_time,
+            revision: revision_value(row.revision),
+            json: row.json,
+        }
+    }
+
+    async fn create_schema(&self, pool: &Pool) -> Result<()> {
+        let mariadb = match self.url.dialect {
+            Dialect::MySql => {
+                let version = self
+                    .bounded(
+                        "reading the server version",
+                        pool.fetch(
+                            sqlx::SqlSafeStr::into_sql_str("SELECT VERSION()"),
+                            Vec::new(),
+                            Shape::Id,
+                        ),
+                    )
+                    .await?;
+                version.first().is_some_and(|v| v.id.contains("MariaDB"))
+            }
+            Dialect::Sqlite | Dialect::Postgres => false,
+        };
+        let mut created = Ok(());
+        for statement in dialect::create_schema(self.url.dialect, &self.table, mariadb) {
+            created = self
+                .bounded(
+                    "creating the job table",
+                    pool.execute(statement, Vec::new()),
+                )
+                .await
+                .map(drop);
+            if created.is_err() {
+                break;
+            }
+        }
+        // The probe decides: a failed CREATE may be another process creating the same table
+        // at the same moment, which is fine if the table is there now.
+        let probe = self
+            .bounded(
+                "checking the job table's columns",
+                pool.fetch(self.queries.probe.clone(), Vec::new(), Shape::Id),
+            )
+            .await;
+        match probe {
+            Ok(_) => Ok(()),
+            Err(e) if !e.is_temporary() => {
+                let created = created
+                    .err()
+                    .map_or_else(String::new, |c| format!("{}; ", c.message()));
+                Err(Error::config(format!(
+                    "table {} cannot be created or lacks this store's columns (id, \
+                     next_run_micros, next_run_time, revision, func, trigger_kind, job_state); \
+                     it may be APScheduler's own table, whose pickled rows cannot be read \
+                     here: choose another tablename ({created}{})",
+                    self.table,
+                    e.message()
+                )))
+            }
+            Err(e) => Err(created.err().unwrap_or(e)),
+        }
+    }
+}
+
+/// The signed column value of a revision. Revisions are below 2^53, so this is the value
+/// itself; the cast keeps any other value as a bijection rather than failing.
+#[allow(clippy::cast_possible_wrap)]
+fn revision_column(revision: u64) -> i64 {
+    revision as i64
+}
+
+#[allow(clippy::cast_sign_loss)]
+fn revision_value(column: i64) -> u64 {
+    column as u64
+}
+
+/// Whether retrying the call that failed with `e` may succeed: a lost or refused
+/// connection, a timeout, a lock or deadlock, a server shutting down or out of connections.
+fn is_temporary(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            #[cfg(feature = "mysql")]
+            if let Some(my) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+                // Lock wait timeout, deadlock, too many connections, server shutdown, killed
+                // connection, statement timeouts (MariaDB, MySQL), gone away, lost.
+                return matches!(
+                    my.number(),
+                    1205 | 1213 | 1040 | 1053 | 1927 | 1969 | 3024 | 2006 | 2013
+                );
+            }
+            let Some(code) = db.code() else {
+                return false;
+            };
+            #[cfg(feature = "sqlite")]
+            if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                // Busy, locked, I/O error, disk full, cannot open (extended codes keep the
+                // primary one in the low byte).
+                return code
+                    .parse::<i32>()
+                    .is_ok_and(|c| matches!(c & 0xff, 5 | 6 | 10 | 13 | 14));
+            }
+            // SQLSTATE classes: connection exception, insufficient resources, operator
+            // intervention (shutdown, statement timeout), transaction rollback (serialization
+            // failure, deadlock), lock not available.
+            ["08", "53", "57", "40"]
+                .iter()
+                .any(|class| code.starts_with(class))
+                || code == "55P03"
+        }
+        _ => false,
+    }
+}
+
+impl RecordStore for SqlRecords {
+    async fn start(&self, _ctx: &StoreContext) -> Result<()> {
+        if self.lock().is_some() {
+            return Ok(());
+        }
+        let pool = self
+            .bounded("connecting", Pool::connect(&self.url, self.settings))
+            .await?;
+        if let Err(e) = self.create_schema(&pool).await {
+            pool.close().await;
+            return Err(e);
+        }
+        tracing::debug!(url = %self.url.redacted, table = %self.table, "SQL job store started");
+        if let Some(previous) = self.lock().replace(pool) {
+            // Another start raced this one: keep one pool.
+            tokio::spawn(async move { previous.close().await });
+        }
+        Ok(())
+    }
+
+    async fn shutdown(&self) -> Result<()> {
+        let pool = self.lock().take();
+        if let Some(pool) = pool {
+            pool.close().await;
+        }
+        Ok(())
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<StoredRecord>> {
+        let rows = self
+            .fetch(
+                "reading a job",
+                &self.queries.get,
+                vec![Arg::Text(id.to_owned())],
+                Shape::Record,
+            )
+            .await?;
+        Ok(rows.into_iter().next().map(|row| self.record(row)))
+    }
+
+    async fn due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<StoredRecord>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self
+            .fetch(
+                "reading the due jobs",
+                &self.queries.due,
+                vec![Arg::Int(to_micros(now)), Arg::Int(limit)],
+                Shape::Record,
+            )
+            .await?;
+        Ok(rows.into_iter().map(|row| self.record(row)).collect())
+    }
+
+    async fn next_run_times(&self, limit: usize) -> Result<Vec<ScheduleEntry>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self
+            .fetch(
+                "reading the next run time",
+                &self.queries.next_run_times,
+                vec![Arg::Int(limit)],
+                Shape::Entry,
+            )
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|row| {
+                let next_run_time = from_micros(row.micros?).ok()?;
+                Some(ScheduleEntry {
+                    id: row.id,
+                    next_run_time,
+                    revision: revision_value(row.revision),
+                })
+            })
+            .collect())
+    }
+
+    async fn all(&self) -> Result<Vec<StoredRecord>> {
+        let rows = self
+            .fetch(
+                "reading every job",
+                &self.queries.all,
+                Vec::new(),
+                Shape::Record,
+            )
+            .await?;
+        Ok(rows.into_iter().map(|row| self.record(row)).collect())
+    }
+
+    async fn insert(&self, record: StoredRecord) -> Result<bool> {
+        let args = self.row_args(record)?;
+        let pool = self.pool()?;
+        let inserted = tokio::time::timeout(
+            self.call_timeout,
+            pool.execute(self.queries.insert.clone(), args),
+        )
+        .await;
+        match inserted {
+            Ok(Ok(_)) => Ok(true),
+            Ok(Err(sqlx::Error::Database(db))) if db.is_unique_violation() => Ok(false),
+            Ok(Err(e)) => Err(self.backend_error("adding a job", e)),
+            Err(_) => Err(Error::timed_out(
+                &format!("adding a job on {} table {}", self.url.redacted, self.table),
+                self.call_timeout,
+            )),
+        }
+    }
+
+    async fn insert_many(&self, records: Vec<StoredRecord>) -> Result<Vec<bool>> {
+        let mut added = vec![false; records.len()];
+        // An id repeated within the call is added once, at its first place.
+        let mut seen = HashSet::with_capacity(records.len());
+        let mut batch: Vec<(usize, u64, String, Vec<Arg>)> = Vec::with_capacity(records.len());
+        for (slot, record) in records.into_iter().enumerate() {
+            if seen.insert(record.id.clone()) {
+                let (id, revision) = (record.id.clone(), record.revision);
+                batch.push((slot, revision, id, self.row_args(record)?));
+            }
+        }
+        let dialect = self.url.dialect;
+        for chunk in batch.chunks(dialect.rows_per_statement()) {
+            let sql = dialect::insert_many(dialect, &self.table, chunk.len());
+            let args: Vec<Arg> = chunk
+                .iter()
+                .flat_map(|(_, _, _, a)| a.iter().cloned())
+                .collect();
+            let pool = self.pool()?;
+            match dialect {
+                Dialect::Postgres | Dialect::Sqlite => {
+                    let rows = self
+                        .bounded("adding jobs", pool.fetch(sql, args, Shape::Id))
+                        .await?;
+                    let ids: HashSet<String> = rows.into_iter().map(|r| r.id).collect();
+                    for (slot, _, id, _) in chunk {
+                        added[*slot] = ids.contains(id);
+                    }
+                }
+                Dialect::MySql => {
+                    // MySQL has no RETURNING: read back, in the same transaction, which rows
+                    // carry the fresh revisions just written. The rows this insert added are
+                    // locked by it until the commit, so no other writer can change them first.
+                    let ids: Vec<Arg> = chunk
+                        .iter()
+                        .map(|(_, _, id, _)| Arg::Text(id.clone()))
+                        .collect();
+                    let steps = vec![
+                        Step {
+                            sql,
+                            args,
+                            fetch: None,
+                        },
+                        Step {
+                            sql: dialect::revisions_of(dialect, &self.table, ids.len()),
+                            args: ids,
+                            fetch: Some(Shape::IdRevision),
+                        },
+                    ];
+                    let outcomes = self.bounded("adding jobs", pool.transaction(steps)).await?;
+                    let revisions: HashMap<String, u64> = match outcomes.into_iter().nth(1) {
+                        Some(Outcome::Rows(rows)) => rows
+                            .into_iter()
+                            .map(|r| (r.id, revision_value(r.revision)))
+                            .collect(),
+                        _ => HashMap::new(),
+                    };
+                    for (slot, revision, id, _) in chunk {
+                        added[*slot] = revisions.get(id) == Some(revision);
+                    }
+                }
+            }
+        }
+        Ok(added)
+    }
+
+    async fn upsert(&self, record: StoredRecord) -> Result<()> {
+        let args = self.row_args(record)?;
+        self.execute("saving a job", &self.queries.upsert, args)
+            .await?;
+        Ok(())
+    }
+
+    async fn update(&self, record: StoredRecord, expected_revision: u64) -> Result<bool> {
+        let id = record.id.clone();
+        let mut args = self.row_args(record)?;
+        args.remove(0);
+        args.push(Arg::Text(id));
+        args.push(Arg::Int(revision_column(expected_revision)));
+        let changed = self
+            .execute("updating a job", &self.queries.update, args)
+            .await?;
+        Ok(changed > 0)
+    }
+
+    async fn remove(&self, id: &str) -> Result<bool> {
+        let removed = self
+            .execute(
+                "removing a job",
+                &self.queries.delete,
+                vec![Arg::Text(id.to_owned())],
+            )
+            .await?;
+        Ok(removed > 0)
+    }
+
+    async fn remove_all(&self) -> Result<()> {
+        self.execute("removing every job", &self.queries.delete_all, Vec::new())
+            .await?;
+        Ok(())
+    }
+
+    async fn commit_fires(&self, commits: &[RecordFireCommit]) -> Result<FireAnswers> {
+        // One transaction: one durable commit for the batch. Rows are locked in id order, so
+        // two schedulers committing overlapping batches wait for each other instead of
+        // deadlocking.
+        let mut order: Vec<&RecordFireCommit> = commits.iter().collect();
+        order.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut ids: Vec<Arc<str>> = Vec::with_capacity(order.len());
+        let mut steps = Vec::with_capacity(order.len());
+        for commit in order {
+            let expected = Arg::Int(revision_column(commit.expected_revision));
+            let step = match &commit.write {
+                Some(write) => {
+                    let mut args = self.row_args(write.clone())?;
+                    args.remove(0);
+                    args.push(Arg::Text(commit.id.to_string()));
+                    args.push(expected);
+                    Step {
+                        sql: self.queries.update.clone(),
+                        args,
+                        fetch: None,
+                    }
+                }
+                None => Step {
+                    sql: self.queries.delete_at_revision.clone(),
+                    args: vec![Arg::Text(commit.id.to_string()), expected],
+                    fetch: None,
+                },
+            };
+            ids.push(commit.id.clone());
+            steps.push(step);
+        }
+        let mut answers = FireAnswers::with_capacity(ids.len());
+        if steps.is_empty() {
+            return Ok(answers);
+        }
+        let pool = self.pool()?;
+        let outcomes = self
+            .bounded("committing due jobs", pool.transaction(steps))
+            .await?;
+        for (id, outcome) in ids.into_iter().zip(outcomes) {
+            let applied = matches!(outcome, Outcome::Affected(n) if n > 0);
+            let answer = if applied {
+                FireAnswer::Committed
+            } else {
+                FireAnswer::Stale
+            };
+            answers.insert(id, answer);
+        }
+        Ok(answers)
+    }
+}

@@ -1,10 +1,89 @@
-//! A MongoDB job store (coming with the persistent-stores issue).
+//! A MongoDB job store for the scheduler: one document per job.
 //!
-//! This crate is a placeholder in the workspace layout; its store arrives with the
-//! persistent-stores issue and will run `scheduler_core::jobstore_conformance!` like every
-//! other store.
+//! ```no_run
+//! use jobstore_mongo::{MongoJobStore, MongoJobStoreExt};
 //!
+//! # fn main() -> scheduler_core::Result<()> {
+//! let store = MongoJobStore::builder("mongodb://127.0.0.1:27017/?directConnection=true")
+//!     .database("apscheduler")
+//!     .collection("jobs")
+//!     .build()?;
+//! let scheduler = scheduler_core::Scheduler::builder()
+//!     .jobstore("default", store)
+//!     .build()?;
+//! # drop(scheduler);
+//! # Ok(())
+//! # }
 //! ```
-//! // Until then, the contract it will implement:
-//! fn assert_store<S: scheduler_core::JobStore>() {}
-//! ```
+
+mod records;
+mod url;
+
+use std::sync::Arc;
+
+pub use records::{
+    DEFAULT_CALL_TIMEOUT, DEFAULT_COLLECTION, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DATABASE,
+    DEFAULT_MAX_POOL_SIZE, MongoJobStore, MongoJobStoreBuilder, MongoJobStoreExt, MongoRecords,
+    RUN_TIME_INDEX,
+};
+use scheduler_core::{Components, Error};
+
+/// Registers the `"mongodb"` store type for configuration documents (APScheduler's name).
+///
+/// Options: `url` (default `mongodb://127.0.0.1:27017/`), `database`, `collection`,
+/// `max_pool_size`.
+pub fn register(components: &Components) {
+    components.register_jobstore(
+        "mongodb",
+        Arc::new(|options: &serde_json::Value| {
+            let store = from_options(options)?;
+            Ok(Arc::new(store) as Arc<dyn scheduler_core::DynJobStore>)
+        }),
+    );
+}
+
+fn from_options(options: &serde_json::Value) -> scheduler_core::Result<MongoJobStore> {
+    let empty = serde_json::Map::new();
+    let options = match options {
+        serde_json::Value::Null => &empty,
+        serde_json::Value::Object(map) => map,
+        other => {
+            return Err(Error::config(format!(
+                "the mongodb job store takes a table of options, got {other}"
+            )));
+        }
+    };
+    let text = |key: &str| -> scheduler_core::Result<Option<&str>> {
+        match options.get(key) {
+            None => Ok(None),
+            Some(serde_json::Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(Error::config(format!(
+                "the mongodb job store's option {key:?} must be a string"
+            ))),
+        }
+    };
+    for key in options.keys() {
+        if !["url", "database", "collection", "max_pool_size"].contains(&key.as_str()) {
+            return Err(Error::config(format!(
+                "the mongodb job store has no option {key:?} (it takes url, database, \
+                 collection, max_pool_size)"
+            )));
+        }
+    }
+    let mut builder =
+        MongoJobStoreBuilder::new(text("url")?.unwrap_or("mongodb://127.0.0.1:27017/"));
+    if let Some(database) = text("database")? {
+        builder = builder.database(database);
+    }
+    if let Some(collection) = text("collection")? {
+        builder = builder.collection(collection);
+    }
+    if let Some(size) = options.get("max_pool_size") {
+        let size = size
+            .as_u64()
+            .and_then(|s| u32::try_from(s).ok())
+            .ok_or_else(|| Error::config("max_pool_size must be a positive integer"))?;
+        builder = builder.max_pool_size(size);
+    }
+    builder.build()
+}

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::workspace::{Metadata, Package, Result, cargo, cargo_json, root};
+use crate::workspace::{Metadata, Package, Result, cargo, cargo_json, root, test_env, test_var};
 
 pub(crate) const ABOUT: &str = "build every example, run each one that ends by itself";
 
@@ -159,7 +159,15 @@ pub(crate) fn run(args: &[String]) -> Result {
             .get(name)
             .ok_or_else(|| format!("cargo built no executable for example {name:?}"))?;
         let log = logs.join(format!("{name}.log"));
-        match run_one(executable, stdin.as_deref(), args, *timeout, &log) {
+        let args = match expand(args) {
+            Ok(args) => args,
+            Err(problem) => {
+                eprintln!("  {name}: {problem}");
+                failures.push(format!("example {name}: {problem}"));
+                continue;
+            }
+        };
+        match run_one(executable, stdin.as_deref(), &args, *timeout, &log) {
             Ok(took) => eprintln!("  {name}: ok in {took:.1?} (output in {})", log.display()),
             Err(problem) => {
                 eprintln!("  {name}: {problem}; its output, from {}:", log.display());
@@ -173,6 +181,24 @@ pub(crate) fn run(args: &[String]) -> Result {
     } else {
         Err(failures.join("\n"))
     }
+}
+
+/// `args` with each `$NAME` replaced by the value of the variable `NAME` (from the servers
+/// `test-all` settled on, else the environment).
+fn expand(args: &[String]) -> Result<Vec<String>> {
+    args.iter()
+        .map(|arg| match arg.strip_prefix('$') {
+            Some(name)
+                if !name.is_empty()
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_') =>
+            {
+                test_var(name).ok_or_else(|| format!("argument {arg}: {name} is not set"))
+            }
+            _ => Ok(arg.clone()),
+        })
+        .collect()
 }
 
 /// Crates that talk to a server or embed a database, which the embedded default (the
@@ -250,6 +276,7 @@ fn run_one(
     let started = Instant::now();
     let mut child = Command::new(executable)
         .args(args)
+        .envs(test_env().iter().map(|(k, v)| (k, v)))
         .current_dir(root())
         .stdin(input)
         .stdout(output)
@@ -311,6 +338,22 @@ mod tests {
         assert_eq!(
             drivers_in("examples v0.0.0\ntokio v1.54.1\n"),
             Vec::<&str>::new()
+        );
+    }
+
+    #[test]
+    fn dollar_arguments_name_variables() {
+        let args = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        // PATH is set wherever tests run.
+        let path = std::env::var("PATH").unwrap();
+        assert_eq!(
+            expand(&args(&["-v", "$PATH", "$lower", "$"])).unwrap(),
+            args(&["-v", &path, "$lower", "$"])
+        );
+        let error = expand(&args(&["$XTASK_SURELY_UNSET_VARIABLE"])).unwrap_err();
+        assert!(
+            error.contains("XTASK_SURELY_UNSET_VARIABLE is not set"),
+            "{error}"
         );
     }
 

@@ -4,10 +4,12 @@
 //! its steps, runnable alone. Each command lives in its own module; this file only
 //! dispatches.
 
+mod backend_tests;
 mod docs;
 mod examples;
 mod features;
 mod fuzz;
+mod servers;
 mod test_all;
 mod tidy;
 mod workspace;
@@ -27,6 +29,7 @@ const COMMANDS: &[(&str, &str, Run)] = &[
     ("examples", examples::ABOUT, examples::run),
     ("features", features::ABOUT, features::run),
     ("fuzz", fuzz::ABOUT, fuzz::run),
+    ("servers", servers::ABOUT, servers::run),
     ("test-all", test_all::ABOUT, test_all::run),
     ("tidy", tidy::ABOUT, tidy::run),
 ];
@@ -46,6 +49,8 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // The command has reported its failure itself.
+        Err(message) if message.is_empty() => ExitCode::FAILURE,
         Err(message) => {
             eprintln!("\nxtask: {message}");
             ExitCode::FAILURE

@@ -5,6 +5,7 @@ use std::env;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use serde_json::Value;
@@ -21,14 +22,42 @@ pub(crate) fn root() -> PathBuf {
         .to_path_buf()
 }
 
-/// A `cargo` command run at the root, with the cargo that runs xtask (the pinned toolchain).
+/// A `cargo` command run at the root, with the cargo that runs xtask (the pinned toolchain)
+/// and the [test environment](test_env).
 pub(crate) fn cargo() -> Command {
     let mut command = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
     command
         .current_dir(root())
         // Incremental artifacts only cost time and disk in a one-shot run.
-        .env("CARGO_INCREMENTAL", "0");
+        .env("CARGO_INCREMENTAL", "0")
+        .envs(test_env().iter().map(|(k, v)| (k, v)));
     command
+}
+
+/// The variables the server probe settled on (`SCHEDULER_TEST_*`), given to every process
+/// the commands start. Kept here rather than in xtask's own environment because
+/// `std::env::set_var` is `unsafe` in edition 2024 and the workspace forbids `unsafe`.
+static TEST_ENV: OnceLock<Vec<(String, String)>> = OnceLock::new();
+
+/// Sets the [test environment](test_env), once per run.
+pub(crate) fn set_test_env(vars: Vec<(String, String)>) -> Result {
+    TEST_ENV
+        .set(vars)
+        .map_err(|_| "the test environment is set twice".to_owned())
+}
+
+/// The variables the server probe settled on; empty outside `test-all`.
+pub(crate) fn test_env() -> &'static [(String, String)] {
+    TEST_ENV.get().map_or(&[], Vec::as_slice)
+}
+
+/// The value of `name` in the [test environment](test_env), else in xtask's own.
+pub(crate) fn test_var(name: &str) -> Option<String> {
+    test_env()
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+        .or_else(|| env::var(name).ok())
 }
 
 /// Runs `cargo <args>` as one named step, its output going straight to the terminal.
@@ -75,7 +104,7 @@ pub(crate) fn cargo_json(
     Ok(status.success())
 }
 
-fn show(command: &Command) -> String {
+pub(crate) fn show(command: &Command) -> String {
     let program = Path::new(command.get_program())
         .file_name()
         .map_or_else(|| "?".into(), |name| name.to_string_lossy());

@@ -4,6 +4,7 @@
 //! its steps, runnable alone. Each command lives in its own module; this file only
 //! dispatches.
 
+mod bench;
 mod docs;
 mod examples;
 mod features;
@@ -23,6 +24,7 @@ type Run = fn(&[String]) -> Result;
 /// Every command: name, what it does, entry point. Keep the table sorted by name, so
 /// commands added on different branches land on different lines.
 const COMMANDS: &[(&str, &str, Run)] = &[
+    ("bench", bench::ABOUT, bench::run),
     ("docs", docs::ABOUT, docs::run),
     ("examples", examples::ABOUT, examples::run),
     ("features", features::ABOUT, features::run),

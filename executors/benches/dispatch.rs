@@ -1,11 +1,14 @@
-//! Dispatch throughput: N date jobs due at the same instant, from the due instant to the last
-//! completion. Run with `cargo bench -p executors`; figures are printed, not asserted.
+//! Scenario 2 of `cargo xtask bench`, dispatch throughput: N date jobs due at the same
+//! instant, from the due instant to the last completion. `cargo bench -p executors` runs the
+//! default cases; `cargo xtask bench` runs `dispatch --executor tokio|threads [--workers W]
+//! --jobs N [--subscribe]`. Figures are printed, not asserted: a human line, then one JSON
+//! line per figure (the format is described in `docs/benchmarks.md`).
 //!
-//! Cases: 100,000 jobs on the tokio executor (with and without an event subscriber reading
-//! every `JobExecuted`), and 10,000 on a thread pool of 20 (APScheduler's reference setup).
+//! Jobs are added with `Scheduler::add_jobs` before the instant, with no misfire grace
+//! limit, as `xtask/apscheduler/dispatch.py` does on APScheduler.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::TimeDelta;
@@ -16,32 +19,60 @@ use scheduler_core::{
 };
 use triggers::DateTrigger;
 
+/// Jobs per `add_jobs` call.
+const BATCH: usize = 10_000;
+
+#[derive(Clone, Copy)]
 struct Case {
-    name: &'static str,
+    threads: Option<usize>,
     jobs: usize,
-    executor: fn() -> Arc<dyn DynExecutor>,
     subscribe: bool,
 }
 
-/// Runs `case` once; answers executions per second.
-fn run(runtime: &tokio::runtime::Runtime, case: &Case) -> f64 {
-    let done = Arc::new(AtomicUsize::new(0));
-    let registry = JobRegistry::new();
-    let counter = done.clone();
-    let tick = registry.register_async("tick", move |_: u32| {
-        let counter = counter.clone();
-        async move {
-            counter.fetch_add(1, Ordering::Relaxed);
+impl Case {
+    fn executor(&self) -> Arc<dyn DynExecutor> {
+        match self.threads {
+            Some(workers) => Arc::new(ThreadPoolExecutor::new(workers).expect("workers > 0")),
+            None => Arc::new(TokioExecutor::new()),
         }
+    }
+
+    fn name(&self) -> String {
+        let executor = match self.threads {
+            Some(workers) => format!("thread pool of {workers}"),
+            None => "tokio executor".to_owned(),
+        };
+        let events = if self.subscribe {
+            " + JobExecuted subscriber"
+        } else {
+            ""
+        };
+        format!("{executor}{events}")
+    }
+}
+
+/// Runs `case` once; answers executions per second.
+fn run(runtime: &tokio::runtime::Runtime, case: Case) -> f64 {
+    let jobs = case.jobs;
+    let done = Arc::new(AtomicUsize::new(0));
+    let last_done: Arc<Mutex<Option<Instant>>> = Arc::default();
+    let registry = JobRegistry::new();
+    let (counter, last) = (done.clone(), last_done.clone());
+    let tick = registry.register_async("tick", move |_: u32| {
+        // The job that completes the count is the last to finish: it stamps the time, so
+        // the figure does not depend on how often the bench looks.
+        if counter.fetch_add(1, Ordering::AcqRel) + 1 == jobs {
+            *last.lock().expect("no panics while holding") = Some(Instant::now());
+        }
+        async {}
     });
     runtime.block_on(async {
         let scheduler = Scheduler::builder()
             .registry(registry)
             .jobstore("default", MemoryJobStore::new())
-            .executor_dyn("default", (case.executor)())
+            .executor_dyn("default", case.executor())
             .build()
             .expect("scheduler builds");
-        let jobs = case.jobs;
         let events = case.subscribe.then(|| {
             // Room for every event of the run: the figure is for lossless delivery.
             let delivery = Delivery::drop_oldest(jobs);
@@ -59,74 +90,121 @@ fn run(runtime: &tokio::runtime::Runtime, case: &Case) -> f64 {
         });
         scheduler.start().await.expect("scheduler starts");
         // Far enough ahead to add every job before it is due.
-        let lead = Duration::from_millis(500 + case.jobs as u64 / 50);
+        let lead = Duration::from_millis(300) + Duration::from_micros(5) * jobs as u32;
         let due = SystemClock.now() + TimeDelta::from_std(lead).expect("small");
         let due_instant = Instant::now() + lead;
-        for i in 0..case.jobs {
-            let spec =
-                JobSpec::new(tick.call(i as u32), DateTrigger::new(due)).misfire_grace_time(None);
-            scheduler.add_job(spec).await.expect("job added");
+        for first in (0..jobs).step_by(BATCH) {
+            let specs = (first..(first + BATCH).min(jobs)).map(|i| {
+                JobSpec::new(tick.call(i as u32), DateTrigger::new(due)).misfire_grace_time(None)
+            });
+            let answers = scheduler.add_jobs(specs).await.expect("scheduler usable");
+            for answer in answers {
+                answer.expect("job added");
+            }
         }
         assert!(
             Instant::now() < due_instant,
             "adding took longer than the lead time"
         );
-        while done.load(Ordering::Relaxed) < case.jobs {
-            tokio::time::sleep(Duration::from_micros(200)).await;
+        while done.load(Ordering::Acquire) < jobs {
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        let elapsed = due_instant.elapsed();
+        let finished = last_done
+            .lock()
+            .expect("no panics while holding")
+            .expect("stamped by the last job");
+        let elapsed = finished.saturating_duration_since(due_instant);
+        let rate = jobs as f64 / elapsed.as_secs_f64();
         println!(
-            "{:<44} {:>7} jobs  last done {:>8.1} ms after the due instant  {:>10.0} executions/s",
-            case.name,
-            case.jobs,
+            "{:<44} {jobs:>8} jobs  last done {:>8.1} ms after the due instant  {rate:>10.0} executions/s",
+            case.name(),
             elapsed.as_secs_f64() * 1e3,
-            case.jobs as f64 / elapsed.as_secs_f64()
         );
         scheduler.shutdown(true).await.expect("scheduler stops");
         if let Some(events) = events {
             let seen = events.await.expect("subscriber task");
-            assert_eq!(seen, case.jobs, "events were lost");
+            assert_eq!(seen, jobs, "events were lost");
         }
-        case.jobs as f64 / elapsed.as_secs_f64()
+        rate
     })
 }
 
+/// One figure in the line format of `cargo xtask bench`.
+fn emit(case: Case, rate: f64) {
+    let executor = match case.threads {
+        Some(workers) => format!("threads{workers}"),
+        None => "tokio".to_owned(),
+    };
+    let events = if case.subscribe { "_events" } else { "" };
+    let line = serde_json::json!({
+        "id": format!("dispatch.{executor}{events}.{}", case.jobs),
+        "scenario": "2. jobs due at one instant",
+        "title": format!("{} jobs due at once, {}", count(case.jobs), case.name()),
+        "params": "memory store; misfire grace: none; due instant to last completion",
+        "metric": "executions/s",
+        "better": "higher",
+        "value": rate,
+    });
+    println!("{line}");
+}
+
+/// `100000` as `100k`.
+fn count(n: usize) -> String {
+    match n {
+        n if n >= 1_000_000 && n % 1_000_000 == 0 => format!("{}M", n / 1_000_000),
+        n if n >= 1_000 && n % 1_000 == 0 => format!("{}k", n / 1_000),
+        n => n.to_string(),
+    }
+}
+
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let value = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("a runtime");
+    if let Some(executor) = value("--executor") {
+        let workers = value("--workers").map_or(20, |w| w.parse().expect("--workers N"));
+        let case = Case {
+            threads: (executor == "threads").then_some(workers),
+            jobs: value("--jobs")
+                .and_then(|n| n.parse().ok())
+                .expect("--jobs N"),
+            subscribe: args.iter().any(|a| a == "--subscribe"),
+        };
+        emit(case, run(&runtime, case));
+        return;
+    }
     let cases = [
         Case {
-            name: "tokio executor",
+            threads: None,
             jobs: 100_000,
-            executor: || Arc::new(TokioExecutor::new()),
             subscribe: false,
         },
         Case {
-            name: "tokio executor + JobExecuted subscriber",
+            threads: None,
             jobs: 100_000,
-            executor: || Arc::new(TokioExecutor::new()),
             subscribe: true,
         },
         Case {
-            name: "thread pool (20 workers)",
-            jobs: 10_000,
-            executor: || Arc::new(ThreadPoolExecutor::new(20).expect("20 > 0")),
+            threads: Some(20),
+            jobs: 100_000,
             subscribe: false,
         },
     ];
-    for case in &cases {
+    for case in cases {
         let mut rates: Vec<f64> = (0..3).map(|_| run(&runtime, case)).collect();
         rates.sort_by(f64::total_cmp);
-        let lossless = if case.subscribe {
-            "; every JobExecuted event received"
-        } else {
-            ""
-        };
         println!(
-            "{:<44} median of 3: {:.0} executions/s{lossless}\n",
-            case.name, rates[1]
+            "{:<44} median of 3: {:.0} executions/s\n",
+            case.name(),
+            rates[1]
         );
+        emit(case, rates[1]);
     }
 }

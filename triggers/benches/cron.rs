@@ -1,5 +1,8 @@
 //! Next fire time of a cron trigger, against the `cron` and `croner` crates on the same
-//! schedules. Run with `cargo bench -p triggers`; not part of the tests.
+//! schedules. Run with `cargo bench -p triggers` (criterion); not part of the tests.
+//! Scenario 7 of `cargo xtask bench` runs it as `cron --samples N`: a plain timing loop
+//! (median of N samples) that prints one JSON line per schedule and library, the format
+//! described in `docs/benchmarks.md`.
 //!
 //! Each benchmark answers "the next fire time after t" for 64 instants spread over a year
 //! (so DST days are among them). Before measuring, the three libraries are checked to agree
@@ -10,7 +13,9 @@ use std::str::FromStr;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
-use criterion::{Criterion, criterion_group, criterion_main};
+use std::time::{Duration, Instant};
+
+use criterion::Criterion;
 use scheduler_core::Trigger;
 use triggers::CronTrigger;
 
@@ -111,9 +116,15 @@ fn instants() -> Vec<DateTime<Utc>> {
         .collect()
 }
 
-fn bench(c: &mut Criterion) {
-    let instants = instants();
-    for case in CASES {
+/// The three libraries' answers for one case, as functions over the instants.
+struct Contenders {
+    ours: CronTrigger,
+    theirs: cron::Schedule,
+    croner: croner::Cron,
+}
+
+impl Contenders {
+    fn new(case: &Case, instants: &[DateTime<Utc>]) -> Contenders {
         let ours = build(case);
         let theirs = cron::Schedule::from_str(case.cron).expect("cron parses");
         let croner = croner::parser::CronParser::builder()
@@ -123,7 +134,7 @@ fn bench(c: &mut Criterion) {
             .parse(case.croner)
             .expect("croner parses");
         if case.check {
-            for now in &instants {
+            for now in instants {
                 let local = now.with_timezone(&case.zone);
                 let a = ours
                     .next_fire_time(None, *now)
@@ -135,33 +146,110 @@ fn bench(c: &mut Criterion) {
                 assert_eq!(a, c, "{}: croner disagrees after {now}", case.name);
             }
         }
+        Contenders {
+            ours,
+            theirs,
+            croner,
+        }
+    }
+
+    /// Answers "next fire time after t" for every instant with library `which`.
+    fn run(&self, which: &str, zone: Tz, instants: &[DateTime<Utc>]) {
+        for now in instants {
+            match which {
+                "triggers" => {
+                    let _ = black_box(self.ours.next_fire_time(None, black_box(*now)));
+                }
+                "cron" => {
+                    let local = black_box(*now).with_timezone(&zone);
+                    black_box(self.theirs.after(&local).next());
+                }
+                _ => {
+                    let local = black_box(*now).with_timezone(&zone);
+                    black_box(self.croner.find_next_occurrence(&local, false).ok());
+                }
+            }
+        }
+    }
+}
+
+const LIBRARIES: [(&str, &str); 3] = [
+    ("triggers", "this project"),
+    ("cron", "cron 0.17"),
+    ("croner", "croner 4"),
+];
+
+fn bench(c: &mut Criterion) {
+    let instants = instants();
+    for case in CASES {
+        let contenders = Contenders::new(case, &instants);
         let mut group = c.benchmark_group(case.name);
-        group.bench_function("triggers", |b| {
-            b.iter(|| {
-                for now in &instants {
-                    let _ = black_box(ours.next_fire_time(None, black_box(*now)));
-                }
-            })
-        });
-        group.bench_function("cron", |b| {
-            b.iter(|| {
-                for now in &instants {
-                    let local = black_box(*now).with_timezone(&case.zone);
-                    black_box(theirs.after(&local).next());
-                }
-            })
-        });
-        group.bench_function("croner", |b| {
-            b.iter(|| {
-                for now in &instants {
-                    let local = black_box(*now).with_timezone(&case.zone);
-                    black_box(croner.find_next_occurrence(&local, false).ok());
-                }
-            })
-        });
+        for (which, _) in LIBRARIES {
+            group.bench_function(which, |b| {
+                b.iter(|| contenders.run(which, case.zone, &instants))
+            });
+        }
         group.finish();
     }
 }
 
-criterion_group!(benches, bench);
-criterion_main!(benches);
+/// `cargo xtask bench`'s run: per case and library, the median over `samples` samples of
+/// the time per answer, each sample timing whole passes over the instants for about 20 ms.
+fn samples_run(samples: usize) {
+    let instants = instants();
+    for case in CASES {
+        let contenders = Contenders::new(case, &instants);
+        for (which, side) in LIBRARIES {
+            let pass = || contenders.run(which, case.zone, &instants);
+            // Passes per sample, so a sample lasts about 20 ms.
+            let started = Instant::now();
+            pass();
+            let one = started.elapsed().max(Duration::from_nanos(100));
+            let passes = (Duration::from_millis(20).as_nanos() / one.as_nanos()).max(1);
+            let mut per_answer: Vec<f64> = (0..samples.max(1))
+                .map(|_| {
+                    let started = Instant::now();
+                    for _ in 0..passes {
+                        pass();
+                    }
+                    started.elapsed().as_nanos() as f64 / (passes as f64 * instants.len() as f64)
+                })
+                .collect();
+            per_answer.sort_by(f64::total_cmp);
+            let median = per_answer[per_answer.len() / 2];
+            println!("{:<28} {which:<8} {median:>8.1} ns per answer", case.name);
+            let slug: String = case
+                .name
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .collect();
+            let line = serde_json::json!({
+                "id": format!("cron.{slug}"),
+                "scenario": "7. cron next fire time",
+                "title": format!("cron next fire time: {}", case.name),
+                "params": format!("{} instants over 2024; median of {samples} samples", instants.len()),
+                "metric": "ns",
+                "better": "lower",
+                "value": median,
+                "side": side,
+            });
+            println!("{line}");
+        }
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--samples") {
+        let samples = args
+            .get(i + 1)
+            .and_then(|n| n.parse().ok())
+            .expect("--samples N");
+        samples_run(samples);
+        return;
+    }
+    // What `criterion_group!` and `criterion_main!` expand to.
+    let mut criterion = Criterion::default().configure_from_args();
+    bench(&mut criterion);
+    Criterion::default().configure_from_args().final_summary();
+}

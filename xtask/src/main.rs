@@ -5,6 +5,7 @@
 //! dispatches.
 
 mod backend_tests;
+mod bench;
 mod docs;
 mod examples;
 mod features;
@@ -25,6 +26,7 @@ type Run = fn(&[String]) -> Result;
 /// Every command: name, what it does, entry point. Keep the table sorted by name, so
 /// commands added on different branches land on different lines.
 const COMMANDS: &[(&str, &str, Run)] = &[
+    ("bench", bench::ABOUT, bench::run),
     ("docs", docs::ABOUT, docs::run),
     ("examples", examples::ABOUT, examples::run),
     ("features", features::ABOUT, features::run),

@@ -19,7 +19,8 @@
 //!   of kind [`FailureKind::Refused`], never lost silently.
 //! * Workers live in their own process group, so the terminal's Ctrl-C reaches only the
 //!   scheduler, which drains them in its graceful shutdown. Workers exit when their stdin
-//!   closes, which also happens when the scheduler's process dies, however it dies.
+//!   closes, which also happens when the scheduler's process dies, however it dies, and a
+//!   worker in the middle of a job notices within 100 ms that its parent is gone.
 //! * `shutdown(wait = true)` runs what is queued and running, then stops every worker and
 //!   waits for it; `shutdown(wait = false)` returns at once and does the same in the
 //!   background. No worker outlives the pool.

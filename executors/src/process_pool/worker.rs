@@ -1,7 +1,6 @@
 //! The worker side: a process started by the pool, serving runs over its stdin and stdout.
 
 use std::io::{BufRead as _, Write as _};
-use std::sync::mpsc;
 
 use scheduler_core::JobRegistry;
 use scheduler_core::executor::wire::{self, RunOutcome, RunReport, RunRequest};
@@ -31,8 +30,9 @@ use super::protocol::{Hello, WORKER_ENV};
 ///
 /// A worker reads runs from its stdin and answers on the stdout it was started with; what
 /// job functions print to stdout goes to stderr instead, so it cannot break that channel.
-/// It exits when its stdin closes: when the pool is done with it, and when the scheduler's
-/// process dies, whatever killed it.
+/// It exits when its stdin closes (the pool is done with it, or the scheduler's process
+/// died, whatever killed it), and within 100 ms of the scheduler's process dying while a job
+/// runs.
 ///
 /// A program that forgets this call is caught at its first run: its child prints something
 /// other than a worker's greeting (or nothing), and the run fails with an error saying to
@@ -67,28 +67,29 @@ fn serve(registry: &JobRegistry) -> std::io::Result<()> {
     let node = scheduler_core::executor::local_node();
     write_line(&mut channel, &Hello::new(std::process::id()))?;
 
-    // Requests are read on a thread of their own so that a closed stdin (the scheduler's
-    // process is gone) ends this process at once, even in the middle of a long job.
-    let (requests, incoming) = mpsc::sync_channel::<String>(1);
+    // A closed stdin ends the worker when it is idle; while a job runs, a watchdog notices
+    // that the scheduler's process is gone (this process got a new parent) and ends it at
+    // once, even in the middle of a long job.
+    let parent = std::os::unix::process::parent_id();
     std::thread::Builder::new()
-        .name("process-pool-worker-stdin".into())
+        .name("process-pool-worker-watchdog".into())
         .spawn(move || {
-            let stdin = std::io::stdin();
-            let mut lines = stdin.lock();
             loop {
-                let mut line = String::new();
-                match lines.read_line(&mut line) {
-                    Ok(0) | Err(_) => std::process::exit(0),
-                    Ok(_) => {
-                        if requests.send(line).is_err() {
-                            return;
-                        }
-                    }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                if std::os::unix::process::parent_id() != parent {
+                    std::process::exit(0);
                 }
             }
         })?;
 
-    for line in incoming {
+    let stdin = std::io::stdin();
+    let mut requests = stdin.lock();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if requests.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
         let report = match serde_json::from_str::<RunRequest>(&line) {
             Ok(request) => wire::execute_blocking(registry, &request, node, runtime.handle()),
             Err(e) => RunReport {
@@ -102,7 +103,6 @@ fn serve(registry: &JobRegistry) -> std::io::Result<()> {
         };
         write_line(&mut channel, &report)?;
     }
-    Ok(())
 }
 
 /// The run id of a request this version cannot read, so the refusal still answers it.

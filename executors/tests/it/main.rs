@@ -280,3 +280,27 @@ fn configuration_builds_executors_and_names_bad_options() {
     assert_eq!(err.kind(), ErrorKind::Config);
     assert!(err.to_string().contains("workers"), "{err}");
 }
+
+#[cfg(all(unix, feature = "process-pool"))]
+#[test]
+fn configuration_builds_process_pools_and_names_bad_options() {
+    let components = scheduler_core::Components::new();
+    executors::register(&components);
+    let build = |doc: &str| {
+        let entry: scheduler_core::ComponentConfig = serde_json::from_str(doc).unwrap();
+        components.build_executor("x", &entry)
+    };
+    build(r#"{"type": "processpool"}"#).unwrap();
+    build(
+        r#"{"type": "processpool", "max_workers": 2, "recycle_after": 100,
+            "queue_capacity": 50, "worker_program": "/usr/bin/worker", "start_timeout": 2.5}"#,
+    )
+    .unwrap();
+    for bad in [
+        r#"{"type": "processpool", "max_workers": 0}"#,
+        r#"{"type": "processpool", "start_timeout": -1}"#,
+        r#"{"type": "processpool", "max_tasks": 3}"#,
+    ] {
+        assert_eq!(build(bad).unwrap_err().kind(), ErrorKind::Config, "{bad}");
+    }
+}

@@ -532,3 +532,24 @@ fn tempdir() -> TempDir {
     std::fs::create_dir_all(&dir).unwrap();
     TempDir(dir)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_exit_when_the_schedulers_process_is_killed() {
+    let dir = tempdir();
+    let pid_file = dir.join("pid");
+    // A scheduler's process of its own (the test worker program in its "parent" mode), with
+    // one worker running a ten-minute job.
+    let mut parent = std::process::Command::new(WORKER)
+        .args(["parent", pid_file.to_str().unwrap()])
+        .spawn()
+        .unwrap();
+    eventually("the worker's pid file", || {
+        std::fs::read_to_string(&pid_file).is_ok_and(|pid| !pid.is_empty())
+    })
+    .await;
+    let worker: u32 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+    assert!(alive(worker));
+    parent.kill().unwrap();
+    parent.wait().unwrap();
+    eventually("the orphaned worker's exit", || !alive(worker)).await;
+}

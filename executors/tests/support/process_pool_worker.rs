@@ -73,6 +73,81 @@ fn registry() -> JobRegistry {
 fn main() {
     let registry = registry();
     executors::process_pool::worker_main(&registry);
+    let args: Vec<String> = std::env::args().collect();
+    if let [_, mode, pid_file] = args.as_slice()
+        && mode == "parent"
+    {
+        parent(&registry, pid_file);
+    }
     eprintln!("this program is the process pool's test worker; the tests run it");
     std::process::exit(2);
+}
+
+/// A scheduler's process for the test that kills it: a pool of one worker (this program)
+/// running `pid_then_sleep(pid_file, 10 min)`, and nothing else until it is killed.
+fn parent(registry: &JobRegistry, pid_file: &str) -> ! {
+    use executors::ProcessPoolExecutor;
+    use scheduler_core::{Clock, Executor, ExecutorContext, JobDefaults, JobRun, JobSpec};
+    use std::sync::Arc;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let program = std::env::current_exe().expect("this program's path");
+        let pool = ProcessPoolExecutor::new(1)
+            .expect("a pool")
+            .worker_program(program);
+        let clock: Arc<dyn Clock> = Arc::new(scheduler_core::SystemClock);
+        let now = clock.now();
+        let ctx = ExecutorContext::new(
+            "pool",
+            clock,
+            scheduler_core::EventBus::new(),
+            tokio::runtime::Handle::current(),
+        );
+        pool.start(ctx).await.expect("the pool starts");
+        let target = registry
+            .target("pid_then_sleep", serde_json::json!([pid_file, 600_000]))
+            .expect("registered");
+        let job = JobSpec::new(target, Once(now))
+            .misfire_grace_time(None)
+            .into_job(&JobDefaults::default(), now)
+            .expect("a job");
+        pool.submit(JobRun {
+            job,
+            jobstore: "default".into(),
+            run_times: vec![now],
+        })
+        .expect("submitted");
+        std::future::pending::<()>().await;
+    });
+    unreachable!("the test kills this process")
+}
+
+/// Fires once, at its time.
+#[derive(Debug)]
+struct Once(Time);
+
+type Time = scheduler_core::chrono::DateTime<scheduler_core::chrono::Utc>;
+
+impl std::fmt::Display for Once {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "once at {}", self.0)
+    }
+}
+
+impl scheduler_core::Trigger for Once {
+    fn next_fire_time(
+        &self,
+        previous: Option<Time>,
+        _now: Time,
+    ) -> Result<Option<Time>, scheduler_core::SearchExhausted> {
+        Ok(previous.is_none().then_some(self.0))
+    }
+
+    fn to_state(&self) -> scheduler_core::Result<scheduler_core::TriggerState> {
+        scheduler_core::TriggerState::new("once", &self.0)
+    }
 }

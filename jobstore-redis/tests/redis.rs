@@ -380,8 +380,8 @@ fn a_server_outage_is_survived(outage: Outage) -> anyhow::Result<()> {
         let clock = ManualClock::new(t(0));
         let store = RedisRecords::builder(server.url())
             .prefix("outage.")
-            .response_timeout(Duration::from_millis(300))
-            .connection_timeout(Duration::from_millis(300))
+            .response_timeout(Duration::from_secs(1))
+            .connection_timeout(Duration::from_secs(1))
             .build()?;
         assert!(!format!("{store:?}").contains(&password));
         let (scheduler, record) = scheduler_on(store, &clock, &calls)?;

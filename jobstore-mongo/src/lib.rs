@@ -1,20 +1,4 @@
-//! A MongoDB job store for the scheduler: one document per job.
-//!
-//! ```no_run
-//! use jobstore_mongo::{MongoJobStore, MongoJobStoreExt};
-//!
-//! # fn main() -> scheduler_core::Result<()> {
-//! let store = MongoJobStore::builder("mongodb://127.0.0.1:27017/?directConnection=true")
-//!     .database("apscheduler")
-//!     .collection("jobs")
-//!     .build()?;
-//! let scheduler = scheduler_core::Scheduler::builder()
-//!     .jobstore("default", store)
-//!     .build()?;
-//! # drop(scheduler);
-//! # Ok(())
-//! # }
-//! ```
+#![doc = include_str!("../README.md")]
 
 mod records;
 mod url;

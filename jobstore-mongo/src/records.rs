@@ -33,8 +33,8 @@ mod field {
 /// The name of the index on `next_run_time` that `start` creates.
 ///
 /// A single-field index: nx-27017 (the test server) cannot index `_id` in a compound index.
-/// Ties in run time are put in id order by a second, equality query on the index (see
-/// [`MongoRecords::ordered`]), which costs as much on a real MongoDB.
+/// Ties in run time are put in id order by a second, equality query on the index when a
+/// limited answer is full.
 pub const RUN_TIME_INDEX: &str = "next_run_time_1";
 
 /// The database used unless [`MongoJobStoreBuilder::database`] says otherwise (APScheduler's).

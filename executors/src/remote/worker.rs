@@ -33,7 +33,8 @@ use super::wire::{self, OutcomeEnvelope, RunEnvelope, SigningKey};
 ///     .concurrency(4)
 ///     .signing_key(std::env::var("RUN_KEY").unwrap_or_default())
 ///     .build()?;
-/// worker.run_until(async { let _ = tokio::signal::ctrl_c().await; }).await
+/// // Runs until the process is stopped; pass a future that completes to stop gracefully.
+/// worker.run_until(std::future::pending()).await
 /// # }
 /// ```
 #[derive(Debug)]

@@ -1,6 +1,7 @@
 //! One scheduler and two remote workers: this same program, started again in worker mode.
 //!
-//! Needs NATS with JetStream (`NATS_URL`, default `nats://127.0.0.1:4222`). The scheduler
+//! Needs NATS with JetStream (`NATS_URL`, else `SCHEDULER_TEST_NATS_URL`, else
+//! `nats://127.0.0.1:4222`). The scheduler
 //! publishes six runs; the workers take them through the broker and each run is printed as
 //! `job <id> ran on worker-<n>`. Then the scheduler stops, its workers exit, and so does it.
 //!
@@ -29,7 +30,9 @@ fn registry() -> (JobRegistry, JobFunction<String>) {
 }
 
 fn url() -> String {
-    std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+    std::env::var("NATS_URL")
+        .or_else(|_| std::env::var("SCHEDULER_TEST_NATS_URL"))
+        .unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
 }
 
 #[tokio::main]

@@ -616,3 +616,43 @@ async fn a_closure_job_is_refused_when_added() {
     );
     cleanup(s, &url, &ns).await;
 }
+
+#[test]
+fn credentials_and_keys_never_show_in_debug_output() {
+    let executor = RemoteExecutor::builder("nats://alice:hunter2@broker:4222", "ns")
+        .signing_key("the signing key")
+        .build()
+        .unwrap();
+    let worker = Worker::builder("nats://alice:hunter2@broker:4222", "ns", jobs::registry())
+        .signing_key("the signing key")
+        .build()
+        .unwrap();
+    for shown in [format!("{executor:?}"), format!("{worker:?}")] {
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(!shown.contains("signing key"), "{shown}");
+    }
+}
+
+#[test]
+fn bad_settings_are_config_errors() {
+    for namespace in ["", "a.b", "a b", "x>", &"n".repeat(65)] {
+        let err = RemoteExecutor::builder("nats://127.0.0.1:4222", namespace)
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            err.kind(),
+            scheduler_core::ErrorKind::Config,
+            "{namespace:?}"
+        );
+    }
+    let err = RemoteExecutor::builder("nats://127.0.0.1:4222", "ok")
+        .queue_capacity(0)
+        .build()
+        .unwrap_err();
+    assert_eq!(err.kind(), scheduler_core::ErrorKind::Config);
+    let err = Worker::builder("nats://127.0.0.1:4222", "ok", jobs::registry())
+        .concurrency(0)
+        .build()
+        .unwrap_err();
+    assert_eq!(err.kind(), scheduler_core::ErrorKind::Config);
+}

@@ -28,8 +28,9 @@ pub(crate) trait Delivery: Send + Sync {
     fn frame(&self) -> &[u8];
     /// Which delivery of this message this is (1 = the first).
     fn attempt(&self) -> u32;
-    /// Done with it: the broker forgets it.
-    fn ack(&self) -> BoxFuture<'_, Result<()>>;
+    /// Done with it: the broker forgets it. With `confirm`, returns once the broker has
+    /// confirmed (a lost ack would mean the message is delivered again).
+    fn ack(&self, confirm: bool) -> BoxFuture<'_, Result<()>>;
     /// Still working on it: the broker must not hand it to another consumer yet.
     fn extend(&self) -> BoxFuture<'_, Result<()>>;
     /// Never deliver it again (a forged or unreadable message).
@@ -309,7 +310,10 @@ pub(crate) mod nats {
                 .map(|info| u32::try_from(info.delivered).unwrap_or(u32::MAX))
                 .unwrap_or(1)
         }
-        fn ack(&self) -> BoxFuture<'_, Result<()>> {
+        fn ack(&self, confirm: bool) -> BoxFuture<'_, Result<()>> {
+            if !confirm {
+                return self.send(jetstream::AckKind::Ack);
+            }
             // The double ack waits for the server's confirmation, so a run whose ack was lost
             // with the connection is retried here rather than silently redelivered.
             Box::pin(async move {

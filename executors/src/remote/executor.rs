@@ -292,8 +292,8 @@ async fn take_outcomes(running: std::sync::Weak<Running>, broker: Nats, key: Opt
                         Err(e) => tracing::error!(error = %e, "outcome refused"),
                     }
                     // An outcome is reported before it is acknowledged: a lost ack repeats an
-                    // event, never loses one.
-                    if let Err(e) = delivery.ack().await {
+                    // event, never loses one (so outcomes are not worth a confirmed ack).
+                    if let Err(e) = delivery.ack(false).await {
                         tracing::warn!(error = %e, "cannot acknowledge an outcome");
                     }
                 }

@@ -33,13 +33,14 @@ use super::wire::{self, OutcomeEnvelope, RunEnvelope, SigningKey};
 ///     .concurrency(4)
 ///     .signing_key(std::env::var("RUN_KEY").unwrap_or_default())
 ///     .build()?;
-/// worker.run_until(async { let _ = tokio::signal::ctrl_c().await; }).await
+/// // Runs until the process is stopped; pass a future that completes to stop gracefully.
+/// worker.run_until(std::future::pending()).await
 /// # }
 /// ```
 #[derive(Debug)]
 pub struct Worker {
     settings: WorkerSettings,
-    refused: AtomicU64,
+    refused: Arc<AtomicU64>,
 }
 
 #[derive(Debug, Clone)]
@@ -103,88 +104,79 @@ impl Worker {
             backoff = (backoff * 2).min(Duration::from_secs(5));
         };
         let broker: Arc<dyn Broker> = Arc::new(broker);
-        // Runs held here: running, or taken ahead (prefetched) and waiting for a run slot.
-        let held = Arc::new(Semaphore::new(s.concurrency + s.prefetch));
         let slots = Arc::new(Semaphore::new(s.concurrency));
-        let mut tasks = tokio::task::JoinSet::new();
-        backoff = Duration::from_millis(100);
-        'take: loop {
-            let first = tokio::select! {
-                () = &mut shutdown => break 'take,
-                permit = held.clone().acquire_owned() => match permit {
-                    Ok(permit) => permit,
-                    Err(_) => break 'take,
-                },
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        // One puller per run this worker may hold (running, or taken ahead and waiting for a
+        // run slot): each asks the broker for one run at a time, so a run is never taken
+        // without someone to report its progress, and pulls overlap instead of queueing.
+        let mut pullers = tokio::task::JoinSet::new();
+        for _ in 0..s.concurrency + s.prefetch {
+            let task = RunTask {
+                settings: s.clone(),
+                broker: broker.clone(),
+                slots: slots.clone(),
             };
-            let room = held.available_permits() + 1;
-            let mut permits = vec![first];
-            let taken = tokio::select! {
-                () = &mut shutdown => break 'take,
-                taken = broker.take(Queue::Runs, room, Duration::from_secs(5)) => taken,
+            pullers.spawn(pull(task, stopping.clone(), self.refused.clone()));
+        }
+        shutdown.await;
+        // Runs already taken are finished and answered; none is abandoned to a redelivery.
+        let _ = stop.send(true);
+        while pullers.join_next().await.is_some() {}
+        Ok(())
+    }
+}
+
+/// Takes runs one at a time and runs them until `stopping` turns true.
+async fn pull(
+    task: RunTask,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+    refused: Arc<AtomicU64>,
+) {
+    let mut backoff = Duration::from_millis(100);
+    while !*stopping.borrow() {
+        let taken = tokio::select! {
+            _ = stopping.changed() => return,
+            taken = task.broker.take(Queue::Runs, 1, Duration::from_secs(5)) => taken,
+        };
+        let mut deliveries = match taken {
+            Ok(deliveries) => {
+                backoff = Duration::from_millis(100);
+                deliveries
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "worker cannot take runs; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        // The pull asked for one run; once it came, the run is ours to finish. Stopping while
+        // the pull waits drops it (a run the broker hands to it just then is redelivered
+        // after the ack wait).
+        loop {
+            let next = tokio::select! {
+                _ = stopping.changed() => return,
+                next = deliveries.next() => next,
             };
-            let mut deliveries = match taken {
-                Ok(deliveries) => {
-                    backoff = Duration::from_millis(100);
-                    deliveries
+            let delivery = match next {
+                None => break,
+                Some(Ok(delivery)) => delivery,
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "worker: taking runs failed");
+                    break;
                 }
+            };
+            match task.prepare(&*delivery) {
+                Ok(run) => task.run(delivery, run).await,
                 Err(e) => {
-                    tracing::warn!(error = %e, "worker cannot take runs; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                    continue;
+                    tracing::error!(error = %e, "worker refused a run");
+                    refused.fetch_add(1, Ordering::Relaxed);
+                    if let Err(e) = delivery.reject().await {
+                        tracing::warn!(error = %e, "cannot reject a run");
+                    }
                 }
-            };
-            loop {
-                let next = tokio::select! {
-                    () = &mut shutdown => break 'take,
-                    next = deliveries.next() => next,
-                };
-                let delivery = match next {
-                    None => break,
-                    Some(Ok(delivery)) => delivery,
-                    Some(Err(e)) => {
-                        tracing::warn!(error = %e, "worker: taking runs failed");
-                        break;
-                    }
-                };
-                let permit = match permits.pop() {
-                    Some(permit) => permit,
-                    None => match held.clone().acquire_owned().await {
-                        Ok(permit) => permit,
-                        Err(_) => break 'take,
-                    },
-                };
-                let job = RunTask {
-                    settings: s.clone(),
-                    broker: broker.clone(),
-                    slots: slots.clone(),
-                };
-                let refused = match job.prepare(&*delivery) {
-                    Ok(run) => {
-                        tasks.spawn(async move {
-                            job.run(delivery, run).await;
-                            drop(permit);
-                        });
-                        false
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "worker refused a run");
-                        if let Err(e) = delivery.reject().await {
-                            tracing::warn!(error = %e, "cannot reject a run");
-                        }
-                        true
-                    }
-                };
-                if refused {
-                    self.refused.fetch_add(1, Ordering::Relaxed);
-                }
-                // Finished tasks are collected as we go, so the set stays as small as `held`.
-                while tasks.try_join_next().is_some() {}
             }
         }
-        // Runs already taken are finished and answered; none is abandoned to a redelivery.
-        while tasks.join_next().await.is_some() {}
-        Ok(())
     }
 }
 
@@ -223,7 +215,7 @@ impl WorkerBuilder {
         }
         Ok(Worker {
             settings: self.settings,
-            refused: AtomicU64::new(0),
+            refused: Arc::default(),
         })
     }
 }
@@ -247,7 +239,7 @@ impl RunTask {
 
     /// Runs `run` while telling the broker it is in progress, publishes its outcome, then
     /// acknowledges it.
-    async fn run(self, delivery: Box<dyn Delivery>, mut run: RunEnvelope) {
+    async fn run(&self, delivery: Box<dyn Delivery>, mut run: RunEnvelope) {
         run.request.attempt = delivery.attempt();
         let every = Duration::try_from_secs_f64(run.progress_every)
             .unwrap_or(Duration::from_secs(1))
@@ -306,7 +298,7 @@ impl RunTask {
             }
         }
         for _ in 0..10 {
-            match delivery.ack().await {
+            match delivery.ack(true).await {
                 Ok(()) => return,
                 Err(e) => {
                     tracing::warn!(error = %e, job = %request.job_id, "cannot acknowledge a run; retrying");

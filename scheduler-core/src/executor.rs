@@ -169,7 +169,8 @@ impl ExecutorContext {
         claimed
     }
 
-    /// The `tracing` span one run of `run` executes in: `run` (at INFO), with the fields
+    /// The `tracing` span one run of `run` executes in: `run` (at ERROR, so a filter that
+    /// shows only warnings and errors keeps it), with the fields
     /// `job` (id), `name`, `executor` (this context's alias), `jobstore`, `run_time` (the
     /// scheduled time) and `lateness` (seconds from `run_time` to now, when the run starts).
     ///
@@ -179,7 +180,8 @@ impl ExecutorContext {
     /// it around the run's report.
     pub fn run_span(&self, run: &JobRun, run_time: DateTime<Utc>) -> tracing::Span {
         let lateness = (self.clock.now() - run_time).as_seconds_f64();
-        tracing::info_span!(
+        // At ERROR level so that any filter that shows a run's errors keeps its context.
+        tracing::error_span!(
             "run",
             job = run.job.id(),
             name = run.job.name(),

@@ -344,6 +344,11 @@ pub(crate) fn publish_refused(events: &EventBus, run: &JobRun, error: &crate::Er
         error = %error,
         "the executor refused the job's committed runs"
     );
+    // Reported as failed runs, so counted as such (without the opt-in job label: the
+    // executor's settings are not known here).
+    let executor: Arc<str> = run.job.executor().into();
+    let labels = crate::telemetry::run_labels(&run.jobstore, &executor, None);
+    metrics::counter!(crate::telemetry::RUNS_FAILED, labels).increment(run.run_times.len() as u64);
     for &run_time in &run.run_times {
         let failure = JobFailure::new(FailureKind::Refused, error.clone_shallow());
         publish_execution(

@@ -15,6 +15,13 @@
 use std::io::{self, BufRead, BufWriter, Write};
 
 fn main() -> io::Result<()> {
+    // Warnings and errors on standard error, as in every example (RUST_LOG chooses more).
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     for line in io::stdin().lock().lines() {

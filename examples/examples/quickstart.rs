@@ -33,6 +33,13 @@ struct Order {
 type Orders = Arc<Mutex<Vec<(u32, bool)>>>;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // The scheduler's warnings and errors on standard error (RUST_LOG chooses more).
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let orders: Orders = Arc::default();
 
     // Job functions are registered by name: the name is what a job stores.

@@ -169,7 +169,8 @@ impl ExecutorContext {
         claimed
     }
 
-    /// The `tracing` span one run of `run` executes in: `run` (at INFO), with the fields
+    /// The `tracing` span one run of `run` executes in: `run` (at ERROR, so a filter that
+    /// shows only warnings and errors keeps it), with the fields
     /// `job` (id), `name`, `executor` (this context's alias), `jobstore`, `run_time` (the
     /// scheduled time) and `lateness` (seconds from `run_time` to now, when the run starts).
     ///
@@ -179,7 +180,8 @@ impl ExecutorContext {
     /// it around the run's report.
     pub fn run_span(&self, run: &JobRun, run_time: DateTime<Utc>) -> tracing::Span {
         let lateness = (self.clock.now() - run_time).as_seconds_f64();
-        tracing::info_span!(
+        // At ERROR level so that any filter that shows a run's errors keeps its context.
+        tracing::error_span!(
             "run",
             job = run.job.id(),
             name = run.job.name(),
@@ -342,6 +344,11 @@ pub(crate) fn publish_refused(events: &EventBus, run: &JobRun, error: &crate::Er
         error = %error,
         "the executor refused the job's committed runs"
     );
+    // Reported as failed runs, so counted as such (without the opt-in job label: the
+    // executor's settings are not known here).
+    let executor: Arc<str> = run.job.executor().into();
+    let labels = crate::telemetry::run_labels(&run.jobstore, &executor, None);
+    metrics::counter!(crate::telemetry::RUNS_FAILED, labels).increment(run.run_times.len() as u64);
     for &run_time in &run.run_times {
         let failure = JobFailure::new(FailureKind::Refused, error.clone_shallow());
         publish_execution(

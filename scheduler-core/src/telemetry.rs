@@ -10,7 +10,8 @@ use metrics::{Label, Unit};
 pub(crate) const RUNS_SUBMITTED: &str = "scheduler_runs_submitted_total";
 /// Runs that returned normally.
 pub(crate) const RUNS_EXECUTED: &str = "scheduler_runs_executed_total";
-/// Runs that failed or panicked (timed-out runs included).
+/// Runs reported as failed: an error, a panic, a timeout, or refused after their fire was
+/// committed.
 pub(crate) const RUNS_FAILED: &str = "scheduler_runs_failed_total";
 /// Runs skipped because they would have started past their misfire grace time.
 pub(crate) const RUNS_MISSED: &str = "scheduler_runs_missed_total";
@@ -55,7 +56,7 @@ pub(crate) fn describe() {
         describe_counter!(RUNS_EXECUTED, "Runs that finished without an error.");
         describe_counter!(
             RUNS_FAILED,
-            "Runs that failed or panicked (timed-out runs included)."
+            "Runs that failed: an error, a panic, a timeout, or refused by their executor."
         );
         describe_counter!(
             RUNS_MISSED,

@@ -89,6 +89,10 @@ macro_rules! on_pool {
 }
 
 /// `sqlx::query(sql)` with `args` bound in order.
+#[cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
+    allow(unused_macros)
+)]
 macro_rules! bound {
     ($sql:expr, $args:expr) => {{
         let mut query = sqlx::query($sql);
@@ -105,6 +109,10 @@ macro_rules! bound {
 }
 
 /// Reads a sqlx row of `$shape` into a [`Row`].
+#[cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
+    allow(unused_macros)
+)]
 macro_rules! read_row {
     ($row:expr, $shape:expr) => {{
         use sqlx::Row as _;

@@ -1,14 +1,4 @@
 #![doc = include_str!("../README.md")]
-#![cfg_attr(
-    not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
-    allow(
-        unreachable_code,
-        unused_variables,
-        unused_mut,
-        dead_code,
-        unused_imports
-    )
-)]
 
 mod dialect;
 mod pool;

@@ -6,10 +6,24 @@ use std::time::Duration;
 
 use sqlx::SqlStr;
 
+#[cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
+    allow(
+        unused_imports,
+        reason = "built without any dialect, the pool has no variant to use it"
+    )
+)]
 use crate::dialect::Dialect;
 use crate::url::StoreUrl;
 
 /// A value bound to a statement.
+#[cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
+    allow(
+        dead_code,
+        reason = "built without any dialect, the pool has no variant to use it"
+    )
+)]
 #[derive(Debug, Clone)]
 pub(crate) enum Arg {
     Int(i64),
@@ -41,6 +55,13 @@ pub(crate) struct Row {
 }
 
 /// One statement of a transaction; with a shape its rows are fetched, else counted.
+#[cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
+    allow(
+        dead_code,
+        reason = "built without any dialect, the pool has no variant to use it"
+    )
+)]
 #[derive(Debug)]
 pub(crate) struct Step {
     pub(crate) sql: SqlStr,
@@ -49,6 +70,13 @@ pub(crate) struct Step {
 }
 
 /// What one [`Step`] answered.
+#[cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
+    allow(
+        dead_code,
+        reason = "built without any dialect, the pool has no variant to use it"
+    )
+)]
 #[derive(Debug)]
 pub(crate) enum Outcome {
     Affected(u64),
@@ -56,6 +84,13 @@ pub(crate) enum Outcome {
 }
 
 /// How the pool connects and bounds its calls.
+#[cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
+    allow(
+        dead_code,
+        reason = "built without any dialect, the pool has no variant to use it"
+    )
+)]
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PoolSettings {
     pub(crate) max_connections: u32,
@@ -89,6 +124,10 @@ macro_rules! on_pool {
 }
 
 /// `sqlx::query(sql)` with `args` bound in order.
+#[cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
+    allow(unused_macros)
+)]
 macro_rules! bound {
     ($sql:expr, $args:expr) => {{
         let mut query = sqlx::query($sql);
@@ -105,6 +144,10 @@ macro_rules! bound {
 }
 
 /// Reads a sqlx row of `$shape` into a [`Row`].
+#[cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
+    allow(unused_macros)
+)]
 macro_rules! read_row {
     ($row:expr, $shape:expr) => {{
         use sqlx::Row as _;
@@ -135,6 +178,13 @@ macro_rules! read_row {
     }};
 }
 
+#[cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
+    allow(
+        unused_variables,
+        reason = "built without any dialect, the pool has no variant to use it"
+    )
+)]
 impl Pool {
     /// Connects to `url` (creating a missing SQLite file), one connection at least, so that a
     /// server that cannot be reached fails here.

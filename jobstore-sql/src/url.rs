@@ -7,6 +7,10 @@ use crate::dialect::Dialect;
 /// A store URL as given (secret) and as printed (password replaced), with its dialect.
 #[derive(Clone)]
 pub(crate) struct StoreUrl {
+    #[cfg_attr(
+        not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
+        allow(dead_code, reason = "built without any dialect, no driver reads it")
+    )]
     /// The URL handed to the driver, with the scheme normalized (`postgresql+psycopg2` is
     /// `postgres`). Never printed.
     pub(crate) secret: String,

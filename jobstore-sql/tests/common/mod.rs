@@ -2,12 +2,10 @@
 //! raw SQL beside the store, and the store's own tests, written once and instantiated per
 //! dialect by [`sql_store_tests!`].
 
-#![allow(dead_code, unreachable_pub)]
-
-pub mod outage;
-pub mod scenarios;
+pub(crate) mod outage;
+pub(crate) mod scenarios;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
-pub mod servers;
+pub(crate) mod servers;
 
 use std::path::PathBuf;
 
@@ -17,8 +15,12 @@ use scheduler_core::testkit::Namespace;
 use sqlx::{AssertSqlSafe, Connection as _};
 
 /// One database the tests use, and how to reach it without the store.
+#[allow(
+    dead_code,
+    reason = "shared by the three test binaries; each uses its own dialect's part"
+)]
 #[derive(Debug, Clone)]
-pub enum Db {
+pub(crate) enum Db {
     /// A SQLite file (created by the store).
     Sqlite(PathBuf),
     /// A PostgreSQL server.
@@ -29,7 +31,7 @@ pub enum Db {
 
 /// A value in a raw row.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Value {
+pub(crate) enum Value {
     Int(Option<i64>),
     Text(Option<String>),
 }
@@ -37,7 +39,11 @@ pub enum Value {
 impl Db {
     /// The shared PostgreSQL server of the tests: `SCHEDULER_TEST_POSTGRES_URL`, else the local
     /// default.
-    pub fn postgres() -> Db {
+    #[allow(
+        dead_code,
+        reason = "shared by the three test binaries; each uses its own dialect's part"
+    )]
+    pub(crate) fn postgres() -> Db {
         Db::Postgres(env_or(
             "SCHEDULER_TEST_POSTGRES_URL",
             "postgres://postgres@127.0.0.1:5432/test",
@@ -45,7 +51,11 @@ impl Db {
     }
 
     /// The shared MySQL/MariaDB server: `SCHEDULER_TEST_MYSQL_URL`, else the local default.
-    pub fn mysql() -> Db {
+    #[allow(
+        dead_code,
+        reason = "shared by the three test binaries; each uses its own dialect's part"
+    )]
+    pub(crate) fn mysql() -> Db {
         Db::MySql(env_or(
             "SCHEDULER_TEST_MYSQL_URL",
             "mysql://root@127.0.0.1:3306/test",
@@ -53,12 +63,16 @@ impl Db {
     }
 
     /// A SQLite file named after `name` in the temporary directory (not created yet).
-    pub fn sqlite(name: &str) -> Db {
+    #[allow(
+        dead_code,
+        reason = "shared by the three test binaries; each uses its own dialect's part"
+    )]
+    pub(crate) fn sqlite(name: &str) -> Db {
         Db::Sqlite(std::env::temp_dir().join(format!("jobstore-sql-{name}.sqlite")))
     }
 
     /// The URL a store is built from.
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         match self {
             Db::Sqlite(path) => format!("sqlite://{}", path.display()),
             Db::Postgres(url) | Db::MySql(url) => url.clone(),
@@ -66,7 +80,7 @@ impl Db {
     }
 
     /// The env var that names the server, for failure messages.
-    pub fn env_var(&self) -> &'static str {
+    pub(crate) fn env_var(&self) -> &'static str {
         match self {
             Db::Sqlite(_) => "(none: SQLite uses temporary files)",
             Db::Postgres(_) => "SCHEDULER_TEST_POSTGRES_URL",
@@ -92,7 +106,7 @@ impl Db {
     }
 
     /// Runs `sql` on a connection of its own; answers the rows it changed.
-    pub async fn exec(&self, sql: &str) -> anyhow::Result<u64> {
+    pub(crate) async fn exec(&self, sql: &str) -> anyhow::Result<u64> {
         let sql = AssertSqlSafe(sql.to_owned());
         Ok(match self {
             #[cfg(feature = "sqlite")]
@@ -123,7 +137,7 @@ impl Db {
 
     /// The rows `sql` answers, each column read as an integer or text as `kinds` says
     /// (`'i'` or `'t'`).
-    pub async fn query(&self, sql: &str, kinds: &str) -> anyhow::Result<Vec<Vec<Value>>> {
+    pub(crate) async fn query(&self, sql: &str, kinds: &str) -> anyhow::Result<Vec<Vec<Value>>> {
         let sql = AssertSqlSafe(sql.to_owned());
         macro_rules! read {
             ($conn:expr) => {{
@@ -171,7 +185,7 @@ impl Db {
     }
 
     /// Fails loudly, naming the env var, when the server cannot be reached.
-    pub async fn check_reachable(&self) -> anyhow::Result<()> {
+    pub(crate) async fn check_reachable(&self) -> anyhow::Result<()> {
         match self {
             Db::Sqlite(_) => Ok(()),
             _ => self.exec("SELECT 1").await.map(drop),
@@ -179,7 +193,7 @@ impl Db {
     }
 
     /// Drops `table` and, for SQLite, removes the file when asked.
-    pub async fn drop_table(&self, table: &str) -> anyhow::Result<()> {
+    pub(crate) async fn drop_table(&self, table: &str) -> anyhow::Result<()> {
         if let Db::Sqlite(path) = self
             && !path.exists()
         {
@@ -191,7 +205,7 @@ impl Db {
     }
 
     /// Removes the SQLite file and its WAL files (nothing for servers).
-    pub fn remove_files(&self) {
+    pub(crate) fn remove_files(&self) {
         if let Db::Sqlite(path) = self {
             for suffix in ["", "-wal", "-shm"] {
                 let mut p = path.clone().into_os_string();
@@ -211,7 +225,7 @@ fn env_or(var: &str, default: &str) -> String {
 
 /// The conformance suite's setup on `db`: table `ns.name()`, dropped after the case; a small
 /// pool, since the cases run in parallel processes.
-pub async fn setup(db: Db, ns: Namespace) -> anyhow::Result<SqlJobStore> {
+pub(crate) async fn setup(db: Db, ns: Namespace) -> anyhow::Result<SqlJobStore> {
     db.check_reachable().await?;
     let table = ns.name().to_owned();
     let store = jobstore_sql::builder(db.url())
@@ -228,7 +242,7 @@ pub async fn setup(db: Db, ns: Namespace) -> anyhow::Result<SqlJobStore> {
 }
 
 /// A fresh table name for a test of the store's own.
-pub fn table(test: &str) -> String {
+pub(crate) fn table(test: &str) -> String {
     Namespace::new(test).name().to_owned()
 }
 

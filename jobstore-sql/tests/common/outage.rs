@@ -166,8 +166,12 @@ async fn ticking(url: &str) -> anyhow::Result<(Scheduler, EventStream, Arc<Mutex
 }
 
 /// The whole story on a private server of `kind`.
+#[allow(
+    dead_code,
+    reason = "shared by the three test binaries; each uses its own dialect's part"
+)]
 #[cfg(any(feature = "postgres", feature = "mysql"))]
-pub async fn outage_and_hang(kind: Kind) -> anyhow::Result<()> {
+pub(crate) async fn outage_and_hang(kind: Kind) -> anyhow::Result<()> {
     let server = PrivateServer::start(kind).await?;
     let (scheduler, mut events, calls) = ticking(&server.url()).await?;
 
@@ -197,8 +201,12 @@ pub async fn outage_and_hang(kind: Kind) -> anyhow::Result<()> {
 /// SQLite's outage: another process holds the file's write lock (`BEGIN EXCLUSIVE`) for a
 /// while. Readers go on (WAL); the fire commits wait out the busy timeout and fail with
 /// temporary errors; the scheduler keeps running and catches up once the lock is released.
+#[allow(
+    dead_code,
+    reason = "shared by the three test binaries; each uses its own dialect's part"
+)]
 #[cfg(feature = "sqlite")]
-pub async fn locked_sqlite_file(db: &super::Db) -> anyhow::Result<()> {
+pub(crate) async fn locked_sqlite_file(db: &super::Db) -> anyhow::Result<()> {
     use sqlx::Connection as _;
 
     let (scheduler, mut events, calls) = ticking(&db.url()).await?;

@@ -17,22 +17,26 @@ use scheduler_core::{
 use super::{Db, Value, table};
 
 /// The instant the tests start at: 2026-01-01T00:00:00Z.
-pub fn t(secs: i64) -> DateTime<Utc> {
+pub(crate) fn t(secs: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(1_767_225_600 + secs, 0).expect("a valid instant")
 }
 
 /// A scheduler on a manual clock with the `record` function and the step trigger, the tokio
 /// executor, and `store` as its default store.
-pub struct Harness {
-    pub clock: ManualClock,
-    pub scheduler: Scheduler,
-    pub events: EventStream,
-    pub calls: Arc<Mutex<Vec<String>>>,
-    pub record: JobFunction<String>,
+#[allow(
+    dead_code,
+    reason = "shared by the three test binaries; each uses its own dialect's part"
+)]
+pub(crate) struct Harness {
+    pub(crate) clock: ManualClock,
+    pub(crate) scheduler: Scheduler,
+    pub(crate) events: EventStream,
+    pub(crate) calls: Arc<Mutex<Vec<String>>>,
+    pub(crate) record: JobFunction<String>,
 }
 
 /// The functions and triggers every test process knows.
-pub fn registries(
+pub(crate) fn registries(
     calls: &Arc<Mutex<Vec<String>>>,
 ) -> (JobRegistry, TriggerRegistry, JobFunction<String>) {
     let functions = JobRegistry::new();
@@ -49,11 +53,11 @@ pub fn registries(
 }
 
 impl Harness {
-    pub fn new(store: SqlJobStore, clock: ManualClock) -> anyhow::Result<Self> {
+    pub(crate) fn new(store: SqlJobStore, clock: ManualClock) -> anyhow::Result<Self> {
         Self::with(store, clock, |b| b)
     }
 
-    pub fn with(
+    pub(crate) fn with(
         store: SqlJobStore,
         clock: ManualClock,
         configure: impl FnOnce(scheduler_core::SchedulerBuilder) -> scheduler_core::SchedulerBuilder,
@@ -79,7 +83,7 @@ impl Harness {
     }
 
     /// A job running `record(id)` every 10 s from `first`.
-    pub fn every_10s(&self, id: &str, first: DateTime<Utc>) -> JobSpec {
+    pub(crate) fn every_10s(&self, id: &str, first: DateTime<Utc>) -> JobSpec {
         JobSpec::new(
             self.record.call(id.to_owned()),
             StepTrigger {
@@ -91,7 +95,7 @@ impl Harness {
     }
 
     /// The next event in `mask`; an error after 20 s.
-    pub async fn next(&mut self, mask: EventMask) -> anyhow::Result<Event> {
+    pub(crate) async fn next(&mut self, mask: EventMask) -> anyhow::Result<Event> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         loop {
             match tokio::time::timeout_at(deadline, self.events.recv()).await {
@@ -104,7 +108,7 @@ impl Harness {
     }
 
     /// Events in `mask` until none comes for `quiet`.
-    pub async fn until_quiet(&mut self, mask: EventMask, quiet: Duration) -> Vec<Event> {
+    pub(crate) async fn until_quiet(&mut self, mask: EventMask, quiet: Duration) -> Vec<Event> {
         let mut out = Vec::new();
         while let Ok(Some(e)) = tokio::time::timeout(quiet, self.events.recv()).await {
             if e.code().intersects(mask) {
@@ -127,7 +131,7 @@ fn store(db: &Db, table: &str) -> anyhow::Result<SqlJobStore> {
 }
 
 /// A started store context with the test functions, for calling a store directly.
-pub fn context() -> StoreContext {
+pub(crate) fn context() -> StoreContext {
     let calls = Arc::new(Mutex::new(Vec::new()));
     let (functions, triggers, _) = registries(&calls);
     StoreContext::new(
@@ -152,7 +156,7 @@ where
 }
 
 /// A SQL string literal of `text` for `db`.
-pub fn literal(db: &Db, text: &str) -> String {
+pub(crate) fn literal(db: &Db, text: &str) -> String {
     let mut escaped = text.replace('\'', "''");
     if matches!(db, Db::MySql(_)) {
         escaped = escaped.replace('\\', "\\\\");
@@ -161,7 +165,7 @@ pub fn literal(db: &Db, text: &str) -> String {
 }
 
 /// Stored rows as `(id, next_run_micros, revision, job_state)`, ordered by id.
-pub async fn raw_rows(db: &Db, table: &str) -> anyhow::Result<Vec<Vec<Value>>> {
+pub(crate) async fn raw_rows(db: &Db, table: &str) -> anyhow::Result<Vec<Vec<Value>>> {
     db.query(
         &format!("SELECT id, next_run_micros, revision, job_state FROM {table} ORDER BY id"),
         "tiit",
@@ -173,7 +177,9 @@ pub async fn raw_rows(db: &Db, table: &str) -> anyhow::Result<Vec<Vec<Value>>> {
 
 /// A configuration document naming `type = "sqlalchemy"` builds a scheduler whose store
 /// writes to the named table.
-pub async fn registration_builds_a_working_store_from_a_document(db: &Db) -> anyhow::Result<()> {
+pub(crate) async fn registration_builds_a_working_store_from_a_document(
+    db: &Db,
+) -> anyhow::Result<()> {
     with_table(db, "registration", |table| async move {
         let components = Components::new();
         jobstore_sql::register(&components);
@@ -244,7 +250,7 @@ pub async fn registration_builds_a_working_store_from_a_document(db: &Db) -> any
 
 /// Jobs added by one scheduler, which is shut down; a new scheduler on a new store handle
 /// finds them late and runs them by their misfire and coalescing options.
-pub async fn restart_carries_on_with_misfire_and_coalescing(db: &Db) -> anyhow::Result<()> {
+pub(crate) async fn restart_carries_on_with_misfire_and_coalescing(db: &Db) -> anyhow::Result<()> {
     with_table(db, "restart", |table| async move {
         let clock = ManualClock::new(t(0));
         let first = Harness::new(store(db, &table)?, clock.clone())?;
@@ -337,7 +343,7 @@ struct FixtureRow {
 
 /// Rows written by version 1 of the record format (tests/fixtures/records-v1.json), planted
 /// with plain SQL, are read with every field.
-pub async fn fixture_records_of_version_1_are_read(db: &Db) -> anyhow::Result<()> {
+pub(crate) async fn fixture_records_of_version_1_are_read(db: &Db) -> anyhow::Result<()> {
     with_table(db, "fixture", |table| async move {
         let text = include_str!("../fixtures/records-v1.json");
         let rows: Vec<FixtureRow> = serde_json::from_str(text)?;
@@ -395,7 +401,7 @@ pub async fn fixture_records_of_version_1_are_read(db: &Db) -> anyhow::Result<()
 
 /// Rows an operator broke with plain SQL (not JSON; an unknown function) are reported once as
 /// JobFault events while the scheduler runs the others, and stay in the table unchanged.
-pub async fn corrupt_rows_written_with_sql_are_skipped_and_left_untouched(
+pub(crate) async fn corrupt_rows_written_with_sql_are_skipped_and_left_untouched(
     db: &Db,
 ) -> anyhow::Result<()> {
     with_table(db, "corrupt", |table| async move {
@@ -465,7 +471,7 @@ pub async fn corrupt_rows_written_with_sql_are_skipped_and_left_untouched(
 
 /// The columns an operator reads: the function, the trigger kind, the run time as integer
 /// microseconds and as readable UTC text.
-pub async fn rows_are_readable_with_plain_sql(db: &Db) -> anyhow::Result<()> {
+pub(crate) async fn rows_are_readable_with_plain_sql(db: &Db) -> anyhow::Result<()> {
     with_table(db, "readable", |table| async move {
         let store = store(db, &table)?;
         let h = Harness::new(store, ManualClock::new(t(0)))?;
@@ -518,7 +524,7 @@ pub async fn rows_are_readable_with_plain_sql(db: &Db) -> anyhow::Result<()> {
 
 /// APScheduler's own table layout under the same name is refused with a clear Config error,
 /// and left as it was.
-pub async fn a_table_of_another_layout_is_refused(db: &Db) -> anyhow::Result<()> {
+pub(crate) async fn a_table_of_another_layout_is_refused(db: &Db) -> anyhow::Result<()> {
     with_table(db, "layout", |table| async move {
         let blob = if matches!(db, Db::Postgres(_)) {
             "BYTEA"
@@ -547,7 +553,9 @@ pub async fn a_table_of_another_layout_is_refused(db: &Db) -> anyhow::Result<()>
 
 /// A batch of 2,500 jobs (three multi-row statements) answers each job in order: a job whose
 /// id is stored and a repeated id are refused, the others added.
-pub async fn batched_adds_answer_each_job_and_skip_duplicates(db: &Db) -> anyhow::Result<()> {
+pub(crate) async fn batched_adds_answer_each_job_and_skip_duplicates(
+    db: &Db,
+) -> anyhow::Result<()> {
     with_table(db, "batch", |table| async move {
         let store = store(db, &table)?;
         let h = Harness::new(store, ManualClock::new(t(0)))?;
@@ -596,7 +604,7 @@ pub async fn batched_adds_answer_each_job_and_skip_duplicates(db: &Db) -> anyhow
 
 /// A password in the URL shows in no `Debug` output and no error, also when the server
 /// refuses the connection.
-pub async fn debug_and_errors_never_show_the_password(db: &Db) -> anyhow::Result<()> {
+pub(crate) async fn debug_and_errors_never_show_the_password(db: &Db) -> anyhow::Result<()> {
     const SECRET: &str = "pw-S3cret-7f3a";
     let url = match db {
         Db::Postgres(_) => format!("postgres://postgres:{SECRET}@127.0.0.1:1/test"),

@@ -9,25 +9,41 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 
 /// Which server.
+#[allow(
+    dead_code,
+    reason = "shared by the three test binaries; each uses its own dialect's part"
+)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     Postgres,
     MariaDb,
 }
 
 /// A server of our own. Dropping it kills it and removes its files.
+#[allow(
+    dead_code,
+    reason = "shared by the three test binaries; each uses its own dialect's part"
+)]
 #[derive(Debug)]
-pub struct PrivateServer {
+pub(crate) struct PrivateServer {
     kind: Kind,
     dir: tempfile::TempDir,
     port: u16,
 }
 
+#[allow(
+    dead_code,
+    reason = "shared by the three test binaries; each uses its own dialect's part"
+)]
 const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
 
+#[allow(
+    dead_code,
+    reason = "shared by the three test binaries; each uses its own dialect's part"
+)]
 impl PrivateServer {
     /// Initializes and starts a server of `kind`; a clear error if its binaries are missing.
-    pub async fn start(kind: Kind) -> anyhow::Result<Self> {
+    pub(crate) async fn start(kind: Kind) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("jobstore-sql-server")
             .tempdir()?;
@@ -60,7 +76,7 @@ impl PrivateServer {
     }
 
     /// The store URL of the server's `test` database.
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         match self.kind {
             Kind::Postgres => format!("postgres://postgres@127.0.0.1:{}/postgres", self.port),
             Kind::MariaDb => format!("mysql://root@127.0.0.1:{}/test", self.port),
@@ -79,13 +95,13 @@ impl PrivateServer {
     }
 
     /// The server's main process.
-    pub fn pid(&self) -> anyhow::Result<u32> {
+    pub(crate) fn pid(&self) -> anyhow::Result<u32> {
         let text = std::fs::read_to_string(self.pid_file()).context("the server's pid file")?;
         Ok(text.lines().next().unwrap_or_default().trim().parse()?)
     }
 
     /// Starts the server (again) on its port and waits until it answers.
-    pub async fn resume_service(&self) -> anyhow::Result<()> {
+    pub(crate) async fn resume_service(&self) -> anyhow::Result<()> {
         match self.kind {
             Kind::Postgres => {
                 run(Command::new("runuser")
@@ -136,7 +152,7 @@ impl PrivateServer {
     }
 
     /// Kills the server at once, as a crash or a lost host would.
-    pub fn kill(&self) -> anyhow::Result<()> {
+    pub(crate) fn kill(&self) -> anyhow::Result<()> {
         let pid = self.pid()?;
         signal("KILL", pid)?;
         for child in children(pid) {
@@ -155,7 +171,7 @@ impl PrivateServer {
 
     /// Freezes the server and all its processes (SIGSTOP): connections stay open, nothing
     /// answers.
-    pub fn hang(&self) -> anyhow::Result<()> {
+    pub(crate) fn hang(&self) -> anyhow::Result<()> {
         let pid = self.pid()?;
         signal("STOP", pid)?;
         for child in children(pid) {
@@ -165,7 +181,7 @@ impl PrivateServer {
     }
 
     /// Lets a frozen server go on (SIGCONT).
-    pub fn unhang(&self) -> anyhow::Result<()> {
+    pub(crate) fn unhang(&self) -> anyhow::Result<()> {
         let pid = self.pid()?;
         for child in children(pid) {
             signal("CONT", child)?;
@@ -201,10 +217,18 @@ impl Drop for PrivateServer {
     }
 }
 
+#[allow(
+    dead_code,
+    reason = "shared by the three test binaries; each uses its own dialect's part"
+)]
 fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port())
 }
 
+#[allow(
+    dead_code,
+    reason = "shared by the three test binaries; each uses its own dialect's part"
+)]
 fn run(command: &mut Command) -> anyhow::Result<()> {
     let output = command.stdin(Stdio::null()).output()?;
     if !output.status.success() {
@@ -217,12 +241,20 @@ fn run(command: &mut Command) -> anyhow::Result<()> {
     Ok(())
 }
 
+#[allow(
+    dead_code,
+    reason = "shared by the three test binaries; each uses its own dialect's part"
+)]
 fn signal(name: &str, pid: u32) -> anyhow::Result<()> {
     run(Command::new("kill")
         .arg(format!("-{name}"))
         .arg(pid.to_string()))
 }
 
+#[allow(
+    dead_code,
+    reason = "shared by the three test binaries; each uses its own dialect's part"
+)]
 fn alive(pid: u32) -> bool {
     // A zombie (killed, not yet reaped by its parent) no longer serves.
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
@@ -233,6 +265,10 @@ fn alive(pid: u32) -> bool {
 }
 
 /// The processes whose parent is `pid` (PostgreSQL's backends).
+#[allow(
+    dead_code,
+    reason = "shared by the three test binaries; each uses its own dialect's part"
+)]
 fn children(pid: u32) -> Vec<u32> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
@@ -243,6 +279,10 @@ fn children(pid: u32) -> Vec<u32> {
         .collect()
 }
 
+#[allow(
+    dead_code,
+    reason = "shared by the three test binaries; each uses its own dialect's part"
+)]
 fn parent(stat: &Path) -> Option<u32> {
     let text = std::fs::read_to_string(stat).ok()?;
     // pid (comm) state ppid ...: comm may hold spaces, so read after the last ')'.

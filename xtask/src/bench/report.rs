@@ -105,6 +105,8 @@ pub(crate) struct Run {
     pub(crate) measuring: Duration,
     /// Scenarios whose bench does not exist yet.
     pub(crate) missing: Vec<String>,
+    /// Runs that failed (their figures are missing from the tables).
+    pub(crate) failures: Vec<String>,
 }
 
 /// One side's figures for one id: median and spread.
@@ -440,13 +442,20 @@ APScheduler's logging is left unconfigured (Python's default: warnings to stderr
         load = m.load,
         secs = run.measuring.as_secs_f64(),
         quick = if run.quick {
-            "`--quick`: 3 rounds, 2 for latency"
+            "`--quick`: 2 rounds"
         } else {
             "5 rounds"
         },
         tables = tables.text(),
         targets = tables.targets(),
     );
+    if !run.failures.is_empty() {
+        doc.push_str("## Failed runs\n\n");
+        for failure in &run.failures {
+            let _ = writeln!(doc, "- {failure}");
+        }
+        doc.push('\n');
+    }
     if !run.missing.is_empty() {
         doc.push_str("## Not measured yet\n\n");
         for missing in &run.missing {

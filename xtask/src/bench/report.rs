@@ -485,8 +485,8 @@ do :; done'`) per core runs beside both sides.
 
 A bench target named `store` in `jobstore-sql`, `jobstore-redis` or `jobstore-mongo`, or
 `process_pool` in `executors`, is built and run by `cargo xtask bench` as soon as it exists
-(`<binary> [--quick]`), interleaved with `xtask/apscheduler/store_sql.py`,
-`store_redis.py`, `store_mongo.py` or `process_pool.py` when that script exists (same
+(`<binary> [--quick]`), interleaved with the script `store_sql.py`,
+`store_redis.py`, `store_mongo.py` or `process_pool.py` of xtask/apscheduler when it exists (same
 arguments); any other scenario is a line in `plan` of `xtask/src/bench.rs`.
 ",
         commands = run.commands.join("\n"),

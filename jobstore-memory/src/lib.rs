@@ -21,16 +21,30 @@ pub struct MemoryJobStore {
     inner: Arc<Mutex<Jobs>>,
 }
 
-/// Where a job sits in the run-time order; paused jobs sort after every scheduled one.
+/// Where a job sits in the run-time order: its next run time in whole microseconds since the
+/// epoch (run times have no finer part), paused jobs last. Eight bytes instead of an enum
+/// around a `DateTime`: a million jobs keep a million of these in the order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum RunKey {
-    At(DateTime<Utc>),
-    Paused,
-}
+struct RunKey(i64);
 
 impl RunKey {
+    /// After every run time chrono can represent (year 262,143 is below 2^63 µs).
+    const PAUSED: RunKey = RunKey(i64::MAX);
+
     fn of(job: &Job) -> Self {
-        job.next_run_time().map_or(RunKey::Paused, RunKey::At)
+        job.next_run_time().map_or(RunKey::PAUSED, RunKey::at)
+    }
+
+    /// The key of instant `t`; a run time sorts at or before `t` exactly when its key does
+    /// (run times are whole microseconds and the division floors).
+    fn at(t: DateTime<Utc>) -> Self {
+        RunKey(t.timestamp_micros())
+    }
+
+    fn time(self) -> Option<DateTime<Utc>> {
+        (self != RunKey::PAUSED)
+            .then(|| DateTime::from_timestamp_micros(self.0))
+            .flatten()
     }
 }
 
@@ -188,7 +202,7 @@ impl JobStore for MemoryJobStore {
         let jobs = self.lock();
         Ok(jobs
             .runnable()
-            .take_while(|job| RunKey::of(job) <= RunKey::At(now))
+            .take_while(|job| RunKey::of(job) <= RunKey::at(now))
             .take(limit.max(1))
             .cloned()
             .collect())
@@ -197,10 +211,7 @@ impl JobStore for MemoryJobStore {
     async fn get_next_run_time(&self) -> Result<Option<DateTime<Utc>>> {
         let jobs = self.lock();
         if jobs.skipped.is_empty() {
-            return Ok(match jobs.order.first() {
-                Some((RunKey::At(t), _)) => Some(*t),
-                _ => None,
-            });
+            return Ok(jobs.order.first().and_then(|(key, _)| key.time()));
         }
         Ok(jobs.runnable().next().and_then(Job::next_run_time))
     }

@@ -41,7 +41,8 @@ def main():
 
     scheduler = BackgroundScheduler(timezone=timezone.utc)
     scheduler.start()
-    start_us = time.time_ns() // 1000 + 500_000
+    # Room to add every job before the first is due, even on a loaded machine.
+    start_us = time.time_ns() // 1000 + 1_500_000
     start = datetime.fromtimestamp(start_us / 1e6, timezone.utc)
     for i in range(jobs):
         if interval:

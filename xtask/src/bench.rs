@@ -152,7 +152,7 @@ fn python(script: &str, args: &[&str]) -> Side {
 
 /// The scenarios of one run, in order.
 fn plan(quick: bool, hooks: &[(&Hook, bool)]) -> Vec<Pair> {
-    let rounds = if quick { 3 } else { 5 };
+    let rounds = if quick { 2 } else { 5 };
     let pair = |sides: Vec<Side>| Pair {
         sides,
         rounds,
@@ -271,6 +271,7 @@ pub(crate) fn run(args: &[String]) -> Result {
     let pairs = plan(quick, &hooks);
     let mut figures = Vec::new();
     let mut commands = Vec::new();
+    let mut failures = Vec::new();
     for pair in &pairs {
         let _load = pair.loaded.then(Load::start).transpose()?;
         for side in &pair.sides {
@@ -284,7 +285,15 @@ pub(crate) fn run(args: &[String]) -> Result {
                     if pair.loaded { " (cores loaded)" } else { "" },
                     show_side(side, pair)
                 );
-                let mut lines = run_side(side, &binaries, &python)?;
+                // A failed side is reported, and the other scenarios still run.
+                let mut lines = match run_side(side, &binaries, &python) {
+                    Ok(lines) => lines,
+                    Err(message) => {
+                        eprintln!("    FAILED: {message}");
+                        failures.push(format!("{}: {message}", show_side(side, pair)));
+                        continue;
+                    }
+                };
                 if pair.loaded {
                     for figure in &mut lines {
                         figure.id.push_str(".loaded");
@@ -317,6 +326,7 @@ pub(crate) fn run(args: &[String]) -> Result {
         machine,
         measuring: took,
         missing,
+        failures: failures.clone(),
     };
     let tables = run.tables();
     println!("\n{}", tables.text());
@@ -328,7 +338,15 @@ pub(crate) fn run(args: &[String]) -> Result {
         took,
         started.elapsed()
     );
-    Ok(())
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} run(s) failed:\n{}",
+            failures.len(),
+            failures.join("\n")
+        ))
+    }
 }
 
 /// The hooks whose bench exists, each with whether its APScheduler script exists.

@@ -72,8 +72,9 @@ fn draw(input: &str, output: &str) -> Result<(), String> {
         .y_labels(n)
         .y_label_style(("sans-serif", 12))
         .y_label_formatter(&|v| match v {
-            SegmentValue::CenterOf(i) => bars
-                .get(n - 1 - *i)
+            SegmentValue::CenterOf(i) => (n - 1)
+                .checked_sub(*i)
+                .and_then(|k| bars.get(k))
                 .map(|b| format!("{} (vs {})", b.label, b.against))
                 .unwrap_or_default(),
             _ => String::new(),

@@ -18,6 +18,14 @@ struct Prepared {
     replace: bool,
 }
 
+/// The store and executor the previous spec of a batch named, found and checked: the specs of
+/// a batch mostly name the same ones, and looking a store up allocates its alias and wrapper.
+struct Destination {
+    alias: Arc<str>,
+    store: Arc<dyn DynJobStore>,
+    executor: Arc<str>,
+}
+
 impl Scheduler {
     /// Adds a job. Before start it waits in the pending list; once started it goes to its
     /// store (defaults filled, first run time from the trigger unless given) and
@@ -77,9 +85,12 @@ impl Scheduler {
             return Ok(answers);
         }
         let now = self.inner.clock.now();
-        let mut answers: Vec<Result<Job>> = Vec::new();
+        let specs = specs.into_iter();
+        // `None`: filled below with the store's answer for this job.
+        let mut answers: Vec<Option<Result<Job>>> = Vec::with_capacity(specs.size_hint().0);
         // Per store, in the order first named: the jobs to add and the answers they fill.
         let mut batches: Vec<(Prepared, Vec<(usize, Job)>)> = Vec::new();
+        let mut destination = None;
         for mut spec in specs {
             if spec.id.is_none() {
                 spec.id = Some(uuid::Uuid::new_v4().simple().to_string());
@@ -88,23 +99,19 @@ impl Scheduler {
             let prepared = spec
                 .target
                 .validate()
-                .and_then(|()| self.prepare(spec, now));
+                .and_then(|()| self.prepare(spec, now, &mut destination));
             let (target, job) = match prepared {
                 Ok(prepared) => prepared,
                 Err(e) => {
-                    answers.push(Err(e));
+                    answers.push(Some(Err(e)));
                     continue;
                 }
             };
             if target.replace {
-                answers.push(self.store_job(&target, job).await);
+                answers.push(Some(self.store_job(&target, job).await));
                 continue;
             }
-            // Filled below with the store's answer for this job.
-            answers.push(Err(Error::new(
-                ErrorKind::Backend,
-                "the job store did not answer for this job",
-            )));
+            answers.push(None);
             match batches.iter_mut().find(|(t, _)| t.alias == target.alias) {
                 Some((_, jobs)) => jobs.push((index, job)),
                 None => batches.push((target, vec![(index, job)])),
@@ -121,7 +128,7 @@ impl Scheduler {
                         jobs.len()
                     );
                     for &slot in &slots {
-                        answers[slot] = Err(Error::new(ErrorKind::Backend, message.clone()));
+                        answers[slot] = Some(Err(Error::new(ErrorKind::Backend, message.clone())));
                     }
                     continue;
                 }
@@ -132,26 +139,36 @@ impl Scheduler {
                         if e.is_temporary() {
                             each = each.set_temporary();
                         }
-                        answers[slot] = Err(each);
+                        answers[slot] = Some(Err(each));
                     }
                     continue;
                 }
             };
             for ((slot, mut job), revision) in slots.into_iter().zip(jobs).zip(revisions) {
-                answers[slot] = revision.map(|revision| {
+                answers[slot] = Some(revision.map(|revision| {
                     job.set_revision(revision);
                     self.publish_added(&job, &alias);
                     job
-                });
+                }));
             }
         }
         self.wake_if_running();
-        Ok(answers)
+        Ok(answers
+            .into_iter()
+            .map(|answer| {
+                answer.unwrap_or_else(|| {
+                    Err(Error::new(
+                        ErrorKind::Backend,
+                        "the job store did not answer for this job",
+                    ))
+                })
+            })
+            .collect())
     }
 
     async fn add_to_store(&self, spec: JobSpec) -> Result<Job> {
         let now = self.inner.clock.now();
-        let (target, job) = self.prepare(spec, now)?;
+        let (target, job) = self.prepare(spec, now, &mut None)?;
         let job = self.store_job(&target, job).await?;
         self.wake_if_running();
         Ok(job)
@@ -159,23 +176,39 @@ impl Scheduler {
 
     /// Checks `spec` against the running scheduler and builds its job (defaults filled, the
     /// scheduler's zone given to a trigger without one, first run time from the trigger at
-    /// `now`), with where it goes.
+    /// `now`), with where it goes. `last` is the destination of the previous spec of a batch,
+    /// reused when this one names the same store and executor.
     fn prepare(
         &self,
         spec: JobSpec,
         now: chrono::DateTime<chrono::Utc>,
+        last: &mut Option<Destination>,
     ) -> Result<(Prepared, Job)> {
-        let store = self.store(&spec.jobstore)?;
-        if super::read(&self.inner.executors)
-            .get(&spec.executor)
-            .is_none()
-        {
-            return Err(Error::config(format!(
-                "no executor named {:?}; add it with add_executor",
-                spec.executor
-            )));
-        }
-        let alias: Arc<str> = spec.jobstore.as_str().into();
+        let reusable = last
+            .as_ref()
+            .filter(|d| *d.alias == *spec.jobstore && d.executor == spec.executor);
+        let (alias, store) = match reusable {
+            Some(d) => (d.alias.clone(), d.store.clone()),
+            None => {
+                let store = self.store(&spec.jobstore)?;
+                if super::read(&self.inner.executors)
+                    .get(&spec.executor)
+                    .is_none()
+                {
+                    return Err(Error::config(format!(
+                        "no executor named {:?}; add it with add_executor",
+                        spec.executor
+                    )));
+                }
+                let alias: Arc<str> = spec.jobstore.as_str().into();
+                *last = Some(Destination {
+                    alias: alias.clone(),
+                    store: store.clone(),
+                    executor: spec.executor.clone(),
+                });
+                (alias, store)
+            }
+        };
         let replace = spec.replace_existing;
         let defaults = self.job_defaults();
         let job = spec

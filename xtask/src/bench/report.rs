@@ -105,6 +105,8 @@ pub(crate) struct Run {
     pub(crate) measuring: Duration,
     /// Scenarios whose bench does not exist yet.
     pub(crate) missing: Vec<String>,
+    /// Runs that failed (their figures are missing from the tables).
+    pub(crate) failures: Vec<String>,
 }
 
 /// One side's figures for one id: median and spread.
@@ -181,37 +183,40 @@ impl Run {
     pub(crate) fn tables(&self) -> Tables {
         let mut rows: Vec<Row> = Vec::new();
         let mut values: BTreeMap<(String, String), Vec<f64>> = BTreeMap::new();
+        // Per id: this project's parameters and APScheduler's.
+        let mut params: BTreeMap<String, [Option<String>; 2]> = BTreeMap::new();
         for figure in &self.figures {
             values
                 .entry((figure.id.clone(), figure.side.clone()))
                 .or_default()
                 .push(figure.value);
-            match rows.iter_mut().find(|r| r.id == figure.id) {
-                Some(row) => {
-                    // The shared parameters are this project's; a side that differs says so.
-                    if figure.side == APSCHEDULER && figure.params != row.params {
-                        let theirs = format!("; APScheduler: {}", figure.params);
-                        if !row.params.contains(&theirs) {
-                            row.params.push_str(&theirs);
-                        }
-                    } else if figure.side == OURS && row.params.starts_with("APScheduler: ") {
-                        row.params = format!("{}; {}", figure.params, row.params);
-                    }
-                }
-                None => rows.push(Row {
+            if !rows.iter().any(|r| r.id == figure.id) {
+                rows.push(Row {
                     id: figure.id.clone(),
                     scenario: figure.scenario.clone(),
                     title: figure.title.clone(),
-                    params: if figure.side == APSCHEDULER {
-                        format!("APScheduler: {}", figure.params)
-                    } else {
-                        figure.params.clone()
-                    },
+                    params: String::new(),
                     metric: figure.metric.clone(),
                     higher_is_better: figure.higher_is_better,
                     sides: BTreeMap::new(),
-                }),
+                });
             }
+            let side = if figure.side == APSCHEDULER { 1 } else { 0 };
+            params
+                .entry(figure.id.clone())
+                .or_insert_with(|| [None, None])[side]
+                .get_or_insert_with(|| figure.params.clone());
+        }
+        // The shared parameters are this project's; APScheduler's are added where they differ.
+        for row in &mut rows {
+            row.params = match params.remove(&row.id).unwrap_or([None, None]) {
+                [Some(ours), Some(theirs)] if ours != theirs => {
+                    format!("{ours}; APScheduler: {theirs}")
+                }
+                [Some(ours), _] => ours,
+                [None, Some(theirs)] => theirs,
+                [None, None] => String::new(),
+            };
         }
         for ((id, side), values) in values {
             if let Some(row) = rows.iter_mut().find(|r| r.id == id) {
@@ -440,13 +445,20 @@ APScheduler's logging is left unconfigured (Python's default: warnings to stderr
         load = m.load,
         secs = run.measuring.as_secs_f64(),
         quick = if run.quick {
-            "`--quick`: 3 rounds, 2 for latency"
+            "`--quick`: 2 rounds"
         } else {
             "5 rounds"
         },
         tables = tables.text(),
         targets = tables.targets(),
     );
+    if !run.failures.is_empty() {
+        doc.push_str("## Failed runs\n\n");
+        for failure in &run.failures {
+            let _ = writeln!(doc, "- {failure}");
+        }
+        doc.push('\n');
+    }
     if !run.missing.is_empty() {
         doc.push_str("## Not measured yet\n\n");
         for missing in &run.missing {
@@ -473,8 +485,8 @@ do :; done'`) per core runs beside both sides.
 
 A bench target named `store` in `jobstore-sql`, `jobstore-redis` or `jobstore-mongo`, or
 `process_pool` in `executors`, is built and run by `cargo xtask bench` as soon as it exists
-(`<binary> [--quick]`), interleaved with `xtask/apscheduler/store_sql.py`,
-`store_redis.py`, `store_mongo.py` or `process_pool.py` when that script exists (same
+(`<binary> [--quick]`), interleaved with the script `store_sql.py`,
+`store_redis.py`, `store_mongo.py` or `process_pool.py` of xtask/apscheduler when it exists (same
 arguments); any other scenario is a line in `plan` of `xtask/src/bench.rs`.
 ",
         commands = run.commands.join("\n"),

@@ -137,7 +137,7 @@ fn trigger_words(view: &RecordView, triggers: &TriggerRegistry) -> String {
     match &view.record {
         Ok(record) => match triggers.restore(&record.trigger) {
             Ok(trigger) => trigger.to_string(),
-            Err(_) => format!("{} (unknown kind)", record.trigger.kind),
+            Err(_) => format!("{} (cannot restore)", record.trigger.kind),
         },
         Err(_) => "-".to_owned(),
     }

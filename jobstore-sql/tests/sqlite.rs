@@ -105,7 +105,7 @@ async fn the_jobs_tool_operations_work_on_a_sqlite_file() -> anyhow::Result<()> 
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("jobs.sqlite");
     let records = jobstore_sql::builder(format!("sqlite://{}", path.display())).build_records()?;
-    records.start(common::scenarios::context()).await?;
+    records.start(&common::scenarios::context()).await?;
     scheduler_core::testkit::admin_scenario(&records).await?;
     records.shutdown().await?;
     Ok(())

@@ -67,12 +67,8 @@ pub async fn admin_scenario(store: &impl RecordStore) -> anyhow::Result<()> {
     anyhow::ensure!(resumed.next_run_time == Some(at(100) + TimeDelta::seconds(120)));
     let view = admin::get(store, "a").await?;
     anyhow::ensure!(view.next_run_time == resumed.next_run_time, "{view:?}");
-    let times = admin::next_fire_times(
-        view.record.as_ref().map_err(anyhow::Error::msg)?,
-        &triggers,
-        now,
-        5,
-    )?;
+    let decoded = view.record.clone().map_err(anyhow::Error::msg)?;
+    let times = admin::next_fire_times(&decoded, &triggers, now, 5)?;
     anyhow::ensure!(
         times.len() == 5 && times[4] == at(100) + TimeDelta::seconds(360),
         "{times:?}"

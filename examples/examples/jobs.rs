@@ -23,11 +23,10 @@
 use std::io::{Read, Write};
 use std::process::ExitCode;
 
-use chrono::Utc;
 use scheduler_core::store::admin::{self, RecordView};
 use scheduler_core::{
-    Error, ErrorKind, EventBus, JobCodec, JobRegistry, RecordStore, Result, StoreContext,
-    TriggerRegistry,
+    Clock, Error, ErrorKind, EventBus, JobCodec, JobRegistry, RecordStore, Result, StoreContext,
+    SystemClock, TriggerRegistry,
 };
 
 const USAGE: &str = "usage: jobs --store URL [--table NAME] [--prefix PREFIX] \
@@ -194,7 +193,7 @@ async fn command(
                     writeln!(out, "revision: {}", view.revision).map_err(io_error)?;
                     writeln!(out, "trigger: {}", trigger_words(&view, triggers))
                         .map_err(io_error)?;
-                    match admin::next_fire_times(record, triggers, Utc::now(), 5) {
+                    match admin::next_fire_times(record, triggers, SystemClock.now(), 5) {
                         Ok(times) => {
                             writeln!(out, "next fire times:").map_err(io_error)?;
                             for t in times {
@@ -219,7 +218,7 @@ async fn command(
             writeln!(out, "paused {}", id()?).map_err(io_error)?;
         }
         Some("resume") => {
-            let record = admin::resume(store, id()?, triggers, Utc::now()).await?;
+            let record = admin::resume(store, id()?, triggers, SystemClock.now()).await?;
             let next = record
                 .next_run_time
                 .map(|t| t.to_rfc3339())

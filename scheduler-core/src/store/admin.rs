@@ -200,7 +200,7 @@ pub async fn remove(store: &impl RecordStore, id: &str) -> Result<()> {
     let view = get(store, id).await?;
     let commit = RecordFireCommit {
         id: id.into(),
-        due_at: view.next_run_time.unwrap_or_else(Utc::now),
+        due_at: view.next_run_time.unwrap_or(DateTime::UNIX_EPOCH),
         expected_revision: view.revision,
         write: None,
     };

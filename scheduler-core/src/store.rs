@@ -13,6 +13,7 @@
 //!
 //! Either way, the conformance suite (`testkit`, `jobstore_conformance!`) checks it.
 
+pub mod admin;
 pub mod record;
 
 use std::collections::HashMap;

@@ -255,13 +255,13 @@ pub fn from_micros(micros: i64) -> Result<DateTime<Utc>> {
 /// A fresh revision for an unconditional write (add, upsert): random, so that a job removed
 /// and added again never repeats a revision a stale reader may still hold, and below 2^52, so
 /// that it and the increments after it stay exact as doubles and in signed 64-bit columns.
-fn fresh_revision() -> u64 {
+pub(crate) fn fresh_revision() -> u64 {
     let (high, _) = uuid::Uuid::new_v4().as_u64_pair();
     (high >> 12).max(1)
 }
 
 /// The revision a conditional write at `expected` gives: the next one, while it stays exact.
-fn next_revision(expected: u64) -> u64 {
+pub(crate) fn next_revision(expected: u64) -> u64 {
     match expected.checked_add(1) {
         Some(next) if next < (1 << 53) => next,
         _ => fresh_revision(),

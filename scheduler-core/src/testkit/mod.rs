@@ -52,6 +52,7 @@
 //! [`RecordMap`] is the model [`RecordStore`]: the simplest backend that
 //! passes the suite, to read beside the contract.
 
+mod admin;
 pub mod cases;
 mod clock;
 mod event_log;
@@ -65,6 +66,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use admin::admin_scenario;
 pub use clock::ManualClock;
 pub use event_log::EventLog;
 pub use record_map::RecordMap;

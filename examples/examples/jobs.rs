@@ -1,0 +1,298 @@
+//! A jobs tool over any persistent store: look at, pause, resume, remove, export and import
+//! the jobs of a store without the program that owns them (job functions are never resolved).
+//!
+//! ```sh
+//! cargo run -p examples --example jobs --features jobs -- --store sqlite://jobs.sqlite list
+//! ```
+//!
+//! Usage: `jobs --store URL [--table NAME] [--prefix PREFIX] [--database NAME]
+//! [--collection NAME] COMMAND`, where the URL is `sqlite://`, `postgres://`, `mysql://`,
+//! `redis://` or `mongodb://`, and COMMAND is one of
+//!
+//! * `list`: every job, like APScheduler's `print_jobs` (unreadable records are marked);
+//! * `show ID`: the whole record as JSON, the trigger in words and its next five fire times;
+//! * `pause ID`, `resume ID` (next run time from the trigger, as the scheduler does),
+//!   `remove ID`;
+//! * `export`: every record as one JSON line on standard output;
+//! * `import [--replace]`: records as JSON lines from standard input; existing ids are refused
+//!   unless `--replace`.
+//!
+//! Edits are conditional on the revision read, so a scheduler's concurrent change is never
+//! overwritten: the command fails with a conflict instead, and can be run again.
+
+use std::io::{Read, Write};
+use std::process::ExitCode;
+
+use scheduler_core::store::admin::{self, RecordView};
+use scheduler_core::{
+    Clock, Error, ErrorKind, EventBus, JobCodec, JobRegistry, RecordStore, Result, StoreContext,
+    SystemClock, TriggerRegistry,
+};
+
+const USAGE: &str = "usage: jobs --store URL [--table NAME] [--prefix PREFIX] \
+[--database NAME] [--collection NAME] (list | show ID | pause ID | resume ID | remove ID | \
+export | import [--replace])";
+
+#[derive(Debug, Default)]
+struct Args {
+    store: Option<String>,
+    table: Option<String>,
+    prefix: Option<String>,
+    database: Option<String>,
+    collection: Option<String>,
+    replace: bool,
+    command: Vec<String>,
+}
+
+fn parse_args(mut raw: impl Iterator<Item = String>) -> Result<Args> {
+    let mut args = Args::default();
+    while let Some(arg) = raw.next() {
+        let mut value = |name: &str| {
+            raw.next()
+                .ok_or_else(|| Error::config(format!("{name} needs a value; {USAGE}")))
+        };
+        match arg.as_str() {
+            "--store" => args.store = Some(value("--store")?),
+            "--table" => args.table = Some(value("--table")?),
+            "--prefix" => args.prefix = Some(value("--prefix")?),
+            "--database" => args.database = Some(value("--database")?),
+            "--collection" => args.collection = Some(value("--collection")?),
+            "--replace" => args.replace = true,
+            "-h" | "--help" => return Err(Error::config(USAGE)),
+            flag if flag.starts_with("--") => {
+                return Err(Error::config(format!("unknown option {flag}; {USAGE}")));
+            }
+            _ => args.command.push(arg),
+        }
+    }
+    Ok(args)
+}
+
+/// The store's rows, opened by URL scheme.
+enum Store {
+    Sql(jobstore_sql::SqlRecords),
+    Redis(jobstore_redis::RedisRecords),
+    Mongo(jobstore_mongo::MongoRecords),
+}
+
+fn open(args: &Args) -> Result<Store> {
+    let url = args
+        .store
+        .as_deref()
+        .ok_or_else(|| Error::config(format!("--store URL is required; {USAGE}")))?;
+    let scheme = url.split(':').next().unwrap_or_default();
+    let scheme = scheme.split('+').next().unwrap_or_default();
+    match scheme {
+        "sqlite" | "postgres" | "postgresql" | "mysql" | "mariadb" => {
+            let mut builder = jobstore_sql::builder(url).max_connections(2);
+            if let Some(table) = &args.table {
+                builder = builder.tablename(table);
+            }
+            Ok(Store::Sql(builder.build_records()?))
+        }
+        "redis" | "rediss" => {
+            let mut builder = jobstore_redis::RedisRecords::builder(url);
+            if let Some(prefix) = &args.prefix {
+                builder = builder.prefix(prefix);
+            }
+            Ok(Store::Redis(builder.build_records()?))
+        }
+        "mongodb" => {
+            let mut builder = jobstore_mongo::MongoJobStoreBuilder::new(url).max_pool_size(2);
+            if let Some(database) = &args.database {
+                builder = builder.database(database);
+            }
+            if let Some(collection) = &args.collection {
+                builder = builder.collection(collection);
+            }
+            Ok(Store::Mongo(builder.build_records()?))
+        }
+        // The URL is not echoed: it may carry a password.
+        _ => Err(Error::config(
+            "unknown store URL scheme; use sqlite://, postgres://, mysql://, redis:// or \
+             mongodb://",
+        )),
+    }
+}
+
+async fn run_on(store: &impl RecordStore, args: &Args, out: &mut impl Write) -> Result<()> {
+    let triggers = triggers::registry();
+    let ctx = StoreContext::new(
+        "jobs",
+        JobCodec::new(JobRegistry::new(), triggers.clone()),
+        EventBus::new(),
+    );
+    store.start(&ctx).await?;
+    let result = command(store, args, &triggers, out).await;
+    let _ = store.shutdown().await;
+    result
+}
+
+fn io_error(e: std::io::Error) -> Error {
+    Error::new(ErrorKind::Config, "could not write the output").with_source(e)
+}
+
+fn trigger_words(view: &RecordView, triggers: &TriggerRegistry) -> String {
+    match &view.record {
+        Ok(record) => match triggers.restore(&record.trigger) {
+            Ok(trigger) => trigger.to_string(),
+            Err(_) => format!("{} (cannot restore)", record.trigger.kind),
+        },
+        Err(_) => "-".to_owned(),
+    }
+}
+
+async fn command(
+    store: &impl RecordStore,
+    args: &Args,
+    triggers: &TriggerRegistry,
+    out: &mut impl Write,
+) -> Result<()> {
+    let id = || {
+        args.command
+            .get(1)
+            .map(String::as_str)
+            .ok_or_else(|| Error::config(format!("this command needs a job id; {USAGE}")))
+    };
+    match args.command.first().map(String::as_str) {
+        Some("list") => {
+            let views = admin::list(store).await?;
+            writeln!(
+                out,
+                "{:<24} {:<24} {:<40} NEXT RUN",
+                "ID", "FUNCTION", "TRIGGER"
+            )
+            .map_err(io_error)?;
+            for view in &views {
+                let function = match &view.record {
+                    Ok(record) => record.func.clone(),
+                    Err(_) => "(unreadable record)".to_owned(),
+                };
+                let next = match view.next_run_time {
+                    Some(t) => t.to_rfc3339(),
+                    None => "paused".to_owned(),
+                };
+                writeln!(
+                    out,
+                    "{:<24} {:<24} {:<40} {next}",
+                    view.id,
+                    function,
+                    trigger_words(view, triggers)
+                )
+                .map_err(io_error)?;
+            }
+            writeln!(out, "{} job(s)", views.len()).map_err(io_error)?;
+        }
+        Some("show") => {
+            let view = admin::get(store, id()?).await?;
+            match &view.record {
+                Ok(record) => {
+                    let json = serde_json::to_string_pretty(record)
+                        .map_err(|e| Error::serialization("could not show the record", e))?;
+                    writeln!(out, "{json}").map_err(io_error)?;
+                    writeln!(out, "revision: {}", view.revision).map_err(io_error)?;
+                    writeln!(out, "trigger: {}", trigger_words(&view, triggers))
+                        .map_err(io_error)?;
+                    match admin::next_fire_times(record, triggers, SystemClock.now(), 5) {
+                        Ok(times) => {
+                            writeln!(out, "next fire times:").map_err(io_error)?;
+                            for t in times {
+                                writeln!(out, "  {}", t.to_rfc3339()).map_err(io_error)?;
+                            }
+                        }
+                        Err(e) => {
+                            writeln!(out, "next fire times: unknown ({e})").map_err(io_error)?
+                        }
+                    }
+                }
+                Err(reason) => {
+                    writeln!(out, "unreadable record (left unchanged): {reason}")
+                        .map_err(io_error)?;
+                    writeln!(out, "revision: {}", view.revision).map_err(io_error)?;
+                    writeln!(out, "stored text: {}", view.json).map_err(io_error)?;
+                }
+            }
+        }
+        Some("pause") => {
+            admin::pause(store, id()?).await?;
+            writeln!(out, "paused {}", id()?).map_err(io_error)?;
+        }
+        Some("resume") => {
+            let record = admin::resume(store, id()?, triggers, SystemClock.now()).await?;
+            let next = record
+                .next_run_time
+                .map(|t| t.to_rfc3339())
+                .unwrap_or_default();
+            writeln!(out, "resumed {}; next run at {next}", id()?).map_err(io_error)?;
+        }
+        Some("remove") => {
+            admin::remove(store, id()?).await?;
+            writeln!(out, "removed {}", id()?).map_err(io_error)?;
+        }
+        Some("export") => {
+            let mut skipped = 0;
+            for view in admin::list(store).await? {
+                match admin::export_line(&view) {
+                    Ok(line) => writeln!(out, "{line}").map_err(io_error)?,
+                    Err(e) => {
+                        eprintln!("{e}");
+                        skipped += 1;
+                    }
+                }
+            }
+            if skipped > 0 {
+                return Err(Error::new(
+                    ErrorKind::Serialization,
+                    format!("{skipped} record(s) were not JSON and were not exported"),
+                ));
+            }
+        }
+        Some("import") => {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .map_err(|e| Error::config("could not read standard input").with_source(e))?;
+            let records = admin::parse_import(&text)?;
+            let summary = admin::import(store, records, args.replace).await?;
+            writeln!(
+                out,
+                "imported {} new job(s), replaced {}",
+                summary.added.len(),
+                summary.replaced.len()
+            )
+            .map_err(io_error)?;
+        }
+        Some("run") => {
+            return Err(Error::config(
+                "`run ID` is not implemented yet; use the program's Scheduler::run_job_now",
+            ));
+        }
+        _ => return Err(Error::config(USAGE)),
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let result = parse_args(std::env::args().skip(1)).and_then(|args| {
+        let store = open(&args)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::config("could not start the runtime").with_source(e))?;
+        let mut out = std::io::stdout().lock();
+        runtime.block_on(async {
+            match &store {
+                Store::Sql(s) => run_on(s, &args, &mut out).await,
+                Store::Redis(s) => run_on(s, &args, &mut out).await,
+                Store::Mongo(s) => run_on(s, &args, &mut out).await,
+            }
+        })
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("jobs: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -332,3 +332,30 @@ impl JobStore for InstrumentedStore {
         self.inner.clear_skipped();
     }
 }
+
+/// A background scheduler on a memory store and a thread pool of 2, driven by `clock`, and
+/// the `JobExecuted` events it publishes.
+pub(crate) fn background_on_thread_pool(
+    registry: JobRegistry,
+    clock: &ManualClock,
+) -> (
+    scheduler_core::BackgroundScheduler,
+    std::sync::mpsc::Receiver<Event>,
+) {
+    let scheduler = scheduler_core::BackgroundScheduler::new(
+        Scheduler::builder()
+            .clock(clock.clone())
+            .registry(registry)
+            .jobstore("default", jobstore_memory::MemoryJobStore::new())
+            .executor("default", executors::ThreadPoolExecutor::new(2).unwrap()),
+    )
+    .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    scheduler.add_listener(
+        move |e| {
+            let _ = tx.send(e.clone());
+        },
+        EventMask::JOB_EXECUTED,
+    );
+    (scheduler, rx)
+}

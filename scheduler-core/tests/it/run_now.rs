@@ -1,11 +1,12 @@
 //! `run_job_now`: one run now, the schedule untouched, `max_instances` obeyed.
 
-use std::sync::mpsc;
 use std::time::Duration;
 
-use scheduler_core::{BackgroundScheduler, ErrorKind, Event, EventMask, JobSpec, Scheduler};
+use scheduler_core::{ErrorKind, Event, EventMask, JobSpec};
 
-use crate::harness::{Calls, Harness, Once, every, functions, run_time, run_times, t};
+use crate::harness::{
+    Calls, Harness, Once, background_on_thread_pool, every, functions, run_time, run_times, t,
+};
 
 #[tokio::test]
 async fn runs_once_now_and_keeps_the_schedule_and_its_phase() {
@@ -142,21 +143,7 @@ fn background_scheduler_runs_a_job_now() {
     let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
     let (registry, [record, ..]) = functions(&calls, &gate);
     let clock = scheduler_core::testkit::ManualClock::new(t(0));
-    let scheduler = BackgroundScheduler::new(
-        Scheduler::builder()
-            .clock(clock.clone())
-            .registry(registry)
-            .jobstore("default", jobstore_memory::MemoryJobStore::new())
-            .executor("default", executors::ThreadPoolExecutor::new(2).unwrap()),
-    )
-    .unwrap();
-    let (tx, rx) = mpsc::channel();
-    scheduler.add_listener(
-        move |e| {
-            let _ = tx.send(e.clone());
-        },
-        EventMask::JOB_EXECUTED,
-    );
+    let (scheduler, rx) = background_on_thread_pool(registry, &clock);
     scheduler.start().unwrap();
     scheduler
         .add_job(JobSpec::new(record.call("tick".into()), every(60, t(60))).id("tick"))

@@ -10,7 +10,7 @@ use scheduler_core::{
     JobTarget, Result, Scheduler, SyncScheduler,
 };
 
-use crate::harness::{Calls, Once, every, functions, t};
+use crate::harness::{Calls, Once, background_on_thread_pool, every, functions, t};
 
 /// Runs outside any async runtime, as a plain `main` would.
 #[test]
@@ -19,21 +19,7 @@ fn background_scheduler_is_driven_from_sync_code() {
     let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
     let (registry, [record, ..]) = functions(&calls, &gate);
     let clock = scheduler_core::testkit::ManualClock::new(t(0));
-    let scheduler = BackgroundScheduler::new(
-        Scheduler::builder()
-            .clock(clock.clone())
-            .registry(registry)
-            .jobstore("default", jobstore_memory::MemoryJobStore::new())
-            .executor("default", executors::ThreadPoolExecutor::new(2).unwrap()),
-    )
-    .unwrap();
-    let (tx, rx) = mpsc::channel();
-    scheduler.add_listener(
-        move |e| {
-            let _ = tx.send(e.clone());
-        },
-        EventMask::JOB_EXECUTED,
-    );
+    let (scheduler, rx) = background_on_thread_pool(registry, &clock);
     scheduler
         .add_job(JobSpec::new(record.call("pending".into()), Once(t(0))).id("p"))
         .unwrap();

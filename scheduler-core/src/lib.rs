@@ -46,8 +46,8 @@ pub use scheduler::{
     SchedulerBuilder, SchedulerConfig, SchedulerState, SyncScheduler,
 };
 pub use store::{
-    Capabilities, DynJobStore, FireAnswer, FireAnswers, FireCommit, FireOutcome, JobStore,
-    RecordJobStore, RecordStore, StoreContext,
+    Capabilities, Claim, DynJobStore, FireAnswer, FireAnswers, FireCommit, FireOutcome,
+    InflightRun, JobStore, NodeIdentity, NodeRecord, RecordJobStore, RecordStore, StoreContext,
 };
 pub use trigger::{
     CatchUp, SearchExhausted, Trigger, TriggerFactory, TriggerRegistry, TriggerState,

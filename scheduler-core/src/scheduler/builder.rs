@@ -329,7 +329,7 @@ impl SchedulerBuilder {
                 stores: RwLock::new(self.stores),
                 executors: RwLock::new(self.executors),
                 pending: Mutex::new(PendingJobs::default()),
-                wakeup: Notify::new(),
+                wakeup: Arc::new(Notify::new()),
                 runtime: Mutex::new(None),
             }),
         })

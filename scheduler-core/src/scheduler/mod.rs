@@ -86,7 +86,8 @@ struct Inner {
     stores: RwLock<Aliased<dyn DynJobStore>>,
     executors: RwLock<Aliased<dyn DynExecutor>>,
     pending: Mutex<PendingJobs>,
-    wakeup: Notify,
+    /// Shared (weakly) with the stores' contexts, whose `wake` notifies it.
+    wakeup: Arc<Notify>,
     runtime: Mutex<Option<tokio::runtime::Handle>>,
 }
 
@@ -191,7 +192,15 @@ impl Scheduler {
     // ----- internals ---------------------------------------------------------------------
 
     fn store_context(&self, alias: &str) -> StoreContext {
-        StoreContext::new(alias, self.inner.codec.clone(), self.inner.events.clone())
+        // Weak: a store (held by the scheduler) must not keep the scheduler alive.
+        let wakeup = Arc::downgrade(&self.inner.wakeup);
+        StoreContext::new(alias, self.inner.codec.clone(), self.inner.events.clone()).with_waker(
+            move || {
+                if let Some(wakeup) = wakeup.upgrade() {
+                    wakeup.notify_one();
+                }
+            },
+        )
     }
 
     fn executor_context(&self, alias: &str, runtime: &tokio::runtime::Handle) -> ExecutorContext {

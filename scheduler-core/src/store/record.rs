@@ -30,7 +30,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{
-    Capabilities, FireAnswer, FireAnswers, FireCommit, FireOutcome, JobStore, StoreContext,
+    Capabilities, Claim, FireAnswer, FireAnswers, FireCommit, FireOutcome, InflightRun, JobStore,
+    NodeRecord, StoreContext,
 };
 use crate::error::{Error, ErrorKind, Result};
 use crate::event::FaultAction;
@@ -77,6 +78,10 @@ pub struct RecordFireCommit {
     /// The row to write in place of the stored one (its new run time, or none when paused;
     /// a new revision; the JSON with the new run time); `None` removes the row.
     pub write: Option<StoredRecord>,
+    /// When set, record these runs as in flight on `node`, in the same atomic step as the
+    /// commit (no entry if the commit is stale): `(node, run times)`. Only for jobs whose lost
+    /// runs are recovered, and only on a backend with [`cluster`](Capabilities::cluster).
+    pub inflight: Option<(String, Vec<DateTime<Utc>>)>,
 }
 
 /// The queries a persistent backend implements; [`RecordJobStore`] makes a [`JobStore`] of it.
@@ -141,6 +146,14 @@ pub trait RecordStore: Send + Sync + Debug + 'static {
     /// trigger answers. Declare less if your column cannot (a Redis score: ±2^53 µs).
     fn run_time_range(&self) -> RangeInclusive<DateTime<Utc>> {
         full_run_time_range()
+    }
+
+    /// What the store can do, which [`RecordJobStore`] answers as its own. By default
+    /// [`Capabilities::persistent`]; a backend that implements the cluster methods below (and
+    /// can be shared by several scheduler processes) answers
+    /// `Capabilities::persistent().with_cluster(notifies)`.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::persistent()
     }
 
     /// The row with `id`, or `None`.
@@ -221,6 +234,91 @@ pub trait RecordStore: Send + Sync + Debug + 'static {
         &self,
         commits: &[RecordFireCommit],
     ) -> impl Future<Output = Result<FireAnswers>> + Send;
+
+    // ----- several schedulers on one store (see `store::cluster`) ------------------------
+
+    /// Claims up to `limit` rows due at `now`, in run-time order (ties by id), skipping rows
+    /// whose claim is held by another node and has not lapsed (`claim_until > now`); sets each
+    /// returned row's claim to `claim` (node, token, until) atomically, so two concurrent calls
+    /// (any processes) never both return the same row unless the earlier claim had lapsed.
+    /// Rows claimed earlier by the same node are claimable again. Paused rows never.
+    ///
+    /// A claim is not a write of the job: it does not change the revision. Every write of the
+    /// row (update, upsert, an applied commit of [`commit_fires`](Self::commit_fires)) clears
+    /// the claim.
+    ///
+    /// Default: [`due`](Self::due) (no claims: every node races the fire commit).
+    fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        claim: &Claim,
+    ) -> impl Future<Output = Result<Vec<StoredRecord>>> + Send {
+        let _ = claim;
+        self.due(now, limit)
+    }
+
+    /// Clears `node`'s claim on the rows `ids` (rows it claimed but will not fire). Rows
+    /// claimed by another node are left alone. Default: nothing.
+    fn release_claims(
+        &self,
+        node: &str,
+        ids: &[String],
+    ) -> impl Future<Output = Result<()>> + Send {
+        let _ = (node, ids);
+        async { Ok(()) }
+    }
+
+    /// Writes (upserts) this node's heartbeat. Default: nothing.
+    fn heartbeat(&self, node: &NodeRecord) -> impl Future<Output = Result<()>> + Send {
+        let _ = node;
+        async { Ok(()) }
+    }
+
+    /// Every node's heartbeat row (live or lapsed), in any order. Default: none.
+    fn nodes(&self) -> impl Future<Output = Result<Vec<NodeRecord>>> + Send {
+        async { Ok(Vec::new()) }
+    }
+
+    /// Removes node `id`'s heartbeat if its `last_seen` still equals `last_seen` (a node that
+    /// wrote a heartbeat since is not removed); answers whether it removed it. Exactly one of
+    /// several concurrent callers gets `true`: that caller recovers the node's runs.
+    /// Default: `false`.
+    fn remove_node(
+        &self,
+        id: &str,
+        last_seen: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool>> + Send {
+        let _ = (id, last_seen);
+        async { Ok(false) }
+    }
+
+    /// Removes the in-flight entry `(job_id, run_time)`, whatever node holds it. Default:
+    /// nothing.
+    fn finish_run(
+        &self,
+        job_id: &str,
+        run_time: DateTime<Utc>,
+    ) -> impl Future<Output = Result<()>> + Send {
+        let _ = (job_id, run_time);
+        async { Ok(()) }
+    }
+
+    /// Moves every in-flight entry of node `from` to node `to`, atomically per entry, and
+    /// answers the entries moved (each entry is answered to exactly one caller). Default: none.
+    fn adopt_runs(
+        &self,
+        from: &str,
+        to: &str,
+    ) -> impl Future<Output = Result<Vec<InflightRun>>> + Send {
+        let _ = (from, to);
+        async { Ok(Vec::new()) }
+    }
+
+    /// Every in-flight entry (for operators and tests). Default: none.
+    fn inflight_runs(&self) -> impl Future<Output = Result<Vec<InflightRun>>> + Send {
+        async { Ok(Vec::new()) }
+    }
 }
 
 /// The instants from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z: every run time a
@@ -465,7 +563,7 @@ fn sort_jobs(jobs: &mut [Job]) {
 
 impl<R: RecordStore> JobStore for RecordJobStore<R> {
     fn capabilities(&self) -> Capabilities {
-        Capabilities::persistent()
+        self.records.capabilities()
     }
 
     async fn start(&self, ctx: StoreContext) -> Result<()> {
@@ -715,6 +813,7 @@ impl<R: RecordStore> JobStore for RecordJobStore<R> {
                 due_at: commit.due_at,
                 expected_revision: commit.revision,
                 write,
+                inflight: None,
             });
         }
         if !batch.is_empty() {

@@ -8,6 +8,10 @@ use sqlx::{AssertSqlSafe, SqlSafeStr, SqlStr};
 pub(crate) const COLUMNS: &str =
     "id, next_run_micros, next_run_time, revision, func, trigger_kind, job_state";
 
+/// The assignments that clear a row's claim: every write of a job row includes them, so a
+/// changed job is never held by a claim taken on its old state.
+pub(crate) const CLEAR_CLAIM: &str = "claimed_by = NULL, claim_token = NULL, claim_until = NULL";
+
 /// The columns a record is read from, in [`crate::pool::Row`]'s order.
 pub(crate) const RECORD_COLUMNS: &str = "id, next_run_micros, revision, job_state";
 
@@ -168,13 +172,13 @@ impl Queries {
                 "{insert} ON CONFLICT (id) DO UPDATE SET next_run_micros = \
                  excluded.next_run_micros, next_run_time = excluded.next_run_time, revision = \
                  excluded.revision, func = excluded.func, trigger_kind = excluded.trigger_kind, \
-                 job_state = excluded.job_state"
+                 job_state = excluded.job_state, {CLEAR_CLAIM}"
             ),
             Dialect::MySql => format!(
                 "{insert} ON DUPLICATE KEY UPDATE next_run_micros = VALUES(next_run_micros), \
                  next_run_time = VALUES(next_run_time), revision = VALUES(revision), func = \
                  VALUES(func), trigger_kind = VALUES(trigger_kind), job_state = \
-                 VALUES(job_state)"
+                 VALUES(job_state), {CLEAR_CLAIM}"
             ),
         };
         let update = {
@@ -184,8 +188,8 @@ impl Queries {
             let rest: Vec<String> = (0..6).map(|_| p.next()).collect();
             format!(
                 "UPDATE {table} SET next_run_micros = {micros}, next_run_time = {time}, \
-                 revision = {}, func = {}, trigger_kind = {}, job_state = {} WHERE id = {} AND \
-                 revision = {}",
+                 revision = {}, func = {}, trigger_kind = {}, job_state = {}, {CLEAR_CLAIM} WHERE \
+                 id = {} AND revision = {}",
                 rest[0], rest[1], rest[2], rest[3], rest[4], rest[5]
             )
         };
@@ -257,7 +261,10 @@ pub(crate) fn create_schema(dialect: Dialect, table: &str, mariadb: bool) -> Vec
                  revision BIGINT NOT NULL, \
                  func TEXT, \
                  trigger_kind TEXT, \
-                 job_state TEXT NOT NULL)"
+                 job_state TEXT NOT NULL, \
+                 claimed_by TEXT, \
+                 claim_token TEXT, \
+                 claim_until BIGINT)"
             ),
             format!("CREATE INDEX IF NOT EXISTS {index} ON {table} (next_run_micros, id)"),
         ],
@@ -270,7 +277,10 @@ pub(crate) fn create_schema(dialect: Dialect, table: &str, mariadb: bool) -> Vec
                  revision INTEGER NOT NULL, \
                  func TEXT, \
                  trigger_kind TEXT, \
-                 job_state TEXT NOT NULL)"
+                 job_state TEXT NOT NULL, \
+                 claimed_by TEXT, \
+                 claim_token TEXT, \
+                 claim_until INTEGER)"
             ),
             format!("CREATE INDEX IF NOT EXISTS {index} ON {table} (next_run_micros, id)"),
         ],
@@ -291,6 +301,9 @@ pub(crate) fn create_schema(dialect: Dialect, table: &str, mariadb: bool) -> Vec
                  func VARCHAR(255) CHARACTER SET utf8mb4 NULL, \
                  trigger_kind VARCHAR(255) CHARACTER SET utf8mb4 NULL, \
                  job_state LONGTEXT CHARACTER SET utf8mb4 NOT NULL, \
+                 claimed_by VARCHAR(191) CHARACTER SET utf8mb4 COLLATE {collation} NULL, \
+                 claim_token VARCHAR(64) CHARACTER SET utf8mb4 NULL, \
+                 claim_until BIGINT NULL, \
                  INDEX {index} (next_run_micros, id)) ENGINE = InnoDB"
             )]
         }
@@ -301,7 +314,14 @@ pub(crate) fn create_schema(dialect: Dialect, table: &str, mariadb: bool) -> Vec
 /// The run-time index's name: `<table>_next_run`, shortened with a hash of the table name
 /// where that would pass the 63 bytes PostgreSQL keeps of a name.
 pub(crate) fn index_name(table: &str) -> String {
-    let name = format!("{table}_next_run");
+    derived_name(table, "next_run")
+}
+
+/// A name derived from the table's, `<table>_<suffix>` (the index, the cluster tables, the
+/// notification channel), shortened with a hash of the table name where that would pass the
+/// 63 bytes PostgreSQL keeps of a name. `suffix` is at most 12 bytes.
+pub(crate) fn derived_name(table: &str, suffix: &str) -> String {
+    let name = format!("{table}_{suffix}");
     if name.len() <= 63 {
         return name;
     }
@@ -309,7 +329,7 @@ pub(crate) fn index_name(table: &str) -> String {
     let hash = table.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     });
-    format!("{}_{:08x}_next_run", &table[..40], hash as u32)
+    format!("{}_{:08x}_{suffix}", &table[..40], hash as u32)
 }
 
 /// Whether `name` may be used as a table name: an identifier of ASCII letters, digits and

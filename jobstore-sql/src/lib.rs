@@ -1,6 +1,9 @@
 #![doc = include_str!("../README.md")]
 
+mod cluster;
 mod dialect;
+#[cfg(feature = "postgres")]
+mod notify;
 mod pool;
 mod records;
 mod url;

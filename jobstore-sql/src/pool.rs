@@ -43,6 +43,11 @@ pub(crate) enum Shape {
     IdRevision,
     /// `id`.
     Id,
+    /// `text, integer, text`: a node (id, last seen, info) or an in-flight run (job id, run
+    /// time, node), read into `id`, `micros` and `json`.
+    Triple,
+    /// One integer (a count), read into `micros`.
+    Count,
 }
 
 /// One answered row; the columns its [`Shape`] lacks are empty.
@@ -54,7 +59,9 @@ pub(crate) struct Row {
     pub(crate) json: String,
 }
 
-/// One statement of a transaction; with a shape its rows are fetched, else counted.
+/// One statement of a transaction; with a shape its rows are fetched, else counted. With
+/// `if_applied`, it runs only if the step before it changed a row (else it answers
+/// `Affected(0)`): a write that belongs to a conditional one, in the same transaction.
 #[cfg_attr(
     not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
     allow(
@@ -67,6 +74,19 @@ pub(crate) struct Step {
     pub(crate) sql: SqlStr,
     pub(crate) args: Vec<Arg>,
     pub(crate) fetch: Option<Shape>,
+    pub(crate) if_applied: bool,
+}
+
+impl Step {
+    /// A step that runs unconditionally.
+    pub(crate) fn new(sql: SqlStr, args: Vec<Arg>, fetch: Option<Shape>) -> Self {
+        Step {
+            sql,
+            args,
+            fetch,
+            if_applied: false,
+        }
+    }
 }
 
 /// What one [`Step`] answered.
@@ -174,6 +194,16 @@ macro_rules! read_row {
                 id: r.try_get(0)?,
                 ..Row::default()
             },
+            Shape::Triple => Row {
+                id: r.try_get(0)?,
+                micros: r.try_get(1)?,
+                json: r.try_get(2)?,
+                ..Row::default()
+            },
+            Shape::Count => Row {
+                micros: Some(r.try_get(0)?),
+                ..Row::default()
+            },
         }
     }};
 }
@@ -241,8 +271,14 @@ impl Pool {
     pub(crate) async fn transaction(&self, steps: Vec<Step>) -> Result<Vec<Outcome>, sqlx::Error> {
         on_pool!(*self, p => {
             let mut tx = p.begin().await?;
-            let mut outcomes = Vec::with_capacity(steps.len());
+            let mut outcomes: Vec<Outcome> = Vec::with_capacity(steps.len());
             for step in steps {
+                if step.if_applied
+                    && !matches!(outcomes.last(), Some(Outcome::Affected(n)) if *n > 0)
+                {
+                    outcomes.push(Outcome::Affected(0));
+                    continue;
+                }
                 let query = bound!(step.sql, step.args);
                 outcomes.push(match step.fetch {
                     Some(shape) => {
@@ -258,6 +294,30 @@ impl Pool {
             }
             tx.commit().await?;
             Ok(outcomes)
+        })
+    }
+
+    /// In one transaction, reads `select`'s rows (a locking read), then runs the step `then`
+    /// makes of them, if any; answers the rows read. For the dialects whose `UPDATE` cannot
+    /// take its rows from a locking subquery of the same table (MySQL).
+    pub(crate) async fn read_then_write(
+        &self,
+        select: Step,
+        shape: Shape,
+        then: impl FnOnce(&[Row]) -> Option<Step> + Send,
+    ) -> Result<Vec<Row>, sqlx::Error> {
+        on_pool!(*self, p => {
+            let mut tx = p.begin().await?;
+            let rows = bound!(select.sql, select.args).fetch_all(&mut *tx).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                out.push(read_row!(row, shape));
+            }
+            if let Some(step) = then(&out) {
+                bound!(step.sql, step.args).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(out)
         })
     }
 }

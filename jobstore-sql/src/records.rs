@@ -11,11 +11,13 @@ use scheduler_core::store::record::full_run_time_range;
 use scheduler_core::store::{
     RecordFireCommit, ScheduleEntry, StoredRecord, from_micros, to_micros,
 };
+use scheduler_core::store::{Claim, InflightRun, NodeRecord};
 use scheduler_core::{
-    Error, ErrorKind, FireAnswer, FireAnswers, RecordStore, Result, StoreContext,
+    Capabilities, Error, ErrorKind, FireAnswer, FireAnswers, RecordStore, Result, StoreContext,
 };
 use sqlx::SqlStr;
 
+use crate::cluster::ClusterQueries;
 use crate::dialect::{self, Dialect, Queries};
 use crate::pool::{Arg, Outcome, Pool, PoolSettings, Row, Shape, Step};
 use crate::url::StoreUrl;
@@ -25,12 +27,15 @@ use crate::url::StoreUrl;
 /// Built by [`SqlStoreBuilder`](crate::SqlStoreBuilder); connects at `start`, creating the
 /// table and its index when they are missing. Its `Debug` shows the URL without its password.
 pub struct SqlRecords {
-    url: StoreUrl,
-    table: String,
+    pub(crate) url: StoreUrl,
+    pub(crate) table: String,
     queries: Queries,
+    pub(crate) cluster: ClusterQueries,
     settings: PoolSettings,
     call_timeout: Duration,
     pool: Mutex<Option<Pool>>,
+    /// PostgreSQL's wake-up listener, while started.
+    listener: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl fmt::Debug for SqlRecords {
@@ -84,17 +89,30 @@ impl SqlRecords {
     ) -> Self {
         SqlRecords {
             queries: Queries::new(url.dialect, &table),
+            cluster: ClusterQueries::new(url.dialect, &table),
             url,
             table,
             settings,
             call_timeout,
             pool: Mutex::new(None),
+            listener: Mutex::new(None),
         }
     }
 
     /// The table the jobs are kept in.
     pub fn table(&self) -> &str {
         &self.table
+    }
+
+    /// The table of the scheduler nodes' heartbeats: `<table>_nodes` (shortened with a hash
+    /// past 63 characters).
+    pub fn nodes_table(&self) -> &str {
+        &self.cluster.nodes_table
+    }
+
+    /// The table of runs in flight (of jobs with recovery on): `<table>_runs`.
+    pub fn runs_table(&self) -> &str {
+        &self.cluster.runs_table
     }
 
     /// The store's URL with its password replaced by `***`.
@@ -107,7 +125,7 @@ impl SqlRecords {
         self.pool.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn pool(&self) -> Result<Pool> {
+    pub(crate) fn pool(&self) -> Result<Pool> {
         self.lock().clone().ok_or_else(|| {
             Error::scheduler_state(format!(
                 "the SQL job store on {} is used before start() or after shutdown()",
@@ -117,7 +135,7 @@ impl SqlRecords {
     }
 
     /// Runs `call`, bounded by the call timeout, mapping driver errors.
-    async fn bounded<T>(
+    pub(crate) async fn bounded<T>(
         &self,
         what: &str,
         call: impl Future<Output = std::result::Result<T, sqlx::Error>>,
@@ -154,12 +172,12 @@ impl SqlRecords {
         }
     }
 
-    async fn execute(&self, what: &str, sql: &SqlStr, args: Vec<Arg>) -> Result<u64> {
+    pub(crate) async fn execute(&self, what: &str, sql: &SqlStr, args: Vec<Arg>) -> Result<u64> {
         let pool = self.pool()?;
         self.bounded(what, pool.execute(sql.clone(), args)).await
     }
 
-    async fn fetch(
+    pub(crate) async fn fetch(
         &self,
         what: &str,
         sql: &SqlStr,
@@ -204,7 +222,7 @@ impl SqlRecords {
 
     /// The row as the adapter reads it. A run time no instant has (an operator's typo) is read
     /// as paused, with an error logged, so that one row cannot fail every listing.
-    fn record(&self, row: Row) -> StoredRecord {
+    pub(crate) fn record(&self, row: Row) -> StoredRecord {
         let next_run_time = row.micros.and_then(|micros| match from_micros(micros) {
             Ok(t) => Some(t),
             Err(e) => {
@@ -265,7 +283,7 @@ impl SqlRecords {
             )
             .await;
         match probe {
-            Ok(_) => Ok(()),
+            Ok(_) => self.create_cluster_schema(pool, mariadb).await,
             Err(e) if !e.is_temporary() => {
                 let created = created
                     .err()
@@ -281,6 +299,54 @@ impl SqlRecords {
             }
             Err(e) => Err(created.err().unwrap_or(e)),
         }
+    }
+}
+
+impl SqlRecords {
+    /// Wakes the other nodes on PostgreSQL after a write that may make a job due earlier. A
+    /// failure is logged, not returned: the write is done, and the others still poll.
+    async fn notify(&self) {
+        if self.url.dialect != Dialect::Postgres {
+            return;
+        }
+        let sent = self
+            .execute(
+                "sending a wake-up",
+                &self.cluster.notify,
+                vec![Arg::Text(self.cluster.channel.clone())],
+            )
+            .await;
+        if let Err(e) = sent {
+            tracing::warn!(table = %self.table, error = %e, "could not wake the other nodes");
+        }
+    }
+
+    fn start_listener(&self, ctx: &StoreContext) -> Result<()> {
+        #[cfg(feature = "postgres")]
+        if self.url.dialect == Dialect::Postgres {
+            use std::str::FromStr;
+
+            let options = sqlx::postgres::PgConnectOptions::from_str(&self.url.secret)
+                .map_err(|e| self.backend_error("reading the URL", e))?
+                .application_name("jobstore-sql-listener");
+            let task = crate::notify::spawn_listener(
+                options,
+                self.cluster.channel.clone(),
+                ctx.clone(),
+                self.url.redacted.clone(),
+            );
+            let previous = self.listener_slot().replace(task);
+            if let Some(previous) = previous {
+                previous.abort();
+            }
+        }
+        let _ = ctx;
+        Ok(())
+    }
+
+    fn listener_slot(&self) -> MutexGuard<'_, Option<tokio::task::JoinHandle<()>>> {
+        // Only an assignment happens under the lock.
+        self.listener.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -339,7 +405,12 @@ fn is_temporary(e: &sqlx::Error) -> bool {
 }
 
 impl RecordStore for SqlRecords {
-    async fn start(&self, _ctx: &StoreContext) -> Result<()> {
+    fn capabilities(&self) -> Capabilities {
+        // PostgreSQL pushes wake-ups (LISTEN/NOTIFY); MySQL and SQLite are polled.
+        Capabilities::persistent().with_cluster(self.url.dialect == Dialect::Postgres)
+    }
+
+    async fn start(&self, ctx: &StoreContext) -> Result<()> {
         if self.lock().is_some() {
             return Ok(());
         }
@@ -355,10 +426,14 @@ impl RecordStore for SqlRecords {
             // Another start raced this one: keep one pool.
             tokio::spawn(async move { previous.close().await });
         }
-        Ok(())
+        self.start_listener(ctx)
     }
 
     async fn shutdown(&self) -> Result<()> {
+        let listener = self.listener_slot().take();
+        if let Some(listener) = listener {
+            listener.abort();
+        }
         let pool = self.lock().take();
         if let Some(pool) = pool {
             pool.close().await;
@@ -426,6 +501,10 @@ impl RecordStore for SqlRecords {
         Ok(rows.into_iter().map(|row| self.record(row)).collect())
     }
 
+    async fn count(&self) -> Result<u64> {
+        self.count_rows().await
+    }
+
     async fn insert(&self, record: StoredRecord) -> Result<bool> {
         let args = self.row_args(record)?;
         let pool = self.pool()?;
@@ -435,7 +514,10 @@ impl RecordStore for SqlRecords {
         )
         .await;
         match inserted {
-            Ok(Ok(_)) => Ok(true),
+            Ok(Ok(_)) => {
+                self.notify().await;
+                Ok(true)
+            }
             Ok(Err(sqlx::Error::Database(db))) if db.is_unique_violation() => Ok(false),
             Ok(Err(e)) => Err(self.backend_error("adding a job", e)),
             Err(_) => Err(Error::timed_out(
@@ -483,16 +565,12 @@ impl RecordStore for SqlRecords {
                         .map(|(_, _, id, _)| Arg::Text(id.clone()))
                         .collect();
                     let steps = vec![
-                        Step {
-                            sql,
-                            args,
-                            fetch: None,
-                        },
-                        Step {
-                            sql: dialect::revisions_of(dialect, &self.table, ids.len()),
-                            args: ids,
-                            fetch: Some(Shape::IdRevision),
-                        },
+                        Step::new(sql, args, None),
+                        Step::new(
+                            dialect::revisions_of(dialect, &self.table, ids.len()),
+                            ids,
+                            Some(Shape::IdRevision),
+                        ),
                     ];
                     let outcomes = self.bounded("adding jobs", pool.transaction(steps)).await?;
                     let revisions: HashMap<String, u64> = match outcomes.into_iter().nth(1) {
@@ -508,6 +586,9 @@ impl RecordStore for SqlRecords {
                 }
             }
         }
+        if added.contains(&true) {
+            self.notify().await;
+        }
         Ok(added)
     }
 
@@ -515,6 +596,7 @@ impl RecordStore for SqlRecords {
         let args = self.row_args(record)?;
         self.execute("saving a job", &self.queries.upsert, args)
             .await?;
+        self.notify().await;
         Ok(())
     }
 
@@ -527,6 +609,9 @@ impl RecordStore for SqlRecords {
         let changed = self
             .execute("updating a job", &self.queries.update, args)
             .await?;
+        if changed > 0 {
+            self.notify().await;
+        }
         Ok(changed > 0)
     }
 
@@ -553,7 +638,8 @@ impl RecordStore for SqlRecords {
         // deadlocking.
         let mut order: Vec<&RecordFireCommit> = commits.iter().collect();
         order.sort_by(|a, b| a.id.cmp(&b.id));
-        let mut ids: Vec<Arc<str>> = Vec::with_capacity(order.len());
+        // Each commit's id, with the index of its conditional step.
+        let mut ids: Vec<(Arc<str>, usize)> = Vec::with_capacity(order.len());
         let mut steps = Vec::with_capacity(order.len());
         for commit in order {
             let expected = Arg::Int(revision_column(commit.expected_revision));
@@ -563,20 +649,23 @@ impl RecordStore for SqlRecords {
                     args.remove(0);
                     args.push(Arg::Text(commit.id.to_string()));
                     args.push(expected);
-                    Step {
-                        sql: self.queries.update.clone(),
-                        args,
-                        fetch: None,
-                    }
+                    Step::new(self.queries.update.clone(), args, None)
                 }
-                None => Step {
-                    sql: self.queries.delete_at_revision.clone(),
-                    args: vec![Arg::Text(commit.id.to_string()), expected],
-                    fetch: None,
-                },
+                None => Step::new(
+                    self.queries.delete_at_revision.clone(),
+                    vec![Arg::Text(commit.id.to_string()), expected],
+                    None,
+                ),
             };
-            ids.push(commit.id.clone());
+            ids.push((commit.id.clone(), steps.len()));
             steps.push(step);
+            // Runs in flight are recorded in the same transaction, right after their commit,
+            // and only if it applied.
+            if let Some((node, runs)) = &commit.inflight
+                && let Some(step) = self.inflight_step(&commit.id, node, runs)?
+            {
+                steps.push(step);
+            }
         }
         let mut answers = FireAnswers::with_capacity(ids.len());
         if steps.is_empty() {
@@ -586,8 +675,8 @@ impl RecordStore for SqlRecords {
         let outcomes = self
             .bounded("committing due jobs", pool.transaction(steps))
             .await?;
-        for (id, outcome) in ids.into_iter().zip(outcomes) {
-            let applied = matches!(outcome, Outcome::Affected(n) if n > 0);
+        for (id, step) in ids {
+            let applied = matches!(outcomes.get(step), Some(Outcome::Affected(n)) if *n > 0);
             let answer = if applied {
                 FireAnswer::Committed
             } else {
@@ -596,5 +685,42 @@ impl RecordStore for SqlRecords {
             answers.insert(id, answer);
         }
         Ok(answers)
+    }
+
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        claim: &Claim,
+    ) -> Result<Vec<StoredRecord>> {
+        self.claim_due_rows(now, limit, claim).await
+    }
+
+    async fn release_claims(&self, node: &str, ids: &[String]) -> Result<()> {
+        self.release_claimed(node, ids).await
+    }
+
+    async fn heartbeat(&self, node: &NodeRecord) -> Result<()> {
+        self.write_heartbeat(node).await
+    }
+
+    async fn nodes(&self) -> Result<Vec<NodeRecord>> {
+        self.read_nodes().await
+    }
+
+    async fn remove_node(&self, id: &str, last_seen: DateTime<Utc>) -> Result<bool> {
+        self.delete_node(id, last_seen).await
+    }
+
+    async fn finish_run(&self, job_id: &str, run_time: DateTime<Utc>) -> Result<()> {
+        self.delete_run(job_id, run_time).await
+    }
+
+    async fn adopt_runs(&self, from: &str, to: &str) -> Result<Vec<InflightRun>> {
+        self.move_runs(from, to).await
+    }
+
+    async fn inflight_runs(&self) -> Result<Vec<InflightRun>> {
+        self.read_inflight().await
     }
 }

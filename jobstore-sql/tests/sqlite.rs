@@ -32,13 +32,20 @@ async fn a_missing_database_file_is_created_in_wal_mode() -> anyhow::Result<()> 
         "{mode:?}"
     );
     let tables = db
-        .query("SELECT name FROM sqlite_master WHERE type = 'table'", "t")
+        .query(
+            "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name",
+            "t",
+        )
         .await?;
+    let named = |n: &str| vec![common::Value::Text(Some(n.into()))];
+    // The jobs table, and the cluster tables named from it.
     anyhow::ensure!(
         tables
-            == [vec![common::Value::Text(Some(
-                jobstore_sql::DEFAULT_TABLE.into()
-            ))]],
+            == [
+                named(jobstore_sql::DEFAULT_TABLE),
+                named("apscheduler_jobs_nodes"),
+                named("apscheduler_jobs_runs"),
+            ],
         "{tables:?}"
     );
     store.shutdown().await?;

@@ -2,6 +2,7 @@
 //! raw SQL beside the store, and the store's own tests, written once and instantiated per
 //! dialect by [`sql_store_tests!`].
 
+pub(crate) mod cluster;
 pub(crate) mod outage;
 pub(crate) mod scenarios;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
@@ -192,16 +193,20 @@ impl Db {
         }
     }
 
-    /// Drops `table` and, for SQLite, removes the file when asked.
+    /// Drops `table` and the cluster tables named from it.
     pub(crate) async fn drop_table(&self, table: &str) -> anyhow::Result<()> {
         if let Db::Sqlite(path) = self
             && !path.exists()
         {
             return Ok(());
         }
-        self.exec(&format!("DROP TABLE IF EXISTS {table}"))
-            .await
-            .map(drop)
+        let records = jobstore_sql::builder(self.url())
+            .tablename(table)
+            .build_records()?;
+        for name in [table, records.nodes_table(), records.runs_table()] {
+            self.exec(&format!("DROP TABLE IF EXISTS {name}")).await?;
+        }
+        Ok(())
     }
 
     /// Removes the SQLite file and its WAL files (nothing for servers).
@@ -261,6 +266,23 @@ macro_rules! sql_store_tests {
             batched_adds_answer_each_job_and_skip_duplicates,
             debug_and_errors_never_show_the_password,
         );
+        $crate::sql_store_tests!(@tests $db, @cluster
+            concurrent_claims_hand_each_row_out_once,
+            a_table_without_claim_columns_is_upgraded,
+        );
+    };
+    (@tests $db:expr, @cluster $($name:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let db: common::Db = ($db)(stringify!($name));
+                let outcome = common::cluster::$name(&db).await;
+                db.remove_files();
+                if let Err(e) = outcome {
+                    panic!("{} failed: {e:#}", stringify!($name));
+                }
+            }
+        )+
     };
     (@tests $db:expr, $($name:ident),+ $(,)?) => {
         $(

@@ -142,7 +142,7 @@ pub(crate) fn context() -> StoreContext {
 }
 
 /// Runs `body` with a fresh table on `db`, dropping the table afterwards whatever happens.
-async fn with_table<F, Fut>(db: &Db, test: &str, body: F) -> anyhow::Result<()>
+pub(crate) async fn with_table<F, Fut>(db: &Db, test: &str, body: F) -> anyhow::Result<()>
 where
     F: FnOnce(String) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,

@@ -1,0 +1,587 @@
+//! Several schedulers on one table: claims on due rows, node heartbeats, runs in flight. The
+//! statements per dialect, and the [`SqlRecords`] calls that run them.
+//!
+//! Two tables beside the jobs table, named from it: `<table>_nodes` (one row per scheduler
+//! node: its heartbeat) and `<table>_runs` (runs of jobs with recovery on, in flight on a
+//! node). Claims are three nullable columns of the jobs table (`claimed_by`, `claim_token`,
+//! `claim_until`), added in place to a table created before them.
+
+use chrono::{DateTime, Utc};
+use scheduler_core::store::{Claim, InflightRun, NodeRecord, StoredRecord, from_micros, to_micros};
+use scheduler_core::{Error, ErrorKind, Result};
+use sqlx::SqlStr;
+
+use crate::dialect::{self, CLEAR_CLAIM, Dialect, RECORD_COLUMNS};
+use crate::pool::{Arg, Row, Shape, Step};
+use crate::records::{SqlRecords, micros_bounds};
+
+/// The longest node id the tables hold on MySQL (a utf8mb4 key), in characters.
+const MYSQL_MAX_NODE_CHARS: usize = 191;
+
+/// The cluster statements of one table, built once per store.
+#[derive(Debug, Clone)]
+pub(crate) struct ClusterQueries {
+    dialect: Dialect,
+    table: String,
+    pub(crate) nodes_table: String,
+    pub(crate) runs_table: String,
+    /// PostgreSQL's notification channel for this table.
+    pub(crate) channel: String,
+    /// PostgreSQL, SQLite: the claiming `UPDATE … RETURNING`; MySQL: the locking read of the
+    /// claimable rows (the `UPDATE` follows in the same transaction).
+    claim: SqlStr,
+    heartbeat: SqlStr,
+    nodes: SqlStr,
+    remove_node: SqlStr,
+    finish_run: SqlStr,
+    /// PostgreSQL, SQLite: `UPDATE … RETURNING`; MySQL: the locking read (then the update).
+    adopt: SqlStr,
+    adopt_update: SqlStr,
+    inflight: SqlStr,
+    pub(crate) count: SqlStr,
+    pub(crate) notify: SqlStr,
+    /// Reads the claim columns: fails on a table created before them.
+    claim_probe: SqlStr,
+}
+
+fn sql(text: String) -> SqlStr {
+    // Safe: the only text spliced in is the validated table name and names derived from it;
+    // values are always bound.
+    sqlx::SqlSafeStr::into_sql_str(sqlx::AssertSqlSafe(text))
+}
+
+/// `n` placeholders of `dialect`, numbered from `first`.
+fn placeholders(dialect: Dialect, first: usize, n: usize) -> Vec<String> {
+    (first..first + n)
+        .map(|i| match dialect {
+            Dialect::Postgres => format!("${i}"),
+            Dialect::Sqlite => format!("?{i}"),
+            Dialect::MySql => "?".to_owned(),
+        })
+        .collect()
+}
+
+impl ClusterQueries {
+    pub(crate) fn new(dialect: Dialect, table: &str) -> Self {
+        let nodes_table = dialect::derived_name(table, "nodes");
+        let runs_table = dialect::derived_name(table, "runs");
+        let channel = dialect::derived_name(table, "wakeup");
+        let (min, _) = micros_bounds();
+        let ph = |n| placeholders(dialect, 1, n);
+        // A row is claimable when no claim holds it, its claim lapsed, or this node holds it.
+        let claim = match dialect {
+            Dialect::Postgres | Dialect::Sqlite => {
+                let p = ph(5);
+                let (node, token, until, now, limit) = (&p[0], &p[1], &p[2], &p[3], &p[4]);
+                // PostgreSQL: rows another claim is taking right now are skipped, not waited
+                // for; SQLite runs the statement as one write transaction.
+                let lock = if dialect == Dialect::Postgres {
+                    " FOR UPDATE SKIP LOCKED"
+                } else {
+                    ""
+                };
+                format!(
+                    "UPDATE {table} SET claimed_by = {node}, claim_token = {token}, claim_until = \
+                     {until} WHERE id IN (SELECT id FROM {table} WHERE next_run_micros >= {min} \
+                     AND next_run_micros <= {now} AND (claim_until IS NULL OR claim_until <= \
+                     {now} OR claimed_by = {node}) ORDER BY next_run_micros, id LIMIT \
+                     {limit}{lock}) RETURNING {RECORD_COLUMNS}"
+                )
+            }
+            Dialect::MySql => format!(
+                "SELECT {RECORD_COLUMNS} FROM {table} WHERE next_run_micros >= {min} AND \
+                 next_run_micros <= ? AND (claim_until IS NULL OR claim_until <= ? OR claimed_by \
+                 = ?) ORDER BY next_run_micros, id LIMIT ? FOR UPDATE SKIP LOCKED"
+            ),
+        };
+        let heartbeat = {
+            let p = ph(3);
+            let insert = format!(
+                "INSERT INTO {nodes_table} (id, last_seen_micros, info) VALUES ({}, {}, {})",
+                p[0], p[1], p[2]
+            );
+            match dialect {
+                Dialect::Postgres | Dialect::Sqlite => format!(
+                    "{insert} ON CONFLICT (id) DO UPDATE SET last_seen_micros = \
+                     excluded.last_seen_micros, info = excluded.info"
+                ),
+                Dialect::MySql => format!(
+                    "{insert} ON DUPLICATE KEY UPDATE last_seen_micros = \
+                     VALUES(last_seen_micros), info = VALUES(info)"
+                ),
+            }
+        };
+        let remove_node = {
+            let p = ph(2);
+            format!(
+                "DELETE FROM {nodes_table} WHERE id = {} AND last_seen_micros = {}",
+                p[0], p[1]
+            )
+        };
+        let finish_run = {
+            let p = ph(2);
+            format!(
+                "DELETE FROM {runs_table} WHERE job_id = {} AND run_micros = {}",
+                p[0], p[1]
+            )
+        };
+        let (adopt, adopt_update) = {
+            let p = ph(2);
+            let update = format!(
+                "UPDATE {runs_table} SET node = {} WHERE node = {}",
+                p[0], p[1]
+            );
+            match dialect {
+                Dialect::Postgres | Dialect::Sqlite => (
+                    format!("{update} RETURNING job_id, run_micros, node"),
+                    update,
+                ),
+                Dialect::MySql => (
+                    format!(
+                        "SELECT job_id, run_micros, node FROM {runs_table} WHERE node = ? FOR \
+                         UPDATE"
+                    ),
+                    update,
+                ),
+            }
+        };
+        let count = match dialect {
+            // MySQL's COUNT is unsigned for some servers; the driver reads a signed integer.
+            Dialect::MySql => format!("SELECT CAST(COUNT(*) AS SIGNED) FROM {table}"),
+            Dialect::Postgres | Dialect::Sqlite => format!("SELECT COUNT(*) FROM {table}"),
+        };
+        ClusterQueries {
+            dialect,
+            table: table.to_owned(),
+            claim: sql(claim),
+            heartbeat: sql(heartbeat),
+            nodes: sql(format!(
+                "SELECT id, last_seen_micros, info FROM {nodes_table}"
+            )),
+            remove_node: sql(remove_node),
+            finish_run: sql(finish_run),
+            adopt: sql(adopt),
+            adopt_update: sql(adopt_update),
+            inflight: sql(format!(
+                "SELECT job_id, run_micros, node FROM {runs_table}"
+            )),
+            count: sql(count),
+            notify: sql("SELECT pg_notify($1, '')".to_owned()),
+            claim_probe: sql(format!(
+                "SELECT claimed_by, claim_token, claim_until FROM {table} WHERE 1 = 0"
+            )),
+            nodes_table,
+            runs_table,
+            channel,
+        }
+    }
+
+    /// Sets the claim of the rows `ids` (MySQL's second step of a claim).
+    fn claim_rows(&self, ids: usize) -> SqlStr {
+        let list = placeholders(self.dialect, 4, ids).join(", ");
+        let p = placeholders(self.dialect, 1, 3);
+        sql(format!(
+            "UPDATE {} SET claimed_by = {}, claim_token = {}, claim_until = {} WHERE id IN \
+             ({list})",
+            self.table, p[0], p[1], p[2]
+        ))
+    }
+
+    /// Clears the claims `node` holds on the rows `ids`.
+    fn release(&self, ids: usize) -> SqlStr {
+        let p = placeholders(self.dialect, 1, 1);
+        let list = placeholders(self.dialect, 2, ids).join(", ");
+        sql(format!(
+            "UPDATE {} SET {CLEAR_CLAIM} WHERE claimed_by = {} AND id IN ({list})",
+            self.table, p[0]
+        ))
+    }
+
+    /// Records `runs` runs in flight (job id, run time, node); a run recorded already is
+    /// given to the node named now.
+    pub(crate) fn record_runs(&self, runs: usize) -> SqlStr {
+        let mut next = 1;
+        let rows: Vec<String> = (0..runs)
+            .map(|_| {
+                let p = placeholders(self.dialect, next, 3);
+                next += 3;
+                format!("({})", p.join(", "))
+            })
+            .collect();
+        let insert = format!(
+            "INSERT INTO {} (job_id, run_micros, node) VALUES {}",
+            self.runs_table,
+            rows.join(", ")
+        );
+        sql(match self.dialect {
+            Dialect::Postgres | Dialect::Sqlite => format!(
+                "{insert} ON CONFLICT (job_id, run_micros) DO UPDATE SET node = excluded.node"
+            ),
+            Dialect::MySql => format!("{insert} ON DUPLICATE KEY UPDATE node = VALUES(node)"),
+        })
+    }
+
+    /// The statements that create the nodes and runs tables if they are missing.
+    pub(crate) fn create_tables(&self, mariadb: bool) -> Vec<SqlStr> {
+        let (nodes, runs) = (&self.nodes_table, &self.runs_table);
+        let statements = match self.dialect {
+            Dialect::Postgres => vec![
+                format!(
+                    "CREATE TABLE IF NOT EXISTS {nodes} (id TEXT COLLATE \"C\" NOT NULL PRIMARY \
+                     KEY, last_seen_micros BIGINT NOT NULL, info TEXT NOT NULL)"
+                ),
+                format!(
+                    "CREATE TABLE IF NOT EXISTS {runs} (job_id TEXT COLLATE \"C\" NOT NULL, \
+                     run_micros BIGINT NOT NULL, node TEXT NOT NULL, PRIMARY KEY (job_id, \
+                     run_micros))"
+                ),
+            ],
+            Dialect::Sqlite => vec![
+                format!(
+                    "CREATE TABLE IF NOT EXISTS {nodes} (id TEXT NOT NULL PRIMARY KEY, \
+                     last_seen_micros INTEGER NOT NULL, info TEXT NOT NULL)"
+                ),
+                format!(
+                    "CREATE TABLE IF NOT EXISTS {runs} (job_id TEXT NOT NULL, run_micros \
+                     INTEGER NOT NULL, node TEXT NOT NULL, PRIMARY KEY (job_id, run_micros))"
+                ),
+            ],
+            Dialect::MySql => {
+                let text = format!("VARCHAR(191) CHARACTER SET utf8mb4 COLLATE {}", {
+                    if mariadb {
+                        "utf8mb4_nopad_bin"
+                    } else {
+                        "utf8mb4_0900_bin"
+                    }
+                });
+                vec![
+                    format!(
+                        "CREATE TABLE IF NOT EXISTS {nodes} (id {text} NOT NULL PRIMARY KEY, \
+                         last_seen_micros BIGINT NOT NULL, info LONGTEXT CHARACTER SET utf8mb4 \
+                         NOT NULL) ENGINE = InnoDB"
+                    ),
+                    format!(
+                        "CREATE TABLE IF NOT EXISTS {runs} (job_id {text} NOT NULL, run_micros \
+                         BIGINT NOT NULL, node {text} NOT NULL, PRIMARY KEY (job_id, \
+                         run_micros)) ENGINE = InnoDB"
+                    ),
+                ]
+            }
+        };
+        statements.into_iter().map(sql).collect()
+    }
+
+    /// The statements that add the claim columns to a jobs table created before them.
+    pub(crate) fn add_claim_columns(&self, mariadb: bool) -> Vec<SqlStr> {
+        let table = &self.table;
+        let columns = match self.dialect {
+            Dialect::Postgres => ["claimed_by TEXT", "claim_token TEXT", "claim_until BIGINT"]
+                .map(str::to_owned),
+            Dialect::Sqlite => ["claimed_by TEXT", "claim_token TEXT", "claim_until INTEGER"]
+                .map(str::to_owned),
+            Dialect::MySql => {
+                let collation = if mariadb {
+                    "utf8mb4_nopad_bin"
+                } else {
+                    "utf8mb4_0900_bin"
+                };
+                [
+                    format!(
+                        "claimed_by VARCHAR(191) CHARACTER SET utf8mb4 COLLATE {collation} NULL"
+                    ),
+                    "claim_token VARCHAR(64) CHARACTER SET utf8mb4 NULL".to_owned(),
+                    "claim_until BIGINT NULL".to_owned(),
+                ]
+            }
+        };
+        columns
+            .into_iter()
+            .map(|c| sql(format!("ALTER TABLE {table} ADD COLUMN {c}")))
+            .collect()
+    }
+}
+
+impl SqlRecords {
+    /// Creates the cluster tables, and adds the claim columns to a jobs table that lacks them
+    /// (one made by an earlier version). Another process upgrading the same table at the same
+    /// moment is fine: the final probe decides.
+    pub(crate) async fn create_cluster_schema(
+        &self,
+        pool: &crate::pool::Pool,
+        mariadb: bool,
+    ) -> Result<()> {
+        for statement in self.cluster.create_tables(mariadb) {
+            self.bounded(
+                "creating the cluster tables",
+                pool.execute(statement, Vec::new()),
+            )
+            .await?;
+        }
+        let probe = || pool.fetch(self.cluster.claim_probe.clone(), Vec::new(), Shape::Id);
+        if self.bounded("checking the claim columns", probe()).await.is_ok() {
+            return Ok(());
+        }
+        let mut added = Ok(());
+        for statement in self.cluster.add_claim_columns(mariadb) {
+            let outcome = self
+                .bounded("adding the claim columns", pool.execute(statement, Vec::new()))
+                .await;
+            if let Err(e) = outcome {
+                added = Err(e);
+            }
+        }
+        match self.bounded("checking the claim columns", probe()).await {
+            Ok(_) => {
+                tracing::info!(table = %self.table, "added the claim columns to the job table");
+                Ok(())
+            }
+            Err(e) => Err(added.err().unwrap_or(e)),
+        }
+    }
+
+    fn check_node_id(&self, node: &str) -> Result<()> {
+        if self.url.dialect == Dialect::MySql && node.chars().count() > MYSQL_MAX_NODE_CHARS {
+            return Err(Error::config(format!(
+                "node id {node:?} is longer than the {MYSQL_MAX_NODE_CHARS} characters a MySQL \
+                 job table holds"
+            )));
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn claim_due_rows(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        claim: &Claim,
+    ) -> Result<Vec<StoredRecord>> {
+        self.check_node_id(&claim.node)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let (now, until) = (to_micros(now), to_micros(claim.until));
+        let pool = self.pool()?;
+        let mut rows = match self.url.dialect {
+            Dialect::Postgres | Dialect::Sqlite => {
+                let args = vec![
+                    Arg::Text(claim.node.clone()),
+                    Arg::Text(claim.token.clone()),
+                    Arg::Int(until),
+                    Arg::Int(now),
+                    Arg::Int(limit),
+                ];
+                self.bounded(
+                    "claiming due jobs",
+                    pool.fetch(self.cluster.claim.clone(), args, Shape::Record),
+                )
+                .await?
+            }
+            Dialect::MySql => {
+                let select = Step::new(
+                    self.cluster.claim.clone(),
+                    vec![
+                        Arg::Int(now),
+                        Arg::Int(now),
+                        Arg::Text(claim.node.clone()),
+                        Arg::Int(limit),
+                    ],
+                    None,
+                );
+                let then = |rows: &[Row]| {
+                    if rows.is_empty() {
+                        return None;
+                    }
+                    let mut args = vec![
+                        Arg::Text(claim.node.clone()),
+                        Arg::Text(claim.token.clone()),
+                        Arg::Int(until),
+                    ];
+                    args.extend(rows.iter().map(|r| Arg::Text(r.id.clone())));
+                    Some(Step::new(self.cluster.claim_rows(rows.len()), args, None))
+                };
+                self.bounded(
+                    "claiming due jobs",
+                    pool.read_then_write(select, Shape::Record, then),
+                )
+                .await?
+            }
+        };
+        // `RETURNING` answers in no particular order.
+        rows.sort_by(|a, b| (a.micros, &a.id).cmp(&(b.micros, &b.id)));
+        Ok(rows.into_iter().map(|row| self.record(row)).collect())
+    }
+
+    pub(crate) async fn release_claimed(&self, node: &str, ids: &[String]) -> Result<()> {
+        for chunk in ids.chunks(self.url.dialect.rows_per_statement()) {
+            let mut args = vec![Arg::Text(node.to_owned())];
+            args.extend(chunk.iter().map(|id| Arg::Text(id.clone())));
+            self.execute("releasing claims", &self.cluster.release(chunk.len()), args)
+                .await?;
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn write_heartbeat(&self, node: &NodeRecord) -> Result<()> {
+        self.check_node_id(&node.id)?;
+        let args = vec![
+            Arg::Text(node.id.clone()),
+            Arg::Int(to_micros(node.last_seen)),
+            Arg::Text(node.info.clone()),
+        ];
+        self.execute("writing the heartbeat", &self.cluster.heartbeat, args)
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn read_nodes(&self) -> Result<Vec<NodeRecord>> {
+        let rows = self
+            .fetch(
+                "reading the nodes",
+                &self.cluster.nodes,
+                Vec::new(),
+                Shape::Triple,
+            )
+            .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(NodeRecord {
+                    last_seen: self.cluster_time(row.micros, "last_seen_micros", &row.id)?,
+                    id: row.id,
+                    info: row.json,
+                })
+            })
+            .collect()
+    }
+
+    pub(crate) async fn delete_node(&self, id: &str, last_seen: DateTime<Utc>) -> Result<bool> {
+        let args = vec![Arg::Text(id.to_owned()), Arg::Int(to_micros(last_seen))];
+        let removed = self
+            .execute("removing a node", &self.cluster.remove_node, args)
+            .await?;
+        Ok(removed > 0)
+    }
+
+    /// The step that records `node`'s `runs` of `job_id` in flight, run only if the step before
+    /// it (the job's fire commit) applied.
+    pub(crate) fn inflight_step(
+        &self,
+        job_id: &str,
+        node: &str,
+        runs: &[DateTime<Utc>],
+    ) -> Result<Option<Step>> {
+        if runs.is_empty() {
+            return Ok(None);
+        }
+        self.check_node_id(node)?;
+        let mut args = Vec::with_capacity(runs.len() * 3);
+        for run in runs {
+            args.push(Arg::Text(job_id.to_owned()));
+            args.push(Arg::Int(to_micros(*run)));
+            args.push(Arg::Text(node.to_owned()));
+        }
+        Ok(Some(Step {
+            sql: self.cluster.record_runs(runs.len()),
+            args,
+            fetch: None,
+            if_applied: true,
+        }))
+    }
+
+    pub(crate) async fn delete_run(&self, job_id: &str, run_time: DateTime<Utc>) -> Result<()> {
+        let args = vec![Arg::Text(job_id.to_owned()), Arg::Int(to_micros(run_time))];
+        self.execute("finishing a run", &self.cluster.finish_run, args)
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn move_runs(&self, from: &str, to: &str) -> Result<Vec<InflightRun>> {
+        self.check_node_id(to)?;
+        let pool = self.pool()?;
+        let rows = match self.url.dialect {
+            Dialect::Postgres | Dialect::Sqlite => {
+                let args = vec![Arg::Text(to.to_owned()), Arg::Text(from.to_owned())];
+                self.bounded(
+                    "adopting runs",
+                    pool.fetch(self.cluster.adopt.clone(), args, Shape::Triple),
+                )
+                .await?
+            }
+            Dialect::MySql => {
+                // The locking read holds the rows until the update commits: a second caller
+                // waits, then finds them moved.
+                let select = Step::new(
+                    self.cluster.adopt.clone(),
+                    vec![Arg::Text(from.to_owned())],
+                    None,
+                );
+                let then = |rows: &[Row]| {
+                    (!rows.is_empty()).then(|| {
+                        Step::new(
+                            self.cluster.adopt_update.clone(),
+                            vec![Arg::Text(to.to_owned()), Arg::Text(from.to_owned())],
+                            None,
+                        )
+                    })
+                };
+                self.bounded(
+                    "adopting runs",
+                    pool.read_then_write(select, Shape::Triple, then),
+                )
+                .await?
+            }
+        };
+        self.runs(rows, Some(to))
+    }
+
+    pub(crate) async fn read_inflight(&self) -> Result<Vec<InflightRun>> {
+        let rows = self
+            .fetch(
+                "reading the runs in flight",
+                &self.cluster.inflight,
+                Vec::new(),
+                Shape::Triple,
+            )
+            .await?;
+        self.runs(rows, None)
+    }
+
+    pub(crate) async fn count_rows(&self) -> Result<u64> {
+        let rows = self
+            .fetch(
+                "counting the jobs",
+                &self.cluster.count,
+                Vec::new(),
+                Shape::Count,
+            )
+            .await?;
+        let count = rows.first().and_then(|r| r.micros).unwrap_or(0);
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    /// Rows of the runs table as runs, on `node` when given (the node they were just moved to).
+    fn runs(&self, rows: Vec<Row>, node: Option<&str>) -> Result<Vec<InflightRun>> {
+        rows.into_iter()
+            .map(|row| {
+                Ok(InflightRun {
+                    run_time: self.cluster_time(row.micros, "run_micros", &row.id)?,
+                    node: node.map_or(row.json, str::to_owned),
+                    job_id: row.id,
+                })
+            })
+            .collect()
+    }
+
+    /// A time column of a cluster table; one no instant has (an operator's edit) is an error
+    /// naming the row.
+    fn cluster_time(&self, micros: Option<i64>, column: &str, key: &str) -> Result<DateTime<Utc>> {
+        let bad = |what: String| {
+            Error::new(
+                ErrorKind::Backend,
+                format!(
+                    "{column} of {key:?} in the cluster tables of {} {what}",
+                    self.table
+                ),
+            )
+        };
+        let micros = micros.ok_or_else(|| bad("is NULL".to_owned()))?;
+        from_micros(micros).map_err(|e| bad(format!("is no time: {e}")))
+    }
+}

@@ -18,12 +18,18 @@ pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379/";
 /// The longest key this store accepts, in bytes.
 const MAX_KEY_LEN: usize = 256;
 
-/// The three keys of one store.
+/// The keys of one store: the three of the jobs, the three that several schedulers share
+/// (claims, in-flight runs, heartbeats), and the wake-up channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Keys {
     pub(crate) jobs: String,
     pub(crate) run_times: String,
     pub(crate) revisions: String,
+    pub(crate) claims: String,
+    pub(crate) inflight: String,
+    pub(crate) nodes: String,
+    /// A pub/sub channel, not a key; named like the keys so stores on one server stay apart.
+    pub(crate) wakeup: String,
 }
 
 impl Keys {
@@ -32,7 +38,24 @@ impl Keys {
             jobs: format!("{prefix}jobs"),
             run_times: format!("{prefix}run_times"),
             revisions: format!("{prefix}revisions"),
+            claims: format!("{prefix}claims"),
+            inflight: format!("{prefix}inflight"),
+            nodes: format!("{prefix}nodes"),
+            wakeup: format!("{prefix}wakeup"),
         }
+    }
+
+    /// The keys in the order every script receives them (`KEYS[1]` to `KEYS[7]`).
+    pub(crate) fn all(&self) -> [&str; 7] {
+        [
+            &self.jobs,
+            &self.run_times,
+            &self.revisions,
+            &self.claims,
+            &self.inflight,
+            &self.nodes,
+            &self.wakeup,
+        ]
     }
 }
 
@@ -90,8 +113,9 @@ impl RedisStoreBuilder {
         }
     }
 
-    /// The prefix of the three keys `{prefix}jobs`, `{prefix}run_times` and
-    /// `{prefix}revisions`; default `apscheduler.`. Keys set one by one win over it.
+    /// The prefix of the keys `{prefix}jobs`, `{prefix}run_times`, `{prefix}revisions`,
+    /// `{prefix}claims`, `{prefix}inflight`, `{prefix}nodes` and the channel `{prefix}wakeup`;
+    /// default `apscheduler.`. Keys set one by one win over it.
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
         self
@@ -110,7 +134,8 @@ impl RedisStoreBuilder {
     }
 
     /// The hash of revisions (not in APScheduler). Default: `{prefix}revisions`, or
-    /// `{jobs_key}.revisions` when the jobs key is set on its own.
+    /// `{jobs_key}.revisions` when the jobs key is set on its own (and likewise the claims,
+    /// in-flight runs, nodes and wake-up channel: `{jobs_key}.claims`, ...).
     pub fn revisions_key(mut self, key: impl Into<String>) -> Self {
         self.revisions_key = Some(key.into());
         self
@@ -157,25 +182,36 @@ impl RedisStoreBuilder {
             }
         }
         let defaults = Keys::with_prefix(&self.prefix);
-        let revisions_default = match (&self.jobs_key, self.revisions_key.is_none()) {
-            (Some(jobs), true) if self.prefix == DEFAULT_PREFIX => format!("{jobs}.revisions"),
-            _ => defaults.revisions,
+        // The keys APScheduler does not have follow the jobs key when only it is set, so
+        // that two stores configured APScheduler's way on one server stay apart.
+        let derived = match &self.jobs_key {
+            Some(jobs) if self.prefix == DEFAULT_PREFIX => Keys::with_prefix(&format!("{jobs}.")),
+            _ => defaults.clone(),
         };
         let keys = Keys {
             jobs: self.jobs_key.unwrap_or(defaults.jobs),
             run_times: self.run_times_key.unwrap_or(defaults.run_times),
-            revisions: self.revisions_key.unwrap_or(revisions_default),
+            revisions: self.revisions_key.unwrap_or(derived.revisions),
+            claims: derived.claims,
+            inflight: derived.inflight,
+            nodes: derived.nodes,
+            wakeup: derived.wakeup,
         };
-        for key in [&keys.jobs, &keys.run_times, &keys.revisions] {
+        let all = keys.all();
+        for key in all {
             validate_key(key)?;
         }
-        if keys.jobs == keys.run_times
-            || keys.jobs == keys.revisions
-            || keys.run_times == keys.revisions
-        {
+        if (1..all.len()).any(|i| all[..i].contains(&all[i])) {
             return Err(Error::config(format!(
-                "the Redis job store's keys must differ: jobs {:?}, run times {:?}, revisions {:?}",
-                keys.jobs, keys.run_times, keys.revisions
+                "the Redis job store's keys must differ: jobs {:?}, run times {:?}, revisions \
+                 {:?}, claims {:?}, in-flight runs {:?}, nodes {:?}, wake-up channel {:?}",
+                keys.jobs,
+                keys.run_times,
+                keys.revisions,
+                keys.claims,
+                keys.inflight,
+                keys.nodes,
+                keys.wakeup
             )));
         }
         Ok(RedisRecords::new(

@@ -1,8 +1,10 @@
 #![doc = include_str!("../README.md")]
 
+mod cluster;
 mod config;
 mod records;
 mod scripts;
+mod wakeup;
 
 pub use config::{DEFAULT_PREFIX, DEFAULT_URL, RedisStoreBuilder, redact, register};
 pub use records::{MAX_EXACT_MICROS, RedisRecords};

@@ -11,12 +11,13 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisError, RedisResult, Script};
 use scheduler_core::chrono::{DateTime, Utc};
 use scheduler_core::store::{
-    FireAnswer, FireAnswers, RecordFireCommit, ScheduleEntry, StoredRecord, from_micros, to_micros,
+    Capabilities, Claim, FireAnswer, FireAnswers, InflightRun, NodeRecord, RecordFireCommit,
+    ScheduleEntry, StoredRecord, from_micros, to_micros,
 };
 use scheduler_core::{Error, ErrorKind, RecordStore, Result, StoreContext};
 
 use crate::config::{Keys, RedisStoreBuilder};
-use crate::scripts;
+use crate::{scripts, wakeup};
 
 /// The largest magnitude of a score, in microseconds since 1970, that a double holds exactly
 /// together with every integer below it: 2^53.
@@ -42,6 +43,8 @@ pub struct RedisRecords {
     response_timeout: Duration,
     connection_timeout: Duration,
     connection: Mutex<Option<ConnectionManager>>,
+    /// The wake-up subscriber while started.
+    listener: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl fmt::Debug for RedisRecords {
@@ -52,9 +55,21 @@ impl fmt::Debug for RedisRecords {
             .field("jobs_key", &self.keys.jobs)
             .field("run_times_key", &self.keys.run_times)
             .field("revisions_key", &self.keys.revisions)
+            .field("claims_key", &self.keys.claims)
+            .field("inflight_key", &self.keys.inflight)
+            .field("nodes_key", &self.keys.nodes)
+            .field("wakeup_channel", &self.keys.wakeup)
             .field("response_timeout", &self.response_timeout)
             .field("connected", &self.lock().is_some())
             .finish()
+    }
+}
+
+impl Drop for RedisRecords {
+    fn drop(&mut self) {
+        // The listener holds the context (and through it the scheduler's wake-up); it must
+        // not outlive the store.
+        self.stop_listener();
     }
 }
 
@@ -79,6 +94,7 @@ impl RedisRecords {
             response_timeout,
             connection_timeout,
             connection: Mutex::new(None),
+            listener: Mutex::new(None),
         }
     }
 
@@ -102,6 +118,30 @@ impl RedisRecords {
         &self.keys.revisions
     }
 
+    /// The hash of claims on due rows (id -> `node|token|until µs`).
+    pub fn claims_key(&self) -> &str {
+        &self.keys.claims
+    }
+
+    /// The hash of runs in flight of jobs with recovery on (`run µs|job id` -> node).
+    pub fn inflight_key(&self) -> &str {
+        &self.keys.inflight
+    }
+
+    /// The hash of scheduler heartbeats (node id -> `last seen µs|info`).
+    pub fn nodes_key(&self) -> &str {
+        &self.keys.nodes
+    }
+
+    /// The pub/sub channel every write that gives a job a run time publishes on.
+    pub fn wakeup_channel(&self) -> &str {
+        &self.keys.wakeup
+    }
+
+    pub(crate) fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
     fn lock(&self) -> MutexGuard<'_, Option<ConnectionManager>> {
         // The guarded value is replaced whole; a panic cannot leave it half changed.
         self.connection.lock().unwrap_or_else(|p| p.into_inner())
@@ -123,7 +163,7 @@ impl RedisRecords {
     /// first call after an outage with the error of its last failed reconnection (and only
     /// then reconnects), and a refused request was never sent, so sending it again cannot
     /// apply it twice.
-    async fn call<T, F, Fut>(&self, what: &str, request: F) -> Result<T>
+    pub(crate) async fn call<T, F, Fut>(&self, what: &str, request: F) -> Result<T>
     where
         F: Fn(ConnectionManager) -> Fut + Send,
         Fut: Future<Output = RedisResult<T>> + Send,
@@ -150,19 +190,18 @@ impl RedisRecords {
         }
     }
 
-    /// Runs `script` on the three keys with `args` (EVALSHA, loading the script when the
+    /// Runs `script` on the store's keys with `args` (EVALSHA, loading the script when the
     /// server does not know it, as after a restart).
-    async fn script<T: redis::FromRedisValue + Send>(
+    pub(crate) async fn script<T: redis::FromRedisValue + Send>(
         &self,
         what: &str,
         script: &Script,
         args: &[&[u8]],
     ) -> Result<T> {
         let mut invocation = script.prepare_invoke();
-        invocation
-            .key(&self.keys.jobs)
-            .key(&self.keys.run_times)
-            .key(&self.keys.revisions);
+        for key in self.keys.all() {
+            invocation.key(key);
+        }
         for arg in args {
             invocation.arg(*arg);
         }
@@ -208,11 +247,59 @@ impl RedisRecords {
         }
     }
 
+    /// Subscribes to the wake-up channel (once here, so that wake-ups published after
+    /// `start` returns are delivered) and leaves a task listening, replacing an earlier one.
+    /// A subscription that fails here is retried by the task: the store works without it,
+    /// on the scheduler's polling.
+    async fn start_listener(&self, ctx: &StoreContext) {
+        self.stop_listener();
+        let channel = self.keys.wakeup.clone();
+        let first = match wakeup::subscribe(&self.client, &channel, self.response_timeout).await {
+            Ok(subscription) => Some(subscription),
+            Err(e) => {
+                tracing::warn!(
+                    url = %self.redacted_url,
+                    error = %e,
+                    "cannot subscribe to the Redis wake-up channel yet; retrying in the background"
+                );
+                None
+            }
+        };
+        let task = tokio::spawn(wakeup::listen(
+            self.client.clone(),
+            channel,
+            ctx.clone(),
+            first,
+            self.response_timeout,
+            self.redacted_url.clone(),
+        ));
+        *self.listener.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
+    }
+
+    fn stop_listener(&self) {
+        let task = self
+            .listener
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(task) = task {
+            task.abort();
+        }
+    }
+
     /// Refuses keys that hold another type than this store writes there (a prefix that
     /// collides with another application's keys), before anything is written.
     async fn check_key_types(&self) -> Result<()> {
+        let keys = [
+            &self.keys.jobs,
+            &self.keys.run_times,
+            &self.keys.revisions,
+            &self.keys.claims,
+            &self.keys.inflight,
+            &self.keys.nodes,
+        ];
         let mut pipe = redis::pipe();
-        for key in [&self.keys.jobs, &self.keys.run_times, &self.keys.revisions] {
+        for key in keys {
             pipe.cmd("TYPE").arg(key);
         }
         let pipe_ref = &pipe;
@@ -222,8 +309,7 @@ impl RedisRecords {
                 |mut c| async move { pipe_ref.query_async(&mut c).await },
             )
             .await?;
-        let expected = ["hash", "zset", "hash"];
-        let keys = [&self.keys.jobs, &self.keys.run_times, &self.keys.revisions];
+        let expected = ["hash", "zset", "hash", "hash", "hash", "hash"];
         for ((key, found), want) in keys.into_iter().zip(&types).zip(expected) {
             if found != "none" && found != want {
                 return Err(Error::config(format!(
@@ -337,7 +423,28 @@ impl RawRow {
     }
 }
 
-fn text(bytes: Vec<u8>) -> String {
+/// The rows of an answer of groups of 4 (id, score, revision, JSON), as [`scripts::DUE`] and
+/// [`scripts::CLAIM`] give them.
+pub(crate) fn due_rows(flat: Vec<Vec<u8>>) -> Vec<StoredRecord> {
+    let mut rows = Vec::with_capacity(flat.len() / 4);
+    let mut values = flat.into_iter();
+    while let (Some(id), Some(score), Some(revision), Some(json)) =
+        (values.next(), values.next(), values.next(), values.next())
+    {
+        rows.push(
+            RawRow {
+                id: text(id),
+                score: Some(parse_score(&score).unwrap_or(f64::NAN)),
+                revision: optional(revision),
+                json: optional(json),
+            }
+            .into_record(),
+        );
+    }
+    rows
+}
+
+pub(crate) fn text(bytes: Vec<u8>) -> String {
     String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
@@ -350,18 +457,79 @@ fn optional(bytes: Vec<u8>) -> Option<Vec<u8>> {
 }
 
 impl RecordStore for RedisRecords {
-    async fn start(&self, _ctx: &StoreContext) -> Result<()> {
+    async fn start(&self, ctx: &StoreContext) -> Result<()> {
         if self.lock().is_none() {
             let manager = self.connect().await?;
             *self.lock() = Some(manager);
         }
-        self.check_key_types().await
+        self.check_key_types().await?;
+        self.start_listener(ctx).await;
+        Ok(())
     }
 
     async fn shutdown(&self) -> Result<()> {
+        self.stop_listener();
         // Dropping the last clone closes the connection; calls in flight keep theirs.
         self.lock().take();
         Ok(())
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::persistent().with_cluster(true)
+    }
+
+    async fn count(&self) -> Result<u64> {
+        // A row is an id in the jobs hash or in the sorted set; both hold it unless a row
+        // is paused (hash only) or has lost its record (set only), so the larger count is
+        // exact whenever the store holds no row without a record.
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .hlen(&self.keys.jobs)
+            .zcard(&self.keys.run_times);
+        let pipe_ref = &pipe;
+        let (records, scheduled): (u64, u64) = self
+            .call("count", |mut c| async move {
+                pipe_ref.query_async(&mut c).await
+            })
+            .await?;
+        Ok(records.max(scheduled))
+    }
+
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        claim: &Claim,
+    ) -> Result<Vec<StoredRecord>> {
+        self.claim_rows(now, limit, claim).await
+    }
+
+    async fn release_claims(&self, node: &str, ids: &[String]) -> Result<()> {
+        self.release_claim_ids(node, ids).await
+    }
+
+    async fn heartbeat(&self, node: &NodeRecord) -> Result<()> {
+        self.write_heartbeat(node).await
+    }
+
+    async fn nodes(&self) -> Result<Vec<NodeRecord>> {
+        self.node_records().await
+    }
+
+    async fn remove_node(&self, id: &str, last_seen: DateTime<Utc>) -> Result<bool> {
+        self.remove_node_if(id, last_seen).await
+    }
+
+    async fn finish_run(&self, job_id: &str, run_time: DateTime<Utc>) -> Result<()> {
+        self.finish_inflight(job_id, run_time).await
+    }
+
+    async fn adopt_runs(&self, from: &str, to: &str) -> Result<Vec<InflightRun>> {
+        self.adopt_inflight(from, to).await
+    }
+
+    async fn inflight_runs(&self) -> Result<Vec<InflightRun>> {
+        self.all_inflight().await
     }
 
     fn run_time_range(&self) -> RangeInclusive<DateTime<Utc>> {
@@ -403,22 +571,7 @@ impl RecordStore for RedisRecords {
         let flat: Vec<Vec<u8>> = self
             .script("due", &scripts::DUE, &[max.as_bytes(), limit.as_bytes()])
             .await?;
-        let mut rows = Vec::with_capacity(flat.len() / 4);
-        let mut values = flat.into_iter();
-        while let (Some(id), Some(score), Some(revision), Some(json)) =
-            (values.next(), values.next(), values.next(), values.next())
-        {
-            rows.push(
-                RawRow {
-                    id: text(id),
-                    score: Some(parse_score(&score).unwrap_or(f64::NAN)),
-                    revision: optional(revision),
-                    json: optional(json),
-                }
-                .into_record(),
-            );
-        }
-        Ok(rows)
+        Ok(due_rows(flat))
     }
 
     async fn next_run_times(&self, limit: usize) -> Result<Vec<ScheduleEntry>> {
@@ -550,12 +703,15 @@ impl RecordStore for RedisRecords {
                 "update",
                 &scripts::CONDITIONAL,
                 &[
+                    b"p",
                     record.id.as_bytes(),
                     expected.as_bytes(),
                     b"w",
                     record.json.as_bytes(),
                     revision.as_bytes(),
                     &score,
+                    b"",
+                    b"",
                 ],
             )
             .await?;
@@ -571,10 +727,12 @@ impl RecordStore for RedisRecords {
     }
 
     async fn remove_all(&self) -> Result<()> {
+        // The rows and their claims; the nodes' heartbeats and runs in flight are not rows.
         let mut cmd = redis::cmd("DEL");
         cmd.arg(&self.keys.jobs)
             .arg(&self.keys.run_times)
-            .arg(&self.keys.revisions);
+            .arg(&self.keys.revisions)
+            .arg(&self.keys.claims);
         let cmd = &cmd;
         let _: i64 = self
             .call("remove all", |mut c| async move {
@@ -601,12 +759,30 @@ impl RecordStore for RedisRecords {
                 .iter()
                 .map(|c| score(c.write.as_ref().and_then(|w| w.next_run_time)))
                 .collect();
-            let mut args: Vec<&[u8]> = Vec::with_capacity(chunk.len() * 6);
-            for ((commit, (expected, revision)), score) in chunk.iter().zip(&numbers).zip(&scores) {
+            let runs: Vec<String> = chunk
+                .iter()
+                .map(|c| match &c.inflight {
+                    Some((_, times)) => {
+                        let micros: Vec<String> =
+                            times.iter().map(|t| to_micros(*t).to_string()).collect();
+                        micros.join(",")
+                    }
+                    None => String::new(),
+                })
+                .collect();
+            let mut args: Vec<&[u8]> = Vec::with_capacity(1 + chunk.len() * 8);
+            args.push(b"-");
+            for (((commit, (expected, revision)), score), runs) in
+                chunk.iter().zip(&numbers).zip(&scores).zip(&runs)
+            {
                 let (mode, json): (&[u8], &[u8]) = match &commit.write {
                     Some(write) => (b"w", write.json.as_bytes()),
                     None => (b"d", b""),
                 };
+                let node = commit
+                    .inflight
+                    .as_ref()
+                    .map_or("", |(node, _)| node.as_str());
                 args.extend([
                     commit.id.as_bytes(),
                     expected.as_bytes(),
@@ -614,6 +790,8 @@ impl RecordStore for RedisRecords {
                     json,
                     revision.as_bytes(),
                     score.as_slice(),
+                    node.as_bytes(),
+                    runs.as_bytes(),
                 ]);
             }
             let applied: Vec<i64> = self

@@ -1,9 +1,14 @@
 //! The Lua scripts: every write, and every read that spans more than one key, runs as one
 //! script, so other clients never see a row half written.
 //!
-//! Every script takes the same three keys: `KEYS[1]` the jobs hash (id -> JSON), `KEYS[2]` the
+//! Every script takes the same keys: `KEYS[1]` the jobs hash (id -> JSON), `KEYS[2]` the
 //! run-time sorted set (id -> integer microseconds since 1970), `KEYS[3]` the revisions hash
-//! (id -> decimal revision). A row exists when its id is in the jobs hash or in the sorted set
+//! (id -> decimal revision), `KEYS[4]` the claims hash (id -> `node|token|until µs`),
+//! `KEYS[5]` the in-flight runs hash (`run µs|job id` -> node), `KEYS[6]` the nodes hash
+//! (node id -> `last seen µs|info`), and `KEYS[7]` the wake-up channel (not a key: passed
+//! with them so every script takes one list). Every write of a row clears its claim; every
+//! write that gives a row a run time publishes on the channel, so other schedulers look
+//! again at once. A row exists when its id is in the jobs hash or in the sorted set
 //! (a run time without a record is shown to the adapter as a corrupt record, never hidden). A
 //! missing revision reads as `0`. Revisions are compared as the decimal strings the store
 //! wrote, so no Lua number rounding can make two revisions equal.
@@ -18,6 +23,7 @@ pub(crate) static INSERT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 local out = {}
+local scheduled = false
 for i = 1, #ARGV, 4 do
   local id = ARGV[i]
   if redis.call('HEXISTS', KEYS[1], id) == 1 or redis.call('ZSCORE', KEYS[2], id) then
@@ -25,10 +31,15 @@ for i = 1, #ARGV, 4 do
   else
     redis.call('HSET', KEYS[1], id, ARGV[i + 1])
     redis.call('HSET', KEYS[3], id, ARGV[i + 2])
-    if ARGV[i + 3] ~= '' then redis.call('ZADD', KEYS[2], ARGV[i + 3], id) end
+    redis.call('HDEL', KEYS[4], id)
+    if ARGV[i + 3] ~= '' then
+      redis.call('ZADD', KEYS[2], ARGV[i + 3], id)
+      scheduled = true
+    end
     out[#out + 1] = 1
   end
 end
+if scheduled then redis.call('PUBLISH', KEYS[7], 'w') end
 return out
 ",
     )
@@ -41,8 +52,10 @@ pub(crate) static UPSERT: LazyLock<Script> = LazyLock::new(|| {
 local id = ARGV[1]
 redis.call('HSET', KEYS[1], id, ARGV[2])
 redis.call('HSET', KEYS[3], id, ARGV[3])
+redis.call('HDEL', KEYS[4], id)
 if ARGV[4] ~= '' then
   redis.call('ZADD', KEYS[2], ARGV[4], id)
+  redis.call('PUBLISH', KEYS[7], 'w')
 else
   redis.call('ZREM', KEYS[2], id)
 end
@@ -51,18 +64,24 @@ return 1
     )
 });
 
-/// Groups of 6 arguments: id, expected revision, `w` (write) or `d` (delete), JSON, revision,
-/// score (`""`: paused). Each group applies only if the row's record exists and its revision
-/// is the expected one; answers 1 (applied) or 0 per group. Conditional updates and fire
-/// commits both run it.
+/// `ARGV[1]`: `p` to publish a wake-up when a write gives a row a run time (updates), `-`
+/// not to (fire commits, which only move run times later). Then groups of 8 arguments: id,
+/// expected revision, `w` (write) or `d` (delete), JSON, revision, score (`""`: paused), the
+/// node the fired runs are in flight on (`""`: none), and their run times (integer
+/// microseconds joined by `,`). Each group applies only if the row's record exists and its
+/// revision is the expected one, and then also clears the row's claim and records the runs
+/// in flight; answers 1 (applied) or 0 per group. Conditional updates and fire commits both
+/// run it.
 pub(crate) static CONDITIONAL: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 local out = {}
-for i = 1, #ARGV, 6 do
+local scheduled = false
+for i = 2, #ARGV, 8 do
   local id = ARGV[i]
   local current = redis.call('HGET', KEYS[3], id) or '0'
   if redis.call('HEXISTS', KEYS[1], id) == 1 and current == ARGV[i + 1] then
+    redis.call('HDEL', KEYS[4], id)
     if ARGV[i + 2] == 'd' then
       redis.call('HDEL', KEYS[1], id)
       redis.call('HDEL', KEYS[3], id)
@@ -72,8 +91,14 @@ for i = 1, #ARGV, 6 do
       redis.call('HSET', KEYS[3], id, ARGV[i + 4])
       if ARGV[i + 5] ~= '' then
         redis.call('ZADD', KEYS[2], ARGV[i + 5], id)
+        scheduled = true
       else
         redis.call('ZREM', KEYS[2], id)
+      end
+    end
+    if ARGV[i + 6] ~= '' then
+      for run in string.gmatch(ARGV[i + 7], '[^,]+') do
+        redis.call('HSET', KEYS[5], run .. '|' .. id, ARGV[i + 6])
       end
     end
     out[#out + 1] = 1
@@ -81,6 +106,7 @@ for i = 1, #ARGV, 6 do
     out[#out + 1] = 0
   end
 end
+if scheduled and ARGV[1] == 'p' then redis.call('PUBLISH', KEYS[7], 'w') end
 return out
 ",
     )
@@ -94,6 +120,7 @@ local id = ARGV[1]
 local record = redis.call('HDEL', KEYS[1], id)
 local scheduled = redis.call('ZREM', KEYS[2], id)
 redis.call('HDEL', KEYS[3], id)
+redis.call('HDEL', KEYS[4], id)
 if record + scheduled > 0 then return 1 else return 0 end
 ",
     )
@@ -132,6 +159,102 @@ for i = 1, #ids, 2 do
   out[#out + 1] = id
   out[#out + 1] = ids[i + 1]
   out[#out + 1] = redis.call('HGET', KEYS[3], id) or ''
+end
+return out
+",
+    )
+});
+
+/// now (µs), limit, page size, node, token, until (µs): claims the first `limit` rows due at
+/// or before now, in score order (ties by id), skipping rows whose claim another node holds
+/// until after now, and sets each claimed row's claim to `node|token|until`. Answers the
+/// claimed rows as [`DUE`] does. Looks through the due rows a page at a time, so rows claimed
+/// by other nodes never fill the batch.
+pub(crate) static CLAIM: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local now = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+local page = tonumber(ARGV[3])
+local node = ARGV[4]
+local claim = node .. '|' .. ARGV[5] .. '|' .. ARGV[6]
+local out = {}
+local taken = 0
+local offset = 0
+while taken < limit do
+  local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', offset, page)
+  for i = 1, #ids, 2 do
+    local id = ids[i]
+    local held = redis.call('HGET', KEYS[4], id)
+    local free = true
+    if held then
+      local holder, _, until_ = string.match(held, '^(.*)|([^|]*)|([^|]*)$')
+      local lapses = tonumber(until_ or '')
+      free = holder == nil or holder == node or lapses == nil or lapses <= now
+    end
+    if free then
+      redis.call('HSET', KEYS[4], id, claim)
+      out[#out + 1] = id
+      out[#out + 1] = ids[i + 1]
+      out[#out + 1] = redis.call('HGET', KEYS[3], id) or ''
+      out[#out + 1] = redis.call('HGET', KEYS[1], id) or ''
+      taken = taken + 1
+      if taken >= limit then break end
+    end
+  end
+  if #ids < 2 * page then break end
+  offset = offset + page
+end
+return out
+",
+    )
+});
+
+/// node, then ids: clears the claims of those rows that `node` holds.
+pub(crate) static RELEASE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local released = 0
+for i = 2, #ARGV do
+  local held = redis.call('HGET', KEYS[4], ARGV[i])
+  if held and string.match(held, '^(.*)|[^|]*|[^|]*$') == ARGV[1] then
+    redis.call('HDEL', KEYS[4], ARGV[i])
+    released = released + 1
+  end
+end
+return released
+",
+    )
+});
+
+/// node id, last seen (µs, as written): removes the node's heartbeat if it still says that
+/// time; answers 1 if it did.
+pub(crate) static REMOVE_NODE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local seen = redis.call('HGET', KEYS[6], ARGV[1])
+if seen and string.match(seen, '^(-?%d+)|') == ARGV[2] then
+  redis.call('HDEL', KEYS[6], ARGV[1])
+  return 1
+end
+return 0
+",
+    )
+});
+
+/// from, to: gives every in-flight run of node `from` to node `to`; answers the entries
+/// moved (`run µs|job id`). Scans the in-flight hash, which holds only the runs in flight of
+/// jobs with recovery on.
+pub(crate) static ADOPT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local all = redis.call('HGETALL', KEYS[5])
+local out = {}
+for i = 1, #all, 2 do
+  if all[i + 1] == ARGV[1] then
+    redis.call('HSET', KEYS[5], all[i], ARGV[2])
+    out[#out + 1] = all[i]
+  end
 end
 return out
 ",

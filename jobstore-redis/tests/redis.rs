@@ -56,7 +56,15 @@ where
         let prefix = common::prefix_of(&ns);
         let cleaned = async {
             let mut connection = raw_client(&url).await?;
-            let keys = ["jobs", "run_times", "revisions"].map(|k| format!("{prefix}{k}"));
+            let keys = [
+                "jobs",
+                "run_times",
+                "revisions",
+                "claims",
+                "inflight",
+                "nodes",
+            ]
+            .map(|k| format!("{prefix}{k}"));
             let _: i64 = redis::cmd("DEL")
                 .arg(&keys)
                 .query_async(&mut connection)

@@ -57,6 +57,9 @@ pub(crate) async fn namespaced_store(ns: &Namespace) -> anyhow::Result<RedisJobS
         records.jobs_key().to_owned(),
         records.run_times_key().to_owned(),
         records.revisions_key().to_owned(),
+        records.claims_key().to_owned(),
+        records.inflight_key().to_owned(),
+        records.nodes_key().to_owned(),
     ];
     ns.on_cleanup(move || async move {
         let mut connection = raw_client(&url).await?;

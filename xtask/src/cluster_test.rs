@@ -97,14 +97,14 @@ pub(crate) fn run_backend(backend: &str) -> Result {
         jobs,
         work: &work,
     };
-    let all_up = setup.run(&format!("cluster_{stamp}_up"), None, true)?;
-    let killed = setup.run(&format!("cluster_{stamp}_kill"), Some(2), false)?;
+    let all_up = setup.run(&format!("cluster_{stamp}_up"), false, true)?;
+    let killed = setup.run(&format!("cluster_{stamp}_kill"), true, false)?;
 
     eprintln!("\n  {backend}: {}", Outcome::HEADER);
     eprintln!("  {backend}: {}", all_up.row("all up"));
     eprintln!(
         "  {backend}: {}",
-        killed.row(&format!("{} killed", NODES[2]))
+        killed.row(&format!("{} killed", killed.killed.unwrap_or("?")))
     );
     for (label, outcome) in [("all up", &all_up), ("killed", &killed)] {
         eprintln!(
@@ -237,9 +237,9 @@ struct Setup<'a> {
 }
 
 impl Setup<'_> {
-    /// One run on the store `name`: the nodes, with `kill` (an index into [`NODES`]) killed
-    /// midway, and the wake-up probe alongside when `probe`.
-    fn run(&self, name: &str, kill: Option<usize>, probe: bool) -> Result<Outcome> {
+    /// One run on the store `name`: the nodes, one of them killed midway when `kill`, and the
+    /// wake-up probe alongside when `probe`.
+    fn run(&self, name: &str, kill: bool, probe: bool) -> Result<Outcome> {
         let dir = self.work.join(name);
         fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let start = unix_micros() + micros(STARTUP);
@@ -271,24 +271,23 @@ impl Setup<'_> {
             }
             Ok(())
         })();
-        let mut killed_at = None;
-        if spawned.is_ok()
-            && let Some(k) = kill
-        {
-            // Mid-second, when the killed node's runs of that second are in flight.
-            let at = start + SECONDS / 2 * 1_000_000 + 600_000;
-            sleep_until_micros(at);
+        let mut killed = None;
+        if spawned.is_ok() && kill {
+            // Mid-second, the node that fired most of that second's runs: they are in flight.
+            let second = start + SECONDS / 2 * 1_000_000;
+            sleep_until_micros(second + 600_000);
+            let k = busiest(&dir, second);
             let (node, child) = &mut children[k];
             child
                 .kill()
                 .map_err(|e| format!("cannot kill node {node}: {e}"))?;
-            killed_at = Some(unix_micros());
             eprintln!(
                 "  node {node} killed (SIGKILL) {:.1} s after the first run time",
                 (unix_micros() - start) as f64 / 1e6
             );
+            killed = Some(NODES[k]);
         }
-        let failures = wait_all(&mut children, kill.map(|k| NODES[k]), deadline, &dir);
+        let failures = wait_all(&mut children, killed, deadline, &dir);
         spawned?;
         if !failures.is_empty() {
             return Err(failures.join("\n"));
@@ -327,6 +326,21 @@ fn spawn(mut command: Command, dir: &Path, node: &str) -> Result<Child> {
         .stderr(file)
         .spawn()
         .map_err(|e| format!("cannot start node {node}: {e}"))
+}
+
+/// The index in [`NODES`] of the node that submitted most runs scheduled at `second`.
+fn busiest(dir: &Path, second: i64) -> usize {
+    let submitted = |node: &str| {
+        fs::read_to_string(dir.join(format!("{node}.log")))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(parse)
+            .filter(|l| l.what == "submitted" && l.scheduled == second)
+            .count()
+    };
+    (0..NODES.len())
+        .max_by_key(|&k| submitted(NODES[k]))
+        .unwrap_or(0)
 }
 
 /// Waits for every node; one still running well past `deadline` is killed. Answers each
@@ -426,8 +440,8 @@ struct Outcome {
     per_node: BTreeMap<String, usize>,
     /// The latest submission after its scheduled time, µs.
     worst_lag_micros: i64,
-    /// When the node was killed, after the first run time, µs.
-    killed_at: Option<i64>,
+    /// The node killed.
+    killed: Option<&'static str>,
     probe: Option<Probes>,
 }
 

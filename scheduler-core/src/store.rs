@@ -14,15 +14,17 @@
 //! Either way, the conformance suite (`testkit`, `jobstore_conformance!`) checks it.
 
 pub mod admin;
+pub mod cluster;
 pub mod record;
 
 use std::collections::HashMap;
-use std::fmt::Debug;
+use std::fmt::{self, Debug};
 use std::future::Future;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+pub use cluster::{Claim, ClusterStore, InflightRun, NodeRecord};
 pub use record::{
     RecordFireCommit, RecordJobStore, RecordStore, ScheduleEntry, StoredRecord, from_micros,
     to_micros,
@@ -39,16 +41,69 @@ pub struct StoreContext {
     alias: Arc<str>,
     codec: JobCodec,
     events: EventBus,
+    waker: Waker,
+    node: Option<NodeIdentity>,
+}
+
+/// Who the scheduler is on a shared store: its node id and how long its claims last.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeIdentity {
+    /// The scheduler's node id.
+    pub id: Arc<str>,
+    /// How long a claim on due rows lasts (see [`RecordStore::claim_due`]).
+    pub claim_lease: std::time::Duration,
+}
+
+/// What [`StoreContext::wake`] calls: the scheduler's wake-up, or nothing.
+#[derive(Clone, Default)]
+struct Waker(Option<Arc<dyn Fn() + Send + Sync>>);
+
+impl fmt::Debug for Waker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() { "Waker" } else { "NoWaker" })
+    }
 }
 
 impl StoreContext {
     /// A context for a store known as `alias`, decoding jobs with `codec` and reporting on
-    /// `events`.
+    /// `events`. Its [`wake`](Self::wake) does nothing and it has no node identity until
+    /// given them ([`with_waker`](Self::with_waker), [`with_node`](Self::with_node)).
     pub fn new(alias: impl Into<Arc<str>>, codec: JobCodec, events: EventBus) -> Self {
         StoreContext {
             alias: alias.into(),
             codec,
             events,
+            waker: Waker::default(),
+            node: None,
+        }
+    }
+
+    /// This context, whose [`wake`](Self::wake) calls `wake`.
+    pub fn with_waker(mut self, wake: impl Fn() + Send + Sync + 'static) -> Self {
+        self.waker = Waker(Some(Arc::new(wake)));
+        self
+    }
+
+    /// This context, naming the scheduler node that uses the store: a store shared by several
+    /// schedulers claims due rows for it ([`RecordStore::claim_due`]).
+    pub fn with_node(mut self, node: NodeIdentity) -> Self {
+        self.node = Some(node);
+        self
+    }
+
+    /// The scheduler node using the store, when it is one of several sharing it.
+    pub fn node(&self) -> Option<&NodeIdentity> {
+        self.node.as_ref()
+    }
+
+    /// The store changed in a way that may make a job due earlier (another node added or
+    /// changed one): the scheduler looks at its stores again now.
+    ///
+    /// Cheap, callable from any thread or task, and coalescing (many calls before the
+    /// scheduler looks make one look); a no-op when the scheduler is not running.
+    pub fn wake(&self) {
+        if let Some(wake) = &self.waker.0 {
+            wake();
         }
     }
 
@@ -101,6 +156,12 @@ pub struct Capabilities {
     pub persistent: bool,
     /// The store can hold closure jobs, which cannot be serialized.
     pub closures: bool,
+    /// Several scheduler processes can share the store: it claims due rows, keeps node
+    /// heartbeats and in-flight runs ([`store::cluster`](crate::store::cluster)).
+    pub cluster: bool,
+    /// It tells the other nodes sharing it when a write may make a job due earlier (their
+    /// [`StoreContext::wake`] is called); without it they see the write within `max_wait`.
+    pub notifies: bool,
 }
 
 impl Capabilities {
@@ -109,6 +170,8 @@ impl Capabilities {
         Capabilities {
             persistent: false,
             closures: true,
+            cluster: false,
+            notifies: false,
         }
     }
 
@@ -117,6 +180,18 @@ impl Capabilities {
         Capabilities {
             persistent: true,
             closures: false,
+            cluster: false,
+            notifies: false,
+        }
+    }
+
+    /// These capabilities, for a store that several schedulers can share
+    /// ([`cluster`](Self::cluster)), pushing wake-ups to the other nodes when `notifies`.
+    pub const fn with_cluster(self, notifies: bool) -> Self {
+        Capabilities {
+            cluster: true,
+            notifies,
+            ..self
         }
     }
 }
@@ -165,6 +240,10 @@ pub struct FireCommit {
     pub revision: u64,
     /// What happens to the job's schedule.
     pub outcome: FireOutcome,
+    /// The run times this fire runs, when the job recovers lost runs
+    /// ([`Job::recover_lost_runs`]) and the store is shared: recorded as in flight on this
+    /// node with the commit ([`RecordFireCommit::inflight`]). Empty otherwise.
+    pub recover_runs: Vec<DateTime<Utc>>,
 }
 
 impl FireCommit {
@@ -185,7 +264,15 @@ impl FireCommit {
             due_at,
             revision,
             outcome,
+            recover_runs: Vec::new(),
         }
+    }
+
+    /// This commit, recording `run_times` as in flight on this node (see
+    /// [`recover_runs`](Self::recover_runs)).
+    pub fn with_recover_runs(mut self, run_times: Vec<DateTime<Utc>>) -> Self {
+        self.recover_runs = run_times;
+        self
     }
 
     /// A commit of `job` as it was read: its id, next run time and revision.
@@ -419,6 +506,13 @@ pub trait JobStore: Send + Sync + Debug + 'static {
     /// unrunnable may be fixed (an executor was added). Records still unreadable are skipped,
     /// and reported, again.
     fn clear_skipped(&self);
+
+    /// The store's cluster side (heartbeats, in-flight runs), when several schedulers can
+    /// share it ([`Capabilities::cluster`]). `None` by default; [`RecordJobStore`] answers
+    /// it for a backend that declares `cluster`.
+    fn cluster(&self) -> Option<&dyn ClusterStore> {
+        None
+    }
 }
 
 /// The object-safe mirror of [`JobStore`], implemented for every `JobStore`.
@@ -444,6 +538,7 @@ pub trait DynJobStore: Send + Sync + Debug + 'static {
     fn commit_fires<'a>(&'a self, commits: &'a [FireCommit]) -> BoxFuture<'a, Result<FireAnswers>>;
     fn skip_until_changed(&self, id: &str, revision: u64);
     fn clear_skipped(&self);
+    fn cluster(&self) -> Option<&dyn ClusterStore>;
 }
 
 impl<S: JobStore> DynJobStore for S {
@@ -497,6 +592,9 @@ impl<S: JobStore> DynJobStore for S {
     }
     fn clear_skipped(&self) {
         JobStore::clear_skipped(self);
+    }
+    fn cluster(&self) -> Option<&dyn ClusterStore> {
+        JobStore::cluster(self)
     }
 }
 
@@ -602,6 +700,10 @@ impl JobStore for TimedStore {
     }
     fn clear_skipped(&self) {
         self.inner.clear_skipped();
+    }
+    fn cluster(&self) -> Option<&dyn ClusterStore> {
+        // Not bounded here: the scheduler bounds its cluster calls itself.
+        self.inner.cluster()
     }
 }
 

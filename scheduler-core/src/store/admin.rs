@@ -203,6 +203,7 @@ pub async fn remove(store: &impl RecordStore, id: &str) -> Result<()> {
         due_at: view.next_run_time.unwrap_or(DateTime::UNIX_EPOCH),
         expected_revision: view.revision,
         write: None,
+        inflight: None,
     };
     let answers = store.commit_fires(std::slice::from_ref(&commit)).await?;
     match answers.get(id) {

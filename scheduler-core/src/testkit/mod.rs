@@ -56,6 +56,7 @@ mod admin;
 pub mod cases;
 mod clock;
 mod event_log;
+mod raw;
 mod record_map;
 
 use std::any::Any;
@@ -75,9 +76,7 @@ use crate::clock::BoxFuture;
 use crate::error::Result;
 use crate::event::{Event, EventBus, EventMask, EventStream, JobFaultEvent};
 use crate::job::{Job, JobCodec, JobDefaults, JobFunction, JobRegistry, JobSpec, JobTarget};
-use crate::store::{
-    DynJobStore, JobStore, RecordJobStore, RecordStore, StoreContext, StoredRecord,
-};
+use crate::store::{DynJobStore, JobStore, StoreContext};
 use crate::trigger::{Trigger, TriggerRegistry, TriggerState};
 
 /// Where one conformance case keeps its data: a unique name, and room for an in-process store
@@ -175,25 +174,7 @@ impl fmt::Debug for Namespace {
     }
 }
 
-/// Raw access to a persistent store's rows, for the cases that plant records a process cannot
-/// read and check that they are left untouched. Every [`RecordJobStore`] has it.
-pub trait RawRecords: Send + Sync + 'static {
-    /// Writes `record` as is (adding or replacing the row), bypassing the codec.
-    fn put_raw(&self, record: StoredRecord) -> BoxFuture<'_, Result<()>>;
-
-    /// The row with `id` as stored.
-    fn get_raw<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<StoredRecord>>>;
-}
-
-impl<R: RecordStore> RawRecords for RecordJobStore<R> {
-    fn put_raw(&self, record: StoredRecord) -> BoxFuture<'_, Result<()>> {
-        Box::pin(self.records().upsert(record))
-    }
-
-    fn get_raw<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<StoredRecord>>> {
-        Box::pin(self.records().get(id))
-    }
-}
+pub use raw::RawRecords;
 
 /// One opened handle: the store, and its raw rows when it is persistent.
 struct Handle {
@@ -283,6 +264,25 @@ impl Fixture {
             .unwrap_or_else(|p| p.into_inner())
             .push(handle.store.clone());
         Ok(handle.store)
+    }
+
+    /// Opens and starts a second handle on the same data, with its raw rows, whose context's
+    /// [`wake`](StoreContext::wake) calls `on_wake`. It is shut down when the case ends.
+    pub async fn second_raw(
+        &self,
+        on_wake: impl Fn() + Send + Sync + 'static,
+    ) -> anyhow::Result<(Arc<dyn DynJobStore>, Arc<dyn RawRecords>)> {
+        let handle = (self.open)().await?;
+        let raw = handle
+            .raw
+            .ok_or_else(|| anyhow::anyhow!("this case needs raw record access"))?;
+        let ctx = self.context(self.codec.clone()).with_waker(on_wake);
+        handle.store.start(ctx).await?;
+        self.others
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(handle.store.clone());
+        Ok((handle.store, raw))
     }
 
     /// The store's raw rows; an error for a store that has none (an in-memory store).
@@ -557,7 +557,9 @@ fn run(
 /// the same namespace (see [`Namespace`]). The second argument says what the store declares:
 /// `in_memory` (holds closures, forgets at shutdown) or `persistent` (keeps jobs across
 /// restarts, refuses closures, and gives the suite [`RawRecords`]); the cases for that kind
-/// run, and the store's `capabilities()` must agree.
+/// run, and the store's `capabilities()` must agree. The `cluster_*` cases check the cluster
+/// methods of [`RecordStore`](crate::RecordStore) on two handles; they pass at once for a
+/// store whose capabilities do not have `cluster` (and the wake-up case without `notifies`).
 #[macro_export]
 macro_rules! jobstore_conformance {
     ($setup:path, in_memory) => {
@@ -582,6 +584,19 @@ macro_rules! jobstore_conformance {
             reads_a_record_written_before_optional_fields_existed,
             the_run_time_column_is_the_authority,
             writes_the_json_run_time_with_the_column,
+            cluster_claims_are_exclusive,
+            cluster_a_lapsed_claim_can_be_taken,
+            cluster_the_same_node_claims_again,
+            cluster_release_frees_only_own_claims,
+            cluster_a_write_clears_the_claim,
+            cluster_a_claim_does_not_change_the_revision,
+            cluster_claims_follow_run_time_order_and_limit,
+            cluster_heartbeats_upsert_and_list,
+            cluster_remove_node_is_conditional_and_exclusive,
+            cluster_inflight_is_written_iff_the_commit_applies,
+            cluster_finish_run_removes_one_entry,
+            cluster_adopt_runs_is_exclusive,
+            cluster_a_write_wakes_other_nodes,
         );
         $crate::jobstore_conformance!(@common run_persistent_case $setup);
     };

@@ -1,14 +1,15 @@
 //! The model record backend.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 
 use crate::error::Result;
 use crate::store::{
-    FireAnswer, FireAnswers, RecordFireCommit, RecordStore, ScheduleEntry, StoreContext,
-    StoredRecord, from_micros, to_micros,
+    Capabilities, Claim, FireAnswer, FireAnswers, InflightRun, NodeRecord, RecordFireCommit,
+    RecordStore, ScheduleEntry, StoreContext, StoredRecord, from_micros, to_micros,
 };
 
 /// The model [`RecordStore`]: rows in a map in this process, laid out as a persistent backend
@@ -22,9 +23,26 @@ use crate::store::{
 ///
 /// Clones share the rows, so two [`RecordJobStore`](crate::RecordJobStore)s over clones behave
 /// like two processes on one store. The rows outlive `shutdown`, as a database's do.
-#[derive(Debug, Clone, Default)]
+///
+/// It implements the cluster contract too ([`Capabilities::with_cluster`], notifying): claims
+/// are columns of the row (`claim_node`, `claim_token`, `claim_until`), heartbeats and
+/// in-flight runs are tables of their own, and every insert, upsert or update wakes every
+/// started clone's context, as a backend's `NOTIFY` and listener would.
+#[derive(Debug, Default)]
 pub struct RecordMap {
     rows: Arc<Mutex<Rows>>,
+    /// This clone's key among the listeners (a process's connection).
+    handle: u64,
+}
+
+impl Clone for RecordMap {
+    fn clone(&self) -> Self {
+        static HANDLES: AtomicU64 = AtomicU64::new(1);
+        RecordMap {
+            rows: self.rows.clone(),
+            handle: HANDLES.fetch_add(1, Ordering::Relaxed),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -32,6 +50,12 @@ struct Rows {
     by_id: HashMap<String, Row>,
     /// The index on the run time: `(micros, id)` of every scheduled row.
     by_time: BTreeSet<(i64, String)>,
+    /// The heartbeat table: node id → (last seen µs, info).
+    nodes: HashMap<String, (i64, String)>,
+    /// The in-flight table: (job id, run time µs) → node.
+    inflight: BTreeMap<(String, i64), String>,
+    /// The started clones' contexts, woken after each write (a LISTEN per process).
+    listeners: HashMap<u64, StoreContext>,
 }
 
 #[derive(Debug, Clone)]
@@ -39,6 +63,19 @@ struct Row {
     next_run_micros: Option<i64>,
     revision: u64,
     json: String,
+    /// The claim columns: `None` when unclaimed (every write clears them).
+    claim: Option<RowClaim>,
+}
+
+#[derive(Debug, Clone)]
+struct RowClaim {
+    node: String,
+    #[expect(
+        dead_code,
+        reason = "kept as a backend keeps it, to re-read one claim's rows"
+    )]
+    token: String,
+    until_micros: i64,
 }
 
 impl Rows {
@@ -54,6 +91,7 @@ impl Rows {
                 next_run_micros,
                 revision: record.revision,
                 json: record.json,
+                claim: None,
             },
         );
     }
@@ -107,15 +145,30 @@ impl RecordMap {
         // Every change keeps the map and the index consistent before anything can panic.
         self.rows.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// Wakes every started clone, after the write (outside the lock, as a notification is
+    /// delivered after the transaction commits).
+    fn notify(&self) {
+        let listeners: Vec<StoreContext> = self.lock().listeners.values().cloned().collect();
+        for ctx in listeners {
+            ctx.wake();
+        }
+    }
 }
 
 impl RecordStore for RecordMap {
-    async fn start(&self, _ctx: &StoreContext) -> Result<()> {
+    async fn start(&self, ctx: &StoreContext) -> Result<()> {
+        self.lock().listeners.insert(self.handle, ctx.clone());
         Ok(())
     }
 
     async fn shutdown(&self) -> Result<()> {
+        self.lock().listeners.remove(&self.handle);
         Ok(())
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::persistent().with_cluster(true)
     }
 
     async fn get(&self, id: &str) -> Result<Option<StoredRecord>> {
@@ -162,11 +215,14 @@ impl RecordStore for RecordMap {
             return Ok(false);
         }
         rows.put(record);
+        drop(rows);
+        self.notify();
         Ok(true)
     }
 
     async fn upsert(&self, record: StoredRecord) -> Result<()> {
         self.lock().put(record);
+        self.notify();
         Ok(())
     }
 
@@ -176,6 +232,8 @@ impl RecordStore for RecordMap {
             return Ok(false);
         }
         rows.put(record);
+        drop(rows);
+        self.notify();
         Ok(true)
     }
 
@@ -184,7 +242,9 @@ impl RecordStore for RecordMap {
     }
 
     async fn remove_all(&self) -> Result<()> {
-        *self.lock() = Rows::default();
+        let mut rows = self.lock();
+        rows.by_id.clear();
+        rows.by_time.clear();
         Ok(())
     }
 
@@ -199,6 +259,12 @@ impl RecordStore for RecordMap {
                         rows.delete(&commit.id);
                     }
                 }
+                if let Some((node, run_times)) = &commit.inflight {
+                    for t in run_times {
+                        let key = (commit.id.to_string(), to_micros(*t));
+                        rows.inflight.insert(key, node.clone());
+                    }
+                }
                 FireAnswer::Committed
             } else {
                 FireAnswer::Stale
@@ -206,5 +272,121 @@ impl RecordStore for RecordMap {
             answers.insert(commit.id.clone(), answer);
         }
         Ok(answers)
+    }
+
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        claim: &Claim,
+    ) -> Result<Vec<StoredRecord>> {
+        let mut rows = self.lock();
+        let now = to_micros(now);
+        let claimable: Vec<String> = rows
+            .by_time
+            .iter()
+            .take_while(|(micros, _)| *micros <= now)
+            .filter(|(_, id)| {
+                rows.by_id.get(id).is_some_and(|row| match &row.claim {
+                    Some(held) => held.node == claim.node || held.until_micros <= now,
+                    None => true,
+                })
+            })
+            .take(limit)
+            .map(|(_, id)| id.clone())
+            .collect();
+        let mut claimed = Vec::with_capacity(claimable.len());
+        for id in claimable {
+            if let Some(row) = rows.by_id.get_mut(&id) {
+                row.claim = Some(RowClaim {
+                    node: claim.node.clone(),
+                    token: claim.token.clone(),
+                    until_micros: to_micros(claim.until),
+                });
+            }
+            claimed.extend(rows.record(&id)?);
+        }
+        Ok(claimed)
+    }
+
+    async fn release_claims(&self, node: &str, ids: &[String]) -> Result<()> {
+        let mut rows = self.lock();
+        for id in ids {
+            if let Some(row) = rows.by_id.get_mut(id)
+                && row.claim.as_ref().is_some_and(|held| held.node == node)
+            {
+                row.claim = None;
+            }
+        }
+        Ok(())
+    }
+
+    async fn heartbeat(&self, node: &NodeRecord) -> Result<()> {
+        let seen = (to_micros(node.last_seen), node.info.clone());
+        self.lock().nodes.insert(node.id.clone(), seen);
+        Ok(())
+    }
+
+    async fn nodes(&self) -> Result<Vec<NodeRecord>> {
+        self.lock()
+            .nodes
+            .iter()
+            .map(|(id, (micros, info))| {
+                Ok(NodeRecord {
+                    id: id.clone(),
+                    last_seen: from_micros(*micros)?,
+                    info: info.clone(),
+                })
+            })
+            .collect()
+    }
+
+    async fn remove_node(&self, id: &str, last_seen: DateTime<Utc>) -> Result<bool> {
+        let mut rows = self.lock();
+        if rows
+            .nodes
+            .get(id)
+            .is_some_and(|(micros, _)| *micros == to_micros(last_seen))
+        {
+            rows.nodes.remove(id);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    async fn finish_run(&self, job_id: &str, run_time: DateTime<Utc>) -> Result<()> {
+        let key = (job_id.to_owned(), to_micros(run_time));
+        self.lock().inflight.remove(&key);
+        Ok(())
+    }
+
+    async fn adopt_runs(&self, from: &str, to: &str) -> Result<Vec<InflightRun>> {
+        let mut rows = self.lock();
+        let mut adopted = Vec::new();
+        for ((job_id, micros), node) in rows.inflight.iter_mut() {
+            if node == from {
+                to.clone_into(node);
+                adopted.push(InflightRun {
+                    job_id: job_id.clone(),
+                    run_time: from_micros(*micros)?,
+                    node: to.to_owned(),
+                });
+            }
+        }
+        Ok(adopted)
+    }
+
+    async fn inflight_runs(&self) -> Result<Vec<InflightRun>> {
+        self.lock()
+            .inflight
+            .iter()
+            .map(|((job_id, micros), node)| {
+                Ok(InflightRun {
+                    job_id: job_id.clone(),
+                    run_time: from_micros(*micros)?,
+                    node: node.clone(),
+                })
+            })
+            .collect()
     }
 }

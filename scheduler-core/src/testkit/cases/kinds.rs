@@ -10,10 +10,15 @@ pub async fn declares_in_memory_capabilities(f: &Fixture) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// A persistent store says so.
+/// A persistent store says so (and may say it can be shared: `cluster`, with or without
+/// `notifies`; never `notifies` alone).
 pub async fn declares_persistent_capabilities(f: &Fixture) -> anyhow::Result<()> {
     let caps = f.store().capabilities();
-    ensure!(caps == Capabilities::persistent(), "capabilities {caps:?}");
+    let shared = Capabilities::persistent().with_cluster(caps.notifies);
+    ensure!(
+        caps == Capabilities::persistent() || caps == shared,
+        "capabilities {caps:?}"
+    );
     Ok(())
 }
 

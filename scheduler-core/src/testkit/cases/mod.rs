@@ -4,6 +4,7 @@
 //! names them.
 
 mod aside;
+mod cluster;
 mod fires;
 mod kinds;
 mod load;
@@ -13,6 +14,7 @@ mod times;
 mod writes;
 
 pub use aside::*;
+pub use cluster::*;
 pub use fires::*;
 pub use kinds::*;
 pub use load::*;

@@ -1,0 +1,512 @@
+//! Several schedulers on one store: claims on due rows, heartbeats, in-flight runs and
+//! wake-ups, called at the record level on two handles of one namespace. Each case passes at
+//! once for a store whose capabilities do not have `cluster` (it does not claim to share).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use crate::store::{Claim, NodeRecord, RecordFireCommit};
+use crate::testkit::RawRecords;
+
+use super::*;
+
+/// Whether the store under test declares the cluster contract; the cases pass otherwise.
+fn clustered(f: &Fixture) -> bool {
+    f.store().capabilities().cluster
+}
+
+/// The two handles' raw rows: the fixture's, and a second handle's (another process).
+async fn two_handles(
+    f: &Fixture,
+) -> anyhow::Result<(&dyn RawRecords, Arc<dyn DynJobStore>, Arc<dyn RawRecords>)> {
+    let (other, other_raw) = f.second_raw(|| ()).await?;
+    Ok((f.raw()?, other, other_raw))
+}
+
+fn ids_of(rows: &[StoredRecord]) -> Vec<&str> {
+    rows.iter().map(|r| r.id.as_str()).collect()
+}
+
+fn claim(node: &str, until: DateTime<Utc>) -> Claim {
+    Claim::new(node, until)
+}
+
+/// Adds one job per id, due at `at(0)`.
+async fn add_due(f: &Fixture, ids: &[&str]) -> anyhow::Result<()> {
+    let jobs: Vec<Job> = ids.iter().map(|id| f.job(id, Some(at(0)))).collect();
+    add_all(f, &jobs).await
+}
+
+/// A row claimed by a node is not handed to another node while the claim holds; concurrent
+/// claims from two handles and several nodes never hand out one row twice.
+pub async fn cluster_claims_are_exclusive(f: &Fixture) -> anyhow::Result<()> {
+    if !clustered(f) {
+        return Ok(());
+    }
+    let (a, _, b) = two_handles(f).await?;
+    add_due(f, &["a", "b", "c"]).await?;
+    let first = a.claim_due(at(0), 2, &claim("n1", at(30))).await?;
+    ensure!(
+        ids_of(&first) == ["a", "b"],
+        "n1 claimed {:?}",
+        ids_of(&first)
+    );
+    let second = b.claim_due(at(0), 10, &claim("n2", at(30))).await?;
+    ensure!(ids_of(&second) == ["c"], "n2 claimed {:?}", ids_of(&second));
+    let third = b.claim_due(at(1), 10, &claim("n3", at(30))).await?;
+    ensure!(
+        third.is_empty(),
+        "n3 claimed held rows {:?}",
+        ids_of(&third)
+    );
+
+    // A race: four nodes on two handles claim small batches until nothing is left.
+    let many: Vec<String> = (0..60).map(|i| format!("race{i:02}")).collect();
+    let jobs: Vec<Job> = many.iter().map(|id| f.job(id, Some(at(-5)))).collect();
+    add_all(f, &jobs).await?;
+    let handles: [Arc<dyn RawRecords>; 2] = [f.second_raw(|| ()).await?.1, b];
+    let mut tasks = Vec::new();
+    for n in 0..4 {
+        let raw = handles[n % 2].clone();
+        tasks.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            loop {
+                let c = Claim::new(format!("racer{n}"), at(300));
+                let rows = raw.claim_due(at(-5), 3, &c).await?;
+                if rows.is_empty() {
+                    return anyhow::Ok(got);
+                }
+                // Mark them fired for this node so the same node does not claim them again.
+                for row in &rows {
+                    let mut moved = row.clone();
+                    moved.next_run_time = Some(at(3600));
+                    moved.revision = row.revision + 1;
+                    let commit = RecordFireCommit {
+                        id: row.id.as_str().into(),
+                        due_at: at(-5),
+                        expected_revision: row.revision,
+                        write: Some(moved),
+                        inflight: None,
+                    };
+                    raw.commit_raw(std::slice::from_ref(&commit)).await?;
+                }
+                got.extend(rows.into_iter().map(|r| r.id));
+            }
+        }));
+    }
+    let mut seen = Vec::new();
+    for task in tasks {
+        seen.extend(task.await??);
+    }
+    let distinct: BTreeSet<&String> = seen.iter().collect();
+    ensure!(
+        distinct.len() == seen.len(),
+        "rows handed out twice: {} claims of {} rows",
+        seen.len(),
+        distinct.len()
+    );
+    ensure!(
+        distinct.len() == many.len(),
+        "{} of {} rows claimed",
+        distinct.len(),
+        many.len()
+    );
+    Ok(())
+}
+
+/// A claim lapses at its `until`: one microsecond before, another node is refused the row;
+/// at `until`, it gets it.
+pub async fn cluster_a_lapsed_claim_can_be_taken(f: &Fixture) -> anyhow::Result<()> {
+    if !clustered(f) {
+        return Ok(());
+    }
+    let (a, _, b) = two_handles(f).await?;
+    add_due(f, &["j"]).await?;
+    ensure!(a.claim_due(at(0), 10, &claim("n1", at(10))).await?.len() == 1);
+    let before = at(10) - TimeDelta::microseconds(1);
+    let early = b.claim_due(before, 10, &claim("n2", at(40))).await?;
+    ensure!(
+        early.is_empty(),
+        "a held claim was taken: {:?}",
+        ids_of(&early)
+    );
+    let late = b.claim_due(at(10), 10, &claim("n2", at(40))).await?;
+    ensure!(ids_of(&late) == ["j"], "a lapsed claim was not taken");
+    // Now n2 holds it: n1 is refused until it lapses again.
+    let back = a.claim_due(at(20), 10, &claim("n1", at(50))).await?;
+    ensure!(
+        back.is_empty(),
+        "n2's claim was taken by n1 {:?}",
+        ids_of(&back)
+    );
+    Ok(())
+}
+
+/// A node may claim again the rows it holds (its earlier pass did not fire them).
+pub async fn cluster_the_same_node_claims_again(f: &Fixture) -> anyhow::Result<()> {
+    if !clustered(f) {
+        return Ok(());
+    }
+    let (a, _, b) = two_handles(f).await?;
+    add_due(f, &["a", "b"]).await?;
+    ensure!(a.claim_due(at(0), 10, &claim("n1", at(30))).await?.len() == 2);
+    // The same node through the other handle (a restarted process keeps its node id).
+    let again = b.claim_due(at(1), 10, &claim("n1", at(30))).await?;
+    ensure!(
+        ids_of(&again) == ["a", "b"],
+        "re-claimed {:?}",
+        ids_of(&again)
+    );
+    Ok(())
+}
+
+/// `release_claims` frees the releasing node's claims only.
+pub async fn cluster_release_frees_only_own_claims(f: &Fixture) -> anyhow::Result<()> {
+    if !clustered(f) {
+        return Ok(());
+    }
+    let (a, _, b) = two_handles(f).await?;
+    add_due(f, &["a", "b"]).await?;
+    ensure!(a.claim_due(at(0), 10, &claim("n1", at(30))).await?.len() == 2);
+    let both = vec!["a".to_owned(), "b".to_owned()];
+    // Another node's release leaves n1's claims alone.
+    b.release_claims("n2", &both).await?;
+    let none = b.claim_due(at(0), 10, &claim("n2", at(30))).await?;
+    ensure!(none.is_empty(), "n2 freed n1's claims: {:?}", ids_of(&none));
+    a.release_claims("n1", &both[..1]).await?;
+    let freed = b.claim_due(at(0), 10, &claim("n2", at(30))).await?;
+    ensure!(
+        ids_of(&freed) == ["a"],
+        "after release: {:?}",
+        ids_of(&freed)
+    );
+    Ok(())
+}
+
+/// Every write of a row clears its claim: update, upsert, and an applied fire commit.
+pub async fn cluster_a_write_clears_the_claim(f: &Fixture) -> anyhow::Result<()> {
+    if !clustered(f) {
+        return Ok(());
+    }
+    let (a, other, b) = two_handles(f).await?;
+    add_due(f, &["updated", "upserted", "fired", "held"]).await?;
+    ensure!(a.claim_due(at(0), 10, &claim("n1", at(300))).await?.len() == 4);
+    let mut updated = fetch(&*other, "updated").await?;
+    updated.set_next_run_time(Some(at(1)));
+    other.update_job(updated).await?;
+    other
+        .upsert_job(f.job("upserted", Some(at(1))))
+        .await
+        .context("upsert")?;
+    let fired = fetch(&*other, "fired").await?;
+    let answers = other
+        .commit_fires(&[commit(&fired, FireOutcome::Reschedule(at(1)))?])
+        .await?;
+    ensure!(answers.get("fired") == Some(FireAnswer::Committed));
+    let taken = b.claim_due(at(1), 10, &claim("n2", at(300))).await?;
+    ensure!(
+        ids_of(&taken) == ["fired", "updated", "upserted"],
+        "after the writes n2 claimed {:?} (\"held\" must stay n1's)",
+        ids_of(&taken)
+    );
+    Ok(())
+}
+
+/// A claim is not a write: the revision stays, and a fire commit at the revision read before
+/// the claim still applies.
+pub async fn cluster_a_claim_does_not_change_the_revision(f: &Fixture) -> anyhow::Result<()> {
+    if !clustered(f) {
+        return Ok(());
+    }
+    let (a, _, _) = two_handles(f).await?;
+    add_due(f, &["j"]).await?;
+    let before = fetch(f.store(), "j").await?;
+    let claimed = a.claim_due(at(0), 10, &claim("n1", at(30))).await?;
+    ensure!(claimed.len() == 1);
+    ensure!(
+        claimed[0].revision == before.revision(),
+        "claim answered revision {} for {}",
+        claimed[0].revision,
+        before.revision()
+    );
+    let after = fetch(f.store(), "j").await?;
+    ensure!(
+        after.revision() == before.revision(),
+        "the claim changed the revision"
+    );
+    let answers = f
+        .store()
+        .commit_fires(&[commit(&before, FireOutcome::Reschedule(at(60)))?])
+        .await?;
+    ensure!(answers.get("j") == Some(FireAnswer::Committed));
+    Ok(())
+}
+
+/// Claims come in run-time order, ties by id, at most `limit`; paused and later rows never.
+pub async fn cluster_claims_follow_run_time_order_and_limit(f: &Fixture) -> anyhow::Result<()> {
+    if !clustered(f) {
+        return Ok(());
+    }
+    let (a, _, _) = two_handles(f).await?;
+    add_all(
+        f,
+        &[
+            f.job("late", Some(at(5))),
+            f.job("b-tie", Some(at(-1))),
+            f.job("a-tie", Some(at(-1))),
+            f.job("first", Some(at(-9))),
+            f.job("paused", None),
+            f.job("future", Some(at(6))),
+        ],
+    )
+    .await?;
+    let two = a.claim_due(at(5), 2, &claim("n1", at(30))).await?;
+    ensure!(
+        ids_of(&two) == ["first", "a-tie"],
+        "limit 2: {:?}",
+        ids_of(&two)
+    );
+    let all = a.claim_due(at(5), 100, &claim("n1", at(30))).await?;
+    ensure!(
+        ids_of(&all) == ["first", "a-tie", "b-tie", "late"],
+        "all due: {:?}",
+        ids_of(&all)
+    );
+    ensure!(
+        all[0].next_run_time == Some(at(-9)),
+        "run time {:?}",
+        all[0].next_run_time
+    );
+    Ok(())
+}
+
+/// `heartbeat` upserts one row per node, which every handle lists with its info unchanged.
+pub async fn cluster_heartbeats_upsert_and_list(f: &Fixture) -> anyhow::Result<()> {
+    if !clustered(f) {
+        return Ok(());
+    }
+    let (a, _, b) = two_handles(f).await?;
+    let info = r#"{"host":"hôte-1","pid":42,"note":"\"quoted\""}"#.to_owned();
+    let n1 = NodeRecord {
+        id: "n1".into(),
+        last_seen: at(0),
+        info: info.clone(),
+    };
+    a.heartbeat(&n1).await?;
+    b.heartbeat(&NodeRecord {
+        id: "n2".into(),
+        last_seen: at(1),
+        info: "{}".into(),
+    })
+    .await?;
+    let later = NodeRecord {
+        last_seen: at(7) + TimeDelta::microseconds(3),
+        ..n1.clone()
+    };
+    a.heartbeat(&later).await?;
+    let mut nodes = b.nodes().await?;
+    nodes.sort_by(|x, y| x.id.cmp(&y.id));
+    ensure!(nodes.len() == 2, "nodes {nodes:?}");
+    ensure!(nodes[0] == later, "n1 as listed: {:?}", nodes[0]);
+    ensure!(nodes[0].info == info, "info changed: {}", nodes[0].info);
+    ensure!(nodes[1].last_seen == at(1));
+    Ok(())
+}
+
+/// `remove_node` removes a heartbeat only at the `last_seen` given, and exactly one of several
+/// concurrent callers gets `true`.
+pub async fn cluster_remove_node_is_conditional_and_exclusive(f: &Fixture) -> anyhow::Result<()> {
+    if !clustered(f) {
+        return Ok(());
+    }
+    let (a, _, b) = two_handles(f).await?;
+    let node = NodeRecord {
+        id: "dead".into(),
+        last_seen: at(3),
+        info: "{}".into(),
+    };
+    a.heartbeat(&node).await?;
+    ensure!(
+        !b.remove_node("dead", at(2)).await?,
+        "removed at a last_seen it no longer has"
+    );
+    ensure!(b.nodes().await?.len() == 1, "the node was removed");
+    ensure!(!b.remove_node("nobody", at(3)).await?);
+    let handles: [Arc<dyn RawRecords>; 2] = [f.second_raw(|| ()).await?.1, b.clone()];
+    let mut tasks = Vec::new();
+    for n in 0..8 {
+        let raw = handles[n % 2].clone();
+        tasks.push(tokio::spawn(
+            async move { raw.remove_node("dead", at(3)).await },
+        ));
+    }
+    let mut winners = 0;
+    for task in tasks {
+        winners += usize::from(task.await??);
+    }
+    ensure!(winners == 1, "{winners} callers removed the node");
+    ensure!(b.nodes().await?.is_empty(), "the node is still listed");
+    Ok(())
+}
+
+/// A fire commit with `inflight` records the runs on the node iff it applies.
+pub async fn cluster_inflight_is_written_iff_the_commit_applies(f: &Fixture) -> anyhow::Result<()> {
+    if !clustered(f) {
+        return Ok(());
+    }
+    let (a, _, b) = two_handles(f).await?;
+    add_due(f, &["applied", "stale"]).await?;
+    let runs = vec![at(0), at(0) + TimeDelta::microseconds(1)];
+    let mut commits = Vec::new();
+    for id in ["applied", "stale"] {
+        let row = a
+            .get_raw(id)
+            .await?
+            .with_context(|| format!("{id} missing"))?;
+        let mut next = row.clone();
+        next.next_run_time = Some(at(60));
+        next.revision = row.revision + 1;
+        let expected = if id == "stale" {
+            row.revision + 7
+        } else {
+            row.revision
+        };
+        commits.push(RecordFireCommit {
+            id: id.into(),
+            due_at: at(0),
+            expected_revision: expected,
+            write: Some(next),
+            inflight: Some(("n1".into(), runs.clone())),
+        });
+    }
+    let answers = a.commit_raw(&commits).await?;
+    ensure!(answers.get("applied") == Some(FireAnswer::Committed));
+    ensure!(answers.get("stale") == Some(FireAnswer::Stale));
+    let mut inflight = b.inflight_runs().await?;
+    inflight.sort_by_key(|r| r.run_time);
+    ensure!(inflight.len() == 2, "in flight {inflight:?}");
+    for (entry, t) in inflight.iter().zip(&runs) {
+        ensure!(
+            entry.job_id == "applied" && entry.node == "n1" && entry.run_time == *t,
+            "entry {entry:?}"
+        );
+    }
+    Ok(())
+}
+
+/// `finish_run` removes exactly one entry, whichever node holds it; a missing one is no error.
+pub async fn cluster_finish_run_removes_one_entry(f: &Fixture) -> anyhow::Result<()> {
+    if !clustered(f) {
+        return Ok(());
+    }
+    let (a, _, b) = two_handles(f).await?;
+    add_due(f, &["j"]).await?;
+    commit_inflight(a, "j", "n1", &[at(0), at(60)]).await?;
+    b.finish_run("j", at(0)).await?;
+    b.finish_run("j", at(0)).await?;
+    b.finish_run("other", at(60)).await?;
+    let left = a.inflight_runs().await?;
+    ensure!(
+        left.len() == 1 && left[0].run_time == at(60),
+        "left {left:?}"
+    );
+    Ok(())
+}
+
+/// `adopt_runs` moves a node's entries to the caller, each to exactly one of several racing
+/// callers, and leaves other nodes' entries alone.
+pub async fn cluster_adopt_runs_is_exclusive(f: &Fixture) -> anyhow::Result<()> {
+    if !clustered(f) {
+        return Ok(());
+    }
+    let (a, _, b) = two_handles(f).await?;
+    add_due(f, &["j0", "j1", "j2", "j3", "mine"]).await?;
+    for id in ["j0", "j1", "j2", "j3"] {
+        commit_inflight(a, id, "dead", &[at(0), at(1)]).await?;
+    }
+    commit_inflight(a, "mine", "alive", &[at(0)]).await?;
+    let handles: [Arc<dyn RawRecords>; 2] = [f.second_raw(|| ()).await?.1, b.clone()];
+    let mut tasks = Vec::new();
+    for n in 0..4 {
+        let raw = handles[n % 2].clone();
+        tasks.push(tokio::spawn(async move {
+            raw.adopt_runs("dead", &format!("heir{n}")).await
+        }));
+    }
+    let mut adopted = Vec::new();
+    for (n, task) in tasks.into_iter().enumerate() {
+        for run in task.await?? {
+            ensure!(
+                run.node == format!("heir{n}"),
+                "answered {run:?} to heir{n}"
+            );
+            adopted.push((run.job_id, run.run_time));
+        }
+    }
+    adopted.sort();
+    let distinct: BTreeSet<_> = adopted.iter().cloned().collect();
+    ensure!(
+        distinct.len() == adopted.len(),
+        "an entry was adopted twice: {adopted:?}"
+    );
+    ensure!(adopted.len() == 8, "{} of 8 entries adopted", adopted.len());
+    let now = b.inflight_runs().await?;
+    ensure!(now.len() == 9, "entries now {now:?}");
+    ensure!(
+        now.iter().all(|r| r.node != "dead"),
+        "entries left on the dead node"
+    );
+    ensure!(
+        now.iter().any(|r| r.job_id == "mine" && r.node == "alive"),
+        "another node's entry moved"
+    );
+    Ok(())
+}
+
+/// With `notifies`, a write through one handle wakes another handle's context.
+pub async fn cluster_a_write_wakes_other_nodes(f: &Fixture) -> anyhow::Result<()> {
+    if !clustered(f) || !f.store().capabilities().notifies {
+        return Ok(());
+    }
+    let woken = Arc::new(tokio::sync::Notify::new());
+    let notify = woken.clone();
+    let (_, _) = f.second_raw(move || notify.notify_one()).await?;
+    // The listener may subscribe asynchronously: write until a wake-up arrives.
+    for attempt in 0..20 {
+        let job = f.job(&format!("w{attempt}"), Some(at(0)));
+        f.store().add_job(job).await?;
+        let waited = tokio::time::timeout(Duration::from_millis(500), woken.notified()).await;
+        if waited.is_ok() {
+            return Ok(());
+        }
+    }
+    bail!("no wake-up reached the other handle within 10 s of writes")
+}
+
+/// Commits a fire of `id` (added by the case) with runs in flight on `node`.
+async fn commit_inflight(
+    raw: &dyn RawRecords,
+    id: &str,
+    node: &str,
+    runs: &[DateTime<Utc>],
+) -> anyhow::Result<()> {
+    let row = raw
+        .get_raw(id)
+        .await?
+        .with_context(|| format!("{id} missing"))?;
+    let mut next = row.clone();
+    next.revision = row.revision + 1;
+    let commit = RecordFireCommit {
+        id: id.into(),
+        due_at: at(0),
+        expected_revision: row.revision,
+        write: Some(next),
+        inflight: Some((node.into(), runs.to_vec())),
+    };
+    let answers = raw.commit_raw(std::slice::from_ref(&commit)).await?;
+    ensure!(
+        answers.get(id) == Some(FireAnswer::Committed),
+        "commit of {id}"
+    );
+    Ok(())
+}

@@ -19,7 +19,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use executors::ThreadPoolExecutor;
 use scheduler_core::{
-    BackgroundScheduler, JobFunction, JobRegistry, JobSpec, RunContext, Scheduler,
+    BackgroundScheduler, EventMask, JobFunction, JobRegistry, JobSpec, RunContext, Scheduler,
 };
 use triggers::IntervalTrigger;
 
@@ -50,13 +50,24 @@ fn node(
 ) -> Result<(BackgroundScheduler, JobFunction<u32>), Box<dyn std::error::Error>> {
     let (registry, work) = registry(node, runs);
     let builder = Scheduler::builder()
+        .node_id(node)
+        // Short timings for a short example (defaults: 5 s and 15 s).
+        .heartbeat_interval(Duration::from_secs(1))
+        .node_timeout(Duration::from_secs(3))
+        .claim_lease(Duration::from_secs(2))
         .registry(registry)
         .triggers(triggers::registry())
         .jobstore("default", jobstore_sql::open(url)?)
         .executor("default", ThreadPoolExecutor::new(4)?)
         // A job added by the other node is seen within this (SQLite cannot push wake-ups).
         .max_wait(Duration::from_secs(1));
-    Ok((BackgroundScheduler::new(builder)?, work))
+    let scheduler = BackgroundScheduler::new(builder)?;
+    // On a store that implements the cluster contract, each node sees the other.
+    scheduler.add_listener(
+        move |event| println!("   [{node}] {event}"),
+        EventMask::NODE_JOINED | EventMask::NODE_LOST,
+    );
+    Ok((scheduler, work))
 }
 
 fn per_node(runs: &Runs) -> BTreeMap<&'static str, usize> {

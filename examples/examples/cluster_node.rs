@@ -12,14 +12,18 @@
 //! `jobs` example), `--name NAME` (the table, key prefix or collection: one per run),
 //! `--node ID`, `--log PATH`; `--add-jobs N --start-micros T --seconds D` adds N interval
 //! jobs (every second from T, the last run at T + D - 1 s, misfire grace 10 s, each run
-//! taking `--job-millis` ms); `--recover` turns recovery of lost runs on for them;
+//! taking `--job-millis` ms); `--recover-half` turns recovery of lost runs on for the
+//! even-numbered ones; `--heartbeat-millis`, `--node-timeout-millis`, `--claim-lease-millis`
+//! set the cluster timings;
 //! `--probes K` adds K one-off jobs, one every `--probe-gap-millis`, each due 1 s after it is
 //! added, on a paused scheduler (`--paused`: this node fires nothing, so another one must);
 //! `--max-wait SECS`; the node stops once its store holds no job after `--stop-after-micros`,
 //! or at `--deadline-micros` at the latest.
 //!
 //! Log lines, space-separated: `submitted|executed JOB SCHEDULED_MICROS NODE AT_MICROS`,
-//! `missed JOB SCHEDULED_MICROS NODE`, and `event NODE TEXT` for the other events.
+//! `missed JOB SCHEDULED_MICROS NODE`, `recovered JOB SCHEDULED_MICROS NODE LOST_NODE`,
+//! `capabilities NODE cluster=BOOL notifies=BOOL` (of its store), and `event NODE TEXT` for
+//! the other events.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -48,7 +52,10 @@ struct Args {
     start_micros: i64,
     seconds: i64,
     job_millis: u64,
-    recover: bool,
+    recover_half: bool,
+    heartbeat_millis: Option<u64>,
+    node_timeout_millis: Option<u64>,
+    claim_lease_millis: Option<u64>,
     probes: usize,
     probe_gap_millis: u64,
     paused: bool,
@@ -65,8 +72,8 @@ fn parse_args() -> Result<Args> {
     };
     let mut raw = std::env::args().skip(1);
     while let Some(flag) = raw.next() {
-        if flag == "--recover" {
-            args.recover = true;
+        if flag == "--recover-half" {
+            args.recover_half = true;
             continue;
         }
         if flag == "--paused" {
@@ -90,6 +97,9 @@ fn parse_args() -> Result<Args> {
             "--start-micros" => args.start_micros = number(&value)?,
             "--seconds" => args.seconds = number(&value)?,
             "--job-millis" => args.job_millis = count(&value)?,
+            "--heartbeat-millis" => args.heartbeat_millis = Some(count(&value)?),
+            "--node-timeout-millis" => args.node_timeout_millis = Some(count(&value)?),
+            "--claim-lease-millis" => args.claim_lease_millis = Some(count(&value)?),
             "--probes" => args.probes = count(&value)? as usize,
             "--probe-gap-millis" => args.probe_gap_millis = count(&value)?,
             "--max-wait" => {
@@ -251,7 +261,13 @@ fn run(args: &Args, store: impl JobStore) -> Result<()> {
     let log = Log(Arc::new(Mutex::new(file)));
     let node: Arc<str> = args.node.as_str().into();
     let (registry, functions) = registry(&log, &node);
+    let capabilities = store.capabilities();
+    log.line(&format!(
+        "capabilities {node} cluster={} notifies={}",
+        capabilities.cluster, capabilities.notifies
+    ));
     let mut builder = Scheduler::builder()
+        .node_id(node.clone())
         .registry(registry)
         .triggers(triggers::registry())
         .jobstore("default", store)
@@ -263,6 +279,15 @@ fn run(args: &Args, store: impl JobStore) -> Result<()> {
                 node: node.clone(),
             },
         );
+    if let Some(millis) = args.heartbeat_millis {
+        builder = builder.heartbeat_interval(Duration::from_millis(millis));
+    }
+    if let Some(millis) = args.node_timeout_millis {
+        builder = builder.node_timeout(Duration::from_millis(millis));
+    }
+    if let Some(millis) = args.claim_lease_millis {
+        builder = builder.claim_lease(Duration::from_millis(millis));
+    }
     if let Some(max_wait) = args.max_wait {
         builder = builder.max_wait(Duration::from_secs_f64(max_wait));
     }
@@ -275,13 +300,22 @@ fn run(args: &Args, store: impl JobStore) -> Result<()> {
                 e.job_id,
                 micros(e.scheduled_run_time)
             )),
+            Event::JobRecovered(e) => event_log.line(&format!(
+                "recovered {} {} {event_node} {}",
+                e.job_id,
+                micros(e.scheduled_run_time),
+                e.lost_node
+            )),
             other => event_log.line(&format!("event {event_node} {other}")),
         },
         EventMask::JOB_MISSED
             | EventMask::JOB_MAX_INSTANCES
             | EventMask::JOB_ERROR
             | EventMask::JOB_FAULT
-            | EventMask::SCHEDULER_ERROR,
+            | EventMask::SCHEDULER_ERROR
+            | EventMask::NODE_JOINED
+            | EventMask::NODE_LOST
+            | EventMask::JOB_RECOVERED,
     );
     if args.paused {
         scheduler.start_paused()?;
@@ -333,8 +367,8 @@ fn add_jobs(scheduler: &BackgroundScheduler, args: &Args, functions: &Functions)
                 // A late run may still be going when the next is due: not a miss.
                 .max_instances(3)
                 .replace_existing(true);
-            if args.recover {
-                spec = recover(spec);
+            if args.recover_half && i % 2 == 0 {
+                spec = spec.recover_lost_runs(true);
             }
             Ok(spec)
         })
@@ -345,10 +379,6 @@ fn add_jobs(scheduler: &BackgroundScheduler, args: &Args, functions: &Functions)
         }
     }
     Ok(())
-}
-
-fn recover(spec: JobSpec) -> JobSpec {
-    spec
 }
 
 /// One-off jobs due one second after they are added: another node must fire them.

@@ -81,7 +81,7 @@ pub(crate) const HOOKS: &[Hook] = &[
         scenario: "6. process pool of 2",
         package: "executors",
         bench: "process_pool",
-        features: "",
+        features: "process-pool",
         script: "process_pool.py",
     },
 ];
@@ -230,7 +230,9 @@ fn plan(quick: bool, hooks: &[(&Hook, bool)]) -> Vec<Pair> {
             });
         }
     }
-    // 4.-6. Whatever the other crates' benches measure.
+    // 4.-6. Whatever the other crates' benches measure. APScheduler's persistent stores take
+    // minutes per round here (about 100-500 durable adds/s), so these run fewer rounds: once
+    // with `--quick`, three times in full.
     for (hook, has_script) in hooks {
         let extra: &[&str] = if quick { &["--quick"] } else { &[] };
         let mut sides = Vec::new();
@@ -238,7 +240,11 @@ fn plan(quick: bool, hooks: &[(&Hook, bool)]) -> Vec<Pair> {
             sides.push(python(hook.script, extra));
         }
         sides.push(rust(hook.package, hook.bench, extra));
-        pairs.push(pair(sides));
+        pairs.push(Pair {
+            sides,
+            rounds: if quick { 1 } else { 3 },
+            loaded: false,
+        });
     }
     // 7. Cron next fire time against the `cron` and `croner` crates (one run: each figure is
     // already a median of many samples).

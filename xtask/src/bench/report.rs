@@ -445,9 +445,9 @@ APScheduler's logging is left unconfigured (Python's default: warnings to stderr
         load = m.load,
         secs = run.measuring.as_secs_f64(),
         quick = if run.quick {
-            "`--quick`: 2 rounds"
+            "`--quick`: 2 rounds; the persistent stores and the process pool 1"
         } else {
-            "5 rounds"
+            "5 rounds; the persistent stores and the process pool 3"
         },
         tables = tables.text(),
         targets = tables.targets(),
@@ -487,7 +487,9 @@ A bench target named `store` in `jobstore-sql`, `jobstore-redis` or `jobstore-mo
 `process_pool` in `executors`, is built and run by `cargo xtask bench` as soon as it exists
 (`<binary> [--quick]`), interleaved with the script `store_sql.py`,
 `store_redis.py`, `store_mongo.py` or `process_pool.py` of xtask/apscheduler when it exists (same
-arguments); any other scenario is a line in `plan` of `xtask/src/bench.rs`.
+arguments); any other scenario is a line in `plan` of `xtask/src/bench.rs`. The stores'
+scenarios are written once on each side: `xtask/bench-support/store_scenarios.rs` (included by
+each store's bench) and `xtask/apscheduler/store_common.py`.
 ",
         commands = run.commands.join("\n"),
     );

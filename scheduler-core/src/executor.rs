@@ -35,6 +35,7 @@ use crate::event::{
     Event, EventBus, EventMask, FailureKind, JobExecutionEvent, JobFailure, JobSubmissionEvent,
 };
 use crate::job::{Handler, Job};
+use crate::telemetry::{self, RunKeys};
 
 /// What an executor is given when the scheduler starts it.
 #[derive(Debug, Clone)]
@@ -45,6 +46,8 @@ pub struct ExecutorContext {
     runtime: tokio::runtime::Handle,
     job_labels: bool,
     node: Arc<str>,
+    /// The run figures' keys per store (labels without the job id): a handful of stores.
+    run_keys: Arc<Mutex<HashMap<Arc<str>, Arc<RunKeys>, foldhash::fast::RandomState>>>,
 }
 
 impl ExecutorContext {
@@ -62,6 +65,7 @@ impl ExecutorContext {
             runtime,
             job_labels: false,
             node: local_node().into(),
+            run_keys: Arc::default(),
         }
     }
 
@@ -72,9 +76,28 @@ impl ExecutorContext {
         self
     }
 
-    /// The labels of `run`'s metrics.
-    fn labels(&self, run: &JobRun) -> Vec<metrics::Label> {
-        self.labels_for(run.job.id_arc(), &run.jobstore)
+    /// The keys of `run`'s metrics.
+    fn keys(&self, run: &JobRun) -> Arc<RunKeys> {
+        self.keys_for(run.job.id_arc(), &run.jobstore)
+    }
+
+    /// The keys of the metrics of a run of job `job_id` from `jobstore` here: built once per
+    /// store, or per run when the job id is a label.
+    pub(crate) fn keys_for(&self, job_id: &Arc<str>, jobstore: &Arc<str>) -> Arc<RunKeys> {
+        if self.job_labels {
+            return Arc::new(RunKeys::new(self.labels_for(job_id, jobstore)));
+        }
+        let mut keys = lock(&self.run_keys);
+        if let Some(found) = keys.get(jobstore) {
+            return found.clone();
+        }
+        // Stores are few; a program inventing aliases without end only rebuilds keys.
+        if keys.len() >= 64 {
+            keys.clear();
+        }
+        let built = Arc::new(RunKeys::new(self.labels_for(job_id, jobstore)));
+        keys.insert(jobstore.clone(), built.clone());
+        built
     }
 
     /// The labels of the metrics of a run of job `job_id` from `jobstore` here.
@@ -122,17 +145,15 @@ impl ExecutorContext {
     pub fn admit(&self, limiter: &InstanceLimiter, run: &JobRun) -> Result<InstanceGuard> {
         let mut claimed = limiter.acquire(&run.job);
         let runs = run.run_times.len() as u64;
-        let labels = self.labels(run);
+        let keys = self.keys(run);
         match &mut claimed {
             Ok(guard) => {
-                metrics::counter!(crate::telemetry::RUNS_SUBMITTED, labels.clone()).increment(runs);
-                let running = metrics::gauge!(crate::telemetry::RUNNING, labels);
+                telemetry::counter(&keys.submitted).increment(runs);
+                let running = telemetry::gauge(&keys.running);
                 running.increment(1.0);
                 guard.running = Some(running);
             }
-            Err(_) => {
-                metrics::counter!(crate::telemetry::RUNS_REFUSED, labels).increment(runs);
-            }
+            Err(_) => telemetry::counter(&keys.refused).increment(runs),
         }
         match &claimed {
             Ok(_) => tracing::debug!(
@@ -206,7 +227,7 @@ impl ExecutorContext {
             tracing::info!(job = run.job.id(), %run_time, "running job");
             self.record_start(run, late);
         } else {
-            metrics::counter!(crate::telemetry::RUNS_MISSED, self.labels(run)).increment(1);
+            telemetry::counter(&self.keys(run).missed).increment(1);
             crate::logging::log_warn!(
                 job = run.job.id(),
                 %run_time,
@@ -224,8 +245,7 @@ impl ExecutorContext {
     }
 
     fn record_start(&self, run: &JobRun, late: chrono::TimeDelta) {
-        metrics::histogram!(crate::telemetry::START_LATENESS, self.labels(run))
-            .record(late.as_seconds_f64());
+        telemetry::histogram(&self.keys(run).lateness).record(late.as_seconds_f64());
     }
 
     /// Publishes the outcome of one run: [`Event::JobExecuted`] or [`Event::JobError`].
@@ -255,15 +275,14 @@ impl ExecutorContext {
                 "job failed"
             ),
         }
-        let labels = self.labels_for(job_id, jobstore);
+        let keys = self.keys_for(job_id, jobstore);
         match &outcome {
-            Ok(_) => metrics::counter!(crate::telemetry::RUNS_EXECUTED, labels).increment(1),
+            Ok(_) => telemetry::counter(&keys.executed).increment(1),
             Err(failure) => {
                 if failure.kind() == FailureKind::TimedOut {
-                    metrics::counter!(crate::telemetry::RUNS_TIMED_OUT, labels.clone())
-                        .increment(1);
+                    telemetry::counter(&keys.timed_out).increment(1);
                 }
-                metrics::counter!(crate::telemetry::RUNS_FAILED, labels).increment(1);
+                telemetry::counter(&keys.failed).increment(1);
             }
         }
         let code = if outcome.is_ok() {

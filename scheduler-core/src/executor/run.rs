@@ -61,7 +61,7 @@ impl RunContext {
         node: impl Into<Arc<str>>,
     ) -> Self {
         RunContext {
-            run_id: uuid::Uuid::new_v4().simple().to_string().into(),
+            run_id: crate::ids::random_id().into(),
             job_id: job_id.into(),
             jobstore: jobstore.into(),
             scheduled_run_time,
@@ -240,11 +240,10 @@ impl StartedRun {
     pub fn finish(mut self, outcome: std::result::Result<serde_json::Value, JobFailure>) {
         self.finished = true;
         let _entered = self.span.enter();
-        let labels = self
+        let keys = self
             .ctx
-            .labels_for(&self.context.job_id, &self.context.jobstore);
-        metrics::histogram!(crate::telemetry::RUN_DURATION, labels)
-            .record(self.started_at.elapsed().as_secs_f64());
+            .keys_for(&self.context.job_id, &self.context.jobstore);
+        crate::telemetry::histogram(&keys.duration).record(self.started_at.elapsed().as_secs_f64());
         self.ctx.report_for(
             &self.context.job_id,
             &self.context.jobstore,

@@ -441,7 +441,7 @@ impl JobSpec {
         self.target.validate()?;
         let id: Arc<str> = match self.id {
             Some(id) => id.into(),
-            None => uuid::Uuid::new_v4().simple().to_string().into(),
+            None => crate::ids::random_id().into(),
         };
         let name = match self.name {
             Some(name) => validate_name(name)?,

@@ -42,7 +42,7 @@ impl Scheduler {
         self.lifecycle().ensure_usable()?;
         spec.target.validate()?;
         if spec.id.is_none() {
-            spec.id = Some(uuid::Uuid::new_v4().simple().to_string());
+            spec.id = Some(crate::ids::random_id());
         }
         if self.running() {
             return self.add_to_store(spec).await;
@@ -93,7 +93,7 @@ impl Scheduler {
         let mut destination = None;
         for mut spec in specs {
             if spec.id.is_none() {
-                spec.id = Some(uuid::Uuid::new_v4().simple().to_string());
+                spec.id = Some(crate::ids::random_id());
             }
             let index = answers.len();
             let prepared = spec

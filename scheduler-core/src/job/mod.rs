@@ -1,6 +1,7 @@
 //! Jobs: what runs ([`JobTarget`]), when ([`Trigger`]), and how ([`JobDefaults`] and options).
 
 mod function;
+mod options;
 mod record;
 
 use std::fmt;
@@ -16,6 +17,8 @@ pub use function::{
 };
 pub use record::{JobCodec, JobRecord};
 
+use options::Options;
+
 use crate::error::{Error, ErrorKind, Result};
 use crate::trigger::{SearchExhausted, Trigger};
 
@@ -29,19 +32,12 @@ use crate::trigger::{SearchExhausted, Trigger};
 #[derive(Clone)]
 pub struct Job {
     id: Arc<str>,
-    name: Arc<str>,
     target: JobTarget,
     trigger: Arc<dyn Trigger>,
-    executor: Arc<str>,
-    misfire_grace_time: Option<Duration>,
-    coalesce: bool,
-    max_instances: u32,
-    timeout: Option<Duration>,
+    /// Name, executor and the other options, shared with jobs that have the same.
+    options: Arc<Options>,
     next_run_time: Option<DateTime<Utc>>,
     revision: u64,
-    /// Fields of the job's record that this build does not know (written by a newer one),
-    /// carried so that rewriting the record keeps them.
-    unknown_fields: Option<Arc<serde_json::Map<String, serde_json::Value>>>,
 }
 
 /// `t` without its sub-microsecond part: run times are whole microseconds.
@@ -62,7 +58,7 @@ impl Job {
 
     /// The human-readable name (defaults to the function's name).
     pub fn name(&self) -> &str {
-        &self.name
+        &self.options.name
     }
 
     /// What the job runs.
@@ -77,27 +73,27 @@ impl Job {
 
     /// The alias of the executor that runs it.
     pub fn executor(&self) -> &str {
-        &self.executor
+        &self.options.executor
     }
 
     /// How late a run may start and still run; `None` means no limit.
     pub fn misfire_grace_time(&self) -> Option<Duration> {
-        self.misfire_grace_time
+        self.options.misfire_grace_time
     }
 
     /// Whether several due run times collapse into one run.
     pub fn coalesce(&self) -> bool {
-        self.coalesce
+        self.options.coalesce
     }
 
     /// How many runs of this job may run at once on its executor.
     pub fn max_instances(&self) -> u32 {
-        self.max_instances
+        self.options.max_instances
     }
 
     /// How long one run may take; `None` means no limit. Executors enforce it.
     pub fn timeout(&self) -> Option<Duration> {
-        self.timeout
+        self.options.timeout
     }
 
     /// When the job runs next; `None` when it is paused.
@@ -160,8 +156,9 @@ impl Job {
             timeout,
             next_run_time,
         } = changes;
+        let options = Arc::make_mut(&mut self.options);
         if let Some(name) = name {
-            self.name = validate_name(name)?;
+            options.name = validate_name(name)?;
         }
         if let Some(target) = target {
             target.validate()?;
@@ -171,19 +168,19 @@ impl Job {
             self.trigger = trigger;
         }
         if let Some(executor) = executor {
-            self.executor = executor.into();
+            options.executor = executor.into();
         }
         if let Some(grace) = misfire_grace_time {
-            self.misfire_grace_time = validate_grace(grace)?;
+            options.misfire_grace_time = validate_grace(grace)?;
         }
         if let Some(coalesce) = coalesce {
-            self.coalesce = coalesce;
+            options.coalesce = coalesce;
         }
         if let Some(max) = max_instances {
-            self.max_instances = validate_max_instances(max)?;
+            options.max_instances = validate_max_instances(max)?;
         }
         if let Some(timeout) = timeout {
-            self.timeout = validate_timeout(timeout)?;
+            options.timeout = validate_timeout(timeout)?;
         }
         if let Some(next) = next_run_time {
             self.next_run_time = next.map(whole_micros);
@@ -201,7 +198,7 @@ struct JobDisplay<'a> {
 impl fmt::Display for JobDisplay<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let job = self.job;
-        write!(f, "{} (trigger: {}, ", job.name, job.trigger)?;
+        write!(f, "{} (trigger: {}, ", job.name(), job.trigger)?;
         match (self.pending, job.next_run_time) {
             (true, _) => f.write_str("pending)"),
             (false, Some(t)) => write!(
@@ -224,14 +221,14 @@ impl fmt::Debug for Job {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Job")
             .field("id", &self.id)
-            .field("name", &self.name)
+            .field("name", &self.name())
             .field("target", &self.target)
             .field("trigger", &self.trigger)
-            .field("executor", &self.executor)
-            .field("misfire_grace_time", &self.misfire_grace_time)
-            .field("coalesce", &self.coalesce)
-            .field("max_instances", &self.max_instances)
-            .field("timeout", &self.timeout)
+            .field("executor", &self.executor())
+            .field("misfire_grace_time", &self.misfire_grace_time())
+            .field("coalesce", &self.coalesce())
+            .field("max_instances", &self.max_instances())
+            .field("timeout", &self.timeout())
             .field("next_run_time", &self.next_run_time)
             .field("revision", &self.revision)
             .finish_non_exhaustive()
@@ -460,17 +457,20 @@ impl JobSpec {
         };
         Ok(Job {
             id,
-            name,
             target: self.target,
             trigger: self.trigger,
-            executor: self.executor,
-            misfire_grace_time,
-            coalesce: self.coalesce.unwrap_or(defaults.coalesce),
-            max_instances,
-            timeout,
+            options: Options {
+                name,
+                executor: self.executor,
+                misfire_grace_time,
+                coalesce: self.coalesce.unwrap_or(defaults.coalesce),
+                max_instances,
+                timeout,
+                unknown_fields: None,
+            }
+            .shared(),
             next_run_time: next_run_time.map(whole_micros),
             revision: 0,
-            unknown_fields: None,
         })
     }
 
@@ -485,22 +485,25 @@ impl JobSpec {
     pub(crate) fn preview(&self, defaults: &JobDefaults) -> Job {
         Job {
             id: self.id.as_deref().unwrap_or_default().into(),
-            name: self
-                .name
-                .as_deref()
-                .map_or_else(|| self.target.display_name_arc().clone(), Arc::from),
             target: self.target.clone(),
             trigger: self.trigger.clone(),
-            executor: self.executor.clone(),
-            misfire_grace_time: self
-                .misfire_grace_time
-                .unwrap_or(defaults.misfire_grace_time),
-            coalesce: self.coalesce.unwrap_or(defaults.coalesce),
-            max_instances: self.max_instances.unwrap_or(defaults.max_instances),
-            timeout: self.timeout.unwrap_or(defaults.timeout),
+            options: Options {
+                name: self
+                    .name
+                    .as_deref()
+                    .map_or_else(|| self.target.display_name_arc().clone(), Arc::from),
+                executor: self.executor.clone(),
+                misfire_grace_time: self
+                    .misfire_grace_time
+                    .unwrap_or(defaults.misfire_grace_time),
+                coalesce: self.coalesce.unwrap_or(defaults.coalesce),
+                max_instances: self.max_instances.unwrap_or(defaults.max_instances),
+                timeout: self.timeout.unwrap_or(defaults.timeout),
+                unknown_fields: None,
+            }
+            .shared(),
             next_run_time: self.next_run_time.flatten().map(whole_micros),
             revision: 0,
-            unknown_fields: None,
         }
     }
 }

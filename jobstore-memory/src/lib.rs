@@ -151,13 +151,19 @@ impl Jobs {
     }
 
     fn remove(&mut self, id: &str) -> Option<Job> {
+        self.remove_if(self.hasher.hash_one(id), id, |_| true)
+    }
+
+    /// Removes the job `id` (whose hash is `hash`) if `take` says so of it.
+    fn remove_if(&mut self, hash: u64, id: &str, take: impl FnOnce(&Job) -> bool) -> Option<Job> {
         let slots = &self.slots;
         let entry = self
             .index
-            .find_entry(self.hasher.hash_one(id), |&slot| {
-                job_at(slots, slot).id() == id
-            })
+            .find_entry(hash, |&slot| job_at(slots, slot).id() == id)
             .ok()?;
+        if !take(job_at(slots, *entry.get())) {
+            return None;
+        }
         let (slot, _) = entry.remove();
         let job = self.slots[slot as usize].take()?;
         self.free.push(slot);
@@ -349,10 +355,9 @@ impl JobStore for MemoryJobStore {
         let mut answers = FireAnswers::with_capacity(commits.len());
         for commit in commits {
             let id = &*commit.job_id;
-            let current = jobs
-                .get(id)
-                .is_some_and(|job| job.revision() == commit.revision);
-            let taken = if current { jobs.remove(id) } else { None };
+            // One hash for the look-up, the removal and the re-insertion.
+            let hash = jobs.hasher.hash_one(id);
+            let taken = jobs.remove_if(hash, id, |job| job.revision() == commit.revision);
             let answer = match taken {
                 Some(mut job) => {
                     // Keep the stored job (it is the one read, as the revision shows) and only
@@ -360,11 +365,11 @@ impl JobStore for MemoryJobStore {
                     match commit.outcome {
                         FireOutcome::Reschedule(next) => {
                             job.set_next_run_time(Some(next));
-                            jobs.insert(job);
+                            jobs.insert_hashed(hash, job);
                         }
                         FireOutcome::Pause => {
                             job.set_next_run_time(None);
-                            jobs.insert(job);
+                            jobs.insert_hashed(hash, job);
                         }
                         FireOutcome::Remove => {}
                     }

@@ -200,7 +200,17 @@ impl ExecutorContext {
     /// context. An executor that runs jobs elsewhere (another process, a remote worker) enters
     /// it around the run's report.
     pub fn run_span(&self, run: &JobRun, run_time: DateTime<Utc>) -> tracing::Span {
-        let lateness = (self.clock.now() - run_time).as_seconds_f64();
+        self.run_span_at(run, run_time, self.clock.now())
+    }
+
+    /// [`run_span`](Self::run_span) with the lateness as of `now`.
+    pub(crate) fn run_span_at(
+        &self,
+        run: &JobRun,
+        run_time: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> tracing::Span {
+        let lateness = (now - run_time).as_seconds_f64();
         // At ERROR level so that any filter that shows a run's errors keeps its context.
         tracing::error_span!(
             "run",
@@ -216,12 +226,23 @@ impl ExecutorContext {
     /// Whether `run_time` is too late to start now: publishes [`Event::JobMissed`] and logs a
     /// warning if so, else logs that the run starts (APScheduler's "Running job").
     pub fn check_misfire(&self, run: &JobRun, run_time: DateTime<Utc>) -> bool {
+        self.check_misfire_at(run, run_time, self.clock.now())
+    }
+
+    /// [`check_misfire`](Self::check_misfire) as of `now` (read once per run: reading the
+    /// clock costs more than the check).
+    pub(crate) fn check_misfire_at(
+        &self,
+        run: &JobRun,
+        run_time: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> bool {
+        let late = now - run_time;
         let Some(grace) = run.job.misfire_grace_time() else {
             tracing::info!(job = run.job.id(), %run_time, "running job");
-            self.record_start(run, self.clock.now() - run_time);
+            self.record_start(run, late);
             return false;
         };
-        let late = self.clock.now() - run_time;
         let missed = late.to_std().is_ok_and(|late| late > grace);
         if !missed {
             tracing::info!(job = run.job.id(), %run_time, "running job");
@@ -265,6 +286,24 @@ impl ExecutorContext {
         run_time: DateTime<Utc>,
         outcome: std::result::Result<serde_json::Value, JobFailure>,
     ) {
+        self.report_keyed(
+            &self.keys_for(job_id, jobstore),
+            job_id,
+            jobstore,
+            run_time,
+            outcome,
+        );
+    }
+
+    /// [`report_for`](Self::report_for) with the run's metric keys at hand.
+    pub(crate) fn report_keyed(
+        &self,
+        keys: &RunKeys,
+        job_id: &Arc<str>,
+        jobstore: &Arc<str>,
+        run_time: DateTime<Utc>,
+        outcome: std::result::Result<serde_json::Value, JobFailure>,
+    ) {
         match &outcome {
             Ok(_) => tracing::info!(job = %job_id, %run_time, "job executed successfully"),
             Err(failure) => crate::logging::log_error!(
@@ -275,7 +314,6 @@ impl ExecutorContext {
                 "job failed"
             ),
         }
-        let keys = self.keys_for(job_id, jobstore);
         match &outcome {
             Ok(_) => telemetry::counter(&keys.executed).increment(1),
             Err(failure) => {

@@ -49,6 +49,12 @@ pub(crate) fn random_id() -> String {
     random_uuid().simple().encode_lower(&mut buf).to_owned()
 }
 
+/// [`random_id`], shared (one allocation).
+pub(crate) fn random_id_arc() -> std::sync::Arc<str> {
+    let mut buf = uuid::Uuid::encode_buffer();
+    std::sync::Arc::from(&*random_uuid().simple().encode_lower(&mut buf))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

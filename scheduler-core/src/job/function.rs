@@ -284,8 +284,27 @@ impl<A: Serialize> JobFunction<A> {
 
     /// A job target that calls this function with `args`.
     pub fn call(&self, args: A) -> JobTarget {
-        match serde_json::to_string(&args) {
-            Ok(json) => JobTarget::registered(self.function.clone(), Arc::from(json)),
+        thread_local! {
+            /// Arguments are written here, then copied once into the job's `Arc<str>`:
+            /// `to_string` grew a fresh buffer for every job and copied it again.
+            static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        let json = BUFFER.with(|buffer| {
+            // Taken already only if serializing the arguments calls this again.
+            let Ok(mut buffer) = buffer.try_borrow_mut() else {
+                return serde_json::to_string(&args).map(Arc::from);
+            };
+            buffer.clear();
+            let written = serde_json::to_writer(&mut *buffer, &args);
+            let json = written.map(|()| Arc::<str>::from(String::from_utf8_lossy(&buffer)));
+            // A large one is not kept for the thread's lifetime.
+            if buffer.capacity() > 4096 {
+                *buffer = Vec::new();
+            }
+            json
+        });
+        match json {
+            Ok(json) => JobTarget::registered(self.function.clone(), json),
             Err(e) => JobTarget(TargetRepr::Other(Arc::new(Other::Unserializable {
                 function: self.function.name.clone(),
                 error: Arc::from(e.to_string()),

@@ -47,8 +47,11 @@ pub struct ExecutorContext {
     job_labels: bool,
     node: Arc<str>,
     /// The run figures' keys per store (labels without the job id): a handful of stores.
-    run_keys: Arc<Mutex<HashMap<Arc<str>, Arc<RunKeys>, foldhash::fast::RandomState>>>,
+    run_keys: Arc<Mutex<KeysByStore>>,
 }
+
+/// The run figures' keys of each store's runs.
+type KeysByStore = HashMap<Arc<str>, Arc<RunKeys>, foldhash::fast::RandomState>;
 
 impl ExecutorContext {
     /// A context for an executor known as `alias`.

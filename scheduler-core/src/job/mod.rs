@@ -325,7 +325,7 @@ pub struct JobSpec {
     pub(crate) target: JobTarget,
     pub(crate) trigger: Arc<dyn Trigger>,
     pub(crate) executor: Arc<str>,
-    pub(crate) jobstore: String,
+    pub(crate) jobstore: Arc<str>,
     pub(crate) misfire_grace_time: Option<Option<Duration>>,
     pub(crate) coalesce: Option<bool>,
     pub(crate) max_instances: Option<u32>,
@@ -348,7 +348,7 @@ impl JobSpec {
             target,
             trigger,
             executor: default_alias(),
-            jobstore: "default".to_owned(),
+            jobstore: default_alias(),
             misfire_grace_time: None,
             coalesce: None,
             max_instances: None,
@@ -378,7 +378,7 @@ impl JobSpec {
 
     /// The alias of the job store to keep it in.
     pub fn jobstore(mut self, alias: impl Into<String>) -> Self {
-        self.jobstore = alias.into();
+        self.jobstore = Arc::from(alias.into());
         self
     }
 

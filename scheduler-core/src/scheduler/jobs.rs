@@ -200,7 +200,7 @@ impl Scheduler {
                         spec.executor
                     )));
                 }
-                let alias: Arc<str> = spec.jobstore.as_str().into();
+                let alias = spec.jobstore.clone();
                 *last = Some(Destination {
                     alias: alias.clone(),
                     store: store.clone(),
@@ -324,7 +324,7 @@ impl Scheduler {
                 .into_job(&self.job_defaults(), self.inner.clock.now())?;
             self.check_executor_runs(&preview)?;
             *spec = updated;
-            let alias: Arc<str> = spec.jobstore.as_str().into();
+            let alias = spec.jobstore.clone();
             drop(pending);
             self.inner.events.publish(Event::JobModified(JobEvent {
                 job_id: preview.id_arc().clone(),
@@ -480,7 +480,7 @@ impl Scheduler {
             let spec = lock(&self.inner.pending)
                 .remove(id, jobstore)
                 .ok_or_else(|| Error::job_not_found(id))?;
-            self.publish_removed(id.into(), spec.jobstore.as_str().into());
+            self.publish_removed(id.into(), spec.jobstore);
             return Ok(());
         }
         for (alias, store) in self.stores_named(jobstore) {

@@ -23,7 +23,9 @@ use crate::in_flight::InFlightGuard;
 /// worker, which starts each run in place: a run that finishes at its first poll (a job that
 /// does not wait) costs no task of its own, and one that waits continues as its own task, so
 /// every due run still runs concurrently. When a channel is full the run gets its own task at
-/// once: nothing waits for room and nothing is refused.
+/// once: nothing waits for room and nothing is refused. An async job that computes for long
+/// without awaiting holds back the runs queued behind it on its dispatcher until it awaits or
+/// ends (it would hold a runtime thread anyway): put such jobs on the thread pool.
 #[derive(Debug, Default)]
 pub struct TokioExecutor {
     max_concurrency: Option<usize>,

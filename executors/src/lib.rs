@@ -20,9 +20,10 @@ pub use tokio_executor::TokioExecutor;
 use scheduler_core::Components;
 
 /// Registers the executor types of the enabled features for configuration documents:
-/// `"tokio"` (also under APScheduler's name `"asyncio"`), `"threadpool"` and `"processpool"`
-/// (options `max_workers`, default 10, `recycle_after`, `queue_capacity`, `worker_program`,
-/// `start_timeout` in seconds).
+/// `"tokio"` (also under APScheduler's name `"asyncio"`), `"threadpool"` (options
+/// `max_workers`, default 10, `queue_capacity`) and `"processpool"` (options `max_workers`,
+/// default 10, `recycle_after`, `queue_capacity`, `worker_program`, `start_timeout` in
+/// seconds).
 #[cfg_attr(
     not(any(
         feature = "tokio",
@@ -69,9 +70,13 @@ pub fn register(components: &Components) {
             #[serde(deny_unknown_fields)]
             struct Options {
                 max_workers: Option<usize>,
+                queue_capacity: Option<usize>,
             }
             let options: Options = parse_options(options)?;
-            let executor = ThreadPoolExecutor::new(options.max_workers.unwrap_or(10))?;
+            let mut executor = ThreadPoolExecutor::new(options.max_workers.unwrap_or(10))?;
+            if let Some(capacity) = options.queue_capacity {
+                executor = executor.queue_capacity(capacity);
+            }
             Ok(Arc::new(executor) as Arc<dyn DynExecutor>)
         }),
     );

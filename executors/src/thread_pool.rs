@@ -1,5 +1,5 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, Sender};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -14,7 +14,9 @@ use scheduler_core::{
 /// blocking job function runs directly on a worker; an async one is driven to completion
 /// there. A job that panics is reported as a [`JobError`](scheduler_core::Event::JobError)
 /// and the worker carries on. Runs queue when all workers are busy; their misfire check
-/// happens when a worker picks them up.
+/// happens when a worker picks them up. The queue is bounded
+/// ([`queue_capacity`](Self::queue_capacity)): a run submitted to a full queue is refused
+/// and reported as a `JobError` of kind `FailureKind::Refused`, as the process pool does.
 ///
 /// A thread cannot be stopped, so a blocking job past its
 /// [`timeout`](scheduler_core::Job::timeout) is reported as timed out at its deadline and
@@ -25,6 +27,7 @@ use scheduler_core::{
 #[derive(Debug)]
 pub struct ThreadPoolExecutor {
     max_workers: usize,
+    queue_capacity: usize,
     pool: Mutex<Option<Pool>>,
 }
 
@@ -33,7 +36,7 @@ type Task = (JobRun, InstanceGuard);
 #[derive(Debug)]
 struct Pool {
     limiter: InstanceLimiter,
-    sender: Sender<Task>,
+    sender: SyncSender<Task>,
     shared: Arc<Shared>,
 }
 
@@ -56,6 +59,10 @@ struct Shared {
 }
 
 impl ThreadPoolExecutor {
+    /// How many runs may wait for a worker unless [`queue_capacity`](Self::queue_capacity)
+    /// says otherwise: 100k due at once still fit, with room for the memory they hold.
+    pub const DEFAULT_QUEUE_CAPACITY: usize = 100_000;
+
     /// A pool of at most `max_workers` threads (APScheduler's default is 10); fails if zero.
     pub fn new(max_workers: usize) -> Result<Self> {
         if max_workers == 0 {
@@ -63,8 +70,17 @@ impl ThreadPoolExecutor {
         }
         Ok(ThreadPoolExecutor {
             max_workers,
+            queue_capacity: Self::DEFAULT_QUEUE_CAPACITY,
             pool: Mutex::new(None),
         })
+    }
+
+    /// How many runs may wait for a worker (at least 1; default
+    /// [`DEFAULT_QUEUE_CAPACITY`](Self::DEFAULT_QUEUE_CAPACITY)). A run submitted to a full
+    /// queue is refused and reported. Takes effect at the next start.
+    pub fn queue_capacity(mut self, runs: usize) -> Self {
+        self.queue_capacity = runs.max(1);
+        self
     }
 
     /// The most threads the pool starts (besides replacements of threads stuck past a
@@ -83,6 +99,7 @@ impl Default for ThreadPoolExecutor {
     fn default() -> Self {
         ThreadPoolExecutor {
             max_workers: 10,
+            queue_capacity: Self::DEFAULT_QUEUE_CAPACITY,
             pool: Mutex::new(None),
         }
     }
@@ -171,7 +188,7 @@ fn worker(shared: &Arc<Shared>) {
 
 impl Executor for ThreadPoolExecutor {
     async fn start(&self, ctx: ExecutorContext) -> Result<()> {
-        let (sender, receiver) = std::sync::mpsc::channel();
+        let (sender, receiver) = std::sync::mpsc::sync_channel(self.queue_capacity);
         *self.lock() = Some(Pool {
             limiter: InstanceLimiter::new(),
             sender,
@@ -199,9 +216,15 @@ impl Executor for ThreadPoolExecutor {
         let instance = pool.shared.ctx.admit(&pool.limiter, &run)?;
         pool.shared.queued.fetch_add(1, Ordering::AcqRel);
         let sent = pool.shared.grow().and_then(|()| {
-            pool.sender
-                .send((run, instance))
-                .map_err(|_| Error::scheduler_state("the thread pool has shut down"))
+            pool.sender.try_send((run, instance)).map_err(|e| match e {
+                TrySendError::Full(_) => Error::scheduler_state(format!(
+                    "the thread pool's queue is full: {} runs already wait for a worker",
+                    self.queue_capacity
+                )),
+                TrySendError::Disconnected(_) => {
+                    Error::scheduler_state("the thread pool has shut down")
+                }
+            })
         });
         if sent.is_err() {
             pool.shared.queued.fetch_sub(1, Ordering::AcqRel);

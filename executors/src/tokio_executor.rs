@@ -1,26 +1,56 @@
+use std::future::Future as _;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 
 use scheduler_core::executor::run_job;
-use scheduler_core::{Error, Executor, ExecutorContext, InstanceLimiter, JobRun, Result};
-use tokio::sync::Semaphore;
+use scheduler_core::{
+    Error, Executor, ExecutorContext, InstanceGuard, InstanceLimiter, JobRun, Result,
+};
+use tokio::sync::{Semaphore, mpsc};
 
 use crate::InFlight;
+use crate::in_flight::InFlightGuard;
 
 /// Runs each job as a tokio task on the scheduler's runtime (APScheduler's `AsyncIOExecutor`).
 ///
 /// Async job functions are polled as tasks; blocking ones go to tokio's blocking pool, so
 /// neither stalls the scheduler. An optional concurrency limit caps how many runs execute at
 /// once; the others wait, and their misfire check happens when they actually start.
+///
+/// Without a limit, due runs go over bounded channels to one dispatcher task per runtime
+/// worker, which starts each run in place: a run that finishes at its first poll (a job that
+/// does not wait) costs no task of its own, and one that waits continues as its own task, so
+/// every due run still runs concurrently. When a channel is full the run gets its own task at
+/// once: nothing waits for room and nothing is refused. An async job that computes for long
+/// without awaiting holds back the runs queued behind it on its dispatcher until it awaits or
+/// ends (it would hold a runtime thread anyway): put such jobs on the thread pool.
 #[derive(Debug, Default)]
 pub struct TokioExecutor {
     max_concurrency: Option<usize>,
     running: Mutex<Option<Arc<Running>>>,
 }
 
+/// Runs one dispatcher's channel holds; beyond it runs are spawned directly.
+const LANE_CAPACITY: usize = 4096;
+
+type Task = (JobRun, InstanceGuard, InFlightGuard);
+
 #[derive(Debug)]
 struct Running {
-    ctx: ExecutorContext,
+    shared: Arc<Shared>,
     limiter: InstanceLimiter,
+    /// One channel per dispatcher (none with a concurrency limit), used in turn.
+    lanes: Vec<mpsc::Sender<Task>>,
+    next_lane: AtomicUsize,
+}
+
+/// What every run needs, held by the dispatchers and the runs' tasks (not the channels'
+/// senders, so that dropping `Running` closes the channels).
+#[derive(Debug)]
+struct Shared {
+    ctx: ExecutorContext,
     permits: Option<Arc<Semaphore>>,
     in_flight: Arc<InFlight>,
 }
@@ -48,14 +78,63 @@ impl TokioExecutor {
     }
 }
 
+/// Runs one task to its end: waits for a permit (with a concurrency limit), then every run
+/// time of the run.
+async fn execute(shared: Arc<Shared>, (run, instance, in_flight): Task) {
+    let _permit = match &shared.permits {
+        // The semaphore is never closed, so acquiring only waits.
+        Some(permits) => permits.acquire().await.ok(),
+        None => None,
+    };
+    run_job(&shared.ctx, &run).await;
+    drop(instance);
+    drop(in_flight);
+}
+
+/// Starts the runs of one channel until it is closed and drained.
+async fn dispatch(shared: Arc<Shared>, mut lane: mpsc::Receiver<Task>) {
+    while let Some(task) = lane.recv().await {
+        let mut run = Box::pin(execute(shared.clone(), task));
+        // A panic past the job's own (caught in `run_job`) drops the run, which reports it
+        // (`WorkerLost`), and must not stop the runs queued behind it.
+        let pending = std::future::poll_fn(|cx| {
+            let polled = std::panic::catch_unwind(AssertUnwindSafe(|| run.as_mut().poll(cx)));
+            Poll::Ready(matches!(polled, Ok(Poll::Pending)))
+        })
+        .await;
+        if pending {
+            // Polled again at once by its own task, which takes over the wakeups.
+            shared.ctx.runtime().spawn(run);
+        }
+    }
+}
+
 impl Executor for TokioExecutor {
     async fn start(&self, ctx: ExecutorContext) -> Result<()> {
         let permits = self.max_concurrency.map(|n| Arc::new(Semaphore::new(n)));
-        *self.lock() = Some(Arc::new(Running {
+        let dispatchers = if permits.is_some() {
+            0
+        } else {
+            ctx.runtime().metrics().num_workers().max(1)
+        };
+        let runtime = ctx.runtime().clone();
+        let shared = Arc::new(Shared {
             ctx,
-            limiter: InstanceLimiter::new(),
             permits,
             in_flight: Arc::default(),
+        });
+        let lanes = (0..dispatchers)
+            .map(|_| {
+                let (sender, receiver) = mpsc::channel(LANE_CAPACITY);
+                runtime.spawn(dispatch(shared.clone(), receiver));
+                sender
+            })
+            .collect();
+        *self.lock() = Some(Arc::new(Running {
+            shared,
+            limiter: InstanceLimiter::new(),
+            lanes,
+            next_lane: AtomicUsize::new(0),
         }));
         Ok(())
     }
@@ -64,26 +143,28 @@ impl Executor for TokioExecutor {
         let Some(running) = self.lock().clone() else {
             return Err(Error::scheduler_state("the tokio executor is not started"));
         };
-        let instance = running.ctx.admit(&running.limiter, &run)?;
-        let in_flight = running.in_flight.enter();
-        let runtime = running.ctx.runtime().clone();
-        runtime.spawn(async move {
-            let _permit = match &running.permits {
-                // The semaphore is never closed, so acquiring only waits.
-                Some(permits) => permits.acquire().await.ok(),
-                None => None,
-            };
-            run_job(&running.ctx, &run).await;
-            drop(instance);
-            drop(in_flight);
-        });
+        let shared = &running.shared;
+        let instance = shared.ctx.admit(&running.limiter, &run)?;
+        let mut task = (run, instance, shared.in_flight.enter());
+        if !running.lanes.is_empty() {
+            let lane = running.next_lane.fetch_add(1, Ordering::Relaxed) % running.lanes.len();
+            match running.lanes[lane].try_send(task) {
+                Ok(()) => return Ok(()),
+                // Full (or its dispatcher gone): the run gets a task of its own.
+                Err(refused) => task = refused.into_inner(),
+            }
+        }
+        shared.ctx.runtime().spawn(execute(shared.clone(), task));
         Ok(())
     }
 
     async fn shutdown(&self, wait: bool) -> Result<()> {
+        // Dropping `Running` closes the channels: the dispatchers start what is queued, then end.
         let running = self.lock().take();
         if let (Some(running), true) = (running, wait) {
-            running.in_flight.wait_idle().await;
+            let in_flight = running.shared.in_flight.clone();
+            drop(running);
+            in_flight.wait_idle().await;
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::BuildHasher as _;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -24,7 +25,7 @@ pub struct MemoryJobStore {
 /// Where a job sits in the run-time order: its next run time in whole microseconds since the
 /// epoch (run times have no finer part), paused jobs last. Eight bytes instead of an enum
 /// around a `DateTime`: a million jobs keep a million of these in the order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 struct RunKey(i64);
 
 impl RunKey {
@@ -50,21 +51,27 @@ impl RunKey {
 
 /// The jobs, laid out for a small footprint at a million jobs: the jobs themselves in a slab,
 /// an id index that holds only slot numbers (the ids live in the jobs), and the run-time
-/// order as (run key, id) pairs sharing the jobs' id allocations.
+/// order as run key → slot (12 bytes an entry, integer comparisons only). Jobs due at the
+/// same instant, ordered by id as in APScheduler, share one entry that points into `ties`.
 #[derive(Default)]
 struct Jobs {
     slots: Vec<Option<Job>>,
     free: Vec<u32>,
     index: HashTable<u32>,
     hasher: DefaultHashBuilder,
-    /// (run key, id): the run-time order, ties broken by id as in APScheduler.
-    order: BTreeSet<(RunKey, Arc<str>)>,
+    /// Run key → the one job's slot, or [`TIED`] when several share the key.
+    order: BTreeMap<RunKey, u32>,
+    /// The jobs sharing a run key, by id.
+    ties: HashMap<RunKey, BTreeSet<(Arc<str>, u32)>>,
     /// The last revision given: revisions count up store-wide, so none is ever reused, not
     /// even by a job removed and added again.
     revision: u64,
     /// Jobs set aside by `skip_until_changed`, with the revision they were set aside at.
     skipped: HashMap<Arc<str>, u64>,
 }
+
+/// The `order` value of a run key several jobs share (no slot reaches it: see `insert`).
+const TIED: u32 = u32::MAX;
 
 impl Jobs {
     fn slot(&self, id: &str) -> Option<u32> {
@@ -84,24 +91,59 @@ impl Jobs {
         self.index.len()
     }
 
+    /// Inserts `job` at a new revision unless its id is stored already (then answers it
+    /// back); answers the revision.
+    fn try_insert(&mut self, job: Job) -> std::result::Result<u64, Job> {
+        let hash = self.hasher.hash_one(job.id());
+        let slots = &self.slots;
+        if self
+            .index
+            .find(hash, |&slot| job_at(slots, slot).id() == job.id())
+            .is_some()
+        {
+            return Err(job);
+        }
+        Ok(self.insert_hashed(hash, job))
+    }
+
     /// Inserts a job whose id is not stored yet, at a new revision; answers the revision.
-    fn insert(&mut self, mut job: Job) -> u64 {
+    fn insert(&mut self, job: Job) -> u64 {
+        let hash = self.hasher.hash_one(job.id());
+        self.insert_hashed(hash, job)
+    }
+
+    fn insert_hashed(&mut self, hash: u64, mut job: Job) -> u64 {
         self.revision += 1;
         let revision = self.revision;
         job.set_revision(revision);
-        let hash = self.hasher.hash_one(job.id());
-        self.order.insert((RunKey::of(&job), job.id_arc().clone()));
+        let key = RunKey::of(&job);
         let slot = match self.free.pop() {
-            Some(slot) => {
-                self.slots[slot as usize] = Some(job);
+            Some(slot) => slot,
+            None => {
+                // `TIED` and above are never slots: 4 billion jobs would not fit in memory.
+                let slot = u32::try_from(self.slots.len())
+                    .ok()
+                    .filter(|&s| s < TIED)
+                    .expect("fewer than 2^32 - 1 jobs");
+                self.slots.push(None);
                 slot
             }
-            None => {
-                self.slots.push(Some(job));
-                // More than u32::MAX jobs would not fit in memory anyway.
-                u32::try_from(self.slots.len() - 1).unwrap_or(u32::MAX)
-            }
         };
+        match self.order.entry(key) {
+            Entry::Vacant(vacant) => {
+                vacant.insert(slot);
+            }
+            Entry::Occupied(mut occupied) => {
+                let tied = self.ties.entry(key).or_default();
+                let other = *occupied.get();
+                if other != TIED {
+                    tied.insert((job_at(&self.slots, other).id_arc().clone(), other));
+                    occupied.insert(TIED);
+                }
+                tied.insert((job.id_arc().clone(), slot));
+            }
+        }
+        self.slots[slot as usize] = Some(job);
         let (slots, hasher) = (&self.slots, &self.hasher);
         self.index
             .insert_unique(hash, slot, |&s| hasher.hash_one(job_at(slots, s).id()));
@@ -109,17 +151,37 @@ impl Jobs {
     }
 
     fn remove(&mut self, id: &str) -> Option<Job> {
+        self.remove_if(self.hasher.hash_one(id), id, |_| true)
+    }
+
+    /// Removes the job `id` (whose hash is `hash`) if `take` says so of it.
+    fn remove_if(&mut self, hash: u64, id: &str, take: impl FnOnce(&Job) -> bool) -> Option<Job> {
         let slots = &self.slots;
         let entry = self
             .index
-            .find_entry(self.hasher.hash_one(id), |&slot| {
-                job_at(slots, slot).id() == id
-            })
+            .find_entry(hash, |&slot| job_at(slots, slot).id() == id)
             .ok()?;
+        if !take(job_at(slots, *entry.get())) {
+            return None;
+        }
         let (slot, _) = entry.remove();
         let job = self.slots[slot as usize].take()?;
         self.free.push(slot);
-        self.order.remove(&(RunKey::of(&job), job.id_arc().clone()));
+        let key = RunKey::of(&job);
+        if self.order.get(&key) == Some(&TIED) {
+            let tied = self.ties.get_mut(&key)?;
+            tied.remove(&(job.id_arc().clone(), slot));
+            if tied.len() <= 1 {
+                let last = tied.pop_first();
+                self.ties.remove(&key);
+                match last {
+                    Some((_, other)) => self.order.insert(key, other),
+                    None => self.order.remove(&key),
+                };
+            }
+        } else {
+            self.order.remove(&key);
+        }
         Some(job)
     }
 
@@ -131,8 +193,20 @@ impl Jobs {
         };
     }
 
+    /// Every job, in run-time order (ties by id), paused ones last.
     fn in_order(&self) -> impl Iterator<Item = &Job> {
-        self.order.iter().filter_map(|(_, id)| self.get(id))
+        self.order
+            .iter()
+            .flat_map(|(key, &slot)| {
+                let (one, tied) = if slot == TIED {
+                    (None, self.ties.get(key))
+                } else {
+                    (Some(slot), None)
+                };
+                one.into_iter()
+                    .chain(tied.into_iter().flatten().map(|&(_, slot)| slot))
+            })
+            .map(|slot| job_at(&self.slots, slot))
     }
 
     /// Scheduled jobs in run-time order, without the ones set aside.
@@ -143,7 +217,7 @@ impl Jobs {
     }
 }
 
-/// The job in an occupied slot. The index only ever holds occupied slots.
+/// The job in an occupied slot. The index and the order only ever hold occupied slots.
 fn job_at(slots: &[Option<Job>], slot: u32) -> &Job {
     slots[slot as usize]
         .as_ref()
@@ -211,7 +285,7 @@ impl JobStore for MemoryJobStore {
     async fn get_next_run_time(&self) -> Result<Option<DateTime<Utc>>> {
         let jobs = self.lock();
         if jobs.skipped.is_empty() {
-            return Ok(jobs.order.first().and_then(|(key, _)| key.time()));
+            return Ok(jobs.order.first_key_value().and_then(|(key, _)| key.time()));
         }
         Ok(jobs.runnable().next().and_then(Job::next_run_time))
     }
@@ -226,11 +300,9 @@ impl JobStore for MemoryJobStore {
     }
 
     async fn add_job(&self, job: Job) -> Result<u64> {
-        let mut jobs = self.lock();
-        if jobs.slot(job.id()).is_some() {
-            return Err(Error::conflicting_id(job.id()));
-        }
-        Ok(jobs.insert(job))
+        self.lock()
+            .try_insert(job)
+            .map_err(|job| Error::conflicting_id(job.id()))
     }
 
     async fn add_jobs(&self, jobs: Vec<Job>) -> Result<Vec<Result<u64>>> {
@@ -238,10 +310,9 @@ impl JobStore for MemoryJobStore {
         Ok(jobs
             .into_iter()
             .map(|job| {
-                if stored.slot(job.id()).is_some() {
-                    return Err(Error::conflicting_id(job.id()));
-                }
-                Ok(stored.insert(job))
+                stored
+                    .try_insert(job)
+                    .map_err(|job| Error::conflicting_id(job.id()))
             })
             .collect())
     }
@@ -284,10 +355,9 @@ impl JobStore for MemoryJobStore {
         let mut answers = FireAnswers::with_capacity(commits.len());
         for commit in commits {
             let id = &*commit.job_id;
-            let current = jobs
-                .get(id)
-                .is_some_and(|job| job.revision() == commit.revision);
-            let taken = if current { jobs.remove(id) } else { None };
+            // One hash for the look-up, the removal and the re-insertion.
+            let hash = jobs.hasher.hash_one(id);
+            let taken = jobs.remove_if(hash, id, |job| job.revision() == commit.revision);
             let answer = match taken {
                 Some(mut job) => {
                     // Keep the stored job (it is the one read, as the revision shows) and only
@@ -295,11 +365,11 @@ impl JobStore for MemoryJobStore {
                     match commit.outcome {
                         FireOutcome::Reschedule(next) => {
                             job.set_next_run_time(Some(next));
-                            jobs.insert(job);
+                            jobs.insert_hashed(hash, job);
                         }
                         FireOutcome::Pause => {
                             job.set_next_run_time(None);
-                            jobs.insert(job);
+                            jobs.insert_hashed(hash, job);
                         }
                         FireOutcome::Remove => {}
                     }

@@ -35,6 +35,7 @@ use crate::event::{
     Event, EventBus, EventMask, FailureKind, JobExecutionEvent, JobFailure, JobSubmissionEvent,
 };
 use crate::job::{Handler, Job};
+use crate::telemetry::{self, RunKeys};
 
 /// What an executor is given when the scheduler starts it.
 #[derive(Debug, Clone)]
@@ -46,6 +47,8 @@ pub struct ExecutorContext {
     job_labels: bool,
     node: Arc<str>,
     run_end: RunEnd,
+    /// The run figures' keys per store (labels without the job id): a handful of stores.
+    run_keys: Arc<Mutex<KeysByStore>>,
 }
 
 /// Called with `(jobstore, job id, run time)` whenever a run's outcome is reported (executed,
@@ -66,6 +69,9 @@ impl std::fmt::Debug for RunEnd {
     }
 }
 
+/// The run figures' keys of each store's runs.
+type KeysByStore = HashMap<Arc<str>, Arc<RunKeys>, foldhash::fast::RandomState>;
+
 impl ExecutorContext {
     /// A context for an executor known as `alias`.
     pub fn new(
@@ -82,6 +88,7 @@ impl ExecutorContext {
             job_labels: false,
             node: local_node().into(),
             run_end: RunEnd::default(),
+            run_keys: Arc::default(),
         }
     }
 
@@ -104,9 +111,28 @@ impl ExecutorContext {
         self
     }
 
-    /// The labels of `run`'s metrics.
-    fn labels(&self, run: &JobRun) -> Vec<metrics::Label> {
-        self.labels_for(run.job.id_arc(), &run.jobstore)
+    /// The keys of `run`'s metrics.
+    fn keys(&self, run: &JobRun) -> Arc<RunKeys> {
+        self.keys_for(run.job.id_arc(), &run.jobstore)
+    }
+
+    /// The keys of the metrics of a run of job `job_id` from `jobstore` here: built once per
+    /// store, or per run when the job id is a label.
+    pub(crate) fn keys_for(&self, job_id: &Arc<str>, jobstore: &Arc<str>) -> Arc<RunKeys> {
+        if self.job_labels {
+            return Arc::new(RunKeys::new(self.labels_for(job_id, jobstore)));
+        }
+        let mut keys = lock(&self.run_keys);
+        if let Some(found) = keys.get(jobstore) {
+            return found.clone();
+        }
+        // Stores are few; a program inventing aliases without end only rebuilds keys.
+        if keys.len() >= 64 {
+            keys.clear();
+        }
+        let built = Arc::new(RunKeys::new(self.labels_for(job_id, jobstore)));
+        keys.insert(jobstore.clone(), built.clone());
+        built
     }
 
     /// The labels of the metrics of a run of job `job_id` from `jobstore` here.
@@ -154,17 +180,15 @@ impl ExecutorContext {
     pub fn admit(&self, limiter: &InstanceLimiter, run: &JobRun) -> Result<InstanceGuard> {
         let mut claimed = limiter.acquire(&run.job);
         let runs = run.run_times.len() as u64;
-        let labels = self.labels(run);
+        let keys = self.keys(run);
         match &mut claimed {
             Ok(guard) => {
-                metrics::counter!(crate::telemetry::RUNS_SUBMITTED, labels.clone()).increment(runs);
-                let running = metrics::gauge!(crate::telemetry::RUNNING, labels);
+                telemetry::counter(&keys.submitted).increment(runs);
+                let running = telemetry::gauge(&keys.running);
                 running.increment(1.0);
                 guard.running = Some(running);
             }
-            Err(_) => {
-                metrics::counter!(crate::telemetry::RUNS_REFUSED, labels).increment(runs);
-            }
+            Err(_) => telemetry::counter(&keys.refused).increment(runs),
         }
         match &claimed {
             Ok(_) => tracing::debug!(
@@ -211,7 +235,17 @@ impl ExecutorContext {
     /// context. An executor that runs jobs elsewhere (another process, a remote worker) enters
     /// it around the run's report.
     pub fn run_span(&self, run: &JobRun, run_time: DateTime<Utc>) -> tracing::Span {
-        let lateness = (self.clock.now() - run_time).as_seconds_f64();
+        self.run_span_at(run, run_time, self.clock.now())
+    }
+
+    /// [`run_span`](Self::run_span) with the lateness as of `now`.
+    pub(crate) fn run_span_at(
+        &self,
+        run: &JobRun,
+        run_time: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> tracing::Span {
+        let lateness = (now - run_time).as_seconds_f64();
         // At ERROR level so that any filter that shows a run's errors keeps its context.
         tracing::error_span!(
             "run",
@@ -227,18 +261,29 @@ impl ExecutorContext {
     /// Whether `run_time` is too late to start now: publishes [`Event::JobMissed`] and logs a
     /// warning if so, else logs that the run starts (APScheduler's "Running job").
     pub fn check_misfire(&self, run: &JobRun, run_time: DateTime<Utc>) -> bool {
+        self.check_misfire_at(run, run_time, self.clock.now())
+    }
+
+    /// [`check_misfire`](Self::check_misfire) as of `now` (read once per run: reading the
+    /// clock costs more than the check).
+    pub(crate) fn check_misfire_at(
+        &self,
+        run: &JobRun,
+        run_time: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> bool {
+        let late = now - run_time;
         let Some(grace) = run.job.misfire_grace_time() else {
             tracing::info!(job = run.job.id(), %run_time, "running job");
-            self.record_start(run, self.clock.now() - run_time);
+            self.record_start(run, late);
             return false;
         };
-        let late = self.clock.now() - run_time;
         let missed = late.to_std().is_ok_and(|late| late > grace);
         if !missed {
             tracing::info!(job = run.job.id(), %run_time, "running job");
             self.record_start(run, late);
         } else {
-            metrics::counter!(crate::telemetry::RUNS_MISSED, self.labels(run)).increment(1);
+            telemetry::counter(&self.keys(run).missed).increment(1);
             crate::logging::log_warn!(
                 job = run.job.id(),
                 %run_time,
@@ -256,8 +301,7 @@ impl ExecutorContext {
     }
 
     fn record_start(&self, run: &JobRun, late: chrono::TimeDelta) {
-        metrics::histogram!(crate::telemetry::START_LATENESS, self.labels(run))
-            .record(late.as_seconds_f64());
+        telemetry::histogram(&self.keys(run).lateness).record(late.as_seconds_f64());
     }
 
     /// Publishes the outcome of one run: [`Event::JobExecuted`] or [`Event::JobError`].
@@ -277,6 +321,24 @@ impl ExecutorContext {
         run_time: DateTime<Utc>,
         outcome: std::result::Result<serde_json::Value, JobFailure>,
     ) {
+        self.report_keyed(
+            &self.keys_for(job_id, jobstore),
+            job_id,
+            jobstore,
+            run_time,
+            outcome,
+        );
+    }
+
+    /// [`report_for`](Self::report_for) with the run's metric keys at hand.
+    pub(crate) fn report_keyed(
+        &self,
+        keys: &RunKeys,
+        job_id: &Arc<str>,
+        jobstore: &Arc<str>,
+        run_time: DateTime<Utc>,
+        outcome: std::result::Result<serde_json::Value, JobFailure>,
+    ) {
         match &outcome {
             Ok(_) => tracing::info!(job = %job_id, %run_time, "job executed successfully"),
             Err(failure) => crate::logging::log_error!(
@@ -287,15 +349,13 @@ impl ExecutorContext {
                 "job failed"
             ),
         }
-        let labels = self.labels_for(job_id, jobstore);
         match &outcome {
-            Ok(_) => metrics::counter!(crate::telemetry::RUNS_EXECUTED, labels).increment(1),
+            Ok(_) => telemetry::counter(&keys.executed).increment(1),
             Err(failure) => {
                 if failure.kind() == FailureKind::TimedOut {
-                    metrics::counter!(crate::telemetry::RUNS_TIMED_OUT, labels.clone())
-                        .increment(1);
+                    telemetry::counter(&keys.timed_out).increment(1);
                 }
-                metrics::counter!(crate::telemetry::RUNS_FAILED, labels).increment(1);
+                telemetry::counter(&keys.failed).increment(1);
             }
         }
         let code = if outcome.is_ok() {

@@ -5,6 +5,7 @@ pub mod clock;
 pub mod error;
 pub mod event;
 pub mod executor;
+mod ids;
 pub mod job;
 mod logging;
 mod scheduler;

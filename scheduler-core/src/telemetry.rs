@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use metrics::{Label, Unit};
+use metrics::{Key, Label, Metadata, Unit};
 
 /// Runs handed to an executor (one per run time).
 pub(crate) const RUNS_SUBMITTED: &str = "scheduler_runs_submitted_total";
@@ -45,6 +45,58 @@ pub(crate) fn run_labels(
         labels.push(Label::new("job", job.clone()));
     }
     labels
+}
+
+/// What the run figures are recorded as (the `counter!`-style macros' metadata).
+static METADATA: Metadata<'static> =
+    Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
+
+/// The keys of the run figures for one label set, built once: building a key (its labels
+/// and hash) cost more than the rest of a run's bookkeeping together, for every figure of
+/// every run. The recorder is still asked on every record, so one installed later is used.
+#[derive(Debug)]
+pub(crate) struct RunKeys {
+    pub(crate) submitted: Key,
+    pub(crate) refused: Key,
+    pub(crate) running: Key,
+    pub(crate) missed: Key,
+    pub(crate) lateness: Key,
+    pub(crate) duration: Key,
+    pub(crate) executed: Key,
+    pub(crate) failed: Key,
+    pub(crate) timed_out: Key,
+}
+
+impl RunKeys {
+    pub(crate) fn new(labels: Vec<Label>) -> Self {
+        let key = |name: &'static str| Key::from_parts(name, labels.clone());
+        RunKeys {
+            submitted: key(RUNS_SUBMITTED),
+            refused: key(RUNS_REFUSED),
+            running: key(RUNNING),
+            missed: key(RUNS_MISSED),
+            lateness: key(START_LATENESS),
+            duration: key(RUN_DURATION),
+            executed: key(RUNS_EXECUTED),
+            failed: key(RUNS_FAILED),
+            timed_out: key(RUNS_TIMED_OUT),
+        }
+    }
+}
+
+/// The counter `key` names in the recorder installed now.
+pub(crate) fn counter(key: &Key) -> metrics::Counter {
+    metrics::with_recorder(|recorder| recorder.register_counter(key, &METADATA))
+}
+
+/// The gauge `key` names in the recorder installed now.
+pub(crate) fn gauge(key: &Key) -> metrics::Gauge {
+    metrics::with_recorder(|recorder| recorder.register_gauge(key, &METADATA))
+}
+
+/// The histogram `key` names in the recorder installed now.
+pub(crate) fn histogram(key: &Key) -> metrics::Histogram {
+    metrics::with_recorder(|recorder| recorder.register_histogram(key, &METADATA))
 }
 
 /// Describes every metric to the recorder installed now (called at every start, so a

@@ -198,6 +198,63 @@ async fn thread_pool_runs_async_jobs_and_shutdown_waits_for_the_queue() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thread_pool_with_a_full_queue_refuses_runs_with_an_error_event_and_loses_none() {
+    let registry = JobRegistry::new();
+    let (entered, started) = std::sync::mpsc::channel::<()>();
+    let (open, gate) = std::sync::mpsc::channel::<()>();
+    let entered = std::sync::Mutex::new(entered);
+    let gate = std::sync::Mutex::new(gate);
+    let blocker = registry.register_sync("blocker", move |_: ()| {
+        let _ = entered.lock().unwrap().send(());
+        let _ = gate.lock().unwrap().recv_timeout(Duration::from_secs(10));
+    });
+    let quick = registry.register_sync("quick", |_: ()| ());
+    let pool = ThreadPoolExecutor::new(1).unwrap().queue_capacity(1);
+    let (s, _) = scheduler(pool, registry);
+    let mut events = s.subscribe(EventMask::JOB_EXECUTED | EventMask::JOB_ERROR);
+    s.start().await.unwrap();
+    s.add_job(JobSpec::new(blocker.call(()), once(t(0))).id("blocker"))
+        .await
+        .unwrap();
+    tokio::task::spawn_blocking(move || started.recv_timeout(Duration::from_secs(10)))
+        .await
+        .unwrap()
+        .expect("the blocker runs");
+    for i in 0..10 {
+        s.add_job(
+            JobSpec::new(quick.call(()), once(t(0)))
+                .id(format!("j{i}"))
+                .misfire_grace_time(None),
+        )
+        .await
+        .unwrap();
+    }
+    // The only worker is busy and the queue holds one run: the others are refused at once,
+    // each with a JobError, before the blocker lets go.
+    let mut refused = 0;
+    while refused < 9 {
+        match next(&mut events, EventMask::JOB_ERROR).await {
+            Event::JobError(e) => {
+                let failure = e.error.expect("a JobError carries its failure");
+                assert_eq!(failure.kind(), scheduler_core::FailureKind::Refused);
+                assert!(failure.to_string().contains("queue is full"), "{failure}");
+                refused += 1;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    open.send(()).unwrap();
+    let mut executed = 0;
+    while executed < 2 {
+        match next(&mut events, EventMask::JOB_EXECUTED | EventMask::JOB_ERROR).await {
+            Event::JobExecuted(_) => executed += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    s.shutdown(true).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_saturated_pool_turns_late_runs_into_misses() {
     let registry = JobRegistry::new();
     let gate = Arc::new(std::sync::Barrier::new(2));

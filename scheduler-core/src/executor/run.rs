@@ -61,7 +61,7 @@ impl RunContext {
         node: impl Into<Arc<str>>,
     ) -> Self {
         RunContext {
-            run_id: uuid::Uuid::new_v4().simple().to_string().into(),
+            run_id: crate::ids::random_id_arc(),
             job_id: job_id.into(),
             jobstore: jobstore.into(),
             scheduled_run_time,
@@ -155,8 +155,9 @@ impl ExecutorContext {
     /// span ([`StartedRun::span`]); enter it around the job's code too, so the job's own log
     /// lines carry the run's context.
     pub fn begin_run(&self, run: &super::JobRun, run_time: DateTime<Utc>) -> Option<StartedRun> {
-        let span = self.run_span(run, run_time);
-        if span.in_scope(|| self.check_misfire(run, run_time)) {
+        let now = self.clock().now();
+        let span = self.run_span_at(run, run_time, now);
+        if span.in_scope(|| self.check_misfire_at(run, run_time, now)) {
             return None;
         }
         Some(StartedRun {
@@ -240,12 +241,12 @@ impl StartedRun {
     pub fn finish(mut self, outcome: std::result::Result<serde_json::Value, JobFailure>) {
         self.finished = true;
         let _entered = self.span.enter();
-        let labels = self
+        let keys = self
             .ctx
-            .labels_for(&self.context.job_id, &self.context.jobstore);
-        metrics::histogram!(crate::telemetry::RUN_DURATION, labels)
-            .record(self.started_at.elapsed().as_secs_f64());
-        self.ctx.report_for(
+            .keys_for(&self.context.job_id, &self.context.jobstore);
+        crate::telemetry::histogram(&keys.duration).record(self.started_at.elapsed().as_secs_f64());
+        self.ctx.report_keyed(
+            &keys,
             &self.context.job_id,
             &self.context.jobstore,
             self.context.scheduled_run_time,

@@ -284,12 +284,31 @@ impl<A: Serialize> JobFunction<A> {
 
     /// A job target that calls this function with `args`.
     pub fn call(&self, args: A) -> JobTarget {
-        match serde_json::to_string(&args) {
-            Ok(json) => JobTarget::registered(self.function.clone(), Arc::from(json)),
-            Err(e) => JobTarget(TargetRepr::Unserializable {
+        thread_local! {
+            /// Arguments are written here, then copied once into the job's `Arc<str>`:
+            /// `to_string` grew a fresh buffer for every job and copied it again.
+            static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        let json = BUFFER.with(|buffer| {
+            // Taken already only if serializing the arguments calls this again.
+            let Ok(mut buffer) = buffer.try_borrow_mut() else {
+                return serde_json::to_string(&args).map(Arc::from);
+            };
+            buffer.clear();
+            let written = serde_json::to_writer(&mut *buffer, &args);
+            let json = written.map(|()| Arc::<str>::from(String::from_utf8_lossy(&buffer)));
+            // A large one is not kept for the thread's lifetime.
+            if buffer.capacity() > 4096 {
+                *buffer = Vec::new();
+            }
+            json
+        });
+        match json {
+            Ok(json) => JobTarget::registered(self.function.clone(), json),
+            Err(e) => JobTarget(TargetRepr::Other(Arc::new(Other::Unserializable {
                 function: self.function.name.clone(),
                 error: Arc::from(e.to_string()),
-            }),
+            }))),
         }
     }
 }
@@ -301,12 +320,17 @@ impl<A: Serialize> JobFunction<A> {
 #[derive(Clone)]
 pub struct JobTarget(TargetRepr);
 
+/// 24 bytes, so a job is small: the rare kinds sit behind one pointer.
 #[derive(Clone)]
 enum TargetRepr {
     Registered {
         function: Arc<RegisteredFunction>,
         args: Arc<str>,
     },
+    Other(Arc<Other>),
+}
+
+enum Other {
     Closure {
         name: Arc<str>,
         handler: Handler,
@@ -330,10 +354,10 @@ impl JobTarget {
         F: Fn() -> O + Send + Sync + 'static,
     {
         let name = name.into();
-        JobTarget(TargetRepr::Closure {
+        JobTarget(TargetRepr::Other(Arc::new(Other::Closure {
             handler: Handler::sync(name.clone(), move |()| f()),
             name,
-        })
+        })))
     }
 
     /// A target running an async closure. The job cannot be persisted.
@@ -344,18 +368,20 @@ impl JobTarget {
         F: Fn() -> Fut + Send + Sync + 'static,
     {
         let name = name.into();
-        JobTarget(TargetRepr::Closure {
+        JobTarget(TargetRepr::Other(Arc::new(Other::Closure {
             handler: Handler::asynchronous(name.clone(), move |()| f()),
             name,
-        })
+        })))
     }
 
     /// The registered function's name; `None` for closures.
     pub fn function_name(&self) -> Option<&str> {
         match &self.0 {
             TargetRepr::Registered { function, .. } => Some(&function.name),
-            TargetRepr::Unserializable { function, .. } => Some(function),
-            TargetRepr::Closure { .. } => None,
+            TargetRepr::Other(other) => match &**other {
+                Other::Unserializable { function, .. } => Some(function),
+                Other::Closure { .. } => None,
+            },
         }
     }
 
@@ -374,19 +400,17 @@ impl JobTarget {
 
     /// A name to show for the target: the function's name or the closure's label.
     pub fn display_name(&self) -> &str {
-        match &self.0 {
-            TargetRepr::Registered { function, .. } => &function.name,
-            TargetRepr::Unserializable { function, .. } => function,
-            TargetRepr::Closure { name, .. } => name,
-        }
+        self.display_name_arc()
     }
 
     /// [`display_name`](Self::display_name), shared (no allocation).
     pub fn display_name_arc(&self) -> &Arc<str> {
         match &self.0 {
             TargetRepr::Registered { function, .. } => &function.name,
-            TargetRepr::Unserializable { function, .. } => function,
-            TargetRepr::Closure { name, .. } => name,
+            TargetRepr::Other(other) => match &**other {
+                Other::Unserializable { function, .. } => function,
+                Other::Closure { name, .. } => name,
+            },
         }
     }
 
@@ -394,11 +418,13 @@ impl JobTarget {
     pub fn handler(&self) -> Result<(&Handler, &str)> {
         match &self.0 {
             TargetRepr::Registered { function, args } => Ok((&function.handler, args)),
-            TargetRepr::Closure { handler, .. } => Ok((handler, "null")),
-            TargetRepr::Unserializable { function, error } => Err(Error::new(
-                crate::ErrorKind::Serialization,
-                format!("cannot serialize the arguments of job function {function:?}: {error}"),
-            )),
+            TargetRepr::Other(other) => match &**other {
+                Other::Closure { handler, .. } => Ok((handler, "null")),
+                Other::Unserializable { function, error } => Err(Error::new(
+                    crate::ErrorKind::Serialization,
+                    format!("cannot serialize the arguments of job function {function:?}: {error}"),
+                )),
+            },
         }
     }
 
@@ -421,14 +447,16 @@ impl fmt::Debug for JobTarget {
                 .field("function", &function.name)
                 .field("args", args)
                 .finish(),
-            TargetRepr::Closure { name, .. } => {
-                f.debug_struct("Closure").field("name", name).finish()
-            }
-            TargetRepr::Unserializable { function, error } => f
-                .debug_struct("Unserializable")
-                .field("function", function)
-                .field("error", error)
-                .finish(),
+            TargetRepr::Other(other) => match &**other {
+                Other::Closure { name, .. } => {
+                    f.debug_struct("Closure").field("name", name).finish()
+                }
+                Other::Unserializable { function, error } => f
+                    .debug_struct("Unserializable")
+                    .field("function", function)
+                    .field("error", error)
+                    .finish(),
+            },
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Jobs: what runs ([`JobTarget`]), when ([`Trigger`]), and how ([`JobDefaults`] and options).
 
 mod function;
+mod options;
 mod record;
 
 use std::fmt;
@@ -16,6 +17,8 @@ pub use function::{
 };
 pub use record::{JobCodec, JobRecord};
 
+use options::Options;
+
 use crate::error::{Error, ErrorKind, Result};
 use crate::trigger::{SearchExhausted, Trigger};
 
@@ -29,20 +32,12 @@ use crate::trigger::{SearchExhausted, Trigger};
 #[derive(Clone)]
 pub struct Job {
     id: Arc<str>,
-    name: Arc<str>,
     target: JobTarget,
     trigger: Arc<dyn Trigger>,
-    executor: Arc<str>,
-    misfire_grace_time: Option<Duration>,
-    coalesce: bool,
-    max_instances: u32,
-    timeout: Option<Duration>,
-    recover_lost_runs: bool,
+    /// Name, executor and the other options, shared with jobs that have the same.
+    options: Arc<Options>,
     next_run_time: Option<DateTime<Utc>>,
     revision: u64,
-    /// Fields of the job's record that this build does not know (written by a newer one),
-    /// carried so that rewriting the record keeps them.
-    unknown_fields: Option<Arc<serde_json::Map<String, serde_json::Value>>>,
 }
 
 /// `t` without its sub-microsecond part: run times are whole microseconds.
@@ -63,7 +58,7 @@ impl Job {
 
     /// The human-readable name (defaults to the function's name).
     pub fn name(&self) -> &str {
-        &self.name
+        &self.options.name
     }
 
     /// What the job runs.
@@ -78,39 +73,39 @@ impl Job {
 
     /// The alias of the executor that runs it.
     pub fn executor(&self) -> &str {
-        &self.executor
+        &self.options.executor
     }
 
     /// How late a run may start and still run; `None` means no limit.
     pub fn misfire_grace_time(&self) -> Option<Duration> {
-        self.misfire_grace_time
+        self.options.misfire_grace_time
     }
 
     /// Whether several due run times collapse into one run.
     pub fn coalesce(&self) -> bool {
-        self.coalesce
+        self.options.coalesce
     }
 
     /// How many runs of this job may run at once on its executor.
     pub fn max_instances(&self) -> u32 {
-        self.max_instances
+        self.options.max_instances
     }
 
     /// How long one run may take; `None` means no limit. Executors enforce it.
     pub fn timeout(&self) -> Option<Duration> {
-        self.timeout
+        self.options.timeout
     }
 
     /// Whether a run lost with a dead scheduler node is run again by another
     /// ([`JobSpec::recover_lost_runs`]).
     pub fn recover_lost_runs(&self) -> bool {
-        self.recover_lost_runs
+        self.options.recover_lost_runs
     }
 
     /// This job without a misfire grace time: a recovered run was committed, so it runs
     /// however late.
     pub(crate) fn without_misfire_grace(mut self) -> Self {
-        self.misfire_grace_time = None;
+        Arc::make_mut(&mut self.options).misfire_grace_time = None;
         self
     }
 
@@ -174,8 +169,9 @@ impl Job {
             timeout,
             next_run_time,
         } = changes;
+        let options = Arc::make_mut(&mut self.options);
         if let Some(name) = name {
-            self.name = validate_name(name)?;
+            options.name = validate_name(name)?;
         }
         if let Some(target) = target {
             target.validate()?;
@@ -185,19 +181,19 @@ impl Job {
             self.trigger = trigger;
         }
         if let Some(executor) = executor {
-            self.executor = executor.into();
+            options.executor = executor.into();
         }
         if let Some(grace) = misfire_grace_time {
-            self.misfire_grace_time = validate_grace(grace)?;
+            options.misfire_grace_time = validate_grace(grace)?;
         }
         if let Some(coalesce) = coalesce {
-            self.coalesce = coalesce;
+            options.coalesce = coalesce;
         }
         if let Some(max) = max_instances {
-            self.max_instances = validate_max_instances(max)?;
+            options.max_instances = validate_max_instances(max)?;
         }
         if let Some(timeout) = timeout {
-            self.timeout = validate_timeout(timeout)?;
+            options.timeout = validate_timeout(timeout)?;
         }
         if let Some(next) = next_run_time {
             self.next_run_time = next.map(whole_micros);
@@ -215,7 +211,7 @@ struct JobDisplay<'a> {
 impl fmt::Display for JobDisplay<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let job = self.job;
-        write!(f, "{} (trigger: {}, ", job.name, job.trigger)?;
+        write!(f, "{} (trigger: {}, ", job.name(), job.trigger)?;
         match (self.pending, job.next_run_time) {
             (true, _) => f.write_str("pending)"),
             (false, Some(t)) => write!(
@@ -238,15 +234,15 @@ impl fmt::Debug for Job {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Job")
             .field("id", &self.id)
-            .field("name", &self.name)
+            .field("name", &self.name())
             .field("target", &self.target)
             .field("trigger", &self.trigger)
-            .field("executor", &self.executor)
-            .field("misfire_grace_time", &self.misfire_grace_time)
-            .field("coalesce", &self.coalesce)
-            .field("max_instances", &self.max_instances)
-            .field("timeout", &self.timeout)
-            .field("recover_lost_runs", &self.recover_lost_runs)
+            .field("executor", &self.executor())
+            .field("misfire_grace_time", &self.misfire_grace_time())
+            .field("coalesce", &self.coalesce())
+            .field("max_instances", &self.max_instances())
+            .field("timeout", &self.timeout())
+            .field("recover_lost_runs", &self.recover_lost_runs())
             .field("next_run_time", &self.next_run_time)
             .field("revision", &self.revision)
             .finish_non_exhaustive()
@@ -343,7 +339,7 @@ pub struct JobSpec {
     pub(crate) target: JobTarget,
     pub(crate) trigger: Arc<dyn Trigger>,
     pub(crate) executor: Arc<str>,
-    pub(crate) jobstore: String,
+    pub(crate) jobstore: Arc<str>,
     pub(crate) misfire_grace_time: Option<Option<Duration>>,
     pub(crate) coalesce: Option<bool>,
     pub(crate) max_instances: Option<u32>,
@@ -367,7 +363,7 @@ impl JobSpec {
             target,
             trigger,
             executor: default_alias(),
-            jobstore: "default".to_owned(),
+            jobstore: default_alias(),
             misfire_grace_time: None,
             coalesce: None,
             max_instances: None,
@@ -398,7 +394,7 @@ impl JobSpec {
 
     /// The alias of the job store to keep it in.
     pub fn jobstore(mut self, alias: impl Into<String>) -> Self {
-        self.jobstore = alias.into();
+        self.jobstore = Arc::from(alias.into());
         self
     }
 
@@ -468,7 +464,7 @@ impl JobSpec {
         self.target.validate()?;
         let id: Arc<str> = match self.id {
             Some(id) => id.into(),
-            None => uuid::Uuid::new_v4().simple().to_string().into(),
+            None => crate::ids::random_id().into(),
         };
         let name = match self.name {
             Some(name) => validate_name(name)?,
@@ -487,18 +483,21 @@ impl JobSpec {
         };
         Ok(Job {
             id,
-            name,
             target: self.target,
             trigger: self.trigger,
-            executor: self.executor,
-            misfire_grace_time,
-            coalesce: self.coalesce.unwrap_or(defaults.coalesce),
-            max_instances,
-            timeout,
-            recover_lost_runs: self.recover_lost_runs,
+            options: Options {
+                name,
+                executor: self.executor,
+                misfire_grace_time,
+                coalesce: self.coalesce.unwrap_or(defaults.coalesce),
+                max_instances,
+                timeout,
+                recover_lost_runs: self.recover_lost_runs,
+                unknown_fields: None,
+            }
+            .shared(),
             next_run_time: next_run_time.map(whole_micros),
             revision: 0,
-            unknown_fields: None,
         })
     }
 
@@ -513,23 +512,26 @@ impl JobSpec {
     pub(crate) fn preview(&self, defaults: &JobDefaults) -> Job {
         Job {
             id: self.id.as_deref().unwrap_or_default().into(),
-            name: self
-                .name
-                .as_deref()
-                .map_or_else(|| self.target.display_name_arc().clone(), Arc::from),
             target: self.target.clone(),
             trigger: self.trigger.clone(),
-            executor: self.executor.clone(),
-            misfire_grace_time: self
-                .misfire_grace_time
-                .unwrap_or(defaults.misfire_grace_time),
-            coalesce: self.coalesce.unwrap_or(defaults.coalesce),
-            max_instances: self.max_instances.unwrap_or(defaults.max_instances),
-            timeout: self.timeout.unwrap_or(defaults.timeout),
-            recover_lost_runs: self.recover_lost_runs,
+            options: Options {
+                name: self
+                    .name
+                    .as_deref()
+                    .map_or_else(|| self.target.display_name_arc().clone(), Arc::from),
+                executor: self.executor.clone(),
+                misfire_grace_time: self
+                    .misfire_grace_time
+                    .unwrap_or(defaults.misfire_grace_time),
+                coalesce: self.coalesce.unwrap_or(defaults.coalesce),
+                max_instances: self.max_instances.unwrap_or(defaults.max_instances),
+                timeout: self.timeout.unwrap_or(defaults.timeout),
+                recover_lost_runs: self.recover_lost_runs,
+                unknown_fields: None,
+            }
+            .shared(),
             next_run_time: self.next_run_time.flatten().map(whole_micros),
             revision: 0,
-            unknown_fields: None,
         }
     }
 }

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Job, JobRegistry, JobTarget, opt_seconds, validate_grace, validate_max_instances,
+    Job, JobRegistry, JobTarget, Options, opt_seconds, validate_grace, validate_max_instances,
     validate_timeout, whole_micros,
 };
 use crate::error::{Error, ErrorKind, Result};
@@ -144,13 +144,13 @@ impl JobCodec {
             args,
             trigger,
             executor: job.executor().to_owned(),
-            misfire_grace_time: job.misfire_grace_time,
-            coalesce: job.coalesce,
-            max_instances: job.max_instances,
-            timeout: job.timeout,
-            recover: job.recover_lost_runs,
+            misfire_grace_time: job.misfire_grace_time(),
+            coalesce: job.coalesce(),
+            max_instances: job.max_instances(),
+            timeout: job.timeout(),
+            recover: job.recover_lost_runs(),
             next_run_time: job.next_run_time,
-            unknown_fields: job.unknown_fields.as_deref().cloned().unwrap_or_default(),
+            unknown_fields: (job.options.unknown_fields.as_deref().cloned()).unwrap_or_default(),
         })
     }
 
@@ -192,18 +192,21 @@ impl JobCodec {
             (!record.unknown_fields.is_empty()).then(|| Arc::new(record.unknown_fields));
         Ok(Job {
             id: id.into(),
-            name: record.name.into(),
             target,
             trigger,
-            executor: record.executor.into(),
-            misfire_grace_time,
-            coalesce: record.coalesce,
-            max_instances,
-            timeout,
-            recover_lost_runs: record.recover,
+            options: Options {
+                name: record.name.into(),
+                executor: record.executor.into(),
+                misfire_grace_time,
+                coalesce: record.coalesce,
+                max_instances,
+                timeout,
+                recover_lost_runs: record.recover,
+                unknown_fields,
+            }
+            .shared(),
             next_run_time: record.next_run_time.map(whole_micros),
             revision: 0,
-            unknown_fields,
         })
     }
 

@@ -42,7 +42,7 @@ impl Scheduler {
         self.lifecycle().ensure_usable()?;
         spec.target.validate()?;
         if spec.id.is_none() {
-            spec.id = Some(uuid::Uuid::new_v4().simple().to_string());
+            spec.id = Some(crate::ids::random_id());
         }
         if self.running() {
             return self.add_to_store(spec).await;
@@ -93,7 +93,7 @@ impl Scheduler {
         let mut destination = None;
         for mut spec in specs {
             if spec.id.is_none() {
-                spec.id = Some(uuid::Uuid::new_v4().simple().to_string());
+                spec.id = Some(crate::ids::random_id());
             }
             let index = answers.len();
             let prepared = spec
@@ -200,7 +200,7 @@ impl Scheduler {
                         spec.executor
                     )));
                 }
-                let alias: Arc<str> = spec.jobstore.as_str().into();
+                let alias = spec.jobstore.clone();
                 *last = Some(Destination {
                     alias: alias.clone(),
                     store: store.clone(),
@@ -324,7 +324,7 @@ impl Scheduler {
                 .into_job(&self.job_defaults(), self.inner.clock.now())?;
             self.check_executor_runs(&preview)?;
             *spec = updated;
-            let alias: Arc<str> = spec.jobstore.as_str().into();
+            let alias = spec.jobstore.clone();
             drop(pending);
             self.inner.events.publish(Event::JobModified(JobEvent {
                 job_id: preview.id_arc().clone(),
@@ -480,7 +480,7 @@ impl Scheduler {
             let spec = lock(&self.inner.pending)
                 .remove(id, jobstore)
                 .ok_or_else(|| Error::job_not_found(id))?;
-            self.publish_removed(id.into(), spec.jobstore.as_str().into());
+            self.publish_removed(id.into(), spec.jobstore);
             return Ok(());
         }
         for (alias, store) in self.stores_named(jobstore) {

@@ -10,7 +10,7 @@ pub(super) struct PendingJobs {
 
 /// Whether `spec` is in `jobstore`, or in any store when none is named.
 fn in_store(spec: &JobSpec, jobstore: Option<&str>) -> bool {
-    jobstore.is_none_or(|alias| alias == spec.jobstore)
+    jobstore.is_none_or(|alias| alias == &*spec.jobstore)
 }
 
 /// Whether `spec` is the job `id` (in `jobstore`, when one is named): the one lookup rule of
@@ -71,7 +71,7 @@ impl PendingJobs {
     pub(super) fn first_repeated(specs: &[JobSpec]) -> Option<&JobSpec> {
         let mut seen = std::collections::HashSet::new();
         specs.iter().find(|spec| {
-            let first = seen.insert((spec.jobstore.as_str(), spec.id.as_deref()));
+            let first = seen.insert((&*spec.jobstore, spec.id.as_deref()));
             !first && !spec.replace_existing
         })
     }
@@ -109,8 +109,8 @@ mod tests {
     #[test]
     fn a_job_is_found_by_id_in_any_store_or_in_the_store_named() {
         let p = pending();
-        assert_eq!(p.get("a", None).unwrap().jobstore, "one");
-        assert_eq!(p.get("a", Some("two")).unwrap().jobstore, "two");
+        assert_eq!(p.get("a", None).unwrap().jobstore, "one".into());
+        assert_eq!(p.get("a", Some("two")).unwrap().jobstore, "two".into());
         assert!(p.get("b", Some("one")).is_none());
         assert!(p.get("c", None).is_none());
     }
@@ -118,8 +118,8 @@ mod tests {
     #[test]
     fn removing_takes_the_first_match_only() {
         let mut p = pending();
-        assert_eq!(p.remove("a", None).unwrap().jobstore, "one");
-        assert_eq!(p.remove("a", None).unwrap().jobstore, "two");
+        assert_eq!(p.remove("a", None).unwrap().jobstore, "one".into());
+        assert_eq!(p.remove("a", None).unwrap().jobstore, "two".into());
         assert!(p.remove("a", None).is_none());
         assert_eq!(ids(&p.previews(None, &JobDefaults::default())), ["b"]);
     }
@@ -158,6 +158,9 @@ mod tests {
         specs.push(spec("a", "one").replace_existing(true));
         assert!(PendingJobs::first_repeated(&specs).is_none());
         specs.push(spec("a", "one"));
-        assert_eq!(PendingJobs::first_repeated(&specs).unwrap().jobstore, "one");
+        assert_eq!(
+            PendingJobs::first_repeated(&specs).unwrap().jobstore,
+            "one".into()
+        );
     }
 }

@@ -2,6 +2,7 @@
 
 mod function;
 mod record;
+mod run_request;
 
 use std::fmt;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ pub use function::{
     Handler, JobFunction, JobOutcome, JobOutput, JobRegistry, JobTarget, RegisteredFunction,
 };
 pub use record::{JobCodec, JobRecord};
+pub use run_request::RunRequest;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::trigger::{SearchExhausted, Trigger};
@@ -42,6 +44,9 @@ pub struct Job {
     /// Fields of the job's record that this build does not know (written by a newer one),
     /// carried so that rewriting the record keeps them.
     unknown_fields: Option<Arc<serde_json::Map<String, serde_json::Value>>>,
+    /// A run-now request stored with the job (see [`RunRequest`]); pending only while the
+    /// next run time is the request's.
+    run_request: Option<RunRequest>,
 }
 
 /// `t` without its sub-microsecond part: run times are whole microseconds.
@@ -111,9 +116,12 @@ impl Job {
     }
 
     /// Sets the next run time (to whole microseconds). For job stores applying a fire or an
-    /// update.
+    /// update. A run time other than a pending [`RunRequest`]'s ends the request.
     pub fn set_next_run_time(&mut self, next_run_time: Option<DateTime<Utc>>) {
         self.next_run_time = next_run_time.map(whole_micros);
+        self.run_request = self
+            .run_request
+            .filter(|r| r.is_pending(self.next_run_time));
     }
 
     /// The revision of the job in its store when it was read: it changes on every write of
@@ -471,6 +479,7 @@ impl JobSpec {
             next_run_time: next_run_time.map(whole_micros),
             revision: 0,
             unknown_fields: None,
+            run_request: None,
         })
     }
 
@@ -501,6 +510,7 @@ impl JobSpec {
             next_run_time: self.next_run_time.flatten().map(whole_micros),
             revision: 0,
             unknown_fields: None,
+            run_request: None,
         }
     }
 }

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Job, JobRegistry, JobTarget, opt_seconds, validate_grace, validate_max_instances,
+    Job, JobRegistry, JobTarget, RunRequest, opt_seconds, validate_grace, validate_max_instances,
     validate_timeout, whole_micros,
 };
 use crate::error::{Error, ErrorKind, Result};
@@ -32,7 +32,11 @@ use crate::trigger::{TriggerRegistry, TriggerState};
 ///   before the field existed, so a newer reader reads old records as they were meant; an
 ///   older reader ignores the field, and keeps it (unknown fields are carried through a
 ///   decoded [`Job`] and written back), so rewriting a record never loses what a newer build
-///   put there. `timeout` is the first such field.
+///   put there. `timeout` is the first such field; `run_requested_at` (a pending
+///   [`RunRequest`]) the second: an older build sees only a job due at the request's time
+///   and runs it as an ordinary due run (moving its schedule as APScheduler's
+///   `modify_job(next_run_time=now)` does), which also ends the request, so the job still
+///   runs once.
 /// * **A change that an older reader must not ignore bumps the version**: a field whose
 ///   absence would change what the job does, a field that changes meaning, a field removed.
 ///   An older reader refuses the record clearly: [`JobCodec::decode`] fails with
@@ -74,8 +78,15 @@ pub struct JobRecord {
     /// version 1 as an optional field (see [record versions](JobRecord#record-versions)).
     #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_seconds")]
     pub timeout: Option<Duration>,
-    /// The next run time; `null` = paused.
+    /// The next run time; `null` = paused. While a run-now request is pending
+    /// (`run_requested_at`), the planned one, which the store's run time replaces until the
+    /// request is honoured.
     pub next_run_time: Option<DateTime<Utc>>,
+    /// When a pending run-now request ([`RunRequest`]) was made: the store's run time while it
+    /// is pending. Absent = none. Added within version 1 as an optional field (see
+    /// [record versions](JobRecord#record-versions)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_requested_at: Option<DateTime<Utc>>,
     /// Fields this build does not know, written by a newer one: kept so that rewriting the
     /// record does not drop them.
     #[serde(flatten)]
@@ -129,6 +140,11 @@ impl JobCodec {
             .trigger
             .to_state()
             .map_err(|e| with_job_id(e, job.id()))?;
+        // A pending request is saved as such; a spent one is dropped.
+        let (next_run_time, run_requested_at) = match job.run_request() {
+            Some(request) => (request.planned, Some(request.at)),
+            None => (job.next_run_time, None),
+        };
         Ok(JobRecord {
             version: JobRecord::VERSION,
             id: job.id().to_owned(),
@@ -141,7 +157,8 @@ impl JobCodec {
             coalesce: job.coalesce,
             max_instances: job.max_instances,
             timeout: job.timeout,
-            next_run_time: job.next_run_time,
+            next_run_time,
+            run_requested_at,
             unknown_fields: job.unknown_fields.as_deref().cloned().unwrap_or_default(),
         })
     }
@@ -182,6 +199,9 @@ impl JobCodec {
         let timeout = validate_timeout(record.timeout).map_err(|e| with_job_id(e, &id))?;
         let unknown_fields =
             (!record.unknown_fields.is_empty()).then(|| Arc::new(record.unknown_fields));
+        let run_request = record
+            .run_requested_at
+            .map(|at| RunRequest::new(at, record.next_run_time));
         Ok(Job {
             id: id.into(),
             name: record.name.into(),
@@ -192,9 +212,12 @@ impl JobCodec {
             coalesce: record.coalesce,
             max_instances,
             timeout,
-            next_run_time: record.next_run_time.map(whole_micros),
+            next_run_time: run_request
+                .map_or(record.next_run_time, |r| Some(r.at))
+                .map(whole_micros),
             revision: 0,
             unknown_fields,
+            run_request,
         })
     }
 

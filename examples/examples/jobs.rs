@@ -9,10 +9,16 @@
 //! [--collection NAME] COMMAND`, where the URL is `sqlite://`, `postgres://`, `mysql://`,
 //! `redis://` or `mongodb://`, and COMMAND is one of
 //!
-//! * `list`: every job, like APScheduler's `print_jobs` (unreadable records are marked);
+//! * `list [FILTERS]`: the jobs, like APScheduler's `print_jobs` (unreadable records are
+//!   marked), filtered by `--paused`, `--scheduled`, `--due-before TIME` (RFC 3339 or `now`),
+//!   `--id GLOB`, `--name GLOB`, `--function GLOB`, `--executor GLOB`, `--unreadable`,
+//!   `--run-requested` (every filter given must hold; `*` and `?` are wildcards);
 //! * `show ID`: the whole record as JSON, the trigger in words and its next five fire times;
 //! * `pause ID`, `resume ID` (next run time from the trigger, as the scheduler does),
 //!   `remove ID`;
+//! * `run ID`: a run-now request stored with the job: the schedulers on the store run it
+//!   once, as soon as one of them looks (within its `max_wait`), without changing its
+//!   schedule (a paused job stays paused);
 //! * `export`: every record as one JSON line on standard output;
 //! * `import [--replace]`: records as JSON lines from standard input; existing ids are refused
 //!   unless `--replace`.
@@ -23,15 +29,18 @@
 use std::io::{Read, Write};
 use std::process::ExitCode;
 
-use scheduler_core::store::admin::{self, RecordView};
+use chrono::{DateTime, Utc};
+use scheduler_core::store::admin::{self, Filter, RecordView};
 use scheduler_core::{
     Clock, Error, ErrorKind, EventBus, JobCodec, JobRegistry, RecordStore, Result, StoreContext,
     SystemClock, TriggerRegistry,
 };
 
 const USAGE: &str = "usage: jobs --store URL [--table NAME] [--prefix PREFIX] \
-[--database NAME] [--collection NAME] (list | show ID | pause ID | resume ID | remove ID | \
-export | import [--replace])";
+[--database NAME] [--collection NAME] (list [--paused | --scheduled] [--due-before TIME] \
+[--id GLOB] [--name GLOB] [--function GLOB] [--executor GLOB] [--unreadable] \
+[--run-requested] | show ID | pause ID | resume ID | remove ID | run ID | export | \
+import [--replace])";
 
 #[derive(Debug, Default)]
 struct Args {
@@ -41,7 +50,23 @@ struct Args {
     database: Option<String>,
     collection: Option<String>,
     replace: bool,
+    filter: Filter,
     command: Vec<String>,
+}
+
+/// `TIME` of `--due-before`: RFC 3339, or `now`.
+fn parse_time(text: &str) -> Result<DateTime<Utc>> {
+    if text == "now" {
+        return Ok(SystemClock.now());
+    }
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| {
+            Error::config(format!(
+                "--due-before wants an RFC 3339 time (2026-05-01T09:00:00Z) or `now`, not {text:?}"
+            ))
+            .with_source(e)
+        })
 }
 
 fn parse_args(mut raw: impl Iterator<Item = String>) -> Result<Args> {
@@ -58,6 +83,15 @@ fn parse_args(mut raw: impl Iterator<Item = String>) -> Result<Args> {
             "--database" => args.database = Some(value("--database")?),
             "--collection" => args.collection = Some(value("--collection")?),
             "--replace" => args.replace = true,
+            "--paused" => args.filter.paused = Some(true),
+            "--scheduled" => args.filter.paused = Some(false),
+            "--due-before" => args.filter.due_before = Some(parse_time(&value("--due-before")?)?),
+            "--id" => args.filter.id = Some(value("--id")?),
+            "--name" => args.filter.name = Some(value("--name")?),
+            "--function" => args.filter.function = Some(value("--function")?),
+            "--executor" => args.filter.executor = Some(value("--executor")?),
+            "--unreadable" => args.filter.unreadable = true,
+            "--run-requested" => args.filter.run_requested = true,
             "-h" | "--help" => return Err(Error::config(USAGE)),
             flag if flag.starts_with("--") => {
                 return Err(Error::config(format!("unknown option {flag}; {USAGE}")));
@@ -132,6 +166,20 @@ fn io_error(e: std::io::Error) -> Error {
     Error::new(ErrorKind::Config, "could not write the output").with_source(e)
 }
 
+/// The row's next run, with a pending run-now request and the plan it keeps.
+fn next_run(view: &RecordView) -> String {
+    let planned =
+        |t: Option<DateTime<Utc>>| t.map_or_else(|| "paused".to_owned(), |t| t.to_rfc3339());
+    match view.run_request() {
+        Some(request) => format!(
+            "run requested at {} (then {})",
+            request.at.to_rfc3339(),
+            planned(request.planned)
+        ),
+        None => planned(view.next_run_time),
+    }
+}
+
 fn trigger_words(view: &RecordView, triggers: &TriggerRegistry) -> String {
     match &view.record {
         Ok(record) => match triggers.restore(&record.trigger) {
@@ -156,7 +204,11 @@ async fn command(
     };
     match args.command.first().map(String::as_str) {
         Some("list") => {
-            let views = admin::list(store).await?;
+            let views: Vec<RecordView> = admin::list(store)
+                .await?
+                .into_iter()
+                .filter(|view| args.filter.matches(view))
+                .collect();
             writeln!(
                 out,
                 "{:<24} {:<24} {:<40} NEXT RUN",
@@ -168,10 +220,7 @@ async fn command(
                     Ok(record) => record.func.clone(),
                     Err(_) => "(unreadable record)".to_owned(),
                 };
-                let next = match view.next_run_time {
-                    Some(t) => t.to_rfc3339(),
-                    None => "paused".to_owned(),
-                };
+                let next = next_run(view);
                 writeln!(
                     out,
                     "{:<24} {:<24} {:<40} {next}",
@@ -191,6 +240,7 @@ async fn command(
                         .map_err(|e| Error::serialization("could not show the record", e))?;
                     writeln!(out, "{json}").map_err(io_error)?;
                     writeln!(out, "revision: {}", view.revision).map_err(io_error)?;
+                    writeln!(out, "next run: {}", next_run(&view)).map_err(io_error)?;
                     writeln!(out, "trigger: {}", trigger_words(&view, triggers))
                         .map_err(io_error)?;
                     match admin::next_fire_times(record, triggers, SystemClock.now(), 5) {
@@ -263,9 +313,19 @@ async fn command(
             .map_err(io_error)?;
         }
         Some("run") => {
-            return Err(Error::config(
-                "`run ID` is not implemented yet; use the program's Scheduler::run_job_now",
-            ));
+            let request = admin::request_run(store, id()?, SystemClock.now()).await?;
+            let planned = request.planned.map_or_else(
+                || "it stays paused".to_owned(),
+                |t| format!("it next runs at {}", t.to_rfc3339()),
+            );
+            writeln!(
+                out,
+                "run requested for {} at {}; a scheduler on this store runs it once when it next \
+                 looks, and {planned}",
+                id()?,
+                request.at.to_rfc3339()
+            )
+            .map_err(io_error)?;
         }
         _ => return Err(Error::config(USAGE)),
     }

@@ -107,13 +107,8 @@ async fn a_file_locked_by_another_process_is_waited_out() {
 /// The jobs tool's record operations (`scheduler_core::store::admin`) on a SQLite file.
 #[tokio::test]
 async fn the_jobs_tool_operations_work_on_a_sqlite_file() -> anyhow::Result<()> {
-    use scheduler_core::RecordStore;
-
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("jobs.sqlite");
     let records = jobstore_sql::builder(format!("sqlite://{}", path.display())).build_records()?;
-    records.start(&common::scenarios::context()).await?;
-    scheduler_core::testkit::admin_scenario(&records).await?;
-    records.shutdown().await?;
-    Ok(())
+    scheduler_core::testkit::admin_scenario(records).await
 }

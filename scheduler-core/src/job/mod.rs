@@ -3,6 +3,7 @@
 mod function;
 mod options;
 mod record;
+mod run_request;
 
 use std::fmt;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ pub use function::{
     Handler, JobFunction, JobOutcome, JobOutput, JobRegistry, JobTarget, RegisteredFunction,
 };
 pub use record::{JobCodec, JobRecord};
+pub use run_request::RunRequest;
 
 use options::Options;
 
@@ -38,6 +40,10 @@ pub struct Job {
     options: Arc<Options>,
     next_run_time: Option<DateTime<Utc>>,
     revision: u64,
+    /// A run-now request stored with the job (see [`RunRequest`]); pending only while the
+    /// next run time is the request's. Boxed: almost every job has none, and a million jobs in
+    /// memory should not each carry its room.
+    run_request: Option<Box<RunRequest>>,
 }
 
 /// `t` without its sub-microsecond part: run times are whole microseconds.
@@ -120,9 +126,16 @@ impl Job {
     }
 
     /// Sets the next run time (to whole microseconds). For job stores applying a fire or an
-    /// update.
+    /// update. A run time other than a pending [`RunRequest`]'s ends the request.
     pub fn set_next_run_time(&mut self, next_run_time: Option<DateTime<Utc>>) {
         self.next_run_time = next_run_time.map(whole_micros);
+        if self
+            .run_request
+            .as_ref()
+            .is_some_and(|r| !r.is_pending(self.next_run_time))
+        {
+            self.run_request = None;
+        }
     }
 
     /// The revision of the job in its store when it was read: it changes on every write of
@@ -498,6 +511,7 @@ impl JobSpec {
             .shared(),
             next_run_time: next_run_time.map(whole_micros),
             revision: 0,
+            run_request: None,
         })
     }
 
@@ -532,6 +546,7 @@ impl JobSpec {
             .shared(),
             next_run_time: self.next_run_time.flatten().map(whole_micros),
             revision: 0,
+            run_request: None,
         }
     }
 }

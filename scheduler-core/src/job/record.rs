@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Job, JobRegistry, JobTarget, Options, opt_seconds, validate_grace, validate_max_instances,
-    validate_timeout, whole_micros,
+    Job, JobRegistry, JobTarget, Options, RunRequest, opt_seconds, validate_grace,
+    validate_max_instances, validate_timeout, whole_micros,
 };
 use crate::error::{Error, ErrorKind, Result};
 use crate::trigger::{TriggerRegistry, TriggerState};
@@ -33,7 +33,10 @@ use crate::trigger::{TriggerRegistry, TriggerState};
 ///   older reader ignores the field, and keeps it (unknown fields are carried through a
 ///   decoded [`Job`] and written back), so rewriting a record never loses what a newer build
 ///   put there. `timeout` is the first such field; `recover` (lost runs recovered on another
-///   node) the second.
+///   node) the second; `run_requested_at` (a pending [`RunRequest`]) the third: an older build
+///   sees only a job due at the request's time and runs it as an ordinary due run (moving its
+///   schedule as APScheduler's `modify_job(next_run_time=now)` does), which also ends the
+///   request, so the job still runs once.
 /// * **A change that an older reader must not ignore bumps the version**: a field whose
 ///   absence would change what the job does, a field that changes meaning, a field removed.
 ///   An older reader refuses the record clearly: [`JobCodec::decode`] fails with
@@ -81,8 +84,15 @@ pub struct JobRecord {
     /// so its runs are not recovered, which is what absent means.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub recover: bool,
-    /// The next run time; `null` = paused.
+    /// The next run time; `null` = paused. While a run-now request is pending
+    /// (`run_requested_at`), the planned one, which the store's run time replaces until the
+    /// request is honoured.
     pub next_run_time: Option<DateTime<Utc>>,
+    /// When a pending run-now request ([`RunRequest`]) was made: the store's run time while it
+    /// is pending. Absent = none. Added within version 1 as an optional field (see
+    /// [record versions](JobRecord#record-versions)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_requested_at: Option<DateTime<Utc>>,
     /// Fields this build does not know, written by a newer one: kept so that rewriting the
     /// record does not drop them.
     #[serde(flatten)]
@@ -136,6 +146,11 @@ impl JobCodec {
             .trigger
             .to_state()
             .map_err(|e| with_job_id(e, job.id()))?;
+        // A pending request is saved as such; a spent one is dropped.
+        let (next_run_time, run_requested_at) = match job.run_request() {
+            Some(request) => (request.planned, Some(request.at)),
+            None => (job.next_run_time, None),
+        };
         Ok(JobRecord {
             version: JobRecord::VERSION,
             id: job.id().to_owned(),
@@ -149,7 +164,8 @@ impl JobCodec {
             max_instances: job.max_instances(),
             timeout: job.timeout(),
             recover: job.recover_lost_runs(),
-            next_run_time: job.next_run_time,
+            next_run_time,
+            run_requested_at,
             unknown_fields: (job.options.unknown_fields.as_deref().cloned()).unwrap_or_default(),
         })
     }
@@ -190,6 +206,9 @@ impl JobCodec {
         let timeout = validate_timeout(record.timeout).map_err(|e| with_job_id(e, &id))?;
         let unknown_fields =
             (!record.unknown_fields.is_empty()).then(|| Arc::new(record.unknown_fields));
+        let run_request = record
+            .run_requested_at
+            .map(|at| RunRequest::new(at, record.next_run_time));
         Ok(Job {
             id: id.into(),
             target,
@@ -205,8 +224,11 @@ impl JobCodec {
                 unknown_fields,
             }
             .shared(),
-            next_run_time: record.next_run_time.map(whole_micros),
+            next_run_time: run_request
+                .map_or(record.next_run_time, |r| Some(r.at))
+                .map(whole_micros),
             revision: 0,
+            run_request: run_request.map(Box::new),
         })
     }
 

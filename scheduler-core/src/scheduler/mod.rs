@@ -14,6 +14,7 @@ mod jobs;
 mod lifecycle;
 mod pending;
 mod process;
+pub(crate) mod run_request;
 mod signal;
 mod sync;
 

@@ -339,25 +339,36 @@ impl Scheduler {
                 self.skip_without_executor(store, alias, &job);
                 continue;
             };
-            let (outcome, fire) = match due_runs(&job, now, limit) {
-                Ok(due) => (
-                    FireOutcome::from_next(due.next),
-                    Fire {
-                        run_times: due.run_times,
-                        missed: due.missed,
-                        fault: None,
-                    },
-                ),
-                // Pausing the job is this fire's commit: the runs that were due still run,
-                // and the job waits for an operator.
-                Err(Fault { error, run_times }) => (
-                    FireOutcome::Pause,
+            // A stored run-now request replaces the trigger's fire (see `run_request`).
+            let (outcome, fire) = match super::run_request::requested_fire(&job, now) {
+                Some((outcome, run_times)) => (
+                    outcome,
                     Fire {
                         run_times,
                         missed: None,
-                        fault: Some(error.with_job_id(job.id())),
+                        fault: None,
                     },
                 ),
+                None => match due_runs(&job, now, limit) {
+                    Ok(due) => (
+                        FireOutcome::from_next(due.next),
+                        Fire {
+                            run_times: due.run_times,
+                            missed: due.missed,
+                            fault: None,
+                        },
+                    ),
+                    // Pausing the job is this fire's commit: the runs that were due still run,
+                    // and the job waits for an operator.
+                    Err(Fault { error, run_times }) => (
+                        FireOutcome::Pause,
+                        Fire {
+                            run_times,
+                            missed: None,
+                            fault: Some(error.with_job_id(job.id())),
+                        },
+                    ),
+                },
             };
             let mut commit = FireCommit::new(job.id_arc().clone(), due_at, job.revision(), outcome);
             if shared && job.recover_lost_runs() {

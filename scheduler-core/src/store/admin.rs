@@ -1,6 +1,6 @@
 //! Record-level operations for tools that inspect and edit a persistent store without the
 //! program that owns its jobs: listing, pausing, resuming, removing, exporting and importing
-//! job records.
+//! job records, and asking the schedulers on the store to run a job now ([`request_run`]).
 //!
 //! They work on a [`RecordStore`]'s rows and never resolve job functions, so they need no
 //! registered code; triggers are restored (for `resume` and fire-time previews) from a
@@ -20,12 +20,16 @@
 //! # }
 //! ```
 
-use chrono::{DateTime, Utc};
+mod filter;
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+pub use filter::Filter;
 
 use super::record::{fresh_revision, next_revision};
 use super::{RecordFireCommit, RecordStore, StoredRecord};
 use crate::error::{Error, ErrorKind, Result};
-use crate::job::JobRecord;
+use crate::job::{JobRecord, RunRequest, whole_micros};
 use crate::store::FireAnswer;
 use crate::trigger::TriggerRegistry;
 
@@ -60,6 +64,23 @@ impl RecordView {
     /// Whether this build cannot read the record (corrupt JSON, an unknown schema version).
     pub fn unreadable(&self) -> bool {
         self.record.is_err()
+    }
+
+    /// The run-now request pending on this row: the record's `run_requested_at`, while the
+    /// row's run time is still that time.
+    pub fn run_request(&self) -> Option<RunRequest> {
+        let record = self.record.as_ref().ok()?;
+        let request = RunRequest::new(record.run_requested_at?, record.next_run_time);
+        request.is_pending(self.next_run_time).then_some(request)
+    }
+
+    /// The planned next run time: the row's, or the one a pending run-now request keeps
+    /// (`None`: paused).
+    pub fn planned_run_time(&self) -> Option<DateTime<Utc>> {
+        match self.run_request() {
+            Some(request) => request.planned,
+            None => self.next_run_time,
+        }
     }
 }
 
@@ -140,6 +161,8 @@ fn readable(view: &RecordView) -> Result<JobRecord> {
     })
 }
 
+/// Writes `record` with the run time `next_run_time` in place of `view`'s row, ending any
+/// run-now request (the run time is set on purpose).
 async fn write(
     store: &impl RecordStore,
     view: &RecordView,
@@ -147,6 +170,18 @@ async fn write(
     next_run_time: Option<DateTime<Utc>>,
 ) -> Result<JobRecord> {
     record.next_run_time = next_run_time;
+    record.run_requested_at = None;
+    write_row(store, view, record, next_run_time).await
+}
+
+/// Writes `record` in place of `view`'s row, with `next_run_time` in the indexed column, if
+/// the row is still at the revision read.
+async fn write_row(
+    store: &impl RecordStore,
+    view: &RecordView,
+    record: JobRecord,
+    next_run_time: Option<DateTime<Utc>>,
+) -> Result<JobRecord> {
     let json = serde_json::to_string(&record)
         .map_err(|e| Error::serialization(format!("job {:?} could not be encoded", view.id), e))?;
     let row = StoredRecord {
@@ -192,6 +227,39 @@ pub async fn resume(
         .with_job_id(id));
     };
     write(store, &view, record, Some(next)).await
+}
+
+/// Asks whichever scheduler runs this store to run the job `id` once, now, without changing
+/// its schedule: stores a [`RunRequest`] with it. The row's run time becomes `now`, so every
+/// scheduler on the store sees the job as due; the record keeps the planned run time, which
+/// the scheduler that fires the job restores in the same conditional commit (a paused job
+/// stays paused). The run obeys `max_instances` and publishes the usual events.
+///
+/// A request already pending is kept as it is and answered (a second request before the
+/// first is honoured does not run the job twice). Fails as [`pause`] does: a
+/// [`Conflict`](ErrorKind::Conflict) if the row changed since it was read, and
+/// [`Serialization`](ErrorKind::Serialization) for an unreadable record.
+pub async fn request_run(
+    store: &impl RecordStore,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<RunRequest> {
+    let view = get(store, id).await?;
+    let mut record = readable(&view)?;
+    if let Some(pending) = view.run_request() {
+        return Ok(pending);
+    }
+    // The column is the authority on the planned time (a spent request's copy is not).
+    let planned = view.next_run_time;
+    let mut at = whole_micros(now);
+    if planned == Some(at) {
+        // A request at the planned time itself could not be told from it.
+        at += TimeDelta::microseconds(1);
+    }
+    record.next_run_time = planned;
+    record.run_requested_at = Some(at);
+    write_row(store, &view, record, Some(at)).await?;
+    Ok(RunRequest::new(at, planned))
 }
 
 /// Removes the job `id` if it is still at the revision read (readable or not: removing is

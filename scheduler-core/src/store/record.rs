@@ -272,7 +272,10 @@ fn decode(ctx: &StoreContext, row: StoredRecord) -> Result<Job> {
         )
         .with_job_id(&row.id));
     }
-    if record.next_run_time != row.next_run_time {
+    // A pending run-now request moves the column away from the planned time on purpose.
+    if record.next_run_time != row.next_run_time
+        && (record.run_requested_at.is_none() || record.run_requested_at != row.next_run_time)
+    {
         crate::logging::log_warn!(
             jobstore = ctx.alias(),
             job = %row.id,

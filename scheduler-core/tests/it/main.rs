@@ -10,6 +10,7 @@ mod jobs;
 mod lifecycle;
 mod processing;
 mod run_now;
+mod run_request;
 mod shutdown;
 mod stores;
 mod sync;

@@ -41,16 +41,10 @@ pub(crate) fn random_uuid() -> uuid::Uuid {
     })
 }
 
-/// A new random id: a version-4 UUID in 32 lowercase hex digits.
-pub(crate) fn random_id() -> String {
+/// A new random id, shared: a version-4 UUID in 32 lowercase hex digits.
+pub(crate) fn random_id() -> std::sync::Arc<str> {
     // `encode_lower` writes the digits directly; `to_string` went through `fmt`, which cost
     // more than drawing the id.
-    let mut buf = uuid::Uuid::encode_buffer();
-    random_uuid().simple().encode_lower(&mut buf).to_owned()
-}
-
-/// [`random_id`], shared (one allocation).
-pub(crate) fn random_id_arc() -> std::sync::Arc<str> {
     let mut buf = uuid::Uuid::encode_buffer();
     std::sync::Arc::from(&*random_uuid().simple().encode_lower(&mut buf))
 }
@@ -61,7 +55,7 @@ mod tests {
 
     #[test]
     fn ids_are_version_4_uuids_in_hex_and_differ() {
-        let ids: std::collections::HashSet<String> = (0..200).map(|_| random_id()).collect();
+        let ids: std::collections::HashSet<_> = (0..200).map(|_| random_id()).collect();
         assert_eq!(ids.len(), 200);
         for id in &ids {
             assert_eq!(id.len(), 32);

@@ -61,7 +61,7 @@ impl RunContext {
         node: impl Into<Arc<str>>,
     ) -> Self {
         RunContext {
-            run_id: crate::ids::random_id_arc(),
+            run_id: crate::ids::random_id(),
             job_id: job_id.into(),
             jobstore: jobstore.into(),
             scheduled_run_time,

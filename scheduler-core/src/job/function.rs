@@ -296,7 +296,11 @@ impl<A: Serialize> JobFunction<A> {
             };
             buffer.clear();
             let written = serde_json::to_writer(&mut *buffer, &args);
-            let json = written.map(|()| Arc::<str>::from(String::from_utf8_lossy(&buffer)));
+            // serde_json writes UTF-8; the lossy path is never taken.
+            let json = written.map(|()| match std::str::from_utf8(&buffer) {
+                Ok(text) => Arc::<str>::from(text),
+                Err(_) => Arc::from(String::from_utf8_lossy(&buffer)),
+            });
             // A large one is not kept for the thread's lifetime.
             if buffer.capacity() > 4096 {
                 *buffer = Vec::new();

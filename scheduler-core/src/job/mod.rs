@@ -347,7 +347,7 @@ pub(crate) mod opt_seconds {
 /// ```
 #[derive(Debug, Clone)]
 pub struct JobSpec {
-    pub(crate) id: Option<String>,
+    pub(crate) id: Option<Arc<str>>,
     pub(crate) name: Option<String>,
     pub(crate) target: JobTarget,
     pub(crate) trigger: Arc<dyn Trigger>,
@@ -389,7 +389,7 @@ impl JobSpec {
 
     /// The job's id (default: a random UUID in hex).
     pub fn id(mut self, id: impl Into<String>) -> Self {
-        self.id = Some(id.into());
+        self.id = Some(Arc::from(id.into()));
         self
     }
 
@@ -475,10 +475,7 @@ impl JobSpec {
     /// `now` (unless given). For store tests and benchmarks that bypass a scheduler.
     pub fn into_job(self, defaults: &JobDefaults, now: DateTime<Utc>) -> Result<Job> {
         self.target.validate()?;
-        let id: Arc<str> = match self.id {
-            Some(id) => id.into(),
-            None => crate::ids::random_id().into(),
-        };
+        let id = self.id.unwrap_or_else(crate::ids::random_id);
         let name = match self.name {
             Some(name) => validate_name(name)?,
             None => self.target.display_name_arc().clone(),
@@ -525,7 +522,7 @@ impl JobSpec {
     /// The job as listed before the scheduler starts: defaults applied, no run time yet.
     pub(crate) fn preview(&self, defaults: &JobDefaults) -> Job {
         Job {
-            id: self.id.as_deref().unwrap_or_default().into(),
+            id: self.id.clone().unwrap_or_else(|| Arc::from("")),
             target: self.target.clone(),
             trigger: self.trigger.clone(),
             options: Options {

@@ -231,11 +231,13 @@ impl Scheduler {
     /// Refuses a job its executor cannot run (a closure for an executor that runs jobs in
     /// other processes). An executor not added yet is checked when the job reaches its store.
     fn check_executor_runs(&self, job: &Job) -> Result<()> {
+        // Every executor runs a registered function: only closures need the look-up.
+        if job.target().is_persistable() {
+            return Ok(());
+        }
         let executor = super::read(&self.inner.executors).get(job.executor());
         match executor {
-            Some(executor)
-                if !job.target().is_persistable() && !executor.capabilities().closures =>
-            {
+            Some(executor) if !executor.capabilities().closures => {
                 Err(Error::closure_not_runnable(job.id(), job.executor()))
             }
             _ => Ok(()),

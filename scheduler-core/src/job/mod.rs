@@ -16,7 +16,7 @@ pub use function::{
     Handler, JobFunction, JobOutcome, JobOutput, JobRegistry, JobTarget, RegisteredFunction,
 };
 pub use record::{JobCodec, JobRecord};
-pub use run_request::RunRequest;
+pub use run_request::RunNowRequest;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::trigger::{SearchExhausted, Trigger};
@@ -44,9 +44,9 @@ pub struct Job {
     /// Fields of the job's record that this build does not know (written by a newer one),
     /// carried so that rewriting the record keeps them.
     unknown_fields: Option<Arc<serde_json::Map<String, serde_json::Value>>>,
-    /// A run-now request stored with the job (see [`RunRequest`]); pending only while the
+    /// A run-now request stored with the job (see [`RunNowRequest`]); pending only while the
     /// next run time is the request's.
-    run_request: Option<RunRequest>,
+    run_request: Option<RunNowRequest>,
 }
 
 /// `t` without its sub-microsecond part: run times are whole microseconds.
@@ -116,7 +116,7 @@ impl Job {
     }
 
     /// Sets the next run time (to whole microseconds). For job stores applying a fire or an
-    /// update. A run time other than a pending [`RunRequest`]'s ends the request.
+    /// update. A run time other than a pending [`RunNowRequest`]'s ends the request.
     pub fn set_next_run_time(&mut self, next_run_time: Option<DateTime<Utc>>) {
         self.next_run_time = next_run_time.map(whole_micros);
         self.run_request = self

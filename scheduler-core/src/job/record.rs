@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Job, JobRegistry, JobTarget, RunRequest, opt_seconds, validate_grace, validate_max_instances,
-    validate_timeout, whole_micros,
+    Job, JobRegistry, JobTarget, RunNowRequest, opt_seconds, validate_grace,
+    validate_max_instances, validate_timeout, whole_micros,
 };
 use crate::error::{Error, ErrorKind, Result};
 use crate::trigger::{TriggerRegistry, TriggerState};
@@ -33,7 +33,7 @@ use crate::trigger::{TriggerRegistry, TriggerState};
 ///   older reader ignores the field, and keeps it (unknown fields are carried through a
 ///   decoded [`Job`] and written back), so rewriting a record never loses what a newer build
 ///   put there. `timeout` is the first such field; `run_requested_at` (a pending
-///   [`RunRequest`]) the second: an older build sees only a job due at the request's time
+///   [`RunNowRequest`]) the second: an older build sees only a job due at the request's time
 ///   and runs it as an ordinary due run (moving its schedule as APScheduler's
 ///   `modify_job(next_run_time=now)` does), which also ends the request, so the job still
 ///   runs once.
@@ -82,7 +82,7 @@ pub struct JobRecord {
     /// (`run_requested_at`), the planned one, which the store's run time replaces until the
     /// request is honoured.
     pub next_run_time: Option<DateTime<Utc>>,
-    /// When a pending run-now request ([`RunRequest`]) was made: the store's run time while it
+    /// When a pending run-now request ([`RunNowRequest`]) was made: the store's run time while it
     /// is pending. Absent = none. Added within version 1 as an optional field (see
     /// [record versions](JobRecord#record-versions)).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -201,7 +201,7 @@ impl JobCodec {
             (!record.unknown_fields.is_empty()).then(|| Arc::new(record.unknown_fields));
         let run_request = record
             .run_requested_at
-            .map(|at| RunRequest::new(at, record.next_run_time));
+            .map(|at| RunNowRequest::new(at, record.next_run_time));
         Ok(Job {
             id: id.into(),
             name: record.name.into(),

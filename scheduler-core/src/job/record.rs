@@ -35,8 +35,9 @@ use crate::trigger::{TriggerRegistry, TriggerState};
 ///   put there. `timeout` is the first such field; `run_requested_at` (a pending
 ///   [`RunNowRequest`]) the second: an older build sees only a job due at the request's time
 ///   and runs it as an ordinary due run (moving its schedule as APScheduler's
-///   `modify_job(next_run_time=now)` does), which also ends the request, so the job still
-///   runs once.
+///   `modify_job(next_run_time=now)` does, and resuming a paused job), which also ends the
+///   request, so the job still runs once. Request runs of paused jobs only once every build
+///   on the store reads the field.
 /// * **A change that an older reader must not ignore bumps the version**: a field whose
 ///   absence would change what the job does, a field that changes meaning, a field removed.
 ///   An older reader refuses the record clearly: [`JobCodec::decode`] fails with

@@ -11,11 +11,18 @@
 //!
 //! ```
 //! # async fn demo(store: &impl scheduler_core::RecordStore) -> scheduler_core::Result<()> {
+//! use scheduler_core::{Clock, SystemClock};
 //! use scheduler_core::store::admin;
-//! for view in admin::list(store).await? {
+//! // The paused jobs that call a report function.
+//! let mut filter = admin::Filter::default();
+//! filter.paused = Some(true);
+//! filter.function = Some("report_*".into());
+//! for view in admin::list(store).await?.iter().filter(|v| filter.matches(v)) {
 //!     println!("{} {:?}", view.id, view.next_run_time);
 //! }
 //! admin::pause(store, "nightly-report").await?;
+//! // Run it once now, on whichever scheduler runs this store; it stays paused.
+//! admin::request_run(store, "nightly-report", SystemClock.now()).await?;
 //! # Ok(())
 //! # }
 //! ```

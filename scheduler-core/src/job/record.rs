@@ -311,6 +311,39 @@ mod tests {
     }
 
     #[test]
+    fn a_run_now_request_round_trips_until_the_run_time_moves() {
+        let (codec, f) = codec();
+        let job = JobSpec::new(f.call(1), At(at()))
+            .id("r")
+            .into_job(&JobDefaults::default(), at())
+            .unwrap();
+        let mut record = codec.encode(&job).unwrap();
+        assert_eq!(record.run_requested_at, None, "absent unless requested");
+        let requested = at() - chrono::TimeDelta::seconds(30);
+        record.run_requested_at = Some(requested);
+        let mut back = codec.decode(record.clone()).unwrap();
+        assert_eq!(back.next_run_time(), Some(requested), "due at the request");
+        assert_eq!(
+            back.run_request(),
+            Some(RunNowRequest::new(requested, Some(at())))
+        );
+        assert_eq!(
+            codec.encode(&back).unwrap(),
+            record,
+            "kept through a rewrite"
+        );
+
+        // The fire that honours it puts the plan back, and the request is gone.
+        back.set_next_run_time(Some(at()));
+        assert_eq!(back.run_request(), None);
+        let rewritten = codec.encode(&back).unwrap();
+        assert_eq!(
+            (rewritten.next_run_time, rewritten.run_requested_at),
+            (Some(at()), None)
+        );
+    }
+
+    #[test]
     fn the_timeout_round_trips_and_is_left_out_when_unset() {
         let (codec, f) = codec();
         let with = JobSpec::new(f.call(1), At(at()))

@@ -10,7 +10,8 @@
 //! `redis://` or `mongodb://`, and COMMAND is one of
 //!
 //! * `list [FILTERS]`: the jobs, like APScheduler's `print_jobs` (unreadable records are
-//!   marked), filtered by `--paused`, `--scheduled`, `--due-before TIME` (RFC 3339 or `now`),
+//!   marked), filtered by `--paused`, `--scheduled`, `--due-before TIME` (RFC 3339, `now`,
+//!   or `+N` with a unit s, m, h or d: `+1h`),
 //!   `--id GLOB`, `--name GLOB`, `--function GLOB`, `--executor GLOB`, `--unreadable`,
 //!   `--run-requested` (every filter given must hold; `*` and `?` are wildcards);
 //! * `show ID`: the whole record as JSON, the trigger in words and its next five fire times;
@@ -29,7 +30,7 @@
 use std::io::{Read, Write};
 use std::process::ExitCode;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use scheduler_core::store::admin::{self, Filter, RecordView};
 use scheduler_core::{
     Clock, Error, ErrorKind, EventBus, JobCodec, JobRegistry, RecordStore, Result, StoreContext,
@@ -54,19 +55,36 @@ struct Args {
     command: Vec<String>,
 }
 
-/// `TIME` of `--due-before`: RFC 3339, or `now`.
+/// `TIME` of `--due-before`: RFC 3339, `now`, or `+N` with a unit `s`, `m`, `h` or `d`
+/// from now ("what runs in the next hour": `+1h`).
 fn parse_time(text: &str) -> Result<DateTime<Utc>> {
+    let bad = || {
+        Error::config(format!(
+            "--due-before wants an RFC 3339 time (2026-05-01T09:00:00Z), `now` or `+N` with a \
+             unit s, m, h or d (+1h), not {text:?}"
+        ))
+    };
     if text == "now" {
         return Ok(SystemClock.now());
     }
+    if let Some(offset) = text.strip_prefix('+') {
+        let split = offset.len().saturating_sub(1);
+        let (n, unit) = (offset.get(..split), offset.get(split..));
+        let n: i64 = n.and_then(|n| n.parse().ok()).ok_or_else(bad)?;
+        let delta = match unit {
+            Some("s") => TimeDelta::try_seconds(n),
+            Some("m") => TimeDelta::try_minutes(n),
+            Some("h") => TimeDelta::try_hours(n),
+            Some("d") => TimeDelta::try_days(n),
+            _ => None,
+        };
+        return delta
+            .and_then(|d| SystemClock.now().checked_add_signed(d))
+            .ok_or_else(bad);
+    }
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| {
-            Error::config(format!(
-                "--due-before wants an RFC 3339 time (2026-05-01T09:00:00Z) or `now`, not {text:?}"
-            ))
-            .with_source(e)
-        })
+        .map_err(|e| bad().with_source(e))
 }
 
 fn parse_args(mut raw: impl Iterator<Item = String>) -> Result<Args> {

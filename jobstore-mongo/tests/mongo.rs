@@ -3,6 +3,7 @@
 //! restarts, records of this version, outages and hangs on private servers).
 
 mod common;
+mod jobs_tool;
 
 use std::time::Duration;
 

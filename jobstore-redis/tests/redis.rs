@@ -3,6 +3,7 @@
 //! `redis://127.0.0.1:6379/`); the outage tests start private servers of their own.
 
 mod common;
+mod jobs_tool;
 
 use jobstore_redis::RedisJobStore;
 use scheduler_core::testkit::Namespace;

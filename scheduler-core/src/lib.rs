@@ -38,7 +38,7 @@ pub use executor::{
 };
 pub use job::{
     Handler, Job, JobChanges, JobCodec, JobDefaults, JobFunction, JobOutcome, JobOutput, JobRecord,
-    JobRegistry, JobSpec, JobTarget, RegisteredFunction,
+    JobRegistry, JobSpec, JobTarget, RegisteredFunction, RunNowRequest,
 };
 pub use scheduler::config;
 pub use scheduler::{

@@ -17,7 +17,7 @@ pub use function::{
     Handler, JobFunction, JobOutcome, JobOutput, JobRegistry, JobTarget, RegisteredFunction,
 };
 pub use record::{JobCodec, JobRecord};
-pub use run_request::RunRequest;
+pub use run_request::RunNowRequest;
 
 use options::Options;
 
@@ -40,10 +40,10 @@ pub struct Job {
     options: Arc<Options>,
     next_run_time: Option<DateTime<Utc>>,
     revision: u64,
-    /// A run-now request stored with the job (see [`RunRequest`]); pending only while the
+    /// A run-now request stored with the job (see [`RunNowRequest`]); pending only while the
     /// next run time is the request's. Boxed: almost every job has none, and a million jobs in
     /// memory should not each carry its room.
-    run_request: Option<Box<RunRequest>>,
+    run_request: Option<Box<RunNowRequest>>,
 }
 
 /// `t` without its sub-microsecond part: run times are whole microseconds.
@@ -126,7 +126,7 @@ impl Job {
     }
 
     /// Sets the next run time (to whole microseconds). For job stores applying a fire or an
-    /// update. A run time other than a pending [`RunRequest`]'s ends the request.
+    /// update. A run time other than a pending [`RunNowRequest`]'s ends the request.
     pub fn set_next_run_time(&mut self, next_run_time: Option<DateTime<Utc>>) {
         self.next_run_time = next_run_time.map(whole_micros);
         if self

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Job, JobRegistry, JobTarget, Options, RunRequest, opt_seconds, validate_grace,
+    Job, JobRegistry, JobTarget, Options, RunNowRequest, opt_seconds, validate_grace,
     validate_max_instances, validate_timeout, whole_micros,
 };
 use crate::error::{Error, ErrorKind, Result};
@@ -33,10 +33,11 @@ use crate::trigger::{TriggerRegistry, TriggerState};
 ///   older reader ignores the field, and keeps it (unknown fields are carried through a
 ///   decoded [`Job`] and written back), so rewriting a record never loses what a newer build
 ///   put there. `timeout` is the first such field; `recover` (lost runs recovered on another
-///   node) the second; `run_requested_at` (a pending [`RunRequest`]) the third: an older build
-///   sees only a job due at the request's time and runs it as an ordinary due run (moving its
-///   schedule as APScheduler's `modify_job(next_run_time=now)` does), which also ends the
-///   request, so the job still runs once.
+///   node) the second; `run_requested_at` (a pending [`RunNowRequest`]) the third: an older
+///   build sees only a job due at the request's time and runs it as an ordinary due run (moving
+///   its schedule as APScheduler's `modify_job(next_run_time=now)` does, and resuming a paused
+///   job), which also ends the request, so the job still runs once. Request runs of paused jobs
+///   only once every build on the store reads the field.
 /// * **A change that an older reader must not ignore bumps the version**: a field whose
 ///   absence would change what the job does, a field that changes meaning, a field removed.
 ///   An older reader refuses the record clearly: [`JobCodec::decode`] fails with
@@ -88,7 +89,7 @@ pub struct JobRecord {
     /// (`run_requested_at`), the planned one, which the store's run time replaces until the
     /// request is honoured.
     pub next_run_time: Option<DateTime<Utc>>,
-    /// When a pending run-now request ([`RunRequest`]) was made: the store's run time while it
+    /// When a pending run-now request ([`RunNowRequest`]) was made: the store's run time while it
     /// is pending. Absent = none. Added within version 1 as an optional field (see
     /// [record versions](JobRecord#record-versions)).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -208,7 +209,7 @@ impl JobCodec {
             (!record.unknown_fields.is_empty()).then(|| Arc::new(record.unknown_fields));
         let run_request = record
             .run_requested_at
-            .map(|at| RunRequest::new(at, record.next_run_time));
+            .map(|at| RunNowRequest::new(at, record.next_run_time));
         Ok(Job {
             id: id.into(),
             target,
@@ -318,6 +319,39 @@ mod tests {
         assert_eq!(back.next_run_time(), Some(at()));
         assert_eq!(back.target().args_json(), Some("7"));
         assert_eq!(back.misfire_grace_time(), Some(Duration::from_millis(1500)));
+    }
+
+    #[test]
+    fn a_run_now_request_round_trips_until_the_run_time_moves() {
+        let (codec, f) = codec();
+        let job = JobSpec::new(f.call(1), At(at()))
+            .id("r")
+            .into_job(&JobDefaults::default(), at())
+            .unwrap();
+        let mut record = codec.encode(&job).unwrap();
+        assert_eq!(record.run_requested_at, None, "absent unless requested");
+        let requested = at() - chrono::TimeDelta::seconds(30);
+        record.run_requested_at = Some(requested);
+        let mut back = codec.decode(record.clone()).unwrap();
+        assert_eq!(back.next_run_time(), Some(requested), "due at the request");
+        assert_eq!(
+            back.run_request(),
+            Some(RunNowRequest::new(requested, Some(at())))
+        );
+        assert_eq!(
+            codec.encode(&back).unwrap(),
+            record,
+            "kept through a rewrite"
+        );
+
+        // The fire that honours it puts the plan back, and the request is gone.
+        back.set_next_run_time(Some(at()));
+        assert_eq!(back.run_request(), None);
+        let rewritten = codec.encode(&back).unwrap();
+        assert_eq!(
+            (rewritten.next_run_time, rewritten.run_requested_at),
+            (Some(at()), None)
+        );
     }
 
     #[test]

@@ -20,18 +20,18 @@ use super::{Job, whole_micros};
 /// honoured at most once, by one scheduler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct RunRequest {
+pub struct RunNowRequest {
     /// When the run was requested: the run time the request gives the job.
     pub at: DateTime<Utc>,
     /// The run time to restore once the request is honoured; `None` = paused.
     pub planned: Option<DateTime<Utc>>,
 }
 
-impl RunRequest {
+impl RunNowRequest {
     /// A request made at `at` for a job planned to run next at `planned` (times kept to
     /// whole microseconds, as every run time).
     pub fn new(at: DateTime<Utc>, planned: Option<DateTime<Utc>>) -> Self {
-        RunRequest {
+        RunNowRequest {
             at: whole_micros(at),
             planned: planned.map(whole_micros),
         }
@@ -44,8 +44,8 @@ impl RunRequest {
 }
 
 impl Job {
-    /// The run-now request pending on this job, if any (see [`RunRequest`]).
-    pub fn run_request(&self) -> Option<RunRequest> {
+    /// The run-now request pending on this job, if any (see [`RunNowRequest`]).
+    pub fn run_request(&self) -> Option<RunNowRequest> {
         self.run_request
             .as_deref()
             .copied()

@@ -1,9 +1,9 @@
-//! How the loop honours a run-now request stored with a job ([`RunRequest`]): one run now,
+//! How the loop honours a run-now request stored with a job ([`RunNowRequest`]): one run now,
 //! and the planned schedule put back in the same conditional fire commit.
 
 use chrono::{DateTime, Utc};
 
-use crate::job::{Job, RunRequest};
+use crate::job::{Job, RunNowRequest};
 use crate::store::FireOutcome;
 
 /// The fire that honours `job`'s pending run-now request, if it has one: its only run is at
@@ -14,7 +14,7 @@ pub(crate) fn requested_fire(
     job: &Job,
     now: DateTime<Utc>,
 ) -> Option<(FireOutcome, Vec<DateTime<Utc>>)> {
-    let RunRequest { at, planned, .. } = job.run_request()?;
+    let RunNowRequest { at, planned, .. } = job.run_request()?;
     tracing::info!(
         job = job.id(),
         requested_at = %at,

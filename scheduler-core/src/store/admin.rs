@@ -11,11 +11,18 @@
 //!
 //! ```
 //! # async fn demo(store: &impl scheduler_core::RecordStore) -> scheduler_core::Result<()> {
+//! use scheduler_core::{Clock, SystemClock};
 //! use scheduler_core::store::admin;
-//! for view in admin::list(store).await? {
+//! // The paused jobs that call a report function.
+//! let mut filter = admin::Filter::default();
+//! filter.paused = Some(true);
+//! filter.function = Some("report_*".into());
+//! for view in admin::list(store).await?.iter().filter(|v| filter.matches(v)) {
 //!     println!("{} {:?}", view.id, view.next_run_time);
 //! }
 //! admin::pause(store, "nightly-report").await?;
+//! // Run it once now, on whichever scheduler runs this store; it stays paused.
+//! admin::request_run(store, "nightly-report", SystemClock.now()).await?;
 //! # Ok(())
 //! # }
 //! ```
@@ -29,7 +36,7 @@ pub use filter::Filter;
 use super::record::{fresh_revision, next_revision};
 use super::{RecordFireCommit, RecordStore, StoredRecord};
 use crate::error::{Error, ErrorKind, Result};
-use crate::job::{JobRecord, RunRequest, whole_micros};
+use crate::job::{JobRecord, RunNowRequest, whole_micros};
 use crate::store::FireAnswer;
 use crate::trigger::TriggerRegistry;
 
@@ -68,9 +75,9 @@ impl RecordView {
 
     /// The run-now request pending on this row: the record's `run_requested_at`, while the
     /// row's run time is still that time.
-    pub fn run_request(&self) -> Option<RunRequest> {
+    pub fn run_request(&self) -> Option<RunNowRequest> {
         let record = self.record.as_ref().ok()?;
-        let request = RunRequest::new(record.run_requested_at?, record.next_run_time);
+        let request = RunNowRequest::new(record.run_requested_at?, record.next_run_time);
         request.is_pending(self.next_run_time).then_some(request)
     }
 
@@ -97,7 +104,8 @@ fn decode(json: &str) -> std::result::Result<JobRecord, String> {
 }
 
 /// Every row, ordered as APScheduler's `print_jobs` orders jobs: by next run time, paused
-/// ones last, ties by id.
+/// ones last, ties by id. Keep the ones a [`Filter`] [`matches`](Filter::matches) to answer
+/// an operator's question.
 pub async fn list(store: &impl RecordStore) -> Result<Vec<RecordView>> {
     let mut views: Vec<RecordView> = store
         .all()
@@ -230,7 +238,7 @@ pub async fn resume(
 }
 
 /// Asks whichever scheduler runs this store to run the job `id` once, now, without changing
-/// its schedule: stores a [`RunRequest`] with it. The row's run time becomes `now`, so every
+/// its schedule: stores a [`RunNowRequest`] with it. The row's run time becomes `now`, so every
 /// scheduler on the store sees the job as due; the record keeps the planned run time, which
 /// the scheduler that fires the job restores in the same conditional commit (a paused job
 /// stays paused). The run obeys `max_instances` and publishes the usual events.
@@ -243,7 +251,7 @@ pub async fn request_run(
     store: &impl RecordStore,
     id: &str,
     now: DateTime<Utc>,
-) -> Result<RunRequest> {
+) -> Result<RunNowRequest> {
     let view = get(store, id).await?;
     let mut record = readable(&view)?;
     if let Some(pending) = view.run_request() {
@@ -259,7 +267,7 @@ pub async fn request_run(
     record.next_run_time = planned;
     record.run_requested_at = Some(at);
     write_row(store, &view, record, Some(at)).await?;
-    Ok(RunRequest::new(at, planned))
+    Ok(RunNowRequest::new(at, planned))
 }
 
 /// Removes the job `id` if it is still at the revision read (readable or not: removing is

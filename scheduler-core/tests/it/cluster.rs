@@ -16,7 +16,10 @@ use crate::harness::t;
 
 /// Every run any node executed: (node, job, scheduled run time).
 #[derive(Debug, Clone, Default)]
-struct Log(Arc<Mutex<Vec<(String, String, DateTime<Utc>)>>>);
+struct Log(Arc<Mutex<Vec<Run>>>);
+
+/// (node, job, scheduled run time).
+type Run = (String, String, DateTime<Utc>);
 
 impl Log {
     fn push(&self, node: &str, job: String) {
@@ -25,7 +28,7 @@ impl Log {
         self.0.lock().unwrap().push(entry);
     }
 
-    fn entries(&self) -> Vec<(String, String, DateTime<Utc>)> {
+    fn entries(&self) -> Vec<Run> {
         self.0.lock().unwrap().clone()
     }
 
@@ -116,7 +119,10 @@ fn once_each(log: &Log) -> HashMap<String, usize> {
     let mut seen = BTreeSet::new();
     let mut per_node = HashMap::new();
     for (node, job, at) in &entries {
-        assert!(seen.insert((job, at)), "{job} at {at} ran twice: {entries:?}");
+        assert!(
+            seen.insert((job, at)),
+            "{job} at {at} ran twice: {entries:?}"
+        );
         *per_node.entry(node.clone()).or_insert(0) += 1;
     }
     per_node
@@ -140,7 +146,10 @@ async fn two_nodes_share_the_due_runs_and_run_each_once() {
     }
     for round in 1..=5 {
         clock.set(t(round));
-        until(&format!("round {round}"), || log.len() >= 40 * round as usize).await;
+        until(&format!("round {round}"), || {
+            log.len() >= 40 * round as usize
+        })
+        .await;
     }
     // Time for a duplicate to show, if a run were handed out twice.
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -335,7 +344,8 @@ async fn clock_skew_between_nodes_does_not_duplicate_runs() {
 
 #[test]
 fn cluster_settings_are_checked_at_build() {
-    let cases: [(&str, fn(SchedulerBuilder) -> SchedulerBuilder); 4] = [
+    type Configure = fn(SchedulerBuilder) -> SchedulerBuilder;
+    let cases: [(&str, Configure); 4] = [
         ("claim_lease", |b| {
             b.claim_lease(Duration::from_secs(15))
                 .node_timeout(Duration::from_secs(15))

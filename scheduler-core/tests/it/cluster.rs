@@ -342,6 +342,27 @@ async fn clock_skew_between_nodes_does_not_duplicate_runs() {
     }
 }
 
+/// A job added through one node wakes another at once (the store notifies), instead of at the
+/// other's planned wake-up: here the clock never moves, so only the wake-up can make `b` look.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_added_on_one_node_wakes_another() {
+    let clock = ManualClock::new(t(0));
+    let records = RecordMap::new();
+    let log = Log::default();
+    let b = node(&clock, &records, "b", &log, |b| b);
+    b.start().await.unwrap();
+    // `a` takes no part in firing: it only adds the job, as an admin process would.
+    let a = node(&clock, &records, "a", &log, |b| b);
+    a.start_paused().await.unwrap();
+    // Let b's first pass finish and go to sleep until t(10) (its max_wait).
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    a.add_job(tick_job(&a, "now", t(0))).await.unwrap();
+    until("b runs the job added on a", || log.len() == 1).await;
+    assert_eq!(log.entries()[0].0, "b");
+    a.shutdown(true).await.unwrap();
+    b.shutdown(true).await.unwrap();
+}
+
 #[test]
 fn cluster_settings_are_checked_at_build() {
     type Configure = fn(SchedulerBuilder) -> SchedulerBuilder;

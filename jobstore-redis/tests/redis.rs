@@ -835,3 +835,55 @@ fn wake_ups_reach_another_handle_and_survive_a_server_restart() -> anyhow::Resul
         anyhow::Ok(())
     })
 }
+
+/// Two schedulers on one store: a job added through one (started paused, so it runs
+/// nothing) with a run time a moment away runs on the other, which had nothing to do and
+/// would otherwise sleep its whole `max_wait` of a minute. Prints the delay from the run
+/// time to the run.
+#[test]
+fn a_job_added_on_one_scheduler_runs_promptly_on_another() {
+    with_namespace("cross_node", |ns| async move {
+        let calls = Calls::default();
+        let build = |store: RedisJobStore, node: &str| {
+            let (functions, triggers, record) = common::codec_parts(&calls);
+            let scheduler = scheduler_core::Scheduler::builder()
+                .timezone(scheduler_core::chrono_tz::UTC)
+                .registry(functions)
+                .triggers(triggers)
+                .jobstore("default", store)
+                .executor("default", executors::TokioExecutor::new())
+                .max_wait(Duration::from_secs(60))
+                .node_id(node)
+                .build();
+            scheduler.map(|s| (s, record))
+        };
+        let (adder, record) = build(common::namespaced_store(&ns).await?, "adder")?;
+        let (runner, _) = build(common::namespaced_store(&ns).await?, "runner")?;
+        let mut executed = runner.subscribe(EventMask::JOB_EXECUTED);
+        runner.start().await?;
+        adder.start_paused().await?;
+        // Let the runner settle into its long sleep.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let clock = scheduler_core::SystemClock;
+        let at = scheduler_core::Clock::now(&clock) + Duration::from_millis(200);
+        adder
+            .add_job(
+                JobSpec::new(record.call("hop".into()), triggers::DateTrigger::new(at)).id("hop"),
+            )
+            .await?;
+        let event = next_event(&mut executed, EventMask::JOB_EXECUTED).await?;
+        let ran = scheduler_core::Clock::now(&clock);
+        assert!(
+            matches!(&event, Event::JobExecuted(e) if &*e.job_id == "hop"),
+            "{event:?}"
+        );
+        assert_eq!(calls.get(), ["hop"]);
+        println!(
+            "a job added on another scheduler ran {} ms after its run time (max_wait 60 s)",
+            (ran - at).num_milliseconds()
+        );
+        runner.shutdown(true).await?;
+        adder.shutdown(false).await?;
+        Ok(())
+    });
+}

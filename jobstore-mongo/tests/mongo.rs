@@ -810,3 +810,66 @@ async fn runs_in_flight_survive_later_writes_of_their_job() -> anyhow::Result<()
     drop_collection(&collection).await?;
     outcome
 }
+
+/// Two schedulers on one collection: a job added through one (started paused, so it runs
+/// nothing) runs on the other, which learns of it by polling at its `max_wait` (2 s here; this
+/// store has no push). Prints the delay from the run time to the run, at most about
+/// `max_wait` plus one pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_added_on_one_scheduler_runs_on_another_by_polling() -> anyhow::Result<()> {
+    common::require_server().await?;
+    let collection = unique("cross_node");
+    let outcome = async {
+        let build = |node: &str| -> anyhow::Result<(Scheduler, JobFunction<String>)> {
+            let (registry, record) = registry();
+            let scheduler = Scheduler::builder()
+                .timezone(scheduler_core::chrono_tz::UTC)
+                .registry(registry)
+                .triggers(triggers::registry())
+                .jobstore("default", builder(&collection).build()?)
+                .executor("default", executors::TokioExecutor::new())
+                .max_wait(Duration::from_secs(2))
+                .node_id(node)
+                .build()?;
+            Ok((scheduler, record))
+        };
+        let (adder, record) = build("adder")?;
+        let (runner, _) = build("runner")?;
+        let mut events = runner.subscribe(EventMask::JOB_EXECUTED);
+        runner.start().await?;
+        adder.start_paused().await?;
+        let clock = scheduler_core::SystemClock;
+        let mut delays = Vec::new();
+        for i in 0..3 {
+            // Added at different points of the runner's sleep.
+            tokio::time::sleep(Duration::from_millis(700 + 450 * i)).await;
+            let at = scheduler_core::Clock::now(&clock) + Duration::from_millis(100);
+            let id = format!("hop{i}");
+            adder
+                .add_job(
+                    JobSpec::new(record.call(id.clone()), triggers::DateTrigger::new(at))
+                        .id(id.clone())
+                        // Later than the default second: polling may take `max_wait`.
+                        .misfire_grace_time(Some(Duration::from_secs(10))),
+                )
+                .await?;
+            next_event(&mut events, Duration::from_secs(20), |e| match e {
+                Event::JobExecuted(x) if *x.job_id == *id => Some(()),
+                _ => None,
+            })
+            .await?;
+            delays.push((scheduler_core::Clock::now(&clock) - at).num_milliseconds());
+        }
+        println!(
+            "jobs added on another scheduler ran {delays:?} ms after their run times \
+             (polling, max_wait 2 s)"
+        );
+        runner.shutdown(true).await?;
+        adder.shutdown(false).await?;
+        anyhow::Ok(())
+    }
+    .await;
+    drop_collection(&collection).await?;
+    drop_collection(&format!("{collection}_nodes")).await?;
+    outcome
+}

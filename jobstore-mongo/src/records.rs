@@ -11,15 +11,15 @@ use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::{Client, Collection, IndexModel};
 use scheduler_core::store::record::full_run_time_range;
 use scheduler_core::store::{
-    FireAnswer, FireAnswers, RecordFireCommit, RecordStore, ScheduleEntry, StoredRecord,
-    from_micros, to_micros,
+    Capabilities, Claim, FireAnswer, FireAnswers, InflightRun, NodeRecord, RecordFireCommit,
+    RecordStore, ScheduleEntry, StoredRecord, from_micros, to_micros,
 };
 use scheduler_core::{Error, ErrorKind, RecordJobStore, Result, StoreContext};
 
 use crate::url::SecretUrl;
 
 /// The fields of a job's document.
-mod field {
+pub(crate) mod field {
     pub(crate) const ID: &str = "_id";
     /// Integer microseconds since 1970 (Int64), or null when paused: indexed, the authority.
     pub(crate) const NEXT_RUN_TIME: &str = "next_run_time";
@@ -28,6 +28,14 @@ mod field {
     pub(crate) const REVISION: &str = "revision";
     /// The job record as JSON text, byte for byte as the scheduler wrote it.
     pub(crate) const JOB_STATE: &str = "job_state";
+    /// The node holding a claim on the due job (absent: unclaimed).
+    pub(crate) const CLAIMED_BY: &str = "claimed_by";
+    /// The claim call's token, to read back exactly the documents it claimed.
+    pub(crate) const CLAIM_TOKEN: &str = "claim_token";
+    /// Integer microseconds: the claim lapses then.
+    pub(crate) const CLAIM_UNTIL: &str = "claim_until";
+    /// The job's runs in flight: an embedded document `r<run µs>` -> node.
+    pub(crate) const INFLIGHT: &str = "inflight";
 }
 
 /// The name of the index on `next_run_time` that `start` creates.
@@ -235,7 +243,7 @@ impl MongoRecords {
         &self.settings.collection
     }
 
-    fn coll(&self) -> Result<Collection<Document>> {
+    pub(crate) fn coll(&self) -> Result<Collection<Document>> {
         self.collection
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -244,7 +252,7 @@ impl MongoRecords {
     }
 
     /// Runs one call to the server within the call timeout, mapping its errors.
-    async fn call<T>(
+    pub(crate) async fn call<T>(
         &self,
         what: &str,
         call: impl IntoFuture<Output = mongodb::error::Result<T>>,
@@ -298,7 +306,7 @@ impl MongoRecords {
         }
     }
 
-    async fn find(
+    pub(crate) async fn find(
         &self,
         what: &str,
         filter: Document,
@@ -331,14 +339,15 @@ impl MongoRecords {
 }
 
 impl MongoRecords {
-    /// The first `limit` documents matching `filter` (a range on the run time) in run-time
-    /// order, ties by id: one query on the run-time index, and when the answer is full a
-    /// second for the ties at its last run time, in id order, which the first may have cut
-    /// anywhere.
-    async fn ordered(
+    /// The first `limit` documents matching `filter` (a range on the run time) and `and`
+    /// (further conditions, not on the run time) in run-time order, ties by id: one query on
+    /// the run-time index, and when the answer is full a second for the ties at its last run
+    /// time, in id order, which the first may have cut anywhere.
+    pub(crate) async fn ordered(
         &self,
         what: &str,
-        filter: Document,
+        mut filter: Document,
+        and: Document,
         limit: usize,
         projection: Option<Document>,
     ) -> Result<Vec<Document>> {
@@ -347,6 +356,7 @@ impl MongoRecords {
             return Ok(Vec::new());
         }
         let by_time = doc! { field::NEXT_RUN_TIME: 1 };
+        filter.extend(and.clone());
         let mut docs = self
             .find(what, filter, Some(by_time), Some(limit), projection.clone())
             .await?;
@@ -357,10 +367,12 @@ impl MongoRecords {
         if let (Some(last), true) = (last, docs.len() >= limit) {
             docs.retain(|d| d.get(field::NEXT_RUN_TIME).and_then(integer) != Some(last));
             let room = limit - docs.len();
+            let mut at_last = doc! { field::NEXT_RUN_TIME: last };
+            at_last.extend(and);
             let ties = self
                 .find(
                     what,
-                    doc! { field::NEXT_RUN_TIME: last },
+                    at_last,
                     Some(doc! { field::ID: 1 }),
                     Some(room),
                     projection,
@@ -405,7 +417,7 @@ fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
     }
 }
 
-fn micros_bson(t: Option<DateTime<Utc>>) -> Bson {
+pub(crate) fn micros_bson(t: Option<DateTime<Utc>>) -> Bson {
     t.map_or(Bson::Null, |t| Bson::Int64(to_micros(t)))
 }
 
@@ -424,10 +436,16 @@ fn revision_bson(revision: u64) -> Result<Bson> {
     })
 }
 
-/// The document for `record`, `_id` included (so that upserts keep it).
+/// The document for `record`, `_id` included: what an insert writes.
 fn to_document(record: &StoredRecord) -> Result<Document> {
+    let mut doc = doc! { field::ID: record.id.as_str() };
+    doc.extend(job_fields(record)?);
+    Ok(doc)
+}
+
+/// The fields a write of `record` sets.
+fn job_fields(record: &StoredRecord) -> Result<Document> {
     Ok(doc! {
-        field::ID: record.id.as_str(),
         field::NEXT_RUN_TIME: micros_bson(record.next_run_time),
         field::NEXT_RUN_TIME_TEXT: text_bson(record.next_run_time),
         field::REVISION: revision_bson(record.revision)?,
@@ -435,9 +453,25 @@ fn to_document(record: &StoredRecord) -> Result<Document> {
     })
 }
 
+/// The update that writes `record` over a stored job: its fields set, its claim cleared (every
+/// write of a job does), its runs in flight kept, and `inflight` runs added on their node.
+/// Fields an operator added stay.
+fn write_update(
+    record: &StoredRecord,
+    inflight: Option<&(String, Vec<DateTime<Utc>>)>,
+) -> Result<Document> {
+    let mut set = job_fields(record)?;
+    if let Some((node, runs)) = inflight {
+        for run in runs {
+            set.insert(crate::cluster::inflight_path(*run), node.as_str());
+        }
+    }
+    Ok(doc! { "$set": set, "$unset": crate::cluster::no_claim() })
+}
+
 /// An integer however it is stored: Int64, Int32 (a server or a tool may shrink small
 /// values), or a whole Double (what the mongo shell writes for a bare number).
-fn integer(value: &Bson) -> Option<i64> {
+pub(crate) fn integer(value: &Bson) -> Option<i64> {
     match *value {
         Bson::Int64(n) => Some(n),
         Bson::Int32(n) => Some(i64::from(n)),
@@ -466,7 +500,7 @@ fn run_time_of(doc: &Document) -> std::result::Result<Option<DateTime<Utc>>, Str
     }
 }
 
-fn id_of(doc: &Document) -> String {
+pub(crate) fn id_of(doc: &Document) -> String {
     match doc.get(field::ID) {
         Some(Bson::String(id)) => id.clone(),
         Some(other) => other.to_string(),
@@ -484,7 +518,7 @@ fn revision_of(doc: &Document) -> u64 {
 /// The stored record of a document. A document this store cannot read (a run time or job
 /// state of the wrong type) comes back with a job state that is not JSON, so that the adapter
 /// reports it and leaves it alone, like any corrupt record.
-fn from_document(doc: &Document) -> StoredRecord {
+pub(crate) fn from_document(doc: &Document) -> StoredRecord {
     let id = id_of(doc);
     let revision = revision_of(doc);
     let (next_run_time, json) = match (run_time_of(doc), doc.get(field::JOB_STATE)) {
@@ -517,7 +551,7 @@ fn unreadable(id: &str, why: &str) -> String {
 
 /// The run-time filter of scheduled documents up to `until`: a numeric range, which neither
 /// null nor a missing field matches (unlike `$ne: null` on some servers).
-fn scheduled_until(until: DateTime<Utc>) -> Document {
+pub(crate) fn scheduled_until(until: DateTime<Utc>) -> Document {
     let first = to_micros(*full_run_time_range().start());
     doc! { field::NEXT_RUN_TIME: { "$gte": first, "$lte": to_micros(until) } }
 }
@@ -616,7 +650,13 @@ impl RecordStore for MongoRecords {
 
     async fn due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<StoredRecord>> {
         let docs = self
-            .ordered("reading due jobs", scheduled_until(now), limit, None)
+            .ordered(
+                "reading due jobs",
+                scheduled_until(now),
+                Document::new(),
+                limit,
+                None,
+            )
             .await?;
         Ok(docs.iter().map(from_document).collect())
     }
@@ -627,6 +667,7 @@ impl RecordStore for MongoRecords {
             .ordered(
                 "reading the next run time",
                 scheduled_until(*full_run_time_range().end()),
+                Document::new(),
                 limit,
                 Some(projection),
             )
@@ -642,6 +683,54 @@ impl RecordStore for MongoRecords {
                 })
             })
             .collect())
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        // No push: change streams need a replica set (see the crate docs on wake-ups).
+        Capabilities::persistent().with_cluster(false)
+    }
+
+    async fn count(&self) -> Result<u64> {
+        let coll = self.coll()?;
+        self.call("counting jobs", coll.count_documents(Document::new()))
+            .await
+    }
+
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        claim: &Claim,
+    ) -> Result<Vec<StoredRecord>> {
+        self.claim_documents(now, limit, claim).await
+    }
+
+    async fn release_claims(&self, node: &str, ids: &[String]) -> Result<()> {
+        self.release_documents(node, ids).await
+    }
+
+    async fn heartbeat(&self, node: &NodeRecord) -> Result<()> {
+        self.write_heartbeat(node).await
+    }
+
+    async fn nodes(&self) -> Result<Vec<NodeRecord>> {
+        self.node_documents().await
+    }
+
+    async fn remove_node(&self, id: &str, last_seen: DateTime<Utc>) -> Result<bool> {
+        self.remove_node_if(id, last_seen).await
+    }
+
+    async fn finish_run(&self, job_id: &str, run_time: DateTime<Utc>) -> Result<()> {
+        self.finish_inflight(job_id, run_time).await
+    }
+
+    async fn adopt_runs(&self, from: &str, to: &str) -> Result<Vec<InflightRun>> {
+        self.adopt_inflight(from, to).await
+    }
+
+    async fn inflight_runs(&self) -> Result<Vec<InflightRun>> {
+        self.all_inflight().await
     }
 
     async fn all(&self) -> Result<Vec<StoredRecord>> {
@@ -693,10 +782,12 @@ impl RecordStore for MongoRecords {
 
     async fn upsert(&self, record: StoredRecord) -> Result<()> {
         let coll = self.coll()?;
-        let doc = to_document(&record)?;
+        // An update, not a replacement, so that the job's runs in flight stay; an upsert
+        // takes its `_id` from the equality in the filter.
+        let update = write_update(&record, None)?;
         self.call(
             "replacing a job",
-            coll.replace_one(doc! { field::ID: record.id.as_str() }, doc)
+            coll.update_one(doc! { field::ID: record.id.as_str() }, update)
                 .upsert(true),
         )
         .await?;
@@ -706,9 +797,9 @@ impl RecordStore for MongoRecords {
     async fn update(&self, record: StoredRecord, expected_revision: u64) -> Result<bool> {
         let coll = self.coll()?;
         let filter = conditional(&record.id, expected_revision)?;
-        let doc = to_document(&record)?;
+        let update = write_update(&record, None)?;
         let result = self
-            .call("updating a job", coll.replace_one(filter, doc))
+            .call("updating a job", coll.update_one(filter, update))
             .await?;
         Ok(result.matched_count == 1)
     }
@@ -740,15 +831,19 @@ impl RecordStore for MongoRecords {
             while tasks.len() < in_flight {
                 let Some(commit) = pending.next() else { break };
                 let filter = conditional(&commit.id, commit.expected_revision)?;
-                let write = commit.write.as_ref().map(to_document).transpose()?;
+                let write = commit
+                    .write
+                    .as_ref()
+                    .map(|w| write_update(w, commit.inflight.as_ref()))
+                    .transpose()?;
                 let coll = coll.clone();
                 let id = commit.id.clone();
                 let timeout = self.settings.call_timeout;
                 tasks.spawn(async move {
                     let applied = tokio::time::timeout(timeout, async {
                         match write {
-                            Some(doc) => coll
-                                .replace_one(filter, doc)
+                            Some(update) => coll
+                                .update_one(filter, update)
                                 .await
                                 .map(|r| r.matched_count == 1),
                             None => coll.delete_one(filter).await.map(|r| r.deleted_count == 1),

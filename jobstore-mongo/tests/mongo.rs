@@ -631,3 +631,246 @@ async fn a_killed_server_keeps_its_jobs() -> anyhow::Result<()> {
     scheduler.shutdown(false).await?;
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------------------
+// Several schedulers on one collection
+
+/// Three handles (three "processes") claim small batches of 150 due documents concurrently,
+/// each firing what it claims: every document is handed out exactly once. (150, not
+/// more: the test server is a single-threaded Python process.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_claims_from_three_handles_hand_out_each_document_once() -> anyhow::Result<()> {
+    use scheduler_core::store::{Claim, RecordFireCommit, RecordStore, StoredRecord};
+    use scheduler_core::{EventBus, JobCodec, JobStore, StoreContext};
+    common::require_server().await?;
+    let collection = unique("claim_race");
+    let outcome = async {
+        let stores = [
+            builder(&collection).build()?,
+            builder(&collection).build()?,
+            builder(&collection).build()?,
+        ];
+        let ctx = StoreContext::new("mongo", JobCodec::default(), EventBus::new());
+        for store in &stores {
+            store.start(ctx.clone()).await?;
+        }
+        let rows: Vec<StoredRecord> = (0..150)
+            .map(|i| StoredRecord {
+                id: format!("race{i:03}"),
+                next_run_time: Some(t(-(i % 7))),
+                revision: 1,
+                json: "{}".to_owned(),
+            })
+            .collect();
+        let added = stores[0].records().insert_many(rows).await?;
+        anyhow::ensure!(added.iter().all(|a| *a));
+        let started = tokio::time::Instant::now();
+        let mut tasks = Vec::new();
+        for (n, store) in stores.into_iter().enumerate() {
+            tasks.push(tokio::spawn(async move {
+                let records = store.records();
+                let mut got = Vec::new();
+                loop {
+                    let claim = Claim::new(format!("node{n}"), t(300));
+                    let batch = records.claim_due(t(0), 10, &claim).await?;
+                    if batch.is_empty() {
+                        store.shutdown().await?;
+                        return anyhow::Ok(got);
+                    }
+                    let commits: Vec<RecordFireCommit> = batch
+                        .iter()
+                        .map(|row| RecordFireCommit {
+                            id: row.id.as_str().into(),
+                            due_at: t(0),
+                            expected_revision: row.revision,
+                            write: Some(StoredRecord {
+                                next_run_time: Some(t(3600)),
+                                revision: row.revision + 1,
+                                ..row.clone()
+                            }),
+                            inflight: None,
+                        })
+                        .collect();
+                    let answers = records.commit_fires(&commits).await?;
+                    for row in &batch {
+                        anyhow::ensure!(
+                            answers.get(&row.id) == Some(scheduler_core::FireAnswer::Committed),
+                            "{} was claimed by node{n} but its commit was stale",
+                            row.id
+                        );
+                    }
+                    got.extend(batch.into_iter().map(|r| r.id));
+                }
+            }));
+        }
+        let mut seen = Vec::new();
+        let mut per_node = Vec::new();
+        for task in tasks {
+            let got = task.await??;
+            per_node.push(got.len());
+            seen.extend(got);
+        }
+        let elapsed = started.elapsed();
+        let distinct: std::collections::BTreeSet<&String> = seen.iter().collect();
+        anyhow::ensure!(
+            distinct.len() == seen.len(),
+            "a document was handed out twice"
+        );
+        anyhow::ensure!(distinct.len() == 150, "{} of 150 claimed", distinct.len());
+        println!(
+            "150 documents claimed and fired in batches of 10 by 3 handles: {per_node:?} per \
+             node, {:.0} documents/s (nx-27017: about 1,500 conditional updates/s at best)",
+            150.0 / elapsed.as_secs_f64()
+        );
+        anyhow::Ok(())
+    }
+    .await;
+    drop_collection(&collection).await?;
+    drop_collection(&format!("{collection}_nodes")).await?;
+    outcome
+}
+
+/// Runs in flight live on the job's document, survive its later writes (a fire, a change),
+/// and leave with the run; the claim fields leave with any write.
+#[tokio::test]
+async fn runs_in_flight_survive_later_writes_of_their_job() -> anyhow::Result<()> {
+    use scheduler_core::store::{Claim, RecordFireCommit, RecordStore, StoredRecord};
+    use scheduler_core::{EventBus, JobCodec, JobStore, StoreContext};
+    common::require_server().await?;
+    let collection = unique("inflight_doc");
+    let outcome = async {
+        let store = builder(&collection).build()?;
+        store
+            .start(StoreContext::new(
+                "mongo",
+                JobCodec::default(),
+                EventBus::new(),
+            ))
+            .await?;
+        let records = store.records();
+        let row = StoredRecord {
+            id: "j".to_owned(),
+            next_run_time: Some(t(0)),
+            revision: 1,
+            json: "{}".to_owned(),
+        };
+        records.insert(row.clone()).await?;
+        let claimed = records
+            .claim_due(t(0), 10, &Claim::new("n1", t(30)))
+            .await?;
+        anyhow::ensure!(claimed.len() == 1);
+        let fire = |revision: u64, at: i64| RecordFireCommit {
+            id: "j".into(),
+            due_at: t(at),
+            expected_revision: revision,
+            write: Some(StoredRecord {
+                next_run_time: Some(t(at + 60)),
+                revision: revision + 1,
+                ..row.clone()
+            }),
+            inflight: Some(("n1".to_owned(), vec![t(at)])),
+        };
+        records.commit_fires(&[fire(1, 0)]).await?;
+        records.commit_fires(&[fire(2, 60)]).await?;
+        records
+            .update(
+                StoredRecord {
+                    revision: 4,
+                    ..row.clone()
+                },
+                3,
+            )
+            .await?;
+        let raw = raw_collection(&server_url(), &collection).await?;
+        let doc = raw
+            .find_one(doc! { "_id": "j" })
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("the job is gone"))?;
+        anyhow::ensure!(
+            !doc.contains_key("claimed_by") && !doc.contains_key("claim_token"),
+            "a write left the claim: {doc}"
+        );
+        let inflight = doc.get_document("inflight")?;
+        anyhow::ensure!(inflight.len() == 2, "both runs in flight: {doc}");
+        let mut runs = records.inflight_runs().await?;
+        runs.sort_by_key(|r| r.run_time);
+        anyhow::ensure!(
+            runs.iter()
+                .map(|r| (r.run_time, r.node.as_str()))
+                .collect::<Vec<_>>()
+                == [(t(0), "n1"), (t(60), "n1")],
+            "{runs:?}"
+        );
+        records.finish_run("j", t(0)).await?;
+        anyhow::ensure!(records.inflight_runs().await?.len() == 1);
+        store.shutdown().await?;
+        raw.client().clone().shutdown().await;
+        anyhow::Ok(())
+    }
+    .await;
+    drop_collection(&collection).await?;
+    outcome
+}
+
+/// Two schedulers on one collection: a job added through one (started paused, so it runs
+/// nothing) runs on the other, which learns of it by polling at its `max_wait` (2 s here; this
+/// store has no push). Prints the delay from the run time to the run, at most about
+/// `max_wait` plus one pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_added_on_one_scheduler_runs_on_another_by_polling() -> anyhow::Result<()> {
+    common::require_server().await?;
+    let collection = unique("cross_node");
+    let outcome = async {
+        let build = |node: &str| -> anyhow::Result<(Scheduler, JobFunction<String>)> {
+            let (registry, record) = registry();
+            let scheduler = Scheduler::builder()
+                .timezone(scheduler_core::chrono_tz::UTC)
+                .registry(registry)
+                .triggers(triggers::registry())
+                .jobstore("default", builder(&collection).build()?)
+                .executor("default", executors::TokioExecutor::new())
+                .max_wait(Duration::from_secs(2))
+                .node_id(node)
+                .build()?;
+            Ok((scheduler, record))
+        };
+        let (adder, record) = build("adder")?;
+        let (runner, _) = build("runner")?;
+        let mut events = runner.subscribe(EventMask::JOB_EXECUTED);
+        runner.start().await?;
+        adder.start_paused().await?;
+        let clock = scheduler_core::SystemClock;
+        let mut delays = Vec::new();
+        for i in 0..3 {
+            // Added at different points of the runner's sleep.
+            tokio::time::sleep(Duration::from_millis(700 + 450 * i)).await;
+            let at = scheduler_core::Clock::now(&clock) + Duration::from_millis(100);
+            let id = format!("hop{i}");
+            adder
+                .add_job(
+                    JobSpec::new(record.call(id.clone()), triggers::DateTrigger::new(at))
+                        .id(id.clone())
+                        // Later than the default second: polling may take `max_wait`.
+                        .misfire_grace_time(Some(Duration::from_secs(10))),
+                )
+                .await?;
+            next_event(&mut events, Duration::from_secs(20), |e| match e {
+                Event::JobExecuted(x) if *x.job_id == *id => Some(()),
+                _ => None,
+            })
+            .await?;
+            delays.push((scheduler_core::Clock::now(&clock) - at).num_milliseconds());
+        }
+        println!(
+            "jobs added on another scheduler ran {delays:?} ms after their run times \
+             (polling, max_wait 2 s)"
+        );
+        runner.shutdown(true).await?;
+        adder.shutdown(false).await?;
+        anyhow::Ok(())
+    }
+    .await;
+    drop_collection(&collection).await?;
+    drop_collection(&format!("{collection}_nodes")).await?;
+    outcome
+}

@@ -497,6 +497,29 @@ mod tests {
             ),
             ("a.jobs", "a.times", "a.jobs.revisions")
         );
+        // The keys APScheduler lacks follow the jobs key, so two such stores stay apart.
+        assert_eq!(
+            (
+                records.claims_key(),
+                records.inflight_key(),
+                records.nodes_key(),
+                records.wakeup_channel()
+            ),
+            (
+                "a.jobs.claims",
+                "a.jobs.inflight",
+                "a.jobs.nodes",
+                "a.jobs.wakeup"
+            )
+        );
+        let records = RedisStoreBuilder::new(DEFAULT_URL)
+            .prefix("b:")
+            .build_records()
+            .unwrap();
+        assert_eq!(
+            (records.claims_key(), records.wakeup_channel()),
+            ("b:claims", "b:wakeup")
+        );
     }
 
     #[test]

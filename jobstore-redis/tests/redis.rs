@@ -657,3 +657,234 @@ fn limits_beyond_what_redis_counts_are_served() {
         Ok(())
     });
 }
+
+/// A claim that lasts `secs` seconds from `t(0)`.
+fn claim_until(node: &str, secs: i64) -> scheduler_core::store::Claim {
+    scheduler_core::store::Claim::new(node, t(secs))
+}
+
+/// Three handles (three "processes") claim small batches of 600 due rows concurrently on the
+/// real server, each firing what it claims: every row is handed out exactly once.
+#[test]
+fn concurrent_claims_from_three_handles_hand_out_each_row_once() {
+    with_namespace("claim_race", |ns| async move {
+        use scheduler_core::store::{RecordFireCommit, RecordStore, StoredRecord};
+        let stores = [
+            common::namespaced_store(&ns).await?,
+            common::namespaced_store(&ns).await?,
+            common::namespaced_store(&ns).await?,
+        ];
+        let ctx = StoreContext::new("redis", JobCodec::default(), EventBus::new());
+        for store in &stores {
+            store.start(ctx.clone()).await?;
+        }
+        let rows: Vec<StoredRecord> = (0..600)
+            .map(|i| StoredRecord {
+                id: format!("race{i:03}"),
+                next_run_time: Some(t(-(i % 7))),
+                revision: 1,
+                json: "{}".to_owned(),
+            })
+            .collect();
+        let added = stores[0].records().insert_many(rows).await?;
+        assert!(added.iter().all(|a| *a));
+        let started = tokio::time::Instant::now();
+        let mut tasks = Vec::new();
+        for (n, store) in stores.into_iter().enumerate() {
+            tasks.push(tokio::spawn(async move {
+                let records = store.records();
+                let mut got = Vec::new();
+                loop {
+                    let claim = claim_until(&format!("node{n}"), 300);
+                    let batch = records.claim_due(t(0), 25, &claim).await?;
+                    if batch.is_empty() {
+                        store.shutdown().await?;
+                        return anyhow::Ok(got);
+                    }
+                    let commits: Vec<RecordFireCommit> = batch
+                        .iter()
+                        .map(|row| RecordFireCommit {
+                            id: row.id.as_str().into(),
+                            due_at: t(0),
+                            expected_revision: row.revision,
+                            write: Some(StoredRecord {
+                                next_run_time: Some(t(3600)),
+                                revision: row.revision + 1,
+                                ..row.clone()
+                            }),
+                            inflight: None,
+                        })
+                        .collect();
+                    let answers = records.commit_fires(&commits).await?;
+                    for row in &batch {
+                        anyhow::ensure!(
+                            answers.get(&row.id) == Some(scheduler_core::FireAnswer::Committed),
+                            "{} was claimed by node{n} but its commit was stale",
+                            row.id
+                        );
+                    }
+                    got.extend(batch.into_iter().map(|r| r.id));
+                }
+            }));
+        }
+        let mut seen = Vec::new();
+        let mut per_node = Vec::new();
+        for task in tasks {
+            let got = task.await??;
+            per_node.push(got.len());
+            seen.extend(got);
+        }
+        let elapsed = started.elapsed();
+        let distinct: std::collections::BTreeSet<&String> = seen.iter().collect();
+        assert_eq!(distinct.len(), seen.len(), "a row was handed out twice");
+        assert_eq!(distinct.len(), 600, "every row was claimed");
+        println!(
+            "600 rows claimed and fired in batches of 25 by 3 handles: {per_node:?} per node, \
+             {:.0} rows/s",
+            600.0 / elapsed.as_secs_f64()
+        );
+        Ok(())
+    });
+}
+
+/// A write through one handle wakes a scheduler on another within milliseconds through real
+/// Redis pub/sub, and still does after the server restarted (the listener subscribes again).
+/// Prints the delays measured.
+#[test]
+fn wake_ups_reach_another_handle_and_survive_a_server_restart() -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let mut server = PrivateRedis::start()?;
+    runtime.block_on(async {
+        let open = || {
+            RedisRecords::builder(server.url())
+                .prefix("wake.")
+                .response_timeout(Duration::from_secs(1))
+                .connection_timeout(Duration::from_secs(1))
+                .build()
+        };
+        let (writer, listener) = (open()?, open()?);
+        let (woken_tx, mut woken) = tokio::sync::mpsc::channel::<()>(64);
+        let ctx = StoreContext::new("redis", JobCodec::default(), EventBus::new());
+        writer.start(ctx.clone()).await?;
+        listener
+            .start(ctx.with_waker(move || {
+                let _ = woken_tx.try_send(());
+            }))
+            .await?;
+        let row = |id: &str| scheduler_core::store::StoredRecord {
+            id: id.to_owned(),
+            next_run_time: Some(t(0)),
+            revision: 1,
+            json: "{}".to_owned(),
+        };
+        use scheduler_core::store::RecordStore;
+        // Subscribed before `start` returned: the first write is heard.
+        let mut delays = Vec::new();
+        for i in 0..20 {
+            while woken.try_recv().is_ok() {}
+            let sent = tokio::time::Instant::now();
+            writer.records().insert(row(&format!("job{i}"))).await?;
+            tokio::time::timeout(Duration::from_secs(5), woken.recv())
+                .await
+                .map_err(|_| anyhow::anyhow!("write {i} woke no one within 5 s"))?;
+            delays.push(sent.elapsed());
+        }
+        delays.sort();
+        println!(
+            "wake-up delay through Redis pub/sub, 20 writes: median {:?}, max {:?}",
+            delays[delays.len() / 2],
+            delays[delays.len() - 1]
+        );
+
+        // The server goes away and comes back: the listener subscribes again, wakes once
+        // for what it may have missed, and hears writes again.
+        server.restart()?;
+        let back = tokio::time::Instant::now();
+        let mut heard = false;
+        for i in 0..100 {
+            if writer
+                .records()
+                .insert(row(&format!("after{i}")))
+                .await
+                .is_ok()
+                && tokio::time::timeout(Duration::from_millis(200), woken.recv())
+                    .await
+                    .is_ok()
+            {
+                heard = true;
+                break;
+            }
+        }
+        anyhow::ensure!(heard, "no wake-up after the server restarted");
+        // That may have been the listener's own wake-up on subscribing again: a write after
+        // it must be heard too.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        while woken.try_recv().is_ok() {}
+        writer.records().insert(row("late")).await?;
+        tokio::time::timeout(Duration::from_secs(5), woken.recv())
+            .await
+            .map_err(|_| anyhow::anyhow!("a write after the restart woke no one"))?;
+        println!(
+            "wake-ups heard again {:?} after the server restarted",
+            back.elapsed()
+        );
+        writer.shutdown().await?;
+        listener.shutdown().await?;
+        anyhow::Ok(())
+    })
+}
+
+/// Two schedulers on one store: a job added through one (started paused, so it runs
+/// nothing) with a run time a moment away runs on the other, which had nothing to do and
+/// would otherwise sleep its whole `max_wait` of a minute. Prints the delay from the run
+/// time to the run.
+#[test]
+fn a_job_added_on_one_scheduler_runs_promptly_on_another() {
+    with_namespace("cross_node", |ns| async move {
+        let calls = Calls::default();
+        let build = |store: RedisJobStore, node: &str| {
+            let (functions, triggers, record) = common::codec_parts(&calls);
+            let scheduler = scheduler_core::Scheduler::builder()
+                .timezone(scheduler_core::chrono_tz::UTC)
+                .registry(functions)
+                .triggers(triggers)
+                .jobstore("default", store)
+                .executor("default", executors::TokioExecutor::new())
+                .max_wait(Duration::from_secs(60))
+                .node_id(node)
+                .build();
+            scheduler.map(|s| (s, record))
+        };
+        let (adder, record) = build(common::namespaced_store(&ns).await?, "adder")?;
+        let (runner, _) = build(common::namespaced_store(&ns).await?, "runner")?;
+        let mut executed = runner.subscribe(EventMask::JOB_EXECUTED);
+        runner.start().await?;
+        adder.start_paused().await?;
+        // Let the runner settle into its long sleep.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let clock = scheduler_core::SystemClock;
+        let at = scheduler_core::Clock::now(&clock) + Duration::from_millis(200);
+        adder
+            .add_job(
+                JobSpec::new(record.call("hop".into()), triggers::DateTrigger::new(at)).id("hop"),
+            )
+            .await?;
+        let event = next_event(&mut executed, EventMask::JOB_EXECUTED).await?;
+        let ran = scheduler_core::Clock::now(&clock);
+        assert!(
+            matches!(&event, Event::JobExecuted(e) if &*e.job_id == "hop"),
+            "{event:?}"
+        );
+        assert_eq!(calls.get(), ["hop"]);
+        println!(
+            "a job added on another scheduler ran {} ms after its run time (max_wait 60 s)",
+            (ran - at).num_milliseconds()
+        );
+        runner.shutdown(true).await?;
+        adder.shutdown(false).await?;
+        Ok(())
+    });
+}

@@ -1,0 +1,288 @@
+//! Several schedulers on one collection: claims on due jobs, heartbeats, runs in flight.
+//! Every operation is a single-document write or a plain query (no transactions, no change
+//! streams), and means the same on a real MongoDB as on the test server.
+//!
+//! * Claims are three fields of the job's document (`claimed_by`, `claim_token`,
+//!   `claim_until` in integer µs), absent when unclaimed. Every write of the job unsets them;
+//!   a claim leaves the revision alone.
+//! * Heartbeats are documents `{_id: node, last_seen: µs, info}` in `<collection>_nodes`.
+//! * Runs in flight are an embedded document `inflight: {"r<run µs>": node}` on the job's
+//!   document, set by the fire commit's own conditional update (so an entry exists exactly
+//!   when the commit applied) and unset when the run ends. Keys are fields, not array
+//!   elements, so that each entry is read and moved by a conditional update of its own path.
+
+use chrono::{DateTime, Utc};
+use mongodb::Collection;
+use mongodb::bson::{Bson, Document, doc};
+use scheduler_core::Result;
+use scheduler_core::store::{Claim, InflightRun, NodeRecord, StoredRecord, from_micros, to_micros};
+
+use crate::records::{
+    MongoRecords, field, from_document, id_of, integer, micros_bson, scheduled_until,
+};
+
+/// Rounds of "find candidates, claim those still claimable" per call: a round only falls
+/// short when another node claimed some candidates in between.
+const CLAIM_ROUNDS: usize = 3;
+
+/// The fields of a heartbeat document.
+const LAST_SEEN: &str = "last_seen";
+const INFO: &str = "info";
+
+/// The `$unset` of a job's claim.
+pub(crate) fn no_claim() -> Document {
+    doc! { field::CLAIMED_BY: "", field::CLAIM_TOKEN: "", field::CLAIM_UNTIL: "" }
+}
+
+/// The path of the in-flight entry of the run at `run_time`.
+pub(crate) fn inflight_path(run_time: DateTime<Utc>) -> String {
+    format!("{}.r{}", field::INFLIGHT, to_micros(run_time))
+}
+
+/// Documents claimable by `node` at `now`: unclaimed, claimed by `node`, or with a claim that
+/// has lapsed. `{f: null}` matches a missing field on every server.
+fn claimable(node: &str, now: i64) -> Document {
+    doc! { "$or": [
+        { field::CLAIM_UNTIL: Bson::Null },
+        { field::CLAIM_UNTIL: { "$lte": now } },
+        { field::CLAIMED_BY: node },
+    ] }
+}
+
+impl MongoRecords {
+    /// The heartbeat collection, `<collection>_nodes` beside the jobs.
+    fn nodes_coll(&self) -> Result<Collection<Document>> {
+        let jobs = self.coll()?;
+        Ok(jobs
+            .client()
+            .database(self.database())
+            .collection(&format!("{}_nodes", self.collection())))
+    }
+
+    /// Finds the first due, claimable documents in run-time order, claims those still
+    /// claimable with one `update_many` (the condition checked again per document, so of two
+    /// nodes racing for a document only one matches), and reads back the documents holding
+    /// this call's token.
+    pub(crate) async fn claim_documents(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        claim: &Claim,
+    ) -> Result<Vec<StoredRecord>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let coll = self.coll()?;
+        let now_micros = to_micros(now);
+        let until = micros_bson(Some(claim.until));
+        let mut passed_over: Vec<Bson> = Vec::new();
+        let mut claimed = 0;
+        for _ in 0..CLAIM_ROUNDS {
+            let mut and = claimable(&claim.node, now_micros);
+            if !passed_over.is_empty() {
+                // One `$and`: nx-27017 ignores the conditions after an `$or` in some calls.
+                and = doc! { "$and": [
+                    { field::ID: { "$nin": passed_over.clone() } },
+                    and,
+                ] };
+            }
+            let asked = limit - claimed;
+            let candidates = self
+                .ordered(
+                    "finding due jobs to claim",
+                    scheduled_until(now),
+                    and,
+                    asked,
+                    Some(doc! { field::ID: 1, field::NEXT_RUN_TIME: 1 }),
+                )
+                .await?;
+            if candidates.is_empty() {
+                break;
+            }
+            let ids: Vec<Bson> = candidates.iter().map(|d| Bson::String(id_of(d))).collect();
+            // One `$and`: nx-27017's update_many ignores the conditions after an `$or`.
+            let filter = doc! { "$and": [
+                { field::ID: { "$in": ids.clone() } },
+                scheduled_until(now),
+                claimable(&claim.node, now_micros),
+            ] };
+            let update = doc! { "$set": {
+                field::CLAIMED_BY: claim.node.as_str(),
+                field::CLAIM_TOKEN: claim.token.as_str(),
+                field::CLAIM_UNTIL: until.clone(),
+            } };
+            let result = self
+                .call("claiming due jobs", coll.update_many(filter, update))
+                .await?;
+            claimed += usize::try_from(result.matched_count).unwrap_or(usize::MAX);
+            let short = candidates.len() < asked;
+            passed_over.extend(ids);
+            if short || claimed >= limit {
+                break;
+            }
+        }
+        let mut filter = scheduled_until(now);
+        filter.insert(field::CLAIM_TOKEN, claim.token.as_str());
+        let docs = self
+            .find("reading claimed jobs", filter, None, None, None)
+            .await?;
+        let mut rows: Vec<StoredRecord> = docs.iter().map(from_document).collect();
+        rows.sort_by(|a, b| (a.next_run_time, &a.id).cmp(&(b.next_run_time, &b.id)));
+        rows.truncate(limit);
+        Ok(rows)
+    }
+
+    pub(crate) async fn release_documents(&self, node: &str, ids: &[String]) -> Result<()> {
+        let coll = self.coll()?;
+        for chunk in ids.chunks(1_000) {
+            let filter = doc! { field::ID: { "$in": chunk.to_vec() }, field::CLAIMED_BY: node };
+            let update = doc! { "$unset": no_claim() };
+            self.call("releasing claims", coll.update_many(filter, update))
+                .await?;
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn write_heartbeat(&self, node: &NodeRecord) -> Result<()> {
+        let coll = self.nodes_coll()?;
+        let doc = doc! {
+            field::ID: node.id.as_str(),
+            LAST_SEEN: to_micros(node.last_seen),
+            INFO: node.info.as_str(),
+        };
+        // `_id` in the replacement: some servers otherwise insert a new id.
+        self.call(
+            "writing a heartbeat",
+            coll.replace_one(doc! { field::ID: node.id.as_str() }, doc)
+                .upsert(true),
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn node_documents(&self) -> Result<Vec<NodeRecord>> {
+        let coll = self.nodes_coll()?;
+        let docs = self
+            .call("reading heartbeats", async move {
+                let mut cursor = coll.find(Document::new()).await?;
+                let mut docs = Vec::new();
+                while cursor.advance().await? {
+                    docs.push(Document::try_from(cursor.current())?);
+                }
+                Ok(docs)
+            })
+            .await?;
+        let mut nodes = Vec::with_capacity(docs.len());
+        for doc in docs {
+            let last_seen = doc
+                .get(LAST_SEEN)
+                .and_then(integer)
+                .and_then(|micros| from_micros(micros).ok());
+            match (last_seen, doc.get(INFO)) {
+                (Some(last_seen), Some(Bson::String(info))) => nodes.push(NodeRecord {
+                    id: id_of(&doc),
+                    last_seen,
+                    info: info.clone(),
+                }),
+                _ => tracing::warn!(
+                    node = %id_of(&doc),
+                    "a heartbeat document without integer last_seen and string info is ignored"
+                ),
+            }
+        }
+        Ok(nodes)
+    }
+
+    pub(crate) async fn remove_node_if(&self, id: &str, last_seen: DateTime<Utc>) -> Result<bool> {
+        let coll = self.nodes_coll()?;
+        let filter = doc! { field::ID: id, LAST_SEEN: to_micros(last_seen) };
+        let result = self
+            .call("removing a node", coll.delete_one(filter))
+            .await?;
+        Ok(result.deleted_count == 1)
+    }
+
+    pub(crate) async fn finish_inflight(
+        &self,
+        job_id: &str,
+        run_time: DateTime<Utc>,
+    ) -> Result<()> {
+        let coll = self.coll()?;
+        let update = doc! { "$unset": { inflight_path(run_time): "" } };
+        self.call(
+            "finishing a run",
+            coll.update_one(doc! { field::ID: job_id }, update),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The documents with runs in flight, as (job id, run time, node) entries.
+    async fn inflight_entries(&self) -> Result<Vec<InflightRun>> {
+        let filter = doc! { field::INFLIGHT: { "$exists": true } };
+        let projection = doc! { field::ID: 1, field::INFLIGHT: 1 };
+        let docs = self
+            .find(
+                "reading runs in flight",
+                filter,
+                None,
+                None,
+                Some(projection),
+            )
+            .await?;
+        let mut entries = Vec::new();
+        for doc in &docs {
+            let Some(Bson::Document(runs)) = doc.get(field::INFLIGHT) else {
+                continue;
+            };
+            for (key, node) in runs {
+                let run_time = key
+                    .strip_prefix('r')
+                    .and_then(|micros| micros.parse::<i64>().ok())
+                    .and_then(|micros| from_micros(micros).ok());
+                match (run_time, node) {
+                    (Some(run_time), Bson::String(node)) => entries.push(InflightRun {
+                        job_id: id_of(doc),
+                        run_time,
+                        node: node.clone(),
+                    }),
+                    _ => tracing::warn!(
+                        job = %id_of(doc),
+                        entry = %key,
+                        "an in-flight entry that is not `r<micros>: node` is ignored"
+                    ),
+                }
+            }
+        }
+        Ok(entries)
+    }
+
+    /// Moves each entry of `from` with an update conditional on the entry still naming
+    /// `from`: of several adopters, exactly one matches each entry.
+    pub(crate) async fn adopt_inflight(&self, from: &str, to: &str) -> Result<Vec<InflightRun>> {
+        let coll = self.coll()?;
+        let mut adopted = Vec::new();
+        for entry in self.inflight_entries().await? {
+            if entry.node != from {
+                continue;
+            }
+            let path = inflight_path(entry.run_time);
+            let filter = doc! { field::ID: entry.job_id.as_str(), path.as_str(): from };
+            let update = doc! { "$set": { path.as_str(): to } };
+            let result = self
+                .call("adopting a run", coll.update_one(filter, update))
+                .await?;
+            if result.matched_count == 1 {
+                adopted.push(InflightRun {
+                    node: to.to_owned(),
+                    ..entry
+                });
+            }
+        }
+        Ok(adopted)
+    }
+
+    pub(crate) async fn all_inflight(&self) -> Result<Vec<InflightRun>> {
+        self.inflight_entries().await
+    }
+}

@@ -132,6 +132,10 @@ pub(crate) fn run_backend(backend: &str) -> Result {
              the killed node is lost (at most once)"
         );
     }
+    eprintln!(
+        "  {backend}: all up: node {}'s clock runs {SKEW:?} ahead of the others'",
+        NODES[2]
+    );
     for (label, outcome) in [("all up", &all_up), ("killed", &killed)] {
         eprintln!(
             "  {backend}: {label}: executions per node {}; latest submission {:.2} s after \

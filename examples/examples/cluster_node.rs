@@ -17,10 +17,13 @@
 //! set the cluster timings;
 //! `--probes K` adds K one-off jobs, one every `--probe-gap-millis`, each due 1 s after it is
 //! added, on a paused scheduler (`--paused`: this node fires nothing, so another one must);
-//! `--max-wait SECS`; the node stops once its store holds no job after `--stop-after-micros`,
+//! `--max-wait SECS`; `--skew-millis MS` moves this node's clock (the scheduler's `Clock`;
+//! the log keeps true times); the node stops once its store holds no job after `--stop-after-micros`,
 //! or at `--deadline-micros` at the latest.
 //!
-//! Log lines, space-separated: `submitted|executed JOB SCHEDULED_MICROS NODE AT_MICROS`,
+//! Log lines, space-separated: `committing JOB DUE_MICROS NEXT_MICROS NODE` (before each fire
+//! commit; the fire runs the job's run times from DUE up to NEXT),
+//! `submitted|executed JOB SCHEDULED_MICROS NODE AT_MICROS`,
 //! `missed JOB SCHEDULED_MICROS NODE`, `recovered JOB SCHEDULED_MICROS NODE LOST_NODE`,
 //! `capabilities NODE cluster=BOOL notifies=BOOL` (of its store), and `event NODE TEXT` for
 //! the other events.
@@ -33,9 +36,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use executors::TokioExecutor;
+use scheduler_core::store::ClusterStore;
 use scheduler_core::{
-    BackgroundScheduler, Clock, Error, Event, EventMask, Executor, ExecutorContext, JobFunction,
-    JobRegistry, JobRun, JobSpec, JobStore, Result, Scheduler, SystemClock,
+    BackgroundScheduler, Capabilities, Clock, Error, Event, EventMask, Executor, ExecutorContext,
+    FireAnswers, FireCommit, FireOutcome, Job, JobFunction, JobRegistry, JobRun, JobSpec, JobStore,
+    Result, Scheduler, StoreContext, SystemClock,
 };
 use triggers::{DateTrigger, IntervalTrigger};
 
@@ -62,6 +67,7 @@ struct Args {
     max_wait: Option<f64>,
     stop_after_micros: i64,
     deadline_micros: i64,
+    skew_millis: i64,
 }
 
 fn parse_args() -> Result<Args> {
@@ -111,6 +117,7 @@ fn parse_args() -> Result<Args> {
             }
             "--stop-after-micros" => args.stop_after_micros = number(&value)?,
             "--deadline-micros" => args.deadline_micros = number(&value)?,
+            "--skew-millis" => args.skew_millis = number(&value)?,
             _ => return Err(Error::config(format!("unknown option {flag}"))),
         }
     }
@@ -144,6 +151,100 @@ impl Log {
 
 fn micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
+}
+
+/// The system clock moved by a fixed skew: a node whose clock is off by that much.
+#[derive(Debug, Clone, Copy)]
+struct SkewedClock(TimeDelta);
+
+impl Clock for SkewedClock {
+    fn now(&self) -> DateTime<Utc> {
+        SystemClock.now() + self.0
+    }
+
+    fn sleep_until(&self, deadline: DateTime<Utc>) -> scheduler_core::BoxFuture<'static, ()> {
+        SystemClock.sleep_until(deadline - self.0)
+    }
+}
+
+/// The store the scheduler sees: logs every fire commit it is about to make, before the
+/// call, so a fire the node commits and never runs (it died in between) is still known to
+/// be its own. Every other call goes straight through.
+#[derive(Debug)]
+struct LoggingStore<S> {
+    inner: S,
+    log: Log,
+    node: Arc<str>,
+}
+
+impl<S: JobStore> JobStore for LoggingStore<S> {
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+    async fn start(&self, ctx: StoreContext) -> Result<()> {
+        self.inner.start(ctx).await
+    }
+    async fn shutdown(&self) -> Result<()> {
+        self.inner.shutdown().await
+    }
+    async fn lookup_job(&self, id: &str) -> Result<Option<Job>> {
+        self.inner.lookup_job(id).await
+    }
+    async fn get_due_jobs(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Job>> {
+        self.inner.get_due_jobs(now, limit).await
+    }
+    async fn get_next_run_time(&self) -> Result<Option<DateTime<Utc>>> {
+        self.inner.get_next_run_time().await
+    }
+    async fn get_all_jobs(&self) -> Result<Vec<Job>> {
+        self.inner.get_all_jobs().await
+    }
+    async fn count_jobs(&self) -> Result<u64> {
+        self.inner.count_jobs().await
+    }
+    async fn add_job(&self, job: Job) -> Result<u64> {
+        self.inner.add_job(job).await
+    }
+    async fn add_jobs(&self, jobs: Vec<Job>) -> Result<Vec<Result<u64>>> {
+        self.inner.add_jobs(jobs).await
+    }
+    async fn upsert_job(&self, job: Job) -> Result<u64> {
+        self.inner.upsert_job(job).await
+    }
+    async fn update_job(&self, job: Job) -> Result<u64> {
+        self.inner.update_job(job).await
+    }
+    async fn remove_job(&self, id: &str) -> Result<()> {
+        self.inner.remove_job(id).await
+    }
+    async fn remove_all_jobs(&self) -> Result<()> {
+        self.inner.remove_all_jobs().await
+    }
+    async fn commit_fires(&self, commits: &[FireCommit]) -> Result<FireAnswers> {
+        for commit in commits {
+            // The fire runs the job's run times from `due_at` up to (not including) its next.
+            let until = match commit.outcome {
+                FireOutcome::Reschedule(next) => micros(next),
+                FireOutcome::Pause | FireOutcome::Remove => i64::MAX,
+            };
+            self.log.line(&format!(
+                "committing {} {} {until} {}",
+                commit.job_id,
+                micros(commit.due_at),
+                self.node
+            ));
+        }
+        self.inner.commit_fires(commits).await
+    }
+    fn skip_until_changed(&self, id: &str, revision: u64) {
+        self.inner.skip_until_changed(id, revision);
+    }
+    fn clear_skipped(&self) {
+        self.inner.clear_skipped();
+    }
+    fn cluster(&self) -> Option<&dyn ClusterStore> {
+        self.inner.cluster()
+    }
 }
 
 /// The executor the scheduler sees: logs each submitted run, synchronously in the scheduler
@@ -267,10 +368,18 @@ fn run(args: &Args, store: impl JobStore) -> Result<()> {
         capabilities.cluster, capabilities.notifies
     ));
     let mut builder = Scheduler::builder()
+        .clock(SkewedClock(TimeDelta::milliseconds(args.skew_millis)))
         .node_id(node.clone())
         .registry(registry)
         .triggers(triggers::registry())
-        .jobstore("default", store)
+        .jobstore(
+            "default",
+            LoggingStore {
+                inner: store,
+                log: log.clone(),
+                node: node.clone(),
+            },
+        )
         .executor(
             "default",
             LoggingExecutor {

@@ -50,6 +50,9 @@ const STARTUP: Duration = Duration::from_secs(4);
 /// The wake-up probes: how many, how far apart (spread over the idle node's `max_wait`).
 const PROBES: usize = 4;
 const PROBE_GAP: Duration = Duration::from_millis(2500);
+/// In the first run, node `c`'s clock is this far ahead of the others' (a `Clock` that adds
+/// it): under the claim lease, so claims still keep the nodes apart.
+const SKEW: Duration = Duration::from_millis(500);
 /// The nodes' cluster timings: short, so the killed node is taken for dead (and its runs
 /// recovered) well before the jobs end.
 const HEARTBEAT: Duration = Duration::from_secs(1);
@@ -102,8 +105,8 @@ pub(crate) fn run_backend(backend: &str) -> Result {
         jobs,
         work: &work,
     };
-    let all_up = setup.run(&format!("cluster_{stamp}_up"), false, true)?;
-    let killed = setup.run(&format!("cluster_{stamp}_kill"), true, false)?;
+    let all_up = setup.run(&format!("cluster_{stamp}_up"), false, true, true)?;
+    let killed = setup.run(&format!("cluster_{stamp}_kill"), true, false, false)?;
 
     eprintln!("\n  {backend}: {}", Outcome::HEADER);
     eprintln!("  {backend}: {}", all_up.row("all up"));
@@ -129,6 +132,10 @@ pub(crate) fn run_backend(backend: &str) -> Result {
              the killed node is lost (at most once)"
         );
     }
+    eprintln!(
+        "  {backend}: all up: node {}'s clock runs {SKEW:?} ahead of the others'",
+        NODES[2]
+    );
     for (label, outcome) in [("all up", &all_up), ("killed", &killed)] {
         eprintln!(
             "  {backend}: {label}: executions per node {}; latest submission {:.2} s after \
@@ -216,20 +223,17 @@ fn url(backend: &str, target: &Path, work: &Path) -> Result<(String, Option<Prob
     if let Some(url) = test_var(server.env).filter(|u| !u.trim().is_empty()) {
         return Ok((url, None));
     }
+    if backend != "mongo" {
+        return Ok((servers::settle(server)?, None));
+    }
+    // No MongoDB configured: the probe starts one (and the rest of its findings go unused).
     let probe = servers::probe(target);
     let url = probe
         .vars
         .iter()
         .find(|(k, _)| k == server.env)
         .map(|(_, v)| v.clone())
-        .ok_or_else(|| {
-            let why: Vec<&String> = probe
-                .problems
-                .iter()
-                .filter(|p| p.starts_with(backend))
-                .collect();
-            format!("{backend} is unreachable: {why:?}")
-        })?;
+        .ok_or_else(|| format!("mongo is unreachable: {}", probe.problems.join("; ")))?;
     Ok((url, Some(probe)))
 }
 
@@ -260,9 +264,9 @@ struct Setup<'a> {
 }
 
 impl Setup<'_> {
-    /// One run on the store `name`: the nodes, one of them killed midway when `kill`, and the
-    /// wake-up probe alongside when `probe`.
-    fn run(&self, name: &str, kill: bool, probe: bool) -> Result<Outcome> {
+    /// One run on the store `name`: the nodes, one of them killed midway when `kill`, the
+    /// wake-up probe alongside when `probe`, the last node's clock [`SKEW`] ahead when `skew`.
+    fn run(&self, name: &str, kill: bool, probe: bool, skew: bool) -> Result<Outcome> {
         let dir = self.work.join(name);
         fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let start = unix_micros() + micros(STARTUP);
@@ -272,6 +276,9 @@ impl Setup<'_> {
         let spawned = (|| -> Result {
             for (i, node) in NODES.iter().enumerate() {
                 let mut command = self.command(name, node, &dir, last_run, deadline);
+                if skew && i == 2 {
+                    command.args(["--skew-millis", &SKEW.as_millis().to_string()]);
+                }
                 if i == 0 {
                     command.args(["--add-jobs", &self.jobs.to_string()]);
                     command.args(["--start-micros", &start.to_string()]);
@@ -302,7 +309,13 @@ impl Setup<'_> {
             // Mid-second, the node that fired most of that second's runs: they are in flight.
             let second = start + SECONDS / 2 * 1_000_000;
             sleep_until_micros(second + 600_000);
-            let k = busiest(&dir, second);
+            // A node late on that second: wait (at most 2 s more) until one has fired some.
+            let mut k = busiest(&dir, second);
+            while k.1 == 0 && unix_micros() < second + 2_600_000 {
+                sleep(Duration::from_millis(20));
+                k = busiest(&dir, second);
+            }
+            let k = k.0;
             let (node, child) = &mut children[k];
             child
                 .kill()
@@ -364,8 +377,9 @@ fn spawn(mut command: Command, dir: &Path, node: &str) -> Result<Child> {
         .map_err(|e| format!("cannot start node {node}: {e}"))
 }
 
-/// The index in [`NODES`] of the node that submitted most runs scheduled at `second`.
-fn busiest(dir: &Path, second: i64) -> usize {
+/// The index in [`NODES`] of the node that submitted most runs scheduled at `second`, and
+/// how many.
+fn busiest(dir: &Path, second: i64) -> (usize, usize) {
     let submitted = |node: &str| {
         fs::read_to_string(dir.join(format!("{node}.log")))
             .unwrap_or_default()
@@ -375,8 +389,9 @@ fn busiest(dir: &Path, second: i64) -> usize {
             .count()
     };
     (0..NODES.len())
-        .max_by_key(|&k| submitted(NODES[k]))
-        .unwrap_or(0)
+        .map(|k| (k, submitted(NODES[k])))
+        .max_by_key(|&(_, n)| n)
+        .unwrap_or((0, 0))
 }
 
 /// Waits for every node; one still running well past `deadline` is killed. Answers each
@@ -536,6 +551,7 @@ impl Outcome {
             .flat_map(|j| (0..SECONDS).map(move |k| (format!("tick-{j}"), start + k * 1_000_000)))
             .collect();
         let mut executions: BTreeMap<(String, i64), Vec<String>> = BTreeMap::new();
+        // Named for what it ends up holding: submitted, then committed, runs.
         let mut submitted_by_killed: BTreeSet<(String, i64)> = BTreeSet::new();
         let mut outcome = Outcome {
             expected: expected.len(),
@@ -564,12 +580,39 @@ impl Outcome {
                 }
             }
         }
+        // The runs the killed node committed (its `committing` lines, each covering the run
+        // times from the fire's due time up to its next) or submitted.
+        let mut recovered_events: BTreeSet<(String, i64)> = BTreeSet::new();
+        for line in logs.lines() {
+            let words: Vec<&str> = line.split(' ').collect();
+            match words.as_slice() {
+                ["committing", job, due, until, node] if Some(*node) == killed => {
+                    let (Ok(due), Ok(until)) = (due.parse::<i64>(), until.parse::<i64>()) else {
+                        continue;
+                    };
+                    submitted_by_killed.extend(
+                        expected
+                            .range((job.to_string(), due)..(job.to_string(), until))
+                            .cloned(),
+                    );
+                }
+                ["recovered", job, scheduled, ..] => {
+                    if let Ok(t) = scheduled.parse() {
+                        recovered_events.insert((job.to_string(), t));
+                    }
+                }
+                _ => {}
+            }
+        }
+        // In flight: committed by the killed node, not finished by it, and then run by nobody
+        // (a commit that was stale or never reached the store left the run to another node)
+        // or recovered.
         let in_flight: BTreeSet<&(String, i64)> = submitted_by_killed
             .iter()
             .filter(|key| {
-                !executions
-                    .get(*key)
-                    .is_some_and(|nodes| nodes.iter().any(|n| Some(n.as_str()) == killed))
+                let runs = executions.get(*key);
+                !runs.is_some_and(|nodes| nodes.iter().any(|n| Some(n.as_str()) == killed))
+                    && (runs.is_none() || recovered_events.contains(*key))
             })
             .collect();
         for (key, nodes) in &executions {
@@ -592,7 +635,9 @@ impl Outcome {
             outcome.recovered = Some(
                 in_flight
                     .iter()
-                    .filter(|key| executions.contains_key(**key))
+                    .filter(|key| {
+                        executions.contains_key(**key) && recovered_events.contains(**key)
+                    })
                     .count(),
             );
         }
@@ -763,6 +808,14 @@ mod tests {
                 // In flight on c, then recovered by a.
                 4 => {
                     logs += &log("submitted", 0, k, "c");
+                    logs += &format!("recovered tick-0 {} a c\n", k * S);
+                    logs += &log("executed", 0, k, "a");
+                }
+                // Committed by c (with the next run, a catch-up), never submitted.
+                5 => logs += &format!("committing tick-0 {} {} c\n", k * S, (k + 2) * S),
+                // Committed by c but stale: a ran it.
+                7 => {
+                    logs += &format!("committing tick-0 {} {} c\n", k * S, (k + 1) * S);
                     logs += &log("executed", 0, k, "a");
                 }
                 _ => logs += &log("executed", 0, k, "a"),
@@ -774,9 +827,9 @@ mod tests {
         assert_eq!(outcome.missed, 1);
         // tick-0 recovers: its run lost in flight is a miss when the store recovers runs.
         let recovering = Outcome::count(&logs, 1, 0, Some("c"), &["a", "b", "c"], true);
-        assert_eq!(recovering.missed, 2);
-        assert_eq!(recovering.recoverable, Some(2));
-        assert_eq!(outcome.in_flight, Some(2));
+        assert_eq!(recovering.missed, 3);
+        assert_eq!(recovering.recoverable, Some(3));
+        assert_eq!(outcome.in_flight, Some(3));
         assert_eq!(outcome.recovered, Some(1));
         assert_eq!(outcome.unexpected, 1);
         assert_eq!(outcome.problems("x").len(), 3);

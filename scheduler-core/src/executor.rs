@@ -45,6 +45,25 @@ pub struct ExecutorContext {
     runtime: tokio::runtime::Handle,
     job_labels: bool,
     node: Arc<str>,
+    run_end: RunEnd,
+}
+
+/// Called with `(jobstore, job id, run time)` whenever a run's outcome is reported (executed,
+/// failed, missed, refused, lost): how the scheduler learns, without the lossy event bus, that
+/// a run it recorded as in flight on a shared store is over.
+pub(crate) type RunEndHook = Arc<dyn Fn(&Arc<str>, &Arc<str>, DateTime<Utc>) + Send + Sync>;
+
+#[derive(Clone, Default)]
+struct RunEnd(Option<RunEndHook>);
+
+impl std::fmt::Debug for RunEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "RunEnd"
+        } else {
+            "NoRunEnd"
+        })
+    }
 }
 
 impl ExecutorContext {
@@ -62,6 +81,19 @@ impl ExecutorContext {
             runtime,
             job_labels: false,
             node: local_node().into(),
+            run_end: RunEnd::default(),
+        }
+    }
+
+    /// This context, calling `hook` at the end of every run it reports.
+    pub(crate) fn with_run_end(mut self, hook: RunEndHook) -> Self {
+        self.run_end = RunEnd(Some(hook));
+        self
+    }
+
+    fn run_ended(&self, job_id: &Arc<str>, jobstore: &Arc<str>, run_time: DateTime<Utc>) {
+        if let Some(hook) = &self.run_end.0 {
+            hook(jobstore, job_id, run_time);
         }
     }
 
@@ -280,6 +312,9 @@ impl ExecutorContext {
     /// failure of kind [`FailureKind::Refused`].
     pub fn refuse(&self, run: &JobRun, error: &crate::Error) {
         publish_refused(&self.events, run, error);
+        for &run_time in &run.run_times {
+            self.run_ended(run.job.id_arc(), &run.jobstore, run_time);
+        }
     }
 
     fn publish_execution(
@@ -301,6 +336,7 @@ impl ExecutorContext {
         outcome: std::result::Result<serde_json::Value, JobFailure>,
     ) {
         publish_execution(&self.events, job_id, jobstore, run_time, code, outcome);
+        self.run_ended(job_id, jobstore, run_time);
     }
 }
 

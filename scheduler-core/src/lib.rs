@@ -28,8 +28,8 @@ pub use clock::{BoxFuture, Clock, SystemClock};
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use event::{
     Delivery, Event, EventBus, EventMask, EventStream, FailureKind, FaultAction, JobEvent,
-    JobExecutionEvent, JobFailure, JobFaultEvent, JobSubmissionEvent, ListenerId, MissedRuns,
-    Overflow, SchedulerErrorEvent,
+    JobExecutionEvent, JobFailure, JobFaultEvent, JobRecoveredEvent, JobSubmissionEvent,
+    ListenerId, MissedRuns, NodeEvent, NodeLostEvent, Overflow, SchedulerErrorEvent,
 };
 pub use executor::{
     DynExecutor, Executor, ExecutorCapabilities, ExecutorContext, InstanceGuard, InstanceLimiter,

@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-pub use cluster::{Claim, InflightRun, NodeRecord};
+pub use cluster::{Claim, ClusterStore, InflightRun, NodeRecord};
 pub use record::{
     RecordFireCommit, RecordJobStore, RecordStore, ScheduleEntry, StoredRecord, from_micros,
     to_micros,
@@ -240,6 +240,10 @@ pub struct FireCommit {
     pub revision: u64,
     /// What happens to the job's schedule.
     pub outcome: FireOutcome,
+    /// The run times this fire runs, when the job recovers lost runs
+    /// ([`Job::recover_lost_runs`]) and the store is shared: recorded as in flight on this
+    /// node with the commit ([`RecordFireCommit::inflight`]). Empty otherwise.
+    pub recover_runs: Vec<DateTime<Utc>>,
 }
 
 impl FireCommit {
@@ -260,7 +264,15 @@ impl FireCommit {
             due_at,
             revision,
             outcome,
+            recover_runs: Vec::new(),
         }
+    }
+
+    /// This commit, recording `run_times` as in flight on this node (see
+    /// [`recover_runs`](Self::recover_runs)).
+    pub fn with_recover_runs(mut self, run_times: Vec<DateTime<Utc>>) -> Self {
+        self.recover_runs = run_times;
+        self
     }
 
     /// A commit of `job` as it was read: its id, next run time and revision.
@@ -494,6 +506,13 @@ pub trait JobStore: Send + Sync + Debug + 'static {
     /// unrunnable may be fixed (an executor was added). Records still unreadable are skipped,
     /// and reported, again.
     fn clear_skipped(&self);
+
+    /// The store's cluster side (heartbeats, in-flight runs), when several schedulers can
+    /// share it ([`Capabilities::cluster`]). `None` by default; [`RecordJobStore`] answers
+    /// it for a backend that declares `cluster`.
+    fn cluster(&self) -> Option<&dyn ClusterStore> {
+        None
+    }
 }
 
 /// The object-safe mirror of [`JobStore`], implemented for every `JobStore`.
@@ -519,6 +538,7 @@ pub trait DynJobStore: Send + Sync + Debug + 'static {
     fn commit_fires<'a>(&'a self, commits: &'a [FireCommit]) -> BoxFuture<'a, Result<FireAnswers>>;
     fn skip_until_changed(&self, id: &str, revision: u64);
     fn clear_skipped(&self);
+    fn cluster(&self) -> Option<&dyn ClusterStore>;
 }
 
 impl<S: JobStore> DynJobStore for S {
@@ -572,6 +592,9 @@ impl<S: JobStore> DynJobStore for S {
     }
     fn clear_skipped(&self) {
         JobStore::clear_skipped(self);
+    }
+    fn cluster(&self) -> Option<&dyn ClusterStore> {
+        JobStore::cluster(self)
     }
 }
 
@@ -677,6 +700,10 @@ impl JobStore for TimedStore {
     }
     fn clear_skipped(&self) {
         self.inner.clear_skipped();
+    }
+    fn cluster(&self) -> Option<&dyn ClusterStore> {
+        // Not bounded here: the scheduler bounds its cluster calls itself.
+        self.inner.cluster()
     }
 }
 

@@ -65,8 +65,16 @@ bitflags::bitflags! {
         /// A subscriber fell behind and lost events ([`Event::EventsLost`]); delivered to
         /// that subscriber whatever its mask. Not in APScheduler.
         const EVENTS_LOST = 1 << 19;
+        /// A scheduler node sharing a store appeared ([`Event::NodeJoined`]). Not in
+        /// APScheduler.
+        const NODE_JOINED = 1 << 20;
+        /// A scheduler node's heartbeat lapsed ([`Event::NodeLost`]). Not in APScheduler.
+        const NODE_LOST = 1 << 21;
+        /// A run lost with a dead node is run again here ([`Event::JobRecovered`]). Not in
+        /// APScheduler.
+        const JOB_RECOVERED = 1 << 22;
         /// Every event.
-        const ALL = (1 << 20) - 1;
+        const ALL = (1 << 23) - 1;
     }
 }
 
@@ -138,6 +146,50 @@ pub enum Event {
         /// How many events were dropped.
         count: u64,
     },
+    /// Another scheduler node sharing `jobstore` wrote its first heartbeat seen here (or
+    /// was already there when this scheduler started). Not in APScheduler.
+    NodeJoined(NodeEvent),
+    /// A scheduler node sharing `jobstore` stopped writing its heartbeat for longer than the
+    /// node timeout: it is taken for dead, and its recoverable runs in flight are run again by
+    /// the node that removed it. Not in APScheduler.
+    NodeLost(NodeLostEvent),
+    /// A run of a job with [`recover_lost_runs`](crate::JobSpec::recover_lost_runs), in flight
+    /// on a node that died, is run again here (before its outcome event). Not in APScheduler.
+    JobRecovered(JobRecoveredEvent),
+}
+
+/// A scheduler node sharing a store.
+#[derive(Debug, Clone)]
+pub struct NodeEvent {
+    /// The node's id.
+    pub node: Arc<str>,
+    /// The alias of the shared store.
+    pub jobstore: Arc<str>,
+}
+
+/// A scheduler node's heartbeat lapsed.
+#[derive(Debug, Clone)]
+pub struct NodeLostEvent {
+    /// The node's id.
+    pub node: Arc<str>,
+    /// The alias of the shared store.
+    pub jobstore: Arc<str>,
+    /// How many of its runs in flight this scheduler took over and runs again (0 on the nodes
+    /// that did not remove it).
+    pub runs_recovered: usize,
+}
+
+/// A run lost with a dead node, run again.
+#[derive(Debug, Clone)]
+pub struct JobRecoveredEvent {
+    /// The job's id.
+    pub job_id: Arc<str>,
+    /// The alias of the job's store.
+    pub jobstore: Arc<str>,
+    /// The run time of the lost run (run again for that time).
+    pub scheduled_run_time: DateTime<Utc>,
+    /// The node it was in flight on.
+    pub lost_node: Arc<str>,
 }
 
 impl Event {
@@ -148,6 +200,9 @@ impl Event {
             Event::SchedulerShutdown => EventMask::SCHEDULER_SHUTDOWN,
             Event::SchedulerPaused => EventMask::SCHEDULER_PAUSED,
             Event::SchedulerResumed => EventMask::SCHEDULER_RESUMED,
+            Event::NodeJoined(_) => EventMask::NODE_JOINED,
+            Event::NodeLost(_) => EventMask::NODE_LOST,
+            Event::JobRecovered(_) => EventMask::JOB_RECOVERED,
             Event::ExecutorAdded { .. } => EventMask::EXECUTOR_ADDED,
             Event::ExecutorRemoved { .. } => EventMask::EXECUTOR_REMOVED,
             Event::JobstoreAdded { .. } => EventMask::JOBSTORE_ADDED,
@@ -258,6 +313,19 @@ impl fmt::Display for Event {
             Event::EventsLost { count } => {
                 write!(f, "{count} event(s) lost: this subscriber fell behind")
             }
+            Event::NodeJoined(e) => {
+                write!(f, "node {:?} joined job store {:?}", e.node, e.jobstore)
+            }
+            Event::NodeLost(e) => write!(
+                f,
+                "node {:?} of job store {:?} was lost; {} of its runs recovered here",
+                e.node, e.jobstore, e.runs_recovered
+            ),
+            Event::JobRecovered(e) => write!(
+                f,
+                "run of job {:?} at {} lost with node {:?} is run again",
+                e.job_id, e.scheduled_run_time, e.lost_node
+            ),
         }
     }
 }
@@ -560,7 +628,7 @@ mod tests {
     fn masks_have_apscheduler_bits() {
         assert_eq!(EventMask::JOB_ADDED.bits(), 512);
         assert_eq!(EventMask::JOB_MAX_INSTANCES.bits(), 65536);
-        assert_eq!(EventMask::ALL.bits(), (1 << 20) - 1);
+        assert_eq!(EventMask::ALL.bits(), (1 << 23) - 1);
         // APScheduler's EVENT_ALL is every bit below JOB_FAULT.
         assert_eq!((EventMask::JOB_FAULT.bits() - 1), 131_071);
         assert_eq!(added("x").code(), EventMask::JOB_ADDED);

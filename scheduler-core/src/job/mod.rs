@@ -37,6 +37,7 @@ pub struct Job {
     coalesce: bool,
     max_instances: u32,
     timeout: Option<Duration>,
+    recover_lost_runs: bool,
     next_run_time: Option<DateTime<Utc>>,
     revision: u64,
     /// Fields of the job's record that this build does not know (written by a newer one),
@@ -98,6 +99,19 @@ impl Job {
     /// How long one run may take; `None` means no limit. Executors enforce it.
     pub fn timeout(&self) -> Option<Duration> {
         self.timeout
+    }
+
+    /// Whether a run lost with a dead scheduler node is run again by another
+    /// ([`JobSpec::recover_lost_runs`]).
+    pub fn recover_lost_runs(&self) -> bool {
+        self.recover_lost_runs
+    }
+
+    /// This job without a misfire grace time: a recovered run was committed, so it runs
+    /// however late.
+    pub(crate) fn without_misfire_grace(mut self) -> Self {
+        self.misfire_grace_time = None;
+        self
     }
 
     /// When the job runs next; `None` when it is paused.
@@ -232,6 +246,7 @@ impl fmt::Debug for Job {
             .field("coalesce", &self.coalesce)
             .field("max_instances", &self.max_instances)
             .field("timeout", &self.timeout)
+            .field("recover_lost_runs", &self.recover_lost_runs)
             .field("next_run_time", &self.next_run_time)
             .field("revision", &self.revision)
             .finish_non_exhaustive()
@@ -333,6 +348,7 @@ pub struct JobSpec {
     pub(crate) coalesce: Option<bool>,
     pub(crate) max_instances: Option<u32>,
     pub(crate) timeout: Option<Option<Duration>>,
+    pub(crate) recover_lost_runs: bool,
     pub(crate) next_run_time: Option<Option<DateTime<Utc>>>,
     pub(crate) replace_existing: bool,
 }
@@ -356,6 +372,7 @@ impl JobSpec {
             coalesce: None,
             max_instances: None,
             timeout: None,
+            recover_lost_runs: false,
             next_run_time: None,
             replace_existing: false,
         }
@@ -407,6 +424,16 @@ impl JobSpec {
     /// [`JobDefaults`] say otherwise). Executors enforce it.
     pub fn timeout(mut self, timeout: Option<Duration>) -> Self {
         self.timeout = Some(timeout);
+        self
+    }
+
+    /// Whether a run in flight on a scheduler node that dies is run again by another node
+    /// once the dead node's heartbeat lapses (at least once), instead of being lost (at most
+    /// once, the default). Only on a store several schedulers share
+    /// ([`Capabilities::cluster`](crate::Capabilities::cluster)). Quartz's "requests
+    /// recovery"; APScheduler has none.
+    pub fn recover_lost_runs(mut self, recover: bool) -> Self {
+        self.recover_lost_runs = recover;
         self
     }
 
@@ -468,6 +495,7 @@ impl JobSpec {
             coalesce: self.coalesce.unwrap_or(defaults.coalesce),
             max_instances,
             timeout,
+            recover_lost_runs: self.recover_lost_runs,
             next_run_time: next_run_time.map(whole_micros),
             revision: 0,
             unknown_fields: None,
@@ -498,6 +526,7 @@ impl JobSpec {
             coalesce: self.coalesce.unwrap_or(defaults.coalesce),
             max_instances: self.max_instances.unwrap_or(defaults.max_instances),
             timeout: self.timeout.unwrap_or(defaults.timeout),
+            recover_lost_runs: self.recover_lost_runs,
             next_run_time: self.next_run_time.flatten().map(whole_micros),
             revision: 0,
             unknown_fields: None,

@@ -32,7 +32,8 @@ use crate::trigger::{TriggerRegistry, TriggerState};
 ///   before the field existed, so a newer reader reads old records as they were meant; an
 ///   older reader ignores the field, and keeps it (unknown fields are carried through a
 ///   decoded [`Job`] and written back), so rewriting a record never loses what a newer build
-///   put there. `timeout` is the first such field.
+///   put there. `timeout` is the first such field; `recover` (lost runs recovered on another
+///   node) the second.
 /// * **A change that an older reader must not ignore bumps the version**: a field whose
 ///   absence would change what the job does, a field that changes meaning, a field removed.
 ///   An older reader refuses the record clearly: [`JobCodec::decode`] fails with
@@ -74,6 +75,12 @@ pub struct JobRecord {
     /// version 1 as an optional field (see [record versions](JobRecord#record-versions)).
     #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_seconds")]
     pub timeout: Option<Duration>,
+    /// Whether a run lost with a dead scheduler node is run again by another
+    /// ([`JobSpec::recover_lost_runs`](crate::JobSpec::recover_lost_runs)); absent = `false`.
+    /// Added within version 1 as an optional field: an older build ignores it (and keeps it),
+    /// so its runs are not recovered, which is what absent means.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub recover: bool,
     /// The next run time; `null` = paused.
     pub next_run_time: Option<DateTime<Utc>>,
     /// Fields this build does not know, written by a newer one: kept so that rewriting the
@@ -141,6 +148,7 @@ impl JobCodec {
             coalesce: job.coalesce,
             max_instances: job.max_instances,
             timeout: job.timeout,
+            recover: job.recover_lost_runs,
             next_run_time: job.next_run_time,
             unknown_fields: job.unknown_fields.as_deref().cloned().unwrap_or_default(),
         })
@@ -192,6 +200,7 @@ impl JobCodec {
             coalesce: record.coalesce,
             max_instances,
             timeout,
+            recover_lost_runs: record.recover,
             next_run_time: record.next_run_time.map(whole_micros),
             revision: 0,
             unknown_fields,

@@ -8,6 +8,7 @@ use chrono_tz::Tz;
 use tokio::sync::Notify;
 
 use super::aliased::Aliased;
+use super::cluster::ClusterSettings;
 use super::config::{Components, SchedulerConfig, apply_document, local_timezone};
 use super::lifecycle::Lifecycle;
 use super::pending::PendingJobs;
@@ -44,6 +45,7 @@ pub(super) struct Settings {
     pub(super) due_batch_size: usize,
     pub(super) metrics_job_labels: bool,
     pub(super) metrics_job_count_interval: Option<Duration>,
+    pub(super) cluster: ClusterSettings,
 }
 
 impl Default for Settings {
@@ -58,6 +60,7 @@ impl Default for Settings {
             due_batch_size: DEFAULT_DUE_BATCH_SIZE,
             metrics_job_labels: false,
             metrics_job_count_interval: Some(Duration::from_secs(5)),
+            cluster: ClusterSettings::default(),
         }
     }
 }
@@ -71,6 +74,7 @@ impl Settings {
         if let Some(interval) = self.metrics_job_count_interval {
             validate_interval("metrics_job_count_interval", interval)?;
         }
+        self.cluster.validate()?;
         if self.due_batch_size == 0 {
             return Err(Error::config("due_batch_size must be at least 1"));
         }
@@ -250,6 +254,41 @@ impl SchedulerBuilder {
         self
     }
 
+    /// This scheduler's node id on stores several schedulers share (default
+    /// `<hostname>-<pid>-<4 random hex digits>`; 1 to 200 bytes, else [`build`](Self::build)
+    /// fails). Unique per running scheduler: two live schedulers with one id would take each
+    /// other's claims and in-flight runs for their own.
+    pub fn node_id(mut self, id: impl Into<Arc<str>>) -> Self {
+        self.settings.cluster.node_id = id.into();
+        self
+    }
+
+    /// How often this node writes its heartbeat on each shared store and looks at the other
+    /// nodes (default 5 s; shorter than `node_timeout`, else [`build`](Self::build) fails).
+    pub fn heartbeat_interval(mut self, interval: Duration) -> Self {
+        self.settings.cluster.heartbeat_interval = interval;
+        self
+    }
+
+    /// How old a node's heartbeat may get before the node is taken for dead and its
+    /// recoverable runs are run again elsewhere (default 15 s). Allow for the clock skew
+    /// between nodes and a pause of the process: a live node taken for dead has its
+    /// recoverable runs run twice (at least once).
+    pub fn node_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.cluster.node_timeout = timeout;
+        self
+    }
+
+    /// How long this node's claim on a batch of due jobs keeps other nodes off them (default
+    /// 5 s; shorter than `node_timeout`, else [`build`](Self::build) fails). A node commits
+    /// its claimed jobs within moments; the lease only matters when it dies in between (its
+    /// claimed jobs wait that long) or when clocks differ by more than it (nodes then race
+    /// the fire commit, which still lets one run win).
+    pub fn claim_lease(mut self, lease: Duration) -> Self {
+        self.settings.cluster.claim_lease = lease;
+        self
+    }
+
     /// The job functions jobs may name.
     pub fn registry(mut self, functions: JobRegistry) -> Self {
         self.functions = functions;
@@ -330,6 +369,7 @@ impl SchedulerBuilder {
                 executors: RwLock::new(self.executors),
                 pending: Mutex::new(PendingJobs::default()),
                 wakeup: Arc::new(Notify::new()),
+                cluster: Default::default(),
                 runtime: Mutex::new(None),
             }),
         })

@@ -365,6 +365,7 @@ impl Scheduler {
                 store.start(self.store_context(alias)).await?;
                 started_stores.push(store.clone());
             }
+            self.start_cluster(&runtime).await;
             self.flush_pending().await
         }
         .await;
@@ -486,6 +487,7 @@ impl Scheduler {
                 crate::logging::log_error!(executor = %alias, error = %e, "executor failed to shut down");
             }
         }
+        self.leave_cluster().await;
         for (alias, store) in self.store_snapshot() {
             if let Err(e) = store.shutdown().await {
                 crate::logging::log_error!(jobstore = %alias, error = %e, "job store failed to shut down");

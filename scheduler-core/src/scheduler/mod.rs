@@ -3,11 +3,12 @@
 //! One module per concept: `builder` (the builder and the settings it checks), `lifecycle`
 //! (the states and the one rule for changing them; start, shutdown, pause, resume; the loop's
 //! supervision and health), `aliased` (stores and executors by alias), `pending` (jobs added
-//! before start), `jobs` (the job API), `process` (the loop), `config` (configuration
-//! documents), `signal` (SIGINT and SIGTERM) and `sync` (the blocking wrappers).
+//! before start), `jobs` (the job API), `process` (the loop), `cluster` (node id, heartbeats,
+//! recovery of runs lost with a node), `config` (configuration documents), `signal` (SIGINT and SIGTERM) and `sync` (the blocking wrappers).
 
 mod aliased;
 mod builder;
+mod cluster;
 pub mod config;
 mod jobs;
 mod lifecycle;
@@ -88,6 +89,7 @@ struct Inner {
     pending: Mutex<PendingJobs>,
     /// Shared (weakly) with the stores' contexts, whose `wake` notifies it.
     wakeup: Arc<Notify>,
+    cluster: cluster::ClusterState,
     runtime: Mutex<Option<tokio::runtime::Handle>>,
 }
 
@@ -194,13 +196,13 @@ impl Scheduler {
     fn store_context(&self, alias: &str) -> StoreContext {
         // Weak: a store (held by the scheduler) must not keep the scheduler alive.
         let wakeup = Arc::downgrade(&self.inner.wakeup);
-        StoreContext::new(alias, self.inner.codec.clone(), self.inner.events.clone()).with_waker(
-            move || {
+        StoreContext::new(alias, self.inner.codec.clone(), self.inner.events.clone())
+            .with_waker(move || {
                 if let Some(wakeup) = wakeup.upgrade() {
                     wakeup.notify_one();
                 }
-            },
-        )
+            })
+            .with_node(self.node_identity())
     }
 
     fn executor_context(&self, alias: &str, runtime: &tokio::runtime::Handle) -> ExecutorContext {
@@ -211,6 +213,7 @@ impl Scheduler {
             runtime.clone(),
         )
         .with_job_labels(read(&self.inner.settings).metrics_job_labels)
+        .with_run_end(self.run_end_hook())
     }
 }
 

@@ -325,6 +325,8 @@ impl Scheduler {
         limit: usize,
     ) -> crate::Result<Option<DateTime<Utc>>> {
         let batch = read(&self.inner.settings).due_batch_size;
+        // Runs of jobs that recover lost runs are recorded in flight with their fire commit.
+        let shared = store.capabilities().cluster;
         let due = store.get_due_jobs(now, batch).await?;
         let full_batch = due.len() >= batch;
         let mut commits = Vec::with_capacity(due.len());
@@ -357,12 +359,11 @@ impl Scheduler {
                     },
                 ),
             };
-            commits.push(FireCommit::new(
-                job.id_arc().clone(),
-                due_at,
-                job.revision(),
-                outcome,
-            ));
+            let mut commit = FireCommit::new(job.id_arc().clone(), due_at, job.revision(), outcome);
+            if shared && job.recover_lost_runs() {
+                commit = commit.with_recover_runs(fire.run_times.clone());
+            }
+            commits.push(commit);
             // The job as committed is also what the executor gets: its run times travel
             // separately.
             let mut job = job;
@@ -374,6 +375,9 @@ impl Scheduler {
             for (job, executor, outcome, fire) in fires {
                 match answers.get(job.id()) {
                     Some(FireAnswer::Committed) => {
+                        if shared && job.recover_lost_runs() {
+                            self.track_runs(alias, job.id_arc(), &fire.run_times);
+                        }
                         self.fired(alias, &*executor, job, outcome, fire)
                     }
                     Some(FireAnswer::Stale) => tracing::debug!(
@@ -507,7 +511,7 @@ struct Fire {
 
 impl Scheduler {
     /// Hands `run_times` of `job` to its executor (nothing when there are none).
-    fn submit(
+    pub(super) fn submit(
         &self,
         executor: &dyn DynExecutor,
         alias: &Arc<str>,
@@ -526,10 +530,13 @@ impl Scheduler {
         match executor.submit(run) {
             Ok(()) => {}
             // Logged and published by the executor's `admit`.
-            Err(e) if e.kind() == ErrorKind::MaxInstancesReached => {}
+            Err(e) if e.kind() == ErrorKind::MaxInstancesReached => self.runs_refused(&run_copy),
             // The fire is committed: runs the executor refuses are failures to report, not
             // only to log.
-            Err(e) => crate::executor::publish_refused(&self.inner.events, &run_copy, &e),
+            Err(e) => {
+                crate::executor::publish_refused(&self.inner.events, &run_copy, &e);
+                self.runs_refused(&run_copy);
+            }
         }
     }
 

@@ -10,6 +10,10 @@
 
 use chrono::{DateTime, Utc};
 
+use super::{RecordJobStore, RecordStore};
+use crate::clock::BoxFuture;
+use crate::error::Result;
+
 /// A scheduler node's heartbeat, as a backend keeps it (one row, hash field or document per
 /// node).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,4 +59,62 @@ pub struct InflightRun {
     pub run_time: DateTime<Utc>,
     /// The node running it.
     pub node: String,
+}
+
+/// The cluster side of a job store, as the scheduler calls it (object-safe): the
+/// [`RecordStore`] methods of the same names. Got from
+/// [`JobStore::cluster`](super::JobStore::cluster).
+#[allow(missing_docs)] // each method is the `RecordStore` method of the same name
+pub trait ClusterStore: Send + Sync {
+    fn heartbeat<'a>(&'a self, node: &'a NodeRecord) -> BoxFuture<'a, Result<()>>;
+    fn nodes(&self) -> BoxFuture<'_, Result<Vec<NodeRecord>>>;
+    fn remove_node<'a>(
+        &'a self,
+        id: &'a str,
+        last_seen: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<bool>>;
+    fn finish_run<'a>(
+        &'a self,
+        job_id: &'a str,
+        run_time: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<()>>;
+    fn adopt_runs<'a>(
+        &'a self,
+        from: &'a str,
+        to: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<InflightRun>>>;
+    fn inflight_runs(&self) -> BoxFuture<'_, Result<Vec<InflightRun>>>;
+}
+
+impl<R: RecordStore> ClusterStore for RecordJobStore<R> {
+    fn heartbeat<'a>(&'a self, node: &'a NodeRecord) -> BoxFuture<'a, Result<()>> {
+        Box::pin(self.records().heartbeat(node))
+    }
+    fn nodes(&self) -> BoxFuture<'_, Result<Vec<NodeRecord>>> {
+        Box::pin(self.records().nodes())
+    }
+    fn remove_node<'a>(
+        &'a self,
+        id: &'a str,
+        last_seen: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(self.records().remove_node(id, last_seen))
+    }
+    fn finish_run<'a>(
+        &'a self,
+        job_id: &'a str,
+        run_time: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(self.records().finish_run(job_id, run_time))
+    }
+    fn adopt_runs<'a>(
+        &'a self,
+        from: &'a str,
+        to: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<InflightRun>>> {
+        Box::pin(self.records().adopt_runs(from, to))
+    }
+    fn inflight_runs(&self) -> BoxFuture<'_, Result<Vec<InflightRun>>> {
+        Box::pin(self.records().inflight_runs())
+    }
 }

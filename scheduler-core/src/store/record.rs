@@ -23,19 +23,21 @@
 
 use std::collections::HashMap;
 use std::fmt::Debug;
-use std::future::Future;
-use std::ops::RangeInclusive;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 
 use super::{
-    Capabilities, Claim, FireAnswer, FireAnswers, FireCommit, FireOutcome, InflightRun, JobStore,
-    NodeRecord, StoreContext,
+    Capabilities, Claim, ClusterStore, FireAnswer, FireAnswers, FireCommit, FireOutcome, JobStore,
+    StoreContext,
 };
 use crate::error::{Error, ErrorKind, Result};
 use crate::event::FaultAction;
 use crate::job::{Job, JobRecord};
+
+mod backend;
+
+pub use backend::{RecordStore, from_micros, full_run_time_range, to_micros};
 
 /// One stored job as a backend keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,272 +86,6 @@ pub struct RecordFireCommit {
     pub inflight: Option<(String, Vec<DateTime<Utc>>)>,
 }
 
-/// The queries a persistent backend implements; [`RecordJobStore`] makes a [`JobStore`] of it.
-///
-/// # Rows
-///
-/// A row is a [`StoredRecord`]: id (key), next run time (indexed; `None` = paused), revision,
-/// JSON. Keep them readable for an operator: a table `(id, next_run_time, revision, ...,
-/// job_state)`, a Redis hash of JSON plus a sorted set of run times, one MongoDB document per
-/// job. The JSON is opaque: store it and hand it back byte for byte.
-///
-/// # Run times: exact, microseconds, the column is the authority
-///
-/// Run times are UTC instants with whole microseconds. Keep them exactly, in an indexed
-/// column that orders them:
-///
-/// * where the native type covers your declared range to the microsecond, use it (PostgreSQL
-///   `timestamptz`, SQLite integer microseconds);
-/// * where it does not, index integer microseconds since the Unix epoch ([`to_micros`],
-///   [`from_micros`]) and keep a readable column beside it for operators: BSON dates hold
-///   milliseconds; MySQL `DATETIME(6)` covers the years 1000-9999 and `TIMESTAMP` ends in 2038;
-///   a Redis score is a double, exact for integer microseconds only within ±2^53 µs of 1970
-///   (about the years 1685-2255).
-///
-/// The indexed column is the authority: the adapter reads a job's run time from it and
-/// writes the JSON's copy from the same value in the same write, so the two never disagree
-/// (an operator who moves a job by editing only the column is obeyed). Declare in
-/// [`run_time_range`](Self::run_time_range) what you hold exactly; the adapter refuses any other
-/// run time with [`Unrepresentable`](ErrorKind::Unrepresentable) before calling you, so a run
-/// is never silently rounded.
-///
-/// # Order
-///
-/// [`due`](Self::due) and [`next_run_times`](Self::next_run_times) answer in run-time order,
-/// ties by id (byte order), and take the first `limit`: only the backend's index can do that.
-/// [`all`](Self::all) may answer in any order; the adapter sorts.
-///
-/// # Atomicity
-///
-/// Every write is atomic on its own row. [`insert`](Self::insert) is add-if-absent in one
-/// step (a primary key, `HSETNX` in a script, an insert that fails on a duplicate `_id`);
-/// [`update`](Self::update) and each commit of [`commit_fires`](Self::commit_fires) compare the
-/// revision and write in one step (`UPDATE … WHERE id = ? AND revision = ?`, a Lua script, a
-/// filtered `update_one`). Several processes may call them on the same row at once; exactly
-/// one conditional write of a given revision may apply.
-///
-/// # Errors
-///
-/// Answer "not applied" with `false` (or a [`FireAnswer::Stale`]), never an error: the adapter
-/// turns it into the right error kind. Fail with [`Backend`](ErrorKind::Backend) errors for the
-/// server, marked [temporary](Error::set_temporary) when retrying may help (a lost connection,
-/// a timeout), and never put credentials in messages.
-pub trait RecordStore: Send + Sync + Debug + 'static {
-    /// Connects, and creates or upgrades the schema. Called before any other method, and again
-    /// after [`shutdown`](Self::shutdown).
-    fn start(&self, ctx: &StoreContext) -> impl Future<Output = Result<()>> + Send;
-
-    /// Frees connections. The rows stay.
-    fn shutdown(&self) -> impl Future<Output = Result<()>> + Send;
-
-    /// The run times this backend holds exactly; by default the years 1 to 9999, everything a
-    /// trigger answers. Declare less if your column cannot (a Redis score: ±2^53 µs).
-    fn run_time_range(&self) -> RangeInclusive<DateTime<Utc>> {
-        full_run_time_range()
-    }
-
-    /// What the store can do, which [`RecordJobStore`] answers as its own. By default
-    /// [`Capabilities::persistent`]; a backend that implements the cluster methods below (and
-    /// can be shared by several scheduler processes) answers
-    /// `Capabilities::persistent().with_cluster(notifies)`.
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::persistent()
-    }
-
-    /// The row with `id`, or `None`.
-    fn get(&self, id: &str) -> impl Future<Output = Result<Option<StoredRecord>>> + Send;
-
-    /// The first `limit` rows whose next run time is at or before `now`, in run-time order
-    /// (ties by id). Paused rows are never due.
-    fn due(
-        &self,
-        now: DateTime<Utc>,
-        limit: usize,
-    ) -> impl Future<Output = Result<Vec<StoredRecord>>> + Send;
-
-    /// The first `limit` scheduled rows (paused ones left out) in run-time order, ties by id:
-    /// id, run time and revision only. The adapter asks for one more than the rows it skips,
-    /// so this is usually a one-row query on the index.
-    fn next_run_times(
-        &self,
-        limit: usize,
-    ) -> impl Future<Output = Result<Vec<ScheduleEntry>>> + Send;
-
-    /// Every row, in any order.
-    fn all(&self) -> impl Future<Output = Result<Vec<StoredRecord>>> + Send;
-
-    /// How many rows there are (readable or not). The provided method counts
-    /// [`all`](Self::all); a backend answers it with one query (`SELECT COUNT(*)`, `ZCARD`,
-    /// `count_documents`), since the scheduler asks every few seconds for its metrics.
-    fn count(&self) -> impl Future<Output = Result<u64>> + Send {
-        async { Ok(self.all().await?.len() as u64) }
-    }
-
-    /// Adds `record` unless a row with its id exists; answers whether it was added.
-    fn insert(&self, record: StoredRecord) -> impl Future<Output = Result<bool>> + Send;
-
-    /// [`insert`](Self::insert)s each record, answering for every record, in the order given,
-    /// whether it was added (`false`: a row with its id existed, also one added earlier in the
-    /// same call). Each insert is atomic on its own; the call need not be.
-    ///
-    /// The default inserts one record at a time. Override it to add many in one round trip (a
-    /// multi-row insert that skips duplicate ids and tells which rows it added, a script, an
-    /// unordered bulk insert whose duplicate-key errors are read per record). The adapter
-    /// refuses an answer of the wrong length.
-    fn insert_many(
-        &self,
-        records: Vec<StoredRecord>,
-    ) -> impl Future<Output = Result<Vec<bool>>> + Send {
-        async move {
-            let mut added = Vec::with_capacity(records.len());
-            for record in records {
-                added.push(self.insert(record).await?);
-            }
-            Ok(added)
-        }
-    }
-
-    /// Adds `record`, or replaces the row with its id whatever that row's revision.
-    fn upsert(&self, record: StoredRecord) -> impl Future<Output = Result<()>> + Send;
-
-    /// Replaces the row with `record.id` by `record` if the row is at `expected_revision`;
-    /// answers whether it did (`false`: no such row, or another revision).
-    fn update(
-        &self,
-        record: StoredRecord,
-        expected_revision: u64,
-    ) -> impl Future<Output = Result<bool>> + Send;
-
-    /// Removes the row with `id` (whatever it holds); answers whether there was one.
-    fn remove(&self, id: &str) -> impl Future<Output = Result<bool>> + Send;
-
-    /// Removes every row.
-    fn remove_all(&self) -> impl Future<Output = Result<()>> + Send;
-
-    /// For each commit whose row is at `expected_revision`, writes `write` in its place (or
-    /// removes the row when `write` is `None`), each commit atomically; answers every commit by
-    /// id: [`Committed`](FireAnswer::Committed) or [`Stale`](FireAnswer::Stale). Batch the
-    /// round trips as the server allows; the batch need not be atomic as a whole.
-    fn commit_fires(
-        &self,
-        commits: &[RecordFireCommit],
-    ) -> impl Future<Output = Result<FireAnswers>> + Send;
-
-    // ----- several schedulers on one store (see `store::cluster`) ------------------------
-
-    /// Claims up to `limit` rows due at `now`, in run-time order (ties by id), skipping rows
-    /// whose claim is held by another node and has not lapsed (`claim_until > now`); sets each
-    /// returned row's claim to `claim` (node, token, until) atomically, so two concurrent calls
-    /// (any processes) never both return the same row unless the earlier claim had lapsed.
-    /// Rows claimed earlier by the same node are claimable again. Paused rows never.
-    ///
-    /// A claim is not a write of the job: it does not change the revision. Every write of the
-    /// row (update, upsert, an applied commit of [`commit_fires`](Self::commit_fires)) clears
-    /// the claim.
-    ///
-    /// Default: [`due`](Self::due) (no claims: every node races the fire commit).
-    fn claim_due(
-        &self,
-        now: DateTime<Utc>,
-        limit: usize,
-        claim: &Claim,
-    ) -> impl Future<Output = Result<Vec<StoredRecord>>> + Send {
-        let _ = claim;
-        self.due(now, limit)
-    }
-
-    /// Clears `node`'s claim on the rows `ids` (rows it claimed but will not fire). Rows
-    /// claimed by another node are left alone. Default: nothing.
-    fn release_claims(
-        &self,
-        node: &str,
-        ids: &[String],
-    ) -> impl Future<Output = Result<()>> + Send {
-        let _ = (node, ids);
-        async { Ok(()) }
-    }
-
-    /// Writes (upserts) this node's heartbeat. Default: nothing.
-    fn heartbeat(&self, node: &NodeRecord) -> impl Future<Output = Result<()>> + Send {
-        let _ = node;
-        async { Ok(()) }
-    }
-
-    /// Every node's heartbeat row (live or lapsed), in any order. Default: none.
-    fn nodes(&self) -> impl Future<Output = Result<Vec<NodeRecord>>> + Send {
-        async { Ok(Vec::new()) }
-    }
-
-    /// Removes node `id`'s heartbeat if its `last_seen` still equals `last_seen` (a node that
-    /// wrote a heartbeat since is not removed); answers whether it removed it. Exactly one of
-    /// several concurrent callers gets `true`: that caller recovers the node's runs.
-    /// Default: `false`.
-    fn remove_node(
-        &self,
-        id: &str,
-        last_seen: DateTime<Utc>,
-    ) -> impl Future<Output = Result<bool>> + Send {
-        let _ = (id, last_seen);
-        async { Ok(false) }
-    }
-
-    /// Removes the in-flight entry `(job_id, run_time)`, whatever node holds it. Default:
-    /// nothing.
-    fn finish_run(
-        &self,
-        job_id: &str,
-        run_time: DateTime<Utc>,
-    ) -> impl Future<Output = Result<()>> + Send {
-        let _ = (job_id, run_time);
-        async { Ok(()) }
-    }
-
-    /// Moves every in-flight entry of node `from` to node `to`, atomically per entry, and
-    /// answers the entries moved (each entry is answered to exactly one caller). Default: none.
-    fn adopt_runs(
-        &self,
-        from: &str,
-        to: &str,
-    ) -> impl Future<Output = Result<Vec<InflightRun>>> + Send {
-        let _ = (from, to);
-        async { Ok(Vec::new()) }
-    }
-
-    /// Every in-flight entry (for operators and tests). Default: none.
-    fn inflight_runs(&self) -> impl Future<Output = Result<Vec<InflightRun>>> + Send {
-        async { Ok(Vec::new()) }
-    }
-}
-
-/// The instants from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z: every run time a
-/// trigger answers, and the default [`RecordStore::run_time_range`].
-pub fn full_run_time_range() -> RangeInclusive<DateTime<Utc>> {
-    let first = NaiveDate::from_ymd_opt(1, 1, 1).and_then(|d| d.and_hms_opt(0, 0, 0));
-    let last = NaiveDate::from_ymd_opt(9999, 12, 31)
-        .and_then(|d| d.and_hms_micro_opt(23, 59, 59, 999_999));
-    match (first, last) {
-        (Some(first), Some(last)) => first.and_utc()..=last.and_utc(),
-        _ => DateTime::<Utc>::MIN_UTC..=DateTime::<Utc>::MAX_UTC,
-    }
-}
-
-/// `t` as integer microseconds since 1970-01-01T00:00:00Z, for a backend whose native time
-/// type cannot hold the whole range exactly.
-pub fn to_micros(t: DateTime<Utc>) -> i64 {
-    t.timestamp_micros()
-}
-
-/// The instant `micros` microseconds after 1970-01-01T00:00:00Z; a
-/// [`Serialization`](ErrorKind::Serialization) error for a stored value no instant has.
-pub fn from_micros(micros: i64) -> Result<DateTime<Utc>> {
-    DateTime::from_timestamp_micros(micros).ok_or_else(|| {
-        Error::new(
-            ErrorKind::Serialization,
-            format!("{micros} µs since 1970 is not a valid run time"),
-        )
-    })
-}
-
 /// A fresh revision for an unconditional write (add, upsert): random, so that a job removed
 /// and added again never repeats a revision a stale reader may still hold, and below 2^52, so
 /// that it and the increments after it stay exact as doubles and in signed 64-bit columns.
@@ -385,7 +121,17 @@ struct AdapterState {
     /// The jobs of the last due batch, to re-encode for their fire commits without reading
     /// them again. Bounded by the batch limit.
     recent: HashMap<Arc<str>, Job>,
+    /// Rows this node claimed and then set aside: their claims are released at the next due
+    /// call, so that a node that can run them takes them at once. Bounded by the batch.
+    to_release: Vec<String>,
+    /// The `now` of the last claiming due call: a row due by then that is still the earliest
+    /// is held by another node (see `get_next_run_time`).
+    last_claim_now: Option<DateTime<Utc>>,
 }
+
+/// How soon to look again at rows due but claimed by another node: it commits them within
+/// moments (then they move on), or its claim lapses.
+const CLAIMED_POLL: chrono::TimeDelta = chrono::TimeDelta::milliseconds(100);
 
 /// Why a row is skipped, and at which revision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -494,6 +240,18 @@ impl<R: RecordStore> RecordJobStore<R> {
         jobs
     }
 
+    /// The claim this handle takes on due rows at `now`: when the backend can be shared and
+    /// the scheduler named its node.
+    fn claim_at(&self, ctx: &StoreContext, now: DateTime<Utc>) -> Option<Claim> {
+        let node = ctx.node()?;
+        if !self.records.capabilities().cluster {
+            return None;
+        }
+        let lease = chrono::TimeDelta::from_std(node.claim_lease).unwrap_or(CLAIMED_POLL);
+        let until = now.checked_add_signed(lease).unwrap_or(now);
+        Some(Claim::new(&*node.id, until))
+    }
+
     fn forget(&self, id: &str) {
         let mut state = self.state();
         state.skipped.remove(id);
@@ -572,6 +330,8 @@ impl<R: RecordStore> JobStore for RecordJobStore<R> {
         state.ctx = Some(ctx);
         state.skipped.clear();
         state.recent.clear();
+        state.to_release.clear();
+        state.last_claim_now = None;
         Ok(())
     }
 
@@ -605,12 +365,27 @@ impl<R: RecordStore> JobStore for RecordJobStore<R> {
     async fn get_due_jobs(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Job>> {
         let ctx = self.ctx()?;
         let limit = limit.max(1);
+        let claim = self.claim_at(&ctx, now);
+        let mut claimed: Vec<String> = Vec::new();
+        if let Some(claim) = &claim {
+            let set_aside = std::mem::take(&mut self.state().to_release);
+            if !set_aside.is_empty() {
+                self.records.release_claims(&claim.node, &set_aside).await?;
+            }
+        }
         let mut jobs = loop {
             // Ask for as many more rows as this process skips, so that skipped rows (which
             // stay due) never fill the batch and starve the jobs behind them.
             let extra = self.state().skipped.len();
             let asked = limit.saturating_add(extra);
-            let mut rows = self.records.due(now, asked).await?;
+            let mut rows = match &claim {
+                Some(claim) => {
+                    let rows = self.records.claim_due(now, asked, claim).await?;
+                    claimed.extend(rows.iter().map(|row| row.id.clone()));
+                    rows
+                }
+                None => self.records.due(now, asked).await?,
+            };
             let exhausted = rows.len() < asked;
             rows.retain(|row| row.next_run_time.is_some_and(|t| t <= now));
             let jobs = self.decode_rows(&ctx, rows, true);
@@ -622,10 +397,22 @@ impl<R: RecordStore> JobStore for RecordJobStore<R> {
         };
         sort_jobs(&mut jobs);
         jobs.truncate(limit);
-        self.state().recent = jobs
+        if let Some(claim) = &claim {
+            // Claimed but not handed out (skipped here, or past the limit): let others have
+            // them now rather than when the claim lapses.
+            let kept: std::collections::HashSet<&str> = jobs.iter().map(Job::id).collect();
+            claimed.retain(|id| !kept.contains(id.as_str()));
+            if !claimed.is_empty() {
+                self.records.release_claims(&claim.node, &claimed).await?;
+            }
+        }
+        let mut state = self.state();
+        state.last_claim_now = claim.map(|_| now);
+        state.recent = jobs
             .iter()
             .map(|j| (j.id_arc().clone(), j.clone()))
             .collect();
+        drop(state);
         Ok(jobs)
     }
 
@@ -633,11 +420,17 @@ impl<R: RecordStore> JobStore for RecordJobStore<R> {
         let extra = self.state().skipped.len();
         let entries = self.records.next_run_times(extra.saturating_add(1)).await?;
         let state = self.state();
-        Ok(entries
+        let earliest = entries
             .into_iter()
             .filter(|e| !state.skips(&e.id, e.revision, true))
             .map(|e| e.next_run_time)
-            .min())
+            .min();
+        // Due at the last claim and still here: another node holds it. Look again shortly
+        // instead of at once, which would spin until that node commits.
+        Ok(match (earliest, state.last_claim_now) {
+            (Some(t), Some(claimed_at)) if t <= claimed_at => Some(claimed_at + CLAIMED_POLL),
+            (earliest, _) => earliest,
+        })
     }
 
     async fn get_all_jobs(&self) -> Result<Vec<Job>> {
@@ -752,6 +545,7 @@ impl<R: RecordStore> JobStore for RecordJobStore<R> {
         let ctx = self.ctx()?;
         let range = self.records.run_time_range();
         let recent = std::mem::take(&mut self.state().recent);
+        let clustered = self.records.capabilities().cluster;
         let mut answers = FireAnswers::with_capacity(commits.len());
         let mut batch = Vec::with_capacity(commits.len());
         for commit in commits {
@@ -808,12 +602,18 @@ impl<R: RecordStore> JobStore for RecordJobStore<R> {
                     }
                 }
             };
+            let inflight = match ctx.node() {
+                Some(node) if !commit.recover_runs.is_empty() && clustered => {
+                    Some((node.id.to_string(), commit.recover_runs.clone()))
+                }
+                _ => None,
+            };
             batch.push(RecordFireCommit {
                 id: id.clone(),
                 due_at: commit.due_at,
                 expected_revision: commit.revision,
                 write,
-                inflight: None,
+                inflight,
             });
         }
         if !batch.is_empty() {
@@ -824,6 +624,9 @@ impl<R: RecordStore> JobStore for RecordJobStore<R> {
 
     fn skip_until_changed(&self, id: &str, revision: u64) {
         let mut state = self.state();
+        if state.last_claim_now.is_some() && state.to_release.len() < MAX_TO_RELEASE {
+            state.to_release.push(id.to_owned());
+        }
         // An unreadable record stays unreadable: setting it aside must not list it.
         if !state.skips(id, revision, false) {
             let skipped = Skipped {
@@ -839,7 +642,18 @@ impl<R: RecordStore> JobStore for RecordJobStore<R> {
         state.skipped.clear();
         state.recent.clear();
     }
+
+    fn cluster(&self) -> Option<&dyn ClusterStore> {
+        if self.records.capabilities().cluster {
+            Some(self)
+        } else {
+            None
+        }
+    }
 }
+
+/// The most set-aside rows remembered for release; beyond it, their claims simply lapse.
+const MAX_TO_RELEASE: usize = 10_000;
 
 #[cfg(test)]
 mod tests {

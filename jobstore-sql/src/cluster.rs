@@ -162,9 +162,7 @@ impl ClusterQueries {
             finish_run: sql(finish_run),
             adopt: sql(adopt),
             adopt_update: sql(adopt_update),
-            inflight: sql(format!(
-                "SELECT job_id, run_micros, node FROM {runs_table}"
-            )),
+            inflight: sql(format!("SELECT job_id, run_micros, node FROM {runs_table}")),
             count: sql(count),
             notify: sql("SELECT pg_notify($1, '')".to_owned()),
             claim_probe: sql(format!(
@@ -275,10 +273,12 @@ impl ClusterQueries {
     pub(crate) fn add_claim_columns(&self, mariadb: bool) -> Vec<SqlStr> {
         let table = &self.table;
         let columns = match self.dialect {
-            Dialect::Postgres => ["claimed_by TEXT", "claim_token TEXT", "claim_until BIGINT"]
-                .map(str::to_owned),
-            Dialect::Sqlite => ["claimed_by TEXT", "claim_token TEXT", "claim_until INTEGER"]
-                .map(str::to_owned),
+            Dialect::Postgres => {
+                ["claimed_by TEXT", "claim_token TEXT", "claim_until BIGINT"].map(str::to_owned)
+            }
+            Dialect::Sqlite => {
+                ["claimed_by TEXT", "claim_token TEXT", "claim_until INTEGER"].map(str::to_owned)
+            }
             Dialect::MySql => {
                 let collation = if mariadb {
                     "utf8mb4_nopad_bin"
@@ -318,13 +318,20 @@ impl SqlRecords {
             .await?;
         }
         let probe = || pool.fetch(self.cluster.claim_probe.clone(), Vec::new(), Shape::Id);
-        if self.bounded("checking the claim columns", probe()).await.is_ok() {
+        if self
+            .bounded("checking the claim columns", probe())
+            .await
+            .is_ok()
+        {
             return Ok(());
         }
         let mut added = Ok(());
         for statement in self.cluster.add_claim_columns(mariadb) {
             let outcome = self
-                .bounded("adding the claim columns", pool.execute(statement, Vec::new()))
+                .bounded(
+                    "adding the claim columns",
+                    pool.execute(statement, Vec::new()),
+                )
                 .await;
             if let Err(e) = outcome {
                 added = Err(e);

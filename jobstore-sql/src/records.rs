@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use scheduler_core::store::record::full_run_time_range;
+use scheduler_core::store::{Claim, InflightRun, NodeRecord};
 use scheduler_core::store::{
     RecordFireCommit, ScheduleEntry, StoredRecord, from_micros, to_micros,
 };
-use scheduler_core::store::{Claim, InflightRun, NodeRecord};
 use scheduler_core::{
     Capabilities, Error, ErrorKind, FireAnswer, FireAnswers, RecordStore, Result, StoreContext,
 };

@@ -11,7 +11,6 @@ use scheduler_core::store::{Claim, StoredRecord, to_micros};
 use super::scenarios::{context, t, with_table};
 use super::{Db, Value};
 
-
 /// Eight nodes (two store handles, four concurrent claimers each, every claimer a node of its
 /// own) claim 300 due rows in batches of 7, removing what they claimed (as a one-off job's
 /// fire does), until none is left: every row is handed out exactly once.

@@ -323,6 +323,24 @@ mod tests {
         );
     }
 
+    #[test]
+    fn recovery_round_trips_and_is_left_out_when_off() {
+        let (codec, f) = codec();
+        let spec = || JobSpec::new(f.call(1), At(at())).id("r");
+        let on = spec()
+            .recover_lost_runs(true)
+            .into_job(&JobDefaults::default(), at())
+            .unwrap();
+        let bytes = codec.encode_json(&on).unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(json["recover"], true);
+        assert!(codec.decode_json("r", &bytes).unwrap().recover_lost_runs());
+        let off = spec().into_job(&JobDefaults::default(), at()).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_slice(&codec.encode_json(&off).unwrap()).unwrap();
+        assert!(json.get("recover").is_none(), "absent means off: {json}");
+    }
+
     /// A record exactly as this crate wrote it before `timeout` existed (release 0.1.0).
     const RECORD_V1_BEFORE_TIMEOUT: &str = r#"{"version":1,"id":"j","name":"counter","func":"count","args":7,"trigger":{"kind":"at","state":"2023-11-14T22:13:20.123456Z"},"executor":"pool","misfire_grace_time":1.5,"coalesce":false,"max_instances":4,"next_run_time":"2023-11-14T22:13:20.123456Z"}"#;
 

@@ -85,12 +85,15 @@ pub(super) fn default_node_id() -> String {
     format!("{host_pid}-{:04x}", high >> 48)
 }
 
+/// One run: (store alias, job id, run time).
+type RunKey = (Arc<str>, Arc<str>, DateTime<Utc>);
+
 /// What the scheduler tracks for its cluster side.
 #[derive(Debug, Default)]
 pub(super) struct ClusterState {
     /// Runs in flight here whose fire recorded them on a shared store: `(store, job, run
     /// time)`. Bounded by the runs in flight.
-    inflight: Mutex<HashSet<(Arc<str>, Arc<str>, DateTime<Utc>)>>,
+    inflight: Mutex<HashSet<RunKey>>,
     /// `inflight`'s size, read without the lock on every run's end.
     inflight_len: AtomicUsize,
     /// The other nodes seen on each shared store (for `NodeJoined`). Bounded by the nodes.

@@ -1,6 +1,6 @@
 //! What several schedulers sharing one store keep in it besides the jobs: their heartbeats
 //! ([`NodeRecord`]), their claims on due rows ([`Claim`]), and the runs in flight of jobs whose
-//! lost runs are recovered ([`InflightRun`]). The [`RecordStore`](super::RecordStore) methods
+//! lost runs are recovered ([`InflightRun`]). The [`RecordStore`] methods
 //! that keep them are `claim_due`, `release_claims`, `heartbeat`, `nodes`, `remove_node`,
 //! `finish_run`, `adopt_runs` and `inflight_runs`; a backend that implements them declares
 //! [`Capabilities::with_cluster`](super::Capabilities::with_cluster).

@@ -44,12 +44,12 @@
 //! ```
 //!
 //! The persistent cases also read and write raw rows ([`RawRecords`], which every
-//! [`RecordJobStore`] has) to plant records a process cannot read and to check that the store
+//! [`RecordJobStore`](crate::RecordJobStore) has) to plant records a process cannot read and to check that the store
 //! leaves them untouched.
 //!
 //! The cases are plain async functions in [`cases`]; the macro only names them. A case gets a
 //! started store in a [`Fixture`] and returns an error on the first broken expectation.
-//! [`RecordMap`] is the model [`RecordStore`]: the simplest backend that
+//! [`RecordMap`] is the model [`RecordStore`](crate::RecordStore): the simplest backend that
 //! passes the suite, to read beside the contract.
 
 mod admin;

@@ -1,6 +1,7 @@
 //! The scheduler's behaviour, ported from APScheduler's scheduler and job tests, on the memory
 //! store and the real executors with a manual clock.
 
+mod cluster;
 mod components;
 mod conformance;
 mod events;

@@ -592,3 +592,58 @@ impl SqlRecords {
         from_micros(micros).map_err(|e| bad(format!("is no time: {e}")))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claims_skip_locked_rows_where_the_server_can() {
+        let pg = ClusterQueries::new(Dialect::Postgres, "t");
+        assert!(
+            pg.claim
+                .as_str()
+                .contains("LIMIT $5 FOR UPDATE SKIP LOCKED) RETURNING")
+        );
+        let my = ClusterQueries::new(Dialect::MySql, "t");
+        assert!(my.claim.as_str().ends_with("FOR UPDATE SKIP LOCKED"));
+        assert_eq!(my.claim_rows(3).as_str().matches('?').count(), 6);
+        let lite = ClusterQueries::new(Dialect::Sqlite, "t");
+        assert!(!lite.claim.as_str().contains("FOR UPDATE"));
+        assert!(
+            lite.release(2)
+                .as_str()
+                .contains("claimed_by = ?1 AND id IN (?2, ?3)")
+        );
+    }
+
+    #[test]
+    fn cluster_names_derive_from_the_table_within_63_bytes() {
+        let q = ClusterQueries::new(Dialect::Postgres, "jobs");
+        assert_eq!(
+            (
+                q.nodes_table.as_str(),
+                q.runs_table.as_str(),
+                q.channel.as_str()
+            ),
+            ("jobs_nodes", "jobs_runs", "jobs_wakeup")
+        );
+        let long = ClusterQueries::new(Dialect::Postgres, &"x".repeat(63));
+        for name in [&long.nodes_table, &long.runs_table, &long.channel] {
+            assert!(name.len() <= 63, "{name}");
+        }
+        assert_ne!(long.nodes_table, long.runs_table);
+    }
+
+    #[test]
+    fn in_flight_runs_are_one_multi_row_upsert() {
+        let pg = ClusterQueries::new(Dialect::Postgres, "t");
+        let sql = pg.record_runs(2);
+        assert!(
+            sql.as_str()
+                .contains("VALUES ($1, $2, $3), ($4, $5, $6) ON CONFLICT"),
+            "{}",
+            sql.as_str()
+        );
+    }
+}

@@ -76,6 +76,8 @@ impl SqlStoreBuilder {
     }
 
     /// The most connections the store opens (default 5; SQLite in memory always uses one).
+    /// On PostgreSQL a started store also holds one connection to LISTEN for wake-ups: count
+    /// `max_connections + 1` per scheduler node against the server's limit (100 by default).
     pub fn max_connections(mut self, max: u32) -> Self {
         self.max_connections = max;
         self

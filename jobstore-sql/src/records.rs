@@ -350,6 +350,15 @@ impl SqlRecords {
     }
 }
 
+impl Drop for SqlRecords {
+    fn drop(&mut self) {
+        // A store dropped without shutdown does not leave its listener running.
+        if let Some(listener) = self.listener_slot().take() {
+            listener.abort();
+        }
+    }
+}
+
 /// The signed column value of a revision. Revisions are below 2^53, so this is the value
 /// itself; the cast keeps any other value as a bijection rather than failing.
 #[allow(clippy::cast_possible_wrap)]

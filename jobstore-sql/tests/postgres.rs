@@ -1,6 +1,6 @@
 //! The PostgreSQL store against a real server (`SCHEDULER_TEST_POSTGRES_URL`, else
 //! postgres://postgres@127.0.0.1:5432/test): the conformance suite, the store's own tests,
-//! and an outage and a hang of a private server.
+//! an outage and a hang of a private server, and wake-ups through NOTIFY.
 
 mod common;
 mod jobs_tool;
@@ -27,4 +27,101 @@ async fn a_private_server_that_goes_away_and_hangs_is_waited_out() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_jobs_tool_operations_work_on_postgres() -> anyhow::Result<()> {
     jobs_tool::scenario(Db::postgres()).await
+}
+
+/// A write through one handle wakes another handle's scheduler through NOTIFY (not only the
+/// wake-up every (re)connection of the listener gives); after the listener's connection is
+/// killed it reconnects and wakes again; after shutdown the listeners' connections are gone. Prints the
+/// delay from a write's return to the other handle's wake-up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notify_wakes_the_other_handle_and_survives_a_killed_listener() -> anyhow::Result<()> {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use anyhow::Context as _;
+    use scheduler_core::RecordStore;
+    use scheduler_core::store::StoredRecord;
+
+    let db = Db::postgres();
+    db.check_reachable().await?;
+    let table = common::table("notify");
+    let open = || {
+        jobstore_sql::builder(db.url())
+            .tablename(&table)
+            .max_connections(2)
+            .build_records()
+    };
+    let (writer, listener) = (open()?, open()?);
+    let woken = Arc::new(tokio::sync::Notify::new());
+    let wake = woken.clone();
+    writer.start(&common::scenarios::context()).await?;
+    listener
+        .start(&common::scenarios::context().with_waker(move || wake.notify_one()))
+        .await?;
+    let wait = || async {
+        tokio::time::timeout(Duration::from_secs(10), woken.notified())
+            .await
+            .context("no wake-up within 10 s")
+    };
+    let outcome = async {
+        wait().await.context("the listener's first connection")?;
+        let mut delays = Vec::new();
+        for i in 0..20 {
+            let record = StoredRecord {
+                id: format!("j{i}"),
+                next_run_time: Some(common::scenarios::t(i)),
+                revision: 1,
+                json: "{}".to_owned(),
+            };
+            let sent = Instant::now();
+            anyhow::ensure!(writer.insert(record).await?);
+            wait().await.with_context(|| format!("write {i}"))?;
+            delays.push(sent.elapsed());
+        }
+        delays.sort();
+        println!(
+            "PostgreSQL NOTIFY wake-up from the start of a write: median {:?}, max {:?} (20 writes)",
+            delays[delays.len() / 2],
+            delays[delays.len() - 1]
+        );
+        let channel = format!("{table}_wakeup");
+        let find = format!(
+            "SELECT pid::int8 AS pid FROM pg_stat_activity WHERE application_name = 'jobstore-sql-listener' \
+             AND query = 'LISTEN \"{channel}\"'"
+        );
+        let killed = db
+            .query(
+                &format!(
+                    "SELECT CASE WHEN pg_terminate_backend(pid::int4) THEN 1::int8 ELSE 0::int8 END FROM \
+                     ({find}) l"
+                ),
+                "i",
+            )
+            .await?;
+        // Both handles listen (every started store does).
+        anyhow::ensure!(killed.len() == 2, "listener connections: {killed:?}");
+        wait().await.context("the wake-up after reconnecting")?;
+        let record = StoredRecord {
+            id: "after".to_owned(),
+            next_run_time: Some(common::scenarios::t(0)),
+            revision: 1,
+            json: "{}".to_owned(),
+        };
+        anyhow::ensure!(writer.insert(record).await?);
+        wait().await.context("a write after reconnecting")?;
+        listener.shutdown().await?;
+        writer.shutdown().await?;
+        for _ in 0..50 {
+            if db.query(&find, "i").await?.is_empty() {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        anyhow::bail!("the listener's connection is still open 5 s after shutdown")
+    }
+    .await;
+    writer.shutdown().await?;
+    listener.shutdown().await?;
+    db.drop_table(&table).await?;
+    outcome
 }

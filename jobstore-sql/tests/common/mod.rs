@@ -269,6 +269,7 @@ macro_rules! sql_store_tests {
         $crate::sql_store_tests!(@tests $db, @cluster
             concurrent_claims_hand_each_row_out_once,
             a_table_without_claim_columns_is_upgraded,
+            two_schedulers_run_each_due_job_once,
         );
     };
     (@tests $db:expr, @cluster $($name:ident),+ $(,)?) => {

@@ -122,7 +122,7 @@ fn parse_args(mut raw: impl Iterator<Item = String>) -> Result<Args> {
 
 /// The store's rows, opened by URL scheme.
 enum Store {
-    Sql(jobstore_sql::SqlRecords),
+    Sql(Box<jobstore_sql::SqlRecords>),
     Redis(jobstore_redis::RedisRecords),
     Mongo(jobstore_mongo::MongoRecords),
 }
@@ -140,7 +140,7 @@ fn open(args: &Args) -> Result<Store> {
             if let Some(table) = &args.table {
                 builder = builder.tablename(table);
             }
-            Ok(Store::Sql(builder.build_records()?))
+            Ok(Store::Sql(Box::new(builder.build_records()?)))
         }
         "redis" | "rediss" => {
             let mut builder = jobstore_redis::RedisRecords::builder(url);
@@ -360,7 +360,7 @@ fn main() -> ExitCode {
         let mut out = std::io::stdout().lock();
         runtime.block_on(async {
             match &store {
-                Store::Sql(s) => run_on(s, &args, &mut out).await,
+                Store::Sql(s) => run_on(s.as_ref(), &args, &mut out).await,
                 Store::Redis(s) => run_on(s, &args, &mut out).await,
                 Store::Mongo(s) => run_on(s, &args, &mut out).await,
             }

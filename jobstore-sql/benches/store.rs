@@ -127,7 +127,10 @@ fn main() {
         )
         .await;
 
-        let url = env_or("SCHEDULER_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test");
+        let url = env_or(
+            "SCHEDULER_TEST_MYSQL_URL",
+            "mysql://root@127.0.0.1:3306/test",
+        );
         let flush = server_sql!(
             setting sqlx::MySqlConnection,
             &url,

@@ -1,7 +1,8 @@
 //! The persistent stores' benchmark scenarios (4 and 5 of `cargo xtask bench`), written once
-//! and included by each store's `benches/store.rs` with `#[path]`; the same scenarios on
-//! APScheduler are `xtask/apscheduler/store_common.py`. Each bench only says how to open its
-//! store and how to clean up.
+//! and included with `#[path]` by `jobstore-sql/benches/store.rs`,
+//! `jobstore-redis/benches/store.rs` and `jobstore-mongo/benches/store.rs`, which only say how
+//! to open their store and how to clean up. The same scenarios on APScheduler are
+//! `xtask/apscheduler/store_common.py`.
 //!
 //! Figures are printed as lines of JSON (the format is in docs/benchmarks.md), beside a line
 //! for people; nothing is asserted. No tracing subscriber or metrics recorder is installed, so
@@ -17,8 +18,7 @@ use std::time::{Duration, Instant};
 use scheduler_core::chrono::{DateTime, TimeDelta, Utc};
 use scheduler_core::{
     Clock, Delivery, Event, EventBus, EventMask, FireCommit, FireOutcome, Job, JobCodec,
-    JobDefaults, JobFunction, JobRegistry, JobSpec, JobStore, Scheduler, StoreContext,
-    SystemClock,
+    JobDefaults, JobFunction, JobRegistry, JobSpec, JobStore, Scheduler, StoreContext, SystemClock,
 };
 use triggers::DateTrigger;
 
@@ -49,7 +49,10 @@ pub(crate) struct Sizes {
 impl Sizes {
     /// From the command line: `--quick` or nothing (anything else is refused).
     pub(crate) fn from_args() -> Sizes {
-        let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+        let args: Vec<String> = std::env::args()
+            .skip(1)
+            .filter(|a| a != "--bench")
+            .collect();
         match args.as_slice() {
             [] => Sizes {
                 one_at_a_time: 2_000,
@@ -171,7 +174,15 @@ enum Grace {
 }
 
 /// Prints one figure in the line format of `cargo xtask bench`.
-fn emit(id: &str, scenario: &str, title: &str, params: &str, metric: &str, better: &str, value: f64) {
+fn emit(
+    id: &str,
+    scenario: &str,
+    title: &str,
+    params: &str,
+    metric: &str,
+    better: &str,
+    value: f64,
+) {
     println!(
         "{}",
         serde_json::json!({
@@ -182,7 +193,7 @@ fn emit(id: &str, scenario: &str, title: &str, params: &str, metric: &str, bette
 }
 
 fn count(n: usize) -> String {
-    if n >= 1_000 && n % 1_000 == 0 {
+    if n >= 1_000 && n.is_multiple_of(1_000) {
         format!("{}k", n / 1_000)
     } else {
         n.to_string()
@@ -193,7 +204,11 @@ const ADDS: &str = "4. persistent stores: adds, due fetch, burst";
 const RESTART: &str = "5. restart with stored jobs all due";
 
 /// Runs every scenario on `backend`, then `cleanup`.
-pub(crate) async fn run<S: JobStore + 'static>(backend: &Backend<S>, sizes: Sizes, cleanup: Cleanup<'_>) {
+pub(crate) async fn run<S: JobStore + 'static>(
+    backend: &Backend<S>,
+    sizes: Sizes,
+    cleanup: Cleanup<'_>,
+) {
     println!(
         "{} ({}); thread pool of {WORKERS}; sizes {sizes:?}",
         backend.label, backend.server
@@ -268,10 +283,7 @@ async fn adds<S: JobStore + 'static>(backend: &Backend<S>, runs: &Runs, sizes: S
     let n = sizes.one_at_a_time;
     let started = Instant::now();
     for i in 0..n {
-        scheduler
-            .add_job(runs.spec(i, far))
-            .await
-            .expect("added");
+        scheduler.add_job(runs.spec(i, far)).await.expect("added");
     }
     report("one", "add jobs one at a time", n, started.elapsed());
     store.remove_all_jobs().await.expect("cleared");
@@ -284,10 +296,7 @@ async fn adds<S: JobStore + 'static>(backend: &Backend<S>, runs: &Runs, sizes: S
             let (scheduler, runs) = (scheduler.clone(), runs.clone());
             tokio::spawn(async move {
                 for i in c * per_caller..(c + 1) * per_caller {
-                    scheduler
-                        .add_job(runs.spec(i, far))
-                        .await
-                        .expect("added");
+                    scheduler.add_job(runs.spec(i, far)).await.expect("added");
                 }
             })
         })
@@ -320,12 +329,19 @@ async fn adds<S: JobStore + 'static>(backend: &Backend<S>, runs: &Runs, sizes: S
 async fn fetch_and_commit<S: JobStore + 'static>(backend: &Backend<S>, runs: &Runs, n: usize) {
     let store = started_store(backend, runs).await;
     let now = SystemClock.now();
-    store_all(&store, runs.jobs(n, now - TimeDelta::seconds(1), Grace::Default)).await;
+    store_all(
+        &store,
+        runs.jobs(n, now - TimeDelta::seconds(1), Grace::Default),
+    )
+    .await;
     let later = now + TimeDelta::days(1);
     let started = Instant::now();
     let mut committed = 0;
     loop {
-        let due = store.get_due_jobs(now, FETCH_BATCH).await.expect("due jobs");
+        let due = store
+            .get_due_jobs(now, FETCH_BATCH)
+            .await
+            .expect("due jobs");
         if due.is_empty() {
             break;
         }
@@ -372,7 +388,11 @@ async fn restart<S: JobStore + 'static>(backend: &Backend<S>, runs: &Runs, n: us
     let store = started_store(backend, runs).await;
     store_all(
         &store,
-        runs.jobs(n, SystemClock.now() - TimeDelta::seconds(1), Grace::Unlimited),
+        runs.jobs(
+            n,
+            SystemClock.now() - TimeDelta::seconds(1),
+            Grace::Unlimited,
+        ),
     )
     .await;
     store.shutdown().await.expect("the store stops");
@@ -468,7 +488,12 @@ async fn burst<S: JobStore + 'static>(backend: &Backend<S>, runs: &Runs, n: usiz
     let missed = missed.load(Ordering::Relaxed);
     let (first, last) = runs
         .first_and_last()
-        .map(|(f, l)| (f.saturating_duration_since(due_instant), l.saturating_duration_since(due_instant)))
+        .map(|(f, l)| {
+            (
+                f.saturating_duration_since(due_instant),
+                l.saturating_duration_since(due_instant),
+            )
+        })
         .unwrap_or_default();
     let rate = executed as f64 / last.as_secs_f64().max(1e-6);
     println!(
@@ -484,7 +509,12 @@ async fn burst<S: JobStore + 'static>(backend: &Backend<S>, runs: &Runs, n: usiz
         .sorted()
         .iter()
         .step_by(1_000)
-        .map(|t| format!("{:.2}", t.saturating_duration_since(due_instant).as_secs_f64()))
+        .map(|t| {
+            format!(
+                "{:.2}",
+                t.saturating_duration_since(due_instant).as_secs_f64()
+            )
+        })
         .collect();
     println!(
         "{}: burst: seconds after the due instant of runs 1, 1001, 2001, ...: {}",

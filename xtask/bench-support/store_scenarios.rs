@@ -1,7 +1,8 @@
 //! The persistent stores' benchmark scenarios (4 and 5 of `cargo xtask bench`), written once
-//! and included by each store's `benches/store.rs` with `#[path]`; the same scenarios on
-//! APScheduler are `xtask/apscheduler/store_common.py`. Each bench only says how to open its
-//! store and how to clean up.
+//! and included with `#[path]` by `jobstore-sql/benches/store.rs`,
+//! `jobstore-redis/benches/store.rs` and `jobstore-mongo/benches/store.rs`, which only say how
+//! to open their store and how to clean up. The same scenarios on APScheduler are
+//! `xtask/apscheduler/store_common.py`.
 //!
 //! Figures are printed as lines of JSON (the format is in docs/benchmarks.md), beside a line
 //! for people; nothing is asserted. No tracing subscriber or metrics recorder is installed, so
@@ -192,7 +193,7 @@ fn emit(
 }
 
 fn count(n: usize) -> String {
-    if n >= 1_000 && n % 1_000 == 0 {
+    if n >= 1_000 && n.is_multiple_of(1_000) {
         format!("{}k", n / 1_000)
     } else {
         n.to_string()

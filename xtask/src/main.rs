@@ -6,6 +6,7 @@
 
 mod backend_tests;
 mod bench;
+mod cluster_test;
 mod docs;
 mod examples;
 mod features;
@@ -27,6 +28,7 @@ type Run = fn(&[String]) -> Result;
 /// commands added on different branches land on different lines.
 const COMMANDS: &[(&str, &str, Run)] = &[
     ("bench", bench::ABOUT, bench::run),
+    ("cluster-test", cluster_test::ABOUT, cluster_test::run),
     ("docs", docs::ABOUT, docs::run),
     ("examples", examples::ABOUT, examples::run),
     ("features", features::ABOUT, features::run),
@@ -63,7 +65,7 @@ fn main() -> ExitCode {
 fn usage() -> String {
     let mut text = String::from("usage: cargo xtask <command>\n\ncommands:\n");
     for (name, what, _) in COMMANDS {
-        text.push_str(&format!("  {name:<10}  {what}\n"));
+        text.push_str(&format!("  {name:<12}  {what}\n"));
     }
     text
 }

@@ -232,6 +232,16 @@ fn find(server: &Server) -> Found {
     }
 }
 
+/// The URL of `server` as the probe settles it, without starting a server: its variable,
+/// else the local default if it answers; else how to provide it.
+pub(crate) fn settle(server: &Server) -> Result<String> {
+    match find(server) {
+        Found::Url(url, _) => Ok(url),
+        Found::NotAnswering(problem) => Err(problem),
+        Found::Nothing => Err(how_to(server)),
+    }
+}
+
 /// How to provide `server`, for a failure message.
 fn how_to(server: &Server) -> String {
     format!(

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crate::backend_tests::{self, Counts, SUITES, Suite};
 use crate::servers::{self, Probe};
 use crate::workspace::{Metadata, Result, cargo_step, set_test_env};
-use crate::{docs, examples, features, fuzz, tidy};
+use crate::{cluster_test, docs, examples, features, fuzz, tidy};
 
 pub(crate) const ABOUT: &str =
     "every check and test CI runs (`--fail-fast` to stop early, `--only STEP,...`)";
@@ -75,6 +75,8 @@ enum Step {
     Tests,
     /// One backend's tests, counted.
     Backend(&'static Suite),
+    /// `cargo xtask cluster-test BACKEND`.
+    Cluster(&'static str),
 }
 
 const CHECKS: &[(&str, Step)] = &[
@@ -113,8 +115,24 @@ fn plan() -> Vec<(&'static str, Step)> {
     plan.push(("tests", Step::Tests));
     plan.extend(SUITES.iter().map(|s| (s.name, Step::Backend(s))));
     plan.extend(AFTER_TESTS.iter().copied());
+    // After `examples`, whose build they reuse.
+    plan.extend(
+        CLUSTER_STEPS
+            .iter()
+            .zip(cluster_test::BACKENDS)
+            .map(|(name, backend)| (*name, Step::Cluster(backend))),
+    );
     plan
 }
+
+/// The `cluster-test` steps, one per backend of [`cluster_test::BACKENDS`], in its order.
+const CLUSTER_STEPS: &[&str] = &[
+    "cluster-sqlite",
+    "cluster-postgres",
+    "cluster-mysql",
+    "cluster-redis",
+    "cluster-mongo",
+];
 
 pub(crate) fn run(args: &[String]) -> Result {
     let options = Options::parse(args)?;
@@ -140,6 +158,7 @@ pub(crate) fn run(args: &[String]) -> Result {
                 eprintln!("\n==> {name}: cargo xtask {name}");
                 run(&[])
             }
+            Step::Cluster(backend) => cluster_test::run_backend(backend),
             Step::Tests => {
                 let present = SUITES.iter().filter(|s| s.missing(&metadata).is_none());
                 let filter = backend_tests::general_filter(present);
@@ -174,10 +193,10 @@ pub(crate) fn run(args: &[String]) -> Result {
     eprintln!("\n==> summary");
     for (name, took, result) in &outcomes {
         let status = if result.is_ok() { "ok" } else { "FAILED" };
-        eprintln!("  {name:<10} {status:<6} {:>7.1}s", took.as_secs_f64());
+        eprintln!("  {name:<16} {status:<6} {:>7.1}s", took.as_secs_f64());
     }
     eprintln!(
-        "  {:<10} {:<6} {:>7.1}s",
+        "  {:<16} {:<6} {:>7.1}s",
         "total",
         "",
         started.elapsed().as_secs_f64()
@@ -220,6 +239,17 @@ mod tests {
             ["memory", "sqlite", "postgres", "mysql", "redis", "mongo"]
         );
         assert!(names.contains(&"doctests") && names.contains(&"examples"));
+        let examples = names.iter().position(|n| *n == "examples").unwrap();
+        assert_eq!(
+            names[examples + 1..],
+            [
+                "cluster-sqlite",
+                "cluster-postgres",
+                "cluster-mysql",
+                "cluster-redis",
+                "cluster-mongo"
+            ]
+        );
     }
 
     #[test]

@@ -310,7 +310,12 @@ impl SqlRecords {
         pool: &crate::pool::Pool,
         mariadb: bool,
     ) -> Result<()> {
-        for statement in self.cluster.create_tables(mariadb) {
+        // PostgreSQL created them with the job table, under its schema lock.
+        let creates = match self.url.dialect {
+            Dialect::Postgres => Vec::new(),
+            Dialect::Sqlite | Dialect::MySql => self.cluster.create_tables(mariadb),
+        };
+        for statement in creates {
             self.bounded(
                 "creating the cluster tables",
                 pool.execute(statement, Vec::new()),

@@ -69,7 +69,7 @@ pub(crate) struct Row {
         reason = "built without any dialect, the pool has no variant to use it"
     )
 )]
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Step {
     pub(crate) sql: SqlStr,
     pub(crate) args: Vec<Arg>,
@@ -267,8 +267,14 @@ impl Pool {
         })
     }
 
-    /// Runs `steps` in one transaction (one durable commit), answering each in order.
+    /// Runs `steps` in one transaction (one durable commit), answering each in order. A
+    /// transaction the server aborted as a deadlock victim is run again at once (see
+    /// [`retry_deadlocks`]).
     pub(crate) async fn transaction(&self, steps: Vec<Step>) -> Result<Vec<Outcome>, sqlx::Error> {
+        retry_deadlocks(|| self.transaction_once(steps.clone())).await
+    }
+
+    async fn transaction_once(&self, steps: Vec<Step>) -> Result<Vec<Outcome>, sqlx::Error> {
         on_pool!(*self, p => {
             let mut tx = p.begin().await?;
             let mut outcomes: Vec<Outcome> = Vec::with_capacity(steps.len());
@@ -300,14 +306,33 @@ impl Pool {
     /// In one transaction, reads `select`'s rows (a locking read), then runs the step `then`
     /// makes of them, if any; answers the rows read. For the dialects whose `UPDATE` cannot
     /// take its rows from a locking subquery of the same table (MySQL).
+    ///
+    /// On MySQL the transaction reads at READ COMMITTED: the locking read then locks the rows
+    /// it returns only, not the gaps between index entries it scans, which is what made two
+    /// nodes claiming at once deadlock. A deadlock left is retried (see [`retry_deadlocks`]).
     pub(crate) async fn read_then_write(
         &self,
         select: Step,
         shape: Shape,
-        then: impl FnOnce(&[Row]) -> Option<Step> + Send,
+        then: impl Fn(&[Row]) -> Option<Step> + Send + Sync,
     ) -> Result<Vec<Row>, sqlx::Error> {
+        retry_deadlocks(|| self.read_then_write_once(select.clone(), shape, &then)).await
+    }
+
+    async fn read_then_write_once(
+        &self,
+        select: Step,
+        shape: Shape,
+        then: &(impl Fn(&[Row]) -> Option<Step> + Send + Sync),
+    ) -> Result<Vec<Row>, sqlx::Error> {
+        let isolation = self.read_committed();
         on_pool!(*self, p => {
-            let mut tx = p.begin().await?;
+            let mut conn = p.acquire().await?;
+            if let Some(set) = isolation {
+                // Applies to the next transaction of this connection only.
+                sqlx::query(set).execute(&mut *conn).await?;
+            }
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
             let rows = bound!(select.sql, select.args).fetch_all(&mut *tx).await?;
             let mut out = Vec::with_capacity(rows.len());
             for row in &rows {
@@ -320,6 +345,66 @@ impl Pool {
             Ok(out)
         })
     }
+
+    /// The statement that makes the next transaction READ COMMITTED, on the dialects that
+    /// default to a stricter level with gap locks (MySQL's REPEATABLE READ).
+    fn read_committed(&self) -> Option<&'static str> {
+        #[cfg(feature = "mysql")]
+        if matches!(self, Pool::MySql(_)) {
+            return Some("SET TRANSACTION ISOLATION LEVEL READ COMMITTED");
+        }
+        None
+    }
+}
+
+/// How many times a transaction aborted by a deadlock or a lock wait timeout is run again.
+const DEADLOCK_RETRIES: u32 = 5;
+
+/// Whether the server rolled back the transaction that failed with `e` to break a deadlock
+/// (or a lock wait timed out), so that running it again may succeed.
+fn is_deadlock(e: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(db) = e else {
+        return false;
+    };
+    #[cfg(feature = "mysql")]
+    if let Some(my) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+        // ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT.
+        return matches!(my.number(), 1213 | 1205);
+    }
+    // PostgreSQL's deadlock_detected.
+    db.code().is_some_and(|code| code == "40P01")
+}
+
+/// Runs `attempt`, again up to [`DEADLOCK_RETRIES`] times while it fails as a deadlock victim,
+/// after a short jittered pause (so the two losers do not meet again in step). The caller's
+/// retry interval is seconds, past the grace time of a due run: retrying here keeps the run.
+async fn retry_deadlocks<T, F, Fut>(mut attempt: F) -> Result<T, sqlx::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
+{
+    let mut tries = 0;
+    loop {
+        match attempt().await {
+            Err(e) if is_deadlock(&e) && tries < DEADLOCK_RETRIES => {
+                tries += 1;
+                tracing::debug!(error = %e, tries, "retrying a transaction after a deadlock");
+                tokio::time::sleep(jitter(tries)).await;
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
+/// A pause of 1 to 10 ms times `tries`, random.
+fn jitter(tries: u32) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+
+    // RandomState is seeded randomly: a random number without a dependency.
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    Duration::from_micros((1_000 + random % 9_000) * u64::from(tries))
 }
 
 #[cfg(feature = "sqlite")]

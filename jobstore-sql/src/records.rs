@@ -262,7 +262,13 @@ impl SqlRecords {
             Dialect::Sqlite | Dialect::Postgres => false,
         };
         let mut created = Ok(());
-        for statement in dialect::create_schema(self.url.dialect, &self.table, mariadb) {
+        let statements = if self.url.dialect == Dialect::Postgres {
+            created = self.create_postgres_tables(pool).await;
+            Vec::new()
+        } else {
+            dialect::create_schema(self.url.dialect, &self.table, mariadb)
+        };
+        for statement in statements {
             created = self
                 .bounded(
                     "creating the job table",
@@ -303,6 +309,28 @@ impl SqlRecords {
 }
 
 impl SqlRecords {
+    /// Creates the job and cluster tables of PostgreSQL in one transaction that first takes
+    /// an advisory lock keyed by the table name: concurrent `CREATE TABLE IF NOT EXISTS` of
+    /// one name is not safe there (both see no table, the second fails on the catalog's unique
+    /// index), so schedulers starting together would fail. The lock makes them take turns;
+    /// it is released at commit.
+    async fn create_postgres_tables(&self, pool: &Pool) -> Result<()> {
+        let lock = Step::new(
+            sqlx::SqlSafeStr::into_sql_str("SELECT pg_advisory_xact_lock(hashtext($1))"),
+            vec![Arg::Text(format!("jobstore-sql schema {}", self.table))],
+            None,
+        );
+        let creates = dialect::create_schema(Dialect::Postgres, &self.table, false)
+            .into_iter()
+            .chain(self.cluster.create_tables(false));
+        let steps = std::iter::once(lock)
+            .chain(creates.map(|sql| Step::new(sql, Vec::new(), None)))
+            .collect();
+        self.bounded("creating the job table", pool.transaction(steps))
+            .await
+            .map(drop)
+    }
+
     /// Wakes the other nodes on PostgreSQL after a write that may make a job due earlier. A
     /// failure is logged, not returned: the write is done, and the others still poll.
     async fn notify(&self) {

@@ -125,3 +125,50 @@ async fn notify_wakes_the_other_handle_and_survives_a_killed_listener() -> anyho
     db.drop_table(&table).await?;
     outcome
 }
+
+/// Schedulers started together on a fresh table all start: concurrent `CREATE TABLE IF NOT
+/// EXISTS` of one name fails on PostgreSQL (a duplicate key in `pg_type`), so the store
+/// creates its tables under an advisory lock. Several rounds of four handles, each round on a
+/// new table, since the race is not lost every time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handles_starting_at_once_on_a_fresh_table_all_start() -> anyhow::Result<()> {
+    use scheduler_core::RecordStore;
+
+    let db = Db::postgres();
+    db.check_reachable().await?;
+    for round in 0..8 {
+        let table = common::table(&format!("concurrent_create_{round}"));
+        let handles = (0..4)
+            .map(|_| {
+                jobstore_sql::builder(db.url())
+                    .tablename(&table)
+                    .max_connections(2)
+                    .build_records()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let handles: Vec<_> = handles.into_iter().map(std::sync::Arc::new).collect();
+        let starts: Vec<_> = handles
+            .iter()
+            .map(|h| {
+                let h = h.clone();
+                tokio::spawn(async move { h.start(&common::scenarios::context()).await })
+            })
+            .collect();
+        let mut failures = Vec::new();
+        for start in starts {
+            if let Err(e) = start.await? {
+                failures.push(e.to_string());
+            }
+        }
+        for h in &handles {
+            h.shutdown().await?;
+        }
+        db.drop_table(&table).await?;
+        anyhow::ensure!(
+            failures.is_empty(),
+            "round {round}: {} of 4 handles failed to start: {failures:?}",
+            failures.len()
+        );
+    }
+    Ok(())
+}

@@ -13,15 +13,17 @@ use crate::store::{DynJobStore, FireAnswer, FireCommit, FireOutcome};
 
 /// The first chunk's size: small, so the first runs of a batch start after a short commit.
 const FIRST_CHUNK: usize = 32;
-/// The largest chunk: chunks double up to it, so a batch of 1,000 takes 6 commit calls while
-/// no run waits for more than this many fires committed before its own.
-const MAX_CHUNK: usize = 256;
+/// How much each chunk grows over the one before. Each chunk is a durable commit of its own
+/// (a transaction and its flush, on the SQL stores), which the whole burst waits for: a batch
+/// of 1,000 in 32, 256 and 712 costs two more than in one, where doubling up to 256 cost five
+/// and slowed a SQLite burst of 10,000 from about 0.4 s to 0.5-1 s.
+const GROWTH: usize = 8;
 
 /// A fire waiting for its commit: the job as committed, its executor, and what runs.
 pub(super) type Pending = (Job, Arc<dyn DynExecutor>, FireOutcome, Fire);
 
-/// The sizes of the chunks `total` commits are made in, in order: [`FIRST_CHUNK`], doubling
-/// up to [`MAX_CHUNK`]; a remainder smaller than [`FIRST_CHUNK`] joins the last chunk rather
+/// The sizes of the chunks `total` commits are made in, in order: [`FIRST_CHUNK`], each
+/// next [`GROWTH`] times larger (so a batch takes a logarithmic number of calls); a remainder smaller than [`FIRST_CHUNK`] joins the last chunk rather
 /// than cost a call of its own.
 fn chunk_sizes(total: usize) -> impl Iterator<Item = usize> {
     let mut left = total;
@@ -33,7 +35,7 @@ fn chunk_sizes(total: usize) -> impl Iterator<Item = usize> {
             size
         };
         left -= chunk;
-        size = (size * 2).min(MAX_CHUNK);
+        size = size.saturating_mul(GROWTH);
         (chunk > 0).then_some(chunk)
     })
 }
@@ -87,15 +89,20 @@ mod tests {
 
     #[test]
     fn chunks_start_small_grow_and_cover_the_batch_once() {
-        let sizes: Vec<usize> = chunk_sizes(1_000).collect();
-        assert_eq!(sizes, [32, 64, 128, 256, 256, 264]);
+        assert_eq!(chunk_sizes(1_000).collect::<Vec<_>>(), [32, 256, 712]);
+        assert_eq!(chunk_sizes(100).collect::<Vec<_>>(), [32, 68]);
         assert_eq!(chunk_sizes(5).collect::<Vec<_>>(), [5]);
         assert_eq!(chunk_sizes(63).collect::<Vec<_>>(), [63]);
         assert_eq!(chunk_sizes(64).collect::<Vec<_>>(), [32, 32]);
         assert_eq!(chunk_sizes(0).count(), 0);
-        for total in [1, 31, 32, 33, 100, 480, 481, 10_000] {
+        for total in [1, 31, 32, 33, 100, 480, 481, 10_000, 1_000_000] {
             assert_eq!(chunk_sizes(total).sum::<usize>(), total, "{total}");
-            assert!(chunk_sizes(total).all(|s| (1..MAX_CHUNK + FIRST_CHUNK).contains(&s)));
+            assert!(chunk_sizes(total).all(|s| s > 0), "{total}");
         }
+        assert_eq!(
+            chunk_sizes(1_000_000).count(),
+            6,
+            "a logarithmic number of calls"
+        );
     }
 }

@@ -16,8 +16,10 @@ use crate::event::{
 };
 use crate::executor::{DynExecutor, JobRun};
 use crate::job::{Job, trigger_failed};
-use crate::store::{DynJobStore, FireAnswer, FireCommit, FireOutcome};
+use crate::store::{DynJobStore, FireCommit, FireOutcome};
 use crate::trigger::CatchUp;
+
+mod chunks;
 
 /// What to do with one due job in this pass.
 #[derive(Debug, PartialEq)]
@@ -381,24 +383,9 @@ impl Scheduler {
             job.set_next_run_time(outcome.next_run_time());
             fires.push((job, executor.clone(), outcome, fire));
         }
-        if !commits.is_empty() {
-            let answers = store.commit_fires(&commits).await?;
-            for (job, executor, outcome, fire) in fires {
-                match answers.get(job.id()) {
-                    Some(FireAnswer::Committed) => {
-                        if shared && job.recover_lost_runs() {
-                            self.track_runs(alias, job.id_arc(), &fire.run_times);
-                        }
-                        self.fired(alias, &*executor, job, outcome, fire)
-                    }
-                    Some(FireAnswer::Stale) => tracing::debug!(
-                        job = job.id(),
-                        "job changed or was taken by another scheduler before it fired; skipping"
-                    ),
-                    None => self.unanswered(store, alias, &job),
-                }
-            }
-        }
+        // In chunks, each submitted as soon as it is committed: see `chunks`.
+        self.commit_in_chunks(alias, store, shared, &commits, fires)
+            .await?;
         if full_batch {
             // More may be due than one batch holds: look again at once.
             return Ok(Some(now));

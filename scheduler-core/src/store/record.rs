@@ -547,7 +547,15 @@ impl<R: RecordStore> JobStore for RecordJobStore<R> {
     async fn commit_fires(&self, commits: &[FireCommit]) -> Result<FireAnswers> {
         let ctx = self.ctx()?;
         let range = self.records.run_time_range();
-        let recent = std::mem::take(&mut self.state().recent);
+        // Only these commits' jobs: the loop commits a due batch in chunks, and the later
+        // chunks' jobs must stay cached.
+        let recent: HashMap<Arc<str>, Job> = {
+            let mut state = self.state();
+            commits
+                .iter()
+                .filter_map(|c| state.recent.remove_entry(&c.job_id))
+                .collect()
+        };
         let clustered = self.records.capabilities().cluster;
         let mut answers = FireAnswers::with_capacity(commits.len());
         let mut batch = Vec::with_capacity(commits.len());

@@ -240,6 +240,8 @@ pub(crate) struct InstrumentedStore {
     pub(crate) conflicts: Arc<std::sync::atomic::AtomicUsize>,
     /// `commit_fires` leaves out its answer for the job with this id (a buggy store).
     pub(crate) unanswered: Option<&'static str>,
+    /// The ids of each `commit_fires` call, in the order committed.
+    pub(crate) commits: Arc<Mutex<Vec<Vec<String>>>>,
 }
 
 impl InstrumentedStore {
@@ -318,6 +320,8 @@ impl JobStore for InstrumentedStore {
         self.inner.remove_all_jobs().await
     }
     async fn commit_fires(&self, commits: &[FireCommit]) -> Result<FireAnswers> {
+        let ids = commits.iter().map(|c| c.job_id.to_string()).collect();
+        self.commits.lock().expect("not poisoned").push(ids);
         let answers = self.inner.commit_fires(commits).await?;
         Ok(answers
             .iter()

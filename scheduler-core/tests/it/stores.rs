@@ -190,6 +190,32 @@ async fn a_full_due_batch_is_followed_at_once_by_the_next() {
 }
 
 #[tokio::test]
+async fn a_large_due_batch_is_committed_in_growing_chunks_each_job_once() {
+    let store = InstrumentedStore::default();
+    let mut h = Harness::with_default_store(store.clone(), |b| b);
+    h.scheduler.start().await.unwrap();
+    let ids: Vec<String> = (0..100).map(|n| format!("j{n:03}")).collect();
+    for id in &ids {
+        h.scheduler
+            .add_job(h.record_job(id, Once(t(5))))
+            .await
+            .unwrap();
+    }
+    h.set_time(5);
+    let executed = h.next_n(EventMask::JOB_EXECUTED, ids.len()).await;
+    let mut ran: Vec<&str> = executed.iter().filter_map(Event::job_id).collect();
+    ran.sort_unstable();
+    assert_eq!(ran, ids, "every due job runs once");
+    let commits = store.commits.lock().unwrap().clone();
+    let sizes: Vec<usize> = commits.iter().map(Vec::len).collect();
+    // A small first chunk, so the first runs start after a short commit.
+    assert_eq!(sizes, [32, 68]);
+    let mut committed: Vec<String> = commits.concat();
+    committed.sort_unstable();
+    assert_eq!(committed, ids, "each fire committed once");
+}
+
+#[tokio::test]
 async fn modify_job_retries_when_the_job_changed_under_it() {
     let store = InstrumentedStore::default();
     let conflicts = store.conflicts.clone();

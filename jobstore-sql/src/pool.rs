@@ -371,8 +371,17 @@ fn is_deadlock(e: &sqlx::Error) -> bool {
         // ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT.
         return matches!(my.number(), 1213 | 1205);
     }
-    // PostgreSQL's deadlock_detected.
-    db.code().is_some_and(|code| code == "40P01")
+    // PostgreSQL's deadlock_detected; SQLite's SQLITE_BUSY family (any extended code whose
+    // primary code is 5), which a busy timeout does not always absorb: a WAL read transaction
+    // that must become a writer after another process wrote, or a journal-mode switch while
+    // other processes open the same new file, fails at once and must be run again.
+    db.code()
+        .is_some_and(|code| code == "40P01" || is_sqlite_busy(&code))
+}
+
+/// Whether `code` is one of SQLite's SQLITE_BUSY result codes (5, 261, 517, 773).
+fn is_sqlite_busy(code: &str) -> bool {
+    cfg!(feature = "sqlite") && code.parse::<u32>().is_ok_and(|c| c & 0xff == 5)
 }
 
 /// Runs `attempt`, again up to [`DEADLOCK_RETRIES`] times while it fails as a deadlock victim,
@@ -407,6 +416,11 @@ fn jitter(tries: u32) -> Duration {
     Duration::from_micros((1_000 + random % 9_000) * u64::from(tries))
 }
 
+/// How many times opening a SQLite file that another process holds busy is tried again
+/// (pauses of 10 to 100 ms times the attempt: a few seconds in all).
+#[cfg(feature = "sqlite")]
+const CONNECT_BUSY_RETRIES: u32 = 12;
+
 #[cfg(feature = "sqlite")]
 async fn connect_sqlite(url: &StoreUrl, settings: PoolSettings) -> Result<Pool, sqlx::Error> {
     use std::str::FromStr;
@@ -435,10 +449,20 @@ async fn connect_sqlite(url: &StoreUrl, settings: PoolSettings) -> Result<Pool, 
     } else {
         SqlitePoolOptions::new().max_connections(settings.max_connections)
     };
-    let pool = pool
-        .acquire_timeout(settings.acquire_timeout)
-        .connect_with(options)
-        .await?;
+    let pool = pool.acquire_timeout(settings.acquire_timeout);
+    // Processes that open a new file together race to create it and switch it to WAL; the
+    // losers get SQLITE_BUSY at once, whatever the busy timeout: connect again.
+    let mut tries = 0;
+    let pool = loop {
+        match pool.clone().connect_with(options.clone()).await {
+            Err(e) if is_deadlock(&e) && tries < CONNECT_BUSY_RETRIES => {
+                tries += 1;
+                tracing::debug!(error = %e, tries, "connecting to SQLite again: the file is busy");
+                tokio::time::sleep(jitter(tries) * 10).await;
+            }
+            outcome => break outcome?,
+        }
+    };
     Ok(Pool::Sqlite(pool))
 }
 

@@ -11,7 +11,7 @@
 //! Options: `--store URL` (sqlite://, postgres://, mysql://, redis://, mongodb://, as the
 //! `jobs` example), `--name NAME` (the table, key prefix or collection: one per run),
 //! `--node ID`, `--log PATH`; `--add-jobs N --start-micros T --seconds D` adds N interval
-//! jobs (every second from T, the last run at T + D - 1 s, misfire grace 10 s, each run
+//! jobs (every second from T, the last run at T + D - 1 s, misfire grace 10 s, no coalescing, each run
 //! taking `--job-millis` ms); `--recover-half` turns recovery of lost runs on for the
 //! even-numbered ones; `--heartbeat-millis`, `--node-timeout-millis`, `--claim-lease-millis`
 //! set the cluster timings;
@@ -473,6 +473,10 @@ fn add_jobs(scheduler: &BackgroundScheduler, args: &Args, functions: &Functions)
             let mut spec = JobSpec::new(functions.tick.call(args.job_millis), trigger)
                 .id(format!("tick-{i}"))
                 .misfire_grace_time(Some(GRACE))
+                // Every scheduled time is counted, so a late pass must run each of them (within
+                // the grace time), not merge them into one as coalescing would: a stall shows
+                // as lateness, and only a run no node executed as a miss.
+                .coalesce(false)
                 // A late run may still be going when the next is due: not a miss.
                 .max_instances(3)
                 .replace_existing(true);

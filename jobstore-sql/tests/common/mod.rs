@@ -267,7 +267,6 @@ macro_rules! sql_store_tests {
             debug_and_errors_never_show_the_password,
         );
         $crate::sql_store_tests!(@tests $db, @cluster
-            concurrent_claims_hand_each_row_out_once,
             a_table_without_claim_columns_is_upgraded,
             two_schedulers_run_each_due_job_once,
         );

@@ -88,7 +88,13 @@ pub async fn cluster_claims_are_exclusive(f: &Fixture) -> anyhow::Result<()> {
                         write: Some(moved),
                         inflight: None,
                     };
-                    raw.commit_raw(std::slice::from_ref(&commit)).await?;
+                    let answers = raw.commit_raw(std::slice::from_ref(&commit)).await?;
+                    // The claim held, so no other node can have fired the row in between.
+                    anyhow::ensure!(
+                        answers.get(&row.id) == Some(FireAnswer::Committed),
+                        "{} was claimed by racer{n} but its fire commit was not applied",
+                        row.id
+                    );
                 }
                 got.extend(rows.into_iter().map(|r| r.id));
             }

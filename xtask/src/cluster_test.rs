@@ -24,8 +24,9 @@ use std::process::{Child, Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::examples;
 use crate::servers::{self, Probe, SERVERS};
-use crate::workspace::{Metadata, Result, cargo, cargo_json, test_var};
+use crate::workspace::{Metadata, Result, test_var};
 
 pub(crate) const ABOUT: &str =
     "three scheduler processes on one store, one killed: no run twice, none lost (BACKEND)";
@@ -173,33 +174,14 @@ pub(crate) fn run_backend(backend: &str) -> Result {
     }
 }
 
-/// Builds the examples as `cargo xtask examples` does (so after it, or after the test step,
-/// this is free) and answers the `cluster_node` executable.
+/// Builds the examples as `cargo xtask examples` does and answers the `cluster_node`
+/// executable.
 fn build() -> Result<PathBuf> {
-    eprintln!("\n==> build: cargo build --workspace --examples --all-features");
-    let mut node = None;
-    let built = cargo_json(
-        cargo().args([
-            "build",
-            "--locked",
-            "--workspace",
-            "--examples",
-            "--all-features",
-            "--message-format=json-render-diagnostics",
-        ]),
-        |message| {
-            if message["reason"] == "compiler-artifact"
-                && message["target"]["name"] == "cluster_node"
-                && let Some(executable) = message["executable"].as_str()
-            {
-                node = Some(PathBuf::from(executable));
-            }
-        },
-    )?;
-    if !built {
-        return Err("the examples do not build".into());
-    }
-    node.ok_or_else(|| "cargo built no cluster_node example".into())
+    let metadata = Metadata::load()?;
+    let examples_id = metadata.package(examples::PACKAGE)?.id.clone();
+    examples::build(&examples_id)?
+        .remove("cluster_node")
+        .ok_or_else(|| "cargo built no cluster_node example".into())
 }
 
 /// The store URL for `backend`: a fresh SQLite file under `work`, else the server `test-all`

@@ -109,37 +109,7 @@ pub(crate) fn run(args: &[String]) -> Result {
     // Every example with every feature. The build selects the workspace, as the test step
     // does, so features unify the same way and this build reuses that one (free after
     // `cargo nextest run`); `cargo xtask features` checks each example with only its own.
-    eprintln!("\n==> build: cargo build --workspace --examples --all-features");
-    let started = Instant::now();
-    let mut executables: BTreeMap<String, PathBuf> = BTreeMap::new();
-    let built = cargo_json(
-        cargo().args([
-            "build",
-            "--locked",
-            "--workspace",
-            "--examples",
-            "--all-features",
-            "--message-format=json-render-diagnostics",
-        ]),
-        |message| {
-            let is_example = message["target"]["kind"]
-                .as_array()
-                .is_some_and(|k| k.iter().any(|k| k == "example"));
-            if let (true, Some(name), Some(executable)) = (
-                message["reason"] == "compiler-artifact"
-                    && message["package_id"] == examples_id.as_str()
-                    && is_example,
-                message["target"]["name"].as_str(),
-                message["executable"].as_str(),
-            ) {
-                executables.insert(name.to_owned(), executable.into());
-            }
-        },
-    )?;
-    if !built {
-        return Err("the examples do not build".into());
-    }
-    eprintln!("==> build: ok in {:.1?}", started.elapsed());
+    let executables = build(&examples_id)?;
     default_build_has_no_driver()?;
 
     let logs = metadata.target_directory.join("xtask/examples");
@@ -299,6 +269,43 @@ fn run_one(
         }
         sleep(Duration::from_millis(50));
     }
+}
+
+/// Builds every example with every feature, as `cargo xtask examples` runs them (so after the
+/// test step this is free), and answers each example's executable by name.
+pub(crate) fn build(examples_id: &str) -> Result<BTreeMap<String, PathBuf>> {
+    eprintln!("\n==> build: cargo build --workspace --examples --all-features");
+    let started = Instant::now();
+    let mut executables: BTreeMap<String, PathBuf> = BTreeMap::new();
+    let built = cargo_json(
+        cargo().args([
+            "build",
+            "--locked",
+            "--workspace",
+            "--examples",
+            "--all-features",
+            "--message-format=json-render-diagnostics",
+        ]),
+        |message| {
+            let is_example = message["target"]["kind"]
+                .as_array()
+                .is_some_and(|k| k.iter().any(|k| k == "example"));
+            if let (true, Some(name), Some(executable)) = (
+                message["reason"] == "compiler-artifact"
+                    && message["package_id"] == examples_id
+                    && is_example,
+                message["target"]["name"].as_str(),
+                message["executable"].as_str(),
+            ) {
+                executables.insert(name.to_owned(), executable.into());
+            }
+        },
+    )?;
+    if !built {
+        return Err("the examples do not build".into());
+    }
+    eprintln!("==> build: ok in {:.1?}", started.elapsed());
+    Ok(executables)
 }
 
 #[cfg(test)]

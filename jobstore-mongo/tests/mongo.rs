@@ -674,6 +674,7 @@ async fn runs_in_flight_survive_later_writes_of_their_job() -> anyhow::Result<()
                 ..row.clone()
             }),
             inflight: Some(("n1".to_owned(), vec![t(at)])),
+            max_inflight: None,
         };
         records.commit_fires(&[fire(1, 0)]).await?;
         records.commit_fires(&[fire(2, 60)]).await?;

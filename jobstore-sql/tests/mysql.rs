@@ -86,6 +86,7 @@ async fn a_fire_commit_chosen_as_a_deadlock_victim_is_run_again() -> anyhow::Res
                 expected_revision: 1,
                 write: Some(record(id, 2)),
                 inflight: None,
+                max_inflight: None,
             })
             .collect();
         let committer = store.clone();

@@ -179,48 +179,24 @@ impl ExecutorContext {
     /// submission is always published before the run's outcome.
     pub fn admit(&self, limiter: &InstanceLimiter, run: &JobRun) -> Result<InstanceGuard> {
         let mut claimed = limiter.acquire(&run.job);
-        let runs = run.run_times.len() as u64;
         let keys = self.keys(run);
-        match &mut claimed {
-            Ok(guard) => {
-                telemetry::counter(&keys.submitted).increment(runs);
-                let running = telemetry::gauge(&keys.running);
-                running.increment(1.0);
-                guard.running = Some(running);
-            }
-            Err(_) => telemetry::counter(&keys.refused).increment(runs),
-        }
-        match &claimed {
-            Ok(_) => tracing::debug!(
-                job = run.job.id(),
-                executor = &*self.alias,
-                run_times = run.run_times.len(),
-                "job submitted"
-            ),
-            Err(_) => crate::logging::log_warn!(
-                job = run.job.id(),
-                jobstore = &*run.jobstore,
-                executor = &*self.alias,
-                max_instances = run.job.max_instances(),
-                "run of job skipped: maximum number of running instances reached"
-            ),
-        }
-        let code = if claimed.is_ok() {
-            EventMask::JOB_SUBMITTED
-        } else {
-            EventMask::JOB_MAX_INSTANCES
+        let Ok(guard) = &mut claimed else {
+            report_max_instances(&self.events, &keys, run, &self.alias);
+            return claimed;
         };
-        if self.events.wants(code) {
-            let event = JobSubmissionEvent {
-                job_id: run.job.id_arc().clone(),
-                jobstore: run.jobstore.clone(),
-                scheduled_run_times: Arc::from(run.run_times.as_slice()),
-            };
-            self.events.publish(if claimed.is_ok() {
-                Event::JobSubmitted(event)
-            } else {
-                Event::JobMaxInstances(event)
-            });
+        telemetry::counter(&keys.submitted).increment(run.run_times.len() as u64);
+        let running = telemetry::gauge(&keys.running);
+        running.increment(1.0);
+        guard.running = Some(running);
+        tracing::debug!(
+            job = run.job.id(),
+            executor = &*self.alias,
+            run_times = run.run_times.len(),
+            "job submitted"
+        );
+        if self.events.wants(EventMask::JOB_SUBMITTED) {
+            self.events
+                .publish(Event::JobSubmitted(submission_event(run)));
         }
         claimed
     }
@@ -397,6 +373,36 @@ impl ExecutorContext {
     ) {
         publish_execution(&self.events, job_id, jobstore, run_time, code, outcome);
         self.run_ended(job_id, jobstore, run_time);
+    }
+}
+
+/// Reports `run` as refused because its job already runs `max_instances` times (here, or
+/// across the nodes sharing its store): the refused-runs figure, a warning, and
+/// [`Event::JobMaxInstances`].
+pub(crate) fn report_max_instances(
+    events: &EventBus,
+    keys: &RunKeys,
+    run: &JobRun,
+    executor: &str,
+) {
+    telemetry::counter(&keys.refused).increment(run.run_times.len() as u64);
+    crate::logging::log_warn!(
+        job = run.job.id(),
+        jobstore = &*run.jobstore,
+        executor = executor,
+        max_instances = run.job.max_instances(),
+        "run of job skipped: maximum number of running instances reached"
+    );
+    if events.wants(EventMask::JOB_MAX_INSTANCES) {
+        events.publish(Event::JobMaxInstances(submission_event(run)));
+    }
+}
+
+fn submission_event(run: &JobRun) -> JobSubmissionEvent {
+    JobSubmissionEvent {
+        job_id: run.job.id_arc().clone(),
+        jobstore: run.jobstore.clone(),
+        scheduled_run_times: Arc::from(run.run_times.as_slice()),
     }
 }
 

@@ -240,10 +240,17 @@ pub struct FireCommit {
     pub revision: u64,
     /// What happens to the job's schedule.
     pub outcome: FireOutcome,
-    /// The run times this fire runs, when the job recovers lost runs
-    /// ([`Job::recover_lost_runs`]) and the store is shared: recorded as in flight on this
-    /// node with the commit ([`RecordFireCommit::inflight`]). Empty otherwise.
+    /// The run times this fire runs, when the store is shared and the job recovers lost runs
+    /// ([`Job::recover_lost_runs`]) or counts its instances across nodes
+    /// ([`Job::max_instances_across_nodes`]): recorded as in flight on this node with the
+    /// commit ([`RecordFireCommit::inflight`]). Empty otherwise.
     pub recover_runs: Vec<DateTime<Utc>>,
+    /// When set, the store admits the fire's runs only while fewer than this many runs of the
+    /// job are in flight on live nodes, in the same atomic step as the commit; otherwise the
+    /// commit still applies (the schedule moves on) but records nothing and answers
+    /// [`FireAnswer::Refused`]. Set for jobs with [`Job::max_instances_across_nodes`] on a
+    /// shared store, with their [`recover_runs`](Self::recover_runs).
+    pub instance_limit: Option<u32>,
 }
 
 impl FireCommit {
@@ -265,6 +272,7 @@ impl FireCommit {
             revision,
             outcome,
             recover_runs: Vec::new(),
+            instance_limit: None,
         }
     }
 
@@ -272,6 +280,13 @@ impl FireCommit {
     /// [`recover_runs`](Self::recover_runs)).
     pub fn with_recover_runs(mut self, run_times: Vec<DateTime<Utc>>) -> Self {
         self.recover_runs = run_times;
+        self
+    }
+
+    /// This commit, admitted only while fewer than `max_instances` runs of the job are in
+    /// flight across the nodes (see [`instance_limit`](Self::instance_limit)).
+    pub fn with_instance_limit(mut self, max_instances: u32) -> Self {
+        self.instance_limit = Some(max_instances);
         self
     }
 
@@ -298,6 +313,11 @@ pub enum FireAnswer {
     /// The job changed since it was read (or is gone): nothing was written, and the fire
     /// does not run.
     Stale,
+    /// The commit applied (the schedule is the commit's outcome), but the fire's runs were
+    /// refused: the job already had its [`instance_limit`](FireCommit::instance_limit) of runs
+    /// in flight across the nodes, and none was recorded. The scheduler reports the fire as
+    /// [`Event::JobMaxInstances`](crate::Event::JobMaxInstances) and does not run it.
+    Refused,
 }
 
 /// A store's answers to a batch of fire commits, by job id.

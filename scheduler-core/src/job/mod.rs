@@ -108,6 +108,12 @@ impl Job {
         self.options.recover_lost_runs
     }
 
+    /// Whether [`max_instances`](Self::max_instances) is counted across the scheduler nodes
+    /// sharing the job's store ([`JobSpec::max_instances_across_nodes`]).
+    pub fn max_instances_across_nodes(&self) -> bool {
+        self.options.max_instances_across_nodes
+    }
+
     /// This job without a misfire grace time: a recovered run was committed, so it runs
     /// however late.
     pub(crate) fn without_misfire_grace(mut self) -> Self {
@@ -256,6 +262,10 @@ impl fmt::Debug for Job {
             .field("max_instances", &self.max_instances())
             .field("timeout", &self.timeout())
             .field("recover_lost_runs", &self.recover_lost_runs())
+            .field(
+                "max_instances_across_nodes",
+                &self.max_instances_across_nodes(),
+            )
             .field("next_run_time", &self.next_run_time)
             .field("revision", &self.revision)
             .finish_non_exhaustive()
@@ -358,6 +368,7 @@ pub struct JobSpec {
     pub(crate) max_instances: Option<u32>,
     pub(crate) timeout: Option<Option<Duration>>,
     pub(crate) recover_lost_runs: bool,
+    pub(crate) max_instances_across_nodes: bool,
     pub(crate) next_run_time: Option<Option<DateTime<Utc>>>,
     pub(crate) replace_existing: bool,
 }
@@ -382,6 +393,7 @@ impl JobSpec {
             max_instances: None,
             timeout: None,
             recover_lost_runs: false,
+            max_instances_across_nodes: false,
             next_run_time: None,
             replace_existing: false,
         }
@@ -446,6 +458,20 @@ impl JobSpec {
         self
     }
 
+    /// Whether `max_instances` bounds the job's runs across all the scheduler nodes sharing
+    /// its store (`true`), or on each node (`false`, the default, as APScheduler counts per
+    /// scheduler). Across nodes, each fire commit records its runs in flight and the store
+    /// admits it only while fewer than `max_instances` of the job's runs are in flight on
+    /// live nodes, in the same atomic step; a refused fire still moves the schedule on and
+    /// is reported as [`Event::JobMaxInstances`](crate::Event::JobMaxInstances). Costs a
+    /// write per run end. Only on a store several schedulers share
+    /// ([`Capabilities::cluster`](crate::Capabilities::cluster)); elsewhere it counts per
+    /// node.
+    pub fn max_instances_across_nodes(mut self, across: bool) -> Self {
+        self.max_instances_across_nodes = across;
+        self
+    }
+
     /// The first run time, instead of the trigger's.
     pub fn next_run_time(mut self, at: DateTime<Utc>) -> Self {
         self.next_run_time = Some(Some(at));
@@ -503,6 +529,7 @@ impl JobSpec {
                 max_instances,
                 timeout,
                 recover_lost_runs: self.recover_lost_runs,
+                max_instances_across_nodes: self.max_instances_across_nodes,
                 unknown_fields: None,
             }
             .shared(),
@@ -538,6 +565,7 @@ impl JobSpec {
                 max_instances: self.max_instances.unwrap_or(defaults.max_instances),
                 timeout: self.timeout.unwrap_or(defaults.timeout),
                 recover_lost_runs: self.recover_lost_runs,
+                max_instances_across_nodes: self.max_instances_across_nodes,
                 unknown_fields: None,
             }
             .shared(),

@@ -18,6 +18,8 @@ pub(super) struct Options {
     pub(super) timeout: Option<Duration>,
     /// Whether a run lost with a dead scheduler node is run again by another.
     pub(super) recover_lost_runs: bool,
+    /// Whether `max_instances` is counted across the nodes sharing the job's store.
+    pub(super) max_instances_across_nodes: bool,
     /// Fields of the job's record that this build does not know (written by a newer one),
     /// carried so that rewriting the record keeps them.
     pub(super) unknown_fields: Option<Arc<serde_json::Map<String, serde_json::Value>>>,
@@ -34,6 +36,7 @@ impl Options {
             && self.max_instances == other.max_instances
             && self.timeout == other.timeout
             && self.recover_lost_runs == other.recover_lost_runs
+            && self.max_instances_across_nodes == other.max_instances_across_nodes
             && match (&self.unknown_fields, &other.unknown_fields) {
                 (None, None) => true,
                 (Some(a), Some(b)) => Arc::ptr_eq(a, b),

@@ -33,7 +33,8 @@ use crate::trigger::{TriggerRegistry, TriggerState};
 ///   older reader ignores the field, and keeps it (unknown fields are carried through a
 ///   decoded [`Job`] and written back), so rewriting a record never loses what a newer build
 ///   put there. `timeout` is the first such field; `recover` (lost runs recovered on another
-///   node) the second; `run_requested_at` (a pending [`RunNowRequest`]) the third: an older
+///   node) the second; `run_requested_at` (a pending [`RunNowRequest`]) the third (and
+///   `max_instances_across_nodes` the fourth): an older
 ///   build sees only a job due at the request's time and runs it as an ordinary due run (moving
 ///   its schedule as APScheduler's `modify_job(next_run_time=now)` does, and resuming a paused
 ///   job), which also ends the request, so the job still runs once. Request runs of paused jobs
@@ -85,6 +86,13 @@ pub struct JobRecord {
     /// so its runs are not recovered, which is what absent means.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub recover: bool,
+    /// Whether `max_instances` is counted across the nodes sharing the store
+    /// ([`JobSpec::max_instances_across_nodes`](crate::JobSpec::max_instances_across_nodes));
+    /// absent = `false`. Added within version 1 as an optional field: an older build ignores
+    /// it (and keeps it) and counts the job's instances on its own node only, which is what
+    /// absent means.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub max_instances_across_nodes: bool,
     /// The next run time; `null` = paused. While a run-now request is pending
     /// (`run_requested_at`), the planned one, which the store's run time replaces until the
     /// request is honoured.
@@ -165,6 +173,7 @@ impl JobCodec {
             max_instances: job.max_instances(),
             timeout: job.timeout(),
             recover: job.recover_lost_runs(),
+            max_instances_across_nodes: job.max_instances_across_nodes(),
             next_run_time,
             run_requested_at,
             unknown_fields: (job.options.unknown_fields.as_deref().cloned()).unwrap_or_default(),
@@ -222,6 +231,7 @@ impl JobCodec {
                 max_instances,
                 timeout,
                 recover_lost_runs: record.recover,
+                max_instances_across_nodes: record.max_instances_across_nodes,
                 unknown_fields,
             }
             .shared(),
@@ -383,21 +393,29 @@ mod tests {
     }
 
     #[test]
-    fn recovery_round_trips_and_is_left_out_when_off() {
+    fn cluster_options_round_trip_and_are_left_out_when_off() {
         let (codec, f) = codec();
         let spec = || JobSpec::new(f.call(1), At(at())).id("r");
         let on = spec()
             .recover_lost_runs(true)
+            .max_instances_across_nodes(true)
             .into_job(&JobDefaults::default(), at())
             .unwrap();
         let bytes = codec.encode_json(&on).unwrap();
         let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(json["recover"], true);
-        assert!(codec.decode_json("r", &bytes).unwrap().recover_lost_runs());
+        assert_eq!(json["max_instances_across_nodes"], true);
+        let back = codec.decode_json("r", &bytes).unwrap();
+        assert!(back.recover_lost_runs());
+        assert!(back.max_instances_across_nodes());
         let off = spec().into_job(&JobDefaults::default(), at()).unwrap();
         let json: serde_json::Value =
             serde_json::from_slice(&codec.encode_json(&off).unwrap()).unwrap();
         assert!(json.get("recover").is_none(), "absent means off: {json}");
+        assert!(
+            json.get("max_instances_across_nodes").is_none(),
+            "absent means off: {json}"
+        );
     }
 
     /// A record exactly as this crate wrote it before `timeout` existed (release 0.1.0).

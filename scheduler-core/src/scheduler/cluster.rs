@@ -26,8 +26,9 @@ use super::{Inner, Scheduler, SchedulerState, lock, read};
 use crate::error::{Error, Result};
 use crate::event::{Event, JobRecoveredEvent, NodeEvent, NodeLostEvent, SchedulerErrorEvent};
 use crate::executor::{JobRun, RunEndHook};
-use crate::job::whole_micros;
+use crate::job::{Job, whole_micros};
 use crate::store::{ClusterStore, DynJobStore, InflightRun, NodeIdentity, NodeRecord};
+use crate::telemetry::RunKeys;
 
 /// This node's identity and timings on shared stores.
 #[derive(Debug, Clone)]
@@ -159,6 +160,28 @@ impl Scheduler {
             inflight.insert((jobstore.clone(), job_id.clone(), t));
         }
         state.inflight_len.store(inflight.len(), Ordering::Release);
+    }
+
+    /// The store refused `run_times` of `job` (its fire committed): the job already has
+    /// `max_instances` runs in flight across the nodes. Reported as a node's own limit
+    /// reports it.
+    pub(super) fn refused_across_nodes(
+        &self,
+        jobstore: &Arc<str>,
+        job: &Job,
+        run_times: &[DateTime<Utc>],
+    ) {
+        let executor: Arc<str> = job.executor().into();
+        let job_label = read(&self.inner.settings)
+            .metrics_job_labels
+            .then_some(job.id_arc());
+        let keys = RunKeys::new(crate::telemetry::run_labels(jobstore, &executor, job_label));
+        let run = JobRun {
+            job: job.clone(),
+            jobstore: jobstore.clone(),
+            run_times: run_times.to_vec(),
+        };
+        crate::executor::report_max_instances(&self.inner.events, &keys, &run, &executor);
     }
 
     /// Every run of `run` ended without running (refused at submission).
@@ -337,7 +360,7 @@ impl Scheduler {
             let adopted = self
                 .bounded("adopt_runs", cluster.adopt_runs(&node.id, &me))
                 .await?;
-            let recovered = adopted.len();
+            let recovered = self.recover(alias, store, cluster, &node.id, adopted).await;
             crate::logging::log_warn!(
                 jobstore = %alias,
                 node = %node.id,
@@ -345,7 +368,6 @@ impl Scheduler {
                 runs_recovered = recovered,
                 "scheduler node lost: its heartbeat lapsed"
             );
-            self.recover(alias, store, cluster, &node.id, adopted).await;
             self.inner.events.publish(Event::NodeLost(NodeLostEvent {
                 node: node.id.as_str().into(),
                 jobstore: alias.clone(),
@@ -367,7 +389,8 @@ impl Scheduler {
         Ok(())
     }
 
-    /// Runs again the runs adopted from `lost`, however late (their fires were committed).
+    /// Runs again the runs adopted from `lost`, however late (their fires were committed);
+    /// answers how many it ran again.
     async fn recover(
         &self,
         alias: &Arc<str>,
@@ -375,7 +398,8 @@ impl Scheduler {
         cluster: &dyn ClusterStore,
         lost: &str,
         runs: Vec<InflightRun>,
-    ) {
+    ) -> usize {
+        let mut recovered = 0;
         for run in runs {
             let job = match store.lookup_job(&run.job_id).await {
                 Ok(Some(job)) => job,
@@ -397,6 +421,15 @@ impl Scheduler {
                     continue;
                 }
             };
+            if !job.recover_lost_runs() {
+                // Recorded only to count the job's instances across nodes: the run is lost
+                // (at most once), and its entry must stop counting.
+                let finished = cluster.finish_run(&run.job_id, run.run_time);
+                if let Err(e) = self.bounded("finish_run", finished).await {
+                    crate::logging::log_warn!(error = %e, "cannot remove an in-flight entry");
+                }
+                continue;
+            }
             let executor = read(&self.inner.executors).get(job.executor());
             let Some(executor) = executor else {
                 // Kept on this node: it is recovered again if an executor comes, or by
@@ -426,7 +459,9 @@ impl Scheduler {
                 job.without_misfire_grace(),
                 vec![run.run_time],
             );
+            recovered += 1;
         }
+        recovered
     }
 
     /// `call`, bounded by the store call timeout.

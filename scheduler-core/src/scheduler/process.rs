@@ -327,7 +327,8 @@ impl Scheduler {
         limit: usize,
     ) -> crate::Result<Option<DateTime<Utc>>> {
         let batch = read(&self.inner.settings).due_batch_size;
-        // Runs of jobs that recover lost runs are recorded in flight with their fire commit.
+        // Runs of jobs that recover lost runs or count their instances across nodes are
+        // recorded in flight with their fire commit.
         let shared = store.capabilities().cluster;
         let due = store.get_due_jobs(now, batch).await?;
         let full_batch = due.len() >= batch;
@@ -373,8 +374,11 @@ impl Scheduler {
                 },
             };
             let mut commit = FireCommit::new(job.id_arc().clone(), due_at, job.revision(), outcome);
-            if shared && job.recover_lost_runs() {
+            if shared && records_runs_in_flight(&job) {
                 commit = commit.with_recover_runs(fire.run_times.clone());
+                if job.max_instances_across_nodes() {
+                    commit = commit.with_instance_limit(job.max_instances());
+                }
             }
             commits.push(commit);
             // The job as committed is also what the executor gets: its run times travel
@@ -553,6 +557,12 @@ impl Scheduler {
                 missed_runs: Some(missed),
             }));
     }
+}
+
+/// Whether `job`'s fires on a shared store record their runs in flight: to run them again if
+/// their node dies, or to count the job's instances across the nodes.
+pub(super) fn records_runs_in_flight(job: &Job) -> bool {
+    job.recover_lost_runs() || job.max_instances_across_nodes()
 }
 
 fn earliest(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {

@@ -280,6 +280,7 @@ pub async fn remove(store: &impl RecordStore, id: &str) -> Result<()> {
         expected_revision: view.revision,
         write: None,
         inflight: None,
+        max_inflight: None,
     };
     let answers = store.commit_fires(std::slice::from_ref(&commit)).await?;
     match answers.get(id) {

@@ -82,8 +82,16 @@ pub struct RecordFireCommit {
     pub write: Option<StoredRecord>,
     /// When set, record these runs as in flight on `node`, in the same atomic step as the
     /// commit (no entry if the commit is stale): `(node, run times)`. Only for jobs whose lost
-    /// runs are recovered, and only on a backend with [`cluster`](Capabilities::cluster).
+    /// runs are recovered or whose instances are counted across nodes, and only on a backend
+    /// with [`cluster`](Capabilities::cluster).
     pub inflight: Option<(String, Vec<DateTime<Utc>>)>,
+    /// When set (only with `inflight`): if the row is at `expected_revision` but this many or
+    /// more of the job's in-flight entries belong to nodes that have a heartbeat row (see
+    /// [`RecordStore::nodes`]), apply `write` without recording `inflight` and answer
+    /// [`Refused`](crate::FireAnswer::Refused); counted and written in one atomic step, so two
+    /// nodes never both pass the bound. Entries of nodes whose heartbeat was removed
+    /// ([`RecordStore::remove_node`]) do not count.
+    pub max_inflight: Option<u32>,
 }
 
 /// A fresh revision for an unconditional write (add, upsert): random, so that a job removed
@@ -619,12 +627,14 @@ impl<R: RecordStore> JobStore for RecordJobStore<R> {
                 }
                 _ => None,
             };
+            let max_inflight = commit.instance_limit.filter(|_| inflight.is_some());
             batch.push(RecordFireCommit {
                 id: id.clone(),
                 due_at: commit.due_at,
                 expected_revision: commit.revision,
                 write,
                 inflight,
+                max_inflight,
             });
         }
         if !batch.is_empty() {

@@ -596,6 +596,8 @@ macro_rules! jobstore_conformance {
             cluster_inflight_is_written_iff_the_commit_applies,
             cluster_finish_run_removes_one_entry,
             cluster_adopt_runs_is_exclusive,
+            cluster_max_inflight_bounds_runs_across_nodes,
+            cluster_max_inflight_ignores_removed_nodes,
             cluster_a_write_wakes_other_nodes,
         );
         $crate::jobstore_conformance!(@common run_persistent_case $setup);

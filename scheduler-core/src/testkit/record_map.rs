@@ -96,6 +96,15 @@ impl Rows {
         );
     }
 
+    /// How many of job `id`'s runs are in flight on nodes that have a heartbeat row.
+    fn live_inflight(&self, id: &str) -> usize {
+        let job = (id.to_owned(), i64::MIN)..=(id.to_owned(), i64::MAX);
+        self.inflight
+            .range(job)
+            .filter(|(_, node)| self.nodes.contains_key(*node))
+            .count()
+    }
+
     fn delete(&mut self, id: &str) -> bool {
         let Some(row) = self.by_id.remove(id) else {
             return false;
@@ -253,19 +262,26 @@ impl RecordStore for RecordMap {
         let mut answers = FireAnswers::with_capacity(commits.len());
         for commit in commits {
             let answer = if rows.at_revision(&commit.id, commit.expected_revision) {
+                let admitted = commit
+                    .max_inflight
+                    .is_none_or(|limit| rows.live_inflight(&commit.id) < limit as usize);
                 match &commit.write {
                     Some(record) => rows.put(record.clone()),
                     None => {
                         rows.delete(&commit.id);
                     }
                 }
-                if let Some((node, run_times)) = &commit.inflight {
-                    for t in run_times {
-                        let key = (commit.id.to_string(), to_micros(*t));
-                        rows.inflight.insert(key, node.clone());
+                match &commit.inflight {
+                    _ if !admitted => FireAnswer::Refused,
+                    Some((node, run_times)) => {
+                        for t in run_times {
+                            let key = (commit.id.to_string(), to_micros(*t));
+                            rows.inflight.insert(key, node.clone());
+                        }
+                        FireAnswer::Committed
                     }
+                    None => FireAnswer::Committed,
                 }
-                FireAnswer::Committed
             } else {
                 FireAnswer::Stale
             };

@@ -288,6 +288,62 @@ async fn a_finished_recoverable_run_leaves_no_inflight_entry() {
     a.shutdown(true).await.unwrap();
 }
 
+/// `max_instances` across nodes: while node `a` runs the job's one allowed instance, node
+/// `b`'s fire is refused by the store (`JobMaxInstances`; the schedule moves on); once `a`
+/// leaves (its heartbeat removed) its run stops counting and `b` runs the next fire, and `b`
+/// clears `a`'s orphaned entry instead of running it again (the job does not recover runs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_instances_across_nodes_counts_every_nodes_runs() {
+    let clock = ManualClock::new(t(0));
+    let records = RecordMap::new();
+    let log = Log::default();
+    let a = node(&clock, &records, "a", &log, |b| b);
+    a.start().await.unwrap();
+    let target = a.registry().target("hang", serde_json::json!("h")).unwrap();
+    let trigger = StepTrigger {
+        start: t(1),
+        step_secs: 1,
+    };
+    let spec = JobSpec::new(target, trigger)
+        .id("h")
+        .max_instances(1)
+        .max_instances_across_nodes(true);
+    a.add_job(spec).await.unwrap();
+    clock.set(t(1));
+    until("the first run starts on a", || log.len() == 1).await;
+    a.pause().unwrap();
+
+    let b = node(&clock, &records, "b", &log, |b| b);
+    let mut events = b.subscribe(EventMask::JOB_MAX_INSTANCES | EventMask::JOB_SUBMITTED);
+    b.start().await.unwrap();
+    clock.set(t(2));
+    let Event::JobMaxInstances(refused) = next(&mut events, EventMask::ALL).await else {
+        panic!("b's fire was not refused")
+    };
+    assert_eq!(&*refused.job_id, "h");
+    assert_eq!(&*refused.scheduled_run_times, [t(2)]);
+    let job = b.get_job("h", None).await.unwrap().unwrap();
+    assert_eq!(job.next_run_time(), Some(t(3)), "the schedule moved on");
+    let inflight = futures_now(records.inflight_runs());
+    assert_eq!(inflight.len(), 1, "{inflight:?}");
+    assert_eq!((&*inflight[0].node, inflight[0].run_time), ("a", t(1)));
+
+    a.shutdown(false).await.unwrap();
+    clock.set(t(3));
+    let Event::JobSubmitted(admitted) = next(&mut events, EventMask::ALL).await else {
+        panic!("b's fire was refused although a left")
+    };
+    assert_eq!(&*admitted.scheduled_run_times, [t(3)]);
+    until("the second run starts on b", || log.len() == 2).await;
+    until("a's entry is cleared, not run again", || {
+        let inflight = futures_now(records.inflight_runs());
+        inflight.len() == 1 && inflight[0].node == "b" && inflight[0].run_time == t(3)
+    })
+    .await;
+    assert_eq!(log.len(), 2, "{:?}", log.entries());
+    b.shutdown(false).await.unwrap();
+}
+
 /// Reads a record-level call that answers at once (the model backend does).
 fn futures_now<T>(
     call: impl std::future::Future<Output = scheduler_core::Result<Vec<T>>>,

@@ -66,9 +66,19 @@ impl Scheduler {
             for (job, executor, outcome, fire) in fires.by_ref().take(size) {
                 match answers.get(job.id()) {
                     Some(FireAnswer::Committed) => {
-                        if shared && job.recover_lost_runs() {
+                        if shared && super::records_runs_in_flight(&job) {
                             self.track_runs(alias, job.id_arc(), &fire.run_times);
                         }
+                        self.fired(alias, &*executor, job, outcome, fire)
+                    }
+                    // The schedule moved on; the runs are skipped, as a node's own limit
+                    // skips them.
+                    Some(FireAnswer::Refused) => {
+                        self.refused_across_nodes(alias, &job, &fire.run_times);
+                        let fire = Fire {
+                            run_times: Vec::new(),
+                            ..fire
+                        };
                         self.fired(alias, &*executor, job, outcome, fire)
                     }
                     Some(FireAnswer::Stale) => tracing::debug!(

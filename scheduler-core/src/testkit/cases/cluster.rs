@@ -87,6 +87,7 @@ pub async fn cluster_claims_are_exclusive(f: &Fixture) -> anyhow::Result<()> {
                         expected_revision: row.revision,
                         write: Some(moved),
                         inflight: None,
+                        max_inflight: None,
                     };
                     let answers = raw.commit_raw(std::slice::from_ref(&commit)).await?;
                     // The claim held, so no other node can have fired the row in between.
@@ -383,6 +384,7 @@ pub async fn cluster_inflight_is_written_iff_the_commit_applies(f: &Fixture) -> 
             expected_revision: expected,
             write: Some(next),
             inflight: Some(("n1".into(), runs.clone())),
+            max_inflight: None,
         });
     }
     let answers = a.commit_raw(&commits).await?;
@@ -496,23 +498,157 @@ async fn commit_inflight(
     node: &str,
     runs: &[DateTime<Utc>],
 ) -> anyhow::Result<()> {
+    let answer = commit_limited(raw, id, node, runs, None).await?;
+    ensure!(
+        answer == FireAnswer::Committed,
+        "commit of {id}: {answer:?}"
+    );
+    Ok(())
+}
+
+/// Commits a fire of `id` at its current revision, moving its run time a minute on, with
+/// runs in flight on `node` admitted only below `max_inflight`; answers the store's answer.
+async fn commit_limited(
+    raw: &dyn RawRecords,
+    id: &str,
+    node: &str,
+    runs: &[DateTime<Utc>],
+    max_inflight: Option<u32>,
+) -> anyhow::Result<FireAnswer> {
     let row = raw
         .get_raw(id)
         .await?
         .with_context(|| format!("{id} missing"))?;
     let mut next = row.clone();
     next.revision = row.revision + 1;
+    next.next_run_time = row.next_run_time.map(|t| t + TimeDelta::minutes(1));
     let commit = RecordFireCommit {
         id: id.into(),
-        due_at: at(0),
+        due_at: row.next_run_time.unwrap_or(at(0)),
         expected_revision: row.revision,
         write: Some(next),
         inflight: Some((node.into(), runs.to_vec())),
+        max_inflight,
     };
     let answers = raw.commit_raw(std::slice::from_ref(&commit)).await?;
+    answers
+        .get(id)
+        .with_context(|| format!("no answer for {id}"))
+}
+
+/// Writes a heartbeat for each of `nodes`.
+async fn beat(raw: &dyn RawRecords, nodes: &[&str]) -> anyhow::Result<()> {
+    for id in nodes {
+        let node = NodeRecord {
+            id: (*id).into(),
+            last_seen: at(0),
+            info: "{}".into(),
+        };
+        raw.heartbeat(&node).await?;
+    }
+    Ok(())
+}
+
+/// The job's in-flight entries as (node, run time), sorted.
+async fn entries_of(
+    raw: &dyn RawRecords,
+    id: &str,
+) -> anyhow::Result<Vec<(String, DateTime<Utc>)>> {
+    let mut entries: Vec<_> = raw
+        .inflight_runs()
+        .await?
+        .into_iter()
+        .filter(|r| r.job_id == id)
+        .map(|r| (r.node, r.run_time))
+        .collect();
+    entries.sort();
+    Ok(entries)
+}
+
+/// `max_inflight` across two handles (nodes): the second node's fire is refused while the
+/// first node's run is in flight (its schedule still moves on, and nothing is recorded), and
+/// admitted once that run is finished; a stale commit stays stale.
+pub async fn cluster_max_inflight_bounds_runs_across_nodes(f: &Fixture) -> anyhow::Result<()> {
+    if !clustered(f) {
+        return Ok(());
+    }
+    let (a, _, b) = two_handles(f).await?;
+    beat(a, &["n1", "n2"]).await?;
+    add_due(f, &["j", "other"]).await?;
+    commit_inflight(a, "other", "n2", &[at(0)]).await?;
+    let first = commit_limited(a, "j", "n1", &[at(0)], Some(1)).await?;
+    ensure!(first == FireAnswer::Committed, "first fire: {first:?}");
+
+    let before = b.get_raw("j").await?.context("j missing")?;
+    let second = commit_limited(&*b, "j", "n2", &[at(60)], Some(1)).await?;
+    ensure!(second == FireAnswer::Refused, "second fire: {second:?}");
+    let after = b.get_raw("j").await?.context("j missing")?;
     ensure!(
-        answers.get(id) == Some(FireAnswer::Committed),
-        "commit of {id}"
+        after.revision == before.revision + 1 && after.next_run_time == Some(at(120)),
+        "a refused fire still moves the schedule on: {before:?} -> {after:?}"
     );
+    let entries = entries_of(&*b, "j").await?;
+    ensure!(
+        entries == [("n1".to_owned(), at(0))],
+        "a refused fire records nothing: {entries:?}"
+    );
+    let roomier = commit_limited(&*b, "j", "n2", &[at(120)], Some(2)).await?;
+    ensure!(
+        roomier == FireAnswer::Committed,
+        "below a limit of 2: {roomier:?}"
+    );
+    b.finish_run("j", at(120)).await?;
+
+    a.finish_run("j", at(0)).await?;
+    let third = commit_limited(&*b, "j", "n2", &[at(180)], Some(1)).await?;
+    ensure!(
+        third == FireAnswer::Committed,
+        "after finish_run: {third:?}"
+    );
+    let entries = entries_of(a, "j").await?;
+    ensure!(
+        entries == [("n2".to_owned(), at(180))],
+        "entries {entries:?}"
+    );
+
+    let row = a.get_raw("j").await?.context("j missing")?;
+    let stale = RecordFireCommit {
+        id: "j".into(),
+        due_at: at(0),
+        expected_revision: row.revision + 7,
+        write: Some(row.clone()),
+        inflight: Some(("n1".into(), vec![at(240)])),
+        max_inflight: Some(5),
+    };
+    let answers = a.commit_raw(std::slice::from_ref(&stale)).await?;
+    ensure!(answers.get("j") == Some(FireAnswer::Stale), "{answers:?}");
+    ensure!(entries_of(a, "j").await?.len() == 1);
+    Ok(())
+}
+
+/// Entries of a node whose heartbeat is gone ([`remove_node`](RawRecords::remove_node), or
+/// never written) do not count against `max_inflight`: a dead node's runs do not block
+/// the job for ever.
+pub async fn cluster_max_inflight_ignores_removed_nodes(f: &Fixture) -> anyhow::Result<()> {
+    if !clustered(f) {
+        return Ok(());
+    }
+    let (a, _, b) = two_handles(f).await?;
+    beat(a, &["dead", "n1"]).await?;
+    add_due(f, &["j"]).await?;
+    commit_inflight(a, "j", "dead", &[at(0), at(1)]).await?;
+    commit_inflight(a, "j", "unlisted", &[at(2)]).await?;
+    let blocked = commit_limited(&*b, "j", "n1", &[at(60)], Some(2)).await?;
+    ensure!(
+        blocked == FireAnswer::Refused,
+        "while dead is listed: {blocked:?}"
+    );
+    ensure!(b.remove_node("dead", at(0)).await?, "dead not removed");
+    let admitted = commit_limited(&*b, "j", "n1", &[at(120)], Some(1)).await?;
+    ensure!(
+        admitted == FireAnswer::Committed,
+        "after remove_node: {admitted:?}"
+    );
+    ensure!(entries_of(a, "j").await?.len() == 4);
     Ok(())
 }

@@ -244,7 +244,7 @@ pub async fn racing_fire_commits_on_two_handles_apply_once(f: &Fixture) -> anyho
                 match answers.get(&c.job_id) {
                     Some(FireAnswer::Committed) => won.push(c),
                     Some(FireAnswer::Stale) => {}
-                    None => bail!("no answer for {:?}", c.job_id),
+                    other => bail!("answer {other:?} for {:?} (no limit given)", c.job_id),
                 }
                 tokio::task::yield_now().await;
             }

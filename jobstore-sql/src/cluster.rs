@@ -211,12 +211,52 @@ impl ClusterQueries {
             self.runs_table,
             rows.join(", ")
         );
-        sql(match self.dialect {
+        sql(self.on_conflict(insert))
+    }
+
+    /// Records `runs` runs in flight as [`record_runs`](Self::record_runs) does, but only
+    /// while fewer than a limit of the job's runs are in flight on nodes that have a
+    /// heartbeat row. Arguments: the runs' (job id, run time, node), then the job id and the
+    /// limit. Run after the job's fire commit, whose row lock orders it against the job's
+    /// other commits; the count is a derived table, as MySQL reads the table it inserts into.
+    pub(crate) fn record_runs_below(&self, runs: usize) -> SqlStr {
+        let mut next = 1;
+        let rows: Vec<String> = (0..runs)
+            .map(|i| {
+                let p = placeholders(self.dialect, next, 3);
+                next += 3;
+                if i == 0 {
+                    format!(
+                        "SELECT {} AS job_id, {} AS run_micros, {} AS node",
+                        p[0], p[1], p[2]
+                    )
+                } else {
+                    format!("SELECT {}", p.join(", "))
+                }
+            })
+            .collect();
+        let bound = placeholders(self.dialect, next, 2);
+        let insert = format!(
+            "INSERT INTO {runs} (job_id, run_micros, node) SELECT fired.job_id, \
+             fired.run_micros, fired.node FROM ({rows}) fired, (SELECT COUNT(*) AS n FROM {runs} \
+             r JOIN {nodes} l ON l.id = r.node WHERE r.job_id = {job}) live WHERE live.n < {limit}",
+            runs = self.runs_table,
+            nodes = self.nodes_table,
+            rows = rows.join(" UNION ALL "),
+            job = bound[0],
+            limit = bound[1],
+        );
+        sql(self.on_conflict(insert))
+    }
+
+    /// `insert` into the runs table, giving a run recorded already to the node named now.
+    fn on_conflict(&self, insert: String) -> String {
+        match self.dialect {
             Dialect::Postgres | Dialect::Sqlite => format!(
                 "{insert} ON CONFLICT (job_id, run_micros) DO UPDATE SET node = excluded.node"
             ),
             Dialect::MySql => format!("{insert} ON DUPLICATE KEY UPDATE node = VALUES(node)"),
-        })
+        }
     }
 
     /// The statements that create the nodes and runs tables if they are missing.
@@ -472,25 +512,35 @@ impl SqlRecords {
     }
 
     /// The step that records `node`'s `runs` of `job_id` in flight, run only if the step before
-    /// it (the job's fire commit) applied.
+    /// it (the job's fire commit) applied; with `max_inflight`, only while fewer of the job's
+    /// runs are in flight on listed nodes (it then changes no row when refused).
     pub(crate) fn inflight_step(
         &self,
         job_id: &str,
         node: &str,
         runs: &[DateTime<Utc>],
+        max_inflight: Option<u32>,
     ) -> Result<Option<Step>> {
         if runs.is_empty() {
             return Ok(None);
         }
         self.check_node_id(node)?;
-        let mut args = Vec::with_capacity(runs.len() * 3);
+        let mut args = Vec::with_capacity(runs.len() * 3 + 2);
         for run in runs {
             args.push(Arg::Text(job_id.to_owned()));
             args.push(Arg::Int(to_micros(*run)));
             args.push(Arg::Text(node.to_owned()));
         }
+        let sql = match max_inflight {
+            Some(limit) => {
+                args.push(Arg::Text(job_id.to_owned()));
+                args.push(Arg::Int(i64::from(limit)));
+                self.cluster.record_runs_below(runs.len())
+            }
+            None => self.cluster.record_runs(runs.len()),
+        };
         Ok(Some(Step {
-            sql: self.cluster.record_runs(runs.len()),
+            sql,
             args,
             fetch: None,
             if_applied: true,

@@ -677,6 +677,8 @@ impl RecordStore for SqlRecords {
         order.sort_by(|a, b| a.id.cmp(&b.id));
         // Each commit's id, with the index of its conditional step.
         let mut ids: Vec<(Arc<str>, usize)> = Vec::with_capacity(order.len());
+        // The step recording the runs of each commit with an instance limit.
+        let mut limited: HashMap<Arc<str>, usize> = HashMap::new();
         let mut steps = Vec::with_capacity(order.len());
         for commit in order {
             let expected = Arg::Int(revision_column(commit.expected_revision));
@@ -697,10 +699,14 @@ impl RecordStore for SqlRecords {
             ids.push((commit.id.clone(), steps.len()));
             steps.push(step);
             // Runs in flight are recorded in the same transaction, right after their commit,
-            // and only if it applied.
+            // and only if it applied (and, with a limit, only below it).
             if let Some((node, runs)) = &commit.inflight
-                && let Some(step) = self.inflight_step(&commit.id, node, runs)?
+                && let Some(step) =
+                    self.inflight_step(&commit.id, node, runs, commit.max_inflight)?
             {
+                if commit.max_inflight.is_some() {
+                    limited.insert(commit.id.clone(), steps.len());
+                }
                 steps.push(step);
             }
         }
@@ -712,12 +718,15 @@ impl RecordStore for SqlRecords {
         let outcomes = self
             .bounded("committing due jobs", pool.transaction(steps))
             .await?;
+        let changed =
+            |step: usize| matches!(outcomes.get(step), Some(Outcome::Affected(n)) if *n > 0);
         for (id, step) in ids {
-            let applied = matches!(outcomes.get(step), Some(Outcome::Affected(n)) if *n > 0);
-            let answer = if applied {
-                FireAnswer::Committed
-            } else {
+            let answer = if !changed(step) {
                 FireAnswer::Stale
+            } else if limited.get(&id).is_some_and(|&runs| !changed(runs)) {
+                FireAnswer::Refused
+            } else {
+                FireAnswer::Committed
             };
             answers.insert(id, answer);
         }

@@ -214,6 +214,12 @@ impl RedisRecords {
 
     /// Answers of a script that answers 0 or 1 per group, checked for length.
     fn flags(&self, what: &str, answers: Vec<i64>, expected: usize) -> Result<Vec<bool>> {
+        let answers = self.one_each(what, answers, expected)?;
+        Ok(answers.into_iter().map(|a| a == 1).collect())
+    }
+
+    /// `answers`, if the script answered `expected` of them.
+    fn one_each(&self, what: &str, answers: Vec<i64>, expected: usize) -> Result<Vec<i64>> {
         if answers.len() != expected {
             return Err(Error::new(
                 ErrorKind::Backend,
@@ -224,7 +230,7 @@ impl RedisRecords {
                 ),
             ));
         }
-        Ok(answers.into_iter().map(|a| a == 1).collect())
+        Ok(answers)
     }
 
     async fn connect(&self) -> Result<ConnectionManager> {
@@ -712,6 +718,7 @@ impl RecordStore for RedisRecords {
                     &score,
                     b"",
                     b"",
+                    b"",
                 ],
             )
             .await?;
@@ -770,10 +777,18 @@ impl RecordStore for RedisRecords {
                     None => String::new(),
                 })
                 .collect();
-            let mut args: Vec<&[u8]> = Vec::with_capacity(1 + chunk.len() * 8);
+            let limits: Vec<String> = chunk
+                .iter()
+                .map(|c| c.max_inflight.map(|n| n.to_string()).unwrap_or_default())
+                .collect();
+            let mut args: Vec<&[u8]> = Vec::with_capacity(1 + chunk.len() * 9);
             args.push(b"-");
-            for (((commit, (expected, revision)), score), runs) in
-                chunk.iter().zip(&numbers).zip(&scores).zip(&runs)
+            for ((((commit, (expected, revision)), score), runs), limit) in chunk
+                .iter()
+                .zip(&numbers)
+                .zip(&scores)
+                .zip(&runs)
+                .zip(&limits)
             {
                 let (mode, json): (&[u8], &[u8]) = match &commit.write {
                     Some(write) => (b"w", write.json.as_bytes()),
@@ -792,17 +807,18 @@ impl RecordStore for RedisRecords {
                     score.as_slice(),
                     node.as_bytes(),
                     runs.as_bytes(),
+                    limit.as_bytes(),
                 ]);
             }
             let applied: Vec<i64> = self
                 .script("commit fires", &scripts::CONDITIONAL, &args)
                 .await?;
-            let applied = self.flags("fire commit", applied, chunk.len())?;
+            let applied = self.one_each("fire commit", applied, chunk.len())?;
             for (commit, applied) in chunk.iter().zip(applied) {
-                let answer = if applied {
-                    FireAnswer::Committed
-                } else {
-                    FireAnswer::Stale
+                let answer = match applied {
+                    1 => FireAnswer::Committed,
+                    2 => FireAnswer::Refused,
+                    _ => FireAnswer::Stale,
                 };
                 answers.insert(Arc::clone(&commit.id), answer);
             }

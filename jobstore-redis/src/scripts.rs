@@ -65,22 +65,43 @@ return 1
 });
 
 /// `ARGV[1]`: `p` to publish a wake-up when a write gives a row a run time (updates), `-`
-/// not to (fire commits, which only move run times later). Then groups of 8 arguments: id,
+/// not to (fire commits, which only move run times later). Then groups of 9 arguments: id,
 /// expected revision, `w` (write) or `d` (delete), JSON, revision, score (`""`: paused), the
-/// node the fired runs are in flight on (`""`: none), and their run times (integer
-/// microseconds joined by `,`). Each group applies only if the row's record exists and its
-/// revision is the expected one, and then also clears the row's claim and records the runs
-/// in flight; answers 1 (applied) or 0 per group. Conditional updates and fire commits both
-/// run it.
+/// node the fired runs are in flight on (`""`: none), their run times (integer microseconds
+/// joined by `,`), and the job's instance limit across nodes (`""`: none). Each group applies
+/// only if the row's record exists and its revision is the expected one, and then also clears
+/// the row's claim and records the runs in flight; answers 1 (applied), 0 (not applied) or 2
+/// (applied, but the runs were not recorded: the job already had as many runs in flight on
+/// nodes listed in the nodes hash as its limit) per group. Conditional updates and fire
+/// commits both run it. The in-flight runs are counted by reading the whole in-flight hash,
+/// once per call and only when a group has a limit.
 pub(crate) static CONDITIONAL: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 local out = {}
 local scheduled = false
-for i = 2, #ARGV, 8 do
+local live = nil
+local function live_runs(id)
+  if live == nil then
+    live = {}
+    local listed = {}
+    local entries = redis.call('HGETALL', KEYS[5])
+    for j = 1, #entries, 2 do
+      local job = string.match(entries[j], '^%-?%d+|(.*)$')
+      local node = entries[j + 1]
+      if listed[node] == nil then
+        listed[node] = redis.call('HEXISTS', KEYS[6], node) == 1
+      end
+      if job and listed[node] then live[job] = (live[job] or 0) + 1 end
+    end
+  end
+  return live[id] or 0
+end
+for i = 2, #ARGV, 9 do
   local id = ARGV[i]
   local current = redis.call('HGET', KEYS[3], id) or '0'
   if redis.call('HEXISTS', KEYS[1], id) == 1 and current == ARGV[i + 1] then
+    local admitted = ARGV[i + 8] == '' or live_runs(id) < tonumber(ARGV[i + 8])
     redis.call('HDEL', KEYS[4], id)
     if ARGV[i + 2] == 'd' then
       redis.call('HDEL', KEYS[1], id)
@@ -96,12 +117,16 @@ for i = 2, #ARGV, 8 do
         redis.call('ZREM', KEYS[2], id)
       end
     end
-    if ARGV[i + 6] ~= '' then
-      for run in string.gmatch(ARGV[i + 7], '[^,]+') do
-        redis.call('HSET', KEYS[5], run .. '|' .. id, ARGV[i + 6])
+    if not admitted then
+      out[#out + 1] = 2
+    else
+      if ARGV[i + 6] ~= '' then
+        for run in string.gmatch(ARGV[i + 7], '[^,]+') do
+          redis.call('HSET', KEYS[5], run .. '|' .. id, ARGV[i + 6])
+        end
       end
+      out[#out + 1] = 1
     end
-    out[#out + 1] = 1
   else
     out[#out + 1] = 0
   end

@@ -10,16 +10,31 @@
 //!   document, set by the fire commit's own conditional update (so an entry exists exactly
 //!   when the commit applied) and unset when the run ends. Keys are fields, not array
 //!   elements, so that each entry is read and moved by a conditional update of its own path.
+//! * A fire commit with an instance limit reads the job's entries and the listed nodes, and
+//!   writes only if the job is still at its revision and every entry it read is unchanged
+//!   (entries are added only by commits, which change the revision): the count it read is
+//!   then the count at the write. `$expr` would count in the filter itself, but the test
+//!   server evaluates it wrongly when combined with `_id`.
+
+use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use mongodb::Collection;
 use mongodb::bson::{Bson, Document, doc};
 use scheduler_core::Result;
-use scheduler_core::store::{Claim, InflightRun, NodeRecord, StoredRecord, from_micros, to_micros};
+use scheduler_core::store::{
+    Claim, FireAnswer, FireAnswers, InflightRun, NodeRecord, RecordFireCommit, StoredRecord,
+    from_micros, to_micros,
+};
 
 use crate::records::{
-    MongoRecords, field, from_document, id_of, integer, micros_bson, scheduled_until,
+    MongoRecords, conditional, field, from_document, id_of, integer, micros_bson, scheduled_until,
+    write_update,
 };
+
+/// Reads of a job's runs in flight per limited fire commit before the fire is refused instead:
+/// each further read follows a run that finished (or was adopted) meanwhile.
+const LIMITED_ROUNDS: usize = 4;
 
 /// Rounds of "find candidates, claim those still claimable" per call: a round only falls
 /// short when another node claimed some candidates in between.
@@ -284,5 +299,94 @@ impl MongoRecords {
 
     pub(crate) async fn all_inflight(&self) -> Result<Vec<InflightRun>> {
         self.inflight_entries().await
+    }
+
+    /// Commits fires that carry an instance limit, one after another (see the module docs).
+    pub(crate) async fn commit_limited(
+        &self,
+        commits: &[&RecordFireCommit],
+    ) -> Result<FireAnswers> {
+        let listed: HashSet<String> = self
+            .node_documents()
+            .await?
+            .into_iter()
+            .map(|n| n.id)
+            .collect();
+        let mut answers = FireAnswers::with_capacity(commits.len());
+        for commit in commits {
+            let answer = self.commit_below_limit(commit, &listed).await?;
+            answers.insert(commit.id.clone(), answer);
+        }
+        Ok(answers)
+    }
+
+    async fn commit_below_limit(
+        &self,
+        commit: &RecordFireCommit,
+        listed: &HashSet<String>,
+    ) -> Result<FireAnswer> {
+        let coll = self.coll()?;
+        let limit = commit.max_inflight.map_or(usize::MAX, |n| n as usize);
+        let at_revision = conditional(&commit.id, commit.expected_revision)?;
+        for _ in 0..LIMITED_ROUNDS {
+            let read = coll
+                .find_one(at_revision.clone())
+                .projection(doc! { field::INFLIGHT: 1 });
+            let Some(job) = self.call("reading a job's runs in flight", read).await? else {
+                return Ok(FireAnswer::Stale);
+            };
+            let runs = match job.get(field::INFLIGHT) {
+                Some(Bson::Document(runs)) => runs.clone(),
+                _ => Document::new(),
+            };
+            let live = runs
+                .values()
+                .filter(|node| matches!(node, Bson::String(n) if listed.contains(n)))
+                .count();
+            if live >= limit {
+                break;
+            }
+            let mut unchanged = at_revision.clone();
+            for (key, node) in &runs {
+                unchanged.insert(format!("{}.{key}", field::INFLIGHT), node.clone());
+            }
+            if self
+                .apply_fire(unchanged, commit, commit.inflight.as_ref())
+                .await?
+            {
+                return Ok(FireAnswer::Committed);
+            }
+        }
+        // At the limit (or the entries kept changing): the schedule still moves on.
+        Ok(if self.apply_fire(at_revision, commit, None).await? {
+            FireAnswer::Refused
+        } else {
+            FireAnswer::Stale
+        })
+    }
+
+    /// Writes `commit` where `filter` matches, recording `inflight`; answers whether it did.
+    async fn apply_fire(
+        &self,
+        filter: Document,
+        commit: &RecordFireCommit,
+        inflight: Option<&(String, Vec<DateTime<Utc>>)>,
+    ) -> Result<bool> {
+        let coll = self.coll()?;
+        Ok(match &commit.write {
+            Some(write) => {
+                let update = write_update(write, inflight)?;
+                let result = self
+                    .call("committing a fire", coll.update_one(filter, update))
+                    .await?;
+                result.matched_count == 1
+            }
+            None => {
+                let result = self
+                    .call("committing a fire", coll.delete_one(filter))
+                    .await?;
+                result.deleted_count == 1
+            }
+        })
     }
 }

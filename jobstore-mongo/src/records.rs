@@ -456,7 +456,7 @@ fn job_fields(record: &StoredRecord) -> Result<Document> {
 /// The update that writes `record` over a stored job: its fields set, its claim cleared (every
 /// write of a job does), its runs in flight kept, and `inflight` runs added on their node.
 /// Fields an operator added stay.
-fn write_update(
+pub(crate) fn write_update(
     record: &StoredRecord,
     inflight: Option<&(String, Vec<DateTime<Utc>>)>,
 ) -> Result<Document> {
@@ -556,7 +556,7 @@ pub(crate) fn scheduled_until(until: DateTime<Utc>) -> Document {
     doc! { field::NEXT_RUN_TIME: { "$gte": first, "$lte": to_micros(until) } }
 }
 
-fn conditional(id: &str, expected_revision: u64) -> Result<Document> {
+pub(crate) fn conditional(id: &str, expected_revision: u64) -> Result<Document> {
     Ok(doc! { field::ID: id, field::REVISION: revision_bson(expected_revision)? })
 }
 
@@ -826,7 +826,8 @@ impl RecordStore for MongoRecords {
         // Independent conditional writes: as many in flight as the pool has connections.
         let in_flight = usize::try_from(self.settings.max_pool_size).unwrap_or(1);
         let mut tasks = tokio::task::JoinSet::new();
-        let mut pending = commits.iter();
+        // Commits with an instance limit read before they write (see `commit_limited`).
+        let mut pending = commits.iter().filter(|c| c.max_inflight.is_none());
         loop {
             while tasks.len() < in_flight {
                 let Some(commit) = pending.next() else { break };
@@ -867,6 +868,18 @@ impl RecordStore for MongoRecords {
                 }
                 Err(_) => {
                     first_error.get_or_insert_with(|| self.timed_out("committing a fire"));
+                }
+            }
+        }
+        let limited: Vec<&RecordFireCommit> = commits
+            .iter()
+            .filter(|c| c.max_inflight.is_some())
+            .collect();
+        if !limited.is_empty() {
+            match self.commit_limited(&limited).await {
+                Ok(more) => answers.extend(more),
+                Err(e) => {
+                    first_error.get_or_insert(e);
                 }
             }
         }

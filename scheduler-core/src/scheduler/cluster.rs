@@ -79,6 +79,10 @@ impl ClusterSettings {
     }
 }
 
+/// The most ended runs whose in-flight entry is kept for another removal attempt; beyond it
+/// (a store down for long under many runs) an entry stays until this node leaves.
+const MAX_UNFINISHED: usize = 100_000;
+
 /// `<hostname>-<pid>-<4 random hex digits>`: unique per running scheduler, readable.
 pub(super) fn default_node_id() -> String {
     let (high, _) = uuid::Uuid::new_v4().as_u64_pair();
@@ -97,6 +101,10 @@ pub(super) struct ClusterState {
     inflight: Mutex<HashSet<RunKey>>,
     /// `inflight`'s size, read without the lock on every run's end.
     inflight_len: AtomicUsize,
+    /// Ended runs whose in-flight entry could not be removed, retried at each heartbeat: left
+    /// behind, an entry would count against its job's `max_instances` across nodes for as
+    /// long as this node lives. At most [`MAX_UNFINISHED`].
+    unfinished: Mutex<Vec<RunKey>>,
     /// The other nodes seen on each shared store (for `NodeJoined`). Bounded by the nodes.
     peers: Mutex<HashMap<Arc<str>, HashSet<String>>>,
     /// Bumped at every start: a heartbeat task of an earlier start stops.
@@ -218,7 +226,9 @@ impl Scheduler {
                     .await
             };
             if let Err(e) = finished.await {
-                // The entry stays: if this node dies, the run is run again (at least once).
+                scheduler.finish_later((jobstore.clone(), job_id.clone(), run_time));
+                // The entry stays until a heartbeat retries it: if this node dies first, the
+                // run is run again (at least once).
                 crate::logging::log_warn!(
                     jobstore = %jobstore,
                     job = %job_id,
@@ -228,6 +238,36 @@ impl Scheduler {
                 );
             }
         });
+    }
+
+    /// Keeps `run` to remove its in-flight entry at the next heartbeat.
+    fn finish_later(&self, run: RunKey) {
+        let mut unfinished = lock(&self.inner.cluster.unfinished);
+        if unfinished.len() < MAX_UNFINISHED {
+            unfinished.push(run);
+        }
+    }
+
+    /// Removes the in-flight entries on `alias` whose removal failed at their run's end.
+    async fn retry_finished_runs(&self, alias: &Arc<str>, cluster: &dyn ClusterStore) {
+        let retry: Vec<RunKey> = {
+            let mut unfinished = lock(&self.inner.cluster.unfinished);
+            let (mine, others) = unfinished
+                .drain(..)
+                .partition(|(store, _, _)| store == alias);
+            *unfinished = others;
+            mine
+        };
+        for run in retry {
+            let (_, job_id, run_time) = &run;
+            if self
+                .bounded("finish_run", cluster.finish_run(job_id, *run_time))
+                .await
+                .is_err()
+            {
+                self.finish_later(run);
+            }
+        }
     }
 
     /// Writes the first heartbeat on every shared store (before the loop can claim or fire
@@ -319,6 +359,7 @@ impl Scheduler {
             info: node_info(),
         };
         self.bounded("heartbeat", cluster.heartbeat(&beat)).await?;
+        self.retry_finished_runs(alias, cluster).await;
         let inflight = self
             .bounded("inflight_runs", cluster.inflight_runs())
             .await?;

@@ -301,23 +301,31 @@ impl MongoRecords {
         self.inflight_entries().await
     }
 
-    /// Commits fires that carry an instance limit, one after another (see the module docs).
+    /// Commits those of `commits` that carry an instance limit, one after another (see the
+    /// module docs), adding their answers.
     pub(crate) async fn commit_limited(
         &self,
-        commits: &[&RecordFireCommit],
-    ) -> Result<FireAnswers> {
+        commits: &[RecordFireCommit],
+        answers: &mut FireAnswers,
+    ) -> Result<()> {
+        let limited: Vec<&RecordFireCommit> = commits
+            .iter()
+            .filter(|c| c.max_inflight.is_some())
+            .collect();
+        if limited.is_empty() {
+            return Ok(());
+        }
         let listed: HashSet<String> = self
             .node_documents()
             .await?
             .into_iter()
             .map(|n| n.id)
             .collect();
-        let mut answers = FireAnswers::with_capacity(commits.len());
-        for commit in commits {
+        for commit in limited {
             let answer = self.commit_below_limit(commit, &listed).await?;
             answers.insert(commit.id.clone(), answer);
         }
-        Ok(answers)
+        Ok(())
     }
 
     async fn commit_below_limit(

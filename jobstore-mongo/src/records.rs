@@ -871,17 +871,8 @@ impl RecordStore for MongoRecords {
                 }
             }
         }
-        let limited: Vec<&RecordFireCommit> = commits
-            .iter()
-            .filter(|c| c.max_inflight.is_some())
-            .collect();
-        if !limited.is_empty() {
-            match self.commit_limited(&limited).await {
-                Ok(more) => answers.extend(more),
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                }
-            }
+        if let Err(e) = self.commit_limited(commits, &mut answers).await {
+            first_error.get_or_insert(e);
         }
         match first_error {
             // Nothing is known to have applied: the whole call failed (and is retried).

@@ -198,13 +198,10 @@ impl ClusterQueries {
     /// Records `runs` runs in flight (job id, run time, node); a run recorded already is
     /// given to the node named now.
     pub(crate) fn record_runs(&self, runs: usize) -> SqlStr {
-        let mut next = 1;
-        let rows: Vec<String> = (0..runs)
-            .map(|_| {
-                let p = placeholders(self.dialect, next, 3);
-                next += 3;
-                format!("({})", p.join(", "))
-            })
+        let rows: Vec<String> = self
+            .run_placeholders(runs)
+            .iter()
+            .map(|p| format!("({})", p.join(", ")))
             .collect();
         let insert = format!(
             "INSERT INTO {} (job_id, run_micros, node) VALUES {}",
@@ -220,11 +217,11 @@ impl ClusterQueries {
     /// limit. Run after the job's fire commit, whose row lock orders it against the job's
     /// other commits; the count is a derived table, as MySQL reads the table it inserts into.
     pub(crate) fn record_runs_below(&self, runs: usize) -> SqlStr {
-        let mut next = 1;
-        let rows: Vec<String> = (0..runs)
-            .map(|i| {
-                let p = placeholders(self.dialect, next, 3);
-                next += 3;
+        let rows: Vec<String> = self
+            .run_placeholders(runs)
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
                 if i == 0 {
                     format!(
                         "SELECT {} AS job_id, {} AS run_micros, {} AS node",
@@ -235,7 +232,7 @@ impl ClusterQueries {
                 }
             })
             .collect();
-        let bound = placeholders(self.dialect, next, 2);
+        let bound = placeholders(self.dialect, 1 + 3 * runs, 2);
         let insert = format!(
             "INSERT INTO {runs} (job_id, run_micros, node) SELECT fired.job_id, \
              fired.run_micros, fired.node FROM ({rows}) fired, (SELECT COUNT(*) AS n FROM {runs} \
@@ -247,6 +244,13 @@ impl ClusterQueries {
             limit = bound[1],
         );
         sql(self.on_conflict(insert))
+    }
+
+    /// The placeholders of `runs` runs' (job id, run time, node), three each, in order.
+    fn run_placeholders(&self, runs: usize) -> Vec<Vec<String>> {
+        (0..runs)
+            .map(|i| placeholders(self.dialect, 1 + 3 * i, 3))
+            .collect()
     }
 
     /// `insert` into the runs table, giving a run recorded already to the node named now.

@@ -37,7 +37,7 @@ pub fn builder(url: impl AsRef<str>) -> SqlStoreBuilder {
     SqlStoreBuilder {
         url: url.as_ref().to_owned(),
         table: DEFAULT_TABLE.to_owned(),
-        max_connections: 5,
+        max_connections: 3,
         acquire_timeout: Duration::from_secs(5),
         call_timeout: Duration::from_secs(10),
     }
@@ -75,9 +75,11 @@ impl SqlStoreBuilder {
         self
     }
 
-    /// The most connections the store opens (default 5; SQLite in memory always uses one).
-    /// On PostgreSQL a started store also holds one connection to LISTEN for wake-ups: count
-    /// `max_connections + 1` per scheduler node against the server's limit (100 by default).
+    /// The most connections the store opens (default 3: the loop, the heartbeat and the runs'
+    /// ends each have one; SQLite in memory always uses one). On PostgreSQL a started store
+    /// also holds one connection to LISTEN for wake-ups: count `max_connections + 1` per
+    /// scheduler node against the server's limit (100 by default, 97 of them for ordinary
+    /// users: 24 nodes with the defaults).
     pub fn max_connections(mut self, max: u32) -> Self {
         self.max_connections = max;
         self

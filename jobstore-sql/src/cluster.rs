@@ -2,8 +2,8 @@
 //! statements per dialect, and the [`SqlRecords`] calls that run them.
 //!
 //! Two tables beside the jobs table, named from it: `<table>_nodes` (one row per scheduler
-//! node: its heartbeat) and `<table>_runs` (runs of jobs with recovery on, in flight on a
-//! node). Claims are three nullable columns of the jobs table (`claimed_by`, `claim_token`,
+//! node: its heartbeat) and `<table>_runs` (runs of jobs with recovery on or `max_instances`
+//! counted across nodes, in flight on a node). Claims are three nullable columns of the jobs table (`claimed_by`, `claim_token`,
 //! `claim_until`), added in place to a table created before them.
 
 use chrono::{DateTime, Utc};

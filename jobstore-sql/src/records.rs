@@ -110,7 +110,8 @@ impl SqlRecords {
         &self.cluster.nodes_table
     }
 
-    /// The table of runs in flight (of jobs with recovery on): `<table>_runs`.
+    /// The table of runs in flight (of jobs with recovery on or counted across nodes):
+    /// `<table>_runs`.
     pub fn runs_table(&self) -> &str {
         &self.cluster.runs_table
     }

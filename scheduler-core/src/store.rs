@@ -316,7 +316,7 @@ pub enum FireAnswer {
     /// The commit applied (the schedule is the commit's outcome), but the fire's runs were
     /// refused: the job already had its [`instance_limit`](FireCommit::instance_limit) of runs
     /// in flight across the nodes, and none was recorded. The scheduler reports the fire as
-    /// [`Event::JobMaxInstances`](crate::Event::JobMaxInstances) and does not run it.
+    /// [`Event::JobMaxInstances`] and does not run it.
     Refused,
 }
 

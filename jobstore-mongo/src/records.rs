@@ -1,6 +1,7 @@
 //! The MongoDB backend: documents, queries and error mapping.
 
 use std::future::IntoFuture;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use scheduler_core::store::{
 use scheduler_core::{Error, ErrorKind, RecordJobStore, Result, StoreContext};
 
 use crate::url::SecretUrl;
+use crate::watch;
 
 /// The fields of a job's document.
 pub(crate) mod field {
@@ -171,6 +173,8 @@ impl MongoJobStoreBuilder {
         Ok(MongoRecords {
             settings: Arc::new(self),
             collection: Mutex::new(None),
+            watcher: Mutex::new(None),
+            change_streams: AtomicBool::new(false),
         })
     }
 
@@ -225,6 +229,19 @@ pub struct MongoRecords {
     settings: Arc<MongoJobStoreBuilder>,
     /// The collection while started; its client owns the connection pool.
     collection: Mutex<Option<Collection<Document>>>,
+    /// The change-stream task while started on a server that has change streams.
+    watcher: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Whether the server has change streams (its `hello` at `start`): the store then
+    /// [`notifies`](Capabilities::notifies).
+    change_streams: AtomicBool,
+}
+
+impl Drop for MongoRecords {
+    fn drop(&mut self) {
+        // The task holds the context (and through it the scheduler's wake-up); it must not
+        // outlive the store.
+        self.stop_watcher();
+    }
 }
 
 impl MongoRecords {
@@ -249,6 +266,68 @@ impl MongoRecords {
             .unwrap_or_else(|p| p.into_inner())
             .clone()
             .ok_or_else(|| Error::scheduler_state("the MongoDB job store is used before start()"))
+    }
+
+    /// Asks the server whether it has change streams (`hello`, or `isMaster` on servers
+    /// older than 4.4.2, which answers the same fields); when it has, opens one on the jobs
+    /// collection (here, so that writes after `start` returns wake this store) and leaves a
+    /// task waking `ctx` on it, reopening it when lost. A server that answers neither is taken
+    /// for one without change streams: the store polls.
+    async fn start_watcher(&self, coll: &Collection<Document>, ctx: &StoreContext) {
+        self.stop_watcher();
+        let admin = coll.client().database("admin");
+        let mut answer = None;
+        for command in ["hello", "isMaster"] {
+            let asked = admin.run_command(doc! { command: 1 });
+            match self.call("asking the server what it is", asked).await {
+                Ok(hello) => {
+                    answer = Some(hello);
+                    break;
+                }
+                Err(e) => tracing::debug!(command, error = %e, "the server did not answer"),
+            }
+        }
+        let streams = answer.as_ref().is_some_and(watch::has_change_streams);
+        self.change_streams.store(streams, Ordering::Release);
+        if !streams {
+            tracing::debug!(
+                url = self.redacted_url(),
+                "a standalone MongoDB server has no change streams: other schedulers' changes \
+                 are seen by polling, within max_wait"
+            );
+            return;
+        }
+        let timeout = self.settings.call_timeout;
+        let first = match watch::open(coll, timeout).await {
+            Ok(stream) => Some(stream),
+            Err(e) => {
+                tracing::warn!(
+                    url = self.redacted_url(),
+                    error = %e,
+                    "cannot open the MongoDB change stream yet; retrying in the background"
+                );
+                None
+            }
+        };
+        let task = tokio::spawn(watch::listen(
+            coll.clone(),
+            ctx.clone(),
+            first,
+            timeout,
+            self.redacted_url().to_owned(),
+        ));
+        *self.watcher.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
+    }
+
+    fn stop_watcher(&self) {
+        let task = self
+            .watcher
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(task) = task {
+            task.abort();
+        }
     }
 
     /// Runs one call to the server within the call timeout, mapping its errors.
@@ -561,7 +640,7 @@ fn conditional(id: &str, expected_revision: u64) -> Result<Document> {
 }
 
 impl RecordStore for MongoRecords {
-    async fn start(&self, _ctx: &StoreContext) -> Result<()> {
+    async fn start(&self, ctx: &StoreContext) -> Result<()> {
         let settings = &self.settings;
         let mut options = match tokio::time::timeout(
             settings.call_timeout,
@@ -612,11 +691,13 @@ impl RecordStore for MongoRecords {
             }
             Err(e) => return Err(e),
         }
+        self.start_watcher(&coll, ctx).await;
         *self.collection.lock().unwrap_or_else(|p| p.into_inner()) = Some(coll);
         Ok(())
     }
 
     async fn shutdown(&self) -> Result<()> {
+        self.stop_watcher();
         let coll = self
             .collection
             .lock()
@@ -686,8 +767,9 @@ impl RecordStore for MongoRecords {
     }
 
     fn capabilities(&self) -> Capabilities {
-        // No push: change streams need a replica set (see the crate docs on wake-ups).
-        Capabilities::persistent().with_cluster(false)
+        // Push only where the server has change streams (a replica set or a sharded
+        // cluster, as its `hello` at `start` said); a standalone server is polled.
+        Capabilities::persistent().with_cluster(self.change_streams.load(Ordering::Acquire))
     }
 
     async fn count(&self) -> Result<u64> {

@@ -144,26 +144,6 @@ impl SchedulerConfig {
     pub fn jobstore_call_timeout(&self) -> Result<Option<Duration>> {
         interval("jobstore_call_timeout", self.jobstore_call_timeout)
     }
-
-    /// The configured heartbeat interval, or `None` when unset; a
-    /// [`Config`](crate::ErrorKind::Config) error unless positive and at most a day (its
-    /// relation to `node_timeout` is checked when the document is applied).
-    pub fn heartbeat_interval(&self) -> Result<Option<Duration>> {
-        interval("heartbeat_interval", self.heartbeat_interval)
-    }
-
-    /// The configured node timeout, or `None` when unset; a
-    /// [`Config`](crate::ErrorKind::Config) error unless positive and at most a day.
-    pub fn node_timeout(&self) -> Result<Option<Duration>> {
-        interval("node_timeout", self.node_timeout)
-    }
-
-    /// The configured claim lease, or `None` when unset; a [`Config`](crate::ErrorKind::Config)
-    /// error unless positive and at most a day (its relation to `node_timeout` is checked when
-    /// the document is applied).
-    pub fn claim_lease(&self) -> Result<Option<Duration>> {
-        interval("claim_lease", self.claim_lease)
-    }
 }
 
 /// The interval setting `name` given as `secs` seconds, checked.
@@ -207,14 +187,23 @@ pub(super) fn apply_document(
     if let Some(id) = &config.node_id {
         next.cluster.node_id = id.as_str().into();
     }
-    if let Some(interval) = config.heartbeat_interval()? {
-        next.cluster.heartbeat_interval = interval;
-    }
-    if let Some(timeout) = config.node_timeout()? {
-        next.cluster.node_timeout = timeout;
-    }
-    if let Some(lease) = config.claim_lease()? {
-        next.cluster.claim_lease = lease;
+    let cluster = &mut next.cluster;
+    for (name, secs, setting) in [
+        (
+            "heartbeat_interval",
+            config.heartbeat_interval,
+            &mut cluster.heartbeat_interval,
+        ),
+        (
+            "node_timeout",
+            config.node_timeout,
+            &mut cluster.node_timeout,
+        ),
+        ("claim_lease", config.claim_lease, &mut cluster.claim_lease),
+    ] {
+        if let Some(duration) = interval(name, secs)? {
+            *setting = duration;
+        }
     }
     next.validate()?;
     let (mut next_stores, mut next_executors) = (stores.clone(), executors.clone());
@@ -495,13 +484,9 @@ mod tests {
         );
     }
 
-    #[test]
-    fn loop_settings_and_the_job_timeout_come_from_the_document() {
-        let cfg = SchedulerConfig::from_json(
-            r#"{"max_wait": 2.5, "jobstore_call_timeout": 30, "due_batch_size": 50,
-                "job_defaults": {"timeout": 600}}"#,
-        )
-        .unwrap();
+    /// Applies `text` (JSON) to default settings.
+    fn applied(text: &str) -> Result<Settings> {
+        let cfg = SchedulerConfig::from_json(text)?;
         let mut settings = Settings::default();
         let (mut stores, mut executors) = (Aliased::stores(), Aliased::executors());
         apply_document(
@@ -510,6 +495,15 @@ mod tests {
             &mut settings,
             &mut stores,
             &mut executors,
+        )?;
+        Ok(settings)
+    }
+
+    #[test]
+    fn loop_settings_and_the_job_timeout_come_from_the_document() {
+        let settings = applied(
+            r#"{"max_wait": 2.5, "jobstore_call_timeout": 30, "due_batch_size": 50,
+                "job_defaults": {"timeout": 600}}"#,
         )
         .unwrap();
         assert_eq!(settings.max_wait, Duration::from_millis(2500));
@@ -525,32 +519,9 @@ mod tests {
             r#"{"due_batch_size": 0}"#,
             r#"{"job_defaults": {"timeout": 0}}"#,
         ] {
-            let cfg = SchedulerConfig::from_json(bad).unwrap();
-            let err = apply_document(
-                &cfg,
-                &Components::new(),
-                &mut settings,
-                &mut stores,
-                &mut executors,
-            )
-            .unwrap_err();
+            let err = applied(bad).unwrap_err();
             assert_eq!(err.kind(), crate::ErrorKind::Config, "{bad}");
         }
-    }
-
-    /// Applies `text` (JSON) to default settings.
-    fn applied(text: &str) -> Result<Settings> {
-        let cfg = SchedulerConfig::from_json(text)?;
-        let mut settings = Settings::default();
-        let (mut stores, mut executors) = (Aliased::stores(), Aliased::executors());
-        apply_document(
-            &cfg,
-            &Components::new(),
-            &mut settings,
-            &mut stores,
-            &mut executors,
-        )?;
-        Ok(settings)
     }
 
     #[test]

@@ -18,7 +18,6 @@ use scheduler_core::store::{
 use scheduler_core::{Error, ErrorKind, RecordJobStore, Result, StoreContext};
 
 use crate::url::SecretUrl;
-use crate::watch;
 
 /// The fields of a job's document.
 pub(crate) mod field {
@@ -76,7 +75,7 @@ pub struct MongoJobStoreBuilder {
     collection: String,
     max_pool_size: u32,
     connect_timeout: Duration,
-    call_timeout: Duration,
+    pub(crate) call_timeout: Duration,
 }
 
 /// Builds MongoDB job stores (an extension of [`MongoJobStore`], which is a type alias).
@@ -226,22 +225,14 @@ fn validate_collection(name: &str) -> Result<()> {
 /// are two stores built from the same options, as two processes would have.
 #[derive(Debug)]
 pub struct MongoRecords {
-    settings: Arc<MongoJobStoreBuilder>,
+    pub(crate) settings: Arc<MongoJobStoreBuilder>,
     /// The collection while started; its client owns the connection pool.
     collection: Mutex<Option<Collection<Document>>>,
     /// The change-stream task while started on a server that has change streams.
-    watcher: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    pub(crate) watcher: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Whether the server has change streams (its `hello` at `start`): the store then
     /// [`notifies`](Capabilities::notifies).
-    change_streams: AtomicBool,
-}
-
-impl Drop for MongoRecords {
-    fn drop(&mut self) {
-        // The task holds the context (and through it the scheduler's wake-up); it must not
-        // outlive the store.
-        self.stop_watcher();
-    }
+    pub(crate) change_streams: AtomicBool,
 }
 
 impl MongoRecords {
@@ -266,68 +257,6 @@ impl MongoRecords {
             .unwrap_or_else(|p| p.into_inner())
             .clone()
             .ok_or_else(|| Error::scheduler_state("the MongoDB job store is used before start()"))
-    }
-
-    /// Asks the server whether it has change streams (`hello`, or `isMaster` on servers
-    /// older than 4.4.2, which answers the same fields); when it has, opens one on the jobs
-    /// collection (here, so that writes after `start` returns wake this store) and leaves a
-    /// task waking `ctx` on it, reopening it when lost. A server that answers neither is taken
-    /// for one without change streams: the store polls.
-    async fn start_watcher(&self, coll: &Collection<Document>, ctx: &StoreContext) {
-        self.stop_watcher();
-        let admin = coll.client().database("admin");
-        let mut answer = None;
-        for command in ["hello", "isMaster"] {
-            let asked = admin.run_command(doc! { command: 1 });
-            match self.call("asking the server what it is", asked).await {
-                Ok(hello) => {
-                    answer = Some(hello);
-                    break;
-                }
-                Err(e) => tracing::debug!(command, error = %e, "the server did not answer"),
-            }
-        }
-        let streams = answer.as_ref().is_some_and(watch::has_change_streams);
-        self.change_streams.store(streams, Ordering::Release);
-        if !streams {
-            tracing::debug!(
-                url = self.redacted_url(),
-                "a standalone MongoDB server has no change streams: other schedulers' changes \
-                 are seen by polling, within max_wait"
-            );
-            return;
-        }
-        let timeout = self.settings.call_timeout;
-        let first = match watch::open(coll, timeout).await {
-            Ok(stream) => Some(stream),
-            Err(e) => {
-                tracing::warn!(
-                    url = self.redacted_url(),
-                    error = %e,
-                    "cannot open the MongoDB change stream yet; retrying in the background"
-                );
-                None
-            }
-        };
-        let task = tokio::spawn(watch::listen(
-            coll.clone(),
-            ctx.clone(),
-            first,
-            timeout,
-            self.redacted_url().to_owned(),
-        ));
-        *self.watcher.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
-    }
-
-    fn stop_watcher(&self) {
-        let task = self
-            .watcher
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        if let Some(task) = task {
-            task.abort();
-        }
     }
 
     /// Runs one call to the server within the call timeout, mapping its errors.

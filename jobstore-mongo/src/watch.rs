@@ -4,6 +4,7 @@
 //! fires on time. A standalone server has no change streams: the store then polls within
 //! `max_wait`, as every store does anyway (the stream only wakes; it is never the truth).
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use mongodb::Collection;
@@ -11,7 +12,7 @@ use mongodb::bson::{Bson, Document, doc};
 use mongodb::change_stream::ChangeStream;
 use scheduler_core::StoreContext;
 
-use crate::records::field;
+use crate::records::{MongoRecords, field};
 
 /// The first and the longest pause between attempts to open the stream again.
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
@@ -24,7 +25,7 @@ const MAX_AWAIT: Duration = Duration::from_secs(1);
 /// Whether the server that answered `hello` has change streams: a replica set member
 /// (`setName`) or a sharded cluster's router (`msg: "isdbgrid"`). A standalone server has
 /// none.
-pub(crate) fn has_change_streams(hello: &Document) -> bool {
+fn has_change_streams(hello: &Document) -> bool {
     let set_name = matches!(hello.get("setName"), Some(Bson::String(name)) if !name.is_empty());
     let router = matches!(hello.get("msg"), Some(Bson::String(msg)) if msg == "isdbgrid");
     set_name || router
@@ -45,7 +46,7 @@ fn wake_pipeline() -> Vec<Document> {
 type Stream = ChangeStream<Document>;
 
 /// Opens the stream within `timeout`.
-pub(crate) async fn open(coll: &Collection<Document>, timeout: Duration) -> Result<Stream, String> {
+async fn open(coll: &Collection<Document>, timeout: Duration) -> Result<Stream, String> {
     let watch = coll
         .watch()
         .pipeline(wake_pipeline())
@@ -60,7 +61,7 @@ pub(crate) async fn open(coll: &Collection<Document>, timeout: Duration) -> Resu
 /// Wakes `ctx` on every event of `first` (a stream opened by the caller, or none), and when
 /// the stream is lost opens it again with a growing backoff, waking once after each (what
 /// changed in between was not seen). Runs until aborted at the store's shutdown.
-pub(crate) async fn listen(
+async fn listen(
     coll: Collection<Document>,
     ctx: StoreContext,
     first: Option<Stream>,
@@ -106,6 +107,78 @@ async fn deliver(live: &mut Stream, ctx: &StoreContext, timeout: Duration) -> St
             Ok(Ok(None)) => return "the server closed it".to_owned(),
             Ok(Err(e)) => return e.to_string(),
             Err(_) => return format!("no answer within {:?}", MAX_AWAIT + timeout),
+        }
+    }
+}
+
+impl Drop for MongoRecords {
+    fn drop(&mut self) {
+        // The task holds the context (and through it the scheduler's wake-up); it must not
+        // outlive the store.
+        self.stop_watcher();
+    }
+}
+
+impl MongoRecords {
+    /// Asks the server whether it has change streams (`hello`, or `isMaster` on servers
+    /// older than 4.4.2, which answers the same fields); when it has, opens one on the jobs
+    /// collection (here, so that writes after `start` returns wake this store) and leaves a
+    /// task waking `ctx` on it, reopening it when lost. A server that answers neither is taken
+    /// for one without change streams: the store polls.
+    pub(crate) async fn start_watcher(&self, coll: &Collection<Document>, ctx: &StoreContext) {
+        self.stop_watcher();
+        let admin = coll.client().database("admin");
+        let mut answer = None;
+        for command in ["hello", "isMaster"] {
+            let asked = admin.run_command(doc! { command: 1 });
+            match self.call("asking the server what it is", asked).await {
+                Ok(hello) => {
+                    answer = Some(hello);
+                    break;
+                }
+                Err(e) => tracing::debug!(command, error = %e, "the server did not answer"),
+            }
+        }
+        let streams = answer.as_ref().is_some_and(has_change_streams);
+        self.change_streams.store(streams, Ordering::Release);
+        if !streams {
+            tracing::debug!(
+                url = self.redacted_url(),
+                "a standalone MongoDB server has no change streams: other schedulers' changes \
+                 are seen by polling, within max_wait"
+            );
+            return;
+        }
+        let timeout = self.settings.call_timeout;
+        let first = match open(coll, timeout).await {
+            Ok(stream) => Some(stream),
+            Err(e) => {
+                tracing::warn!(
+                    url = self.redacted_url(),
+                    error = %e,
+                    "cannot open the MongoDB change stream yet; retrying in the background"
+                );
+                None
+            }
+        };
+        let task = tokio::spawn(listen(
+            coll.clone(),
+            ctx.clone(),
+            first,
+            timeout,
+            self.redacted_url().to_owned(),
+        ));
+        *self.watcher.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
+    }
+
+    pub(crate) fn stop_watcher(&self) {
+        let task = self
+            .watcher
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(task) = task {
+            task.abort();
         }
     }
 }

@@ -25,8 +25,8 @@
 //! commit; the fire runs the job's run times from DUE up to NEXT),
 //! `submitted|executed JOB SCHEDULED_MICROS NODE AT_MICROS`,
 //! `missed JOB SCHEDULED_MICROS NODE`, `recovered JOB SCHEDULED_MICROS NODE LOST_NODE`,
-//! `capabilities NODE cluster=BOOL notifies=BOOL` (of its store), and `event NODE TEXT` for
-//! the other events.
+//! `capabilities NODE cluster=BOOL notifies=BOOL` (of its store, once started), and
+//! `event NODE TEXT` for the other events.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -182,7 +182,14 @@ impl<S: JobStore> JobStore for LoggingStore<S> {
         self.inner.capabilities()
     }
     async fn start(&self, ctx: StoreContext) -> Result<()> {
-        self.inner.start(ctx).await
+        self.inner.start(ctx).await?;
+        // After start: a store may learn at start what it can do (MongoDB asks `hello`).
+        let capabilities = self.inner.capabilities();
+        self.log.line(&format!(
+            "capabilities {} cluster={} notifies={}",
+            self.node, capabilities.cluster, capabilities.notifies
+        ));
+        Ok(())
     }
     async fn shutdown(&self) -> Result<()> {
         self.inner.shutdown().await
@@ -362,11 +369,6 @@ fn run(args: &Args, store: impl JobStore) -> Result<()> {
     let log = Log(Arc::new(Mutex::new(file)));
     let node: Arc<str> = args.node.as_str().into();
     let (registry, functions) = registry(&log, &node);
-    let capabilities = store.capabilities();
-    log.line(&format!(
-        "capabilities {node} cluster={} notifies={}",
-        capabilities.cluster, capabilities.notifies
-    ));
     let mut builder = Scheduler::builder()
         .clock(SkewedClock(TimeDelta::milliseconds(args.skew_millis)))
         .node_id(node.clone())

@@ -1,6 +1,6 @@
 //! Several schedulers on one collection: claims on due jobs, heartbeats, runs in flight.
-//! Every operation is a single-document write or a plain query (no transactions, no change
-//! streams), and means the same on a real MongoDB as on the test server.
+//! Every operation is a single-document write or a plain query (no transactions), and means
+//! the same on a real MongoDB as on the test server. Wake-ups are `watch.rs`'s.
 //!
 //! * Claims are three fields of the job's document (`claimed_by`, `claim_token`,
 //!   `claim_until` in integer µs), absent when unclaimed. Every write of the job unsets them;

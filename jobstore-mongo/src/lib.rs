@@ -3,6 +3,7 @@
 mod cluster;
 mod records;
 mod url;
+mod watch;
 
 use std::sync::Arc;
 

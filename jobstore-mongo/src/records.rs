@@ -1,6 +1,7 @@
 //! The MongoDB backend: documents, queries and error mapping.
 
 use std::future::IntoFuture;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -74,7 +75,7 @@ pub struct MongoJobStoreBuilder {
     collection: String,
     max_pool_size: u32,
     connect_timeout: Duration,
-    call_timeout: Duration,
+    pub(crate) call_timeout: Duration,
 }
 
 /// Builds MongoDB job stores (an extension of [`MongoJobStore`], which is a type alias).
@@ -171,6 +172,8 @@ impl MongoJobStoreBuilder {
         Ok(MongoRecords {
             settings: Arc::new(self),
             collection: Mutex::new(None),
+            watcher: Mutex::new(None),
+            change_streams: AtomicBool::new(false),
         })
     }
 
@@ -222,9 +225,14 @@ fn validate_collection(name: &str) -> Result<()> {
 /// are two stores built from the same options, as two processes would have.
 #[derive(Debug)]
 pub struct MongoRecords {
-    settings: Arc<MongoJobStoreBuilder>,
+    pub(crate) settings: Arc<MongoJobStoreBuilder>,
     /// The collection while started; its client owns the connection pool.
     collection: Mutex<Option<Collection<Document>>>,
+    /// The change-stream task while started on a server that has change streams.
+    pub(crate) watcher: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Whether the server has change streams (its `hello` at `start`): the store then
+    /// [`notifies`](Capabilities::notifies).
+    pub(crate) change_streams: AtomicBool,
 }
 
 impl MongoRecords {
@@ -561,7 +569,7 @@ pub(crate) fn conditional(id: &str, expected_revision: u64) -> Result<Document> 
 }
 
 impl RecordStore for MongoRecords {
-    async fn start(&self, _ctx: &StoreContext) -> Result<()> {
+    async fn start(&self, ctx: &StoreContext) -> Result<()> {
         let settings = &self.settings;
         let mut options = match tokio::time::timeout(
             settings.call_timeout,
@@ -612,11 +620,13 @@ impl RecordStore for MongoRecords {
             }
             Err(e) => return Err(e),
         }
+        self.start_watcher(&coll, ctx).await;
         *self.collection.lock().unwrap_or_else(|p| p.into_inner()) = Some(coll);
         Ok(())
     }
 
     async fn shutdown(&self) -> Result<()> {
+        self.stop_watcher();
         let coll = self
             .collection
             .lock()
@@ -686,8 +696,9 @@ impl RecordStore for MongoRecords {
     }
 
     fn capabilities(&self) -> Capabilities {
-        // No push: change streams need a replica set (see the crate docs on wake-ups).
-        Capabilities::persistent().with_cluster(false)
+        // Push only where the server has change streams (a replica set or a sharded
+        // cluster, as its `hello` at `start` said); a standalone server is polled.
+        Capabilities::persistent().with_cluster(self.change_streams.load(Ordering::Acquire))
     }
 
     async fn count(&self) -> Result<u64> {

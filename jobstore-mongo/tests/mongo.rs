@@ -780,3 +780,54 @@ async fn a_job_added_on_one_scheduler_runs_on_another_by_polling() -> anyhow::Re
     drop_collection(&format!("{collection}_nodes")).await?;
     outcome
 }
+
+/// The store asks the server `hello` at start and pushes wake-ups only where the answer shows
+/// change streams (a replica set or a sharded cluster's router). On nx-27017 (standalone):
+/// no stream, no error, polling (the test above); on a replica set given as
+/// `SCHEDULER_TEST_MONGO_URL`, `notifies`, and the conformance suite's wake-up case runs.
+#[tokio::test]
+async fn change_streams_are_used_exactly_when_hello_shows_a_replica_set_or_a_router()
+-> anyhow::Result<()> {
+    common::require_server().await?;
+    let collection = unique("hello");
+    let outcome = async {
+        let raw = raw_collection(&server_url(), &collection).await?;
+        let hello = raw
+            .client()
+            .database("admin")
+            .run_command(doc! { "hello": 1 })
+            .await?;
+        let expected = hello.get_str("setName").is_ok_and(|name| !name.is_empty())
+            || hello.get_str("msg") == Ok("isdbgrid");
+        let store: std::sync::Arc<dyn scheduler_core::DynJobStore> =
+            std::sync::Arc::new(builder(&collection).build()?);
+        let (registry, _) = registry();
+        let scheduler = Scheduler::builder()
+            .registry(registry)
+            .jobstore_dyn("default", store.clone())
+            .executor("default", executors::TokioExecutor::new())
+            .build()?;
+        assert!(
+            !store.capabilities().notifies,
+            "before start the store has not asked the server"
+        );
+        let mut errors = scheduler.subscribe(EventMask::SCHEDULER_ERROR);
+        scheduler.start_paused().await?;
+        let capabilities = store.capabilities();
+        assert!(capabilities.cluster);
+        assert_eq!(
+            capabilities.notifies, expected,
+            "hello answered {hello}: change streams {expected}"
+        );
+        scheduler.shutdown(true).await?;
+        assert!(
+            errors.try_recv().is_none(),
+            "starting on this server reported an error"
+        );
+        anyhow::Ok(())
+    }
+    .await;
+    drop_collection(&collection).await?;
+    drop_collection(&format!("{collection}_nodes")).await?;
+    outcome
+}

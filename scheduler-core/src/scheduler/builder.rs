@@ -333,8 +333,8 @@ impl SchedulerBuilder {
         self
     }
 
-    /// Applies a configuration document: time zone, job defaults, retry interval, and the
-    /// stores and executors it lists, built with `components` and added to the ones given so
+    /// Applies a configuration document: the settings it gives (time zone, job defaults, the
+    /// loop's and the cluster's settings), and the stores and executors it lists, built with `components` and added to the ones given so
     /// far. Fails, changing nothing, on a bad value, an unknown type or an alias already
     /// taken. [`Scheduler::configure`] applies a document the same way to a stopped scheduler.
     pub fn config(mut self, config: &SchedulerConfig, components: &Components) -> Result<Self> {

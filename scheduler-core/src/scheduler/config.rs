@@ -35,6 +35,11 @@ use crate::store::DynJobStore;
 ///     jobstore_call_timeout = 20     # seconds one store call may take
 ///     due_batch_size = 500           # due jobs taken from a store per pass, at most
 ///
+///     heartbeat_interval = 5         # seconds between this node's heartbeats on shared stores
+///     node_timeout = 15              # seconds of silence before a node is taken for dead
+///     claim_lease = 5                # seconds a claim on due jobs keeps other nodes off
+///     node_id = "worker-1"           # default: <hostname>-<pid>-<4 hex digits>
+///
 ///     [job_defaults]
 ///     misfire_grace_time = 30   # seconds; null = no limit
 ///     coalesce = false
@@ -59,6 +64,7 @@ use crate::store::DynJobStore;
 /// let scheduler = Scheduler::builder().config(&config, &components)?.build()?;
 /// assert_eq!(scheduler.jobstore_aliases(), ["default"]);
 /// assert_eq!(scheduler.timezone(), chrono_tz::Europe::Berlin);
+/// assert_eq!(&*scheduler.node_id(), "worker-1");
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -79,6 +85,21 @@ pub struct SchedulerConfig {
     pub jobstore_call_timeout: Option<f64>,
     /// The most due jobs taken from one store in one pass (default 1,000; at least 1).
     pub due_batch_size: Option<usize>,
+    /// This scheduler's node id on stores several schedulers share (default
+    /// `<hostname>-<pid>-<4 hex digits>`; 1 to 200 bytes). Unique per running scheduler (see
+    /// [`SchedulerBuilder::node_id`](super::SchedulerBuilder::node_id)): a document that
+    /// several processes read leaves it out, and each gets a default of its own.
+    pub node_id: Option<String>,
+    /// Seconds between this node's heartbeats on each shared store (default 5; positive,
+    /// shorter than `node_timeout`). See
+    /// [`SchedulerBuilder::heartbeat_interval`](super::SchedulerBuilder::heartbeat_interval).
+    pub heartbeat_interval: Option<f64>,
+    /// Seconds after which a silent node is taken for dead (default 15; positive, at most a
+    /// day). See [`SchedulerBuilder::node_timeout`](super::SchedulerBuilder::node_timeout).
+    pub node_timeout: Option<f64>,
+    /// Seconds a claim on due jobs keeps other nodes off them (default 5; positive, shorter
+    /// than `node_timeout`). See [`SchedulerBuilder::claim_lease`](super::SchedulerBuilder::claim_lease).
+    pub claim_lease: Option<f64>,
     /// Job stores by alias.
     pub jobstores: BTreeMap<String, ComponentConfig>,
     /// Executors by alias.
@@ -163,6 +184,27 @@ pub(super) fn apply_document(
     if let Some(size) = config.due_batch_size {
         next.due_batch_size = size;
     }
+    if let Some(id) = &config.node_id {
+        next.cluster.node_id = id.as_str().into();
+    }
+    let cluster = &mut next.cluster;
+    for (name, secs, setting) in [
+        (
+            "heartbeat_interval",
+            config.heartbeat_interval,
+            &mut cluster.heartbeat_interval,
+        ),
+        (
+            "node_timeout",
+            config.node_timeout,
+            &mut cluster.node_timeout,
+        ),
+        ("claim_lease", config.claim_lease, &mut cluster.claim_lease),
+    ] {
+        if let Some(duration) = interval(name, secs)? {
+            *setting = duration;
+        }
+    }
     next.validate()?;
     let (mut next_stores, mut next_executors) = (stores.clone(), executors.clone());
     for (alias, entry) in &config.jobstores {
@@ -180,8 +222,7 @@ pub(super) fn apply_document(
 }
 
 impl Scheduler {
-    /// Applies a configuration document to a stopped scheduler: time zone, job defaults and
-    /// retry interval, and (as APScheduler's `configure()` does) replaces all stores and
+    /// Applies a configuration document to a stopped scheduler: the settings it gives, and (as APScheduler's `configure()` does) replaces all stores and
     /// executors with the ones it lists. Fails, changing nothing, as
     /// [`SchedulerBuilder::config`](super::SchedulerBuilder::config) does.
     pub async fn configure(&self, config: &SchedulerConfig, components: &Components) -> Result<()> {
@@ -443,13 +484,9 @@ mod tests {
         );
     }
 
-    #[test]
-    fn loop_settings_and_the_job_timeout_come_from_the_document() {
-        let cfg = SchedulerConfig::from_json(
-            r#"{"max_wait": 2.5, "jobstore_call_timeout": 30, "due_batch_size": 50,
-                "job_defaults": {"timeout": 600}}"#,
-        )
-        .unwrap();
+    /// Applies `text` (JSON) to default settings.
+    fn applied(text: &str) -> Result<Settings> {
+        let cfg = SchedulerConfig::from_json(text)?;
         let mut settings = Settings::default();
         let (mut stores, mut executors) = (Aliased::stores(), Aliased::executors());
         apply_document(
@@ -458,6 +495,15 @@ mod tests {
             &mut settings,
             &mut stores,
             &mut executors,
+        )?;
+        Ok(settings)
+    }
+
+    #[test]
+    fn loop_settings_and_the_job_timeout_come_from_the_document() {
+        let settings = applied(
+            r#"{"max_wait": 2.5, "jobstore_call_timeout": 30, "due_batch_size": 50,
+                "job_defaults": {"timeout": 600}}"#,
         )
         .unwrap();
         assert_eq!(settings.max_wait, Duration::from_millis(2500));
@@ -473,15 +519,67 @@ mod tests {
             r#"{"due_batch_size": 0}"#,
             r#"{"job_defaults": {"timeout": 0}}"#,
         ] {
-            let cfg = SchedulerConfig::from_json(bad).unwrap();
-            let err = apply_document(
-                &cfg,
-                &Components::new(),
-                &mut settings,
-                &mut stores,
-                &mut executors,
-            )
-            .unwrap_err();
+            let err = applied(bad).unwrap_err();
+            assert_eq!(err.kind(), crate::ErrorKind::Config, "{bad}");
+        }
+    }
+
+    #[test]
+    fn cluster_settings_come_from_the_document() {
+        let toml = r#"
+            node_id = "worker-1"
+            heartbeat_interval = 1.5
+            node_timeout = 6
+            claim_lease = 2
+        "#;
+        let json = r#"{"node_id": "worker-1", "heartbeat_interval": 1.5, "node_timeout": 6,
+            "claim_lease": 2}"#;
+        assert_eq!(
+            SchedulerConfig::from_toml(toml).unwrap(),
+            SchedulerConfig::from_json(json).unwrap()
+        );
+        let cluster = applied(json).unwrap().cluster;
+        assert_eq!(&*cluster.node_id, "worker-1");
+        assert_eq!(cluster.heartbeat_interval, Duration::from_millis(1500));
+        assert_eq!(cluster.node_timeout, Duration::from_secs(6));
+        assert_eq!(cluster.claim_lease, Duration::from_secs(2));
+        // Unset keys keep what the builder had.
+        let defaults = Settings::default().cluster;
+        let kept = applied(r#"{"claim_lease": 1}"#).unwrap().cluster;
+        assert_eq!(kept.node_timeout, defaults.node_timeout);
+        assert_eq!(kept.heartbeat_interval, defaults.heartbeat_interval);
+    }
+
+    #[test]
+    fn bad_cluster_settings_are_config_errors_naming_the_key() {
+        let long_id = "n".repeat(201);
+        let long = format!(r#"{{"node_id": "{long_id}"}}"#);
+        for (bad, key) in [
+            (r#"{"node_id": ""}"#, "node_id"),
+            (long.as_str(), "node_id"),
+            (r#"{"heartbeat_interval": 0}"#, "heartbeat_interval"),
+            (r#"{"heartbeat_interval": -1}"#, "heartbeat_interval"),
+            (r#"{"node_timeout": 1e13}"#, "node_timeout"),
+            (r#"{"claim_lease": 86401}"#, "claim_lease"),
+            // Relations between keys: with the defaults (heartbeat 5 s, lease 5 s) ...
+            (r#"{"node_timeout": 4}"#, "node_timeout"),
+            (r#"{"claim_lease": 15}"#, "claim_lease"),
+            (r#"{"heartbeat_interval": 20}"#, "heartbeat_interval"),
+            (
+                r#"{"heartbeat_interval": 1, "node_timeout": 3, "claim_lease": 3}"#,
+                "claim_lease",
+            ),
+        ] {
+            let err = applied(bad).unwrap_err();
+            assert_eq!(err.kind(), crate::ErrorKind::Config, "{bad}");
+            assert!(err.to_string().contains(key), "{bad}: {err}");
+        }
+        for bad in [
+            r#"{"node_id": 7}"#,
+            r#"{"claim_lease": "5s"}"#,
+            r#"{"node_timout": 5}"#,
+        ] {
+            let err = SchedulerConfig::from_json(bad).unwrap_err();
             assert_eq!(err.kind(), crate::ErrorKind::Config, "{bad}");
         }
     }

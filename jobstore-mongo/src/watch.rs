@@ -1,0 +1,209 @@
+//! Wake-ups across schedulers on a replica set or a sharded cluster: each started store
+//! watches its jobs collection with a change stream and wakes its scheduler when a job is
+//! added, replaced, or given another run time, so a job another node added or moved earlier
+//! fires on time. A standalone server has no change streams: the store then polls within
+//! `max_wait`, as every store does anyway (the stream only wakes; it is never the truth).
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use mongodb::Collection;
+use mongodb::bson::{Bson, Document, doc};
+use mongodb::change_stream::ChangeStream;
+use scheduler_core::StoreContext;
+
+use crate::records::{MongoRecords, field};
+
+/// The first and the longest pause between attempts to open the stream again.
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// How long the server holds one `getMore` of the stream open when nothing changes: each
+/// `getMore` answers within it, so one that takes much longer means a lost connection.
+const MAX_AWAIT: Duration = Duration::from_secs(1);
+
+/// Whether the server that answered `hello` has change streams: a replica set member
+/// (`setName`) or a sharded cluster's router (`msg: "isdbgrid"`). A standalone server has
+/// none.
+fn has_change_streams(hello: &Document) -> bool {
+    let set_name = matches!(hello.get("setName"), Some(Bson::String(name)) if !name.is_empty());
+    let router = matches!(hello.get("msg"), Some(Bson::String(msg)) if msg == "isdbgrid");
+    set_name || router
+}
+
+/// The events that may make a job due earlier: inserts and replacements, and updates that
+/// write the run time. Claims, releases and runs in flight leave `next_run_time` alone, so
+/// they wake no one.
+fn wake_pipeline() -> Vec<Document> {
+    let run_time_written = format!("updateDescription.updatedFields.{}", field::NEXT_RUN_TIME);
+    vec![doc! { "$match": { "$or": [
+        { "operationType": { "$in": ["insert", "replace"] } },
+        { "operationType": "update", run_time_written: { "$exists": true } },
+    ] } }]
+}
+
+/// A change stream of wake-up events; the events' contents are never read.
+type Stream = ChangeStream<Document>;
+
+/// Opens the stream within `timeout`.
+async fn open(coll: &Collection<Document>, timeout: Duration) -> Result<Stream, String> {
+    let watch = coll
+        .watch()
+        .pipeline(wake_pipeline())
+        .max_await_time(MAX_AWAIT);
+    match tokio::time::timeout(timeout, watch).await {
+        Ok(Ok(stream)) => Ok(stream.with_type::<Document>()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {timeout:?}")),
+    }
+}
+
+/// Wakes `ctx` on every event of `first` (a stream opened by the caller, or none), and when
+/// the stream is lost opens it again with a growing backoff, waking once after each (what
+/// changed in between was not seen). Runs until aborted at the store's shutdown.
+async fn listen(
+    coll: Collection<Document>,
+    ctx: StoreContext,
+    first: Option<Stream>,
+    timeout: Duration,
+    redacted_url: String,
+) {
+    let mut stream = first;
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        if let Some(mut live) = stream.take() {
+            backoff = FIRST_BACKOFF;
+            let why = deliver(&mut live, &ctx, timeout).await;
+            tracing::warn!(
+                url = %redacted_url,
+                collection = %coll.name(),
+                reason = %why,
+                "the MongoDB change stream was lost; opening it again (jobs changed by other \
+                 schedulers meanwhile are seen at the next poll)"
+            );
+        }
+        tokio::time::sleep(backoff).await;
+        match open(&coll, timeout).await {
+            Ok(live) => {
+                stream = Some(live);
+                // Changes made while it was closed are not replayed: look once now.
+                ctx.wake();
+            }
+            Err(e) => {
+                tracing::debug!(url = %redacted_url, error = %e, "opening the change stream failed");
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+/// Wakes `ctx` per event until the stream ends, fails, or a `getMore` hangs past
+/// [`MAX_AWAIT`] plus `timeout`; answers why it stopped.
+async fn deliver(live: &mut Stream, ctx: &StoreContext, timeout: Duration) -> String {
+    loop {
+        match tokio::time::timeout(MAX_AWAIT + timeout, live.next_if_any()).await {
+            Ok(Ok(Some(_event))) => ctx.wake(),
+            Ok(Ok(None)) if live.is_alive() => {}
+            Ok(Ok(None)) => return "the server closed it".to_owned(),
+            Ok(Err(e)) => return e.to_string(),
+            Err(_) => return format!("no answer within {:?}", MAX_AWAIT + timeout),
+        }
+    }
+}
+
+impl Drop for MongoRecords {
+    fn drop(&mut self) {
+        // The task holds the context (and through it the scheduler's wake-up); it must not
+        // outlive the store.
+        self.stop_watcher();
+    }
+}
+
+impl MongoRecords {
+    /// Asks the server whether it has change streams (`hello`, or `isMaster` on servers
+    /// older than 4.4.2, which answers the same fields); when it has, opens one on the jobs
+    /// collection (here, so that writes after `start` returns wake this store) and leaves a
+    /// task waking `ctx` on it, reopening it when lost. A server that answers neither is taken
+    /// for one without change streams: the store polls.
+    pub(crate) async fn start_watcher(&self, coll: &Collection<Document>, ctx: &StoreContext) {
+        self.stop_watcher();
+        let admin = coll.client().database("admin");
+        let mut answer = None;
+        for command in ["hello", "isMaster"] {
+            let asked = admin.run_command(doc! { command: 1 });
+            match self.call("asking the server what it is", asked).await {
+                Ok(hello) => {
+                    answer = Some(hello);
+                    break;
+                }
+                Err(e) => tracing::debug!(command, error = %e, "the server did not answer"),
+            }
+        }
+        let streams = answer.as_ref().is_some_and(has_change_streams);
+        self.change_streams.store(streams, Ordering::Release);
+        if !streams {
+            tracing::debug!(
+                url = self.redacted_url(),
+                "a standalone MongoDB server has no change streams: other schedulers' changes \
+                 are seen by polling, within max_wait"
+            );
+            return;
+        }
+        let timeout = self.settings.call_timeout;
+        let first = match open(coll, timeout).await {
+            Ok(stream) => Some(stream),
+            Err(e) => {
+                tracing::warn!(
+                    url = self.redacted_url(),
+                    error = %e,
+                    "cannot open the MongoDB change stream yet; retrying in the background"
+                );
+                None
+            }
+        };
+        let task = tokio::spawn(listen(
+            coll.clone(),
+            ctx.clone(),
+            first,
+            timeout,
+            self.redacted_url().to_owned(),
+        ));
+        *self.watcher.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
+    }
+
+    pub(crate) fn stop_watcher(&self) {
+        let task = self
+            .watcher
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(task) = task {
+            task.abort();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_replica_sets_and_routers_have_change_streams() {
+        // nx-27017, and a standalone mongod: no `setName`, no `msg`.
+        let standalone = doc! { "ok": 1, "isWritablePrimary": true, "maxWireVersion": 25 };
+        assert!(!has_change_streams(&standalone));
+        let primary = doc! { "ok": 1, "isWritablePrimary": true, "setName": "rs0" };
+        assert!(has_change_streams(&primary));
+        let secondary = doc! { "ok": 1, "secondary": true, "setName": "rs0" };
+        assert!(has_change_streams(&secondary));
+        let mongos = doc! { "ok": 1, "isWritablePrimary": true, "msg": "isdbgrid" };
+        assert!(has_change_streams(&mongos));
+        for odd in [
+            doc! { "ok": 1, "setName": "" },
+            doc! { "ok": 1, "setName": 1 },
+            doc! { "ok": 1, "msg": "something else" },
+        ] {
+            assert!(!has_change_streams(&odd), "{odd}");
+        }
+    }
+}

@@ -214,15 +214,46 @@ impl Scheduler {
     }
 }
 
-/// One store or executor entry: its `type` and the options for that type.
+/// One store or executor entry: its `type` and the options for that type. A persistent store
+/// may be named by its `url` alone (`[jobstores.default] url = "postgres://..."`): the type
+/// registered for the URL's scheme builds it (see [`Components::register_record_store`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "EntryText")]
 pub struct ComponentConfig {
-    /// The registered type name, such as `"memory"` or `"threadpool"`.
-    #[serde(rename = "type")]
+    /// The registered type name, such as `"memory"` or `"threadpool"`; empty for a store
+    /// named by its `url` alone.
+    #[serde(rename = "type", skip_serializing_if = "String::is_empty")]
     pub kind: String,
     /// Every other key, passed to the type's factory.
     #[serde(flatten)]
     pub options: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A [`ComponentConfig`] as written, before the check that it names a type or a URL.
+#[derive(Deserialize)]
+struct EntryText {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    #[serde(flatten)]
+    options: serde_json::Map<String, serde_json::Value>,
+}
+
+impl TryFrom<EntryText> for ComponentConfig {
+    type Error = &'static str;
+
+    fn try_from(entry: EntryText) -> std::result::Result<Self, Self::Error> {
+        match entry.kind {
+            Some(kind) if !kind.is_empty() => Ok(ComponentConfig {
+                kind,
+                options: entry.options,
+            }),
+            None if entry.options.contains_key("url") => Ok(ComponentConfig {
+                kind: String::new(),
+                options: entry.options,
+            }),
+            _ => Err("an entry names its `type` (a persistent store may give its `url` instead)"),
+        }
+    }
 }
 
 /// Builds a job store from its options.
@@ -290,6 +321,9 @@ impl<T: ?Sized> Registry<T> {
 
     fn build(&self, alias: &str, entry: &ComponentConfig) -> Result<Arc<T>> {
         let what = self.what;
+        if entry.kind.is_empty() {
+            return Err(Error::config(format!("{what} {alias:?} names no type")));
+        }
         let factory = self
             .factories
             .read()
@@ -444,13 +478,25 @@ impl Components {
         self.executors.register(kind.into(), factory);
     }
 
-    /// Builds the store an entry describes.
+    /// Builds the store an entry describes: by its type, or, for an entry with a `url` and no
+    /// type, by the type serving the URL's scheme.
     pub fn build_jobstore(
         &self,
         alias: &str,
         entry: &ComponentConfig,
     ) -> Result<Arc<dyn DynJobStore>> {
-        self.jobstores.build(alias, entry)
+        match entry.options.get("url") {
+            Some(serde_json::Value::String(url)) if entry.kind.is_empty() => {
+                let kind = self.kind_serving(url).map_err(|e| {
+                    let message = format!("job store {alias:?}: {}", e.message());
+                    Error::new(e.kind(), message)
+                })?;
+                let options = entry.options.clone();
+                self.jobstores
+                    .build(alias, &ComponentConfig { kind, options })
+            }
+            _ => self.jobstores.build(alias, entry),
+        }
     }
 
     /// Builds the executor an entry describes.
@@ -640,6 +686,69 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.kind(), crate::ErrorKind::Config);
         assert_eq!(settings.timezone, before);
+    }
+
+    #[test]
+    fn a_store_may_be_named_by_its_url_alone() {
+        let components = model_components(&["model"]);
+        let config = SchedulerConfig::from_toml(
+            r#"
+            [jobstores.default]
+            url = "model://host/db"
+            [jobstores.typed]
+            type = "model"
+            [executors.default]
+            url = "model://host/db"
+            "#,
+        )
+        .unwrap();
+        let entry = &config.jobstores["default"];
+        assert_eq!(entry.kind, "");
+        let text = serde_json::to_string(entry).unwrap();
+        assert_eq!(text, r#"{"url":"model://host/db"}"#);
+        assert_eq!(
+            &SchedulerConfig::from_json(&format!(r#"{{"jobstores": {{"d": {text}}}}}"#))
+                .unwrap()
+                .jobstores["d"],
+            entry
+        );
+        for alias in ["default", "typed"] {
+            let store = components
+                .build_jobstore(alias, &config.jobstores[alias])
+                .unwrap();
+            assert!(store.capabilities().persistent, "{alias}");
+        }
+        // Executors have no URL schemes.
+        let err = components
+            .build_executor("default", &config.executors["default"])
+            .unwrap_err();
+        assert!(err.to_string().contains("names no type"), "{err}");
+        let unserved = ComponentConfig {
+            kind: String::new(),
+            options: serde_json::from_str(r#"{"url": "ftp://secret@x"}"#).unwrap(),
+        };
+        let err = components.build_jobstore("ftp", &unserved).unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Config);
+        let text = err.to_string();
+        assert!(
+            text.starts_with("job store \"ftp\": ") && !text.contains("secret"),
+            "{text}"
+        );
+        for bad in [
+            r#"{"url": 5}"#,
+            r#"{"type": "", "url": "model://x"}"#,
+            r#"{"path": "x"}"#,
+        ] {
+            let doc = format!(r#"{{"jobstores": {{"default": {bad}}}}}"#);
+            match SchedulerConfig::from_json(&doc) {
+                Ok(config) => {
+                    let entry = &config.jobstores["default"];
+                    let err = components.build_jobstore("default", entry).unwrap_err();
+                    assert_eq!(err.kind(), crate::ErrorKind::Config, "{bad}");
+                }
+                Err(err) => assert_eq!(err.kind(), crate::ErrorKind::Config, "{bad}"),
+            }
+        }
     }
 
     #[test]

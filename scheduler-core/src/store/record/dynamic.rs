@@ -165,11 +165,11 @@ impl<R: RecordStore> DynRecordStore for R {
 
 // Every method is forwarded, the provided ones too: a default here would silently replace the
 // backend's own (a claim_due falling back to due would let two nodes fire one job). Methods
-// that borrow two things await in a block of their own: the boxed future lives for the shorter
-// borrow, which the returned type cannot name.
+// that borrow two things are `async fn`s: the boxed future lives for the shorter borrow, which
+// a returned `impl Future` cannot name.
 impl RecordStore for Arc<dyn DynRecordStore> {
-    fn start(&self, ctx: &StoreContext) -> impl Future<Output = Result<()>> + Send {
-        async move { (**self).start(ctx).await }
+    async fn start(&self, ctx: &StoreContext) -> Result<()> {
+        (**self).start(ctx).await
     }
     fn shutdown(&self) -> impl Future<Output = Result<()>> + Send {
         (**self).shutdown()
@@ -180,8 +180,8 @@ impl RecordStore for Arc<dyn DynRecordStore> {
     fn capabilities(&self) -> Capabilities {
         (**self).capabilities()
     }
-    fn get(&self, id: &str) -> impl Future<Output = Result<Option<StoredRecord>>> + Send {
-        async move { (**self).get(id).await }
+    async fn get(&self, id: &str) -> Result<Option<StoredRecord>> {
+        (**self).get(id).await
     }
     fn due(
         &self,
@@ -221,59 +221,40 @@ impl RecordStore for Arc<dyn DynRecordStore> {
     ) -> impl Future<Output = Result<bool>> + Send {
         (**self).update(record, expected_revision)
     }
-    fn remove(&self, id: &str) -> impl Future<Output = Result<bool>> + Send {
-        async move { (**self).remove(id).await }
+    async fn remove(&self, id: &str) -> Result<bool> {
+        (**self).remove(id).await
     }
     fn remove_all(&self) -> impl Future<Output = Result<()>> + Send {
         (**self).remove_all()
     }
-    fn commit_fires(
-        &self,
-        commits: &[RecordFireCommit],
-    ) -> impl Future<Output = Result<FireAnswers>> + Send {
-        async move { (**self).commit_fires(commits).await }
+    async fn commit_fires(&self, commits: &[RecordFireCommit]) -> Result<FireAnswers> {
+        (**self).commit_fires(commits).await
     }
-    fn claim_due(
+    async fn claim_due(
         &self,
         now: DateTime<Utc>,
         limit: usize,
         claim: &Claim,
-    ) -> impl Future<Output = Result<Vec<StoredRecord>>> + Send {
-        async move { (**self).claim_due(now, limit, claim).await }
+    ) -> Result<Vec<StoredRecord>> {
+        (**self).claim_due(now, limit, claim).await
     }
-    fn release_claims(
-        &self,
-        node: &str,
-        ids: &[String],
-    ) -> impl Future<Output = Result<()>> + Send {
-        async move { (**self).release_claims(node, ids).await }
+    async fn release_claims(&self, node: &str, ids: &[String]) -> Result<()> {
+        (**self).release_claims(node, ids).await
     }
-    fn heartbeat(&self, node: &NodeRecord) -> impl Future<Output = Result<()>> + Send {
-        async move { (**self).heartbeat(node).await }
+    async fn heartbeat(&self, node: &NodeRecord) -> Result<()> {
+        (**self).heartbeat(node).await
     }
     fn nodes(&self) -> impl Future<Output = Result<Vec<NodeRecord>>> + Send {
         (**self).nodes()
     }
-    fn remove_node(
-        &self,
-        id: &str,
-        last_seen: DateTime<Utc>,
-    ) -> impl Future<Output = Result<bool>> + Send {
-        async move { (**self).remove_node(id, last_seen).await }
+    async fn remove_node(&self, id: &str, last_seen: DateTime<Utc>) -> Result<bool> {
+        (**self).remove_node(id, last_seen).await
     }
-    fn finish_run(
-        &self,
-        job_id: &str,
-        run_time: DateTime<Utc>,
-    ) -> impl Future<Output = Result<()>> + Send {
-        async move { (**self).finish_run(job_id, run_time).await }
+    async fn finish_run(&self, job_id: &str, run_time: DateTime<Utc>) -> Result<()> {
+        (**self).finish_run(job_id, run_time).await
     }
-    fn adopt_runs(
-        &self,
-        from: &str,
-        to: &str,
-    ) -> impl Future<Output = Result<Vec<InflightRun>>> + Send {
-        async move { (**self).adopt_runs(from, to).await }
+    async fn adopt_runs(&self, from: &str, to: &str) -> Result<Vec<InflightRun>> {
+        (**self).adopt_runs(from, to).await
     }
     fn inflight_runs(&self) -> impl Future<Output = Result<Vec<InflightRun>>> + Send {
         (**self).inflight_runs()

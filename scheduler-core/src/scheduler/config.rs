@@ -402,7 +402,7 @@ impl Components {
     /// # fn main() -> scheduler_core::Result<()> {
     /// use std::sync::Arc;
     /// use scheduler_core::testkit::RecordMap;
-    /// use scheduler_core::{Components, DynRecordStore, RecordStore};
+    /// use scheduler_core::{Components, DynRecordStore};
     ///
     /// let components = Components::new();
     /// // What a store crate's `register` does: jobstore_sql's serves sqlite:, postgres://,

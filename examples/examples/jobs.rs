@@ -7,7 +7,10 @@
 //!
 //! Usage: `jobs --store URL [--table NAME] [--prefix PREFIX] [--database NAME]
 //! [--collection NAME] COMMAND`, where the URL is `sqlite://`, `postgres://`, `mysql://`,
-//! `redis://` or `mongodb://`, and COMMAND is one of
+//! `redis://` or `mongodb://`: the store is opened through the same registry configuration
+//! documents use ([`Components::open_records`], after each store crate's `register`), with
+//! `--table` as the `tablename` option and the other flags as options of their own name (a
+//! store that has no such option says so). COMMAND is one of
 //!
 //! * `list [FILTERS]`: the jobs, like APScheduler's `print_jobs` (unreadable records are
 //!   marked), filtered by `--paused`, `--scheduled`, `--due-before TIME` (RFC 3339, `now`,
@@ -29,12 +32,13 @@
 
 use std::io::{Read, Write};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use scheduler_core::store::admin::{self, Filter, RecordView};
 use scheduler_core::{
-    Clock, Error, ErrorKind, EventBus, JobCodec, JobRegistry, RecordStore, Result, StoreContext,
-    SystemClock, TriggerRegistry,
+    Clock, Components, DynRecordStore, Error, ErrorKind, EventBus, JobCodec, JobRegistry,
+    RecordStore, Result, StoreContext, SystemClock, TriggerRegistry,
 };
 
 const USAGE: &str = "usage: jobs --store URL [--table NAME] [--prefix PREFIX] \
@@ -43,13 +47,20 @@ const USAGE: &str = "usage: jobs --store URL [--table NAME] [--prefix PREFIX] \
 [--run-requested] | show ID | pause ID | resume ID | remove ID | run ID | export | \
 import [--replace])";
 
+/// The store options the command line offers: flag, and the option name the store factories
+/// registered in [`Components`] take.
+const STORE_OPTIONS: [(&str, &str); 4] = [
+    ("--table", "tablename"),
+    ("--prefix", "prefix"),
+    ("--database", "database"),
+    ("--collection", "collection"),
+];
+
 #[derive(Debug, Default)]
 struct Args {
     store: Option<String>,
-    table: Option<String>,
-    prefix: Option<String>,
-    database: Option<String>,
-    collection: Option<String>,
+    /// The store options given, by the factories' names.
+    options: serde_json::Map<String, serde_json::Value>,
     replace: bool,
     filter: Filter,
     command: Vec<String>,
@@ -94,12 +105,12 @@ fn parse_args(mut raw: impl Iterator<Item = String>) -> Result<Args> {
             raw.next()
                 .ok_or_else(|| Error::config(format!("{name} needs a value; {USAGE}")))
         };
+        if let Some(&(flag, option)) = STORE_OPTIONS.iter().find(|(flag, _)| *flag == arg) {
+            args.options.insert(option.to_owned(), value(flag)?.into());
+            continue;
+        }
         match arg.as_str() {
             "--store" => args.store = Some(value("--store")?),
-            "--table" => args.table = Some(value("--table")?),
-            "--prefix" => args.prefix = Some(value("--prefix")?),
-            "--database" => args.database = Some(value("--database")?),
-            "--collection" => args.collection = Some(value("--collection")?),
             "--replace" => args.replace = true,
             "--paused" => args.filter.paused = Some(true),
             "--scheduled" => args.filter.paused = Some(false),
@@ -120,52 +131,18 @@ fn parse_args(mut raw: impl Iterator<Item = String>) -> Result<Args> {
     Ok(args)
 }
 
-/// The store's rows, opened by URL scheme (boxed: the backends differ in size by hundreds of
-/// bytes).
-enum Store {
-    Sql(Box<jobstore_sql::SqlRecords>),
-    Redis(Box<jobstore_redis::RedisRecords>),
-    Mongo(jobstore_mongo::MongoRecords),
-}
-
-fn open(args: &Args) -> Result<Store> {
+/// The store's rows, opened by the store crates' registrations: the one place that knows
+/// which crate serves which URL scheme, and what options it takes.
+fn open(args: &Args) -> Result<Arc<dyn DynRecordStore>> {
     let url = args
         .store
         .as_deref()
         .ok_or_else(|| Error::config(format!("--store URL is required; {USAGE}")))?;
-    let scheme = url.split(':').next().unwrap_or_default();
-    let scheme = scheme.split('+').next().unwrap_or_default();
-    match scheme {
-        "sqlite" | "postgres" | "postgresql" | "mysql" | "mariadb" => {
-            let mut builder = jobstore_sql::builder(url).max_connections(2);
-            if let Some(table) = &args.table {
-                builder = builder.tablename(table);
-            }
-            Ok(Store::Sql(Box::new(builder.build_records()?)))
-        }
-        "redis" | "rediss" => {
-            let mut builder = jobstore_redis::RedisRecords::builder(url);
-            if let Some(prefix) = &args.prefix {
-                builder = builder.prefix(prefix);
-            }
-            Ok(Store::Redis(Box::new(builder.build_records()?)))
-        }
-        "mongodb" => {
-            let mut builder = jobstore_mongo::MongoJobStoreBuilder::new(url).max_pool_size(2);
-            if let Some(database) = &args.database {
-                builder = builder.database(database);
-            }
-            if let Some(collection) = &args.collection {
-                builder = builder.collection(collection);
-            }
-            Ok(Store::Mongo(builder.build_records()?))
-        }
-        // The URL is not echoed: it may carry a password.
-        _ => Err(Error::config(
-            "unknown store URL scheme; use sqlite://, postgres://, mysql://, redis:// or \
-             mongodb://",
-        )),
-    }
+    let components = Components::new();
+    jobstore_sql::register(&components);
+    jobstore_redis::register(&components);
+    jobstore_mongo::register(&components);
+    components.open_records(url, args.options.clone())
 }
 
 async fn run_on(store: &impl RecordStore, args: &Args, out: &mut impl Write) -> Result<()> {
@@ -359,13 +336,7 @@ fn main() -> ExitCode {
             .build()
             .map_err(|e| Error::config("could not start the runtime").with_source(e))?;
         let mut out = std::io::stdout().lock();
-        runtime.block_on(async {
-            match &store {
-                Store::Sql(s) => run_on(s.as_ref(), &args, &mut out).await,
-                Store::Redis(s) => run_on(s.as_ref(), &args, &mut out).await,
-                Store::Mongo(s) => run_on(s, &args, &mut out).await,
-            }
-        })
+        runtime.block_on(run_on(&store, &args, &mut out))
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -14,21 +14,27 @@ pub use records::{
 };
 use scheduler_core::{Components, Error};
 
-/// Registers the `"mongodb"` store type for configuration documents (APScheduler's name).
+/// Registers the `"mongodb"` store type for configuration documents (APScheduler's name),
+/// serving `mongodb://` (and `mongodb+srv://`) URLs for
+/// [`Components::open_records`](scheduler_core::Components::open_records).
 ///
 /// Options: `url` (default `mongodb://127.0.0.1:27017/`), `database`, `collection`,
 /// `max_pool_size`.
 pub fn register(components: &Components) {
-    components.register_jobstore(
+    components.register_record_store(
         "mongodb",
+        &SCHEMES,
         Arc::new(|options: &serde_json::Value| {
-            let store = from_options(options)?;
-            Ok(Arc::new(store) as Arc<dyn scheduler_core::DynJobStore>)
+            let records = from_options(options)?;
+            Ok(Arc::new(records) as Arc<dyn scheduler_core::DynRecordStore>)
         }),
     );
 }
 
-fn from_options(options: &serde_json::Value) -> scheduler_core::Result<MongoJobStore> {
+/// The URL schemes [`register`] serves.
+const SCHEMES: [&str; 1] = ["mongodb"];
+
+fn from_options(options: &serde_json::Value) -> scheduler_core::Result<MongoRecords> {
     let empty = serde_json::Map::new();
     let options = match options {
         serde_json::Value::Null => &empty,
@@ -71,5 +77,29 @@ fn from_options(options: &serde_json::Value) -> scheduler_core::Result<MongoJobS
             .ok_or_else(|| Error::config("max_pool_size must be a positive integer"))?;
         builder = builder.max_pool_size(size);
     }
-    builder.build()
+    builder.build_records()
+}
+
+#[cfg(test)]
+mod tests {
+    use scheduler_core::{Components, ErrorKind};
+
+    #[test]
+    fn registration_serves_mongodb_urls_with_the_options() {
+        let components = Components::new();
+        super::register(&components);
+        assert_eq!(components.record_schemes(), ["mongodb"]);
+        let mut options = serde_json::Map::new();
+        options.insert("collection".into(), "my_jobs".into());
+        components
+            .open_records("mongodb://127.0.0.1:27017/?directConnection=true", options)
+            .unwrap();
+        let mut options = serde_json::Map::new();
+        options.insert("tablename".into(), "my_jobs".into());
+        let err = components
+            .open_records("mongodb://127.0.0.1:27017/", options)
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config);
+        assert!(err.to_string().contains("tablename"), "{err}");
+    }
 }

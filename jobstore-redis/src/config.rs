@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use scheduler_core::{Components, DynJobStore, Error, RecordJobStore, Result};
+use scheduler_core::{Components, DynRecordStore, Error, RecordJobStore, Result};
 
 use crate::RedisJobStore;
 use crate::records::RedisRecords;
@@ -272,7 +272,8 @@ pub fn redact(url: &str) -> String {
     parsed.to_string()
 }
 
-/// Registers the `"redis"` job store type for configuration documents.
+/// Registers the `"redis"` job store type for configuration documents, serving `redis://`
+/// URLs for [`Components::open_records`].
 ///
 /// Options: `url` (default `redis://127.0.0.1:6379/`) or APScheduler's `host`, `port`, `db`,
 /// `password`; `prefix` or APScheduler's `jobs_key` / `run_times_key` (and `revisions_key`);
@@ -293,14 +294,19 @@ pub fn redact(url: &str) -> String {
 /// # Ok(()) }
 /// ```
 pub fn register(components: &Components) {
-    components.register_jobstore(
+    components.register_record_store(
         "redis",
+        &SCHEMES,
         Arc::new(|options: &serde_json::Value| {
-            let store = from_options(options)?;
-            Ok(Arc::new(store) as Arc<dyn DynJobStore>)
+            let records = from_options(options)?;
+            Ok(Arc::new(records) as Arc<dyn DynRecordStore>)
         }),
     );
 }
+
+/// The URL schemes [`register`] serves (`redis+unix://` is `redis`; `rediss://` is refused
+/// with a reason by this build).
+const SCHEMES: [&str; 2] = ["redis", "rediss"];
 
 const OPTIONS: [&str; 11] = [
     "url",
@@ -316,7 +322,7 @@ const OPTIONS: [&str; 11] = [
     "connection_timeout",
 ];
 
-fn from_options(options: &serde_json::Value) -> Result<RedisJobStore> {
+fn from_options(options: &serde_json::Value) -> Result<RedisRecords> {
     let empty = serde_json::Map::new();
     let map = match options {
         serde_json::Value::Object(map) => map,
@@ -404,7 +410,7 @@ fn from_options(options: &serde_json::Value) -> Result<RedisJobStore> {
             builder = set(builder, timeout);
         }
     }
-    builder.build()
+    builder.build_records()
 }
 
 /// APScheduler's connection arguments as a URL.
@@ -563,15 +569,14 @@ mod tests {
 
     #[test]
     fn options_build_a_store_or_say_what_is_wrong() {
-        let store = from_options(&serde_json::json!({
+        let records = from_options(&serde_json::json!({
             "host": "localhost", "port": 6380, "db": 2, "password": "hunter2",
             "jobs_key": "x.jobs", "run_times_key": "x.run_times", "response_timeout": 1.5,
         }))
         .unwrap();
-        let records = store.records();
         assert_eq!(records.url(), "redis://:***@localhost:6380/2");
         assert_eq!(records.jobs_key(), "x.jobs");
-        assert!(!format!("{store:?}").contains("hunter2"));
+        assert!(!format!("{records:?}").contains("hunter2"));
         for bad in [
             serde_json::json!({ "tablename": "x" }),
             serde_json::json!({ "url": "redis://x/", "port": 1 }),
@@ -585,5 +590,23 @@ mod tests {
             assert_eq!(e.kind(), scheduler_core::ErrorKind::Config, "{bad}");
             assert!(!e.to_string().contains("12345"), "{e}");
         }
+    }
+
+    #[test]
+    fn registration_serves_redis_urls_with_the_options() {
+        let components = Components::new();
+        register(&components);
+        assert_eq!(components.record_schemes(), ["redis", "rediss"]);
+        let mut options = serde_json::Map::new();
+        options.insert("prefix".into(), "myapp.".into());
+        let records = components
+            .open_records("redis+unix:///run/redis.sock", options)
+            .unwrap();
+        assert!(records.capabilities().cluster);
+        let err = components
+            .open_records("rediss://:hunter2@x/", serde_json::Map::new())
+            .unwrap_err();
+        assert!(err.to_string().contains("TLS"), "{err}");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
     }
 }

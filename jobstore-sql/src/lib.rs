@@ -11,7 +11,9 @@ mod url;
 use std::sync::Arc;
 use std::time::Duration;
 
-use scheduler_core::{Components, Error, RecordJobStore, Result};
+use scheduler_core::{
+    Components, DynRecordStore, Error, RecordJobStore, RecordStoreFactory, Result,
+};
 
 pub use records::SqlRecords;
 
@@ -155,7 +157,8 @@ fn compiled_in(dialect: dialect::Dialect) -> bool {
 }
 
 /// Registers the SQL store for configuration documents as `"sqlalchemy"` (APScheduler's
-/// name) and `"sql"`. Options: `url` (required), `tablename` (default `apscheduler_jobs`),
+/// name) and `"sql"`, serving `sqlite:`, `postgres://`, `postgresql://`, `mysql://` and
+/// `mariadb://` URLs for [`Components::open_records`]. Options: `url` (required), `tablename` (default `apscheduler_jobs`),
 /// `max_connections`, `acquire_timeout` and `call_timeout` (seconds).
 ///
 /// ```
@@ -169,18 +172,19 @@ fn compiled_in(dialect: dialect::Dialect) -> bool {
 /// assert!(!store.capabilities().closures);
 /// ```
 pub fn register(components: &Components) {
-    for kind in ["sqlalchemy", "sql"] {
-        components.register_jobstore(
-            kind,
-            Arc::new(|options: &serde_json::Value| {
-                let store = from_options(options)?;
-                Ok(Arc::new(store) as Arc<dyn scheduler_core::DynJobStore>)
-            }),
-        );
-    }
+    let factory: RecordStoreFactory = Arc::new(|options: &serde_json::Value| {
+        let records = from_options(options)?;
+        Ok(Arc::new(records) as Arc<dyn DynRecordStore>)
+    });
+    components.register_record_store("sqlalchemy", &[], factory.clone());
+    components.register_record_store("sql", &SCHEMES, factory);
 }
 
-fn from_options(options: &serde_json::Value) -> Result<SqlJobStore> {
+/// The URL schemes [`register`] serves, every dialect's (one this build lacks says which
+/// feature it needs).
+const SCHEMES: [&str; 5] = ["sqlite", "postgres", "postgresql", "mysql", "mariadb"];
+
+fn from_options(options: &serde_json::Value) -> Result<SqlRecords> {
     let empty = serde_json::Map::new();
     let options = match options {
         serde_json::Value::Object(map) => map,
@@ -245,5 +249,36 @@ fn from_options(options: &serde_json::Value) -> Result<SqlJobStore> {
     if let Some(t) = seconds("call_timeout")? {
         builder = builder.call_timeout(t);
     }
-    builder.build()
+    builder.build_records()
+}
+
+#[cfg(test)]
+mod tests {
+    use scheduler_core::{Components, ErrorKind};
+
+    #[test]
+    fn registration_serves_every_dialects_urls_with_the_options() {
+        let components = Components::new();
+        super::register(&components);
+        assert_eq!(
+            components.record_schemes(),
+            ["mariadb", "mysql", "postgres", "postgresql", "sqlite"]
+        );
+        for url in [
+            "sqlite::memory:",
+            "postgresql+psycopg2://user:secret@localhost/test",
+            "mariadb://root@localhost/test",
+        ] {
+            let mut options = serde_json::Map::new();
+            options.insert("tablename".into(), "my_jobs".into());
+            components.open_records(url, options).unwrap();
+        }
+        let mut options = serde_json::Map::new();
+        options.insert("prefix".into(), "myapp.".into());
+        let err = components
+            .open_records("sqlite::memory:", options)
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config);
+        assert!(err.to_string().contains("prefix"), "{err}");
+    }
 }

@@ -109,6 +109,7 @@ async fn a_file_locked_by_another_process_is_waited_out() {
 async fn the_jobs_tool_operations_work_on_a_sqlite_file() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("jobs.sqlite");
-    let records = jobstore_sql::builder(format!("sqlite://{}", path.display())).build_records()?;
-    scheduler_core::testkit::admin_scenario(records).await
+    let url = format!("sqlite://{}", path.display());
+    let options = serde_json::json!({});
+    scheduler_core::testkit::admin_scenario_at_url(jobstore_sql::register, &url, options).await
 }

@@ -43,12 +43,13 @@ pub use job::{
 pub use scheduler::config;
 pub use scheduler::{
     BackgroundScheduler, BlockingScheduler, ComponentConfig, Components, DEFAULT_CATCH_UP_LIMIT,
-    DEFAULT_DUE_BATCH_SIZE, ExecutorFactory, Factory, Health, JobStoreFactory, Scheduler,
-    SchedulerBuilder, SchedulerConfig, SchedulerState, SyncScheduler,
+    DEFAULT_DUE_BATCH_SIZE, ExecutorFactory, Factory, Health, JobStoreFactory, RecordStoreFactory,
+    Scheduler, SchedulerBuilder, SchedulerConfig, SchedulerState, SyncScheduler,
 };
 pub use store::{
-    Capabilities, Claim, DynJobStore, FireAnswer, FireAnswers, FireCommit, FireOutcome,
-    InflightRun, JobStore, NodeIdentity, NodeRecord, RecordJobStore, RecordStore, StoreContext,
+    Capabilities, Claim, DynJobStore, DynRecordStore, FireAnswer, FireAnswers, FireCommit,
+    FireOutcome, InflightRun, JobStore, NodeIdentity, NodeRecord, RecordJobStore, RecordStore,
+    StoreContext,
 };
 pub use trigger::{
     CatchUp, SearchExhausted, Trigger, TriggerFactory, TriggerRegistry, TriggerState,

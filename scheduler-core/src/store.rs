@@ -26,8 +26,8 @@ use chrono::{DateTime, Utc};
 
 pub use cluster::{Claim, ClusterStore, InflightRun, NodeRecord};
 pub use record::{
-    RecordFireCommit, RecordJobStore, RecordStore, ScheduleEntry, StoredRecord, from_micros,
-    to_micros,
+    DynRecordStore, RecordFireCommit, RecordJobStore, RecordStore, ScheduleEntry, StoredRecord,
+    from_micros, to_micros,
 };
 
 use crate::clock::BoxFuture;

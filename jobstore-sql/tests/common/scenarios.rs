@@ -222,11 +222,15 @@ pub(crate) async fn registration_builds_a_working_store_from_a_document(
             ]],
             "rows: {rows:?}"
         );
-        // The other name, and a refused option.
-        let entry: scheduler_core::ComponentConfig = serde_json::from_value(serde_json::json!(
-            {"type": "sql", "url": db.url(), "tablename": table}
-        ))?;
-        components.build_jobstore("other", &entry)?;
+        // The other name, the URL alone (its scheme names the type), and a refused option.
+        for entry in [
+            serde_json::json!({"type": "sql", "url": db.url(), "tablename": table}),
+            serde_json::json!({"url": db.url(), "tablename": table}),
+        ] {
+            let entry: scheduler_core::ComponentConfig = serde_json::from_value(entry)?;
+            let store = components.build_jobstore("other", &entry)?;
+            ensure!(store.capabilities().persistent, "{entry:?}");
+        }
         let entry: scheduler_core::ComponentConfig = serde_json::from_value(serde_json::json!(
             {"type": "sqlalchemy", "url": db.url(), "tablename": "jobs; DROP TABLE x"}
         ))?;

@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::executor::DynExecutor;
 use crate::job::JobDefaults;
-use crate::store::DynJobStore;
+use crate::store::{DynJobStore, DynRecordStore, RecordJobStore};
 
 /// A scheduler configuration, as read from TOML or JSON.
 ///
@@ -255,29 +255,68 @@ impl Scheduler {
     }
 }
 
-/// One store or executor entry: its `type` and the options for that type.
+/// One store or executor entry: its `type` and the options for that type. A persistent store
+/// may be named by its `url` alone (`[jobstores.default] url = "postgres://..."`): the type
+/// registered for the URL's scheme builds it (see [`Components::register_record_store`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "EntryText")]
 pub struct ComponentConfig {
-    /// The registered type name, such as `"memory"` or `"threadpool"`.
-    #[serde(rename = "type")]
+    /// The registered type name, such as `"memory"` or `"threadpool"`; empty for a store
+    /// named by its `url` alone.
+    #[serde(rename = "type", skip_serializing_if = "String::is_empty")]
     pub kind: String,
     /// Every other key, passed to the type's factory.
     #[serde(flatten)]
     pub options: serde_json::Map<String, serde_json::Value>,
 }
 
+/// A [`ComponentConfig`] as written, before the check that it names a type or a URL.
+#[derive(Deserialize)]
+struct EntryText {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    #[serde(flatten)]
+    options: serde_json::Map<String, serde_json::Value>,
+}
+
+impl TryFrom<EntryText> for ComponentConfig {
+    type Error = &'static str;
+
+    fn try_from(entry: EntryText) -> std::result::Result<Self, Self::Error> {
+        match entry.kind {
+            Some(kind) if !kind.is_empty() => Ok(ComponentConfig {
+                kind,
+                options: entry.options,
+            }),
+            None if entry.options.contains_key("url") => Ok(ComponentConfig {
+                kind: String::new(),
+                options: entry.options,
+            }),
+            _ => Err("an entry names its `type` (a persistent store may give its `url` instead)"),
+        }
+    }
+}
+
 /// Builds a job store from its options.
 pub type JobStoreFactory = Factory<dyn DynJobStore>;
 /// Builds an executor from its options.
 pub type ExecutorFactory = Factory<dyn DynExecutor>;
+/// Builds a persistent store's rows (its [`RecordStore`](crate::RecordStore)) from its options;
+/// see [`Components::register_record_store`].
+pub type RecordStoreFactory = Factory<dyn DynRecordStore>;
 /// Builds a component of type `T` from its options.
 pub type Factory<T> = Arc<dyn Fn(&serde_json::Value) -> Result<Arc<T>> + Send + Sync>;
 
 /// The store and executor types a configuration may name (APScheduler's plugin entry points,
-/// made explicit). Each crate offers a `register` function that adds its types.
+/// made explicit), and the URL schemes of the persistent stores, by which tools open a store's
+/// rows ([`open_records`](Self::open_records)). Each crate offers a `register` function that
+/// adds its types.
 #[derive(Clone, Default)]
 pub struct Components {
     jobstores: Arc<Registry<dyn DynJobStore>>,
+    record_stores: Arc<Registry<dyn DynRecordStore>>,
+    /// URL scheme (lower case, no `+driver`) → the record store type that serves it.
+    schemes: Arc<RwLock<BTreeMap<String, String>>>,
     executors: Arc<Registry<dyn DynExecutor>>,
 }
 
@@ -291,6 +330,12 @@ struct Registry<T: ?Sized> {
 impl Default for Registry<dyn DynJobStore> {
     fn default() -> Self {
         Registry::named("job store")
+    }
+}
+
+impl Default for Registry<dyn DynRecordStore> {
+    fn default() -> Self {
+        Registry::named("store")
     }
 }
 
@@ -317,6 +362,9 @@ impl<T: ?Sized> Registry<T> {
 
     fn build(&self, alias: &str, entry: &ComponentConfig) -> Result<Arc<T>> {
         let what = self.what;
+        if entry.kind.is_empty() {
+            return Err(Error::config(format!("{what} {alias:?} names no type")));
+        }
         let factory = self
             .factories
             .read()
@@ -359,18 +407,137 @@ impl Components {
         self.jobstores.register(kind.into(), factory);
     }
 
+    /// Registers a persistent store type at both levels with one factory, so that they cannot
+    /// disagree: `factory` builds the store's rows, which [`open_records`](Self::open_records)
+    /// answers for a URL of one of `schemes` (tools that edit records without the program that
+    /// owns the jobs), and a configuration entry of type `kind` gets a [`RecordJobStore`] over
+    /// them. `schemes` are matched without case and without a `+driver` suffix
+    /// (`postgresql+psycopg2://` is served by `postgresql`); a scheme registered again goes to
+    /// the later type. The factory is given the URL as the `url` option.
+    pub fn register_record_store(
+        &self,
+        kind: impl Into<String>,
+        schemes: &[&str],
+        factory: RecordStoreFactory,
+    ) {
+        let kind = kind.into();
+        let records = factory.clone();
+        let jobstore: JobStoreFactory = Arc::new(move |options| {
+            let store = RecordJobStore::new(records(options)?);
+            Ok(Arc::new(store) as Arc<dyn DynJobStore>)
+        });
+        self.jobstores.register(kind.clone(), jobstore);
+        self.record_stores.register(kind.clone(), factory);
+        let mut by_scheme = self.schemes.write().unwrap_or_else(|p| p.into_inner());
+        for scheme in schemes {
+            by_scheme.insert(scheme.to_ascii_lowercase(), kind.clone());
+        }
+    }
+
+    /// Opens the rows of the persistent store at `url` (not started): the type registered for
+    /// its scheme builds them from `options` and the `url`. A URL whose scheme no type serves
+    /// is a [`Config`](crate::ErrorKind::Config) error that lists the registered schemes (and
+    /// never quotes the URL, which may hold a password).
+    ///
+    /// ```
+    /// # fn main() -> scheduler_core::Result<()> {
+    /// use std::sync::Arc;
+    /// use scheduler_core::testkit::RecordMap;
+    /// use scheduler_core::{Components, DynRecordStore};
+    ///
+    /// let components = Components::new();
+    /// // What a store crate's `register` does: jobstore_sql's serves sqlite:, postgres://,
+    /// // mysql:// and takes a `tablename` option.
+    /// components.register_record_store(
+    ///     "model",
+    ///     &["model"],
+    ///     Arc::new(|_options| Ok(Arc::new(RecordMap::new()) as Arc<dyn DynRecordStore>)),
+    /// );
+    /// let records = components.open_records("MODEL+v2://anywhere", Default::default())?;
+    /// assert!(records.capabilities().persistent);
+    /// let err = components
+    ///     .open_records("ftp://user:secret@example.com/", Default::default())
+    ///     .unwrap_err();
+    /// assert_eq!(err.kind(), scheduler_core::ErrorKind::Config);
+    /// assert!(err.to_string().contains("registered: model"), "{err}");
+    /// assert!(!err.to_string().contains("secret"), "{err}");
+    /// # Ok(()) }
+    /// ```
+    pub fn open_records(
+        &self,
+        url: &str,
+        mut options: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Arc<dyn DynRecordStore>> {
+        let kind = self.kind_serving(url)?;
+        if options.contains_key("url") {
+            return Err(Error::config(
+                "the store URL is given once: as the URL, not also as a `url` option",
+            ));
+        }
+        options.insert("url".to_owned(), url.into());
+        self.record_stores.build(
+            &kind,
+            &ComponentConfig {
+                kind: kind.clone(),
+                options,
+            },
+        )
+    }
+
+    /// The URL schemes a persistent store type serves, sorted.
+    pub fn record_schemes(&self) -> Vec<String> {
+        let schemes = self.schemes.read().unwrap_or_else(|p| p.into_inner());
+        schemes.keys().cloned().collect()
+    }
+
+    /// The record store type serving `url`'s scheme.
+    fn kind_serving(&self, url: &str) -> Result<String> {
+        let known = || match self.record_schemes() {
+            schemes if schemes.is_empty() => "none is registered".to_owned(),
+            schemes => format!("registered: {}", schemes.join(", ")),
+        };
+        let Some(scheme) = url_scheme(url) else {
+            return Err(Error::config(format!(
+                "a store URL starts with its scheme, such as sqlite: or postgres:// ({})",
+                known()
+            )));
+        };
+        let kind = (self.schemes.read().unwrap_or_else(|p| p.into_inner()))
+            .get(&scheme)
+            .cloned();
+        kind.ok_or_else(|| {
+            Error::config(format!(
+                "no store type serves URL scheme {scheme:?} ({}); register the store's crate \
+                 in Components",
+                known()
+            ))
+        })
+    }
+
     /// Registers an executor type.
     pub fn register_executor(&self, kind: impl Into<String>, factory: ExecutorFactory) {
         self.executors.register(kind.into(), factory);
     }
 
-    /// Builds the store an entry describes.
+    /// Builds the store an entry describes: by its type, or, for an entry with a `url` and no
+    /// type, by the type serving the URL's scheme.
     pub fn build_jobstore(
         &self,
         alias: &str,
         entry: &ComponentConfig,
     ) -> Result<Arc<dyn DynJobStore>> {
-        self.jobstores.build(alias, entry)
+        match entry.options.get("url") {
+            Some(serde_json::Value::String(url)) if entry.kind.is_empty() => {
+                let kind = self.kind_serving(url).map_err(|e| {
+                    let message = format!("job store {alias:?}: {}", e.message());
+                    Error::new(e.kind(), message)
+                })?;
+                let options = entry.options.clone();
+                self.jobstores
+                    .build(alias, &ComponentConfig { kind, options })
+            }
+            _ => self.jobstores.build(alias, entry),
+        }
     }
 
     /// Builds the executor an entry describes.
@@ -387,6 +554,7 @@ impl fmt::Debug for Components {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Components")
             .field("jobstores", &self.jobstores.kinds())
+            .field("record_schemes", &self.record_schemes())
             .field("executors", &self.executors.kinds())
             .finish()
     }
@@ -397,6 +565,19 @@ impl fmt::Debug for Components {
 pub fn parse_options<T: serde::de::DeserializeOwned>(options: &serde_json::Value) -> Result<T> {
     serde_json::from_value(options.clone())
         .map_err(|e| Error::config(format!("invalid options: {e}")).with_source(e))
+}
+
+/// The scheme of `url` as [`Components`] matches it: before the first `:`, in lower case,
+/// without a `+driver` suffix (`postgresql+psycopg2`, `mongodb+srv`); `None` unless that text
+/// is a scheme (a letter, then letters, digits, `+`, `-` or `.`), so that no other part of
+/// the URL, a password say, ends up in a message.
+fn url_scheme(url: &str) -> Option<String> {
+    let (scheme, _) = url.split_once(':')?;
+    let mut chars = scheme.chars();
+    let is_scheme = chars.next()?.is_ascii_alphabetic()
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    let base = scheme.split('+').next()?;
+    is_scheme.then(|| base.to_ascii_lowercase())
 }
 
 /// Parses an IANA zone name.
@@ -606,6 +787,69 @@ mod tests {
     }
 
     #[test]
+    fn a_store_may_be_named_by_its_url_alone() {
+        let components = model_components(&["model"]);
+        let config = SchedulerConfig::from_toml(
+            r#"
+            [jobstores.default]
+            url = "model://host/db"
+            [jobstores.typed]
+            type = "model"
+            [executors.default]
+            url = "model://host/db"
+            "#,
+        )
+        .unwrap();
+        let entry = &config.jobstores["default"];
+        assert_eq!(entry.kind, "");
+        let text = serde_json::to_string(entry).unwrap();
+        assert_eq!(text, r#"{"url":"model://host/db"}"#);
+        assert_eq!(
+            &SchedulerConfig::from_json(&format!(r#"{{"jobstores": {{"d": {text}}}}}"#))
+                .unwrap()
+                .jobstores["d"],
+            entry
+        );
+        for alias in ["default", "typed"] {
+            let store = components
+                .build_jobstore(alias, &config.jobstores[alias])
+                .unwrap();
+            assert!(store.capabilities().persistent, "{alias}");
+        }
+        // Executors have no URL schemes.
+        let err = components
+            .build_executor("default", &config.executors["default"])
+            .unwrap_err();
+        assert!(err.to_string().contains("names no type"), "{err}");
+        let unserved = ComponentConfig {
+            kind: String::new(),
+            options: serde_json::from_str(r#"{"url": "ftp://secret@x"}"#).unwrap(),
+        };
+        let err = components.build_jobstore("ftp", &unserved).unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Config);
+        let text = err.to_string();
+        assert!(
+            text.starts_with("job store \"ftp\": ") && !text.contains("secret"),
+            "{text}"
+        );
+        for bad in [
+            r#"{"url": 5}"#,
+            r#"{"type": "", "url": "model://x"}"#,
+            r#"{"path": "x"}"#,
+        ] {
+            let doc = format!(r#"{{"jobstores": {{"default": {bad}}}}}"#);
+            match SchedulerConfig::from_json(&doc) {
+                Ok(config) => {
+                    let entry = &config.jobstores["default"];
+                    let err = components.build_jobstore("default", entry).unwrap_err();
+                    assert_eq!(err.kind(), crate::ErrorKind::Config, "{bad}");
+                }
+                Err(err) => assert_eq!(err.kind(), crate::ErrorKind::Config, "{bad}"),
+            }
+        }
+    }
+
+    #[test]
     fn unknown_component_types_are_named() {
         let components = Components::new();
         let entry = ComponentConfig {
@@ -615,5 +859,92 @@ mod tests {
         let err = components.build_jobstore("zk", &entry).unwrap_err();
         assert_eq!(err.kind(), crate::ErrorKind::Config);
         assert!(err.to_string().contains("\"zookeeper\""), "{err}");
+    }
+
+    /// A record store type over the model backend, `RecordMap`.
+    fn model_components(schemes: &[&str]) -> Components {
+        let components = Components::new();
+        components.register_record_store(
+            "model",
+            schemes,
+            Arc::new(|options| {
+                let _: serde_json::Map<String, serde_json::Value> = parse_options(options)?;
+                Ok(Arc::new(crate::testkit::RecordMap::new()) as Arc<dyn DynRecordStore>)
+            }),
+        );
+        components
+    }
+
+    #[test]
+    fn a_url_opens_the_records_of_the_type_serving_its_scheme() {
+        let components = model_components(&["model", "Other"]);
+        assert_eq!(components.record_schemes(), ["model", "other"]);
+        for url in ["model://host/db", "MODEL+driver://x", "other:relative"] {
+            let records = components.open_records(url, Default::default());
+            assert!(records.is_ok(), "{url}");
+        }
+        // One registration gives the job level too.
+        let entry = ComponentConfig {
+            kind: "model".into(),
+            options: Default::default(),
+        };
+        let store = components.build_jobstore("default", &entry).unwrap();
+        assert!(store.capabilities().persistent && store.capabilities().cluster);
+    }
+
+    #[test]
+    fn an_unknown_scheme_is_a_config_error_listing_the_registered_ones() {
+        let components = model_components(&["model", "other"]);
+        for url in [
+            "ftp://user:secret@example.com/",
+            "user:secret@example.com",
+            "no scheme at all",
+            "9p://secret",
+            ":secret",
+        ] {
+            let err = components
+                .open_records(url, Default::default())
+                .unwrap_err();
+            assert_eq!(err.kind(), crate::ErrorKind::Config, "{url}");
+            let text = err.to_string();
+            assert!(text.contains("registered: model, other"), "{text}");
+            assert!(!text.contains("secret"), "{text}");
+        }
+        let err = Components::new()
+            .open_records("model://x", Default::default())
+            .unwrap_err();
+        assert!(err.to_string().contains("none is registered"), "{err}");
+    }
+
+    #[test]
+    fn the_url_is_given_once_and_the_factory_judges_the_options() {
+        let components = Components::new();
+        let seen = Arc::new(RwLock::new(None));
+        let recorder = seen.clone();
+        components.register_record_store(
+            "model",
+            &["model"],
+            Arc::new(move |options| {
+                *recorder.write().unwrap() = Some(options.clone());
+                Err(Error::config("no option is good enough"))
+            }),
+        );
+        let mut options = serde_json::Map::new();
+        options.insert("tablename".into(), "jobs".into());
+        let err = components
+            .open_records("model://x", options.clone())
+            .unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Config);
+        assert!(
+            err.to_string().contains("no option is good enough"),
+            "{err}"
+        );
+        assert_eq!(
+            seen.read().unwrap().clone(),
+            Some(serde_json::json!({"tablename": "jobs", "url": "model://x"}))
+        );
+        options.insert("url".into(), "model://y".into());
+        let err = components.open_records("model://x", options).unwrap_err();
+        assert!(err.to_string().contains("given once"), "{err}");
     }
 }

@@ -26,7 +26,8 @@ use tokio::sync::Notify;
 
 pub use builder::{DEFAULT_CATCH_UP_LIMIT, DEFAULT_DUE_BATCH_SIZE, SchedulerBuilder};
 pub use config::{
-    ComponentConfig, Components, ExecutorFactory, Factory, JobStoreFactory, SchedulerConfig,
+    ComponentConfig, Components, ExecutorFactory, Factory, JobStoreFactory, RecordStoreFactory,
+    SchedulerConfig,
 };
 pub use lifecycle::{Health, SchedulerState};
 pub use sync::{BackgroundScheduler, BlockingScheduler, SyncScheduler};

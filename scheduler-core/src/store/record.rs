@@ -36,8 +36,10 @@ use crate::event::FaultAction;
 use crate::job::{Job, JobRecord};
 
 mod backend;
+mod dynamic;
 
 pub use backend::{RecordStore, from_micros, full_run_time_range, to_micros};
+pub use dynamic::DynRecordStore;
 
 /// One stored job as a backend keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,6 +7,7 @@ use super::{StepTrigger, at, suite_codec};
 use crate::error::ErrorKind;
 use crate::event::EventBus;
 use crate::job::JobRecord;
+use crate::scheduler::Components;
 use crate::store::admin::{self, Filter};
 use crate::store::{
     FireAnswer, FireCommit, JobStore, RecordJobStore, RecordStore, StoreContext, StoredRecord,
@@ -24,6 +25,22 @@ fn record(id: &str, start_secs: i64) -> anyhow::Result<JobRecord> {
         "coalesce": true, "max_instances": 1, "next_run_time": at(start_secs),
     });
     Ok(serde_json::from_value(json)?)
+}
+
+/// Runs the scenario on the empty store at `url`, opened as the jobs tool opens it: through
+/// the types `register` (a store crate's `register` function) adds to [`Components`], with
+/// `options` (a JSON object: `{"tablename": ...}`) as the factory's options.
+pub async fn admin_scenario_at_url(
+    register: fn(&Components),
+    url: &str,
+    options: serde_json::Value,
+) -> anyhow::Result<()> {
+    let serde_json::Value::Object(options) = options else {
+        anyhow::bail!("the store options are a JSON object, not {options}");
+    };
+    let components = Components::new();
+    register(&components);
+    admin_scenario(components.open_records(url, options)?).await
 }
 
 /// Runs the scenario on `records`, an empty backend (not started: the scenario starts it

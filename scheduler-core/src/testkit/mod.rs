@@ -67,7 +67,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use admin::admin_scenario;
+pub use admin::{admin_scenario, admin_scenario_at_url};
 pub use clock::ManualClock;
 pub use event_log::EventLog;
 pub use record_map::RecordMap;

@@ -21,6 +21,30 @@ mod reference_store {
     scheduler_core::jobstore_conformance!(super::setup, persistent);
 }
 
+/// The model backend opened by URL through [`Components`](scheduler_core::Components), as the
+/// jobs tool opens a store: behind `Arc<dyn DynRecordStore>`, every method (the cluster ones
+/// too) must reach the backend, or the persistent cases fail.
+mod opened_by_url {
+    use std::sync::Arc;
+
+    use scheduler_core::testkit::{Namespace, RecordMap};
+    use scheduler_core::{Components, DynRecordStore, RecordJobStore};
+
+    async fn setup(ns: Namespace) -> anyhow::Result<RecordJobStore<Arc<dyn DynRecordStore>>> {
+        let records = ns.shared(RecordMap::new);
+        let components = Components::new();
+        components.register_record_store(
+            "model",
+            &["model"],
+            Arc::new(move |_| Ok(Arc::new(records.clone()) as Arc<dyn DynRecordStore>)),
+        );
+        let records = components.open_records("model://suite", Default::default())?;
+        Ok(RecordJobStore::new(records))
+    }
+
+    scheduler_core::jobstore_conformance!(setup, persistent);
+}
+
 /// The model backend declaring the range a Redis score holds exactly (±2^53 µs around 1970),
 /// so the suite sees run times refused as `Unrepresentable` and fires paused at the edges.
 #[derive(Debug, Clone, Default)]

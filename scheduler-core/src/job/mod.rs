@@ -4,6 +4,7 @@ mod function;
 mod options;
 mod record;
 mod run_request;
+mod run_time;
 
 use std::fmt;
 use std::sync::Arc;
@@ -20,6 +21,7 @@ pub use record::{JobCodec, JobRecord};
 pub use run_request::RunNowRequest;
 
 use options::Options;
+use run_time::RunTime;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::trigger::{SearchExhausted, Trigger};
@@ -49,31 +51,6 @@ pub struct Job {
 /// `t` without its sub-microsecond part: run times are whole microseconds.
 pub(crate) fn whole_micros(t: DateTime<Utc>) -> DateTime<Utc> {
     t.trunc_subsecs(6)
-}
-
-/// A job's next run time in 8 bytes instead of 12 (which padding made 16 in `Job`): whole
-/// microseconds since the epoch, [`RunTime::PAUSED`] for none. A million jobs in memory keep
-/// a million of these. Every `DateTime<Utc>` fits (chrono reaches about 262,000 years either
-/// side of the epoch, 64-bit microseconds 292,000), and the division floors, as
-/// [`whole_micros`] does.
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct RunTime(i64);
-
-impl RunTime {
-    /// No run time: below every instant chrono can represent.
-    const PAUSED: RunTime = RunTime(i64::MIN);
-
-    fn new(t: Option<DateTime<Utc>>) -> Self {
-        t.map_or(RunTime::PAUSED, |t| RunTime(t.timestamp_micros()))
-    }
-
-    fn micros(self) -> Option<i64> {
-        (self != RunTime::PAUSED).then_some(self.0)
-    }
-
-    fn get(self) -> Option<DateTime<Utc>> {
-        self.micros().and_then(DateTime::from_timestamp_micros)
-    }
 }
 
 impl Job {
@@ -145,8 +122,7 @@ impl Job {
         self.next_run_time.get()
     }
 
-    /// [`next_run_time`](Self::next_run_time) in whole microseconds since the epoch, as the
-    /// job keeps it: for stores that order jobs by an integer, without converting.
+    /// [`next_run_time`](Self::next_run_time) in whole microseconds since 1970, as kept.
     pub fn next_run_micros(&self) -> Option<i64> {
         self.next_run_time.micros()
     }
@@ -863,33 +839,6 @@ mod tests {
             .apply(JobChanges::new().timeout(Some(Duration::ZERO)))
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidJob);
-    }
-
-    /// A million jobs in the memory store keep a million of these side by side.
-    #[test]
-    #[cfg(target_pointer_width = "64")]
-    fn a_job_takes_88_bytes() {
-        assert_eq!(std::mem::size_of::<Job>(), 88);
-        assert_eq!(std::mem::size_of::<Option<Job>>(), 88);
-    }
-
-    #[test]
-    fn run_times_keep_their_range_and_pauses_apart() {
-        let mut job = JobSpec::new(JobTarget::closure("tick", || ()), At(t(60)))
-            .into_job(&JobDefaults::default(), t(0))
-            .unwrap();
-        for at in [DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC, t(0)] {
-            job.set_next_run_time(Some(at));
-            assert_eq!(job.next_run_time(), Some(whole_micros(at)));
-            assert!(!job.is_paused());
-            assert_eq!(
-                job.next_run_micros(),
-                Some(whole_micros(at).timestamp_micros())
-            );
-        }
-        job.set_next_run_time(None);
-        assert_eq!((job.next_run_time(), job.next_run_micros()), (None, None));
-        assert!(job.is_paused());
     }
 
     #[test]

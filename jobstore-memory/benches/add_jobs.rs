@@ -24,6 +24,18 @@ struct Order {
 /// Jobs per `add_jobs` call in the batch case.
 const BATCH: usize = 10_000;
 
+/// CPU time the process has used (every thread, user and system), from `/proc/self/stat`
+/// in the kernel's fixed 1/100 s ticks: on a shared machine it tells a slow add from a
+/// starved one (the figure is wall time, as APScheduler's).
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+    let user: u64 = fields.nth(11)?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    Some((user + system) as f64 / 100.0)
+}
+
 fn rss_bytes() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
@@ -45,15 +57,39 @@ fn emit(id: String, title: String, params: &str, metric: &str, better: &str, val
     println!("{line}");
 }
 
-fn report(case: &str, n: usize, started: Instant, rss_before: Option<u64>) {
-    let secs = started.elapsed().as_secs_f64();
+/// Where a measurement began: the wall clock, and the process's CPU time and memory.
+struct Start {
+    at: Instant,
+    cpu: Option<f64>,
+    rss: Option<u64>,
+}
+
+impl Start {
+    fn now() -> Self {
+        let (cpu, rss) = (cpu_seconds(), rss_bytes());
+        Start {
+            at: Instant::now(),
+            cpu,
+            rss,
+        }
+    }
+}
+
+fn report(case: &str, n: usize, start: Start) {
+    let secs = start.at.elapsed().as_secs_f64();
+    let cpu = start
+        .cpu
+        .zip(cpu_seconds())
+        .map(|(before, after)| after - before);
     let rate = n as f64 / secs;
-    let per_job = rss_before
+    let per_job = start
+        .rss
         .zip(rss_bytes())
         .map(|(before, after)| after.saturating_sub(before) as f64 / n as f64);
     println!(
-        "{case:<10} {n:>9} jobs  {secs:>8.3} s  {rate:>10.0} jobs/s  {}",
-        per_job.map_or_else(|| "memory n/a".to_owned(), |b| format!("{b:.0} B/job"))
+        "{case:<10} {n:>9} jobs  {secs:>8.3} s  {rate:>10.0} jobs/s  {}  {}",
+        per_job.map_or_else(|| "memory n/a".to_owned(), |b| format!("{b:.0} B/job")),
+        cpu.map_or_else(|| "cpu n/a".to_owned(), |c| format!("cpu {c:.2} s"))
     );
     let count = thousands(n);
     let params = "memory store; tokio executor; scheduler running";
@@ -153,13 +189,12 @@ fn run_case(case: &str, n: usize) {
     runtime.block_on(async {
         if case == "store" {
             let store = MemoryJobStore::new();
-            let rss = rss_bytes();
-            let started = Instant::now();
+            let start = Start::now();
             for i in 0..n as u64 {
                 let job = spec(i).into_job(&defaults, now).expect("valid job");
                 store.add_job(job).await.expect("unique ids");
             }
-            report(case, n, started, rss);
+            report(case, n, start);
             return;
         }
         let scheduler = Scheduler::builder()
@@ -169,8 +204,7 @@ fn run_case(case: &str, n: usize) {
             .build()
             .expect("scheduler builds");
         scheduler.start().await.expect("scheduler starts");
-        let rss = rss_bytes();
-        let started = Instant::now();
+        let start = Start::now();
         if case == "batch" {
             for first in (0..n as u64).step_by(BATCH) {
                 let last = (first + BATCH as u64).min(n as u64);
@@ -187,7 +221,7 @@ fn run_case(case: &str, n: usize) {
                 scheduler.add_job(spec(i)).await.expect("job added");
             }
         }
-        report(case, n, started, rss);
+        report(case, n, start);
         scheduler.shutdown(false).await.expect("scheduler stops");
     });
 }

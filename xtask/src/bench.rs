@@ -248,8 +248,8 @@ fn plan(quick: bool, hooks: &[(&Hook, bool)]) -> Vec<Pair> {
         }
     }
     // 4.-6. Whatever the other crates' benches measure. APScheduler's persistent stores take
-    // minutes per round here (about 100-500 durable adds/s), so these run fewer rounds: once
-    // with `--quick`, three times in full.
+    // minutes per round here (about 50-500 durable writes/s), so these run fewer rounds: once
+    // with `--quick` (at the benches' reduced `--quick` sizes), three times in full.
     for (hook, has_script) in hooks {
         let extra: &[&str] = if quick { &["--quick"] } else { &[] };
         let mut sides = Vec::new();

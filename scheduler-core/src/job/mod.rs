@@ -5,6 +5,7 @@ pub(crate) mod opt_seconds;
 mod options;
 mod record;
 mod run_request;
+mod run_time;
 
 use std::fmt;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ pub use record::{JobCodec, JobRecord};
 pub use run_request::RunNowRequest;
 
 use options::Options;
+use run_time::RunTime;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::trigger::{SearchExhausted, Trigger};
@@ -39,7 +41,7 @@ pub struct Job {
     trigger: Arc<dyn Trigger>,
     /// Name, executor and the other options, shared with jobs that have the same.
     options: Arc<Options>,
-    next_run_time: Option<DateTime<Utc>>,
+    next_run_time: RunTime,
     revision: u64,
     /// A run-now request stored with the job (see [`RunNowRequest`]); pending only while the
     /// next run time is the request's. Boxed: almost every job has none, and a million jobs in
@@ -124,22 +126,27 @@ impl Job {
 
     /// When the job runs next; `None` when it is paused.
     pub fn next_run_time(&self) -> Option<DateTime<Utc>> {
-        self.next_run_time
+        self.next_run_time.get()
+    }
+
+    /// [`next_run_time`](Self::next_run_time) in whole microseconds since 1970, as kept.
+    pub fn next_run_micros(&self) -> Option<i64> {
+        self.next_run_time.micros()
     }
 
     /// Whether the job is paused.
     pub fn is_paused(&self) -> bool {
-        self.next_run_time.is_none()
+        self.next_run_time == RunTime::PAUSED
     }
 
     /// Sets the next run time (to whole microseconds). For job stores applying a fire or an
     /// update. A run time other than a pending [`RunNowRequest`]'s ends the request.
     pub fn set_next_run_time(&mut self, next_run_time: Option<DateTime<Utc>>) {
-        self.next_run_time = next_run_time.map(whole_micros);
+        self.next_run_time = RunTime::new(next_run_time);
         if self
             .run_request
             .as_ref()
-            .is_some_and(|r| !r.is_pending(self.next_run_time))
+            .is_some_and(|r| !r.is_pending(self.next_run_time()))
         {
             self.run_request = None;
         }
@@ -216,7 +223,7 @@ impl Job {
             options.timeout = validate_timeout(timeout)?;
         }
         if let Some(next) = next_run_time {
-            self.next_run_time = next.map(whole_micros);
+            self.next_run_time = RunTime::new(next);
         }
         Ok(())
     }
@@ -232,7 +239,7 @@ impl fmt::Display for JobDisplay<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let job = self.job;
         write!(f, "{} (trigger: {}, ", job.name(), job.trigger)?;
-        match (self.pending, job.next_run_time) {
+        match (self.pending, job.next_run_time()) {
             (true, _) => f.write_str("pending)"),
             (false, Some(t)) => write!(
                 f,
@@ -267,7 +274,7 @@ impl fmt::Debug for Job {
                 "max_instances_across_nodes",
                 &self.max_instances_across_nodes(),
             )
-            .field("next_run_time", &self.next_run_time)
+            .field("next_run_time", &self.next_run_time())
             .field("revision", &self.revision)
             .finish_non_exhaustive()
     }
@@ -510,7 +517,7 @@ impl JobSpec {
                 unknown_fields: None,
             }
             .shared(),
-            next_run_time: next_run_time.map(whole_micros),
+            next_run_time: RunTime::new(next_run_time),
             revision: 0,
             run_request: None,
         })
@@ -546,7 +553,7 @@ impl JobSpec {
                 unknown_fields: None,
             }
             .shared(),
-            next_run_time: self.next_run_time.flatten().map(whole_micros),
+            next_run_time: RunTime::new(self.next_run_time.flatten()),
             revision: 0,
             run_request: None,
         }

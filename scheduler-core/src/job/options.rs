@@ -29,8 +29,10 @@ impl Options {
     /// Whether `other` can stand for these options: equal values (unknown fields only when
     /// they are the same map, which is cheap to tell and keeps them exact).
     fn same(&self, other: &Options) -> bool {
-        *self.name == *other.name
-            && *self.executor == *other.executor
+        // Jobs of one function on one executor mostly share the names' `Arc`s.
+        let same = |a: &Arc<str>, b: &Arc<str>| Arc::ptr_eq(a, b) || a == b;
+        same(&self.name, &other.name)
+            && same(&self.executor, &other.executor)
             && self.misfire_grace_time == other.misfire_grace_time
             && self.coalesce == other.coalesce
             && self.max_instances == other.max_instances

@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Job, JobRegistry, JobTarget, Options, RunNowRequest, opt_seconds, validate_grace,
-    validate_max_instances, validate_timeout, whole_micros,
+    Job, JobRegistry, JobTarget, Options, RunNowRequest, RunTime, opt_seconds, validate_grace,
+    validate_max_instances, validate_timeout,
 };
 use crate::error::{Error, ErrorKind, Result};
 use crate::trigger::{TriggerRegistry, TriggerState};
@@ -158,7 +158,7 @@ impl JobCodec {
         // A pending request is saved as such; a spent one is dropped.
         let (next_run_time, run_requested_at) = match job.run_request() {
             Some(request) => (request.planned, Some(request.at)),
-            None => (job.next_run_time, None),
+            None => (job.next_run_time(), None),
         };
         Ok(JobRecord {
             version: JobRecord::VERSION,
@@ -235,9 +235,7 @@ impl JobCodec {
                 unknown_fields,
             }
             .shared(),
-            next_run_time: run_request
-                .map_or(record.next_run_time, |r| Some(r.at))
-                .map(whole_micros),
+            next_run_time: RunTime::new(run_request.map_or(record.next_run_time, |r| Some(r.at))),
             revision: 0,
             run_request: run_request.map(Box::new),
         })

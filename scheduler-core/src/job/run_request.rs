@@ -49,6 +49,6 @@ impl Job {
         self.run_request
             .as_deref()
             .copied()
-            .filter(|r| r.is_pending(self.next_run_time))
+            .filter(|r| r.is_pending(self.next_run_time()))
     }
 }

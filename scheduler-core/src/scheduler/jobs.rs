@@ -5,25 +5,44 @@ use std::sync::Arc;
 
 use super::{Scheduler, lock};
 use crate::error::{Error, ErrorKind, Result};
-use crate::event::{Event, JobEvent};
+use crate::event::{Event, EventMask, JobEvent};
 use crate::executor::JobRun;
 use crate::job::{Job, JobChanges, JobSpec};
 use crate::store::DynJobStore;
 use crate::trigger::Trigger;
-
-/// Where a job being added goes: its store, and whether it replaces a job with its id.
-struct Prepared {
-    alias: Arc<str>,
-    store: Arc<dyn DynJobStore>,
-    replace: bool,
-}
 
 /// The store and executor the previous spec of a batch named, found and checked: the specs of
 /// a batch mostly name the same ones, and looking a store up allocates its alias and wrapper.
 struct Destination {
     alias: Arc<str>,
     store: Arc<dyn DynJobStore>,
+    /// Whether the store keeps closures ([`Capabilities::closures`](crate::Capabilities)).
+    closures: bool,
     executor: Arc<str>,
+}
+
+impl Destination {
+    /// Whether `spec` goes to this store and executor (the specs of a batch mostly share the
+    /// aliases' `Arc`s, so comparing pointers usually settles it).
+    fn serves(&self, spec: &JobSpec) -> bool {
+        let same = |a: &Arc<str>, b: &Arc<str>| Arc::ptr_eq(a, b) || a == b;
+        same(&self.alias, &spec.jobstore) && same(&self.executor, &spec.executor)
+    }
+}
+
+/// What adding a job reads from the scheduler's settings, read once per call (not per job).
+struct AddSettings {
+    defaults: crate::job::JobDefaults,
+    timezone: chrono_tz::Tz,
+    now: chrono::DateTime<chrono::Utc>,
+}
+
+/// The jobs of one `add_jobs` call bound for one store, with the answer slot of each.
+struct Batch {
+    alias: Arc<str>,
+    store: Arc<dyn DynJobStore>,
+    slots: Vec<usize>,
+    jobs: Vec<Job>,
 }
 
 impl Scheduler {
@@ -84,51 +103,81 @@ impl Scheduler {
             }
             return Ok(answers);
         }
-        let now = self.inner.clock.now();
+        let settings = self.add_settings();
         let specs = specs.into_iter();
-        // `None`: filled below with the store's answer for this job.
-        let mut answers: Vec<Option<Result<Job>>> = Vec::with_capacity(specs.size_hint().0);
-        // Per store, in the order first named: the jobs to add and the answers they fill.
-        let mut batches: Vec<(Prepared, Vec<(usize, Job)>)> = Vec::new();
+        // A job bound for a batch is answered with its copy here until its store answers:
+        // every slot of a batch is then set, to the job at its revision or to an error.
+        let mut answers: Vec<Result<Job>> = Vec::with_capacity(specs.size_hint().0);
+        // Per store, in the order first named; `current` is the one the last job went to.
+        let mut batches: Vec<Batch> = Vec::new();
+        let mut current = 0;
         let mut destination = None;
+        // The earliest run time of the jobs added: the loop is woken only if it would not
+        // look by then anyway.
+        let mut earliest = None;
         for mut spec in specs {
             if spec.id.is_none() {
                 spec.id = Some(crate::ids::random_id());
             }
-            let index = answers.len();
+            let replace = spec.replace_existing;
             let prepared = spec
                 .target
                 .validate()
-                .and_then(|()| self.prepare(spec, now, &mut destination));
+                .and_then(|()| self.prepare(spec, &settings, &mut destination));
             let (target, job) = match prepared {
                 Ok(prepared) => prepared,
                 Err(e) => {
-                    answers.push(Some(Err(e)));
+                    answers.push(Err(e));
                     continue;
                 }
             };
-            if target.replace {
-                answers.push(Some(self.store_job(&target, job).await));
+            if replace {
+                let answer = self.store_job(target, job, true).await;
+                if let Ok(job) = &answer {
+                    earliest = [earliest, job.next_run_time()].into_iter().flatten().min();
+                }
+                answers.push(answer);
                 continue;
             }
-            answers.push(None);
-            match batches.iter_mut().find(|(t, _)| t.alias == target.alias) {
-                Some((_, jobs)) => jobs.push((index, job)),
-                None => batches.push((target, vec![(index, job)])),
+            if batches
+                .get(current)
+                .is_none_or(|b| !Arc::ptr_eq(&b.alias, &target.alias))
+            {
+                current = match batches.iter().position(|b| b.alias == target.alias) {
+                    Some(found) => found,
+                    None => {
+                        batches.push(Batch {
+                            alias: target.alias.clone(),
+                            store: target.store.clone(),
+                            slots: Vec::new(),
+                            jobs: Vec::new(),
+                        });
+                        batches.len() - 1
+                    }
+                };
             }
+            let batch = &mut batches[current];
+            batch.slots.push(answers.len());
+            batch.jobs.push(job.clone());
+            answers.push(Ok(job));
         }
-        for (Prepared { alias, store, .. }, jobs) in batches {
-            let (slots, jobs): (Vec<usize>, Vec<Job>) = jobs.into_iter().unzip();
-            let revisions = match store.add_jobs(jobs.clone()).await {
-                Ok(revisions) if revisions.len() == jobs.len() => revisions,
+        for Batch {
+            alias,
+            store,
+            slots,
+            jobs,
+        } in batches
+        {
+            let count = jobs.len();
+            let revisions = match store.add_jobs(jobs).await {
+                Ok(revisions) if revisions.len() == count => revisions,
                 Ok(revisions) => {
                     let message = format!(
-                        "job store {alias:?} answered {} of {} adds",
+                        "job store {alias:?} answered {} of {count} adds",
                         revisions.len(),
-                        jobs.len()
                     );
                     for &slot in &slots {
-                        answers[slot] = Some(Err(Error::new(ErrorKind::Backend, message.clone())));
+                        answers[slot] = Err(Error::new(ErrorKind::Backend, message.clone()));
                     }
                     continue;
                 }
@@ -139,93 +188,90 @@ impl Scheduler {
                         if e.is_temporary() {
                             each = each.set_temporary();
                         }
-                        answers[slot] = Some(Err(each));
+                        answers[slot] = Err(each);
                     }
                     continue;
                 }
             };
-            for ((slot, mut job), revision) in slots.into_iter().zip(jobs).zip(revisions) {
-                answers[slot] = Some(revision.map(|revision| {
-                    job.set_revision(revision);
-                    self.publish_added(&job, &alias);
-                    job
-                }));
+            let announce = self.announces_added();
+            for (slot, revision) in slots.into_iter().zip(revisions) {
+                let answer = &mut answers[slot];
+                match (revision, answer.as_mut()) {
+                    (Ok(revision), Ok(job)) => {
+                        job.set_revision(revision);
+                        self.added(job, &alias, announce);
+                        earliest = [earliest, job.next_run_time()].into_iter().flatten().min();
+                    }
+                    (Err(e), _) => *answer = Err(e),
+                    // Not reached: the slots of a batch hold the jobs it was given.
+                    (Ok(_), Err(_)) => {}
+                }
             }
         }
-        self.wake_if_running();
-        Ok(answers
-            .into_iter()
-            .map(|answer| {
-                answer.unwrap_or_else(|| {
-                    Err(Error::new(
-                        ErrorKind::Backend,
-                        "the job store did not answer for this job",
-                    ))
-                })
-            })
-            .collect())
+        self.wake_for(earliest);
+        Ok(answers)
     }
 
     async fn add_to_store(&self, spec: JobSpec) -> Result<Job> {
-        let now = self.inner.clock.now();
-        let (target, job) = self.prepare(spec, now, &mut None)?;
-        let job = self.store_job(&target, job).await?;
-        self.wake_if_running();
+        let replace = spec.replace_existing;
+        let mut destination = None;
+        let (target, job) = self.prepare(spec, &self.add_settings(), &mut destination)?;
+        let job = self.store_job(target, job, replace).await?;
+        self.wake_for(job.next_run_time());
         Ok(job)
+    }
+
+    /// Finds and checks the store and executor `spec` names.
+    fn destination(&self, spec: &JobSpec) -> Result<Destination> {
+        let store = self.store(&spec.jobstore)?;
+        if super::read(&self.inner.executors)
+            .get(&spec.executor)
+            .is_none()
+        {
+            return Err(Error::config(format!(
+                "no executor named {:?}; add it with add_executor",
+                spec.executor
+            )));
+        }
+        Ok(Destination {
+            alias: spec.jobstore.clone(),
+            closures: store.capabilities().closures,
+            store,
+            executor: spec.executor.clone(),
+        })
+    }
+
+    fn add_settings(&self) -> AddSettings {
+        let settings = super::read(&self.inner.settings);
+        AddSettings {
+            defaults: settings.job_defaults,
+            timezone: settings.timezone,
+            now: self.inner.clock.now(),
+        }
     }
 
     /// Checks `spec` against the running scheduler and builds its job (defaults filled, the
     /// scheduler's zone given to a trigger without one, first run time from the trigger at
-    /// `now`), with where it goes. `last` is the destination of the previous spec of a batch,
-    /// reused when this one names the same store and executor.
-    fn prepare(
+    /// the settings' `now`), answering it with where it goes. `last` is the destination of the
+    /// previous spec of a batch, reused when this one names the same store and executor.
+    fn prepare<'d>(
         &self,
         spec: JobSpec,
-        now: chrono::DateTime<chrono::Utc>,
-        last: &mut Option<Destination>,
-    ) -> Result<(Prepared, Job)> {
-        let reusable = last
-            .as_ref()
-            .filter(|d| *d.alias == *spec.jobstore && d.executor == spec.executor);
-        let (alias, store) = match reusable {
-            Some(d) => (d.alias.clone(), d.store.clone()),
-            None => {
-                let store = self.store(&spec.jobstore)?;
-                if super::read(&self.inner.executors)
-                    .get(&spec.executor)
-                    .is_none()
-                {
-                    return Err(Error::config(format!(
-                        "no executor named {:?}; add it with add_executor",
-                        spec.executor
-                    )));
-                }
-                let alias = spec.jobstore.clone();
-                *last = Some(Destination {
-                    alias: alias.clone(),
-                    store: store.clone(),
-                    executor: spec.executor.clone(),
-                });
-                (alias, store)
-            }
+        settings: &AddSettings,
+        last: &'d mut Option<Destination>,
+    ) -> Result<(&'d Destination, Job)> {
+        let destination = match last.take() {
+            Some(d) if d.serves(&spec) => last.insert(d),
+            _ => last.insert(self.destination(&spec)?),
         };
-        let replace = spec.replace_existing;
-        let defaults = self.job_defaults();
         let job = spec
-            .with_default_timezone(self.timezone())
-            .into_job(&defaults, now)?;
-        if !job.target().is_persistable() && !store.capabilities().closures {
+            .with_default_timezone(settings.timezone)
+            .into_job(&settings.defaults, settings.now)?;
+        if !job.target().is_persistable() && !destination.closures {
             return Err(Error::not_persistable(job.id()));
         }
         self.check_executor_runs(&job)?;
-        Ok((
-            Prepared {
-                alias,
-                store,
-                replace,
-            },
-            job,
-        ))
+        Ok((destination, job))
     }
 
     /// Refuses a job its executor cannot run (a closure for an executor that runs jobs in
@@ -244,24 +290,34 @@ impl Scheduler {
         }
     }
 
-    /// Writes one prepared job to its store and publishes [`Event::JobAdded`].
-    async fn store_job(&self, target: &Prepared, mut job: Job) -> Result<Job> {
-        let revision = if target.replace {
+    /// Writes one prepared job to its store (replacing a job with its id if `replace`) and
+    /// publishes [`Event::JobAdded`].
+    async fn store_job(&self, target: &Destination, mut job: Job, replace: bool) -> Result<Job> {
+        let revision = if replace {
             target.store.upsert_job(job.clone()).await?
         } else {
             target.store.add_job(job.clone()).await?
         };
         job.set_revision(revision);
-        self.publish_added(&job, &target.alias);
+        self.added(&job, &target.alias, self.announces_added());
         Ok(job)
     }
 
-    fn publish_added(&self, job: &Job, alias: &Arc<str>) {
+    /// Whether [`Event::JobAdded`] has a subscriber: asked once per batch, so that a batch
+    /// nobody listens to builds no event per job.
+    fn announces_added(&self) -> bool {
+        self.inner.events.wants(EventMask::JOB_ADDED)
+    }
+
+    /// Logs an added job and, if `announce`, publishes [`Event::JobAdded`] for it.
+    fn added(&self, job: &Job, alias: &Arc<str>, announce: bool) {
         tracing::info!(job = job.id(), jobstore = %alias, "added job");
-        self.inner.events.publish(Event::JobAdded(JobEvent {
-            job_id: job.id_arc().clone(),
-            jobstore: alias.clone(),
-        }));
+        if announce {
+            self.inner.events.publish(Event::JobAdded(JobEvent {
+                job_id: job.id_arc().clone(),
+                jobstore: alias.clone(),
+            }));
+        }
     }
 
     /// Adds the jobs added before start. Checks every id first (against the stores and among
@@ -620,6 +676,14 @@ impl Scheduler {
     fn wake_if_running(&self) {
         if self.state() == super::SchedulerState::Running {
             self.wakeup();
+        }
+    }
+
+    /// Wakes the running loop for a job added to run at `run_time`, unless the loop looks at
+    /// the stores by then anyway.
+    fn wake_for(&self, run_time: Option<chrono::DateTime<chrono::Utc>>) {
+        if !self.lifecycle().looks_by(run_time) {
+            self.wake_if_running();
         }
     }
 }

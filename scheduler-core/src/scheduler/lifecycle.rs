@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
@@ -131,7 +132,15 @@ pub(super) struct Lifecycle {
     loop_active: watch::Sender<bool>,
     failure: Mutex<Option<Arc<Error>>>,
     passes: Mutex<Passes>,
+    /// When the loop will look at the stores next whatever happens, in microseconds since
+    /// the epoch: the wake-up its last pass planned, or [`UNPLANNED`] while a pass runs (or
+    /// before the first). A job added to run at or after it needs no wake-up: adding a
+    /// million jobs one by one otherwise wakes the loop (a thread switch) a million times.
+    planned_wake: AtomicI64,
 }
+
+/// [`Lifecycle::planned_wake`] when no wake-up is planned: every added job wakes the loop.
+const UNPLANNED: i64 = i64::MIN;
 
 impl Lifecycle {
     pub(super) fn new() -> Self {
@@ -143,6 +152,7 @@ impl Lifecycle {
             loop_active: watch::Sender::new(false),
             failure: Mutex::new(None),
             passes: Mutex::default(),
+            planned_wake: AtomicI64::new(UNPLANNED),
         }
     }
 
@@ -229,14 +239,32 @@ impl Lifecycle {
     }
 
     pub(super) fn pass_started(&self, at: DateTime<Utc>) {
+        // Before the pass reads any store: a job added from now on may be missed by its
+        // reads, so it must wake the loop. SeqCst with the load in `looks_by`: the pass's
+        // reads follow this store, the adder's load follows its write to the store.
+        self.planned_wake.store(UNPLANNED, Ordering::SeqCst);
         lock(&self.passes).current = Some(at);
     }
 
+    /// Records the end of a pass and the wake-up it planned (the loop sleeps until then
+    /// unless woken).
     pub(super) fn pass_finished(&self, next_wakeup: Option<DateTime<Utc>>) {
         let mut passes = lock(&self.passes);
         passes.count += 1;
         passes.last = passes.current.take();
         passes.next_wakeup = next_wakeup;
+        drop(passes);
+        let planned = next_wakeup.map_or(UNPLANNED, |t| t.timestamp_micros());
+        self.planned_wake.store(planned, Ordering::SeqCst);
+    }
+
+    /// Whether the loop looks at the stores by `run_time` without being woken: a pass has
+    /// planned its wake-up at or before it (and, having read the stores before that plan
+    /// was published, it sees the job then). A job without a run time (paused) has nothing
+    /// to wait for.
+    pub(super) fn looks_by(&self, run_time: Option<DateTime<Utc>>) -> bool {
+        let planned = self.planned_wake.load(Ordering::SeqCst);
+        run_time.is_none_or(|t| planned != UNPLANNED && t.timestamp_micros() >= planned)
     }
 }
 
@@ -604,6 +632,30 @@ mod tests {
     use SchedulerState::*;
 
     const ALL_STATES: [SchedulerState; 4] = [Stopped, Running, Paused, Failed];
+
+    #[test]
+    fn an_added_job_needs_no_wake_up_only_at_or_after_a_planned_one() {
+        let lifecycle = Lifecycle::new();
+        let planned = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let before = planned - chrono::TimeDelta::microseconds(1);
+        assert!(!lifecycle.looks_by(Some(planned)), "no pass yet: wake");
+        assert!(lifecycle.looks_by(None), "a paused job never needs one");
+        lifecycle.pass_started(before);
+        lifecycle.pass_finished(Some(planned));
+        assert!(lifecycle.looks_by(Some(planned)));
+        assert!(lifecycle.looks_by(Some(planned + chrono::TimeDelta::seconds(1))));
+        assert!(
+            !lifecycle.looks_by(Some(before)),
+            "earlier than planned: wake"
+        );
+        lifecycle.pass_started(planned);
+        assert!(
+            !lifecycle.looks_by(Some(planned)),
+            "a pass that may have read the stores already: wake"
+        );
+        lifecycle.pass_finished(None);
+        assert!(!lifecycle.looks_by(Some(planned)), "nothing planned: wake");
+    }
 
     #[test]
     fn start_only_from_stopped() {

@@ -63,7 +63,10 @@ impl Scheduler {
         for size in chunk_sizes(commits.len()) {
             let answers = store.commit_fires(&commits[start..start + size]).await?;
             start += size;
-            let mut batch = Batch::default();
+            let mut batch = Batch {
+                runs: Vec::with_capacity(size),
+                ..Batch::default()
+            };
             for (job, executor, outcome, fire) in fires.by_ref().take(size) {
                 match answers.get(job.id()) {
                     Some(FireAnswer::Committed) => {

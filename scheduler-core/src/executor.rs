@@ -244,17 +244,17 @@ impl ExecutorContext {
     /// context. An executor that runs jobs elsewhere (another process, a remote worker) enters
     /// it around the run's report.
     pub fn run_span(&self, run: &JobRun, run_time: DateTime<Utc>) -> tracing::Span {
-        self.run_span_at(run, run_time, self.inner.clock.now())
+        self.run_span_at(run, run_time, self.inner.clock.now() - run_time)
     }
 
-    /// [`run_span`](Self::run_span) with the lateness as of `now`.
+    /// [`run_span`](Self::run_span) of a run starting `late` after its run time.
     pub(crate) fn run_span_at(
         &self,
         run: &JobRun,
         run_time: DateTime<Utc>,
-        now: DateTime<Utc>,
+        late: chrono::TimeDelta,
     ) -> tracing::Span {
-        let lateness = (now - run_time).as_seconds_f64();
+        let lateness = late.as_seconds_f64();
         // At ERROR level so that any filter that shows a run's errors keeps its context.
         tracing::error_span!(
             "run",
@@ -270,19 +270,20 @@ impl ExecutorContext {
     /// Whether `run_time` is too late to start now: publishes [`Event::JobMissed`] and logs a
     /// warning if so, else logs that the run starts (APScheduler's "Running job").
     pub fn check_misfire(&self, run: &JobRun, run_time: DateTime<Utc>) -> bool {
-        self.check_misfire_at(run, run_time, self.inner.clock.now(), &self.keys(run))
+        let late = self.inner.clock.now() - run_time;
+        self.check_misfire_at(run, run_time, late, &self.keys(run))
     }
 
-    /// [`check_misfire`](Self::check_misfire) as of `now` (read once per run: reading the
-    /// clock costs more than the check), recording in the run's metric `keys`.
+    /// [`check_misfire`](Self::check_misfire) of a run starting `late` after its run time
+    /// (the clock is read once per run: reading it costs more than the check), recording in
+    /// the run's metric `keys`.
     pub(crate) fn check_misfire_at(
         &self,
         run: &JobRun,
         run_time: DateTime<Utc>,
-        now: DateTime<Utc>,
+        late: chrono::TimeDelta,
         keys: &RunKeys,
     ) -> bool {
-        let late = now - run_time;
         let Some(grace) = run.job.misfire_grace_time() else {
             tracing::info!(job = run.job.id(), %run_time, "running job");
             record_start(keys, late);

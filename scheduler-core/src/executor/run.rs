@@ -158,10 +158,10 @@ impl ExecutorContext {
     /// span ([`StartedRun::span`]); enter it around the job's code too, so the job's own log
     /// lines carry the run's context.
     pub fn begin_run(&self, run: &super::JobRun, run_time: DateTime<Utc>) -> Option<StartedRun> {
-        let now = self.clock().now();
-        let span = self.run_span_at(run, run_time, now);
+        let late = self.clock().now() - run_time;
+        let span = self.run_span_at(run, run_time, late);
         let keys = self.keys(run);
-        if span.in_scope(|| self.check_misfire_at(run, run_time, now, &keys)) {
+        if span.in_scope(|| self.check_misfire_at(run, run_time, late, &keys)) {
             return None;
         }
         Some(StartedRun {

@@ -192,11 +192,11 @@ fn not_started() -> Error {
 
 impl Pool {
     /// Claims an instance for `run` and queues it for a worker; answers the run back when
-    /// it is refused.
-    fn submit(&self, run: JobRun, queue_capacity: usize) -> std::result::Result<(), RefusedRun> {
+    /// it is refused (`None`: taken).
+    fn submit(&self, run: JobRun, queue_capacity: usize) -> Option<RefusedRun> {
         let instance = match self.shared.ctx.admit(&self.limiter, &run) {
             Ok(instance) => instance,
-            Err(error) => return Err(RefusedRun { run, error }),
+            Err(error) => return Some(RefusedRun { run, error }),
         };
         self.shared.queued.fetch_add(1, Ordering::AcqRel);
         let sent = match self.shared.grow() {
@@ -215,10 +215,11 @@ impl Pool {
             }),
             Err(error) => Err(RefusedRun { run, error }),
         };
-        if sent.is_err() {
+        let refused = sent.err();
+        if refused.is_some() {
             self.shared.queued.fetch_sub(1, Ordering::AcqRel);
         }
-        sent
+        refused
     }
 }
 
@@ -247,8 +248,10 @@ impl Executor for ThreadPoolExecutor {
         let Some(pool) = pool.as_ref() else {
             return Err(not_started());
         };
-        pool.submit(run, self.queue_capacity)
-            .map_err(|refused| refused.error)
+        match pool.submit(run, self.queue_capacity) {
+            None => Ok(()),
+            Some(refused) => Err(refused.error),
+        }
     }
 
     fn submit_batch(&self, runs: Vec<JobRun>) -> Vec<RefusedRun> {
@@ -263,7 +266,7 @@ impl Executor for ThreadPoolExecutor {
                 .collect();
         };
         runs.into_iter()
-            .filter_map(|run| pool.submit(run, self.queue_capacity).err())
+            .filter_map(|run| pool.submit(run, self.queue_capacity))
             .collect()
     }
 

@@ -26,7 +26,7 @@ use std::collections::HashMap;
 use std::fmt::Debug;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 
 use chrono::{DateTime, Utc};
@@ -59,6 +59,9 @@ struct ContextInner {
     run_end: RunEnd,
     /// The run figures' keys per store (labels without the job id): a handful of stores.
     run_keys: Arc<Mutex<KeysByStore>>,
+    /// The first store's keys, read without the lock: most executors serve one store, and
+    /// the lock and the hash showed twice per run in the dispatch profile.
+    first_keys: Arc<OnceLock<(Arc<str>, Arc<RunKeys>)>>,
 }
 
 /// Called with `(jobstore, job id, run time)` whenever a run's outcome is reported (executed,
@@ -100,6 +103,7 @@ impl ExecutorContext {
                 node: local_node().into(),
                 run_end: RunEnd::default(),
                 run_keys: Arc::default(),
+                first_keys: Arc::default(),
             }),
         }
     }
@@ -133,6 +137,13 @@ impl ExecutorContext {
     pub(crate) fn keys_for(&self, job_id: &Arc<str>, jobstore: &Arc<str>) -> Arc<RunKeys> {
         if self.inner.job_labels {
             return Arc::new(RunKeys::new(self.labels_for(job_id, jobstore)));
+        }
+        let (first, keys) = self.inner.first_keys.get_or_init(|| {
+            let keys = Arc::new(RunKeys::new(self.labels_for(job_id, jobstore)));
+            (jobstore.clone(), keys)
+        });
+        if first == jobstore {
+            return keys.clone();
         }
         let mut keys = lock(&self.inner.run_keys);
         if let Some(found) = keys.get(jobstore) {

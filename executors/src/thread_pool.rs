@@ -5,7 +5,7 @@ use std::thread::JoinHandle;
 
 use scheduler_core::executor::{OnTimeout, run_job_blocking_with};
 use scheduler_core::{
-    Error, Executor, ExecutorContext, InstanceGuard, InstanceLimiter, JobRun, Result,
+    Error, Executor, ExecutorContext, InstanceGuard, InstanceLimiter, JobRun, RefusedRun, Result,
 };
 
 /// Runs jobs on a pool of worker threads (APScheduler's `ThreadPoolExecutor`).
@@ -186,6 +186,43 @@ fn worker(shared: &Arc<Shared>) {
     shared.live.fetch_sub(1, Ordering::AcqRel);
 }
 
+fn not_started() -> Error {
+    Error::scheduler_state("the thread pool executor is not started")
+}
+
+impl Pool {
+    /// Claims an instance for `run` and queues it for a worker; answers the run back when
+    /// it is refused (`None`: taken).
+    fn submit(&self, run: JobRun, queue_capacity: usize) -> Option<RefusedRun> {
+        let instance = match self.shared.ctx.admit(&self.limiter, &run) {
+            Ok(instance) => instance,
+            Err(error) => return Some(RefusedRun { run, error }),
+        };
+        self.shared.queued.fetch_add(1, Ordering::AcqRel);
+        let sent = match self.shared.grow() {
+            Ok(()) => self.sender.try_send((run, instance)).map_err(|e| match e {
+                TrySendError::Full((run, _)) => RefusedRun {
+                    run,
+                    error: Error::scheduler_state(format!(
+                        "the thread pool's queue is full: {queue_capacity} runs already wait \
+                         for a worker"
+                    )),
+                },
+                TrySendError::Disconnected((run, _)) => RefusedRun {
+                    run,
+                    error: Error::scheduler_state("the thread pool has shut down"),
+                },
+            }),
+            Err(error) => Err(RefusedRun { run, error }),
+        };
+        let refused = sent.err();
+        if refused.is_some() {
+            self.shared.queued.fetch_sub(1, Ordering::AcqRel);
+        }
+        refused
+    }
+}
+
 impl Executor for ThreadPoolExecutor {
     async fn start(&self, ctx: ExecutorContext) -> Result<()> {
         let (sender, receiver) = std::sync::mpsc::sync_channel(self.queue_capacity);
@@ -209,27 +246,28 @@ impl Executor for ThreadPoolExecutor {
     fn submit(&self, run: JobRun) -> Result<()> {
         let pool = self.lock();
         let Some(pool) = pool.as_ref() else {
-            return Err(Error::scheduler_state(
-                "the thread pool executor is not started",
-            ));
+            return Err(not_started());
         };
-        let instance = pool.shared.ctx.admit(&pool.limiter, &run)?;
-        pool.shared.queued.fetch_add(1, Ordering::AcqRel);
-        let sent = pool.shared.grow().and_then(|()| {
-            pool.sender.try_send((run, instance)).map_err(|e| match e {
-                TrySendError::Full(_) => Error::scheduler_state(format!(
-                    "the thread pool's queue is full: {} runs already wait for a worker",
-                    self.queue_capacity
-                )),
-                TrySendError::Disconnected(_) => {
-                    Error::scheduler_state("the thread pool has shut down")
-                }
-            })
-        });
-        if sent.is_err() {
-            pool.shared.queued.fetch_sub(1, Ordering::AcqRel);
+        match pool.submit(run, self.queue_capacity) {
+            None => Ok(()),
+            Some(refused) => Err(refused.error),
         }
-        sent
+    }
+
+    fn submit_batch(&self, runs: Vec<JobRun>) -> Vec<RefusedRun> {
+        let pool = self.lock();
+        let Some(pool) = pool.as_ref() else {
+            return runs
+                .into_iter()
+                .map(|run| RefusedRun {
+                    run,
+                    error: not_started(),
+                })
+                .collect();
+        };
+        runs.into_iter()
+            .filter_map(|run| pool.submit(run, self.queue_capacity))
+            .collect()
     }
 
     async fn shutdown(&self, wait: bool) -> Result<()> {

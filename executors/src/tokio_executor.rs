@@ -6,7 +6,7 @@ use std::task::Poll;
 
 use scheduler_core::executor::run_job;
 use scheduler_core::{
-    Error, Executor, ExecutorContext, InstanceGuard, InstanceLimiter, JobRun, Result,
+    Error, Executor, ExecutorContext, InstanceGuard, InstanceLimiter, JobRun, RefusedRun, Result,
 };
 use tokio::sync::{Semaphore, mpsc};
 
@@ -22,8 +22,10 @@ use crate::in_flight::InFlightGuard;
 /// Without a limit, due runs go over bounded channels to one dispatcher task per runtime
 /// worker, which starts each run in place: a run that finishes at its first poll (a job that
 /// does not wait) costs no task of its own, and one that waits continues as its own task, so
-/// every due run still runs concurrently. When a channel is full the run gets its own task at
-/// once: nothing waits for room and nothing is refused. An async job that computes for long
+/// every due run still runs concurrently. A batch of runs
+/// ([`submit_batch`](Executor::submit_batch)) is shared out between the dispatchers in one
+/// send each. When a channel is full the batch gets its own task at once: nothing waits for
+/// room and nothing is refused. An async job that computes for long
 /// without awaiting holds back the runs queued behind it on its dispatcher until it awaits or
 /// ends (it would hold a runtime thread anyway): put such jobs on the thread pool.
 #[derive(Debug, Default)]
@@ -32,8 +34,8 @@ pub struct TokioExecutor {
     running: Mutex<Option<Arc<Running>>>,
 }
 
-/// Runs one dispatcher's channel holds; beyond it runs are spawned directly.
-const LANE_CAPACITY: usize = 4096;
+/// Batches one dispatcher's channel holds; beyond it a batch gets a task of its own.
+const LANE_CAPACITY: usize = 256;
 
 type Task = (JobRun, InstanceGuard, InFlightGuard);
 
@@ -42,7 +44,7 @@ struct Running {
     shared: Arc<Shared>,
     limiter: InstanceLimiter,
     /// One channel per dispatcher (none with a concurrency limit), used in turn.
-    lanes: Vec<mpsc::Sender<Task>>,
+    lanes: Vec<mpsc::Sender<Vec<Task>>>,
     next_lane: AtomicUsize,
 }
 
@@ -92,8 +94,19 @@ async fn execute(shared: Arc<Shared>, (run, instance, in_flight): Task) {
 }
 
 /// Starts the runs of one channel until it is closed and drained.
-async fn dispatch(shared: Arc<Shared>, mut lane: mpsc::Receiver<Task>) {
-    while let Some(task) = lane.recv().await {
+async fn dispatch(shared: Arc<Shared>, mut lane: mpsc::Receiver<Vec<Task>>) {
+    while let Some(batch) = lane.recv().await {
+        start_in_place(&shared, batch).await;
+    }
+}
+
+/// Starts each run of `batch` in turn, in place: one that does not finish at its first poll
+/// continues as a task of its own.
+async fn start_in_place(shared: &Arc<Shared>, batch: Vec<Task>) {
+    for task in batch {
+        // A long batch must not hold this runtime thread from its other tasks: yield when
+        // this task's budget is spent, as receiving run by run did.
+        tokio::task::coop::consume_budget().await;
         let mut run = Box::pin(execute(shared.clone(), task));
         // A panic past the job's own (caught in `run_job`) drops the run, which reports it
         // (`WorkerLost`), and must not stop the runs queued behind it.
@@ -107,6 +120,39 @@ async fn dispatch(shared: Arc<Shared>, mut lane: mpsc::Receiver<Task>) {
             shared.ctx.runtime().spawn(run);
         }
     }
+}
+
+impl Running {
+    /// Hands `tasks` to the dispatchers, a share to each in turn (one send each), or one
+    /// task per run with a concurrency limit (each waits for its permit).
+    fn hand_over(&self, mut tasks: Vec<Task>) {
+        let shared = &self.shared;
+        if self.lanes.is_empty() {
+            for task in tasks {
+                shared.ctx.runtime().spawn(execute(shared.clone(), task));
+            }
+            return;
+        }
+        let share = tasks.len().div_ceil(self.lanes.len()).max(1);
+        while !tasks.is_empty() {
+            let rest = tasks.split_off(share.min(tasks.len()));
+            let part = std::mem::replace(&mut tasks, rest);
+            let lane = self.next_lane.fetch_add(1, Ordering::Relaxed) % self.lanes.len();
+            if let Err(refused) = self.lanes[lane].try_send(part) {
+                // Full (or its dispatcher gone): the share gets a task of its own.
+                let (shared, part) = (shared.clone(), refused.into_inner());
+                shared
+                    .ctx
+                    .runtime()
+                    .clone()
+                    .spawn(async move { start_in_place(&shared, part).await });
+            }
+        }
+    }
+}
+
+fn not_started() -> Error {
+    Error::scheduler_state("the tokio executor is not started")
 }
 
 impl Executor for TokioExecutor {
@@ -141,21 +187,35 @@ impl Executor for TokioExecutor {
 
     fn submit(&self, run: JobRun) -> Result<()> {
         let Some(running) = self.lock().clone() else {
-            return Err(Error::scheduler_state("the tokio executor is not started"));
+            return Err(not_started());
         };
         let shared = &running.shared;
         let instance = shared.ctx.admit(&running.limiter, &run)?;
-        let mut task = (run, instance, shared.in_flight.enter());
-        if !running.lanes.is_empty() {
-            let lane = running.next_lane.fetch_add(1, Ordering::Relaxed) % running.lanes.len();
-            match running.lanes[lane].try_send(task) {
-                Ok(()) => return Ok(()),
-                // Full (or its dispatcher gone): the run gets a task of its own.
-                Err(refused) => task = refused.into_inner(),
+        running.hand_over(vec![(run, instance, shared.in_flight.enter())]);
+        Ok(())
+    }
+
+    fn submit_batch(&self, runs: Vec<JobRun>) -> Vec<RefusedRun> {
+        let Some(running) = self.lock().clone() else {
+            return runs
+                .into_iter()
+                .map(|run| RefusedRun {
+                    run,
+                    error: not_started(),
+                })
+                .collect();
+        };
+        let shared = &running.shared;
+        let mut refused = Vec::new();
+        let mut tasks = Vec::with_capacity(runs.len());
+        for run in runs {
+            match shared.ctx.admit(&running.limiter, &run) {
+                Ok(instance) => tasks.push((run, instance, shared.in_flight.enter())),
+                Err(error) => refused.push(RefusedRun { run, error }),
             }
         }
-        shared.ctx.runtime().spawn(execute(shared.clone(), task));
-        Ok(())
+        running.hand_over(tasks);
+        refused
     }
 
     async fn shutdown(&self, wait: bool) -> Result<()> {

@@ -210,7 +210,14 @@ impl Jobs {
         let key = RunKey::of(&job);
         if self.order.get(&key) == Some(&TIED) {
             let tied = self.ties.get_mut(&key)?;
-            tied.remove(&(job.id_arc().clone(), slot));
+            let entry = (job.id_arc().clone(), slot);
+            // Due jobs are handed out and fired in this order: the one leaving is usually
+            // the first, taken without comparing ids down the tree.
+            if tied.first() == Some(&entry) {
+                tied.pop_first();
+            } else {
+                tied.remove(&entry);
+            }
             if tied.len() <= 1 {
                 let last = tied.pop_first();
                 self.ties.remove(&key);

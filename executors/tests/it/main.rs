@@ -220,15 +220,18 @@ async fn a_thread_pool_with_a_full_queue_refuses_runs_with_an_error_event_and_lo
         .await
         .unwrap()
         .expect("the blocker runs");
-    for i in 0..10 {
-        s.add_job(
+    // Added while paused, so the ten come due in one pass and reach the pool in one batch.
+    s.pause().unwrap();
+    let added = s
+        .add_jobs((0..10).map(|i| {
             JobSpec::new(quick.call(()), once(t(0)))
                 .id(format!("j{i}"))
-                .misfire_grace_time(None),
-        )
+                .misfire_grace_time(None)
+        }))
         .await
         .unwrap();
-    }
+    assert!(added.iter().all(Result::is_ok));
+    s.resume().unwrap();
     // The only worker is busy and the queue holds one run: the others are refused at once,
     // each with a JobError, before the blocker lets go.
     let mut refused = 0;
@@ -252,6 +255,64 @@ async fn a_thread_pool_with_a_full_queue_refuses_runs_with_an_error_event_and_lo
         }
     }
     s.shutdown(true).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_due_together_are_each_submitted_run_and_removed_once_in_that_order() {
+    const JOBS: usize = 300;
+    type Make = Box<dyn Fn() -> Arc<dyn scheduler_core::DynExecutor>>;
+    let executors: [(&str, Make); 2] = [
+        ("tokio", Box::new(|| Arc::new(TokioExecutor::new()))),
+        (
+            "threads",
+            Box::new(|| Arc::new(ThreadPoolExecutor::new(4).unwrap())),
+        ),
+    ];
+    for (name, executor) in executors {
+        let registry = JobRegistry::new();
+        let tick = registry.register_sync("tick", |_: usize| ());
+        let scheduler = Scheduler::builder()
+            .clock(ManualClock::new(t(0)))
+            .registry(registry)
+            .jobstore("default", jobstore_memory::MemoryJobStore::new())
+            .executor_dyn("default", executor())
+            .build()
+            .unwrap();
+        let mask = EventMask::JOB_SUBMITTED | EventMask::JOB_EXECUTED | EventMask::JOB_REMOVED;
+        let mut events = scheduler.subscribe(mask);
+        scheduler.start_paused().await.unwrap();
+        // Due at once: one pass hands them over in chunks, each chunk as one batch.
+        let added = scheduler
+            .add_jobs((0..JOBS).map(|i| {
+                JobSpec::new(tick.call(i), triggers::DateTrigger::new(t(0)))
+                    .id(format!("j{i}"))
+                    .misfire_grace_time(None)
+            }))
+            .await
+            .unwrap();
+        assert!(added.iter().all(Result::is_ok), "{name}");
+        scheduler.resume().unwrap();
+        // Per job: submitted, then removed (its date trigger is done); executed once.
+        let mut seen: std::collections::HashMap<String, Vec<&str>> = Default::default();
+        for _ in 0..3 * JOBS {
+            let (id, what) = match next(&mut events, mask).await {
+                Event::JobSubmitted(e) => (e.job_id, "submitted"),
+                Event::JobExecuted(e) => (e.job_id, "executed"),
+                Event::JobRemoved(e) => (e.job_id, "removed"),
+                other => panic!("{name}: unexpected {other:?}"),
+            };
+            seen.entry(id.to_string()).or_default().push(what);
+        }
+        assert_eq!(seen.len(), JOBS, "{name}");
+        for (id, mut what) in seen {
+            let submitted = what.iter().position(|w| *w == "submitted");
+            let removed = what.iter().position(|w| *w == "removed");
+            assert!(submitted < removed, "{name}: {id}: {what:?}");
+            what.sort_unstable();
+            assert_eq!(what, ["executed", "removed", "submitted"], "{name}: {id}");
+        }
+        scheduler.shutdown(true).await.unwrap();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

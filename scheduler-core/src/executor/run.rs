@@ -10,6 +10,7 @@ use super::wire::{RunOutcome, RunRequest, WIRE_VERSION};
 use crate::error::{Error, Result};
 use crate::event::{EventMask, FailureKind, JobFailure};
 use crate::job::Job;
+use crate::telemetry::RunKeys;
 
 /// What every executor tells the job about the run it is in: which run, of which job, for
 /// which scheduled time, on which attempt, where. Read it from the job's code with
@@ -143,6 +144,8 @@ pub struct StartedRun {
     span: tracing::Span,
     /// When the run started, for the run-duration metric.
     started_at: std::time::Instant,
+    /// The run's metric keys, looked up once for its start and its end.
+    keys: Arc<RunKeys>,
 }
 
 impl ExecutorContext {
@@ -155,13 +158,15 @@ impl ExecutorContext {
     /// span ([`StartedRun::span`]); enter it around the job's code too, so the job's own log
     /// lines carry the run's context.
     pub fn begin_run(&self, run: &super::JobRun, run_time: DateTime<Utc>) -> Option<StartedRun> {
-        let now = self.clock().now();
-        let span = self.run_span_at(run, run_time, now);
-        if span.in_scope(|| self.check_misfire_at(run, run_time, now)) {
+        let late = self.clock().now() - run_time;
+        let span = self.run_span_at(run, run_time, late);
+        let keys = self.keys(run);
+        if span.in_scope(|| self.check_misfire_at(run, run_time, late, &keys)) {
             return None;
         }
         Some(StartedRun {
             span,
+            keys,
             started_at: std::time::Instant::now(),
             ctx: self.clone(),
             context: Arc::new(RunContext::new(
@@ -241,12 +246,10 @@ impl StartedRun {
     pub fn finish(mut self, outcome: std::result::Result<serde_json::Value, JobFailure>) {
         self.finished = true;
         let _entered = self.span.enter();
-        let keys = self
-            .ctx
-            .keys_for(&self.context.job_id, &self.context.jobstore);
+        let keys = &self.keys;
         crate::telemetry::histogram(&keys.duration).record(self.started_at.elapsed().as_secs_f64());
         self.ctx.report_keyed(
-            &keys,
+            keys,
             &self.context.job_id,
             &self.context.jobstore,
             self.context.scheduled_run_time,
@@ -293,7 +296,8 @@ impl Drop for StartedRun {
             "the run ended without an outcome: the executor's task or thread running it \
              was stopped (runtime shut down, or a panic in the executor)",
         );
-        self.ctx.report_for(
+        self.ctx.report_keyed(
+            &self.keys,
             &self.context.job_id,
             &self.context.jobstore,
             self.context.scheduled_run_time,

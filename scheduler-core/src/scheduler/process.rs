@@ -14,12 +14,16 @@ use crate::event::{
     Event, EventMask, FaultAction, JobExecutionEvent, JobFaultEvent, MissedRuns,
     SchedulerErrorEvent,
 };
-use crate::executor::{DynExecutor, JobRun};
+use crate::executor::{DynExecutor, JobRun, RefusedRun};
 use crate::job::{Job, trigger_failed};
 use crate::store::{DynJobStore, FireCommit, FireOutcome};
 use crate::trigger::CatchUp;
 
 mod chunks;
+
+/// The executors of one pass by alias, looked up once per due job (SipHash showed in the
+/// dispatch profile).
+type Executors = HashMap<Arc<str>, Arc<dyn DynExecutor>, foldhash::fast::RandomState>;
 
 /// What to do with one due job in this pass.
 #[derive(Debug, PartialEq)]
@@ -288,8 +292,7 @@ impl Scheduler {
             .ok()
             .and_then(|delta| now.checked_add_signed(delta))
             .unwrap_or(DateTime::<Utc>::MAX_UTC);
-        let executors: HashMap<Arc<str>, Arc<dyn DynExecutor>> =
-            self.executor_snapshot().into_iter().collect();
+        let executors: Executors = self.executor_snapshot().into_iter().collect();
         let mut wake_at: Option<DateTime<Utc>> = None;
         for (alias, store) in self.store_snapshot() {
             let store_wake = match self
@@ -322,7 +325,7 @@ impl Scheduler {
         &self,
         alias: &Arc<str>,
         store: &dyn DynJobStore,
-        executors: &HashMap<Arc<str>, Arc<dyn DynExecutor>>,
+        executors: &Executors,
         now: DateTime<Utc>,
         limit: usize,
     ) -> crate::Result<Option<DateTime<Utc>>> {
@@ -397,17 +400,11 @@ impl Scheduler {
         store.get_next_run_time().await
     }
 
-    /// Acts on a fire the store committed: reports what was set aside or skipped, hands the
-    /// runs to the executor, reports a finished job as removed.
-    fn fired(
-        &self,
-        alias: &Arc<str>,
-        executor: &dyn DynExecutor,
-        job: Job,
-        outcome: FireOutcome,
-        fire: Fire,
-    ) {
-        let id = job.id_arc().clone();
+    /// Acts on a fire the store committed: reports what was set aside or skipped, and
+    /// answers the run to hand to the executor (none when nothing runs). The caller submits
+    /// it, then reports a job its fire finished as removed ([`FireOutcome::Remove`]).
+    fn fired(&self, alias: &Arc<str>, job: Job, fire: Fire) -> Option<JobRun> {
+        let id = job.id_arc();
         if let Some(error) = fire.fault {
             crate::logging::log_error!(
                 job = %id,
@@ -432,16 +429,16 @@ impl Scheduler {
                  skipped and reported at once"
             );
             let executor_alias: Arc<str> = job.executor().into();
-            let job_label = read(&self.inner.settings).metrics_job_labels.then_some(&id);
+            let job_label = read(&self.inner.settings).metrics_job_labels.then_some(id);
             let labels = crate::telemetry::run_labels(alias, &executor_alias, job_label);
             metrics::counter!(crate::telemetry::RUNS_MISSED, labels).increment(missed.count);
-            self.publish_missed(&id, alias, missed);
+            self.publish_missed(id, alias, missed);
         }
-        self.submit(executor, alias, job, fire.run_times);
-        if outcome == FireOutcome::Remove {
-            tracing::info!(job = %id, "removed job: its trigger has no more fire times");
-            self.publish_removed(id, alias.clone());
-        }
+        (!fire.run_times.is_empty()).then(|| JobRun {
+            job,
+            jobstore: alias.clone(),
+            run_times: fire.run_times,
+        })
     }
 
     /// A due job whose executor does not exist in this scheduler: set aside, kept, and
@@ -528,17 +525,19 @@ impl Scheduler {
             jobstore: alias.clone(),
             run_times,
         };
-        let run_copy = run.clone();
-        match executor.submit(run) {
-            Ok(()) => {}
+        self.submit_runs(executor, vec![run]);
+    }
+
+    /// Hands `runs` to `executor` in one batch and reports the ones it refuses.
+    pub(super) fn submit_runs(&self, executor: &dyn DynExecutor, runs: Vec<JobRun>) {
+        for RefusedRun { run, error } in executor.submit_batch(runs) {
             // Logged and published by the executor's `admit`.
-            Err(e) if e.kind() == ErrorKind::MaxInstancesReached => self.runs_refused(&run_copy),
-            // The fire is committed: runs the executor refuses are failures to report, not
-            // only to log.
-            Err(e) => {
-                crate::executor::publish_refused(&self.inner.events, &run_copy, &e);
-                self.runs_refused(&run_copy);
+            if error.kind() != ErrorKind::MaxInstancesReached {
+                // The fire is committed: runs the executor refuses are failures to report,
+                // not only to log.
+                crate::executor::publish_refused(&self.inner.events, &run, &error);
             }
+            self.runs_refused(&run);
         }
     }
 

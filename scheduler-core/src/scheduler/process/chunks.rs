@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use super::{Fire, Scheduler};
-use crate::executor::DynExecutor;
+use crate::executor::{DynExecutor, JobRun};
 use crate::job::Job;
 use crate::store::{DynJobStore, FireAnswer, FireCommit, FireOutcome};
 
@@ -63,23 +63,28 @@ impl Scheduler {
         for size in chunk_sizes(commits.len()) {
             let answers = store.commit_fires(&commits[start..start + size]).await?;
             start += size;
+            let mut batch = Batch {
+                runs: Vec::with_capacity(size),
+                ..Batch::default()
+            };
             for (job, executor, outcome, fire) in fires.by_ref().take(size) {
                 match answers.get(job.id()) {
-                    Some(FireAnswer::Committed) => {
-                        if shared && super::records_runs_in_flight(&job) {
+                    Some(answer @ (FireAnswer::Committed | FireAnswer::Refused)) => {
+                        let mut fire = fire;
+                        if answer == FireAnswer::Refused {
+                            // The schedule moved on; the runs are skipped, as a node's own
+                            // limit skips them.
+                            self.refused_across_nodes(alias, &job, &fire.run_times);
+                            fire.run_times.clear();
+                        } else if shared && super::records_runs_in_flight(&job) {
                             self.track_runs(alias, job.id_arc(), &fire.run_times);
                         }
-                        self.fired(alias, &*executor, job, outcome, fire)
-                    }
-                    // The schedule moved on; the runs are skipped, as a node's own limit
-                    // skips them.
-                    Some(FireAnswer::Refused) => {
-                        self.refused_across_nodes(alias, &job, &fire.run_times);
-                        let fire = Fire {
-                            run_times: Vec::new(),
-                            ..fire
-                        };
-                        self.fired(alias, &*executor, job, outcome, fire)
+                        if outcome == FireOutcome::Remove {
+                            batch.removed.push(job.id_arc().clone());
+                        }
+                        if let Some(run) = self.fired(alias, job, fire) {
+                            batch.push(self, executor, run);
+                        }
                     }
                     Some(FireAnswer::Stale) => tracing::debug!(
                         job = job.id(),
@@ -88,8 +93,44 @@ impl Scheduler {
                     None => self.unanswered(store, alias, &job),
                 }
             }
+            batch.submit(self, alias);
         }
         Ok(())
+    }
+}
+
+/// The runs of one committed chunk, handed to their executors together
+/// ([`DynExecutor::submit_batch`]: one hand-over per executor instead of one per run).
+#[derive(Default)]
+struct Batch {
+    /// Consecutive runs for the same executor.
+    runs: Vec<JobRun>,
+    executor: Option<Arc<dyn DynExecutor>>,
+    /// Jobs whose fire removed them, reported once their runs are submitted (as APScheduler
+    /// does, a job's `JobSubmitted` comes before its `JobRemoved`).
+    removed: Vec<Arc<str>>,
+}
+
+impl Batch {
+    fn push(&mut self, scheduler: &Scheduler, executor: Arc<dyn DynExecutor>, run: JobRun) {
+        if let Some(previous) = self
+            .executor
+            .take_if(|previous| !Arc::ptr_eq(previous, &executor))
+        {
+            scheduler.submit_runs(&*previous, std::mem::take(&mut self.runs));
+        }
+        self.executor = Some(executor);
+        self.runs.push(run);
+    }
+
+    fn submit(self, scheduler: &Scheduler, alias: &Arc<str>) {
+        if let Some(executor) = self.executor {
+            scheduler.submit_runs(&*executor, self.runs);
+        }
+        for id in self.removed {
+            tracing::info!(job = %id, "removed job: its trigger has no more fire times");
+            scheduler.publish_removed(id, alias.clone());
+        }
     }
 }
 

@@ -109,6 +109,10 @@ pub(super) struct ClusterState {
     peers: Mutex<HashMap<Arc<str>, HashSet<String>>>,
     /// Bumped at every start: a heartbeat task of an earlier start stops.
     generation: AtomicU64,
+    /// Held while a heartbeat task writes: leaving waits for a heartbeat in flight, which
+    /// would otherwise write this node's row again after its removal (and keep counting its
+    /// runs against `max_instances` across nodes until the row lapses).
+    beating: tokio::sync::Mutex<()>,
 }
 
 impl Scheduler {
@@ -287,6 +291,7 @@ impl Scheduler {
     /// Removes this node's heartbeat from every shared store (a clean shutdown).
     pub(super) async fn leave_cluster(&self) {
         self.inner.cluster.generation.fetch_add(1, Ordering::AcqRel);
+        let _no_heartbeat = self.inner.cluster.beating.lock().await;
         let node = self.node_id();
         for (alias, store) in self.store_snapshot() {
             let Some(cluster) = store.cluster() else {
@@ -317,6 +322,7 @@ impl Scheduler {
                 _ = state.changed() => {}
             }
             let current = *state.borrow_and_update();
+            let _beating = self.inner.cluster.beating.lock().await;
             if matches!(current, SchedulerState::Stopped | SchedulerState::Failed)
                 || self.inner.cluster.generation.load(Ordering::Acquire) != generation
             {
@@ -398,6 +404,8 @@ impl Scheduler {
                 .entry(alias.clone())
                 .or_default()
                 .remove(&node.id);
+            self.drop_unrecoverable(store, cluster, &node.id, &inflight)
+                .await;
             let adopted = self
                 .bounded("adopt_runs", cluster.adopt_runs(&node.id, &me))
                 .await?;
@@ -422,12 +430,37 @@ impl Scheduler {
             .filter(|n| *n != &*me && !listed.contains(n))
             .collect();
         for node in orphaned {
+            self.drop_unrecoverable(store, cluster, node, &inflight)
+                .await;
             let adopted = self
                 .bounded("adopt_runs", cluster.adopt_runs(node, &me))
                 .await?;
             self.recover(alias, store, cluster, node, adopted).await;
         }
         Ok(())
+    }
+
+    /// Removes the entries `lost` left of jobs that do not recover lost runs, before its
+    /// runs are adopted: adopted first, such an entry would count as this node's run against
+    /// its job's `max_instances` across nodes until removed, refusing a fire committed in
+    /// between. What fails here is removed after the adoption instead (in `recover`).
+    async fn drop_unrecoverable(
+        &self,
+        store: &dyn DynJobStore,
+        cluster: &dyn ClusterStore,
+        lost: &str,
+        inflight: &[InflightRun],
+    ) {
+        for run in inflight.iter().filter(|r| r.node == lost) {
+            let recovers = store.lookup_job(&run.job_id).await;
+            if matches!(recovers, Ok(Some(ref job)) if job.recover_lost_runs()) {
+                continue;
+            }
+            let finished = cluster.finish_run(&run.job_id, run.run_time);
+            if let Err(e) = self.bounded("finish_run", finished).await {
+                crate::logging::log_warn!(error = %e, "cannot remove an in-flight entry");
+            }
+        }
     }
 
     /// Runs again the runs adopted from `lost`, however late (their fires were committed);

@@ -443,7 +443,7 @@ impl SqlRecords {
                 );
                 let then = |rows: &[Row]| {
                     if rows.is_empty() {
-                        return None;
+                        return Vec::new();
                     }
                     let mut args = vec![
                         Arg::Text(claim.node.clone()),
@@ -451,7 +451,7 @@ impl SqlRecords {
                         Arg::Int(until),
                     ];
                     args.extend(rows.iter().map(|r| Arg::Text(r.id.clone())));
-                    Some(Step::new(self.cluster.claim_rows(rows.len()), args, None))
+                    vec![Step::new(self.cluster.claim_rows(rows.len()), args, None)]
                 };
                 self.bounded(
                     "claiming due jobs",
@@ -579,13 +579,16 @@ impl SqlRecords {
                     None,
                 );
                 let then = |rows: &[Row]| {
-                    (!rows.is_empty()).then(|| {
-                        Step::new(
-                            self.cluster.adopt_update.clone(),
-                            vec![Arg::Text(to.to_owned()), Arg::Text(from.to_owned())],
-                            None,
-                        )
-                    })
+                    (!rows.is_empty())
+                        .then(|| {
+                            Step::new(
+                                self.cluster.adopt_update.clone(),
+                                vec![Arg::Text(to.to_owned()), Arg::Text(from.to_owned())],
+                                None,
+                            )
+                        })
+                        .into_iter()
+                        .collect()
                 };
                 self.bounded(
                     "adopting runs",

@@ -167,20 +167,7 @@ impl Queries {
             "INSERT INTO {table} ({COLUMNS}) VALUES {}",
             Placeholders::new(dialect).row()
         );
-        let upsert = match dialect {
-            Dialect::Postgres | Dialect::Sqlite => format!(
-                "{insert} ON CONFLICT (id) DO UPDATE SET next_run_micros = \
-                 excluded.next_run_micros, next_run_time = excluded.next_run_time, revision = \
-                 excluded.revision, func = excluded.func, trigger_kind = excluded.trigger_kind, \
-                 job_state = excluded.job_state, {CLEAR_CLAIM}"
-            ),
-            Dialect::MySql => format!(
-                "{insert} ON DUPLICATE KEY UPDATE next_run_micros = VALUES(next_run_micros), \
-                 next_run_time = VALUES(next_run_time), revision = VALUES(revision), func = \
-                 VALUES(func), trigger_kind = VALUES(trigger_kind), job_state = \
-                 VALUES(job_state), {CLEAR_CLAIM}"
-            ),
-        };
+        let upsert = format!("{insert} {}", replace_existing(dialect));
         let update = {
             let mut p = Placeholders::new(dialect);
             let micros = p.next();
@@ -217,13 +204,46 @@ impl Queries {
     }
 }
 
+/// The clause that makes an insert replace the row of an id already stored (its claim
+/// cleared, as by every write).
+fn replace_existing(dialect: Dialect) -> String {
+    match dialect {
+        Dialect::Postgres | Dialect::Sqlite => format!(
+            "ON CONFLICT (id) DO UPDATE SET next_run_micros = excluded.next_run_micros, \
+             next_run_time = excluded.next_run_time, revision = excluded.revision, func = \
+             excluded.func, trigger_kind = excluded.trigger_kind, job_state = \
+             excluded.job_state, {CLEAR_CLAIM}"
+        ),
+        Dialect::MySql => format!(
+            "ON DUPLICATE KEY UPDATE next_run_micros = VALUES(next_run_micros), next_run_time = \
+             VALUES(next_run_time), revision = VALUES(revision), func = VALUES(func), \
+             trigger_kind = VALUES(trigger_kind), job_state = VALUES(job_state), {CLEAR_CLAIM}"
+        ),
+    }
+}
+
+/// The placeholders of `rows` rows of [`COLUMNS`], for `VALUES`.
+fn value_rows(dialect: Dialect, rows: usize) -> String {
+    let mut p = Placeholders::new(dialect);
+    let values: Vec<String> = (0..rows).map(|_| p.row()).collect();
+    values.join(", ")
+}
+
+/// A multi-row upsert of `rows` rows: MySQL's write of fire commits whose rows it holds
+/// locked at the revisions expected, which makes the unconditional write exact.
+pub(crate) fn upsert_many(dialect: Dialect, table: &str, rows: usize) -> SqlStr {
+    sql(format!(
+        "INSERT INTO {table} ({COLUMNS}) VALUES {} {}",
+        value_rows(dialect, rows),
+        replace_existing(dialect)
+    ))
+}
+
 /// A multi-row insert of `rows` rows that skips ids already stored: with `RETURNING id` where
 /// the dialect has it (PostgreSQL, SQLite), else (MySQL) a no-op update of the existing row,
 /// after which the caller reads back which rows carry its revisions.
 pub(crate) fn insert_many(dialect: Dialect, table: &str, rows: usize) -> SqlStr {
-    let mut p = Placeholders::new(dialect);
-    let values: Vec<String> = (0..rows).map(|_| p.row()).collect();
-    let values = values.join(", ");
+    let values = value_rows(dialect, rows);
     sql(match dialect {
         Dialect::Postgres | Dialect::Sqlite => format!(
             "INSERT INTO {table} ({COLUMNS}) VALUES {values} ON CONFLICT (id) DO NOTHING \
@@ -237,11 +257,55 @@ pub(crate) fn insert_many(dialect: Dialect, table: &str, rows: usize) -> SqlStr 
 
 /// `SELECT id, revision` of the rows with `ids` ids (MySQL's read-back after [`insert_many`]).
 pub(crate) fn revisions_of(dialect: Dialect, table: &str, ids: usize) -> SqlStr {
+    sql(select_revisions(dialect, table, ids))
+}
+
+/// [`revisions_of`] as a locking read, taking the locks in id order (as every batch of
+/// conditional writes does, so that two of them wait for each other instead of deadlocking).
+pub(crate) fn lock_revisions_of(dialect: Dialect, table: &str, ids: usize) -> SqlStr {
+    sql(format!(
+        "{} ORDER BY id FOR UPDATE",
+        select_revisions(dialect, table, ids)
+    ))
+}
+
+/// A `DELETE` of the rows with `ids` ids, whatever their revision (rows held locked).
+pub(crate) fn delete_ids(dialect: Dialect, table: &str, ids: usize) -> SqlStr {
+    sql(format!(
+        "DELETE FROM {table} WHERE id IN ({})",
+        id_list(dialect, ids)
+    ))
+}
+
+fn select_revisions(dialect: Dialect, table: &str, ids: usize) -> String {
+    format!(
+        "SELECT id, revision FROM {table} WHERE id IN ({})",
+        id_list(dialect, ids)
+    )
+}
+
+/// `ids` placeholders, comma-separated, for an `IN` list.
+fn id_list(dialect: Dialect, ids: usize) -> String {
     let mut p = Placeholders::new(dialect);
     let list: Vec<String> = (0..ids).map(|_| p.next()).collect();
+    list.join(", ")
+}
+
+/// PostgreSQL's commit of a batch of fires in one statement (atomic by itself): the rows to
+/// write come as arrays, one per column (`$1` ids, `$2` run times in microseconds, `$3` their
+/// readable copies, `$4` new revisions, `$5` functions, `$6` trigger kinds, `$7` JSON, `$8`
+/// the revisions expected), the rows to remove as `$9` ids and `$10` revisions expected.
+/// Each row is written only at its expected revision; answers the ids of those written.
+pub(crate) fn commit_fires_postgres(table: &str) -> SqlStr {
     sql(format!(
-        "SELECT id, revision FROM {table} WHERE id IN ({})",
-        list.join(", ")
+        "WITH written AS (UPDATE {table} AS t SET next_run_micros = v.micros, next_run_time = \
+         CAST(v.readable AS TIMESTAMPTZ), revision = v.revision, func = v.func, trigger_kind = \
+         v.kind, job_state = v.state, {CLEAR_CLAIM} FROM unnest($1::text[], $2::bigint[], \
+         $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::bigint[]) AS v(id, \
+         micros, readable, revision, func, kind, state, expected) WHERE t.id = v.id AND \
+         t.revision = v.expected RETURNING t.id), removed AS (DELETE FROM {table} AS t USING \
+         unnest($9::text[], $10::bigint[]) AS v(id, expected) WHERE t.id = v.id AND t.revision \
+         = v.expected RETURNING t.id) SELECT id FROM written UNION ALL SELECT id FROM removed"
     ))
 }
 

@@ -2,6 +2,7 @@
 
 mod cluster;
 mod dialect;
+mod fires;
 #[cfg(feature = "postgres")]
 mod notify;
 mod pool;

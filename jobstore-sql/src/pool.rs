@@ -16,7 +16,8 @@ use sqlx::SqlStr;
 use crate::dialect::Dialect;
 use crate::url::StoreUrl;
 
-/// A value bound to a statement.
+/// A value bound to a statement. The lists are for PostgreSQL, which binds them as arrays
+/// (read with `unnest`); the other dialects have no array type and would get JSON text.
 #[cfg_attr(
     not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
     allow(
@@ -30,7 +31,50 @@ pub(crate) enum Arg {
     OptInt(Option<i64>),
     Text(String),
     OptText(Option<String>),
+    Ints(Vec<Option<i64>>),
+    Texts(Vec<Option<String>>),
 }
+
+/// Binds the list [`Arg`]s the way the dialect can.
+#[cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
+    allow(dead_code)
+)]
+trait BindList: Sized {
+    fn bind_ints(self, values: Vec<Option<i64>>) -> Self;
+    fn bind_texts(self, values: Vec<Option<String>>) -> Self;
+}
+
+#[cfg(feature = "postgres")]
+impl BindList for sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    fn bind_ints(self, values: Vec<Option<i64>>) -> Self {
+        self.bind(values)
+    }
+
+    fn bind_texts(self, values: Vec<Option<String>>) -> Self {
+        self.bind(values)
+    }
+}
+
+/// JSON text for the dialects without arrays: total, though no statement of theirs takes a list.
+macro_rules! bind_lists_as_json {
+    ($db:ty, $arguments:ty) => {
+        impl BindList for sqlx::query::Query<'_, $db, $arguments> {
+            fn bind_ints(self, values: Vec<Option<i64>>) -> Self {
+                self.bind(serde_json::Value::from(values).to_string())
+            }
+
+            fn bind_texts(self, values: Vec<Option<String>>) -> Self {
+                self.bind(serde_json::Value::from(values).to_string())
+            }
+        }
+    };
+}
+
+#[cfg(feature = "sqlite")]
+bind_lists_as_json!(sqlx::Sqlite, sqlx::sqlite::SqliteArguments);
+#[cfg(feature = "mysql")]
+bind_lists_as_json!(sqlx::MySql, sqlx::mysql::MySqlArguments);
 
 /// The columns a statement answers, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,6 +201,8 @@ macro_rules! bound {
                 Arg::OptInt(v) => query.bind(v),
                 Arg::Text(v) => query.bind(v),
                 Arg::OptText(v) => query.bind(v),
+                Arg::Ints(v) => BindList::bind_ints(query, v),
+                Arg::Texts(v) => BindList::bind_texts(query, v),
             };
         }
         query
@@ -267,6 +313,17 @@ impl Pool {
         })
     }
 
+    /// [`fetch`](Self::fetch), run again while it fails as a deadlock victim (see
+    /// [`retry_deadlocks`]): for a single statement that writes several rows.
+    pub(crate) async fn fetch_retrying(
+        &self,
+        sql: SqlStr,
+        args: Vec<Arg>,
+        shape: Shape,
+    ) -> Result<Vec<Row>, sqlx::Error> {
+        retry_deadlocks(|| self.fetch(sql.clone(), args.clone(), shape)).await
+    }
+
     /// Runs `steps` in one transaction (one durable commit), answering each in order. A
     /// transaction the server aborted as a deadlock victim is run again at once (see
     /// [`retry_deadlocks`]).
@@ -303,9 +360,10 @@ impl Pool {
         })
     }
 
-    /// In one transaction, reads `select`'s rows (a locking read), then runs the step `then`
-    /// makes of them, if any; answers the rows read. For the dialects whose `UPDATE` cannot
-    /// take its rows from a locking subquery of the same table (MySQL).
+    /// In one transaction, reads `select`'s rows (a locking read), then runs the steps `then`
+    /// makes of them, in order; answers the rows read. For the dialects whose `UPDATE` cannot
+    /// take its rows from a locking subquery of the same table, nor say which rows it changed
+    /// (MySQL).
     ///
     /// On MySQL the transaction reads at READ COMMITTED: the locking read then locks the rows
     /// it returns only, not the gaps between index entries it scans, which is what made two
@@ -314,7 +372,7 @@ impl Pool {
         &self,
         select: Step,
         shape: Shape,
-        then: impl Fn(&[Row]) -> Option<Step> + Send + Sync,
+        then: impl Fn(&[Row]) -> Vec<Step> + Send + Sync,
     ) -> Result<Vec<Row>, sqlx::Error> {
         retry_deadlocks(|| self.read_then_write_once(select.clone(), shape, &then)).await
     }
@@ -323,7 +381,7 @@ impl Pool {
         &self,
         select: Step,
         shape: Shape,
-        then: &(impl Fn(&[Row]) -> Option<Step> + Send + Sync),
+        then: &(impl Fn(&[Row]) -> Vec<Step> + Send + Sync),
     ) -> Result<Vec<Row>, sqlx::Error> {
         let isolation = self.read_committed();
         on_pool!(*self, p => {
@@ -338,7 +396,7 @@ impl Pool {
             for row in &rows {
                 out.push(read_row!(row, shape));
             }
-            if let Some(step) = then(&out) {
+            for step in then(&out) {
                 bound!(step.sql, step.args).execute(&mut *tx).await?;
             }
             tx.commit().await?;

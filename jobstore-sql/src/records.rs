@@ -191,7 +191,12 @@ impl SqlRecords {
     }
 
     /// The values of `record` for the columns of a row, in their order.
-    fn row_args(&self, record: StoredRecord) -> Result<Vec<Arg>> {
+    pub(crate) fn row_args(&self, record: StoredRecord) -> Result<Vec<Arg>> {
+        Ok(self.row_values(record)?.into_args())
+    }
+
+    /// The values of `record` for the columns of a row.
+    pub(crate) fn row_values(&self, record: StoredRecord) -> Result<RowValues> {
         if let Some(max) = self.url.dialect.max_id_chars()
             && record.id.chars().count() > max
         {
@@ -210,15 +215,15 @@ impl SqlRecords {
         let readable = record
             .next_run_time
             .and_then(|t| self.url.dialect.readable_time(t));
-        Ok(vec![
-            Arg::Text(record.id),
-            Arg::OptInt(record.next_run_time.map(to_micros)),
-            Arg::OptText(readable),
-            Arg::Int(revision_column(record.revision)),
-            Arg::OptText(func),
-            Arg::OptText(kind),
-            Arg::Text(record.json),
-        ])
+        Ok(RowValues {
+            id: record.id,
+            micros: record.next_run_time.map(to_micros),
+            readable,
+            revision: revision_column(record.revision),
+            func,
+            kind,
+            json: record.json,
+        })
     }
 
     /// The row as the adapter reads it. A run time no instant has (an operator's typo) is read
@@ -388,10 +393,37 @@ impl Drop for SqlRecords {
     }
 }
 
+/// The column values of one row ([`dialect::COLUMNS`]).
+#[derive(Clone)]
+pub(crate) struct RowValues {
+    pub(crate) id: String,
+    pub(crate) micros: Option<i64>,
+    pub(crate) readable: Option<String>,
+    pub(crate) revision: i64,
+    pub(crate) func: Option<String>,
+    pub(crate) kind: Option<String>,
+    pub(crate) json: String,
+}
+
+impl RowValues {
+    /// The values in the order of [`dialect::COLUMNS`].
+    pub(crate) fn into_args(self) -> Vec<Arg> {
+        vec![
+            Arg::Text(self.id),
+            Arg::OptInt(self.micros),
+            Arg::OptText(self.readable),
+            Arg::Int(self.revision),
+            Arg::OptText(self.func),
+            Arg::OptText(self.kind),
+            Arg::Text(self.json),
+        ]
+    }
+}
+
 /// The signed column value of a revision. Revisions are below 2^53, so this is the value
 /// itself; the cast keeps any other value as a bijection rather than failing.
 #[allow(clippy::cast_possible_wrap)]
-fn revision_column(revision: u64) -> i64 {
+pub(crate) fn revision_column(revision: u64) -> i64 {
     revision as i64
 }
 
@@ -671,6 +703,9 @@ impl RecordStore for SqlRecords {
     }
 
     async fn commit_fires(&self, commits: &[RecordFireCommit]) -> Result<FireAnswers> {
+        if let Some(answers) = self.commit_fires_set_based(commits).await? {
+            return Ok(answers);
+        }
         // One transaction: one durable commit for the batch. Rows are locked in id order, so
         // two schedulers committing overlapping batches wait for each other instead of
         // deadlocking.

@@ -91,14 +91,15 @@ async fn a_fire_commit_chosen_as_a_deadlock_victim_is_run_again() -> anyhow::Res
             .collect();
         let committer = store.clone();
         let commit = tokio::spawn(async move { committer.commit_fires(&commits).await });
-        // The store's transaction holds `a` and waits for `b`: its update stays running.
+        // The store's transaction holds `a` and waits for `b`: its locking read of the
+        // rows' revisions stays running.
         let mut waiting = false;
         for _ in 0..100 {
             let rows = db
                 .query(
                     &format!(
                         "SELECT CAST(COUNT(*) AS SIGNED) FROM information_schema.processlist \
-                         WHERE info LIKE 'UPDATE {table} SET next_run_micros%'"
+                         WHERE info LIKE 'SELECT id, revision FROM {table} %FOR UPDATE'"
                     ),
                     "i",
                 )

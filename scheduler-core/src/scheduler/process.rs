@@ -3,7 +3,7 @@
 //! one pass; the decisions live in pure functions here (`due_runs`), the loop only moves
 //! data.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -198,6 +198,8 @@ impl Scheduler {
         let lifecycle = self.lifecycle();
         let mut state = lifecycle.subscribe();
         let mut job_count = JobCount::default();
+        // The stores whose last pass took a full batch (see `process_store`).
+        let mut backlogged: HashSet<Arc<str>> = HashSet::new();
         loop {
             let current = *state.borrow_and_update();
             let wake_at = match current {
@@ -216,7 +218,7 @@ impl Scheduler {
                         .ok()
                         .and_then(|wait| now.checked_add_signed(wait))
                         .unwrap_or(DateTime::<Utc>::MAX_UTC);
-                    let wake_at = earliest(self.process_jobs().await, Some(latest));
+                    let wake_at = earliest(self.process_jobs(&mut backlogged).await, Some(latest));
                     lifecycle.pass_finished(wake_at);
                     wake_at
                 }
@@ -280,7 +282,11 @@ impl Scheduler {
     }
 
     /// One pass over all stores; answers when to look again (`None`: when woken).
-    pub(super) async fn process_jobs(&self) -> Option<DateTime<Utc>> {
+    /// `backlogged` holds the stores whose last pass took a full batch; it is kept up to date.
+    pub(super) async fn process_jobs(
+        &self,
+        backlogged: &mut HashSet<Arc<str>>,
+    ) -> Option<DateTime<Utc>> {
         let now = self.inner.clock.now();
         let (retry_interval, limit) = {
             let settings = read(&self.inner.settings);
@@ -296,11 +302,12 @@ impl Scheduler {
         let mut wake_at: Option<DateTime<Utc>> = None;
         for (alias, store) in self.store_snapshot() {
             let store_wake = match self
-                .process_store(&alias, &*store, &executors, now, limit)
+                .process_store(&alias, &*store, &executors, now, limit, backlogged)
                 .await
             {
                 Ok(next) => next,
                 Err(e) => {
+                    backlogged.remove(&alias);
                     crate::logging::log_warn!(
                         jobstore = %alias,
                         error = %e,
@@ -328,6 +335,7 @@ impl Scheduler {
         executors: &Executors,
         now: DateTime<Utc>,
         limit: usize,
+        backlogged: &mut HashSet<Arc<str>>,
     ) -> crate::Result<Option<DateTime<Utc>>> {
         let batch = read(&self.inner.settings).due_batch_size;
         // Runs of jobs that recover lost runs or count their instances across nodes are
@@ -390,13 +398,18 @@ impl Scheduler {
             job.set_next_run_time(outcome.next_run_time());
             fires.push((job, executor.clone(), outcome, fire));
         }
-        // In chunks, each submitted as soon as it is committed: see `chunks`.
-        self.commit_in_chunks(alias, store, shared, &commits, fires)
+        // In chunks, each submitted as soon as it is committed: see `chunks`. A batch that
+        // follows a full one at once is committed whole: the runs of the batch before are
+        // still starting, and each chunk more is a durable commit the rest of the burst waits for.
+        let whole = backlogged.contains(alias);
+        self.commit_in_chunks(alias, store, shared, &commits, fires, whole)
             .await?;
         if full_batch {
+            backlogged.insert(alias.clone());
             // More may be due than one batch holds: look again at once.
             return Ok(Some(now));
         }
+        backlogged.remove(alias);
         store.get_next_run_time().await
     }
 

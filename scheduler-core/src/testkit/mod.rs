@@ -630,6 +630,7 @@ macro_rules! jobstore_conformance {
             a_job_added_again_defeats_a_stale_fire_commit,
             commit_fires_answers_every_job_by_id,
             racing_fire_commits_on_two_handles_apply_once,
+            racing_fire_batches_on_two_handles_apply_once,
             racing_updates_on_two_handles_lose_nothing,
             skipped_jobs_are_not_due_until_they_change,
             skipped_jobs_do_not_fill_the_due_batch,

@@ -216,6 +216,38 @@ async fn a_large_due_batch_is_committed_in_growing_chunks_each_job_once() {
 }
 
 #[tokio::test]
+async fn due_batches_that_follow_a_full_one_are_committed_whole() {
+    let store = InstrumentedStore::default();
+    let mut h = Harness::with_default_store(store.clone(), |b| b.due_batch_size(64));
+    h.scheduler.start().await.unwrap();
+    let ids: Vec<String> = (0..200).map(|n| format!("j{n:03}")).collect();
+    for id in &ids {
+        h.scheduler
+            .add_job(h.record_job(id, Once(t(5))))
+            .await
+            .unwrap();
+    }
+    h.set_time(5);
+    let executed = h.next_n(EventMask::JOB_EXECUTED, ids.len()).await;
+    assert_eq!(executed.len(), ids.len());
+    let sizes: Vec<usize> = store.commits.lock().unwrap().iter().map(Vec::len).collect();
+    // The first batch in growing chunks, each full batch after it in one commit.
+    assert_eq!(sizes, [32, 32, 64, 64, 8]);
+    // A later burst starts with a small chunk again.
+    store.commits.lock().unwrap().clear();
+    for id in &ids {
+        h.scheduler
+            .add_job(h.record_job(&format!("again-{id}"), Once(t(10))))
+            .await
+            .unwrap();
+    }
+    h.set_time(10);
+    h.next_n(EventMask::JOB_EXECUTED, ids.len()).await;
+    let sizes: Vec<usize> = store.commits.lock().unwrap().iter().map(Vec::len).collect();
+    assert_eq!(sizes, [32, 32, 64, 64, 8]);
+}
+
+#[tokio::test]
 async fn modify_job_retries_when_the_job_changed_under_it() {
     let store = InstrumentedStore::default();
     let conflicts = store.conflicts.clone();

@@ -2,7 +2,9 @@
 //! executors as soon as its commit answers, before the next chunk is committed. A large batch
 //! then starts its first runs after a small commit instead of after the whole batch's: with
 //! 10,000 jobs due at once and the default misfire grace time of 1 s, waiting for whole
-//! batches made runs of the later batches start too late.
+//! batches made runs of the later batches start too late. The batches that follow a full one
+//! at once are committed whole: the runs of the batch before are still starting, and fewer
+//! commits bring the last runs of a burst earlier.
 
 use std::sync::Arc;
 
@@ -23,11 +25,12 @@ const GROWTH: usize = 8;
 pub(super) type Pending = (Job, Arc<dyn DynExecutor>, FireOutcome, Fire);
 
 /// The sizes of the chunks `total` commits are made in, in order: [`FIRST_CHUNK`], each
-/// next [`GROWTH`] times larger (so a batch takes a logarithmic number of calls); a remainder smaller than [`FIRST_CHUNK`] joins the last chunk rather
-/// than cost a call of its own.
-fn chunk_sizes(total: usize) -> impl Iterator<Item = usize> {
+/// next [`GROWTH`] times larger (so a batch takes a logarithmic number of calls); a remainder
+/// smaller than [`FIRST_CHUNK`] joins the last chunk rather than cost a call of its own. With
+/// `whole`, one chunk of `total`.
+fn chunk_sizes(total: usize, whole: bool) -> impl Iterator<Item = usize> {
     let mut left = total;
-    let mut size = FIRST_CHUNK;
+    let mut size = if whole { total } else { FIRST_CHUNK };
     std::iter::from_fn(move || {
         let chunk = if left < size + FIRST_CHUNK {
             left
@@ -48,7 +51,7 @@ impl Scheduler {
     /// A failing commit fails the batch as a single commit would: the chunks already
     /// committed have been submitted; the jobs of the rest were not touched (still due, at the
     /// revision read, or claimed by this node until the claim lapses) and come again in a
-    /// later pass.
+    /// later pass. With `whole`, the batch is one chunk.
     pub(super) async fn commit_in_chunks(
         &self,
         alias: &Arc<str>,
@@ -56,11 +59,12 @@ impl Scheduler {
         shared: bool,
         commits: &[FireCommit],
         fires: Vec<Pending>,
+        whole: bool,
     ) -> crate::Result<()> {
         debug_assert_eq!(commits.len(), fires.len(), "one fire per commit");
         let mut fires = fires.into_iter();
         let mut start = 0;
-        for size in chunk_sizes(commits.len()) {
+        for size in chunk_sizes(commits.len(), whole) {
             let answers = store.commit_fires(&commits[start..start + size]).await?;
             start += size;
             let mut batch = Batch {
@@ -140,20 +144,25 @@ mod tests {
 
     #[test]
     fn chunks_start_small_grow_and_cover_the_batch_once() {
-        assert_eq!(chunk_sizes(1_000).collect::<Vec<_>>(), [32, 256, 712]);
-        assert_eq!(chunk_sizes(100).collect::<Vec<_>>(), [32, 68]);
-        assert_eq!(chunk_sizes(5).collect::<Vec<_>>(), [5]);
-        assert_eq!(chunk_sizes(63).collect::<Vec<_>>(), [63]);
-        assert_eq!(chunk_sizes(64).collect::<Vec<_>>(), [32, 32]);
-        assert_eq!(chunk_sizes(0).count(), 0);
+        assert_eq!(
+            chunk_sizes(1_000, false).collect::<Vec<_>>(),
+            [32, 256, 712]
+        );
+        assert_eq!(chunk_sizes(100, false).collect::<Vec<_>>(), [32, 68]);
+        assert_eq!(chunk_sizes(5, false).collect::<Vec<_>>(), [5]);
+        assert_eq!(chunk_sizes(63, false).collect::<Vec<_>>(), [63]);
+        assert_eq!(chunk_sizes(64, false).collect::<Vec<_>>(), [32, 32]);
+        assert_eq!(chunk_sizes(0, false).count(), 0);
         for total in [1, 31, 32, 33, 100, 480, 481, 10_000, 1_000_000] {
-            assert_eq!(chunk_sizes(total).sum::<usize>(), total, "{total}");
-            assert!(chunk_sizes(total).all(|s| s > 0), "{total}");
+            assert_eq!(chunk_sizes(total, false).sum::<usize>(), total, "{total}");
+            assert!(chunk_sizes(total, false).all(|s| s > 0), "{total}");
         }
         assert_eq!(
-            chunk_sizes(1_000_000).count(),
+            chunk_sizes(1_000_000, false).count(),
             6,
             "a logarithmic number of calls"
         );
+        assert_eq!(chunk_sizes(1_000, true).collect::<Vec<_>>(), [1_000]);
+        assert_eq!(chunk_sizes(0, true).count(), 0);
     }
 }

@@ -209,6 +209,19 @@ pub async fn commit_fires_answers_every_job_by_id(f: &Fixture) -> anyhow::Result
 /// their fires at the same time: for every job exactly one commit wins, and the job holds the
 /// winner's outcome.
 pub async fn racing_fire_commits_on_two_handles_apply_once(f: &Fixture) -> anyhow::Result<()> {
+    race_fire_commits(f, 1).await
+}
+
+/// As [`racing_fire_commits_on_two_handles_apply_once`], each handle committing batches of
+/// several jobs, one handle in id order and the other in reverse: batches that overlap, in
+/// both orders, still apply each fire once and answer each job by its own id.
+pub async fn racing_fire_batches_on_two_handles_apply_once(f: &Fixture) -> anyhow::Result<()> {
+    race_fire_commits(f, 5).await
+}
+
+/// Both handles commit every job's fire, in batches of `batch` commits (the second handle in
+/// reverse order), at the same time.
+async fn race_fire_commits(f: &Fixture, batch: usize) -> anyhow::Result<()> {
     const JOBS: i64 = 24;
     let jobs: Vec<Job> = (0..JOBS)
         .map(|n| f.job(&format!("race-{n:02}"), Some(at(n % 3))))
@@ -233,18 +246,24 @@ pub async fn racing_fire_commits_on_two_handles_apply_once(f: &Fixture) -> anyho
         .into_iter()
         .enumerate()
     {
-        let commits = seen
+        let mut commits = seen
             .iter()
             .map(|job| commit(job, outcome(handle, job)))
             .collect::<anyhow::Result<Vec<_>>>()?;
+        if handle == 1 {
+            commits.reverse();
+        }
         tasks.spawn(async move {
             let mut won = Vec::new();
-            for c in commits {
-                let answers = store.commit_fires(std::slice::from_ref(&c)).await?;
-                match answers.get(&c.job_id) {
-                    Some(FireAnswer::Committed) => won.push(c),
-                    Some(FireAnswer::Stale) => {}
-                    other => bail!("answer {other:?} for {:?} (no limit given)", c.job_id),
+            for chunk in commits.chunks(batch) {
+                let answers = store.commit_fires(chunk).await?;
+                ensure!(answers.len() == chunk.len(), "answers {answers:?}");
+                for c in chunk {
+                    match answers.get(&c.job_id) {
+                        Some(FireAnswer::Committed) => won.push(c.clone()),
+                        Some(FireAnswer::Stale) => {}
+                        other => bail!("answer {other:?} for {:?} (no limit given)", c.job_id),
+                    }
                 }
                 tokio::task::yield_now().await;
             }

@@ -27,10 +27,10 @@ use scheduler_core::store::{
     from_micros, to_micros,
 };
 
-use crate::records::{
-    MongoRecords, conditional, field, from_document, id_of, integer, micros_bson, scheduled_until,
-    write_update,
+use crate::document::{
+    conditional, from_document, id_of, integer, micros_bson, scheduled_until, write_update,
 };
+use crate::records::{MongoRecords, field};
 
 /// Reads of a job's runs in flight per limited fire commit before the fire is refused instead:
 /// each further read follows a run that finished (or was adopted) meanwhile.

@@ -57,6 +57,7 @@ impl BindList for sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArgum
 }
 
 /// JSON text for the dialects without arrays: total, though no statement of theirs takes a list.
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
 macro_rules! bind_lists_as_json {
     ($db:ty, $arguments:ty) => {
         impl BindList for sqlx::query::Query<'_, $db, $arguments> {

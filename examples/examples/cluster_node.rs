@@ -474,6 +474,10 @@ fn add_jobs(scheduler: &BackgroundScheduler, args: &Args, functions: &Functions)
                 .map_err(|e| Error::config(format!("interval trigger: {e}")))?;
             let mut spec = JobSpec::new(functions.tick.call(args.job_millis), trigger)
                 .id(format!("tick-{i}"))
+                // The first run is `start` even when this add ends after it (a slow start on a
+                // loaded machine): the trigger alone would begin at the next second after the
+                // add, and that first scheduled time would count as missed.
+                .next_run_time(start)
                 .misfire_grace_time(Some(GRACE))
                 // Every scheduled time is counted, so a late pass must run each of them (within
                 // the grace time), not merge them into one as coalescing would: a stall shows

@@ -322,13 +322,17 @@ pub enum FireAnswer {
 
 /// A store's answers to a batch of fire commits, by job id.
 ///
-/// Answers are looked up by id, never by position, so a store that answers in another order,
-/// or leaves one out, cannot make the scheduler run or skip the wrong job: a missing answer is
-/// seen as missing (the scheduler reports it and does not run that fire).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Answers are looked up by id, never by position alone, so a store that answers in another
+/// order, or leaves one out, cannot make the scheduler run or skip the wrong job: a missing
+/// answer is seen as missing (the scheduler reports it and does not run that fire).
+#[derive(Debug, Clone, Default)]
 pub struct FireAnswers {
+    /// In the order recorded. A store that answers its commits in order (the memory store)
+    /// is read by position ([`get_at`](Self::get_at)), without hashing every id twice.
+    entries: Vec<(Arc<str>, FireAnswer)>,
+    /// By id, built on the first look-up that the position does not answer.
     // Looked up once per due job: SipHash showed in the dispatch profile.
-    answers: HashMap<Arc<str>, FireAnswer, foldhash::fast::RandomState>,
+    by_id: std::sync::OnceLock<HashMap<Arc<str>, FireAnswer, foldhash::fast::RandomState>>,
 }
 
 impl FireAnswers {
@@ -340,45 +344,76 @@ impl FireAnswers {
     /// No answers yet, with room for `n`.
     pub fn with_capacity(n: usize) -> Self {
         FireAnswers {
-            answers: HashMap::with_capacity_and_hasher(n, Default::default()),
+            entries: Vec::with_capacity(n),
+            by_id: std::sync::OnceLock::new(),
         }
     }
 
     /// Records the answer for `job_id`.
     pub fn insert(&mut self, job_id: impl Into<Arc<str>>, answer: FireAnswer) {
-        self.answers.insert(job_id.into(), answer);
+        self.by_id.take();
+        self.entries.push((job_id.into(), answer));
+    }
+
+    fn by_id(&self) -> &HashMap<Arc<str>, FireAnswer, foldhash::fast::RandomState> {
+        self.by_id.get_or_init(|| {
+            let mut by_id =
+                HashMap::with_capacity_and_hasher(self.entries.len(), Default::default());
+            by_id.extend(self.entries.iter().map(|(id, a)| (id.clone(), *a)));
+            by_id
+        })
     }
 
     /// The answer for `job_id`, if the store gave one.
     pub fn get(&self, job_id: &str) -> Option<FireAnswer> {
-        self.answers.get(job_id).copied()
+        self.by_id().get(job_id).copied()
+    }
+
+    /// The answer for `job_id`, the `position`-th commit of the batch: the one recorded at
+    /// that position when it is `job_id`'s, else looked up by id. A store answers each commit
+    /// once.
+    pub fn get_at(&self, position: usize, job_id: &str) -> Option<FireAnswer> {
+        match self.entries.get(position) {
+            Some((id, answer)) if **id == *job_id => Some(*answer),
+            _ => self.get(job_id),
+        }
     }
 
     /// How many answers there are.
     pub fn len(&self) -> usize {
-        self.answers.len()
+        self.by_id().len()
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.answers.is_empty()
+        self.entries.is_empty()
     }
 
     /// Adds every answer of `other` (a store that commits in several batches joins them).
     pub fn extend(&mut self, other: FireAnswers) {
-        self.answers.extend(other.answers);
+        self.by_id.take();
+        self.entries.extend(other.entries);
     }
 
     /// Every answer, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, FireAnswer)> {
-        self.answers.iter().map(|(id, a)| (&**id, *a))
+        self.by_id().iter().map(|(id, a)| (&**id, *a))
     }
 }
+
+impl PartialEq for FireAnswers {
+    fn eq(&self, other: &Self) -> bool {
+        self.by_id() == other.by_id()
+    }
+}
+
+impl Eq for FireAnswers {}
 
 impl<I: Into<Arc<str>>> FromIterator<(I, FireAnswer)> for FireAnswers {
     fn from_iter<T: IntoIterator<Item = (I, FireAnswer)>>(iter: T) -> Self {
         FireAnswers {
-            answers: iter.into_iter().map(|(id, a)| (id.into(), a)).collect(),
+            entries: iter.into_iter().map(|(id, a)| (id.into(), a)).collect(),
+            by_id: std::sync::OnceLock::new(),
         }
     }
 }
@@ -740,6 +775,14 @@ mod tests {
         assert_eq!(answers.get("b"), Some(FireAnswer::Stale));
         assert_eq!(answers.get("c"), None, "a missing answer stays missing");
         assert_eq!(answers.len(), 2);
+        assert_eq!(answers.get_at(1, "a"), Some(FireAnswer::Committed));
+        assert_eq!(
+            answers.get_at(0, "a"),
+            Some(FireAnswer::Committed),
+            "an answer at another position is found by id"
+        );
+        assert_eq!(answers.get_at(5, "b"), Some(FireAnswer::Stale));
+        assert_eq!(answers.get_at(0, "c"), None);
     }
 
     /// A store whose reads never answer, as a hung server's.

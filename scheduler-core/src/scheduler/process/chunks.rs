@@ -71,8 +71,9 @@ impl Scheduler {
                 runs: Vec::with_capacity(size),
                 ..Batch::default()
             };
-            for (job, executor, outcome, fire) in fires.by_ref().take(size) {
-                match answers.get(job.id()) {
+            for (position, (job, executor, outcome, fire)) in fires.by_ref().take(size).enumerate()
+            {
+                match answers.get_at(position, job.id()) {
                     Some(answer @ (FireAnswer::Committed | FireAnswer::Refused)) => {
                         let mut fire = fire;
                         if answer == FireAnswer::Refused {

@@ -11,12 +11,15 @@ use mongodb::Collection;
 use mongodb::bson::{Bson, Document, doc};
 use mongodb::change_stream::ChangeStream;
 use scheduler_core::StoreContext;
+use scheduler_core::store::wake_feed::{Backoff, keep_listening};
 
 use crate::records::{MongoRecords, field};
 
 /// The first and the longest pause between attempts to open the stream again.
-const FIRST_BACKOFF: Duration = Duration::from_millis(100);
-const MAX_BACKOFF: Duration = Duration::from_secs(10);
+const BACKOFF: Backoff = Backoff {
+    first: Duration::from_millis(100),
+    max: Duration::from_secs(10),
+};
 
 /// How long the server holds one `getMore` of the stream open when nothing changes: each
 /// `getMore` answers within it, so one that takes much longer means a lost connection.
@@ -59,8 +62,8 @@ async fn open(coll: &Collection<Document>, timeout: Duration) -> Result<Stream, 
 }
 
 /// Wakes `ctx` on every event of `first` (a stream opened by the caller, or none), and when
-/// the stream is lost opens it again with a growing backoff, waking once after each (what
-/// changed in between was not seen). Runs until aborted at the store's shutdown.
+/// the stream is lost opens it again ([`keep_listening`]). Runs until aborted at the store's
+/// shutdown.
 async fn listen(
     coll: Collection<Document>,
     ctx: StoreContext,
@@ -68,12 +71,13 @@ async fn listen(
     timeout: Duration,
     redacted_url: String,
 ) {
-    let mut stream = first;
-    let mut backoff = FIRST_BACKOFF;
-    loop {
-        if let Some(mut live) = stream.take() {
-            backoff = FIRST_BACKOFF;
-            let why = deliver(&mut live, &ctx, timeout).await;
+    keep_listening(
+        &ctx,
+        first,
+        BACKOFF,
+        || open(&coll, timeout),
+        move |live, ctx| Box::pin(deliver(live, ctx, timeout)),
+        |why| {
             tracing::warn!(
                 url = %redacted_url,
                 collection = %coll.name(),
@@ -81,20 +85,10 @@ async fn listen(
                 "the MongoDB change stream was lost; opening it again (jobs changed by other \
                  schedulers meanwhile are seen at the next poll)"
             );
-        }
-        tokio::time::sleep(backoff).await;
-        match open(&coll, timeout).await {
-            Ok(live) => {
-                stream = Some(live);
-                // Changes made while it was closed are not replayed: look once now.
-                ctx.wake();
-            }
-            Err(e) => {
-                tracing::debug!(url = %redacted_url, error = %e, "opening the change stream failed");
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-            }
-        }
-    }
+        },
+        |e| tracing::debug!(url = %redacted_url, error = %e, "opening the change stream failed"),
+    )
+    .await;
 }
 
 /// Wakes `ctx` per event until the stream ends, fails, or a `getMore` hangs past

@@ -7,11 +7,13 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use redis::aio::{PubSubSink, PubSubStream};
 use scheduler_core::StoreContext;
+use scheduler_core::store::wake_feed::{Backoff, keep_listening};
 
-/// The first wait before subscribing again after the subscription was lost; it doubles up to
-/// [`MAX_BACKOFF`].
-const MIN_BACKOFF: Duration = Duration::from_millis(100);
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// The first wait before subscribing again after the subscription was lost, and the longest.
+const BACKOFF: Backoff = Backoff {
+    first: Duration::from_millis(100),
+    max: Duration::from_secs(5),
+};
 
 /// How often a quiet subscription is checked with a PING, so that a connection the network
 /// dropped silently (no reset) is noticed and replaced: a half-open connection delivers
@@ -44,8 +46,8 @@ pub(crate) async fn subscribe(
 }
 
 /// Wakes `ctx` on every message of `first` (a subscription made by the caller), and when the
-/// subscription is lost subscribes again with a growing backoff, waking once after each
-/// (what was published in between is lost). Runs until aborted at the store's shutdown.
+/// subscription is lost subscribes again ([`keep_listening`]). Runs until aborted at the
+/// store's shutdown.
 pub(crate) async fn listen(
     client: redis::Client,
     channel: String,
@@ -54,44 +56,38 @@ pub(crate) async fn listen(
     timeout: Duration,
     redacted_url: String,
 ) {
-    let mut subscription = first;
-    let mut backoff = MIN_BACKOFF;
-    loop {
-        if let Some(mut live) = subscription.take() {
-            backoff = MIN_BACKOFF;
-            deliver(&mut live, &ctx, timeout).await;
+    keep_listening(
+        &ctx,
+        first,
+        BACKOFF,
+        || subscribe(&client, &channel, timeout),
+        move |live, ctx| Box::pin(deliver(live, ctx, timeout)),
+        |why| {
             tracing::warn!(
                 url = %redacted_url,
                 channel = %channel,
+                reason = %why,
                 "the Redis wake-up subscription was lost; subscribing again (jobs changed by \
                  other schedulers meanwhile are seen at the next poll)"
             );
-        }
-        tokio::time::sleep(backoff).await;
-        match subscribe(&client, &channel, timeout).await {
-            Ok(live) => {
-                subscription = Some(live);
-                // Messages published while away are gone: look once now.
-                ctx.wake();
-            }
-            Err(e) => {
-                tracing::debug!(url = %redacted_url, error = %e, "subscribing to wake-ups failed");
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-            }
-        }
-    }
+        },
+        |e| tracing::debug!(url = %redacted_url, error = %e, "subscribing to wake-ups failed"),
+    )
+    .await;
 }
 
-/// Wakes `ctx` per message until the connection ends or stops answering PINGs.
-async fn deliver(live: &mut Subscription, ctx: &StoreContext, timeout: Duration) {
+/// Wakes `ctx` per message until the connection ends or stops answering PINGs; answers why
+/// it stopped.
+async fn deliver(live: &mut Subscription, ctx: &StoreContext, timeout: Duration) -> String {
     loop {
         match tokio::time::timeout(PING_INTERVAL, live.stream.next()).await {
             Ok(Some(_message)) => ctx.wake(),
-            Ok(None) => return,
+            Ok(None) => return "the connection ended".to_owned(),
             Err(_quiet) => {
-                let ping = tokio::time::timeout(timeout, live.sink.ping::<redis::Value>()).await;
-                if !matches!(ping, Ok(Ok(_))) {
-                    return;
+                match tokio::time::timeout(timeout, live.sink.ping::<redis::Value>()).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => return e.to_string(),
+                    Err(_) => return format!("no PONG within {timeout:?}"),
                 }
             }
         }

@@ -16,6 +16,7 @@
 pub mod admin;
 pub mod cluster;
 pub mod record;
+pub mod wake_feed;
 
 use std::collections::HashMap;
 use std::fmt::{self, Debug};

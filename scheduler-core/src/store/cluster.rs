@@ -10,7 +10,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{RecordJobStore, RecordStore};
+use super::RecordStore;
 use crate::clock::BoxFuture;
 use crate::error::Result;
 
@@ -62,7 +62,8 @@ pub struct InflightRun {
 }
 
 /// The cluster side of a job store, as the scheduler calls it (object-safe): the
-/// [`RecordStore`] methods of the same names. Got from
+/// [`RecordStore`] methods of the same names, implemented for every `RecordStore` (and so a
+/// part of [`DynRecordStore`](super::DynRecordStore)). Got from
 /// [`JobStore::cluster`](super::JobStore::cluster).
 #[allow(missing_docs)] // each method is the `RecordStore` method of the same name
 pub trait ClusterStore: Send + Sync {
@@ -86,35 +87,35 @@ pub trait ClusterStore: Send + Sync {
     fn inflight_runs(&self) -> BoxFuture<'_, Result<Vec<InflightRun>>>;
 }
 
-impl<R: RecordStore> ClusterStore for RecordJobStore<R> {
+impl<R: RecordStore> ClusterStore for R {
     fn heartbeat<'a>(&'a self, node: &'a NodeRecord) -> BoxFuture<'a, Result<()>> {
-        Box::pin(self.records().heartbeat(node))
+        Box::pin(RecordStore::heartbeat(self, node))
     }
     fn nodes(&self) -> BoxFuture<'_, Result<Vec<NodeRecord>>> {
-        Box::pin(self.records().nodes())
+        Box::pin(RecordStore::nodes(self))
     }
     fn remove_node<'a>(
         &'a self,
         id: &'a str,
         last_seen: DateTime<Utc>,
     ) -> BoxFuture<'a, Result<bool>> {
-        Box::pin(self.records().remove_node(id, last_seen))
+        Box::pin(RecordStore::remove_node(self, id, last_seen))
     }
     fn finish_run<'a>(
         &'a self,
         job_id: &'a str,
         run_time: DateTime<Utc>,
     ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(self.records().finish_run(job_id, run_time))
+        Box::pin(RecordStore::finish_run(self, job_id, run_time))
     }
     fn adopt_runs<'a>(
         &'a self,
         from: &'a str,
         to: &'a str,
     ) -> BoxFuture<'a, Result<Vec<InflightRun>>> {
-        Box::pin(self.records().adopt_runs(from, to))
+        Box::pin(RecordStore::adopt_runs(self, from, to))
     }
     fn inflight_runs(&self) -> BoxFuture<'_, Result<Vec<InflightRun>>> {
-        Box::pin(self.records().inflight_runs())
+        Box::pin(RecordStore::inflight_runs(self))
     }
 }

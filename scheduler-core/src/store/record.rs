@@ -668,7 +668,7 @@ impl<R: RecordStore> JobStore for RecordJobStore<R> {
 
     fn cluster(&self) -> Option<&dyn ClusterStore> {
         if self.records.capabilities().cluster {
-            Some(self)
+            Some(&self.records)
         } else {
             None
         }

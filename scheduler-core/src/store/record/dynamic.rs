@@ -13,15 +13,18 @@ use chrono::{DateTime, Utc};
 use super::{RecordFireCommit, RecordStore, ScheduleEntry, StoredRecord};
 use crate::clock::BoxFuture;
 use crate::error::Result;
-use crate::store::{Capabilities, Claim, FireAnswers, InflightRun, NodeRecord, StoreContext};
+use crate::store::{
+    Capabilities, Claim, ClusterStore, FireAnswers, InflightRun, NodeRecord, StoreContext,
+};
 
 /// The object-safe mirror of [`RecordStore`], implemented for every `RecordStore`.
 ///
 /// [`Components::open_records`](crate::Components::open_records) answers an
 /// `Arc<dyn DynRecordStore>`, which is a `RecordStore` again. Call the `RecordStore` methods;
-/// implement `RecordStore`, never this.
+/// implement `RecordStore`, never this. The cluster methods the scheduler calls come from
+/// [`ClusterStore`], which every `RecordStore` is too.
 #[allow(missing_docs)] // each method mirrors the `RecordStore` method of the same name
-pub trait DynRecordStore: Send + Sync + Debug + 'static {
+pub trait DynRecordStore: ClusterStore + Debug + 'static {
     fn start<'a>(&'a self, ctx: &'a StoreContext) -> BoxFuture<'a, Result<()>>;
     fn shutdown(&self) -> BoxFuture<'_, Result<()>>;
     fn run_time_range(&self) -> RangeInclusive<DateTime<Utc>>;
@@ -48,24 +51,6 @@ pub trait DynRecordStore: Send + Sync + Debug + 'static {
         claim: &'a Claim,
     ) -> BoxFuture<'a, Result<Vec<StoredRecord>>>;
     fn release_claims<'a>(&'a self, node: &'a str, ids: &'a [String]) -> BoxFuture<'a, Result<()>>;
-    fn heartbeat<'a>(&'a self, node: &'a NodeRecord) -> BoxFuture<'a, Result<()>>;
-    fn nodes(&self) -> BoxFuture<'_, Result<Vec<NodeRecord>>>;
-    fn remove_node<'a>(
-        &'a self,
-        id: &'a str,
-        last_seen: DateTime<Utc>,
-    ) -> BoxFuture<'a, Result<bool>>;
-    fn finish_run<'a>(
-        &'a self,
-        job_id: &'a str,
-        run_time: DateTime<Utc>,
-    ) -> BoxFuture<'a, Result<()>>;
-    fn adopt_runs<'a>(
-        &'a self,
-        from: &'a str,
-        to: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<InflightRun>>>;
-    fn inflight_runs(&self) -> BoxFuture<'_, Result<Vec<InflightRun>>>;
 }
 
 impl<R: RecordStore> DynRecordStore for R {
@@ -130,36 +115,6 @@ impl<R: RecordStore> DynRecordStore for R {
     }
     fn release_claims<'a>(&'a self, node: &'a str, ids: &'a [String]) -> BoxFuture<'a, Result<()>> {
         Box::pin(RecordStore::release_claims(self, node, ids))
-    }
-    fn heartbeat<'a>(&'a self, node: &'a NodeRecord) -> BoxFuture<'a, Result<()>> {
-        Box::pin(RecordStore::heartbeat(self, node))
-    }
-    fn nodes(&self) -> BoxFuture<'_, Result<Vec<NodeRecord>>> {
-        Box::pin(RecordStore::nodes(self))
-    }
-    fn remove_node<'a>(
-        &'a self,
-        id: &'a str,
-        last_seen: DateTime<Utc>,
-    ) -> BoxFuture<'a, Result<bool>> {
-        Box::pin(RecordStore::remove_node(self, id, last_seen))
-    }
-    fn finish_run<'a>(
-        &'a self,
-        job_id: &'a str,
-        run_time: DateTime<Utc>,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(RecordStore::finish_run(self, job_id, run_time))
-    }
-    fn adopt_runs<'a>(
-        &'a self,
-        from: &'a str,
-        to: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<InflightRun>>> {
-        Box::pin(RecordStore::adopt_runs(self, from, to))
-    }
-    fn inflight_runs(&self) -> BoxFuture<'_, Result<Vec<InflightRun>>> {
-        Box::pin(RecordStore::inflight_runs(self))
     }
 }
 

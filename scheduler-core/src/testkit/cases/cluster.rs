@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use crate::store::{Claim, NodeRecord, RecordFireCommit};
+use crate::store::{Claim, DynRecordStore, NodeRecord, RecordFireCommit};
 use crate::testkit::RawRecords;
 
 use super::*;
@@ -15,12 +15,23 @@ fn clustered(f: &Fixture) -> bool {
     f.store().capabilities().cluster
 }
 
-/// The two handles' raw rows: the fixture's, and a second handle's (another process).
+/// The two handles: the fixture's record store, and a second handle's raw rows (another
+/// process).
 async fn two_handles(
     f: &Fixture,
-) -> anyhow::Result<(&dyn RawRecords, Arc<dyn DynJobStore>, Arc<dyn RawRecords>)> {
+) -> anyhow::Result<(
+    &dyn DynRecordStore,
+    Arc<dyn DynJobStore>,
+    Arc<dyn RawRecords>,
+)> {
     let (other, other_raw) = f.second_raw(|| ()).await?;
-    Ok((f.raw()?, other, other_raw))
+    Ok((records(f.raw()?)?, other, other_raw))
+}
+
+/// The record store below a raw handle, whose record-level contract the cases call.
+fn records(raw: &dyn RawRecords) -> anyhow::Result<&dyn DynRecordStore> {
+    raw.record_store()
+        .context("this case needs the record store below the job store")
 }
 
 fn ids_of(rows: &[StoredRecord]) -> Vec<&str> {
@@ -43,7 +54,8 @@ pub async fn cluster_claims_are_exclusive(f: &Fixture) -> anyhow::Result<()> {
     if !clustered(f) {
         return Ok(());
     }
-    let (a, _, b) = two_handles(f).await?;
+    let (a, _, b_handle) = two_handles(f).await?;
+    let b = records(&*b_handle)?;
     add_due(f, &["a", "b", "c"]).await?;
     let first = a.claim_due(at(0), 2, &claim("n1", at(30))).await?;
     ensure!(
@@ -64,7 +76,7 @@ pub async fn cluster_claims_are_exclusive(f: &Fixture) -> anyhow::Result<()> {
     let many: Vec<String> = (0..60).map(|i| format!("race{i:02}")).collect();
     let jobs: Vec<Job> = many.iter().map(|id| f.job(id, Some(at(-5)))).collect();
     add_all(f, &jobs).await?;
-    let handles: [Arc<dyn RawRecords>; 2] = [f.second_raw(|| ()).await?.1, b];
+    let handles: [Arc<dyn RawRecords>; 2] = [f.second_raw(|| ()).await?.1, b_handle];
     let mut tasks = Vec::new();
     for n in 0..4 {
         let raw = handles[n % 2].clone();
@@ -72,7 +84,7 @@ pub async fn cluster_claims_are_exclusive(f: &Fixture) -> anyhow::Result<()> {
             let mut got = Vec::new();
             loop {
                 let c = Claim::new(format!("racer{n}"), at(300));
-                let rows = raw.claim_due(at(-5), 3, &c).await?;
+                let rows = records(&*raw)?.claim_due(at(-5), 3, &c).await?;
                 if rows.is_empty() {
                     return anyhow::Ok(got);
                 }
@@ -89,7 +101,9 @@ pub async fn cluster_claims_are_exclusive(f: &Fixture) -> anyhow::Result<()> {
                         inflight: None,
                         max_inflight: None,
                     };
-                    let answers = raw.commit_raw(std::slice::from_ref(&commit)).await?;
+                    let answers = records(&*raw)?
+                        .commit_fires(std::slice::from_ref(&commit))
+                        .await?;
                     // The claim held, so no other node can have fired the row in between.
                     anyhow::ensure!(
                         answers.get(&row.id) == Some(FireAnswer::Committed),
@@ -127,7 +141,8 @@ pub async fn cluster_a_lapsed_claim_can_be_taken(f: &Fixture) -> anyhow::Result<
     if !clustered(f) {
         return Ok(());
     }
-    let (a, _, b) = two_handles(f).await?;
+    let (a, _, b_handle) = two_handles(f).await?;
+    let b = records(&*b_handle)?;
     add_due(f, &["j"]).await?;
     ensure!(a.claim_due(at(0), 10, &claim("n1", at(10))).await?.len() == 1);
     let before = at(10) - TimeDelta::microseconds(1);
@@ -154,7 +169,8 @@ pub async fn cluster_the_same_node_claims_again(f: &Fixture) -> anyhow::Result<(
     if !clustered(f) {
         return Ok(());
     }
-    let (a, _, b) = two_handles(f).await?;
+    let (a, _, b_handle) = two_handles(f).await?;
+    let b = records(&*b_handle)?;
     add_due(f, &["a", "b"]).await?;
     ensure!(a.claim_due(at(0), 10, &claim("n1", at(30))).await?.len() == 2);
     // The same node through the other handle (a restarted process keeps its node id).
@@ -172,7 +188,8 @@ pub async fn cluster_release_frees_only_own_claims(f: &Fixture) -> anyhow::Resul
     if !clustered(f) {
         return Ok(());
     }
-    let (a, _, b) = two_handles(f).await?;
+    let (a, _, b_handle) = two_handles(f).await?;
+    let b = records(&*b_handle)?;
     add_due(f, &["a", "b"]).await?;
     ensure!(a.claim_due(at(0), 10, &claim("n1", at(30))).await?.len() == 2);
     let both = vec!["a".to_owned(), "b".to_owned()];
@@ -195,7 +212,8 @@ pub async fn cluster_a_write_clears_the_claim(f: &Fixture) -> anyhow::Result<()>
     if !clustered(f) {
         return Ok(());
     }
-    let (a, other, b) = two_handles(f).await?;
+    let (a, other, b_handle) = two_handles(f).await?;
+    let b = records(&*b_handle)?;
     add_due(f, &["updated", "upserted", "fired", "held"]).await?;
     ensure!(a.claim_due(at(0), 10, &claim("n1", at(300))).await?.len() == 4);
     let mut updated = fetch(&*other, "updated").await?;
@@ -292,7 +310,8 @@ pub async fn cluster_heartbeats_upsert_and_list(f: &Fixture) -> anyhow::Result<(
     if !clustered(f) {
         return Ok(());
     }
-    let (a, _, b) = two_handles(f).await?;
+    let (a, _, b_handle) = two_handles(f).await?;
+    let b = records(&*b_handle)?;
     let info = r#"{"host":"hôte-1","pid":42,"note":"\"quoted\""}"#.to_owned();
     let n1 = NodeRecord {
         id: "n1".into(),
@@ -326,7 +345,8 @@ pub async fn cluster_remove_node_is_conditional_and_exclusive(f: &Fixture) -> an
     if !clustered(f) {
         return Ok(());
     }
-    let (a, _, b) = two_handles(f).await?;
+    let (a, _, b_handle) = two_handles(f).await?;
+    let b = records(&*b_handle)?;
     let node = NodeRecord {
         id: "dead".into(),
         last_seen: at(3),
@@ -339,13 +359,13 @@ pub async fn cluster_remove_node_is_conditional_and_exclusive(f: &Fixture) -> an
     );
     ensure!(b.nodes().await?.len() == 1, "the node was removed");
     ensure!(!b.remove_node("nobody", at(3)).await?);
-    let handles: [Arc<dyn RawRecords>; 2] = [f.second_raw(|| ()).await?.1, b.clone()];
+    let handles: [Arc<dyn RawRecords>; 2] = [f.second_raw(|| ()).await?.1, b_handle.clone()];
     let mut tasks = Vec::new();
     for n in 0..8 {
         let raw = handles[n % 2].clone();
-        tasks.push(tokio::spawn(
-            async move { raw.remove_node("dead", at(3)).await },
-        ));
+        tasks.push(tokio::spawn(async move {
+            anyhow::Ok(records(&*raw)?.remove_node("dead", at(3)).await?)
+        }));
     }
     let mut winners = 0;
     for task in tasks {
@@ -361,15 +381,13 @@ pub async fn cluster_inflight_is_written_iff_the_commit_applies(f: &Fixture) -> 
     if !clustered(f) {
         return Ok(());
     }
-    let (a, _, b) = two_handles(f).await?;
+    let (a, _, b_handle) = two_handles(f).await?;
+    let b = records(&*b_handle)?;
     add_due(f, &["applied", "stale"]).await?;
     let runs = vec![at(0), at(0) + TimeDelta::microseconds(1)];
     let mut commits = Vec::new();
     for id in ["applied", "stale"] {
-        let row = a
-            .get_raw(id)
-            .await?
-            .with_context(|| format!("{id} missing"))?;
+        let row = a.get(id).await?.with_context(|| format!("{id} missing"))?;
         let mut next = row.clone();
         next.next_run_time = Some(at(60));
         next.revision = row.revision + 1;
@@ -387,7 +405,7 @@ pub async fn cluster_inflight_is_written_iff_the_commit_applies(f: &Fixture) -> 
             max_inflight: None,
         });
     }
-    let answers = a.commit_raw(&commits).await?;
+    let answers = a.commit_fires(&commits).await?;
     ensure!(answers.get("applied") == Some(FireAnswer::Committed));
     ensure!(answers.get("stale") == Some(FireAnswer::Stale));
     let mut inflight = b.inflight_runs().await?;
@@ -407,7 +425,8 @@ pub async fn cluster_finish_run_removes_one_entry(f: &Fixture) -> anyhow::Result
     if !clustered(f) {
         return Ok(());
     }
-    let (a, _, b) = two_handles(f).await?;
+    let (a, _, b_handle) = two_handles(f).await?;
+    let b = records(&*b_handle)?;
     add_due(f, &["j"]).await?;
     commit_inflight(a, "j", "n1", &[at(0), at(60)]).await?;
     b.finish_run("j", at(0)).await?;
@@ -427,18 +446,23 @@ pub async fn cluster_adopt_runs_is_exclusive(f: &Fixture) -> anyhow::Result<()> 
     if !clustered(f) {
         return Ok(());
     }
-    let (a, _, b) = two_handles(f).await?;
+    let (a, _, b_handle) = two_handles(f).await?;
+    let b = records(&*b_handle)?;
     add_due(f, &["j0", "j1", "j2", "j3", "mine"]).await?;
     for id in ["j0", "j1", "j2", "j3"] {
         commit_inflight(a, id, "dead", &[at(0), at(1)]).await?;
     }
     commit_inflight(a, "mine", "alive", &[at(0)]).await?;
-    let handles: [Arc<dyn RawRecords>; 2] = [f.second_raw(|| ()).await?.1, b.clone()];
+    let handles: [Arc<dyn RawRecords>; 2] = [f.second_raw(|| ()).await?.1, b_handle.clone()];
     let mut tasks = Vec::new();
     for n in 0..4 {
         let raw = handles[n % 2].clone();
         tasks.push(tokio::spawn(async move {
-            raw.adopt_runs("dead", &format!("heir{n}")).await
+            anyhow::Ok(
+                records(&*raw)?
+                    .adopt_runs("dead", &format!("heir{n}"))
+                    .await?,
+            )
         }));
     }
     let mut adopted = Vec::new();
@@ -493,7 +517,7 @@ pub async fn cluster_a_write_wakes_other_nodes(f: &Fixture) -> anyhow::Result<()
 
 /// Commits a fire of `id` (added by the case) with runs in flight on `node`.
 async fn commit_inflight(
-    raw: &dyn RawRecords,
+    raw: &dyn DynRecordStore,
     id: &str,
     node: &str,
     runs: &[DateTime<Utc>],
@@ -509,14 +533,14 @@ async fn commit_inflight(
 /// Commits a fire of `id` at its current revision, moving its run time a minute on, with
 /// runs in flight on `node` admitted only below `max_inflight`; answers the store's answer.
 async fn commit_limited(
-    raw: &dyn RawRecords,
+    raw: &dyn DynRecordStore,
     id: &str,
     node: &str,
     runs: &[DateTime<Utc>],
     max_inflight: Option<u32>,
 ) -> anyhow::Result<FireAnswer> {
     let row = raw
-        .get_raw(id)
+        .get(id)
         .await?
         .with_context(|| format!("{id} missing"))?;
     let mut next = row.clone();
@@ -530,14 +554,14 @@ async fn commit_limited(
         inflight: Some((node.into(), runs.to_vec())),
         max_inflight,
     };
-    let answers = raw.commit_raw(std::slice::from_ref(&commit)).await?;
+    let answers = raw.commit_fires(std::slice::from_ref(&commit)).await?;
     answers
         .get(id)
         .with_context(|| format!("no answer for {id}"))
 }
 
 /// Writes a heartbeat for each of `nodes`.
-async fn beat(raw: &dyn RawRecords, nodes: &[&str]) -> anyhow::Result<()> {
+async fn beat(raw: &dyn DynRecordStore, nodes: &[&str]) -> anyhow::Result<()> {
     for id in nodes {
         let node = NodeRecord {
             id: (*id).into(),
@@ -551,7 +575,7 @@ async fn beat(raw: &dyn RawRecords, nodes: &[&str]) -> anyhow::Result<()> {
 
 /// The job's in-flight entries as (node, run time), sorted.
 async fn entries_of(
-    raw: &dyn RawRecords,
+    raw: &dyn DynRecordStore,
     id: &str,
 ) -> anyhow::Result<Vec<(String, DateTime<Utc>)>> {
     let mut entries: Vec<_> = raw
@@ -572,27 +596,28 @@ pub async fn cluster_max_inflight_bounds_runs_across_nodes(f: &Fixture) -> anyho
     if !clustered(f) {
         return Ok(());
     }
-    let (a, _, b) = two_handles(f).await?;
+    let (a, _, b_handle) = two_handles(f).await?;
+    let b = records(&*b_handle)?;
     beat(a, &["n1", "n2"]).await?;
     add_due(f, &["j", "other"]).await?;
     commit_inflight(a, "other", "n2", &[at(0)]).await?;
     let first = commit_limited(a, "j", "n1", &[at(0)], Some(1)).await?;
     ensure!(first == FireAnswer::Committed, "first fire: {first:?}");
 
-    let before = b.get_raw("j").await?.context("j missing")?;
-    let second = commit_limited(&*b, "j", "n2", &[at(60)], Some(1)).await?;
+    let before = b.get("j").await?.context("j missing")?;
+    let second = commit_limited(b, "j", "n2", &[at(60)], Some(1)).await?;
     ensure!(second == FireAnswer::Refused, "second fire: {second:?}");
-    let after = b.get_raw("j").await?.context("j missing")?;
+    let after = b.get("j").await?.context("j missing")?;
     ensure!(
         after.revision == before.revision + 1 && after.next_run_time == Some(at(120)),
         "a refused fire still moves the schedule on: {before:?} -> {after:?}"
     );
-    let entries = entries_of(&*b, "j").await?;
+    let entries = entries_of(b, "j").await?;
     ensure!(
         entries == [("n1".to_owned(), at(0))],
         "a refused fire records nothing: {entries:?}"
     );
-    let roomier = commit_limited(&*b, "j", "n2", &[at(120)], Some(2)).await?;
+    let roomier = commit_limited(b, "j", "n2", &[at(120)], Some(2)).await?;
     ensure!(
         roomier == FireAnswer::Committed,
         "below a limit of 2: {roomier:?}"
@@ -600,7 +625,7 @@ pub async fn cluster_max_inflight_bounds_runs_across_nodes(f: &Fixture) -> anyho
     b.finish_run("j", at(120)).await?;
 
     a.finish_run("j", at(0)).await?;
-    let third = commit_limited(&*b, "j", "n2", &[at(180)], Some(1)).await?;
+    let third = commit_limited(b, "j", "n2", &[at(180)], Some(1)).await?;
     ensure!(
         third == FireAnswer::Committed,
         "after finish_run: {third:?}"
@@ -611,7 +636,7 @@ pub async fn cluster_max_inflight_bounds_runs_across_nodes(f: &Fixture) -> anyho
         "entries {entries:?}"
     );
 
-    let row = a.get_raw("j").await?.context("j missing")?;
+    let row = a.get("j").await?.context("j missing")?;
     let stale = RecordFireCommit {
         id: "j".into(),
         due_at: at(0),
@@ -620,31 +645,32 @@ pub async fn cluster_max_inflight_bounds_runs_across_nodes(f: &Fixture) -> anyho
         inflight: Some(("n1".into(), vec![at(240)])),
         max_inflight: Some(5),
     };
-    let answers = a.commit_raw(std::slice::from_ref(&stale)).await?;
+    let answers = a.commit_fires(std::slice::from_ref(&stale)).await?;
     ensure!(answers.get("j") == Some(FireAnswer::Stale), "{answers:?}");
     ensure!(entries_of(a, "j").await?.len() == 1);
     Ok(())
 }
 
-/// Entries of a node whose heartbeat is gone ([`remove_node`](RawRecords::remove_node), or
+/// Entries of a node whose heartbeat is gone ([`remove_node`](crate::store::ClusterStore::remove_node), or
 /// never written) do not count against `max_inflight`: a dead node's runs do not block
 /// the job for ever.
 pub async fn cluster_max_inflight_ignores_removed_nodes(f: &Fixture) -> anyhow::Result<()> {
     if !clustered(f) {
         return Ok(());
     }
-    let (a, _, b) = two_handles(f).await?;
+    let (a, _, b_handle) = two_handles(f).await?;
+    let b = records(&*b_handle)?;
     beat(a, &["dead", "n1"]).await?;
     add_due(f, &["j"]).await?;
     commit_inflight(a, "j", "dead", &[at(0), at(1)]).await?;
     commit_inflight(a, "j", "unlisted", &[at(2)]).await?;
-    let blocked = commit_limited(&*b, "j", "n1", &[at(60)], Some(2)).await?;
+    let blocked = commit_limited(b, "j", "n1", &[at(60)], Some(2)).await?;
     ensure!(
         blocked == FireAnswer::Refused,
         "while dead is listed: {blocked:?}"
     );
     ensure!(b.remove_node("dead", at(0)).await?, "dead not removed");
-    let admitted = commit_limited(&*b, "j", "n1", &[at(120)], Some(1)).await?;
+    let admitted = commit_limited(b, "j", "n1", &[at(120)], Some(1)).await?;
     ensure!(
         admitted == FireAnswer::Committed,
         "after remove_node: {admitted:?}"

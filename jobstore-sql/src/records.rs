@@ -608,53 +608,55 @@ impl RecordStore for SqlRecords {
                 batch.push((slot, revision, id, self.row_args(record)?));
             }
         }
+        if batch.is_empty() {
+            return Ok(added);
+        }
+        // Every chunk in one transaction: one durable commit for the call instead of one per
+        // chunk, which is what a batch of 10,000 waited for.
         let dialect = self.url.dialect;
-        for chunk in batch.chunks(dialect.rows_per_statement()) {
-            let sql = dialect::insert_many(dialect, &self.table, chunk.len());
-            let args: Vec<Arg> = chunk
-                .iter()
-                .flat_map(|(_, _, _, a)| a.iter().cloned())
-                .collect();
-            let pool = self.pool()?;
+        let mut steps = Vec::new();
+        let mut keys: Vec<(usize, u64, String)> = Vec::with_capacity(batch.len());
+        let mut rows = batch.into_iter().peekable();
+        while rows.peek().is_some() {
+            let mut args = Vec::new();
+            let mut ids = Vec::new();
+            for (slot, revision, id, row) in rows.by_ref().take(dialect.rows_per_statement()) {
+                args.extend(row);
+                ids.push(Arg::Text(id.clone()));
+                keys.push((slot, revision, id));
+            }
+            let sql = dialect::insert_many(dialect, &self.table, ids.len());
             match dialect {
                 Dialect::Postgres | Dialect::Sqlite => {
-                    let rows = self
-                        .bounded("adding jobs", pool.fetch(sql, args, Shape::Id))
-                        .await?;
-                    let ids: HashSet<String> = rows.into_iter().map(|r| r.id).collect();
-                    for (slot, _, id, _) in chunk {
-                        added[*slot] = ids.contains(id);
-                    }
+                    steps.push(Step::new(sql, args, Some(Shape::Id)));
                 }
                 Dialect::MySql => {
                     // MySQL has no RETURNING: read back, in the same transaction, which rows
                     // carry the fresh revisions just written. The rows this insert added are
                     // locked by it until the commit, so no other writer can change them first.
-                    let ids: Vec<Arg> = chunk
-                        .iter()
-                        .map(|(_, _, id, _)| Arg::Text(id.clone()))
-                        .collect();
-                    let steps = vec![
-                        Step::new(sql, args, None),
-                        Step::new(
-                            dialect::revisions_of(dialect, &self.table, ids.len()),
-                            ids,
-                            Some(Shape::IdRevision),
-                        ),
-                    ];
-                    let outcomes = self.bounded("adding jobs", pool.transaction(steps)).await?;
-                    let revisions: HashMap<String, u64> = match outcomes.into_iter().nth(1) {
-                        Some(Outcome::Rows(rows)) => rows
-                            .into_iter()
-                            .map(|r| (r.id, revision_value(r.revision)))
-                            .collect(),
-                        _ => HashMap::new(),
-                    };
-                    for (slot, revision, id, _) in chunk {
-                        added[*slot] = revisions.get(id) == Some(revision);
-                    }
+                    let read_back = dialect::revisions_of(dialect, &self.table, ids.len());
+                    steps.push(Step::new(sql, args, None));
+                    steps.push(Step::new(read_back, ids, Some(Shape::IdRevision)));
                 }
             }
+        }
+        let pool = self.pool()?;
+        let outcomes = self.bounded("adding jobs", pool.transaction(steps)).await?;
+        // The ids inserted (PostgreSQL, SQLite) or read back with their revisions (MySQL).
+        let found: HashMap<String, u64> = outcomes
+            .into_iter()
+            .filter_map(|outcome| match outcome {
+                Outcome::Rows(rows) => Some(rows),
+                Outcome::Affected(_) => None,
+            })
+            .flatten()
+            .map(|r| (r.id, revision_value(r.revision)))
+            .collect();
+        for (slot, revision, id) in keys {
+            added[slot] = match dialect {
+                Dialect::Postgres | Dialect::Sqlite => found.contains_key(&id),
+                Dialect::MySql => found.get(&id) == Some(&revision),
+            };
         }
         if added.contains(&true) {
             self.notify().await;

@@ -615,6 +615,7 @@ macro_rules! jobstore_conformance {
             next_run_time_ignores_paused_jobs,
             conflicting_id_is_refused_and_keeps_the_original,
             add_jobs_answers_each_job_in_order,
+            add_jobs_over_several_statements_answers_each,
             upsert_adds_or_replaces_whatever_the_revision,
             update_replaces_fields_and_reorders,
             update_of_a_missing_job_is_job_not_found,

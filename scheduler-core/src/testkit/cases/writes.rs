@@ -64,6 +64,33 @@ pub async fn add_jobs_answers_each_job_in_order(f: &Fixture) -> anyhow::Result<(
     Ok(())
 }
 
+/// `add_jobs` of more jobs than one statement of a SQL store holds (1,000 rows) answers each
+/// job by its place: ids already stored, spread over every part of the batch, are refused
+/// and left unchanged, every other job is added once.
+pub async fn add_jobs_over_several_statements_answers_each(f: &Fixture) -> anyhow::Result<()> {
+    const JOBS: usize = 2_500;
+    let taken: Vec<Job> = [10, 1_200, 2_400]
+        .iter()
+        .map(|n| f.job(&format!("j{n:04}"), Some(at(0))))
+        .collect();
+    add_all(f, &taken).await?;
+    let batch: Vec<Job> = (0..JOBS)
+        .map(|n| f.job_with_args(&format!("j{n:04}"), Some(at(5)), serde_json::json!("batch")))
+        .collect();
+    let answers = f.store().add_jobs(batch.clone()).await?;
+    ensure!(answers.len() == JOBS, "{} answers", answers.len());
+    for (job, answer) in batch.iter().zip(&answers) {
+        let refused = matches!(answer, Err(e) if e.kind() == ErrorKind::ConflictingId);
+        let stored = taken.iter().any(|t| t.id() == job.id());
+        ensure!(refused == stored, "job {:?}: answer {answer:?}", job.id());
+    }
+    for job in &taken {
+        ensure!(f.record(&fetch(f.store(), job.id()).await?)? == f.record(job)?);
+    }
+    ensure!(f.store().get_all_jobs().await?.len() == JOBS);
+    Ok(())
+}
+
 /// `upsert_job` adds a new job, and replaces an existing one whatever revision it is at
 /// (APScheduler's `replace_existing`), leaving one job with that id.
 pub async fn upsert_adds_or_replaces_whatever_the_revision(f: &Fixture) -> anyhow::Result<()> {

@@ -257,13 +257,7 @@ impl Executor for ThreadPoolExecutor {
     fn submit_batch(&self, runs: Vec<JobRun>) -> Vec<RefusedRun> {
         let pool = self.lock();
         let Some(pool) = pool.as_ref() else {
-            return runs
-                .into_iter()
-                .map(|run| RefusedRun {
-                    run,
-                    error: not_started(),
-                })
-                .collect();
+            return RefusedRun::all(runs, not_started);
         };
         runs.into_iter()
             .filter_map(|run| pool.submit(run, self.queue_capacity))

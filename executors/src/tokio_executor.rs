@@ -197,13 +197,7 @@ impl Executor for TokioExecutor {
 
     fn submit_batch(&self, runs: Vec<JobRun>) -> Vec<RefusedRun> {
         let Some(running) = self.lock().clone() else {
-            return runs
-                .into_iter()
-                .map(|run| RefusedRun {
-                    run,
-                    error: not_started(),
-                })
-                .collect();
+            return RefusedRun::all(runs, not_started);
         };
         let shared = &running.shared;
         let mut refused = Vec::new();

@@ -520,6 +520,17 @@ pub struct RefusedRun {
     pub error: Error,
 }
 
+impl RefusedRun {
+    /// Every run of `runs`, refused with `error()` (an executor that takes none: not started).
+    pub fn all(runs: Vec<JobRun>, error: impl Fn() -> Error) -> Vec<RefusedRun> {
+        let refuse = |run| RefusedRun {
+            run,
+            error: error(),
+        };
+        runs.into_iter().map(refuse).collect()
+    }
+}
+
 /// Runs jobs: APScheduler's `BaseExecutor` contract.
 ///
 /// [`submit`](Executor::submit) must return quickly (it is called from the scheduler loop) and

@@ -189,18 +189,24 @@ async fn a_full_due_batch_is_followed_at_once_by_the_next() {
     );
 }
 
-#[tokio::test]
-async fn a_large_due_batch_is_committed_in_growing_chunks_each_job_once() {
-    let store = InstrumentedStore::default();
-    let mut h = Harness::with_default_store(store.clone(), |b| b);
-    h.scheduler.start().await.unwrap();
-    let ids: Vec<String> = (0..100).map(|n| format!("j{n:03}")).collect();
+/// Adds `count` one-off jobs (`j000`, `j001`, ...) due at t(5); answers their ids.
+async fn add_once_jobs_due_at_5(h: &Harness, count: usize) -> Vec<String> {
+    let ids: Vec<String> = (0..count).map(|n| format!("j{n:03}")).collect();
     for id in &ids {
         h.scheduler
             .add_job(h.record_job(id, Once(t(5))))
             .await
             .unwrap();
     }
+    ids
+}
+
+#[tokio::test]
+async fn a_large_due_batch_is_committed_in_growing_chunks_each_job_once() {
+    let store = InstrumentedStore::default();
+    let mut h = Harness::with_default_store(store.clone(), |b| b);
+    h.scheduler.start().await.unwrap();
+    let ids = add_once_jobs_due_at_5(&h, 100).await;
     h.set_time(5);
     let executed = h.next_n(EventMask::JOB_EXECUTED, ids.len()).await;
     let mut ran: Vec<&str> = executed.iter().filter_map(Event::job_id).collect();
@@ -220,13 +226,7 @@ async fn due_batches_that_follow_a_full_one_are_committed_whole() {
     let store = InstrumentedStore::default();
     let mut h = Harness::with_default_store(store.clone(), |b| b.due_batch_size(64));
     h.scheduler.start().await.unwrap();
-    let ids: Vec<String> = (0..200).map(|n| format!("j{n:03}")).collect();
-    for id in &ids {
-        h.scheduler
-            .add_job(h.record_job(id, Once(t(5))))
-            .await
-            .unwrap();
-    }
+    let ids = add_once_jobs_due_at_5(&h, 200).await;
     h.set_time(5);
     let executed = h.next_n(EventMask::JOB_EXECUTED, ids.len()).await;
     assert_eq!(executed.len(), ids.len());

@@ -21,6 +21,8 @@ pub use limiter::{InstanceGuard, InstanceLimiter};
 
 pub use run::{RunContext, StartedRun, local_node};
 
+use run::LazyContext;
+
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::fmt::Debug;
@@ -659,7 +661,7 @@ pub async fn run_job(ctx: &ExecutorContext, run: &JobRun) {
         let outcome = match run.job.target().handler() {
             Err(e) => Err(JobFailure::from_error(Box::new(e))),
             Ok((Handler::Async(f), args)) => {
-                let scope = JobScope::new(bus, polled_on, started.context());
+                let scope = JobScope::new(bus, polled_on, started.lazy_context());
                 let call = catch_unwind(f(args), scope).instrument(span);
                 match limit {
                     None => call.await,
@@ -671,7 +673,7 @@ pub async fn run_job(ctx: &ExecutorContext, run: &JobRun) {
             }
             Ok((Handler::Sync(f), args)) => {
                 let (f, args) = (f.clone(), Arc::<str>::from(args));
-                let scope = JobScope::new(bus, None, started.context());
+                let mut scope = JobScope::new(bus, None, started.lazy_context());
                 // The blocking pool's thread does not inherit the span: carry it over.
                 let job = move || span.in_scope(|| scope.enter(|| f(&args)));
                 let mut call = tokio::task::spawn_blocking(job);
@@ -737,8 +739,14 @@ pub fn run_job_blocking_with(ctx: &ExecutorContext, run: &JobRun, on_timeout: On
         };
         let span = started.span().clone();
         let _entered = span.enter();
-        let scope = JobScope::new(bus, None, started.context());
         let limit = started.timeout();
+        // With a time limit the timer may ask for the run's context while the job runs: made
+        // now, so both see the same run.
+        let context = match limit {
+            Some(_) => LazyContext::Made(started.context().clone()),
+            None => started.lazy_context(),
+        };
+        let mut scope = JobScope::new(bus, None, context);
         match run.job.target().handler() {
             Err(e) => started.finish(Err(JobFailure::from_error(Box::new(e)))),
             Ok((Handler::Sync(f), args)) => {
@@ -818,10 +826,11 @@ fn call_sync(
 /// Marks the code of a job while it runs, so the scheduler can refuse calls that would wait
 /// for the job itself (`shutdown(wait = true)`) or for a runtime thread the job is holding,
 /// and so the job can read its [`RunContext`].
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct JobScope {
     mark: JobMark,
-    run: Arc<RunContext>,
+    /// Lent to the thread while the job's code runs (`None` meanwhile).
+    run: Option<LazyContext>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -837,15 +846,15 @@ thread_local! {
 }
 
 impl JobScope {
-    fn new(bus: u64, polled_on: Option<tokio::runtime::Id>, run: &Arc<RunContext>) -> Self {
+    fn new(bus: u64, polled_on: Option<tokio::runtime::Id>, run: LazyContext) -> Self {
         JobScope {
             mark: JobMark { bus, polled_on },
-            run: run.clone(),
+            run: Some(run),
         }
     }
 
     /// Runs `f` marked as this job's code.
-    fn enter<R>(&self, f: impl FnOnce() -> R) -> R {
+    fn enter<R>(&mut self, f: impl FnOnce() -> R) -> R {
         struct Restore(Option<JobMark>);
         impl Drop for Restore {
             fn drop(&mut self) {
@@ -853,7 +862,7 @@ impl JobScope {
             }
         }
         let _restore = Restore(CURRENT_JOB.with(|c| c.replace(Some(self.mark))));
-        self.run.scope(f)
+        LazyContext::enter(&mut self.run, f)
     }
 }
 
@@ -889,7 +898,7 @@ impl Future for CatchUnwind {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        let (scope, fut) = (&this.scope, &mut this.fut);
+        let (scope, fut) = (&mut this.scope, &mut this.fut);
         let poll = std::panic::AssertUnwindSafe(|| scope.enter(|| fut.as_mut().poll(cx)));
         match std::panic::catch_unwind(poll) {
             Ok(Poll::Pending) => Poll::Pending,

@@ -211,13 +211,16 @@ impl Jobs {
         let key = RunKey::of(&job);
         if self.order.get(&key) == Some(&TIED) {
             let tied = self.ties.get_mut(&key)?;
-            let entry = (job.id_arc().clone(), slot);
             // Due jobs are handed out and fired in this order: the one leaving is usually
-            // the first, taken without comparing ids down the tree.
-            if tied.first() == Some(&entry) {
+            // the first, taken without comparing ids down the tree (nor counting a reference
+            // to its id to compare).
+            if tied
+                .first()
+                .is_some_and(|(id, first)| *first == slot && **id == *job.id())
+            {
                 tied.pop_first();
             } else {
-                tied.remove(&entry);
+                tied.remove(&(job.id_arc().clone(), slot));
             }
             if tied.len() <= 1 {
                 let last = tied.pop_first();

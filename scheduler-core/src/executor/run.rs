@@ -285,10 +285,7 @@ impl StartedRun {
         let target = job.target();
         let (Some(function), Some(args)) = (target.function_name(), target.args_json()) else {
             target.handler()?;
-            return Err(Error::closure_not_runnable(
-                job.id(),
-                self.seed.ctx.alias(),
-            ));
+            return Err(Error::closure_not_runnable(job.id(), self.seed.ctx.alias()));
         };
         let context = self.context();
         let args = serde_json::from_str(args)

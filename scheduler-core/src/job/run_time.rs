@@ -1,6 +1,8 @@
 //! A job's next run time, kept small.
 
-use chrono::{DateTime, Utc};
+use std::cell::Cell;
+
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 
 /// A job's next run time in 8 bytes instead of 12 (which padding made 16 in `Job`): whole
 /// microseconds since the epoch, [`RunTime::PAUSED`] for none. A million jobs in memory keep
@@ -22,8 +24,37 @@ impl RunTime {
         (self != RunTime::PAUSED).then_some(self.0)
     }
 
+    /// The run time as a `DateTime`. Read several times per fire; turning the day number
+    /// into a date is most of `DateTime::from_timestamp_micros`'s cost, so the last day's
+    /// date is kept per thread (due jobs share a few days).
     pub(super) fn get(self) -> Option<DateTime<Utc>> {
-        self.micros().and_then(DateTime::from_timestamp_micros)
+        const MICROS_PER_DAY: i64 = 86_400_000_000;
+        /// Days from 0001-01-01 (chrono's day 1) to 1970-01-01.
+        const UNIX_EPOCH_DAY_FROM_CE: i64 = 719_163;
+        thread_local! {
+            static DAY: Cell<Option<(i64, NaiveDate)>> = const { Cell::new(None) };
+        }
+        let micros = self.micros()?;
+        let (day, of_day) = (
+            micros.div_euclid(MICROS_PER_DAY),
+            micros.rem_euclid(MICROS_PER_DAY),
+        );
+        let date = match DAY.get() {
+            Some((cached, date)) if cached == day => date,
+            _ => {
+                let date = i32::try_from(day.checked_add(UNIX_EPOCH_DAY_FROM_CE)?)
+                    .ok()
+                    .and_then(NaiveDate::from_num_days_from_ce_opt)?;
+                DAY.set(Some((day, date)));
+                date
+            }
+        };
+        // `of_day` is below a day's microseconds: both parts fit and are in range.
+        let time = NaiveTime::from_num_seconds_from_midnight_opt(
+            (of_day / 1_000_000) as u32,
+            (of_day % 1_000_000) as u32 * 1_000,
+        )?;
+        Some(date.and_time(time).and_utc())
     }
 }
 
@@ -52,6 +83,37 @@ mod tests {
     fn a_job_takes_88_bytes() {
         assert_eq!(std::mem::size_of::<Job>(), 88);
         assert_eq!(std::mem::size_of::<Option<Job>>(), 88);
+    }
+
+    #[test]
+    fn run_times_read_back_as_chrono_reads_them() {
+        let day = 86_400_000_000;
+        let mut micros = vec![
+            i64::MIN + 1,
+            i64::MAX,
+            -1,
+            0,
+            1,
+            day - 1,
+            day,
+            -day,
+            -day - 1,
+        ];
+        let (min, max) = (
+            DateTime::<Utc>::MIN_UTC.timestamp_micros(),
+            DateTime::<Utc>::MAX_UTC.timestamp_micros(),
+        );
+        micros.extend([min - 1, min, min + 1, max - 1, max, max + 1]);
+        // Runs of the same day and of days either side, read in turn (the kept day changes).
+        micros.extend((-50..50).map(|i| 1_700_000_000_000_000 + i * 3_600_000_123));
+        for m in micros {
+            assert_eq!(
+                RunTime(m).get(),
+                DateTime::from_timestamp_micros(m),
+                "{m} µs"
+            );
+        }
+        assert_eq!(RunTime::PAUSED.get(), None);
     }
 
     #[test]

@@ -21,8 +21,6 @@ pub use limiter::{InstanceGuard, InstanceLimiter};
 
 pub use run::{RunContext, StartedRun, local_node};
 
-use run::LazyContext;
-
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::fmt::Debug;
@@ -661,7 +659,7 @@ pub async fn run_job(ctx: &ExecutorContext, run: &JobRun) {
         let outcome = match run.job.target().handler() {
             Err(e) => Err(JobFailure::from_error(Box::new(e))),
             Ok((Handler::Async(f), args)) => {
-                let scope = JobScope::new(bus, polled_on, started.lazy_context());
+                let scope = JobScope::new(bus, polled_on, started.lazy_context(false));
                 let call = catch_unwind(f(args), scope).instrument(span);
                 match limit {
                     None => call.await,
@@ -673,7 +671,7 @@ pub async fn run_job(ctx: &ExecutorContext, run: &JobRun) {
             }
             Ok((Handler::Sync(f), args)) => {
                 let (f, args) = (f.clone(), Arc::<str>::from(args));
-                let mut scope = JobScope::new(bus, None, started.lazy_context());
+                let mut scope = JobScope::new(bus, None, started.lazy_context(false));
                 // The blocking pool's thread does not inherit the span: carry it over.
                 let job = move || span.in_scope(|| scope.enter(|| f(&args)));
                 let mut call = tokio::task::spawn_blocking(job);
@@ -740,13 +738,7 @@ pub fn run_job_blocking_with(ctx: &ExecutorContext, run: &JobRun, on_timeout: On
         let span = started.span().clone();
         let _entered = span.enter();
         let limit = started.timeout();
-        // With a time limit the timer may ask for the run's context while the job runs: made
-        // now, so both see the same run.
-        let context = match limit {
-            Some(_) => LazyContext::Made(started.context().clone()),
-            None => started.lazy_context(),
-        };
-        let mut scope = JobScope::new(bus, None, context);
+        let mut scope = JobScope::new(bus, None, started.lazy_context(limit.is_some()));
         match run.job.target().handler() {
             Err(e) => started.finish(Err(JobFailure::from_error(Box::new(e)))),
             Ok((Handler::Sync(f), args)) => {
@@ -825,12 +817,11 @@ fn call_sync(
 
 /// Marks the code of a job while it runs, so the scheduler can refuse calls that would wait
 /// for the job itself (`shutdown(wait = true)`) or for a runtime thread the job is holding,
-/// and so the job can read its [`RunContext`].
+/// and so the job can read its [`RunContext`] (`run`, lent to the thread while the job runs).
 #[derive(Debug)]
 struct JobScope {
     mark: JobMark,
-    /// Lent to the thread while the job's code runs (`None` meanwhile).
-    run: Option<LazyContext>,
+    run: Option<run::LazyContext>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -846,7 +837,7 @@ thread_local! {
 }
 
 impl JobScope {
-    fn new(bus: u64, polled_on: Option<tokio::runtime::Id>, run: LazyContext) -> Self {
+    fn new(bus: u64, polled_on: Option<tokio::runtime::Id>, run: run::LazyContext) -> Self {
         JobScope {
             mark: JobMark { bus, polled_on },
             run: Some(run),
@@ -862,7 +853,7 @@ impl JobScope {
             }
         }
         let _restore = Restore(CURRENT_JOB.with(|c| c.replace(Some(self.mark))));
-        LazyContext::enter(&mut self.run, f)
+        run::LazyContext::enter(&mut self.run, f)
     }
 }
 

@@ -174,8 +174,13 @@ async fn every_in_process_executor_gives_the_job_its_run_context() {
             ))
         });
         let asynchronous = registry.register_async("async", |_: ()| async {
+            // Made when first read, it stays the same across the job's awaits.
+            let first = RunContext::current().ok_or("no run context")?;
             tokio::task::yield_now().await;
             let run = RunContext::current().ok_or("no run context")?;
+            if run.run_id != first.run_id || run.run_id.len() != 32 {
+                return Err(format!("run id {} then {}", first.run_id, run.run_id).into());
+            }
             Ok::<_, scheduler_core::BoxError>(format!(
                 "{}@{}:{}",
                 run.job_id, run.executor, run.attempt

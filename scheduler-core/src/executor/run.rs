@@ -252,10 +252,12 @@ impl StartedRun {
     }
 
     /// The run's context as a job's scope takes it: made only if the job asks for it, unless
-    /// it is made already.
-    pub(crate) fn lazy_context(&self) -> LazyContext {
+    /// it is made already or `now` is set (something else may read it while the job runs,
+    /// and both must see the same run).
+    pub(crate) fn lazy_context(&self, now: bool) -> LazyContext {
         match self.context.get() {
             Some(context) => LazyContext::Made(context.clone()),
+            None if now => LazyContext::Made(self.context().clone()),
             None => LazyContext::Seed(self.seed.clone()),
         }
     }

@@ -8,7 +8,11 @@
 //! `cargo bench -p executors` runs both; figures are printed, not asserted: a human line,
 //! then one JSON line per figure (the format is described in `docs/benchmarks.md`).
 //! `xtask/apscheduler/latency.py` does the same on APScheduler.
+//!
+//! `--hops` also prints where the time goes: the same figures for each step of the clock's
+//! wake-ups (`scheduler_core::clock`'s trace events), for people only.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -90,10 +94,73 @@ fn measure(kind: &str, jobs: i64, spread_ms: i64, firings: i64) -> Vec<f64> {
     ms
 }
 
-fn report(kind: &str, jobs: i64, spread_ms: i64, firings: i64) {
-    let ms = measure(kind, jobs, spread_ms, firings);
+/// p50, p99 and max of sorted figures.
+fn percentiles(ms: &[f64]) -> (f64, f64, f64) {
     let pct = |p: f64| ms[((ms.len() as f64 - 1.0) * p).round() as usize];
-    let (p50, p99, max) = (pct(0.50), pct(0.99), ms[ms.len() - 1]);
+    (pct(0.50), pct(0.99), ms[ms.len() - 1])
+}
+
+/// Collects the clock's wake-up steps (`--hops`): per step, how far past the deadline it
+/// was reached, in milliseconds.
+#[derive(Default)]
+struct Hops(Mutex<BTreeMap<String, Vec<f64>>>);
+
+/// One trace event's `hop` and `behind_us` fields.
+#[derive(Default)]
+struct HopFields(Option<String>, Option<i64>);
+
+impl tracing::field::Visit for HopFields {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if field.name() == "hop" {
+            self.0 = Some(value.to_owned());
+        }
+    }
+    fn record_i64(&mut self, field: &tracing::field::Field, value: i64) {
+        if field.name() == "behind_us" {
+            self.1 = Some(value);
+        }
+    }
+    fn record_debug(&mut self, _: &tracing::field::Field, _: &dyn std::fmt::Debug) {}
+}
+
+impl tracing::Subscriber for Hops {
+    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        metadata.target() == "scheduler_core::clock"
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut fields = HopFields::default();
+        event.record(&mut fields);
+        if let HopFields(Some(hop), Some(us)) = fields {
+            let mut hops = self.0.lock().expect("no panics while holding");
+            hops.entry(hop).or_default().push(us as f64 / 1e3);
+        }
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+/// Prints the collected steps' figures and forgets them.
+fn print_hops(hops: &Hops) {
+    let mut hops = hops.0.lock().expect("no panics while holding");
+    for (hop, ms) in hops.iter_mut() {
+        ms.sort_by(f64::total_cmp);
+        let (p50, p99, max) = percentiles(ms);
+        println!(
+            "  clock step {hop:>8} ({:>5} times): p50 {p50:.3} ms  p99 {p99:.3} ms  max {max:.3} ms",
+            ms.len()
+        );
+    }
+    hops.clear();
+}
+
+fn report(kind: &str, jobs: i64, spread_ms: i64, firings: i64, hops: Option<&Hops>) {
+    let ms = measure(kind, jobs, spread_ms, firings);
+    let (p50, p99, max) = percentiles(&ms);
     let (title, params) = if kind == "interval" {
         (
             format!("start latency, {jobs} interval jobs (1 s) firing together"),
@@ -109,6 +176,9 @@ fn report(kind: &str, jobs: i64, spread_ms: i64, firings: i64) {
         )
     };
     println!("{title}: p50 {p50:.3} ms  p99 {p99:.3} ms  max {max:.3} ms");
+    if let Some(hops) = hops {
+        print_hops(hops);
+    }
     for (stat, value) in [("p50", p50), ("p99", p99), ("max", max)] {
         let line = serde_json::json!({
             "id": format!("latency.{kind}{jobs}.{stat}"),
@@ -125,6 +195,12 @@ fn report(kind: &str, jobs: i64, spread_ms: i64, firings: i64) {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    let hops = args.iter().any(|a| a == "--hops").then(|| {
+        let hops = Arc::new(Hops::default());
+        tracing::subscriber::set_global_default(hops.clone()).expect("the only subscriber");
+        hops
+    });
+    let hops = hops.as_deref();
     let value = |flag: &str, default: i64| {
         args.iter()
             .position(|a| a == flag)
@@ -140,11 +216,12 @@ fn main() {
                 jobs,
                 value("--spread-ms", 5_000),
                 value("--firings", 3),
+                hops,
             );
         }
         None => {
-            report("date", 1_000, 5_000, 1);
-            report("interval", 200, 0, 3);
+            report("date", 1_000, 5_000, 1, hops);
+            report("interval", 200, 0, 3, hops);
         }
     }
 }

@@ -93,15 +93,29 @@ impl Clock for SystemClock {
                 }
                 // `thread::sleep` never wakes early; if the blocking pool is unavailable
                 // (runtime shutting down), fall back to tokio's timer.
-                if tokio::task::spawn_blocking(move || std::thread::sleep(left))
-                    .await
-                    .is_err()
+                if tokio::task::spawn_blocking(move || {
+                    std::thread::sleep(left);
+                    hop("woken", deadline);
+                })
+                .await
+                .is_err()
                 {
                     tokio::time::sleep(left).await;
                 }
+                hop("resumed", deadline);
             }
         })
     }
+}
+
+/// Marks a step of a wake-up for the latency bench (`--hops`), which listens to the `TRACE`
+/// events of this module: `hop` names the step, `behind_us` is how far the wall clock is past
+/// the deadline there (negative: before it). Unheard, an event costs one relaxed load.
+fn hop(step: &'static str, deadline: DateTime<Utc>) {
+    tracing::trace!(
+        hop = step,
+        behind_us = (SystemClock.now() - deadline).num_microseconds().unwrap_or(i64::MAX)
+    );
 }
 
 #[cfg(test)]

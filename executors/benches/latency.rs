@@ -9,6 +9,9 @@
 //! then one JSON line per figure (the format is described in `docs/benchmarks.md`).
 //! `xtask/apscheduler/latency.py` does the same on APScheduler.
 //!
+//! `--idle-secs N` instead prints the CPU time a scheduler with one job an hour uses over N s
+//! (the precise wake-ups must not cost an idle scheduler anything).
+//!
 //! `--hops` also prints where the time goes: the same figures for each step of the clock's
 //! wake-ups (`scheduler_core::clock`'s trace events), for people only.
 
@@ -24,12 +27,29 @@ use triggers::{DateTrigger, IntervalTrigger};
 
 const INTERVAL_US: i64 = 1_000_000;
 
-/// Runs one case; answers each run's lateness in milliseconds.
-fn measure(kind: &str, jobs: i64, spread_ms: i64, firings: i64) -> Vec<f64> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+/// A multi-thread runtime, as `#[tokio::main]` builds it.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .expect("a runtime");
+        .expect("a runtime")
+}
+
+/// A started scheduler with the memory store and the tokio executor.
+async fn start_scheduler(registry: JobRegistry) -> Scheduler {
+    let scheduler = Scheduler::builder()
+        .registry(registry)
+        .jobstore("default", MemoryJobStore::new())
+        .executor("default", TokioExecutor::new())
+        .build()
+        .expect("scheduler builds");
+    scheduler.start().await.expect("scheduler starts");
+    scheduler
+}
+
+/// Runs one case; answers each run's lateness in milliseconds.
+fn measure(kind: &str, jobs: i64, spread_ms: i64, firings: i64) -> Vec<f64> {
+    let runtime = runtime();
     let lateness: Arc<Mutex<Vec<f64>>> = Arc::default();
     let registry = JobRegistry::new();
     let sink = lateness.clone();
@@ -49,13 +69,7 @@ fn measure(kind: &str, jobs: i64, spread_ms: i64, firings: i64) -> Vec<f64> {
     });
     let expected = if interval { jobs * firings } else { jobs } as usize;
     runtime.block_on(async {
-        let scheduler = Scheduler::builder()
-            .registry(registry)
-            .jobstore("default", MemoryJobStore::new())
-            .executor("default", TokioExecutor::new())
-            .build()
-            .expect("scheduler builds");
-        scheduler.start().await.expect("scheduler starts");
+        let scheduler = start_scheduler(registry).await;
         // Room to add every job before the first is due, even on a loaded machine.
         let start: DateTime<Utc> = SystemClock.now() + TimeDelta::milliseconds(1500);
         let mut ids = Vec::new();
@@ -92,6 +106,44 @@ fn measure(kind: &str, jobs: i64, spread_ms: i64, firings: i64) -> Vec<f64> {
     ms.truncate(expected);
     ms.sort_by(f64::total_cmp);
     ms
+}
+
+/// This process's CPU time so far (user and system), in clock ticks (Linux: `/proc`).
+fn cpu_ticks() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The fields after the command name, whose parentheses may hold spaces: utime is the 14th
+    // field of the line, stime the 15th.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+/// Runs a scheduler with one job an hour for `secs` seconds; prints the CPU time it used.
+fn idle(secs: u64) {
+    let runtime = runtime();
+    let registry = JobRegistry::new();
+    let hourly = registry.register_async("hourly", |(): ()| async {});
+    runtime.block_on(async {
+        let scheduler = start_scheduler(registry).await;
+        let trigger = IntervalTrigger::builder()
+            .every(Duration::from_secs(3600))
+            .build()
+            .expect("a valid interval");
+        scheduler
+            .add_job(JobSpec::new(hourly.call(()), trigger))
+            .await
+            .expect("job added");
+        let before = cpu_ticks();
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+        match before.zip(cpu_ticks()) {
+            Some((before, after)) => println!(
+                "one job an hour, {secs} s: {} clock ticks of CPU ({:.2} % of a core at 100 Hz)",
+                after - before,
+                (after - before) as f64 / secs as f64
+            ),
+            None => println!("no CPU time figures on this system"),
+        }
+        scheduler.shutdown(true).await.expect("scheduler stops");
+    });
 }
 
 /// p50, p99 and max of sorted figures.
@@ -207,6 +259,10 @@ fn main() {
             .and_then(|i| args.get(i + 1))
             .map_or(default, |v| v.parse().expect("a number"))
     };
+    if args.iter().any(|a| a == "--idle-secs") {
+        idle(value("--idle-secs", 20) as u64);
+        return;
+    }
     match args.iter().position(|a| a == "--kind") {
         Some(i) => {
             let kind = args.get(i + 1).map_or("date", String::as_str);

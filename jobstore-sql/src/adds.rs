@@ -60,7 +60,7 @@ impl SqlRecords {
         let dialect = self.url.dialect;
         let ids: Vec<Arg> = rows.iter().map(|r| Arg::Text(r.id.clone())).collect();
         let reads = ids
-            .chunks(dialect.max_bound_values())
+            .chunks(dialect.add_rows_per_statement())
             .map(|ids| {
                 let sql = dialect::existing_ids(dialect, &self.table, ids.len());
                 Step::new(sql, ids.to_vec(), None)
@@ -72,8 +72,7 @@ impl SqlRecords {
                 .iter()
                 .filter(|r| !taken.contains(r.id.as_str()))
                 .collect();
-            let max_rows = dialect.max_bound_values() / COLUMN_COUNT;
-            statement_chunks(&absent, max_rows)
+            statement_chunks(&absent, dialect.add_rows_per_statement())
                 .map(|chunk| {
                     let sql = dialect::insert_many(dialect, &self.table, chunk.len());
                     let args = chunk.iter().flat_map(|&r| r.clone().into_args());

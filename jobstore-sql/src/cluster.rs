@@ -455,7 +455,7 @@ impl SqlRecords {
                 };
                 self.bounded(
                     "claiming due jobs",
-                    pool.read_then_write(select, Shape::Record, then),
+                    pool.read_then_write(vec![select], Shape::Record, then),
                 )
                 .await?
             }
@@ -592,7 +592,7 @@ impl SqlRecords {
                 };
                 self.bounded(
                     "adopting runs",
-                    pool.read_then_write(select, Shape::Triple, then),
+                    pool.read_then_write(vec![select], Shape::Triple, then),
                 )
                 .await?
             }

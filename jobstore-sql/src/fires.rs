@@ -155,7 +155,7 @@ impl SqlRecords {
             let held = self
                 .bounded(
                     "committing due jobs",
-                    pool.read_then_write(select, Shape::IdRevision, writes),
+                    pool.read_then_write(vec![select], Shape::IdRevision, writes),
                 )
                 .await?;
             let held: HashMap<String, i64> = held.into_iter().map(|r| (r.id, r.revision)).collect();

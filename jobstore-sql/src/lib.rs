@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod adds;
 mod cluster;
 mod dialect;
 mod fires;

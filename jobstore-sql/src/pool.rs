@@ -315,21 +315,21 @@ impl Pool {
     }
 
     /// [`fetch`](Self::fetch), run again while it fails as a deadlock victim (see
-    /// [`retry_deadlocks`]): for a single statement that writes several rows.
+    /// [`retry`]): for a single statement that writes several rows.
     pub(crate) async fn fetch_retrying(
         &self,
         sql: SqlStr,
         args: Vec<Arg>,
         shape: Shape,
     ) -> Result<Vec<Row>, sqlx::Error> {
-        retry_deadlocks(|| self.fetch(sql.clone(), args.clone(), shape)).await
+        retry(|| self.fetch(sql.clone(), args.clone(), shape), is_deadlock).await
     }
 
     /// Runs `steps` in one transaction (one durable commit), answering each in order. A
     /// transaction the server aborted as a deadlock victim is run again at once (see
-    /// [`retry_deadlocks`]).
+    /// [`retry`]).
     pub(crate) async fn transaction(&self, steps: Vec<Step>) -> Result<Vec<Outcome>, sqlx::Error> {
-        retry_deadlocks(|| self.transaction_once(steps.clone())).await
+        retry(|| self.transaction_once(steps.clone()), is_deadlock).await
     }
 
     async fn transaction_once(&self, steps: Vec<Step>) -> Result<Vec<Outcome>, sqlx::Error> {
@@ -361,41 +361,56 @@ impl Pool {
         })
     }
 
-    /// In one transaction, reads `select`'s rows (a locking read), then runs the steps `then`
-    /// makes of them, in order; answers the rows read. For the dialects whose `UPDATE` cannot
-    /// take its rows from a locking subquery of the same table, nor say which rows it changed
-    /// (MySQL).
+    /// In one transaction, reads the rows of `selects` (all of `shape`; locking reads where
+    /// the caller needs the rows held), then runs the steps `then` makes of them, in order;
+    /// answers the rows read. For the dialects whose `UPDATE` cannot take its rows from a
+    /// locking subquery of the same table, nor say which rows it changed (MySQL), and for adds
+    /// that insert only the ids the read did not find (SQLite, MySQL).
     ///
     /// On MySQL the transaction reads at READ COMMITTED: the locking read then locks the rows
     /// it returns only, not the gaps between index entries it scans, which is what made two
-    /// nodes claiming at once deadlock. A deadlock left is retried (see [`retry_deadlocks`]).
+    /// nodes claiming at once deadlock. On SQLite it starts as the writer (`BEGIN IMMEDIATE`):
+    /// a read transaction that becomes a writer after another connection wrote fails at once.
+    /// Run again (see [`retry`]): a deadlock victim, and a write that met a unique
+    /// violation, which only a row added by another transaction after the read can cause.
     pub(crate) async fn read_then_write(
         &self,
-        select: Step,
+        selects: Vec<Step>,
         shape: Shape,
         then: impl Fn(&[Row]) -> Vec<Step> + Send + Sync,
     ) -> Result<Vec<Row>, sqlx::Error> {
-        retry_deadlocks(|| self.read_then_write_once(select.clone(), shape, &then)).await
+        retry(
+            || self.read_then_write_once(selects.clone(), shape, &then),
+            |e| is_deadlock(e) || is_unique_violation(e),
+        )
+        .await
     }
 
     async fn read_then_write_once(
         &self,
-        select: Step,
+        selects: Vec<Step>,
         shape: Shape,
         then: &(impl Fn(&[Row]) -> Vec<Step> + Send + Sync),
     ) -> Result<Vec<Row>, sqlx::Error> {
         let isolation = self.read_committed();
+        let begin = self.begin_as_writer();
         on_pool!(*self, p => {
             let mut conn = p.acquire().await?;
             if let Some(set) = isolation {
                 // Applies to the next transaction of this connection only.
                 sqlx::query(set).execute(&mut *conn).await?;
             }
-            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-            let rows = bound!(select.sql, select.args).fetch_all(&mut *tx).await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for row in &rows {
-                out.push(read_row!(row, shape));
+            let mut tx = match begin {
+                Some(begin) => sqlx::Connection::begin_with(&mut *conn, begin).await?,
+                None => sqlx::Connection::begin(&mut *conn).await?,
+            };
+            let mut out = Vec::new();
+            for select in selects {
+                let rows = bound!(select.sql, select.args).fetch_all(&mut *tx).await?;
+                out.reserve(rows.len());
+                for row in &rows {
+                    out.push(read_row!(row, shape));
+                }
             }
             for step in then(&out) {
                 bound!(step.sql, step.args).execute(&mut *tx).await?;
@@ -403,6 +418,16 @@ impl Pool {
             tx.commit().await?;
             Ok(out)
         })
+    }
+
+    /// The statement that begins a transaction holding the write lock from its start, on the
+    /// dialect whose transactions otherwise start as readers (SQLite).
+    fn begin_as_writer(&self) -> Option<&'static str> {
+        #[cfg(feature = "sqlite")]
+        if matches!(self, Pool::Sqlite(_)) {
+            return Some("BEGIN IMMEDIATE");
+        }
+        None
     }
 
     /// The statement that makes the next transaction READ COMMITTED, on the dialects that
@@ -443,10 +468,11 @@ fn is_sqlite_busy(code: &str) -> bool {
     cfg!(feature = "sqlite") && code.parse::<u32>().is_ok_and(|c| c & 0xff == 5)
 }
 
-/// Runs `attempt`, again up to [`DEADLOCK_RETRIES`] times while it fails as a deadlock victim,
-/// after a short jittered pause (so the two losers do not meet again in step). The caller's
-/// retry interval is seconds, past the grace time of a due run: retrying here keeps the run.
-async fn retry_deadlocks<T, F, Fut>(mut attempt: F) -> Result<T, sqlx::Error>
+/// Runs `attempt`, again up to [`DEADLOCK_RETRIES`] times while it fails with an error
+/// `again` accepts (a deadlock victim, see [`is_deadlock`]), after a short jittered pause (so
+/// the two losers do not meet again in step). The caller's retry interval is seconds, past the
+/// grace time of a due run: retrying here keeps the run.
+async fn retry<T, F, Fut>(mut attempt: F, again: fn(&sqlx::Error) -> bool) -> Result<T, sqlx::Error>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
@@ -454,14 +480,19 @@ where
     let mut tries = 0;
     loop {
         match attempt().await {
-            Err(e) if is_deadlock(&e) && tries < DEADLOCK_RETRIES => {
+            Err(e) if again(&e) && tries < DEADLOCK_RETRIES => {
                 tries += 1;
-                tracing::debug!(error = %e, tries, "retrying a transaction after a deadlock");
+                tracing::debug!(error = %e, tries, "retrying a transaction after a conflict");
                 tokio::time::sleep(jitter(tries)).await;
             }
             outcome => return outcome,
         }
     }
+}
+
+/// Whether `e` is a unique violation (a duplicate primary key).
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
 /// A pause of 1 to 10 ms times `tries`, random.

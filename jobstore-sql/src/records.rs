@@ -406,7 +406,17 @@ pub(crate) struct RowValues {
 }
 
 impl RowValues {
-    /// The values in the order of [`dialect::COLUMNS`].
+    /// The bytes of text the row binds.
+    pub(crate) fn text_bytes(&self) -> usize {
+        let optional = |text: &Option<String>| text.as_ref().map_or(0, String::len);
+        self.id.len()
+            + optional(&self.readable)
+            + optional(&self.func)
+            + optional(&self.kind)
+            + self.json.len()
+    }
+
+    /// The values in the order of [`dialect::COLUMNS`] ([`crate::adds::COLUMN_COUNT`] of them).
     pub(crate) fn into_args(self) -> Vec<Arg> {
         vec![
             Arg::Text(self.id),
@@ -601,62 +611,23 @@ impl RecordStore for SqlRecords {
         let mut added = vec![false; records.len()];
         // An id repeated within the call is added once, at its first place.
         let mut seen = HashSet::with_capacity(records.len());
-        let mut batch: Vec<(usize, u64, String, Vec<Arg>)> = Vec::with_capacity(records.len());
+        let mut slots = Vec::with_capacity(records.len());
+        let mut rows = Vec::with_capacity(records.len());
         for (slot, record) in records.into_iter().enumerate() {
             if seen.insert(record.id.clone()) {
-                let (id, revision) = (record.id.clone(), record.revision);
-                batch.push((slot, revision, id, self.row_args(record)?));
+                slots.push(slot);
+                rows.push(self.row_values(record)?);
             }
         }
-        if batch.is_empty() {
+        if rows.is_empty() {
             return Ok(added);
         }
-        // Every chunk in one transaction: one durable commit for the call instead of one per
-        // chunk, which is what a batch of 10,000 waited for.
-        let dialect = self.url.dialect;
-        let mut steps = Vec::new();
-        let mut keys: Vec<(usize, u64, String)> = Vec::with_capacity(batch.len());
-        let mut rows = batch.into_iter().peekable();
-        while rows.peek().is_some() {
-            let mut args = Vec::new();
-            let mut ids = Vec::new();
-            for (slot, revision, id, row) in rows.by_ref().take(dialect.rows_per_statement()) {
-                args.extend(row);
-                ids.push(Arg::Text(id.clone()));
-                keys.push((slot, revision, id));
-            }
-            let sql = dialect::insert_many(dialect, &self.table, ids.len());
-            match dialect {
-                Dialect::Postgres | Dialect::Sqlite => {
-                    steps.push(Step::new(sql, args, Some(Shape::Id)));
-                }
-                Dialect::MySql => {
-                    // MySQL has no RETURNING: read back, in the same transaction, which rows
-                    // carry the fresh revisions just written. The rows this insert added are
-                    // locked by it until the commit, so no other writer can change them first.
-                    let read_back = dialect::revisions_of(dialect, &self.table, ids.len());
-                    steps.push(Step::new(sql, args, None));
-                    steps.push(Step::new(read_back, ids, Some(Shape::IdRevision)));
-                }
-            }
-        }
-        let pool = self.pool()?;
-        let outcomes = self.bounded("adding jobs", pool.transaction(steps)).await?;
-        // The ids inserted (PostgreSQL, SQLite) or read back with their revisions (MySQL).
-        let found: HashMap<String, u64> = outcomes
-            .into_iter()
-            .filter_map(|outcome| match outcome {
-                Outcome::Rows(rows) => Some(rows),
-                Outcome::Affected(_) => None,
-            })
-            .flatten()
-            .map(|r| (r.id, revision_value(r.revision)))
-            .collect();
-        for (slot, revision, id) in keys {
-            added[slot] = match dialect {
-                Dialect::Postgres | Dialect::Sqlite => found.contains_key(&id),
-                Dialect::MySql => found.get(&id) == Some(&revision),
-            };
+        let inserted = match self.url.dialect {
+            Dialect::Postgres => self.insert_unnest(&rows).await?,
+            Dialect::Sqlite | Dialect::MySql => self.insert_absent(&rows).await?,
+        };
+        for (slot, inserted) in slots.into_iter().zip(inserted) {
+            added[slot] = inserted;
         }
         if added.contains(&true) {
             self.notify().await;

@@ -42,6 +42,8 @@ pub(crate) struct ClusterQueries {
     pub(crate) notify: SqlStr,
     /// Reads the claim columns: fails on a table created before them.
     claim_probe: SqlStr,
+    /// Answers 1 when the whole schema is in place (see [`schema_probe`]).
+    pub(crate) schema_probe: SqlStr,
 }
 
 fn sql(text: String) -> SqlStr {
@@ -59,6 +61,43 @@ fn placeholders(dialect: Dialect, first: usize, n: usize) -> Vec<String> {
             Dialect::MySql => "?".to_owned(),
         })
         .collect()
+}
+
+/// One read-only statement that answers 1 when everything `start` would create is there:
+/// the job table with every column this store uses (claim columns included), the cluster
+/// tables and the run-time index; it fails, or answers 0, otherwise. Every start after the
+/// first takes this path: the `CREATE … IF NOT EXISTS` statements it replaces cost a round
+/// trip each, PostgreSQL's an advisory lock in a transaction, MySQL's the server version
+/// first, all before the first run.
+fn schema_probe(dialect: Dialect, table: &str, nodes: &str, runs: &str) -> SqlStr {
+    let index = dialect::index_name(table);
+    // The names are validated identifiers (or derived from one): nothing to escape.
+    let index_count = match dialect {
+        Dialect::Sqlite => {
+            format!(
+                "(SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = '{index}')"
+            )
+        }
+        Dialect::Postgres => format!("(SELECT COUNT(to_regclass('{index}')))"),
+        // Created within CREATE TABLE: there whenever the table is.
+        Dialect::MySql => "1".to_owned(),
+    };
+    let empty = |columns: &str, from: &str| {
+        format!("(SELECT COUNT(*) FROM (SELECT {columns} FROM {from} WHERE 1 = 0) AS probe)")
+    };
+    let sum = format!(
+        "{index_count} + {} + {} + {}",
+        empty(
+            &format!("{}, claimed_by, claim_token, claim_until", dialect::COLUMNS),
+            table
+        ),
+        empty("id, last_seen_micros, info", nodes),
+        empty("job_id, run_micros, node", runs),
+    );
+    sql(match dialect {
+        Dialect::MySql => format!("SELECT CAST({sum} AS SIGNED)"),
+        Dialect::Postgres | Dialect::Sqlite => format!("SELECT {sum}"),
+    })
 }
 
 impl ClusterQueries {
@@ -168,6 +207,7 @@ impl ClusterQueries {
             claim_probe: sql(format!(
                 "SELECT claimed_by, claim_token, claim_until FROM {table} WHERE 1 = 0"
             )),
+            schema_probe: schema_probe(dialect, table, &nodes_table, &runs_table),
             nodes_table,
             runs_table,
             channel,

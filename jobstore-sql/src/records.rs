@@ -251,6 +251,17 @@ impl SqlRecords {
     }
 
     async fn create_schema(&self, pool: &Pool) -> Result<()> {
+        let current = self
+            .bounded(
+                "checking the schema",
+                pool.fetch(self.cluster.schema_probe.clone(), Vec::new(), Shape::Count),
+            )
+            .await;
+        if matches!(current.as_deref(), Ok([row]) if row.micros == Some(1)) {
+            return Ok(());
+        }
+        // Missing or incomplete (or the check failed): create what is missing, as at the
+        // first start; what goes wrong there is reported from there.
         let mariadb = match self.url.dialect {
             Dialect::MySql => {
                 let version = self

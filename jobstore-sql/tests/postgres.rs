@@ -23,6 +23,39 @@ async fn a_private_server_that_goes_away_and_hangs_is_waited_out() {
     }
 }
 
+/// A start that finds the schema in place does not take the schema lock (the advisory lock
+/// that makes concurrent first starts create the tables in turn): it only reads, so a start
+/// is not held up by another process creating another table, nor costs a transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_on_a_current_schema_takes_no_schema_lock() -> anyhow::Result<()> {
+    use scheduler_core::RecordStore;
+    use sqlx::Connection as _;
+
+    let db = &Db::postgres();
+    common::scenarios::with_table(db, "nolock", |table| async move {
+        let open = || {
+            jobstore_sql::builder(db.url())
+                .tablename(&table)
+                .call_timeout(std::time::Duration::from_secs(3))
+                .build_records()
+        };
+        let records = open()?;
+        records.start(&common::scenarios::context()).await?;
+        records.shutdown().await?;
+        let mut holder = sqlx::PgConnection::connect(&db.url()).await?;
+        sqlx::query("SELECT pg_advisory_lock(hashtext($1))")
+            .bind(format!("jobstore-sql schema {table}"))
+            .execute(&mut holder)
+            .await?;
+        let records = open()?;
+        let started = records.start(&common::scenarios::context()).await;
+        records.shutdown().await?;
+        holder.close().await?;
+        started.map_err(|e| anyhow::anyhow!("the second start waited for the lock: {e}"))
+    })
+    .await
+}
+
 /// The jobs tool's record operations on this server.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_jobs_tool_operations_work_on_postgres() -> anyhow::Result<()> {

@@ -71,6 +71,37 @@ pub(crate) async fn a_table_without_claim_columns_is_upgraded(db: &Db) -> anyhow
     .await
 }
 
+/// A start that finds the schema complete only reads it; one that finds the run-time index
+/// dropped (SQLite, PostgreSQL: MySQL's is part of its table) creates it again.
+pub(crate) async fn a_dropped_index_is_created_again_at_start(db: &Db) -> anyhow::Result<()> {
+    with_table(db, "reindex", |table| async move {
+        let records = jobstore_sql::builder(db.url())
+            .tablename(&table)
+            .max_connections(2)
+            .build_records()?;
+        records.start(&context()).await?;
+        records.shutdown().await?;
+        let index = format!("{table}_next_run");
+        let listed = match db {
+            Db::Sqlite(_) => "SELECT name FROM sqlite_master WHERE type = 'index' AND name = ",
+            Db::Postgres(_) => "SELECT indexname FROM pg_indexes WHERE indexname = ",
+            Db::MySql(_) => return Ok(()),
+        };
+        let listed = format!("{listed}'{index}'");
+        ensure!(db.query(&listed, "t").await?.len() == 1, "no index {index}");
+        db.exec(&format!("DROP INDEX {index}")).await?;
+        ensure!(db.query(&listed, "t").await?.is_empty());
+        records.start(&context()).await?;
+        records.shutdown().await?;
+        ensure!(
+            db.query(&listed, "t").await?.len() == 1,
+            "the index was not created again"
+        );
+        Ok(())
+    })
+    .await
+}
+
 /// Two schedulers (nodes `a` and `b`) on one table and one clock, small due batches: when 40
 /// jobs fall due, each runs exactly once, on one of the nodes.
 pub(crate) async fn two_schedulers_run_each_due_job_once(db: &Db) -> anyhow::Result<()> {

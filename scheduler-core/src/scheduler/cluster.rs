@@ -317,11 +317,23 @@ impl Scheduler {
         loop {
             let interval = read(&self.inner.settings).cluster.heartbeat_interval;
             let at = self.inner.clock.now() + TimeDelta::from_std(interval).unwrap_or_default();
-            tokio::select! {
-                () = self.inner.clock.sleep_until(at) => {}
-                _ = state.changed() => {}
-            }
-            let current = *state.borrow_and_update();
+            let current = loop {
+                tokio::select! {
+                    () = self.inner.clock.sleep_until(at) => break *state.borrow_and_update(),
+                    changed = state.changed() => {
+                        let current = *state.borrow_and_update();
+                        // Only a stop ends the wait early. The start itself is a change
+                        // (Stopped → Running) right after the first heartbeat: beating again
+                        // then would race the loop's first claim for the store (SQLite's one
+                        // writer) and delay the first run.
+                        if changed.is_err()
+                            || matches!(current, SchedulerState::Stopped | SchedulerState::Failed)
+                        {
+                            break current;
+                        }
+                    }
+                }
+            };
             let _beating = self.inner.cluster.beating.lock().await;
             if matches!(current, SchedulerState::Stopped | SchedulerState::Failed)
                 || self.inner.cluster.generation.load(Ordering::Acquire) != generation

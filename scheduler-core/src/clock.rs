@@ -47,36 +47,13 @@ impl Clock for SystemClock {
     /// it is also what every store keeps, so times survive a round trip exactly).
     #[allow(clippy::disallowed_methods)] // this is the one place that reads the wall clock
     fn now(&self) -> DateTime<Utc> {
-        // Every run start reads the clock. `Utc::now().trunc_subsecs(6)` cost 360 instructions
-        // a read (a `TimeDelta` subtraction, the day number turned into a date every time);
-        // this builds the same instant from the day, kept per thread, and the time of day.
-        const SECS_PER_DAY: u64 = 86_400;
-        /// Days from 0001-01-01 (chrono's day 1) to 1970-01-01.
-        const UNIX_EPOCH_DAY_FROM_CE: u64 = 719_163;
-        thread_local! {
-            static TODAY: std::cell::Cell<Option<(u64, NaiveDate)>> =
-                const { std::cell::Cell::new(None) };
-        }
         let Ok(since_epoch) = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH) else {
             return Utc::now().trunc_subsecs(6);
         };
-        let secs = since_epoch.as_secs();
-        let day = secs / SECS_PER_DAY;
-        let date = match TODAY.get() {
-            Some((cached, date)) if cached == day => Some(date),
-            _ => i32::try_from(day + UNIX_EPOCH_DAY_FROM_CE)
-                .ok()
-                .and_then(NaiveDate::from_num_days_from_ce_opt)
-                .inspect(|&date| TODAY.set(Some((day, date)))),
-        };
-        let time = NaiveTime::from_num_seconds_from_midnight_opt(
-            (secs % SECS_PER_DAY) as u32,
-            since_epoch.subsec_micros() * 1_000,
-        );
-        match date.zip(time) {
-            Some((date, time)) => date.and_time(time).and_utc(),
-            None => Utc::now().trunc_subsecs(6),
-        }
+        i64::try_from(since_epoch.as_micros())
+            .ok()
+            .and_then(utc_from_micros)
+            .unwrap_or_else(|| Utc::now().trunc_subsecs(6))
     }
 
     fn sleep_until(&self, deadline: DateTime<Utc>) -> BoxFuture<'static, ()> {
@@ -157,6 +134,41 @@ fn hop(step: &'static str, deadline: DateTime<Utc>) {
             .num_microseconds()
             .unwrap_or(i64::MAX)
     );
+}
+
+/// The instant `micros` microseconds after the Unix epoch, as
+/// `DateTime::from_timestamp_micros` answers it. Every run start reads the clock and every
+/// fire reads run times back; turning the day number into a date is most of chrono's cost
+/// (`Utc::now().trunc_subsecs(6)` cost 360 instructions a read), so the last day's date is
+/// kept per thread (the instants read share a few days).
+pub(crate) fn utc_from_micros(micros: i64) -> Option<DateTime<Utc>> {
+    const MICROS_PER_DAY: i64 = 86_400_000_000;
+    /// Days from 0001-01-01 (chrono's day 1) to 1970-01-01.
+    const UNIX_EPOCH_DAY_FROM_CE: i64 = 719_163;
+    thread_local! {
+        static DAY: std::cell::Cell<Option<(i64, NaiveDate)>> =
+            const { std::cell::Cell::new(None) };
+    }
+    let (day, of_day) = (
+        micros.div_euclid(MICROS_PER_DAY),
+        micros.rem_euclid(MICROS_PER_DAY),
+    );
+    let date = match DAY.get() {
+        Some((cached, date)) if cached == day => date,
+        _ => {
+            let date = i32::try_from(day.checked_add(UNIX_EPOCH_DAY_FROM_CE)?)
+                .ok()
+                .and_then(NaiveDate::from_num_days_from_ce_opt)?;
+            DAY.set(Some((day, date)));
+            date
+        }
+    };
+    // `of_day` is below a day's microseconds: both parts fit and are in range.
+    let time = NaiveTime::from_num_seconds_from_midnight_opt(
+        (of_day / 1_000_000) as u32,
+        (of_day % 1_000_000) as u32 * 1_000,
+    )?;
+    Some(date.and_time(time).and_utc())
 }
 
 #[cfg(test)]

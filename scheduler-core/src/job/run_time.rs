@@ -1,8 +1,6 @@
 //! A job's next run time, kept small.
 
-use std::cell::Cell;
-
-use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use chrono::{DateTime, Utc};
 
 /// A job's next run time in 8 bytes instead of 12 (which padding made 16 in `Job`): whole
 /// microseconds since the epoch, [`RunTime::PAUSED`] for none. A million jobs in memory keep
@@ -24,37 +22,10 @@ impl RunTime {
         (self != RunTime::PAUSED).then_some(self.0)
     }
 
-    /// The run time as a `DateTime`. Read several times per fire; turning the day number
-    /// into a date is most of `DateTime::from_timestamp_micros`'s cost, so the last day's
-    /// date is kept per thread (due jobs share a few days).
+    /// The run time as a `DateTime` (read several times per fire: through the clock's
+    /// per-thread day).
     pub(super) fn get(self) -> Option<DateTime<Utc>> {
-        const MICROS_PER_DAY: i64 = 86_400_000_000;
-        /// Days from 0001-01-01 (chrono's day 1) to 1970-01-01.
-        const UNIX_EPOCH_DAY_FROM_CE: i64 = 719_163;
-        thread_local! {
-            static DAY: Cell<Option<(i64, NaiveDate)>> = const { Cell::new(None) };
-        }
-        let micros = self.micros()?;
-        let (day, of_day) = (
-            micros.div_euclid(MICROS_PER_DAY),
-            micros.rem_euclid(MICROS_PER_DAY),
-        );
-        let date = match DAY.get() {
-            Some((cached, date)) if cached == day => date,
-            _ => {
-                let date = i32::try_from(day.checked_add(UNIX_EPOCH_DAY_FROM_CE)?)
-                    .ok()
-                    .and_then(NaiveDate::from_num_days_from_ce_opt)?;
-                DAY.set(Some((day, date)));
-                date
-            }
-        };
-        // `of_day` is below a day's microseconds: both parts fit and are in range.
-        let time = NaiveTime::from_num_seconds_from_midnight_opt(
-            (of_day / 1_000_000) as u32,
-            (of_day % 1_000_000) as u32 * 1_000,
-        )?;
-        Some(date.and_time(time).and_utc())
+        self.micros().and_then(crate::clock::utc_from_micros)
     }
 }
 

@@ -15,11 +15,12 @@
 
 mod limiter;
 mod run;
+mod run_times;
 pub mod wire;
 
 pub use limiter::{InstanceGuard, InstanceLimiter};
-
 pub use run::{RunContext, StartedRun, local_node};
+pub use run_times::RunTimes;
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -497,16 +498,15 @@ pub(crate) fn publish_refused(events: &EventBus, run: &JobRun, error: &crate::Er
     }
 }
 
-/// A due job handed to an executor: the job, its store, and the run times to run (earliest
-/// first; one when the job coalesces).
+/// A due job handed to an executor: the job, its store, and its run times.
 #[derive(Debug, Clone)]
 pub struct JobRun {
     /// The job as it was when it came due.
     pub job: Job,
     /// The alias of the store it came from.
     pub jobstore: Arc<str>,
-    /// The run times to run, earliest first.
-    pub run_times: Vec<DateTime<Utc>>,
+    /// The run times to run, earliest first (one when the job coalesces; see [`RunTimes`]).
+    pub run_times: RunTimes,
 }
 
 /// A run an executor did not take ([`Executor::submit_batch`]), and why.

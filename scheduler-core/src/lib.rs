@@ -34,7 +34,7 @@ pub use event::{
 };
 pub use executor::{
     DynExecutor, Executor, ExecutorCapabilities, ExecutorContext, InstanceGuard, InstanceLimiter,
-    JobRun, RefusedRun, RunContext, StartedRun,
+    JobRun, RefusedRun, RunContext, RunTimes, StartedRun,
 };
 pub use job::{
     Handler, Job, JobChanges, JobCodec, JobDefaults, JobFunction, JobOutcome, JobOutput, JobRecord,

@@ -364,7 +364,7 @@ async fn executors_refuse_work_when_not_started_and_bad_sizes() {
     let run = scheduler_core::JobRun {
         job,
         jobstore: "default".into(),
-        run_times: vec![t(0)],
+        run_times: t(0).into(),
     };
     let idle = TokioExecutor::new();
     assert_eq!(

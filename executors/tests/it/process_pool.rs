@@ -495,7 +495,7 @@ async fn the_pool_refuses_to_start_without_being_started_and_with_zero_workers()
     let run = scheduler_core::JobRun {
         job,
         jobstore: "default".into(),
-        run_times: vec![t(0)],
+        run_times: t(0).into(),
     };
     use scheduler_core::Executor as _;
     assert_eq!(

@@ -118,7 +118,7 @@ fn parent(registry: &JobRegistry, pid_file: &str) -> ! {
         pool.submit(JobRun {
             job,
             jobstore: "default".into(),
-            run_times: vec![now],
+            run_times: now.into(),
         })
         .expect("submitted");
         std::future::pending::<()>().await;

@@ -191,7 +191,7 @@ impl Scheduler {
         let run = JobRun {
             job: job.clone(),
             jobstore: jobstore.clone(),
-            run_times: run_times.to_vec(),
+            run_times: run_times.into(),
         };
         crate::executor::report_max_instances(&self.inner.events, &keys, &run, &executor);
     }
@@ -543,7 +543,7 @@ impl Scheduler {
                 &*executor,
                 alias,
                 job.without_misfire_grace(),
-                vec![run.run_time],
+                run.run_time.into(),
             );
             recovered += 1;
         }

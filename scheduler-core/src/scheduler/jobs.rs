@@ -525,7 +525,7 @@ impl Scheduler {
         executor.submit(JobRun {
             job: job.clone(),
             jobstore: alias,
-            run_times: vec![now],
+            run_times: now.into(),
         })?;
         Ok(job)
     }

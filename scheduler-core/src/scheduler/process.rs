@@ -14,7 +14,7 @@ use crate::event::{
     Event, EventMask, FaultAction, JobExecutionEvent, JobFaultEvent, MissedRuns,
     SchedulerErrorEvent,
 };
-use crate::executor::{DynExecutor, JobRun, RefusedRun};
+use crate::executor::{DynExecutor, JobRun, RefusedRun, RunTimes};
 use crate::job::{Job, trigger_failed};
 use crate::store::{DynJobStore, FireCommit, FireOutcome};
 use crate::trigger::CatchUp;
@@ -29,7 +29,7 @@ type Executors = HashMap<Arc<str>, Arc<dyn DynExecutor>, foldhash::fast::RandomS
 #[derive(Debug, PartialEq)]
 pub(super) struct DueRuns {
     /// The run times to submit now, earliest first.
-    pub(super) run_times: Vec<DateTime<Utc>>,
+    pub(super) run_times: RunTimes,
     /// Run times already past the misfire grace time, too many to report one by one: reported
     /// as one `JobMissed` (only for jobs that do not coalesce).
     pub(super) missed: Option<MissedRuns>,
@@ -46,7 +46,7 @@ pub(super) struct Fault {
     pub(super) error: Error,
     /// The fire times known to be due before the trigger failed (at least the one the job
     /// was due at): they still run once the job is set aside.
-    pub(super) run_times: Vec<DateTime<Utc>>,
+    pub(super) run_times: RunTimes,
 }
 
 /// Decides what `job`, due at its next run time, runs at `now`. Fails with a [`Fault`] when
@@ -68,18 +68,18 @@ pub(super) fn due_runs(job: &Job, now: DateTime<Utc>, limit: usize) -> Result<Du
     let limit = limit.max(1);
     let Some(first) = job.next_run_time().filter(|t| *t <= now) else {
         return Ok(DueRuns {
-            run_times: Vec::new(),
+            run_times: RunTimes::new(),
             missed: None,
             next: job.next_run_time(),
         });
     };
     let fault = |error, run_times| Fault { error, run_times };
     if job.coalesce() {
-        let caught = catch_up(job, first, now, limit as u64).map_err(|e| fault(e, vec![first]))?;
+        let caught = catch_up(job, first, now, limit as u64).map_err(|e| fault(e, first.into()))?;
         let run_times = match caught.next {
             // Stopped early: no run yet, the next pass goes on from `next`.
-            Some(next) if next <= now => Vec::new(),
-            _ => vec![caught.last],
+            Some(next) if next <= now => RunTimes::new(),
+            _ => caught.last.into(),
         };
         return Ok(DueRuns {
             run_times,
@@ -96,7 +96,7 @@ pub(super) fn due_runs(job: &Job, now: DateTime<Utc>, limit: usize) -> Result<Du
     });
     if let Some(too_late) = too_late.filter(|t| first <= *t) {
         let caught =
-            catch_up(job, first, too_late, limit as u64 + 1).map_err(|e| fault(e, vec![first]))?;
+            catch_up(job, first, too_late, limit as u64 + 1).map_err(|e| fault(e, first.into()))?;
         if caught.count > limit as u64 {
             missed = Some(MissedRuns {
                 count: caught.count,
@@ -106,7 +106,7 @@ pub(super) fn due_runs(job: &Job, now: DateTime<Utc>, limit: usize) -> Result<Du
             if caught.next.is_some_and(|next| next <= too_late) {
                 // More to skip: the next pass goes on from there.
                 return Ok(DueRuns {
-                    run_times: Vec::new(),
+                    run_times: RunTimes::new(),
                     missed,
                     next: caught.next,
                 });
@@ -114,7 +114,7 @@ pub(super) fn due_runs(job: &Job, now: DateTime<Utc>, limit: usize) -> Result<Du
             position = caught.next;
         }
     }
-    let mut run_times = Vec::new();
+    let mut run_times = RunTimes::new();
     let mut next = position;
     while let Some(t) = next.filter(|t| *t <= now) {
         if run_times.len() >= limit {
@@ -386,7 +386,7 @@ impl Scheduler {
             };
             let mut commit = FireCommit::new(job.id_arc().clone(), due_at, job.revision(), outcome);
             if shared && records_runs_in_flight(&job) {
-                commit = commit.with_recover_runs(fire.run_times.clone());
+                commit = commit.with_recover_runs(fire.run_times.to_vec());
                 if job.max_instances_across_nodes() {
                     commit = commit.with_instance_limit(job.max_instances());
                 }
@@ -515,7 +515,7 @@ struct JobCount {
 
 /// What one fire does once committed.
 struct Fire {
-    run_times: Vec<DateTime<Utc>>,
+    run_times: RunTimes,
     missed: Option<MissedRuns>,
     /// The trigger's failure, for a job paused by this fire.
     fault: Option<Error>,
@@ -528,7 +528,7 @@ impl Scheduler {
         executor: &dyn DynExecutor,
         alias: &Arc<str>,
         job: Job,
-        run_times: Vec<DateTime<Utc>>,
+        run_times: RunTimes,
     ) {
         if run_times.is_empty() {
             return;
@@ -621,7 +621,7 @@ mod tests {
         assert_eq!(
             runs,
             DueRuns {
-                run_times: vec![],
+                run_times: RunTimes::new(),
                 missed: None,
                 next: Some(t(10))
             }
@@ -631,10 +631,13 @@ mod tests {
     #[test]
     fn coalescing_keeps_the_last_and_not_coalescing_keeps_all() {
         let runs = due_runs(&job(true), t(45), 100).unwrap();
-        assert_eq!((runs.run_times, runs.next), (vec![t(40)], Some(t(50))));
+        assert_eq!(
+            (runs.run_times.into_vec(), runs.next),
+            (vec![t(40)], Some(t(50)))
+        );
         let runs = due_runs(&job(false), t(45), 100).unwrap();
         assert_eq!(
-            (runs.run_times, runs.next),
+            (runs.run_times.into_vec(), runs.next),
             (vec![t(10), t(20), t(30), t(40)], Some(t(50)))
         );
     }
@@ -646,7 +649,7 @@ mod tests {
         assert_eq!(
             runs,
             DueRuns {
-                run_times: vec![],
+                run_times: RunTimes::new(),
                 missed: None,
                 next: Some(t(40))
             }
@@ -656,7 +659,7 @@ mod tests {
         assert_eq!(
             runs,
             DueRuns {
-                run_times: vec![],
+                run_times: RunTimes::new(),
                 missed: Some(MissedRuns {
                     count: 4,
                     first: t(10),
@@ -713,7 +716,7 @@ mod tests {
         assert_eq!(
             runs,
             DueRuns {
-                run_times: vec![t(10), t(20), t(30)],
+                run_times: vec![t(10), t(20), t(30)].into(),
                 missed: None,
                 next: Some(t(40))
             }
@@ -860,6 +863,9 @@ mod tests {
             }),
         }));
         let runs = due_runs(&job, t(10), 100).unwrap();
-        assert_eq!((runs.run_times, runs.next), (vec![t(9)], Some(t(11))));
+        assert_eq!(
+            (runs.run_times.into_vec(), runs.next),
+            (vec![t(9)], Some(t(11)))
+        );
     }
 }

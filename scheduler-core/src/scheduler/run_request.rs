@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::executor::RunTimes;
 use crate::job::{Job, RunNowRequest};
 use crate::store::FireOutcome;
 
@@ -10,10 +11,7 @@ use crate::store::FireOutcome;
 /// `now` (the request is explicit, so a scheduler that picks it up late runs it rather than
 /// reporting it missed), and its commit restores the planned run time, or keeps a paused job
 /// paused. The trigger is not asked, so an interval job's phase stays as it was.
-pub(crate) fn requested_fire(
-    job: &Job,
-    now: DateTime<Utc>,
-) -> Option<(FireOutcome, Vec<DateTime<Utc>>)> {
+pub(crate) fn requested_fire(job: &Job, now: DateTime<Utc>) -> Option<(FireOutcome, RunTimes)> {
     let RunNowRequest { at, planned, .. } = job.run_request()?;
     tracing::info!(
         job = job.id(),
@@ -22,5 +20,5 @@ pub(crate) fn requested_fire(
         "running job on a stored run-now request"
     );
     let outcome = planned.map_or(FireOutcome::Pause, FireOutcome::Reschedule);
-    Some((outcome, vec![now]))
+    Some((outcome, now.into()))
 }

@@ -1,6 +1,6 @@
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
 use scheduler_core::executor::{OnTimeout, run_job_blocking_with};
@@ -36,7 +36,6 @@ type Task = (JobRun, InstanceGuard);
 #[derive(Debug)]
 struct Pool {
     limiter: InstanceLimiter,
-    sender: SyncSender<Task>,
     shared: Arc<Shared>,
 }
 
@@ -45,14 +44,16 @@ struct Pool {
 struct Shared {
     ctx: ExecutorContext,
     max_workers: usize,
-    receiver: Mutex<Receiver<Task>>,
+    queue_capacity: usize,
+    /// The runs waiting for a worker. A batch of runs is queued under one lock and wakes as
+    /// many workers as it has runs (or all idle ones at once): a bounded channel behind a
+    /// mutex the workers took turns on cost a send, a receive and a wake-up per run.
+    queue: Mutex<Queue>,
+    /// Signalled when runs are queued or the queue closes.
+    ready: Condvar,
     workers: Mutex<Vec<JoinHandle<()>>>,
     /// Worker threads running (stuck ones included).
     live: AtomicUsize,
-    /// Workers waiting for a task.
-    idle: AtomicUsize,
-    /// Tasks sent and not yet taken by a worker.
-    queued: AtomicUsize,
     /// Threads started beyond `max_workers` to replace ones stuck past a timeout; as many
     /// workers leave the pool when their task ends.
     surplus: AtomicUsize,
@@ -109,21 +110,25 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+#[derive(Debug, Default)]
+struct Queue {
+    tasks: VecDeque<Task>,
+    /// Workers waiting for a task.
+    idle: usize,
+    /// No more tasks come (shut down): the workers drain the queue, then leave.
+    closed: bool,
+}
+
 impl Shared {
-    /// Starts another worker if the queued tasks outnumber the idle workers and the pool is
-    /// not full.
-    ///
-    /// Comparing the two counts (rather than asking "is any worker idle") matters: a worker
-    /// that has just counted itself idle may be about to take an earlier task, and the task
-    /// queued now would then wait behind a busy worker although the pool could grow.
-    fn grow(self: &Arc<Self>) -> Result<()> {
-        let stuck = self.surplus.load(Ordering::Acquire);
-        if self.queued.load(Ordering::Acquire) <= self.idle.load(Ordering::Acquire)
-            || self.live.load(Ordering::Acquire) >= self.max_workers + stuck
-        {
-            return Ok(());
-        }
-        self.spawn_worker()
+    /// Whether the pool may start another worker (it is not full).
+    fn may_grow(&self) -> bool {
+        self.live.load(Ordering::Acquire) < self.max_workers + self.surplus.load(Ordering::Acquire)
+    }
+
+    /// Closes the queue: the workers finish what it holds, then leave.
+    fn close(&self) {
+        lock(&self.queue).closed = true;
+        self.ready.notify_all();
     }
 
     fn spawn_worker(self: &Arc<Self>) -> Result<()> {
@@ -167,21 +172,24 @@ fn worker(shared: &Arc<Shared>) {
             shared.replace_stuck_worker();
         }
     });
+    let mut queue = lock(&shared.queue);
     loop {
-        shared.idle.fetch_add(1, Ordering::AcqRel);
-        // Workers take turns waiting on the queue; `recv` fails once the pool is shut down
-        // and the queue is drained.
-        let task = lock(&shared.receiver).recv();
-        shared.idle.fetch_sub(1, Ordering::AcqRel);
-        let Ok((run, instance)) = task else {
-            break;
+        let Some((run, instance)) = queue.tasks.pop_front() else {
+            if queue.closed {
+                break;
+            }
+            queue.idle += 1;
+            queue = shared.ready.wait(queue).unwrap_or_else(|p| p.into_inner());
+            queue.idle -= 1;
+            continue;
         };
-        shared.queued.fetch_sub(1, Ordering::AcqRel);
+        drop(queue);
         run_job_blocking_with(&shared.ctx, &run, on_timeout.clone());
         drop(instance);
         if shared.leave_if_surplus() {
             break;
         }
+        queue = lock(&shared.queue);
     }
     shared.live.fetch_sub(1, Ordering::AcqRel);
 }
@@ -191,52 +199,88 @@ fn not_started() -> Error {
 }
 
 impl Pool {
-    /// Claims an instance for `run` and queues it for a worker; answers the run back when
-    /// it is refused (`None`: taken).
-    fn submit(&self, run: JobRun, queue_capacity: usize) -> Option<RefusedRun> {
-        let instance = match self.shared.ctx.admit(&self.limiter, &run) {
-            Ok(instance) => instance,
-            Err(error) => return Some(RefusedRun { run, error }),
+    /// Claims an instance for each run of `runs` and queues them for the workers in one
+    /// step; answers the runs it refused.
+    ///
+    /// Each run is decided in order as one `submit` would be: refused when its job runs
+    /// `max_instances` times, when the queue is full, or when it needs a new worker (more
+    /// runs queued than workers idle, and room in the pool) that cannot be started.
+    fn submit(&self, runs: Vec<JobRun>) -> Vec<RefusedRun> {
+        let shared = &self.shared;
+        let (queued, idle, closed) = {
+            let queue = lock(&shared.queue);
+            (queue.tasks.len(), queue.idle, queue.closed)
         };
-        self.shared.queued.fetch_add(1, Ordering::AcqRel);
-        let sent = match self.shared.grow() {
-            Ok(()) => self.sender.try_send((run, instance)).map_err(|e| match e {
-                TrySendError::Full((run, _)) => RefusedRun {
-                    run,
-                    error: Error::scheduler_state(format!(
-                        "the thread pool's queue is full: {queue_capacity} runs already wait \
-                         for a worker"
-                    )),
-                },
-                TrySendError::Disconnected((run, _)) => RefusedRun {
-                    run,
-                    error: Error::scheduler_state("the thread pool has shut down"),
-                },
-            }),
-            Err(error) => Err(RefusedRun { run, error }),
-        };
-        let refused = sent.err();
-        if refused.is_some() {
-            self.shared.queued.fetch_sub(1, Ordering::AcqRel);
+        let mut refused = Vec::new();
+        let mut tasks = Vec::with_capacity(runs.len());
+        // Workers only take runs meanwhile, so `queued` can only be too high: the capacity
+        // check errs on the safe side. The runs that idle or new workers take at once do
+        // not wait, so they do not count against it.
+        let mut started = 0;
+        for run in runs {
+            let instance = match shared.ctx.admit(&self.limiter, &run) {
+                Ok(instance) => instance,
+                Err(error) => {
+                    refused.push(RefusedRun { run, error });
+                    continue;
+                }
+            };
+            let error = if closed {
+                Some(Error::scheduler_state("the thread pool has shut down"))
+            } else if queued + tasks.len() >= shared.queue_capacity + idle + started {
+                Some(Error::scheduler_state(format!(
+                    "the thread pool's queue is full: {} runs already wait for a worker",
+                    shared.queue_capacity
+                )))
+            } else if queued + tasks.len() + 1 > idle + started && shared.may_grow() {
+                let spawned = shared.spawn_worker();
+                started += usize::from(spawned.is_ok());
+                spawned.err()
+            } else {
+                None
+            };
+            match error {
+                Some(error) => refused.push(RefusedRun { run, error }),
+                None => tasks.push((run, instance)),
+            }
+        }
+        if tasks.is_empty() {
+            return refused;
+        }
+        let wake = tasks.len();
+        let mut queue = lock(&shared.queue);
+        queue.tasks.extend(tasks);
+        let waiting = queue.idle;
+        drop(queue);
+        if wake >= waiting {
+            shared.ready.notify_all();
+        } else {
+            for _ in 0..wake {
+                shared.ready.notify_one();
+            }
         }
         refused
     }
 }
 
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.shared.close();
+    }
+}
+
 impl Executor for ThreadPoolExecutor {
     async fn start(&self, ctx: ExecutorContext) -> Result<()> {
-        let (sender, receiver) = std::sync::mpsc::sync_channel(self.queue_capacity);
         *self.lock() = Some(Pool {
             limiter: InstanceLimiter::new(),
-            sender,
             shared: Arc::new(Shared {
                 ctx,
                 max_workers: self.max_workers,
-                receiver: Mutex::new(receiver),
+                queue_capacity: self.queue_capacity,
+                queue: Mutex::default(),
+                ready: Condvar::new(),
                 workers: Mutex::default(),
                 live: AtomicUsize::new(0),
-                idle: AtomicUsize::new(0),
-                queued: AtomicUsize::new(0),
                 surplus: AtomicUsize::new(0),
             }),
         });
@@ -248,7 +292,7 @@ impl Executor for ThreadPoolExecutor {
         let Some(pool) = pool.as_ref() else {
             return Err(not_started());
         };
-        match pool.submit(run, self.queue_capacity) {
+        match pool.submit(vec![run]).pop() {
             None => Ok(()),
             Some(refused) => Err(refused.error),
         }
@@ -259,18 +303,16 @@ impl Executor for ThreadPoolExecutor {
         let Some(pool) = pool.as_ref() else {
             return RefusedRun::all(runs, not_started);
         };
-        runs.into_iter()
-            .filter_map(|run| pool.submit(run, self.queue_capacity))
-            .collect()
+        pool.submit(runs)
     }
 
     async fn shutdown(&self, wait: bool) -> Result<()> {
         let Some(pool) = self.lock().take() else {
             return Ok(());
         };
-        // Dropping the sender lets the workers finish the queue and exit.
-        let Pool { sender, shared, .. } = pool;
-        drop(sender);
+        // Dropping the pool closes the queue: the workers finish it and exit.
+        let shared = pool.shared.clone();
+        drop(pool);
         if wait {
             let joined = tokio::task::spawn_blocking(move || {
                 // Replacements may start while waiting: join until none is left.

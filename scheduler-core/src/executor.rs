@@ -143,7 +143,7 @@ impl ExecutorContext {
             let keys = Arc::new(RunKeys::new(self.labels_for(job_id, jobstore)));
             (jobstore.clone(), keys)
         });
-        if first == jobstore {
+        if Arc::ptr_eq(first, jobstore) || first == jobstore {
             return keys.clone();
         }
         let mut keys = lock(&self.inner.run_keys);

@@ -216,7 +216,7 @@ impl ExecutorContext {
     /// span ([`StartedRun::span`]); enter it around the job's code too, so the job's own log
     /// lines carry the run's context.
     pub fn begin_run(&self, run: &super::JobRun, run_time: DateTime<Utc>) -> Option<StartedRun> {
-        let late = self.clock().now() - run_time;
+        let late = lateness(self.clock().now(), run_time);
         let span = self.run_span_at(run, run_time, late);
         let keys = self.keys(run);
         if span.in_scope(|| self.check_misfire_at(run, run_time, late, &keys)) {
@@ -236,6 +236,18 @@ impl ExecutorContext {
             timeout: run.job.timeout(),
             finished: false,
         })
+    }
+}
+
+/// `now - run_time`, without chrono's day arithmetic when both fall on the same day (almost
+/// always): the subtraction cost about 110 instructions of a run.
+fn lateness(now: DateTime<Utc>, run_time: DateTime<Utc>) -> chrono::TimeDelta {
+    // `naive_utc` is the stored value; `date_naive` and `time` apply the zero offset.
+    let (now_utc, run_utc) = (now.naive_utc(), run_time.naive_utc());
+    if now_utc.date() == run_utc.date() {
+        now_utc.time() - run_utc.time()
+    } else {
+        now - run_time
     }
 }
 

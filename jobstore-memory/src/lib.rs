@@ -75,6 +75,17 @@ struct Jobs {
 /// The `order` value of a run key several jobs share (no slot reaches it: see `insert`).
 const TIED: u32 = u32::MAX;
 
+/// Jobs taken out of the store by one fire commit from the same tied run key, not yet out of
+/// its `ties` (nothing reads the store meanwhile: the commit holds its lock). They are
+/// usually the first ones, in order, as the due jobs were handed out: then they leave in one
+/// split of the set instead of one rebalancing removal each (about 280 instructions a fire
+/// of 100,000 jobs due at one instant).
+#[derive(Default)]
+struct TiedFront {
+    key: Option<RunKey>,
+    taken: Vec<(Arc<str>, u32)>,
+}
+
 /// An entry of the id index: a slot, and 32 bits of its job's id hash. Growing the index
 /// rehashes every entry; with the hash at hand that reads no job (reading each job's id meant
 /// two cache misses per job, a quarter of the time spent adding a million jobs), and a probe
@@ -195,6 +206,20 @@ impl Jobs {
         id: &str,
         take: impl FnOnce(&Job) -> bool,
     ) -> Option<Job> {
+        let (job, slot) = self.unlink_if(hash, id, take)?;
+        self.unorder(RunKey::of(&job), job.id_arc(), slot);
+        Some(job)
+    }
+
+    /// Takes the job `id` out of the id index and its slot if `take` says so of it, leaving
+    /// its place in the run-time order to [`unorder`](Self::unorder) (or a [`TiedFront`]);
+    /// answers it with its slot.
+    fn unlink_if(
+        &mut self,
+        hash: IdHash,
+        id: &str,
+        take: impl FnOnce(&Job) -> bool,
+    ) -> Option<(Job, u32)> {
         let slots = &self.slots;
         let entry = self
             .index
@@ -208,32 +233,79 @@ impl Jobs {
         let (Indexed { slot, .. }, _) = entry.remove();
         let job = self.slots[slot as usize].take()?;
         self.free.push(slot);
-        let key = RunKey::of(&job);
-        if self.order.get(&key) == Some(&TIED) {
-            let tied = self.ties.get_mut(&key)?;
-            // Due jobs are handed out and fired in this order: the one leaving is usually
-            // the first, taken without comparing ids down the tree (nor counting a reference
-            // to its id to compare).
-            if tied
-                .first()
-                .is_some_and(|(id, first)| *first == slot && **id == *job.id())
-            {
-                tied.pop_first();
-            } else {
-                tied.remove(&(job.id_arc().clone(), slot));
-            }
-            if tied.len() <= 1 {
-                let last = tied.pop_first();
-                self.ties.remove(&key);
-                match last {
-                    Some((_, other)) => self.order.insert(key, other),
-                    None => self.order.remove(&key),
-                };
-            }
-        } else {
+        Some((job, slot))
+    }
+
+    /// Whether several jobs share run key `key`.
+    fn is_tied(&self, key: RunKey) -> bool {
+        self.order.get(&key) == Some(&TIED)
+    }
+
+    /// Removes the job `id` in `slot` from the run-time order at `key`.
+    fn unorder(&mut self, key: RunKey, id: &Arc<str>, slot: u32) {
+        if !self.is_tied(key) {
             self.order.remove(&key);
+            return;
         }
-        Some(job)
+        let Some(tied) = self.ties.get_mut(&key) else {
+            return;
+        };
+        // Due jobs are handed out and fired in this order: the one leaving is usually the
+        // first, taken without comparing ids down the tree (nor counting a reference to its
+        // id to compare).
+        if tied
+            .first()
+            .is_some_and(|(first_id, first)| *first == slot && **first_id == **id)
+        {
+            tied.pop_first();
+        } else {
+            tied.remove(&(id.clone(), slot));
+        }
+        self.untie_if_alone(key);
+    }
+
+    /// Takes the jobs of `front` out of the run-time order at once.
+    fn unorder_front(&mut self, front: &mut TiedFront) {
+        let Some(key) = front.key.take() else {
+            return;
+        };
+        let taken = std::mem::take(&mut front.taken);
+        let Some(tied) = self.ties.get_mut(&key) else {
+            return;
+        };
+        let same = |(id, slot): &(Arc<str>, u32), (t_id, t_slot): &(Arc<str>, u32)| {
+            slot == t_slot && (Arc::ptr_eq(id, t_id) || id == t_id)
+        };
+        let first = tied.iter().take(taken.len()).zip(&taken);
+        if taken.len() <= tied.len() && first.clone().all(|(a, b)| same(a, b)) {
+            // The first n: split off the rest and drop them whole (dropping n entries
+            // costs a fraction of n rebalancing removals).
+            let rest = match tied.iter().nth(taken.len()).cloned() {
+                Some(pivot) => tied.split_off(&pivot),
+                None => BTreeSet::new(),
+            };
+            *tied = rest;
+        } else {
+            for entry in &taken {
+                tied.remove(entry);
+            }
+        }
+        self.untie_if_alone(key);
+    }
+
+    /// Back to a plain entry of `order` when at most one job is left at the tied `key`.
+    fn untie_if_alone(&mut self, key: RunKey) {
+        let Some(tied) = self.ties.get_mut(&key) else {
+            return;
+        };
+        if tied.len() <= 1 {
+            let last = tied.pop_first();
+            self.ties.remove(&key);
+            match last {
+                Some((_, other)) => self.order.insert(key, other),
+                None => self.order.remove(&key),
+            };
+        }
     }
 
     fn clear(&mut self) {
@@ -412,14 +484,29 @@ impl JobStore for MemoryJobStore {
 
     async fn commit_fires(&self, commits: &[FireCommit]) -> Result<FireAnswers> {
         let mut jobs = self.lock();
+        let jobs = &mut *jobs;
         let mut answers = FireAnswers::with_capacity(commits.len());
+        let mut front = TiedFront::default();
         for commit in commits {
             let id = &*commit.job_id;
             // One hash for the look-up, the removal and the re-insertion.
             let hash = jobs.hash(id);
-            let taken = jobs.remove_if(hash, id, |job| job.revision() == commit.revision);
+            let taken = jobs.unlink_if(hash, id, |job| job.revision() == commit.revision);
             let answer = match taken {
-                Some(mut job) => {
+                Some((mut job, slot)) => {
+                    let key = RunKey::of(&job);
+                    if matches!(commit.outcome, FireOutcome::Remove) && jobs.is_tied(key) {
+                        // Taken out of the order with the jobs fired with it.
+                        if front.key != Some(key) {
+                            jobs.unorder_front(&mut front);
+                            front.key = Some(key);
+                        }
+                        front.taken.push((job.id_arc().clone(), slot));
+                        answers.insert(commit.job_id.clone(), FireAnswer::Committed);
+                        continue;
+                    }
+                    jobs.unorder_front(&mut front);
+                    jobs.unorder(key, job.id_arc(), slot);
                     // Keep the stored job (it is the one read, as the revision shows) and only
                     // move, pause or drop it.
                     match commit.outcome {
@@ -439,6 +526,7 @@ impl JobStore for MemoryJobStore {
             };
             answers.insert(commit.job_id.clone(), answer);
         }
+        jobs.unorder_front(&mut front);
         Ok(answers)
     }
 

@@ -88,3 +88,77 @@ async fn jobs_due_at_the_same_instant_list_by_id_through_adds_fires_and_removals
         Some(t0 + TimeDelta::seconds(5))
     );
 }
+
+/// Fire commits that remove tied jobs take them out of the order together: the first ones
+/// of a run time at once, others one by one, with reschedules and stale commits between.
+#[tokio::test]
+async fn fires_removing_tied_jobs_keep_the_rest_in_order() {
+    use scheduler_core::chrono::{DateTime, TimeDelta, Utc};
+    use scheduler_core::store::{FireAnswer, FireOutcome};
+    use scheduler_core::testkit::StepTrigger;
+    use scheduler_core::{FireCommit, JobDefaults, JobSpec, JobStore, JobTarget};
+
+    let t0 = DateTime::<Utc>::from_timestamp(1_767_225_600, 0).unwrap();
+    let t1 = t0 + TimeDelta::seconds(5);
+    let later = t0 + TimeDelta::seconds(60);
+    let store = MemoryJobStore::new();
+    let mut revisions = std::collections::HashMap::new();
+    for (id, at) in [
+        ("a", t0),
+        ("b", t0),
+        ("c", t0),
+        ("d", t0),
+        ("e", t0),
+        ("f", t0),
+        ("x", t1),
+        ("y", t1),
+        ("z", t1),
+    ] {
+        let spec = JobSpec::new(
+            JobTarget::closure("noop", || ()),
+            StepTrigger {
+                start: at,
+                step_secs: 60,
+            },
+        )
+        .id(id);
+        let job = spec.into_job(&JobDefaults::default(), t0).unwrap();
+        revisions.insert(id, store.add_job(job).await.unwrap());
+    }
+    let ids = || async {
+        let jobs = store.get_all_jobs().await.unwrap();
+        jobs.iter().map(|j| j.id().to_owned()).collect::<Vec<_>>()
+    };
+    let fire = |id: &'static str, at, outcome| FireCommit::new(id, at, revisions[id], outcome);
+    let commits = [
+        // The first two of t0, then one moved on.
+        fire("a", t0, FireOutcome::Remove),
+        fire("b", t0, FireOutcome::Remove),
+        fire("f", t0, FireOutcome::Reschedule(later)),
+        // Not the first left ("c" is), and one at a stale revision.
+        fire("d", t0, FireOutcome::Remove),
+        FireCommit::new("e", t0, revisions["e"] + 100, FireOutcome::Remove),
+        // The first and the last of t1.
+        fire("x", t1, FireOutcome::Remove),
+        fire("z", t1, FireOutcome::Remove),
+    ];
+    let answers = store.commit_fires(&commits).await.unwrap();
+    assert_eq!(answers.get("a"), Some(FireAnswer::Committed));
+    assert_eq!(answers.get("e"), Some(FireAnswer::Stale));
+    assert_eq!(answers.get("z"), Some(FireAnswer::Committed));
+    assert_eq!(ids().await, ["c", "e", "y", "f"]);
+    assert_eq!(store.len(), 4);
+    assert_eq!(store.get_next_run_time().await.unwrap(), Some(t0));
+
+    // Every job left at t0, then the one alone at t1.
+    let commits = [
+        fire("c", t0, FireOutcome::Remove),
+        fire("e", t0, FireOutcome::Remove),
+        fire("y", t1, FireOutcome::Remove),
+    ];
+    store.commit_fires(&commits).await.unwrap();
+    assert_eq!(ids().await, ["f"]);
+    assert_eq!(store.get_next_run_time().await.unwrap(), Some(later));
+    let due = store.get_due_jobs(later, 10).await.unwrap();
+    assert_eq!(due.iter().map(|j| j.id()).collect::<Vec<_>>(), ["f"]);
+}

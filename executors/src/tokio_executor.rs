@@ -109,10 +109,15 @@ async fn dispatch(shared: Arc<Shared>, mut lane: mpsc::Receiver<Vec<Task>>) {
 /// that waits keeps the slot (it is pinned there) and the next run gets a new one.
 async fn start_in_place(shared: &Arc<Shared>, batch: Vec<Task>) {
     let mut slot = Box::pin(None);
-    for task in batch {
+    let mut batch = batch.into_iter();
+    loop {
         // A long batch must not hold this runtime thread from its other tasks: yield when
-        // this task's budget is spent, as receiving run by run did.
+        // this task's budget is spent, as receiving run by run did. Before the run is taken,
+        // so it is not kept across the await (a copy of it into this future).
         tokio::task::coop::consume_budget().await;
+        let Some(task) = batch.next() else {
+            break;
+        };
         slot.set(Some(execute(shared.clone(), task)));
         // A panic past the job's own (caught in `run_job`) drops the run, which reports it
         // (`WorkerLost`), and must not stop the runs queued behind it.

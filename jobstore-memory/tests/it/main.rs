@@ -24,27 +24,37 @@ fn configuration_builds_a_memory_store_and_rejects_options() {
     assert_eq!(err.kind(), scheduler_core::ErrorKind::Config);
 }
 
+/// A job `id` that runs every minute from `at`, made at `now`.
+fn stepping_job(
+    id: &str,
+    at: scheduler_core::chrono::DateTime<scheduler_core::chrono::Utc>,
+    now: scheduler_core::chrono::DateTime<scheduler_core::chrono::Utc>,
+) -> scheduler_core::Job {
+    use scheduler_core::testkit::StepTrigger;
+    use scheduler_core::{JobDefaults, JobSpec, JobTarget};
+
+    let trigger = StepTrigger {
+        start: at,
+        step_secs: 60,
+    };
+    JobSpec::new(JobTarget::closure("noop", || ()), trigger)
+        .id(id)
+        .into_job(&JobDefaults::default(), now)
+        .unwrap()
+}
+
 /// Jobs due at the same instant share one place in the order: they list by id, and adding,
 /// firing and removing any of them keeps the others in place.
 #[tokio::test]
 async fn jobs_due_at_the_same_instant_list_by_id_through_adds_fires_and_removals() {
     use scheduler_core::chrono::{DateTime, TimeDelta, Utc};
     use scheduler_core::store::{FireAnswer, FireOutcome};
-    use scheduler_core::testkit::StepTrigger;
-    use scheduler_core::{FireCommit, JobDefaults, JobSpec, JobStore, JobTarget};
+    use scheduler_core::{FireCommit, JobStore};
 
     let t0 = DateTime::<Utc>::from_timestamp(1_767_225_600, 0).unwrap();
     let store = MemoryJobStore::new();
     let add = |id: &'static str, at: DateTime<Utc>| {
-        let spec = JobSpec::new(
-            JobTarget::closure("noop", || ()),
-            StepTrigger {
-                start: at,
-                step_secs: 60,
-            },
-        )
-        .id(id);
-        let job = spec.into_job(&JobDefaults::default(), t0).unwrap();
+        let job = stepping_job(id, at, t0);
         let store = store.clone();
         async move { store.add_job(job).await.unwrap() }
     };
@@ -95,8 +105,7 @@ async fn jobs_due_at_the_same_instant_list_by_id_through_adds_fires_and_removals
 async fn fires_removing_tied_jobs_keep_the_rest_in_order() {
     use scheduler_core::chrono::{DateTime, TimeDelta, Utc};
     use scheduler_core::store::{FireAnswer, FireOutcome};
-    use scheduler_core::testkit::StepTrigger;
-    use scheduler_core::{FireCommit, JobDefaults, JobSpec, JobStore, JobTarget};
+    use scheduler_core::{FireCommit, JobStore};
 
     let t0 = DateTime::<Utc>::from_timestamp(1_767_225_600, 0).unwrap();
     let t1 = t0 + TimeDelta::seconds(5);
@@ -114,15 +123,7 @@ async fn fires_removing_tied_jobs_keep_the_rest_in_order() {
         ("y", t1),
         ("z", t1),
     ] {
-        let spec = JobSpec::new(
-            JobTarget::closure("noop", || ()),
-            StepTrigger {
-                start: at,
-                step_secs: 60,
-            },
-        )
-        .id(id);
-        let job = spec.into_job(&JobDefaults::default(), t0).unwrap();
+        let job = stepping_job(id, at, t0);
         revisions.insert(id, store.add_job(job).await.unwrap());
     }
     let ids = || async {

@@ -6,77 +6,59 @@ use std::collections::HashSet;
 use scheduler_core::Result;
 
 use crate::SqlRecords;
-use crate::dialect;
-use crate::pool::{Arg, Outcome, Row, Shape, Step};
+use crate::dialect::{self, Dialect};
+use crate::pool::{Arg, Row, Shape, Step};
 use crate::records::RowValues;
 
 /// Batched adds. Every statement of a call runs in one transaction: one durable commit for
 /// the call, and an error adds none.
 impl SqlRecords {
-    /// PostgreSQL: the rows as arrays, one statement per [`dialect::STATEMENT_BYTES`] of them,
-    /// skipping the ids already stored; answers, per row, whether it was added.
-    pub(crate) async fn insert_unnest(&self, rows: &[RowValues]) -> Result<Vec<bool>> {
-        let rows: Vec<&RowValues> = rows.iter().collect();
-        let steps = statement_chunks(&rows, usize::MAX)
-            .map(|chunk| {
-                let column = |f: fn(&&RowValues) -> Option<String>| {
-                    Arg::Texts(chunk.iter().map(f).collect())
-                };
-                let args = vec![
-                    column(|r| Some(r.id.clone())),
-                    Arg::Ints(chunk.iter().map(|r| r.micros).collect()),
-                    column(|r| r.readable.clone()),
-                    Arg::Ints(chunk.iter().map(|r| Some(r.revision)).collect()),
-                    column(|r| r.func.clone()),
-                    column(|r| r.kind.clone()),
-                    column(|r| Some(r.json.clone())),
-                ];
-                let sql = dialect::insert_unnest_postgres(&self.table);
-                Step::new(sql, args, Some(Shape::Id))
-            })
-            .collect();
-        let pool = self.pool()?;
-        let outcomes = self.bounded("adding jobs", pool.transaction(steps)).await?;
-        let inserted: HashSet<String> = outcomes
-            .into_iter()
-            .filter_map(|outcome| match outcome {
-                Outcome::Rows(rows) => Some(rows),
-                Outcome::Affected(_) => None,
-            })
-            .flatten()
-            .map(|row| row.id)
-            .collect();
-        Ok(rows.iter().map(|r| inserted.contains(&r.id)).collect())
-    }
-
-    /// SQLite and MySQL: reads which ids are taken, then inserts the other rows with
-    /// multi-row `INSERT`s that fail on a taken id, in the same transaction (SQLite holds the
-    /// write lock from its start). The read usually answers no row: answering one per row,
-    /// as `RETURNING` did, cost SQLite a hand-off from its thread per row, and MySQL a read
-    /// back of every row. A row another writer added after the read fails the insert with a
-    /// unique violation, and the transaction is run again (see [`Pool::read_then_write`]).
-    /// Answers, per row, whether it was added.
+    /// Reads which ids are taken, then inserts the other rows with plain inserts that fail on
+    /// a taken id, in the same transaction (SQLite holds the write lock from its start). The
+    /// read usually answers no row: answering one per row, as `RETURNING` did, cost SQLite a
+    /// hand-off from its thread per row, and MySQL and PostgreSQL a read back of every row. A
+    /// row another writer added after the read fails the insert with a unique violation, and
+    /// the transaction is run again (see [`Pool::read_then_write`]). Answers, per row, whether
+    /// it was added.
+    ///
+    /// PostgreSQL reads the ids as one array and inserts the rows as arrays (`unnest`), one
+    /// statement per [`dialect::STATEMENT_BYTES`] of them. Its insert has no `ON CONFLICT DO
+    /// NOTHING`: the speculative insertion that needs cost the server half as much again per
+    /// row (a median 52 against 34 ms for 10,000 rows), and the read has found the ids.
+    /// SQLite and MySQL use multi-row `VALUES` lists and `IN` lists sized by their bound-value
+    /// limits.
     pub(crate) async fn insert_absent(&self, rows: &[RowValues]) -> Result<Vec<bool>> {
         let dialect = self.url.dialect;
-        let ids: Vec<Arg> = rows.iter().map(|r| Arg::Text(r.id.clone())).collect();
-        let reads = ids
-            .chunks(dialect.add_rows_per_statement())
-            .map(|ids| {
-                let sql = dialect::existing_ids(dialect, &self.table, ids.len());
-                Step::new(sql, ids.to_vec(), None)
-            })
-            .collect();
+        let reads = if dialect == Dialect::Postgres {
+            let ids = rows.iter().map(|r| Some(r.id.clone())).collect();
+            let sql = dialect::existing_ids_postgres(&self.table);
+            vec![Step::new(sql, vec![Arg::Texts(ids)])]
+        } else {
+            let ids: Vec<Arg> = rows.iter().map(|r| Arg::Text(r.id.clone())).collect();
+            ids.chunks(dialect.add_rows_per_statement())
+                .map(|ids| {
+                    let sql = dialect::existing_ids(dialect, &self.table, ids.len());
+                    Step::new(sql, ids.to_vec())
+                })
+                .collect()
+        };
+        let unnest = dialect::insert_unnest_postgres(&self.table);
         let inserts = |taken: &[Row]| {
             let taken: HashSet<&str> = taken.iter().map(|r| r.id.as_str()).collect();
             let absent: Vec<&RowValues> = rows
                 .iter()
                 .filter(|r| !taken.contains(r.id.as_str()))
                 .collect();
+            if dialect == Dialect::Postgres {
+                return statement_chunks(&absent, usize::MAX)
+                    .map(|chunk| Step::new(unnest.clone(), unnest_args(chunk)))
+                    .collect();
+            }
             statement_chunks(&absent, dialect.add_rows_per_statement())
                 .map(|chunk| {
                     let sql = dialect::insert_many(dialect, &self.table, chunk.len());
                     let args = chunk.iter().flat_map(|&r| r.clone().into_args());
-                    Step::new(sql, args.collect(), None)
+                    Step::new(sql, args.collect())
                 })
                 .collect()
         };
@@ -90,6 +72,21 @@ impl SqlRecords {
         let taken: HashSet<String> = taken.into_iter().map(|row| row.id).collect();
         Ok(rows.iter().map(|r| !taken.contains(&r.id)).collect())
     }
+}
+
+/// The columns of `rows` as the arrays of [`dialect::insert_unnest_postgres`].
+fn unnest_args(rows: &[&RowValues]) -> Vec<Arg> {
+    let texts =
+        |f: fn(&RowValues) -> Option<String>| Arg::Texts(rows.iter().map(|&r| f(r)).collect());
+    vec![
+        texts(|r| Some(r.id.clone())),
+        Arg::Ints(rows.iter().map(|r| r.micros).collect()),
+        texts(|r| r.readable.clone()),
+        Arg::Ints(rows.iter().map(|r| Some(r.revision)).collect()),
+        texts(|r| r.func.clone()),
+        texts(|r| r.kind.clone()),
+        texts(|r| Some(r.json.clone())),
+    ]
 }
 
 /// The number of columns [`RowValues::into_args`] binds per row.

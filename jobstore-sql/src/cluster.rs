@@ -479,7 +479,6 @@ impl SqlRecords {
                         Arg::Text(claim.node.clone()),
                         Arg::Int(limit),
                     ],
-                    None,
                 );
                 let then = |rows: &[Row]| {
                     if rows.is_empty() {
@@ -491,7 +490,7 @@ impl SqlRecords {
                         Arg::Int(until),
                     ];
                     args.extend(rows.iter().map(|r| Arg::Text(r.id.clone())));
-                    vec![Step::new(self.cluster.claim_rows(rows.len()), args, None)]
+                    vec![Step::new(self.cluster.claim_rows(rows.len()), args)]
                 };
                 self.bounded(
                     "claiming due jobs",
@@ -586,7 +585,6 @@ impl SqlRecords {
         Ok(Some(Step {
             sql,
             args,
-            fetch: None,
             if_applied: true,
         }))
     }
@@ -613,18 +611,14 @@ impl SqlRecords {
             Dialect::MySql => {
                 // The locking read holds the rows until the update commits: a second caller
                 // waits, then finds them moved.
-                let select = Step::new(
-                    self.cluster.adopt.clone(),
-                    vec![Arg::Text(from.to_owned())],
-                    None,
-                );
+                let select =
+                    Step::new(self.cluster.adopt.clone(), vec![Arg::Text(from.to_owned())]);
                 let then = |rows: &[Row]| {
                     (!rows.is_empty())
                         .then(|| {
                             Step::new(
                                 self.cluster.adopt_update.clone(),
                                 vec![Arg::Text(to.to_owned()), Arg::Text(from.to_owned())],
-                                None,
                             )
                         })
                         .into_iter()

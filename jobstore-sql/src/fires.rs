@@ -125,7 +125,6 @@ impl SqlRecords {
             let select = Step::new(
                 dialect::lock_revisions_of(dialect, &self.table, ids.len()),
                 ids,
-                None,
             );
             let writes = |held: &[crate::pool::Row]| {
                 let held: HashMap<&str, i64> =
@@ -144,11 +143,11 @@ impl SqlRecords {
                 let mut steps = Vec::with_capacity(2);
                 if rows > 0 {
                     let sql = dialect::upsert_many(dialect, &self.table, rows);
-                    steps.push(Step::new(sql, upserts, None));
+                    steps.push(Step::new(sql, upserts));
                 }
                 if !removals.is_empty() {
                     let sql = dialect::delete_ids(dialect, &self.table, removals.len());
-                    steps.push(Step::new(sql, removals, None));
+                    steps.push(Step::new(sql, removals));
                 }
                 steps
             };

@@ -41,17 +41,17 @@ pub(crate) enum Arg {
     allow(dead_code)
 )]
 trait BindList: Sized {
-    fn bind_ints(self, values: Vec<Option<i64>>) -> Self;
-    fn bind_texts(self, values: Vec<Option<String>>) -> Self;
+    fn bind_ints(self, values: &[Option<i64>]) -> Self;
+    fn bind_texts(self, values: &[Option<String>]) -> Self;
 }
 
 #[cfg(feature = "postgres")]
 impl BindList for sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments> {
-    fn bind_ints(self, values: Vec<Option<i64>>) -> Self {
+    fn bind_ints(self, values: &[Option<i64>]) -> Self {
         self.bind(values)
     }
 
-    fn bind_texts(self, values: Vec<Option<String>>) -> Self {
+    fn bind_texts(self, values: &[Option<String>]) -> Self {
         self.bind(values)
     }
 }
@@ -61,12 +61,12 @@ impl BindList for sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArgum
 macro_rules! bind_lists_as_json {
     ($db:ty, $arguments:ty) => {
         impl BindList for sqlx::query::Query<'_, $db, $arguments> {
-            fn bind_ints(self, values: Vec<Option<i64>>) -> Self {
-                self.bind(serde_json::Value::from(values).to_string())
+            fn bind_ints(self, values: &[Option<i64>]) -> Self {
+                self.bind(serde_json::Value::from(values.to_vec()).to_string())
             }
 
-            fn bind_texts(self, values: Vec<Option<String>>) -> Self {
-                self.bind(serde_json::Value::from(values).to_string())
+            fn bind_texts(self, values: &[Option<String>]) -> Self {
+                self.bind(serde_json::Value::from(values.to_vec()).to_string())
             }
         }
     };
@@ -104,9 +104,9 @@ pub(crate) struct Row {
     pub(crate) json: String,
 }
 
-/// One statement of a transaction; with a shape its rows are fetched, else counted. With
-/// `if_applied`, it runs only if the step before it changed a row (else it answers
-/// `Affected(0)`): a write that belongs to a conditional one, in the same transaction.
+/// One statement of a transaction, answered by the number of rows it changed. With
+/// `if_applied`, it runs only if the step before it changed a row (else it answers 0): a
+/// write that belongs to a conditional one, in the same transaction.
 #[cfg_attr(
     not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
     allow(
@@ -118,34 +118,18 @@ pub(crate) struct Row {
 pub(crate) struct Step {
     pub(crate) sql: SqlStr,
     pub(crate) args: Vec<Arg>,
-    pub(crate) fetch: Option<Shape>,
     pub(crate) if_applied: bool,
 }
 
 impl Step {
     /// A step that runs unconditionally.
-    pub(crate) fn new(sql: SqlStr, args: Vec<Arg>, fetch: Option<Shape>) -> Self {
+    pub(crate) fn new(sql: SqlStr, args: Vec<Arg>) -> Self {
         Step {
             sql,
             args,
-            fetch,
             if_applied: false,
         }
     }
-}
-
-/// What one [`Step`] answered.
-#[cfg_attr(
-    not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
-    allow(
-        dead_code,
-        reason = "built without any dialect, the pool has no variant to use it"
-    )
-)]
-#[derive(Debug)]
-pub(crate) enum Outcome {
-    Affected(u64),
-    Rows(Vec<Row>),
 }
 
 /// How the pool connects and bounds its calls.
@@ -188,7 +172,9 @@ macro_rules! on_pool {
     };
 }
 
-/// `sqlx::query(sql)` with `args` bound in order.
+/// `sqlx::query(sql)` with the `args` (a `&[Arg]`) bound in order. sqlx encodes each value
+/// as it is bound, so they are bound by reference: a transaction run again, or a batch of
+/// thousands of rows, is not copied for it.
 #[cfg_attr(
     not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
     allow(unused_macros)
@@ -198,10 +184,10 @@ macro_rules! bound {
         let mut query = sqlx::query($sql);
         for arg in $args {
             query = match arg {
-                Arg::Int(v) => query.bind(v),
-                Arg::OptInt(v) => query.bind(v),
-                Arg::Text(v) => query.bind(v),
-                Arg::OptText(v) => query.bind(v),
+                Arg::Int(v) => query.bind(*v),
+                Arg::OptInt(v) => query.bind(*v),
+                Arg::Text(v) => query.bind(v.as_str()),
+                Arg::OptText(v) => query.bind(v.as_deref()),
                 Arg::Ints(v) => BindList::bind_ints(query, v),
                 Arg::Texts(v) => BindList::bind_texts(query, v),
             };
@@ -294,7 +280,7 @@ impl Pool {
 
     /// Runs `sql`; answers the number of rows it changed (for MySQL: the rows it matched).
     pub(crate) async fn execute(&self, sql: SqlStr, args: Vec<Arg>) -> Result<u64, sqlx::Error> {
-        on_pool!(*self, p => Ok(bound!(sql, args).execute(p).await?.rows_affected()))
+        on_pool!(*self, p => Ok(bound!(sql, &args).execute(p).await?.rows_affected()))
     }
 
     /// Runs `sql` and reads its rows as `shape`.
@@ -304,8 +290,17 @@ impl Pool {
         args: Vec<Arg>,
         shape: Shape,
     ) -> Result<Vec<Row>, sqlx::Error> {
+        self.fetch_ref(&sql, &args, shape).await
+    }
+
+    async fn fetch_ref(
+        &self,
+        sql: &SqlStr,
+        args: &[Arg],
+        shape: Shape,
+    ) -> Result<Vec<Row>, sqlx::Error> {
         on_pool!(*self, p => {
-            let rows = bound!(sql, args).fetch_all(p).await?;
+            let rows = bound!(sql.clone(), args).fetch_all(p).await?;
             let mut out = Vec::with_capacity(rows.len());
             for row in &rows {
                 out.push(read_row!(row, shape));
@@ -322,42 +317,30 @@ impl Pool {
         args: Vec<Arg>,
         shape: Shape,
     ) -> Result<Vec<Row>, sqlx::Error> {
-        retry(|| self.fetch(sql.clone(), args.clone(), shape), is_deadlock).await
+        retry(|| self.fetch_ref(&sql, &args, shape), is_deadlock).await
     }
 
-    /// Runs `steps` in one transaction (one durable commit), answering each in order. A
-    /// transaction the server aborted as a deadlock victim is run again at once (see
-    /// [`retry`]).
-    pub(crate) async fn transaction(&self, steps: Vec<Step>) -> Result<Vec<Outcome>, sqlx::Error> {
-        retry(|| self.transaction_once(steps.clone()), is_deadlock).await
+    /// Runs `steps` in one transaction (one durable commit), answering the rows each changed,
+    /// in order. A transaction the server aborted as a deadlock victim is run again at once
+    /// (see [`retry`]).
+    pub(crate) async fn transaction(&self, steps: Vec<Step>) -> Result<Vec<u64>, sqlx::Error> {
+        retry(|| self.transaction_once(&steps), is_deadlock).await
     }
 
-    async fn transaction_once(&self, steps: Vec<Step>) -> Result<Vec<Outcome>, sqlx::Error> {
+    async fn transaction_once(&self, steps: &[Step]) -> Result<Vec<u64>, sqlx::Error> {
         on_pool!(*self, p => {
             let mut tx = p.begin().await?;
-            let mut outcomes: Vec<Outcome> = Vec::with_capacity(steps.len());
+            let mut changed: Vec<u64> = Vec::with_capacity(steps.len());
             for step in steps {
-                if step.if_applied
-                    && !matches!(outcomes.last(), Some(Outcome::Affected(n)) if *n > 0)
-                {
-                    outcomes.push(Outcome::Affected(0));
+                if step.if_applied && changed.last().is_none_or(|&n| n == 0) {
+                    changed.push(0);
                     continue;
                 }
-                let query = bound!(step.sql, step.args);
-                outcomes.push(match step.fetch {
-                    Some(shape) => {
-                        let rows = query.fetch_all(&mut *tx).await?;
-                        let mut out = Vec::with_capacity(rows.len());
-                        for row in &rows {
-                            out.push(read_row!(row, shape));
-                        }
-                        Outcome::Rows(out)
-                    }
-                    None => Outcome::Affected(query.execute(&mut *tx).await?.rows_affected()),
-                });
+                let query = bound!(step.sql.clone(), &step.args);
+                changed.push(query.execute(&mut *tx).await?.rows_affected());
             }
             tx.commit().await?;
-            Ok(outcomes)
+            Ok(changed)
         })
     }
 
@@ -365,7 +348,7 @@ impl Pool {
     /// the caller needs the rows held), then runs the steps `then` makes of them, in order;
     /// answers the rows read. For the dialects whose `UPDATE` cannot take its rows from a
     /// locking subquery of the same table, nor say which rows it changed (MySQL), and for adds
-    /// that insert only the ids the read did not find (SQLite, MySQL).
+    /// that insert only the ids the read did not find.
     ///
     /// On MySQL the transaction reads at READ COMMITTED: the locking read then locks the rows
     /// it returns only, not the gaps between index entries it scans, which is what made two
@@ -380,7 +363,7 @@ impl Pool {
         then: impl Fn(&[Row]) -> Vec<Step> + Send + Sync,
     ) -> Result<Vec<Row>, sqlx::Error> {
         retry(
-            || self.read_then_write_once(selects.clone(), shape, &then),
+            || self.read_then_write_once(&selects, shape, &then),
             |e| is_deadlock(e) || is_unique_violation(e),
         )
         .await
@@ -388,7 +371,7 @@ impl Pool {
 
     async fn read_then_write_once(
         &self,
-        selects: Vec<Step>,
+        selects: &[Step],
         shape: Shape,
         then: &(impl Fn(&[Row]) -> Vec<Step> + Send + Sync),
     ) -> Result<Vec<Row>, sqlx::Error> {
@@ -406,14 +389,14 @@ impl Pool {
             };
             let mut out = Vec::new();
             for select in selects {
-                let rows = bound!(select.sql, select.args).fetch_all(&mut *tx).await?;
+                let rows = bound!(select.sql.clone(), &select.args).fetch_all(&mut *tx).await?;
                 out.reserve(rows.len());
                 for row in &rows {
                     out.push(read_row!(row, shape));
                 }
             }
             for step in then(&out) {
-                bound!(step.sql, step.args).execute(&mut *tx).await?;
+                bound!(step.sql.clone(), &step.args).execute(&mut *tx).await?;
             }
             tx.commit().await?;
             Ok(out)

@@ -1,5 +1,6 @@
 //! [`SqlRecords`]: the [`RecordStore`] queries over one table, for every dialect.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::future::Future;
@@ -19,7 +20,7 @@ use sqlx::SqlStr;
 
 use crate::cluster::ClusterQueries;
 use crate::dialect::{self, Dialect, Queries};
-use crate::pool::{Arg, Outcome, Pool, PoolSettings, Row, Shape, Step};
+use crate::pool::{Arg, Pool, PoolSettings, Row, Shape, Step};
 use crate::url::StoreUrl;
 
 /// The job rows of one SQL table: the [`RecordStore`] behind [`SqlJobStore`](crate::SqlJobStore).
@@ -59,24 +60,29 @@ pub(crate) fn micros_bounds() -> (i64, i64) {
 
 /// What a row shows an operator beside the JSON: the job's function and trigger kind. Read
 /// from the JSON the adapter wrote, for display only.
+/// Borrowed from the JSON where no escape needs decoding, so only the column values are
+/// allocated.
 #[derive(serde::Deserialize)]
-struct Summary {
-    func: Option<String>,
-    trigger: Option<TriggerSummary>,
+struct Summary<'a> {
+    #[serde(borrow)]
+    func: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    trigger: Option<TriggerSummary<'a>>,
 }
 
 #[derive(serde::Deserialize)]
-struct TriggerSummary {
-    kind: Option<String>,
+struct TriggerSummary<'a> {
+    #[serde(borrow)]
+    kind: Option<Cow<'a, str>>,
 }
 
 /// The informational columns hold at most this many characters (MySQL's `VARCHAR(255)`).
 const SUMMARY_CHARS: usize = 255;
 
-fn clip(text: String) -> String {
+fn clip(text: &str) -> String {
     match text.char_indices().nth(SUMMARY_CHARS) {
         Some((end, _)) => text[..end].to_owned(),
-        None => text,
+        None => text.to_owned(),
     }
 }
 
@@ -207,9 +213,12 @@ impl SqlRecords {
             ))
             .with_job_id(&record.id));
         }
-        let summary = serde_json::from_str::<Summary>(&record.json).ok();
+        let summary = serde_json::from_str::<Summary<'_>>(&record.json).ok();
         let (func, kind) = match summary {
-            Some(s) => (s.func.map(clip), s.trigger.and_then(|t| t.kind).map(clip)),
+            Some(s) => (
+                s.func.as_deref().map(clip),
+                s.trigger.and_then(|t| t.kind).as_deref().map(clip),
+            ),
             None => (None, None),
         };
         let readable = record
@@ -335,13 +344,12 @@ impl SqlRecords {
         let lock = Step::new(
             sqlx::SqlSafeStr::into_sql_str("SELECT pg_advisory_xact_lock(hashtext($1))"),
             vec![Arg::Text(format!("jobstore-sql schema {}", self.table))],
-            None,
         );
         let creates = dialect::create_schema(Dialect::Postgres, &self.table, false)
             .into_iter()
             .chain(self.cluster.create_tables(false));
         let steps = std::iter::once(lock)
-            .chain(creates.map(|sql| Step::new(sql, Vec::new(), None)))
+            .chain(creates.map(|sql| Step::new(sql, Vec::new())))
             .collect();
         self.bounded("creating the job table", pool.transaction(steps))
             .await
@@ -633,10 +641,7 @@ impl RecordStore for SqlRecords {
         if rows.is_empty() {
             return Ok(added);
         }
-        let inserted = match self.url.dialect {
-            Dialect::Postgres => self.insert_unnest(&rows).await?,
-            Dialect::Sqlite | Dialect::MySql => self.insert_absent(&rows).await?,
-        };
+        let inserted = self.insert_absent(&rows).await?;
         for (slot, inserted) in slots.into_iter().zip(inserted) {
             added[slot] = inserted;
         }
@@ -708,12 +713,11 @@ impl RecordStore for SqlRecords {
                     args.remove(0);
                     args.push(Arg::Text(commit.id.to_string()));
                     args.push(expected);
-                    Step::new(self.queries.update.clone(), args, None)
+                    Step::new(self.queries.update.clone(), args)
                 }
                 None => Step::new(
                     self.queries.delete_at_revision.clone(),
                     vec![Arg::Text(commit.id.to_string()), expected],
-                    None,
                 ),
             };
             ids.push((commit.id.clone(), steps.len()));
@@ -738,8 +742,7 @@ impl RecordStore for SqlRecords {
         let outcomes = self
             .bounded("committing due jobs", pool.transaction(steps))
             .await?;
-        let changed =
-            |step: usize| matches!(outcomes.get(step), Some(Outcome::Affected(n)) if *n > 0);
+        let changed = |step: usize| outcomes.get(step).is_some_and(|&n| n > 0);
         for (id, step) in ids {
             let answer = if !changed(step) {
                 FireAnswer::Stale

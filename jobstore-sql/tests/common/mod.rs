@@ -264,6 +264,7 @@ macro_rules! sql_store_tests {
             rows_are_readable_with_plain_sql,
             a_table_of_another_layout_is_refused,
             batched_adds_answer_each_job_and_skip_duplicates,
+            racing_batched_adds_add_each_id_once,
             debug_and_errors_never_show_the_password,
         );
         $crate::sql_store_tests!(@tests $db, @cluster

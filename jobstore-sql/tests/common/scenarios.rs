@@ -606,6 +606,52 @@ pub(crate) async fn batched_adds_answer_each_job_and_skip_duplicates(
     .await
 }
 
+/// Two schedulers adding overlapping batches to one table at once add each id once: of the
+/// ids both add, exactly one of them is answered as added and the other as a conflicting id.
+/// An add reads which ids are taken before it inserts; a row the other adds in between fails
+/// the insert, and the add runs again.
+pub(crate) async fn racing_batched_adds_add_each_id_once(db: &Db) -> anyhow::Result<()> {
+    with_table(db, "race", |table| async move {
+        let a = Harness::new(store(db, &table)?, ManualClock::new(t(0)))?;
+        let b = Harness::new(store(db, &table)?, ManualClock::new(t(0)))?;
+        a.scheduler.start_paused().await?;
+        b.scheduler.start_paused().await?;
+        for round in 0..4 {
+            let ids = |from: usize| (from..from + 600).map(move |i| format!("race-{round}-{i:04}"));
+            let specs_a: Vec<JobSpec> = ids(0).map(|id| a.every_10s(&id, t(60))).collect();
+            let specs_b: Vec<JobSpec> = ids(300).map(|id| b.every_10s(&id, t(60))).collect();
+            let (answers_a, answers_b) =
+                tokio::join!(a.scheduler.add_jobs(specs_a), b.scheduler.add_jobs(specs_b));
+            let (answers_a, answers_b) = (answers_a?, answers_b?);
+            let mut added = std::collections::HashMap::<String, usize>::new();
+            for answer in answers_a.iter().chain(&answers_b) {
+                match answer {
+                    Ok(job) => *added.entry(job.id().to_owned()).or_default() += 1,
+                    Err(e) if e.kind() == ErrorKind::ConflictingId => {}
+                    Err(e) => bail!("round {round}: {e}"),
+                }
+            }
+            ensure!(
+                added.len() == 900,
+                "round {round}: {} ids added",
+                added.len()
+            );
+            ensure!(
+                added.values().all(|&n| n == 1),
+                "round {round}: an id added twice"
+            );
+        }
+        let count = db
+            .query(&format!("SELECT COUNT(*) FROM {table}"), "i")
+            .await?;
+        ensure!(count == [vec![Value::Int(Some(3600))]], "{count:?}");
+        a.scheduler.shutdown(false).await?;
+        b.scheduler.shutdown(false).await?;
+        Ok(())
+    })
+    .await
+}
+
 /// A password in the URL shows in no `Debug` output and no error, also when the server
 /// refuses the connection.
 pub(crate) async fn debug_and_errors_never_show_the_password(db: &Db) -> anyhow::Result<()> {

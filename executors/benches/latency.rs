@@ -12,6 +12,11 @@
 //! `--idle-secs N` instead prints the CPU time a scheduler with one job an hour uses over N s
 //! (the precise wake-ups must not cost an idle scheduler anything).
 //!
+//! With `--kind date`, the same instants are then slept to by a plain thread with
+//! `std::thread::sleep` and no scheduler: the floor the machine sets (a thread that is woken
+//! still waits for a CPU; on a shared virtual machine, for the host), printed beside the
+//! scheduler's figures.
+//!
 //! `--hops` also prints where the time goes: the same figures for each step of the clock's
 //! wake-ups (`scheduler_core::clock`'s trace events), for people only.
 
@@ -26,6 +31,27 @@ use scheduler_core::{Clock, JobRegistry, JobSpec, Scheduler, SystemClock};
 use triggers::{DateTrigger, IntervalTrigger};
 
 const INTERVAL_US: i64 = 1_000_000;
+
+/// How late a plain thread wakes for `jobs` instants spread over `spread_ms`, paced as the
+/// date jobs are, in milliseconds (sorted): the machine's own floor under the scheduler's
+/// figures.
+fn plain_sleep_floor(jobs: i64, spread_ms: i64) -> Vec<f64> {
+    let start = SystemClock.now() + TimeDelta::milliseconds(100);
+    let mut ms: Vec<f64> = (0..jobs)
+        .map(|i| {
+            let at = start + TimeDelta::microseconds(i * spread_ms * 1000 / jobs + i % 997);
+            if let Ok(left) = (at - SystemClock.now()).to_std() {
+                std::thread::sleep(left);
+            }
+            (SystemClock.now() - at)
+                .num_microseconds()
+                .unwrap_or(i64::MAX) as f64
+                / 1e3
+        })
+        .collect();
+    ms.sort_by(f64::total_cmp);
+    ms
+}
 
 /// A multi-thread runtime, as `#[tokio::main]` builds it.
 fn runtime() -> tokio::runtime::Runtime {
@@ -231,17 +257,40 @@ fn report(kind: &str, jobs: i64, spread_ms: i64, firings: i64, hops: Option<&Hop
     if let Some(hops) = hops {
         print_hops(hops);
     }
-    for (stat, value) in [("p50", p50), ("p99", p99), ("max", max)] {
+    let figure = |id: String, title: String, params: &str, value: f64| {
         let line = serde_json::json!({
-            "id": format!("latency.{kind}{jobs}.{stat}"),
+            "id": id,
             "scenario": "3. start latency",
-            "title": format!("{title}: {stat}"),
+            "title": title,
             "params": params,
             "metric": "ms",
             "better": "lower",
             "value": value,
         });
         println!("{line}");
+    };
+    for (stat, value) in [("p50", p50), ("p99", p99), ("max", max)] {
+        figure(
+            format!("latency.{kind}{jobs}.{stat}"),
+            format!("{title}: {stat}"),
+            &params,
+            value,
+        );
+    }
+    if kind == "date" {
+        let floor = plain_sleep_floor(jobs, spread_ms);
+        let (_, p99, max) = percentiles(&floor);
+        let title =
+            format!("floor: a plain thread sleeping to the same {jobs} instants, no scheduler");
+        println!("{title}: p99 {p99:.3} ms  max {max:.3} ms");
+        for (stat, value) in [("p99", p99), ("max", max)] {
+            figure(
+                format!("latency.floor{jobs}.{stat}"),
+                format!("{title}: {stat}"),
+                "std::thread::sleep to each instant",
+                value,
+            );
+        }
     }
 }
 

@@ -68,7 +68,7 @@ impl Clock for SystemClock {
                 if left > PRECISE_TAIL {
                     tokio::time::sleep((left - PRECISE_TAIL).min(MAX_SLEEP_SLICE)).await;
                 } else if left > SPIN {
-                    precise_sleep(left - SPIN, deadline).await;
+                    precise_sleep(deadline).await;
                     hop("woken", deadline);
                 } else {
                     spin(left);
@@ -84,17 +84,29 @@ impl Clock for SystemClock {
 /// context switch, more on a busy machine), paid here before the deadline instead of after it.
 pub const SPIN: Duration = Duration::from_micros(80);
 
-/// Sleeps `left` on a blocking-pool thread, with the operating system's finer timer
-/// (`deadline`: the whole sleep's, for [`hop`]).
-async fn precise_sleep(left: Duration, deadline: DateTime<Utc>) {
-    // `thread::sleep` never wakes early; if the blocking pool is unavailable (runtime
-    // shutting down), fall back to tokio's timer.
+/// Sleeps on a blocking-pool thread, with the operating system's finer timer, until [`SPIN`]
+/// before `deadline`.
+async fn precise_sleep(deadline: DateTime<Utc>) {
+    // What is left is read on the sleeping thread: a pool thread that takes a while to pick
+    // the sleep up (a woken idle thread waits for a CPU like any other) must not add that
+    // delay to the sleep. `thread::sleep` never wakes early; if the blocking pool is
+    // unavailable (runtime shutting down), fall back to tokio's timer.
+    let left = move || {
+        (deadline - SystemClock.now())
+            .to_std()
+            .ok()
+            .and_then(|left| left.checked_sub(SPIN))
+    };
     let slept = tokio::task::spawn_blocking(move || {
         tight_timer_slack();
-        std::thread::sleep(left);
+        if let Some(left) = left() {
+            std::thread::sleep(left);
+        }
         hop("timer", deadline);
     });
-    if slept.await.is_err() {
+    if slept.await.is_err()
+        && let Some(left) = left()
+    {
         tokio::time::sleep(left).await;
     }
 }

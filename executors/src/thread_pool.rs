@@ -1,5 +1,5 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -36,7 +36,10 @@ type Task = (JobRun, InstanceGuard);
 #[derive(Debug)]
 struct Pool {
     limiter: InstanceLimiter,
-    sender: SyncSender<Task>,
+    /// Bounded by `Shared::queued` against the queue capacity, not by the channel: a
+    /// `sync_channel` of the default 100,000 runs allocates and writes its whole buffer (about
+    /// 10 MB) at every start, which cost some 6 ms before the first run could be queued.
+    sender: Sender<Task>,
     shared: Arc<Shared>,
 }
 
@@ -198,20 +201,22 @@ impl Pool {
             Ok(instance) => instance,
             Err(error) => return Some(RefusedRun { run, error }),
         };
-        self.shared.queued.fetch_add(1, Ordering::AcqRel);
+        // Counted before the send, so concurrent submitters never overfill the queue.
+        if self.shared.queued.fetch_add(1, Ordering::AcqRel) >= queue_capacity {
+            self.shared.queued.fetch_sub(1, Ordering::AcqRel);
+            drop(instance);
+            return Some(RefusedRun {
+                run,
+                error: Error::scheduler_state(format!(
+                    "the thread pool's queue is full: {queue_capacity} runs already wait for a \
+                     worker"
+                )),
+            });
+        }
         let sent = match self.shared.grow() {
-            Ok(()) => self.sender.try_send((run, instance)).map_err(|e| match e {
-                TrySendError::Full((run, _)) => RefusedRun {
-                    run,
-                    error: Error::scheduler_state(format!(
-                        "the thread pool's queue is full: {queue_capacity} runs already wait \
-                         for a worker"
-                    )),
-                },
-                TrySendError::Disconnected((run, _)) => RefusedRun {
-                    run,
-                    error: Error::scheduler_state("the thread pool has shut down"),
-                },
+            Ok(()) => self.sender.send((run, instance)).map_err(|e| RefusedRun {
+                run: e.0.0,
+                error: Error::scheduler_state("the thread pool has shut down"),
             }),
             Err(error) => Err(RefusedRun { run, error }),
         };
@@ -225,7 +230,7 @@ impl Pool {
 
 impl Executor for ThreadPoolExecutor {
     async fn start(&self, ctx: ExecutorContext) -> Result<()> {
-        let (sender, receiver) = std::sync::mpsc::sync_channel(self.queue_capacity);
+        let (sender, receiver) = std::sync::mpsc::channel();
         *self.lock() = Some(Pool {
             limiter: InstanceLimiter::new(),
             sender,

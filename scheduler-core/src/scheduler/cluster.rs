@@ -320,8 +320,15 @@ impl Scheduler {
     async fn heartbeats(self, generation: u64) {
         let mut state = self.lifecycle().subscribe();
         // The start that spawned this task is still running: whether it succeeds is known
-        // once it is over.
+        // once it is over. The first look then waits for the loop's first pass (a paused
+        // scheduler makes none), at most a heartbeat interval: looking beside the first claim
+        // took the store's one idle connection from it (a new one cost the first run 2 ms
+        // and more on PostgreSQL).
         self.lifecycle().settled().await;
+        if *state.borrow() == SchedulerState::Running {
+            let interval = read(&self.inner.settings).cluster.heartbeat_interval;
+            let _ = tokio::time::timeout(interval, self.lifecycle().first_pass_done()).await;
+        }
         let mut first = true;
         loop {
             let current = if first {

@@ -253,14 +253,17 @@ impl RedisRecords {
         }
     }
 
-    /// Subscribes to the wake-up channel (once here, so that wake-ups published after
-    /// `start` returns are delivered) and leaves a task listening, replacing an earlier one.
-    /// A subscription that fails here is retried by the task: the store works without it,
-    /// on the scheduler's polling.
-    async fn start_listener(&self, ctx: &StoreContext) {
+    /// Leaves a task listening on the wake-up channel, replacing an earlier one, with the
+    /// subscription `start` made (so that wake-ups published after `start` returns are
+    /// delivered). A subscription that failed there is retried by the task: the store works
+    /// without it, on the scheduler's polling.
+    fn start_listener(
+        &self,
+        ctx: &StoreContext,
+        subscription: std::result::Result<wakeup::Subscription, String>,
+    ) {
         self.stop_listener();
-        let channel = self.keys.wakeup.clone();
-        let first = match wakeup::subscribe(&self.client, &channel, self.response_timeout).await {
+        let first = match subscription {
             Ok(subscription) => Some(subscription),
             Err(e) => {
                 tracing::warn!(
@@ -273,7 +276,7 @@ impl RedisRecords {
         };
         let task = tokio::spawn(wakeup::listen(
             self.client.clone(),
-            channel,
+            self.keys.wakeup.clone(),
             ctx.clone(),
             first,
             self.response_timeout,
@@ -464,12 +467,19 @@ fn optional(bytes: Vec<u8>) -> Option<Vec<u8>> {
 
 impl RecordStore for RedisRecords {
     async fn start(&self, ctx: &StoreContext) -> Result<()> {
-        if self.lock().is_none() {
-            let manager = self.connect().await?;
-            *self.lock() = Some(manager);
-        }
-        self.check_key_types().await?;
-        self.start_listener(ctx).await;
+        let checked = async {
+            if self.lock().is_none() {
+                let manager = self.connect().await?;
+                *self.lock() = Some(manager);
+            }
+            self.check_key_types().await
+        };
+        // The subscription has a connection of its own: made beside the check (a subscription
+        // writes nothing), it is not another round of connecting on the way to the first run.
+        let subscribing = wakeup::subscribe(&self.client, &self.keys.wakeup, self.response_timeout);
+        let (checked, subscription) = tokio::join!(checked, subscribing);
+        checked?;
+        self.start_listener(ctx, subscription);
         Ok(())
     }
 

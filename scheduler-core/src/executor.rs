@@ -555,7 +555,7 @@ pub trait Executor: Send + Sync + Debug + 'static {
     /// Queues `runs`, in order, as [`submit`](Executor::submit) would one by one, and
     /// returns the runs it refused with why (empty when it took them all).
     ///
-    /// The scheduler hands over every run of a committed chunk of due jobs at once. The
+    /// The scheduler hands over every run of a committed batch of due jobs at once. The
     /// default submits them one by one; an executor that can queue many runs in one step
     /// (one channel send, one wake-up of its workers) overrides it.
     fn submit_batch(&self, runs: Vec<JobRun>) -> Vec<RefusedRun> {

@@ -275,13 +275,16 @@ impl Scheduler {
     }
 
     /// Writes the first heartbeat on every shared store (before the loop can claim or fire
-    /// anything there), and starts the heartbeat task.
+    /// anything there), and starts the heartbeat task, which at once looks at the other nodes
+    /// and their runs in flight: that look is not on the way to this node's first runs.
     pub(super) async fn start_cluster(&self, runtime: &tokio::runtime::Handle) {
         let generation = self.inner.cluster.generation.fetch_add(1, Ordering::AcqRel) + 1;
         lock(&self.inner.cluster.peers).clear();
         for (alias, store) in self.store_snapshot() {
-            if store.cluster().is_some() {
-                self.tick(&alias, &*store).await;
+            if store.cluster().is_some()
+                && let Err(e) = self.beat(&alias, &*store).await
+            {
+                self.tick_failed(&alias, e);
             }
         }
         // Also without a shared store yet: one may be added while running.
@@ -311,25 +314,39 @@ impl Scheduler {
         }
     }
 
-    /// The heartbeat task of start number `generation`.
+    /// The heartbeat task of start number `generation`: the first look at the other nodes
+    /// once the start is over (its heartbeats are written), then a heartbeat and a look every
+    /// `heartbeat_interval`.
     async fn heartbeats(self, generation: u64) {
         let mut state = self.lifecycle().subscribe();
-        loop {
+        // The start that spawned this task is still running: whether it succeeds is known
+        // once it is over. The first look then waits for the loop's first pass (a paused
+        // scheduler makes none), at most a heartbeat interval: looking beside the first claim
+        // took the store's one idle connection from it (a new one cost the first run 2 ms
+        // and more on PostgreSQL).
+        self.lifecycle().settled().await;
+        if *state.borrow() == SchedulerState::Running {
             let interval = read(&self.inner.settings).cluster.heartbeat_interval;
-            let at = self.inner.clock.now() + TimeDelta::from_std(interval).unwrap_or_default();
-            let current = loop {
-                tokio::select! {
-                    () = self.inner.clock.sleep_until(at) => break *state.borrow_and_update(),
-                    changed = state.changed() => {
-                        let current = *state.borrow_and_update();
-                        // Only a stop ends the wait early. The start itself is a change
-                        // (Stopped → Running) right after the first heartbeat: beating again
-                        // then would race the loop's first claim for the store (SQLite's one
-                        // writer) and delay the first run.
-                        if changed.is_err()
-                            || matches!(current, SchedulerState::Stopped | SchedulerState::Failed)
-                        {
-                            break current;
+            let _ = tokio::time::timeout(interval, self.lifecycle().first_pass_done()).await;
+        }
+        let mut first = true;
+        loop {
+            let current = if first {
+                *state.borrow_and_update()
+            } else {
+                let interval = read(&self.inner.settings).cluster.heartbeat_interval;
+                let at = self.inner.clock.now() + TimeDelta::from_std(interval).unwrap_or_default();
+                loop {
+                    tokio::select! {
+                        () = self.inner.clock.sleep_until(at) => break *state.borrow_and_update(),
+                        changed = state.changed() => {
+                            let current = *state.borrow_and_update();
+                            // Only a stop ends the wait early.
+                            if changed.is_err()
+                                || matches!(current, SchedulerState::Stopped | SchedulerState::Failed)
+                            {
+                                break current;
+                            }
                         }
                     }
                 }
@@ -341,27 +358,55 @@ impl Scheduler {
                 return;
             }
             for (alias, store) in self.store_snapshot() {
-                if store.cluster().is_some() {
-                    self.tick(&alias, &*store).await;
+                if store.cluster().is_none() {
+                    continue;
+                }
+                // The start wrote the first heartbeat: beating again at once would race the
+                // loop's first claim for the store (SQLite's one writer).
+                let ticked = if first {
+                    self.look(&alias, &*store).await
+                } else {
+                    self.try_tick(&alias, &*store).await
+                };
+                if let Err(e) = ticked {
+                    self.tick_failed(&alias, e);
                 }
             }
+            first = false;
         }
     }
 
-    /// One heartbeat on `store`, with its look at the other nodes; failures are reported.
-    async fn tick(&self, alias: &Arc<str>, store: &dyn DynJobStore) {
-        if let Err(e) = self.try_tick(alias, store).await {
-            crate::logging::log_warn!(jobstore = %alias, error = %e, "cluster heartbeat failed");
-            self.inner
-                .events
-                .publish(Event::SchedulerError(SchedulerErrorEvent {
-                    jobstore: Some(alias.clone()),
-                    error: Arc::new(e),
-                }));
-        }
+    /// Reports a failed heartbeat or look at the other nodes.
+    fn tick_failed(&self, alias: &Arc<str>, e: Error) {
+        crate::logging::log_warn!(jobstore = %alias, error = %e, "cluster heartbeat failed");
+        self.inner
+            .events
+            .publish(Event::SchedulerError(SchedulerErrorEvent {
+                jobstore: Some(alias.clone()),
+                error: Arc::new(e),
+            }));
     }
 
+    /// One heartbeat on `store`, then its look at the other nodes.
     async fn try_tick(&self, alias: &Arc<str>, store: &dyn DynJobStore) -> Result<()> {
+        self.beat(alias, store).await?;
+        self.look(alias, store).await
+    }
+
+    /// Writes this node's heartbeat on `store`.
+    async fn beat(&self, alias: &Arc<str>, store: &dyn DynJobStore) -> Result<()> {
+        let cluster = cluster_of(store, alias)?;
+        let beat = NodeRecord {
+            id: self.node_id().to_string(),
+            last_seen: whole_micros(self.inner.clock.now()),
+            info: node_info(),
+        };
+        self.bounded("heartbeat", cluster.heartbeat(&beat)).await
+    }
+
+    /// Retries the removal of finished runs' entries, reads the runs in flight and the nodes,
+    /// reports the nodes that joined, and removes the lapsed ones, recovering their runs.
+    async fn look(&self, alias: &Arc<str>, store: &dyn DynJobStore) -> Result<()> {
         let cluster = cluster_of(store, alias)?;
         let (me, timeout) = {
             let settings = read(&self.inner.settings);
@@ -371,12 +416,6 @@ impl Scheduler {
             )
         };
         let now = whole_micros(self.inner.clock.now());
-        let beat = NodeRecord {
-            id: me.to_string(),
-            last_seen: now,
-            info: node_info(),
-        };
-        self.bounded("heartbeat", cluster.heartbeat(&beat)).await?;
         self.retry_finished_runs(alias, cluster).await;
         let inflight = self
             .bounded("inflight_runs", cluster.inflight_runs())

@@ -132,6 +132,9 @@ pub(super) struct Lifecycle {
     loop_active: watch::Sender<bool>,
     failure: Mutex<Option<Arc<Error>>>,
     passes: Mutex<Passes>,
+    /// Whether the loop has finished a pass since the start, for the work that waits until
+    /// the first runs are on their way (the cluster's first look at the other nodes).
+    first_pass: watch::Sender<bool>,
     /// When the loop will look at the stores next whatever happens, in microseconds since
     /// the epoch: the wake-up its last pass planned, or [`UNPLANNED`] while a pass runs (or
     /// before the first). A job added to run at or after it needs no wake-up: adding a
@@ -152,6 +155,7 @@ impl Lifecycle {
             loop_active: watch::Sender::new(false),
             failure: Mutex::new(None),
             passes: Mutex::default(),
+            first_pass: watch::Sender::new(false),
             planned_wake: AtomicI64::new(UNPLANNED),
         }
     }
@@ -254,6 +258,8 @@ impl Lifecycle {
         passes.last = passes.current.take();
         passes.next_wakeup = next_wakeup;
         drop(passes);
+        self.first_pass
+            .send_if_modified(|done| !std::mem::replace(done, true));
         let planned = next_wakeup.map_or(UNPLANNED, |t| t.timestamp_micros());
         self.planned_wake.store(planned, Ordering::SeqCst);
     }
@@ -265,6 +271,13 @@ impl Lifecycle {
     pub(super) fn looks_by(&self, run_time: Option<DateTime<Utc>>) -> bool {
         let planned = self.planned_wake.load(Ordering::SeqCst);
         run_time.is_none_or(|t| planned != UNPLANNED && t.timestamp_micros() >= planned)
+    }
+
+    /// Waits until the loop has finished a pass since the start.
+    pub(super) async fn first_pass_done(&self) {
+        let mut done = self.first_pass.subscribe();
+        // The sender lives in `self`, so `wait_for` cannot fail while we hold it.
+        let _ = done.wait_for(|done| *done).await;
     }
 }
 
@@ -414,6 +427,7 @@ impl Scheduler {
 
         *lock(&lifecycle.failure) = None;
         *lock(&lifecycle.passes) = Passes::default();
+        lifecycle.first_pass.send_replace(false);
         lifecycle.loop_active.send_replace(true);
         let guard = LoopGuard {
             scheduler: self.clone(),

@@ -557,8 +557,8 @@ impl<R: RecordStore> JobStore for RecordJobStore<R> {
     async fn commit_fires(&self, commits: &[FireCommit]) -> Result<FireAnswers> {
         let ctx = self.ctx()?;
         let range = self.records.run_time_range();
-        // Only these commits' jobs: the loop commits a due batch in chunks, and the later
-        // chunks' jobs must stay cached.
+        // Only these commits' jobs: a caller may commit a due batch in parts, and the other
+        // parts' jobs must stay cached.
         let recent: HashMap<Arc<str>, Job> = {
             let mut state = self.state();
             commits

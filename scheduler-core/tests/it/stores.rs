@@ -202,7 +202,7 @@ async fn add_once_jobs_due_at_5(h: &Harness, count: usize) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn a_large_due_batch_is_committed_in_growing_chunks_each_job_once() {
+async fn a_burst_starts_with_a_small_batch_then_takes_whole_ones_each_job_once() {
     let store = InstrumentedStore::default();
     let mut h = Harness::with_default_store(store.clone(), |b| b);
     h.scheduler.start().await.unwrap();
@@ -214,7 +214,7 @@ async fn a_large_due_batch_is_committed_in_growing_chunks_each_job_once() {
     assert_eq!(ran, ids, "every due job runs once");
     let commits = store.commits.lock().unwrap().clone();
     let sizes: Vec<usize> = commits.iter().map(Vec::len).collect();
-    // A small first chunk, so the first runs start after a short commit.
+    // A small first batch, so the first runs start after a short read and commit.
     assert_eq!(sizes, [32, 68]);
     let mut committed: Vec<String> = commits.concat();
     committed.sort_unstable();
@@ -231,9 +231,9 @@ async fn due_batches_that_follow_a_full_one_are_committed_whole() {
     let executed = h.next_n(EventMask::JOB_EXECUTED, ids.len()).await;
     assert_eq!(executed.len(), ids.len());
     let sizes: Vec<usize> = store.commits.lock().unwrap().iter().map(Vec::len).collect();
-    // The first batch in growing chunks, each full batch after it in one commit.
-    assert_eq!(sizes, [32, 32, 64, 64, 8]);
-    // A later burst starts with a small chunk again.
+    // A small first batch, then whole batches, each in one commit.
+    assert_eq!(sizes, [32, 64, 64, 40]);
+    // A later burst starts with a small batch again.
     store.commits.lock().unwrap().clear();
     for id in &ids {
         h.scheduler
@@ -244,7 +244,7 @@ async fn due_batches_that_follow_a_full_one_are_committed_whole() {
     h.set_time(10);
     h.next_n(EventMask::JOB_EXECUTED, ids.len()).await;
     let sizes: Vec<usize> = store.commits.lock().unwrap().iter().map(Vec::len).collect();
-    assert_eq!(sizes, [32, 32, 64, 64, 8]);
+    assert_eq!(sizes, [32, 64, 64, 40]);
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! [`RunTimes`]: the run times of a [`JobRun`](super::JobRun).
 
 use chrono::{DateTime, Utc};
+use smallvec::SmallVec;
 
 /// The run times of a [`JobRun`](super::JobRun), earliest first: a list that holds one time
 /// without an allocation.
@@ -22,49 +23,32 @@ use chrono::{DateTime, Utc};
 /// assert_eq!(times[0], t);
 /// ```
 #[derive(Clone)]
-pub struct RunTimes(Repr);
-
-#[derive(Clone)]
-enum Repr {
-    One(DateTime<Utc>),
-    /// None (no allocation) or several.
-    Many(Vec<DateTime<Utc>>),
-}
+pub struct RunTimes(SmallVec<[DateTime<Utc>; 1]>);
 
 impl RunTimes {
     /// No run times.
     pub const fn new() -> Self {
-        RunTimes(Repr::Many(Vec::new()))
+        RunTimes(SmallVec::new_const())
     }
 
     /// The run times as a slice.
     pub fn as_slice(&self) -> &[DateTime<Utc>] {
-        match &self.0 {
-            Repr::One(t) => std::slice::from_ref(t),
-            Repr::Many(times) => times,
-        }
+        &self.0
     }
 
     /// Adds `t` at the end (the caller keeps them earliest first).
     pub fn push(&mut self, t: DateTime<Utc>) {
-        match &mut self.0 {
-            Repr::Many(times) if times.is_empty() => self.0 = Repr::One(t),
-            Repr::Many(times) => times.push(t),
-            Repr::One(first) => self.0 = Repr::Many(vec![*first, t]),
-        }
+        self.0.push(t);
     }
 
     /// Removes every run time.
     pub fn clear(&mut self) {
-        self.0 = Repr::Many(Vec::new());
+        self.0.clear();
     }
 
     /// The run times as a `Vec`.
     pub fn into_vec(self) -> Vec<DateTime<Utc>> {
-        match self.0 {
-            Repr::One(t) => vec![t],
-            Repr::Many(times) => times,
-        }
+        self.0.into_vec()
     }
 }
 
@@ -104,25 +88,23 @@ impl std::fmt::Debug for RunTimes {
 
 impl From<DateTime<Utc>> for RunTimes {
     fn from(t: DateTime<Utc>) -> Self {
-        RunTimes(Repr::One(t))
+        RunTimes(SmallVec::from_buf([t]))
     }
 }
 
 impl From<Vec<DateTime<Utc>>> for RunTimes {
     fn from(times: Vec<DateTime<Utc>>) -> Self {
         match times.as_slice() {
-            &[t] => RunTimes(Repr::One(t)),
-            _ => RunTimes(Repr::Many(times)),
+            // Inline, whatever the `Vec`'s capacity.
+            &[t] => t.into(),
+            _ => RunTimes(SmallVec::from_vec(times)),
         }
     }
 }
 
 impl From<&[DateTime<Utc>]> for RunTimes {
     fn from(times: &[DateTime<Utc>]) -> Self {
-        match times {
-            &[t] => RunTimes(Repr::One(t)),
-            _ => RunTimes(Repr::Many(times.to_vec())),
-        }
+        RunTimes(SmallVec::from_slice(times))
     }
 }
 
@@ -140,11 +122,7 @@ impl From<RunTimes> for Vec<DateTime<Utc>> {
 
 impl FromIterator<DateTime<Utc>> for RunTimes {
     fn from_iter<I: IntoIterator<Item = DateTime<Utc>>>(iter: I) -> Self {
-        let mut times = RunTimes::new();
-        for t in iter {
-            times.push(t);
-        }
-        times
+        RunTimes(iter.into_iter().collect())
     }
 }
 
@@ -190,7 +168,7 @@ mod tests {
         let mut times = RunTimes::new();
         assert!(times.is_empty());
         times.push(t(1));
-        assert!(matches!(times.0, Repr::One(_)));
+        assert!(!times.0.spilled());
         times.push(t(2));
         times.push(t(3));
         assert_eq!(times, [t(1), t(2), t(3)]);

@@ -658,6 +658,141 @@ fn limits_beyond_what_redis_counts_are_served() {
     });
 }
 
+/// A claim and fire commits of a few hundred rows at once (the scripts read and write a whole
+/// page per call), beside another node's claims: each row is handed out once, in run-time
+/// order, and a commit clears only the claims of the rows it applied to.
+#[test]
+fn claims_and_commits_of_hundreds_of_rows_keep_other_nodes_claims() {
+    with_namespace("large_claims", |ns| async move {
+        use scheduler_core::RecordStore;
+        use scheduler_core::store::{Claim, RecordFireCommit, StoredRecord};
+        let calls = Calls::default();
+        let (functions, triggers, record) = common::codec_parts(&calls);
+        let store = common::namespaced_store(&ns).await?;
+        store
+            .start(StoreContext::new(
+                "redis",
+                JobCodec::new(functions, triggers),
+                EventBus::new(),
+            ))
+            .await?;
+        let mut jobs = Vec::new();
+        for i in 0..300 {
+            jobs.push(
+                JobSpec::new(record.call("x".into()), every_minute_from(t(5)))
+                    .id(format!("r{i:03}"))
+                    .next_run_time(t(5))
+                    .into_job(&Default::default(), t(0))?,
+            );
+        }
+        for job in jobs {
+            store.add_job(job).await?;
+        }
+        let records = store.records();
+        let theirs = records
+            .claim_due(t(10), 100, &Claim::new("other", t(60)))
+            .await?;
+        let mine = records
+            .claim_due(t(10), 1_000, &Claim::new("me", t(60)))
+            .await?;
+        let ids =
+            |rows: &[StoredRecord]| -> Vec<String> { rows.iter().map(|r| r.id.clone()).collect() };
+        let expected: Vec<String> = (0..300).map(|i| format!("r{i:03}")).collect();
+        assert_eq!(ids(&theirs), expected[..100]);
+        assert_eq!(ids(&mine), expected[100..]);
+
+        let commit = |row: &StoredRecord, expected_revision: u64| {
+            let mut moved = row.clone();
+            moved.next_run_time = Some(t(3_600));
+            moved.revision = row.revision + 1;
+            RecordFireCommit {
+                id: row.id.as_str().into(),
+                due_at: t(5),
+                expected_revision,
+                write: Some(moved),
+                inflight: None,
+                max_inflight: None,
+            }
+        };
+        let commits: Vec<_> = mine.iter().map(|r| commit(r, r.revision)).collect();
+        let answers = records.commit_fires(&commits).await?;
+        for row in &mine {
+            assert_eq!(
+                answers.get(&row.id),
+                Some(scheduler_core::FireAnswer::Committed)
+            );
+        }
+        let mut redis = raw_client(&common::redis_url()).await?;
+        let prefix = common::prefix_of(&ns);
+        let held: Vec<String> = redis::cmd("HKEYS")
+            .arg(format!("{prefix}claims"))
+            .query_async(&mut redis)
+            .await?;
+        let mut held = held;
+        held.sort();
+        assert_eq!(
+            held,
+            expected[..100],
+            "only the other node's claims are left"
+        );
+
+        // The other node commits its rows, one at a stale revision: that row keeps its claim.
+        let commits: Vec<_> = theirs
+            .iter()
+            .enumerate()
+            .map(|(i, r)| commit(r, if i == 7 { r.revision + 5 } else { r.revision }))
+            .collect();
+        let answers = records.commit_fires(&commits).await?;
+        for (i, row) in theirs.iter().enumerate() {
+            let want = if i == 7 {
+                scheduler_core::FireAnswer::Stale
+            } else {
+                scheduler_core::FireAnswer::Committed
+            };
+            assert_eq!(answers.get(&row.id), Some(want), "{}", row.id);
+        }
+        let held: Vec<String> = redis::cmd("HKEYS")
+            .arg(format!("{prefix}claims"))
+            .query_async(&mut redis)
+            .await?;
+        assert_eq!(held, ["r007"]);
+        // Commits of rows that hold no claim leave the other claims alone, however few.
+        let unclaimed = records.due(t(3_600), 3).await?;
+        let commits: Vec<_> = unclaimed
+            .iter()
+            .filter(|r| r.id != "r007")
+            .map(|r| commit(r, r.revision))
+            .collect();
+        let answers = records.commit_fires(&commits).await?;
+        assert_eq!(answers.len(), 2);
+        let held: Vec<String> = redis::cmd("HKEYS")
+            .arg(format!("{prefix}claims"))
+            .query_async(&mut redis)
+            .await?;
+        assert_eq!(held, ["r007"]);
+        let due = records.due(t(10), 1_000).await?;
+        assert_eq!(ids(&due), ["r007"]);
+        let later = records.due(t(3_600), 1_000).await?;
+        assert_eq!(later.len(), 300);
+        let claimed: std::collections::HashMap<&str, u64> = theirs
+            .iter()
+            .chain(&mine)
+            .map(|r| (r.id.as_str(), r.revision))
+            .collect();
+        for row in &later {
+            let bump = match row.id.as_str() {
+                "r007" => 0,
+                // Committed twice: by their node, then unclaimed.
+                "r000" | "r001" => 2,
+                _ => 1,
+            };
+            assert_eq!(row.revision, claimed[row.id.as_str()] + bump, "{}", row.id);
+        }
+        store.shutdown().await?;
+        Ok(())
+    });
+}
+
 /// A write through one handle wakes a scheduler on another within milliseconds through real
 /// Redis pub/sub, and still does after the server restarted (the listener subscribes again).
 /// Prints the delays measured.

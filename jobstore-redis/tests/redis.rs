@@ -630,20 +630,29 @@ fn records_written_by_version_1_are_read_and_carried_on() {
     });
 }
 
+/// A started store on `ns`, with the test codec, and its recording job function.
+async fn started_store(
+    ns: &Namespace,
+    calls: &Calls,
+) -> anyhow::Result<(RedisJobStore, scheduler_core::JobFunction<String>)> {
+    let (functions, triggers, record) = common::codec_parts(calls);
+    let store = common::namespaced_store(ns).await?;
+    store
+        .start(StoreContext::new(
+            "redis",
+            JobCodec::new(functions, triggers),
+            EventBus::new(),
+        ))
+        .await?;
+    Ok((store, record))
+}
+
 #[test]
 fn limits_beyond_what_redis_counts_are_served() {
     with_namespace("huge_limits", |ns| async move {
         use scheduler_core::RecordStore;
         let calls = Calls::default();
-        let (functions, triggers, record) = common::codec_parts(&calls);
-        let store = common::namespaced_store(&ns).await?;
-        store
-            .start(StoreContext::new(
-                "redis",
-                JobCodec::new(functions, triggers),
-                EventBus::new(),
-            ))
-            .await?;
+        let (store, record) = started_store(&ns, &calls).await?;
         let job = JobSpec::new(record.call("x".into()), every_minute_from(t(5)))
             .id("only")
             .next_run_time(t(5))
@@ -667,15 +676,7 @@ fn claims_and_commits_of_hundreds_of_rows_keep_other_nodes_claims() {
         use scheduler_core::RecordStore;
         use scheduler_core::store::{Claim, RecordFireCommit, StoredRecord};
         let calls = Calls::default();
-        let (functions, triggers, record) = common::codec_parts(&calls);
-        let store = common::namespaced_store(&ns).await?;
-        store
-            .start(StoreContext::new(
-                "redis",
-                JobCodec::new(functions, triggers),
-                EventBus::new(),
-            ))
-            .await?;
+        let (store, record) = started_store(&ns, &calls).await?;
         let mut jobs = Vec::new();
         for i in 0..300 {
             jobs.push(

@@ -59,9 +59,8 @@ pub(crate) fn micros_bounds() -> (i64, i64) {
 }
 
 /// What a row shows an operator beside the JSON: the job's function and trigger kind. Read
-/// from the JSON the adapter wrote, for display only.
-/// Borrowed from the JSON where no escape needs decoding, so only the column values are
-/// allocated.
+/// from the JSON the adapter wrote, for display only, and borrowed from it where no escape
+/// needs decoding, so only the column values are allocated.
 #[derive(serde::Deserialize)]
 struct Summary<'a> {
     #[serde(borrow)]

@@ -111,6 +111,12 @@ pub(crate) fn charge(n: u64) {
     add(n);
 }
 
+/// Steps taken so far by the current call (outside a call: on this thread).
+#[cfg(feature = "cron")]
+pub(crate) fn used() -> u64 {
+    USED.with(Cell::get)
+}
+
 #[cfg(any(
     feature = "interval",
     feature = "cron",

@@ -11,24 +11,31 @@
 //! situation means doing exactly the same steps, so this is a transcription, on
 //! [`ZonedDateTime`]'s Python semantics.
 //!
-//! The one addition is a bound on work: an expression that can never match again (say
-//! `month='feb', day=30`) makes APScheduler scan every year up to 9999. After
-//! [`CHECK_AFTER`] steps the search asks [`CronTrigger::next_matching_date`], a direct scan
-//! of the calendar that uses the 400-year period of the Gregorian calendar, and answers
-//! `None` at once when no date can match. Every move of the search, and every month the scan
+//! The additions are a bound on work and two shortcuts that give 3.x's answer in fewer
+//! steps. An expression that can never match again (say `month='feb', day=30`) makes
+//! APScheduler scan every year up to 9999: every [`CHECK_AFTER`] steps the search asks
+//! [`CronTrigger::next_matching_date`], a direct scan of the calendar that uses the 400-year
+//! period of the Gregorian calendar, and answers `None` at once when no date can match; when
+//! the matching date lies years ahead (a year step that meets the other fields only in rare
+//! years, such as the common years among `2184/4`), the search jumps to where 3.x's own
+//! search enters the years before it. A week or weekday that does not match makes 3.x step
+//! day by day; while the zone's offset does not change those steps land on midnights, so
+//! the month's calendar is scanned at once ([`CronTrigger::skip_days`]). The tests compare
+//! both shortcuts with the plain search. Every move of the search, and every month the scan
 //! looks at, is a step of the call's [budget](crate::budget).
 
-use chrono::{Datelike, NaiveDate, NaiveDateTime, TimeDelta, Timelike};
+use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, Timelike};
 
 use scheduler_core::SearchExhausted;
 
 use super::CronTrigger;
 use super::field::{FieldKind, days_in_month, weekday_number};
 use crate::budget;
-use crate::zone::ZonedDateTime;
+use crate::zone::{LocalOffset, ZonedDateTime};
 
-/// Steps after which the search checks that a matching date still exists.
-const CHECK_AFTER: u32 = 2_000;
+/// Steps after which (and every so many steps after that) the search checks that a matching
+/// date still exists, and how far ahead it is.
+const CHECK_AFTER: u64 = 2_000;
 
 impl CronTrigger {
     /// `get_next_fire_time(previous, now)`, before jitter and `end_date` clipping.
@@ -75,12 +82,27 @@ impl CronTrigger {
         }
 
         let mut fieldnum: isize = 0;
-        let mut steps = 0u32;
+        let (first_step, mut next_check) = (budget::used(), CHECK_AFTER);
         while (0..8).contains(&fieldnum) {
             budget::step(1)?;
-            steps += 1;
-            if steps == CHECK_AFTER && self.next_matching_date(date.wall.date())?.is_none() {
-                return Ok(None);
+            if budget::used() - first_step >= next_check {
+                next_check += CHECK_AFTER;
+                let Some(found) = self.next_matching_date(date.wall.date())? else {
+                    return Ok(None);
+                };
+                if let Some(entered) = self.entry_to_years_before(&date, found)?
+                    && take(Shortcut::YearJump)
+                {
+                    (date, fieldnum) = (entered, 1);
+                    if self
+                        .end
+                        .as_ref()
+                        .is_some_and(|end| date.py_cmp(end).is_gt())
+                    {
+                        return Ok(None);
+                    }
+                    continue;
+                }
             }
             let index = fieldnum as usize;
             let kind = FieldKind::ALL[index];
@@ -91,15 +113,14 @@ impl CronTrigger {
             } else {
                 let current = value(kind, &date.wall);
                 let moved = match field.next_value(current, date.wall.date()) {
+                    Some(next) if next == current => Some((date, fieldnum + 1)),
+                    // The week or weekday does not match: the next day.
+                    _ if !kind.is_real() => match self.skip_days(&date)? {
+                        Some(skipped) if take(Shortcut::DaySkip) => skipped,
+                        _ => self.increment(date, FieldKind::Day as isize),
+                    },
                     None => self.increment(date, fieldnum - 1),
-                    Some(next) if next > current => {
-                        if kind.is_real() {
-                            self.set(date, index, next).map(|date| (date, fieldnum + 1))
-                        } else {
-                            self.increment(date, fieldnum)
-                        }
-                    }
-                    Some(_) => Some((date, fieldnum + 1)),
+                    Some(next) => self.set(date, index, next).map(|date| (date, fieldnum + 1)),
                 };
                 let Some(moved) = moved else {
                     return Ok(None);
@@ -183,6 +204,100 @@ impl CronTrigger {
         Some(ZonedDateTime::with_wall_fold_of(wall, &date, self.zone))
     }
 
+    /// Where APScheduler's search will enter the years that lead to `found`, the first
+    /// matching date: 1 January, midnight, of the first year in the run of allowed years
+    /// that ends in `found`'s year. The year before that run is not allowed, so the search
+    /// gets there by setting the year field, from any date before it; jumping there skips
+    /// only years without a match. `None` (no jump) when that year is not after `date`'s,
+    /// or when that midnight is repeated or skipped in the zone (the answer would then
+    /// depend on the fold the search carries at that moment).
+    fn entry_to_years_before(
+        &self,
+        date: &ZonedDateTime,
+        found: NaiveDate,
+    ) -> Result<Option<ZonedDateTime>, SearchExhausted> {
+        let year_field = &self.fields[0];
+        let current = date.wall.year();
+        let mut first = found.year();
+        while first > current && year_field.allows_year(first - 1) {
+            budget::step(1)?;
+            first -= 1;
+        }
+        let Some(midnight) =
+            NaiveDate::from_ymd_opt(first, 1, 1).and_then(|d| d.and_hms_opt(0, 0, 0))
+        else {
+            return Ok(None);
+        };
+        if first <= current
+            || !matches!(
+                self.zone.offset_from_local(midnight),
+                LocalOffset::Single(_)
+            )
+        {
+            return Ok(None);
+        }
+        Ok(self.set(*date, 0, first as u32))
+    }
+
+    /// The day-by-day walk over days whose ISO week or weekday does not match, taken at
+    /// once. From `date` (its week or weekday field just failed) 3.x increments the day,
+    /// sets it forward where the day field skips days, until a day of this month matches
+    /// the day, week and weekday fields (the search goes on at the hour), or it carries into
+    /// the next month. While the zone's offset does not change, every increment lands on a
+    /// midnight, so the walk is a scan of the calendar; when the offset changes on the way,
+    /// the walk goes as far as the last day it stands on before the change. `None` (take the
+    /// single step) when there is nothing to skip.
+    fn skip_days(
+        &self,
+        date: &ZonedDateTime,
+    ) -> Result<Option<Option<(ZonedDateTime, isize)>>, SearchExhausted> {
+        let [_, _, day_field, week_field, weekday_field, ..] = &self.fields;
+        let today = date.wall.date();
+        let last = days_in_month(today.year(), today.month());
+        let mut day = today.day() + 1;
+        let matching = loop {
+            if day > last {
+                break None;
+            }
+            let candidate = today.with_day(day).expect("a day of the month");
+            if day_field.allows(day, candidate)
+                && week_field.allows(candidate.iso_week().week(), candidate)
+                && weekday_field.allows(weekday_number(candidate.weekday()), candidate)
+            {
+                break Some(candidate);
+            }
+            day += 1;
+        };
+        budget::step(1 + u64::from(day - today.day()) / 8)?;
+        let Some(stop) = matching.or_else(|| today.with_day(last).filter(|&l| l > today)) else {
+            return Ok(None);
+        };
+        let midnight = |day: NaiveDate| date.utc_add(day.and_time(NaiveTime::MIN) - date.wall);
+        let Some(stop_at) = midnight(stop) else {
+            return Ok(None);
+        };
+        let Some(change) = self.zone.next_transition(date.utc(), stop_at.utc())? else {
+            return Ok(Some(match matching {
+                Some(_) => Some((stop_at, FieldKind::Hour as isize)),
+                None => self.increment(stop_at, FieldKind::Month as isize),
+            }));
+        };
+        // The walk up to the last day it stands on before the change (a day the day field
+        // allows); the single steps take it on from there.
+        let mut day = stop.day();
+        while day > today.day() + 1 {
+            day -= 1;
+            let candidate = today.with_day(day).expect("a day of the month");
+            if day_field.allows(day, candidate)
+                && let Some(at) = midnight(candidate)
+                && at.utc() < change
+            {
+                return Ok(Some(Some((at, FieldKind::Week as isize))));
+            }
+        }
+        Ok(None)
+    }
+
     /// The first date on or after `from` whose year, month, day, ISO week and weekday all
     /// match, or `None` when there is none up to 9999.
     ///
@@ -248,6 +363,44 @@ impl CronTrigger {
             year += 1;
         }
         Ok(None)
+    }
+}
+
+/// The two ways the search skips steps whose outcome is known.
+#[derive(Clone, Copy)]
+pub(super) enum Shortcut {
+    /// [`CronTrigger::entry_to_years_before`].
+    YearJump,
+    /// [`CronTrigger::skip_days`].
+    DaySkip,
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Set by the tests that compare the search with and without its shortcuts.
+    pub(super) static SHORTCUTS_OFF: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// The shortcuts taken on this thread (year jumps, day skips), for those tests to see
+    /// that they test some.
+    pub(super) static SHORTCUTS_TAKEN: std::cell::Cell<[u32; 2]> = const { std::cell::Cell::new([0; 2]) };
+}
+
+fn take(shortcut: Shortcut) -> bool {
+    #[cfg(test)]
+    {
+        let off = SHORTCUTS_OFF.with(std::cell::Cell::get);
+        if !off {
+            SHORTCUTS_TAKEN.with(|taken| {
+                let mut counts = taken.get();
+                counts[shortcut as usize] += 1;
+                taken.set(counts);
+            });
+        }
+        !off
+    }
+    #[cfg(not(test))]
+    {
+        let _ = shortcut;
+        true
     }
 }
 

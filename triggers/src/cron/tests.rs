@@ -722,3 +722,142 @@ fn nanosecond_inputs_never_answer_before_now() {
     assert_eq!(next, at("2024-01-01T00:00:01+01:00").to_utc());
     let _: Option<DateTime<Utc>> = Some(next);
 }
+
+// CI, 2026-11-30: this expression matches only on 1 May of a common year among the multiples
+// of 4 (2500 is the first after 2184); the step-by-step search spent its whole budget on the
+// leap years before it.
+#[test]
+fn a_match_centuries_ahead_is_found_within_the_budget() {
+    let trigger = berlin()
+        .year("2184/4")
+        .month("1-5/4")
+        .week("17/10")
+        .day_of_week("mon-sat")
+        .build()
+        .unwrap();
+    assert_eq!(
+        fires(&trigger, "1970-01-01T01:00:00+01:00", None, 1),
+        ["2500-05-01T00:00:00+02:00"]
+    );
+    let steps = crate::budget::last_call_steps();
+    assert!(steps < crate::budget::STEP_BUDGET / 2, "{steps} steps");
+}
+
+// Proptest, 2026-12-01: ISO week 21 holds one of the days 1-17 (17 May) only in a leap year
+// that starts on a Thursday, every 28 years; 3.x's search steps through every day of the
+// years between, more than the whole budget.
+#[test]
+fn a_week_that_meets_the_days_every_28_years_is_found_within_the_budget() {
+    let trigger = berlin().day("last,1-17").week(21).build().unwrap();
+    assert_eq!(
+        fires(&trigger, "2032-05-17T00:00:00.000001+02:00", None, 1),
+        ["2060-05-17T00:00:00+02:00"]
+    );
+    let steps = crate::budget::last_call_steps();
+    assert!(steps < crate::budget::STEP_BUDGET / 2, "{steps} steps");
+}
+
+/// The search with its shortcuts (year jumps, day skips) gives the answer of the plain
+/// step-by-step search (run without a budget), across year steps, DST zones and instants.
+#[test]
+fn the_shortcuts_change_no_answer() {
+    use search::{SHORTCUTS_OFF, SHORTCUTS_TAKEN};
+    /// Whether the budgeted search answered.
+    fn check(trigger: &CronTrigger, now: DateTime<Utc>) -> bool {
+        let now = ZonedDateTime::from_instant(now, trigger.zone);
+        let jumped = budget::call(|| trigger.search(None, now));
+        SHORTCUTS_OFF.with(|off| off.set(true));
+        let plain = trigger.search(None, now).unwrap();
+        SHORTCUTS_OFF.with(|off| off.set(false));
+        let show = |t: Option<ZonedDateTime>| t.map(|t| t.repr());
+        // Giving up is allowed where 3.x itself scans to 9999 without a match (its DST
+        // arithmetic stepping over each match); a different answer is not.
+        if jumped == Err(budget::exhausted()) {
+            assert_eq!(plain, None, "{trigger} from {} gave up", now.repr());
+            return false;
+        }
+        assert_eq!(
+            jumped.map(show),
+            Ok(show(plain)),
+            "{trigger} from {}",
+            now.repr()
+        );
+        true
+    }
+    SHORTCUTS_TAKEN.with(|t| t.set([0; 2]));
+    // 3.x enters 2585 from May 2584 by adding the wall-clock difference in UTC; Santiago is
+    // an hour ahead in January, so the search lands on 01:00 and misses 1 January 2585 (and
+    // then every later match): the jump must not start after 2584, an allowed year. (Proving
+    // that no later match is hit takes more than the budget: the search gives up.)
+    let lands_late = CronTrigger::builder()
+        .timezone(chrono_tz::America::Santiago)
+        .year("1996/4,1997/12")
+        .month("1-5/4")
+        .day(1)
+        .week(53)
+        .day_of_week("sat")
+        .hour(0)
+        .build()
+        .unwrap();
+    assert!(!check(&lands_late, DateTime::UNIX_EPOCH));
+    // Mostly years among the leap years with fields that need a common year (1 May in ISO
+    // week 17 is a Saturday of a year that starts on a Friday), which only the centuries give.
+    let years = [
+        "2184/4",
+        "1972/4",
+        "2000/8",
+        "2100/100",
+        "2023/7",
+        "1996/4,1997/12",
+        "*",
+        "2096/4,2097/4",
+    ];
+    let months = ["1-5/4", "5", "*", "1,5,12", "1,5"];
+    let weeks = ["17/10", "17", "53", "*", "21"];
+    let weekdays = ["mon-sat", "sat", "*", "fri-sat"];
+    let days = ["*", "*", "1", "last", "1-2", "last,1-17"];
+    let hours = ["0", "*", "2"];
+    let zones = [
+        Tz::UTC,
+        Europe::Berlin,
+        chrono_tz::Australia::Sydney,
+        chrono_tz::Australia::Lord_Howe,
+        chrono_tz::America::Santiago,
+        chrono_tz::Pacific::Apia,
+    ];
+    // Midnight, noon, a DST change in Berlin and Sydney, the eve of a year.
+    let nows = [
+        0i64,
+        1_718_452_800,
+        1_711_846_800 - 60,
+        1_712_419_200 + 7,
+        915_148_799,
+    ];
+    // A fixed xorshift picks the cases, so a failure repeats.
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut pick = |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n as u64) as usize
+    };
+    let mut gave_up = 0;
+    for _ in 0..1000 {
+        let trigger = CronTrigger::builder()
+            .timezone(zones[pick(zones.len())])
+            .year(years[pick(years.len())])
+            .month(months[pick(months.len())])
+            .week(weeks[pick(weeks.len())])
+            .day_of_week(weekdays[pick(weekdays.len())])
+            .day(days[pick(days.len())])
+            .hour(hours[pick(hours.len())])
+            .build()
+            .unwrap();
+        let now = DateTime::from_timestamp(nows[pick(nows.len())], 0).unwrap();
+        gave_up += u32::from(!check(&trigger, now));
+    }
+    let [year_jumps, day_skips] = SHORTCUTS_TAKEN.with(|t| t.get());
+    assert!(year_jumps >= 25, "only {year_jumps} year jumps");
+    assert!(day_skips >= 1000, "only {day_skips} day skips");
+    assert!(gave_up <= 5, "{gave_up} cases gave up");
+}

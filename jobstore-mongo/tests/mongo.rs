@@ -718,6 +718,53 @@ async fn runs_in_flight_survive_later_writes_of_their_job() -> anyhow::Result<()
     outcome
 }
 
+/// The first claim round reads due documents without the claim condition and picks the
+/// claimable ones itself: a page full of another node's claims must not hide the free
+/// documents behind it, a node's own claim is claimable again, and a `claim_until` that is no
+/// number (an operator's edit) holds the document as the server's filter does.
+#[tokio::test]
+async fn claims_look_past_a_page_of_held_documents() -> anyhow::Result<()> {
+    use scheduler_core::store::{Claim, RecordStore, StoredRecord};
+    use scheduler_core::{EventBus, JobCodec, JobStore, StoreContext};
+    common::require_server().await?;
+    let collection = unique("claim_pages");
+    let outcome = async {
+        let store = builder(&collection).build()?;
+        let ctx = StoreContext::new("mongo", JobCodec::default(), EventBus::new());
+        store.start(ctx).await?;
+        let records = store.records();
+        for (i, id) in ["a", "b", "c", "d", "e"].into_iter().enumerate() {
+            let row = StoredRecord {
+                id: id.to_owned(),
+                next_run_time: Some(t(i64::try_from(i)?)),
+                revision: 1,
+                json: "{}".to_owned(),
+            };
+            records.insert(row).await?;
+        }
+        let ids = |rows: &[StoredRecord]| rows.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
+        let held = records.claim_due(t(9), 2, &Claim::new("n1", t(30))).await?;
+        anyhow::ensure!(ids(&held) == ["a", "b"], "n1: {:?}", ids(&held));
+        let raw = raw_collection(&server_url(), &collection).await?;
+        let odd = doc! { "$set": { "claimed_by": "n9", "claim_until": "later" } };
+        raw.update_one(doc! { "_id": "c" }, odd).await?;
+        // n2's first page is a, b (held), then c (held by an odd claim): d and e come after.
+        let next = records.claim_due(t(9), 2, &Claim::new("n2", t(30))).await?;
+        anyhow::ensure!(ids(&next) == ["d", "e"], "n2: {:?}", ids(&next));
+        // n1 takes its own claims again, and nothing held by n2 or the odd claim.
+        let again = records
+            .claim_due(t(9), 10, &Claim::new("n1", t(30)))
+            .await?;
+        anyhow::ensure!(ids(&again) == ["a", "b"], "n1 again: {:?}", ids(&again));
+        store.shutdown().await?;
+        raw.client().clone().shutdown().await;
+        anyhow::Ok(())
+    }
+    .await;
+    drop_collection(&collection).await?;
+    outcome
+}
+
 /// Two schedulers on one collection: a job added through one (started paused, so it runs
 /// nothing) runs on the other, which learns of it by polling at its `max_wait` (2 s here; this
 /// store has no push). Prints the delay from the run time to the run, at most about

@@ -635,23 +635,34 @@ async fn a_killed_server_keeps_its_jobs() -> anyhow::Result<()> {
 // ---------------------------------------------------------------------------------------------
 // Several schedulers on one collection
 
+/// Runs `body` on a store started (on the default codec) on a fresh collection named after
+/// `prefix`, with the collection's name; drops the collection whatever the outcome.
+async fn with_started_store<F, Fut>(prefix: &str, body: F) -> anyhow::Result<()>
+where
+    F: FnOnce(MongoJobStore, String) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    use scheduler_core::{EventBus, JobCodec, JobStore, StoreContext};
+    common::require_server().await?;
+    let collection = unique(prefix);
+    let outcome = async {
+        let store = builder(&collection).build()?;
+        let ctx = StoreContext::new("mongo", JobCodec::default(), EventBus::new());
+        store.start(ctx).await?;
+        body(store, collection.clone()).await
+    }
+    .await;
+    drop_collection(&collection).await?;
+    outcome
+}
+
 /// Runs in flight live on the job's document, survive its later writes (a fire, a change),
 /// and leave with the run; the claim fields leave with any write.
 #[tokio::test]
 async fn runs_in_flight_survive_later_writes_of_their_job() -> anyhow::Result<()> {
+    use scheduler_core::JobStore;
     use scheduler_core::store::{Claim, RecordFireCommit, RecordStore, StoredRecord};
-    use scheduler_core::{EventBus, JobCodec, JobStore, StoreContext};
-    common::require_server().await?;
-    let collection = unique("inflight_doc");
-    let outcome = async {
-        let store = builder(&collection).build()?;
-        store
-            .start(StoreContext::new(
-                "mongo",
-                JobCodec::default(),
-                EventBus::new(),
-            ))
-            .await?;
+    with_started_store("inflight_doc", |store, collection| async move {
         let records = store.records();
         let row = StoredRecord {
             id: "j".to_owned(),
@@ -712,10 +723,8 @@ async fn runs_in_flight_survive_later_writes_of_their_job() -> anyhow::Result<()
         store.shutdown().await?;
         raw.client().clone().shutdown().await;
         anyhow::Ok(())
-    }
-    .await;
-    drop_collection(&collection).await?;
-    outcome
+    })
+    .await
 }
 
 /// The first claim round reads due documents without the claim condition and picks the
@@ -724,14 +733,9 @@ async fn runs_in_flight_survive_later_writes_of_their_job() -> anyhow::Result<()
 /// number (an operator's edit) holds the document as the server's filter does.
 #[tokio::test]
 async fn claims_look_past_a_page_of_held_documents() -> anyhow::Result<()> {
+    use scheduler_core::JobStore;
     use scheduler_core::store::{Claim, RecordStore, StoredRecord};
-    use scheduler_core::{EventBus, JobCodec, JobStore, StoreContext};
-    common::require_server().await?;
-    let collection = unique("claim_pages");
-    let outcome = async {
-        let store = builder(&collection).build()?;
-        let ctx = StoreContext::new("mongo", JobCodec::default(), EventBus::new());
-        store.start(ctx).await?;
+    with_started_store("claim_pages", |store, collection| async move {
         let records = store.records();
         for (i, id) in ["a", "b", "c", "d", "e"].into_iter().enumerate() {
             let row = StoredRecord {
@@ -759,10 +763,8 @@ async fn claims_look_past_a_page_of_held_documents() -> anyhow::Result<()> {
         store.shutdown().await?;
         raw.client().clone().shutdown().await;
         anyhow::Ok(())
-    }
-    .await;
-    drop_collection(&collection).await?;
-    outcome
+    })
+    .await
 }
 
 /// Two schedulers on one collection: a job added through one (started paused, so it runs

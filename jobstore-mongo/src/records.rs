@@ -55,7 +55,7 @@ pub const DEFAULT_DATABASE: &str = "apscheduler";
 /// The collection used unless [`MongoJobStoreBuilder::collection`] says otherwise
 /// (APScheduler's).
 pub const DEFAULT_COLLECTION: &str = "jobs";
-/// The default number of connections one store handle opens.
+/// The default largest number of connections one store handle opens.
 pub const DEFAULT_MAX_POOL_SIZE: u32 = 5;
 /// The default bound on finding a server and connecting to it.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -126,8 +126,7 @@ impl MongoJobStoreBuilder {
         self
     }
 
-    /// How many connections this handle opens (at least 1): all at start, kept while started,
-    /// so that the fire commits (this many in flight) do not wait for connection handshakes.
+    /// The largest number of connections this handle opens (at least 1).
     pub fn max_pool_size(mut self, size: u32) -> Self {
         self.max_pool_size = size;
         self
@@ -450,9 +449,6 @@ impl RecordStore for MongoRecords {
             Err(_) => return Err(self.timed_out("resolving the URL")),
         };
         options.max_pool_size = Some(settings.max_pool_size);
-        // Opened at start (see below) rather than by the first fire commit, which writes on
-        // every connection at once; idle connections are kept either way.
-        options.min_pool_size = Some(settings.max_pool_size);
         options.server_selection_timeout = Some(settings.connect_timeout);
         options.connect_timeout = Some(settings.connect_timeout);
         options
@@ -473,13 +469,10 @@ impl RecordStore for MongoRecords {
                     .build(),
             )
             .build();
-        // Independent calls, made together: each waits a round trip (and the second opens
-        // the pool's second connection, which the first fire commit uses anyway).
-        let (created, streams) = tokio::join!(
-            self.call("creating the run-time index", coll.create_index(index)),
-            self.has_change_streams(&coll)
-        );
-        match created {
+        match self
+            .call("creating the run-time index", coll.create_index(index))
+            .await
+        {
             Ok(_) => {}
             // The same keys under another name (made by an operator): it serves as well.
             Err(e) if matches!(e.message(), m if m.contains("IndexOptionsConflict") || m.contains("IndexKeySpecsConflict")) =>
@@ -488,11 +481,7 @@ impl RecordStore for MongoRecords {
             }
             Err(e) => return Err(e),
         }
-        // The server is known now: the rest of the pool connects while the first claim runs,
-        // not in front of the first commit's writes (a handshake each, 2-7 ms under load).
-        let warm = client.clone();
-        tokio::spawn(async move { warm.warm_connection_pool().await });
-        self.start_watcher(&coll, ctx, streams).await;
+        self.start_watcher(&coll, ctx).await;
         *self.collection.lock().unwrap_or_else(|p| p.into_inner()) = Some(coll);
         Ok(())
     }

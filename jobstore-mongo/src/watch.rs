@@ -115,30 +115,25 @@ impl Drop for MongoRecords {
 
 impl MongoRecords {
     /// Asks the server whether it has change streams (`hello`, or `isMaster` on servers
-    /// older than 4.4.2, which answers the same fields). A server that answers neither is
-    /// taken for one without change streams: the store polls.
-    pub(crate) async fn has_change_streams(&self, coll: &Collection<Document>) -> bool {
+    /// older than 4.4.2, which answers the same fields); when it has, opens one on the jobs
+    /// collection (here, so that writes after `start` returns wake this store) and leaves a
+    /// task waking `ctx` on it, reopening it when lost. A server that answers neither is taken
+    /// for one without change streams: the store polls.
+    pub(crate) async fn start_watcher(&self, coll: &Collection<Document>, ctx: &StoreContext) {
+        self.stop_watcher();
         let admin = coll.client().database("admin");
+        let mut answer = None;
         for command in ["hello", "isMaster"] {
             let asked = admin.run_command(doc! { command: 1 });
             match self.call("asking the server what it is", asked).await {
-                Ok(hello) => return has_change_streams(&hello),
+                Ok(hello) => {
+                    answer = Some(hello);
+                    break;
+                }
                 Err(e) => tracing::debug!(command, error = %e, "the server did not answer"),
             }
         }
-        false
-    }
-
-    /// When the server has change streams (`streams`, from [`Self::has_change_streams`]),
-    /// opens one on the jobs collection (here, so that writes after `start` returns wake this
-    /// store) and leaves a task waking `ctx` on it, reopening it when lost.
-    pub(crate) async fn start_watcher(
-        &self,
-        coll: &Collection<Document>,
-        ctx: &StoreContext,
-        streams: bool,
-    ) {
-        self.stop_watcher();
+        let streams = answer.as_ref().is_some_and(has_change_streams);
         self.change_streams.store(streams, Ordering::Release);
         if !streams {
             tracing::debug!(

@@ -635,23 +635,34 @@ async fn a_killed_server_keeps_its_jobs() -> anyhow::Result<()> {
 // ---------------------------------------------------------------------------------------------
 // Several schedulers on one collection
 
+/// Runs `body` on a store started (on the default codec) on a fresh collection named after
+/// `prefix`, with the collection's name; drops the collection whatever the outcome.
+async fn with_started_store<F, Fut>(prefix: &str, body: F) -> anyhow::Result<()>
+where
+    F: FnOnce(MongoJobStore, String) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    use scheduler_core::{EventBus, JobCodec, JobStore, StoreContext};
+    common::require_server().await?;
+    let collection = unique(prefix);
+    let outcome = async {
+        let store = builder(&collection).build()?;
+        let ctx = StoreContext::new("mongo", JobCodec::default(), EventBus::new());
+        store.start(ctx).await?;
+        body(store, collection.clone()).await
+    }
+    .await;
+    drop_collection(&collection).await?;
+    outcome
+}
+
 /// Runs in flight live on the job's document, survive its later writes (a fire, a change),
 /// and leave with the run; the claim fields leave with any write.
 #[tokio::test]
 async fn runs_in_flight_survive_later_writes_of_their_job() -> anyhow::Result<()> {
+    use scheduler_core::JobStore;
     use scheduler_core::store::{Claim, RecordFireCommit, RecordStore, StoredRecord};
-    use scheduler_core::{EventBus, JobCodec, JobStore, StoreContext};
-    common::require_server().await?;
-    let collection = unique("inflight_doc");
-    let outcome = async {
-        let store = builder(&collection).build()?;
-        store
-            .start(StoreContext::new(
-                "mongo",
-                JobCodec::default(),
-                EventBus::new(),
-            ))
-            .await?;
+    with_started_store("inflight_doc", |store, collection| async move {
         let records = store.records();
         let row = StoredRecord {
             id: "j".to_owned(),
@@ -712,10 +723,48 @@ async fn runs_in_flight_survive_later_writes_of_their_job() -> anyhow::Result<()
         store.shutdown().await?;
         raw.client().clone().shutdown().await;
         anyhow::Ok(())
-    }
-    .await;
-    drop_collection(&collection).await?;
-    outcome
+    })
+    .await
+}
+
+/// The first claim round reads due documents without the claim condition and picks the
+/// claimable ones itself: a page full of another node's claims must not hide the free
+/// documents behind it, a node's own claim is claimable again, and a `claim_until` that is no
+/// number (an operator's edit) holds the document as the server's filter does.
+#[tokio::test]
+async fn claims_look_past_a_page_of_held_documents() -> anyhow::Result<()> {
+    use scheduler_core::JobStore;
+    use scheduler_core::store::{Claim, RecordStore, StoredRecord};
+    with_started_store("claim_pages", |store, collection| async move {
+        let records = store.records();
+        for (i, id) in ["a", "b", "c", "d", "e"].into_iter().enumerate() {
+            let row = StoredRecord {
+                id: id.to_owned(),
+                next_run_time: Some(t(i64::try_from(i)?)),
+                revision: 1,
+                json: "{}".to_owned(),
+            };
+            records.insert(row).await?;
+        }
+        let ids = |rows: &[StoredRecord]| rows.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
+        let held = records.claim_due(t(9), 2, &Claim::new("n1", t(30))).await?;
+        anyhow::ensure!(ids(&held) == ["a", "b"], "n1: {:?}", ids(&held));
+        let raw = raw_collection(&server_url(), &collection).await?;
+        let odd = doc! { "$set": { "claimed_by": "n9", "claim_until": "later" } };
+        raw.update_one(doc! { "_id": "c" }, odd).await?;
+        // n2's first page is a, b (held), then c (held by an odd claim): d and e come after.
+        let next = records.claim_due(t(9), 2, &Claim::new("n2", t(30))).await?;
+        anyhow::ensure!(ids(&next) == ["d", "e"], "n2: {:?}", ids(&next));
+        // n1 takes its own claims again, and nothing held by n2 or the odd claim.
+        let again = records
+            .claim_due(t(9), 10, &Claim::new("n1", t(30)))
+            .await?;
+        anyhow::ensure!(ids(&again) == ["a", "b"], "n1 again: {:?}", ids(&again));
+        store.shutdown().await?;
+        raw.client().clone().shutdown().await;
+        anyhow::Ok(())
+    })
+    .await
 }
 
 /// Two schedulers on one collection: a job added through one (started paused, so it runs

@@ -44,15 +44,20 @@ pub(crate) struct Sizes {
     pub(crate) restart: usize,
     /// Jobs due at one instant with the default misfire grace time.
     pub(crate) burst: usize,
+    /// Only the restart scenario (`--only-restart`): to measure it alone, alternating builds.
+    pub(crate) only_restart: bool,
 }
 
 impl Sizes {
-    /// From the command line: `--quick` or nothing (anything else is refused).
+    /// From the command line: `--quick` or nothing, and `--only-restart` (anything else is
+    /// refused).
     pub(crate) fn from_args() -> Sizes {
-        let args: Vec<String> = std::env::args()
+        let mut args: Vec<String> = std::env::args()
             .skip(1)
             .filter(|a| a != "--bench")
             .collect();
+        let only_restart = args.iter().any(|a| a == "--only-restart");
+        args.retain(|a| a != "--only-restart");
         match args.as_slice() {
             [] => Sizes {
                 one_at_a_time: 2_000,
@@ -61,6 +66,7 @@ impl Sizes {
                 fetch: 10_000,
                 restart: 10_000,
                 burst: 10_000,
+                only_restart,
             },
             // APScheduler writes each due job back on its own (one durable commit each, 50
             // to 300 a second on the SQL servers here), so its side of the fetch, restart and
@@ -73,9 +79,10 @@ impl Sizes {
                 fetch: 500,
                 restart: 500,
                 burst: 1_000,
+                only_restart,
             },
             _ => {
-                eprintln!("usage: store [--quick]");
+                eprintln!("usage: store [--quick] [--only-restart]");
                 std::process::exit(2);
             }
         }
@@ -218,6 +225,11 @@ pub(crate) async fn run<S: JobStore + 'static>(
         backend.label, backend.server
     );
     let runs = Runs::new();
+    if sizes.only_restart {
+        restart(backend, &runs, sizes.restart).await;
+        cleanup.await;
+        return;
+    }
     adds(backend, &runs, sizes).await;
     fetch_and_commit(backend, &runs, sizes.fetch).await;
     restart(backend, &runs, sizes.restart).await;

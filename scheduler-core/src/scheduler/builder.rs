@@ -228,7 +228,7 @@ impl SchedulerBuilder {
     /// The most due jobs the loop takes from one store in one pass (default 1,000; at least
     /// 1, else [`build`](Self::build) fails). A full batch makes the loop look again at once,
     /// so a burst of due jobs is worked through in bounded steps, each committed before the
-    /// next is read. The first batch of a burst holds at most 32 jobs, so its first runs wait
+    /// next is read. The first batch of a burst holds at most 5 jobs, so its first runs wait
     /// only for a short read and commit; the batches after a full one hold this many.
     pub fn due_batch_size(mut self, size: usize) -> Self {
         self.settings.due_batch_size = size;

@@ -215,7 +215,7 @@ async fn a_burst_starts_with_a_small_batch_then_takes_whole_ones_each_job_once()
     let commits = store.commits.lock().unwrap().clone();
     let sizes: Vec<usize> = commits.iter().map(Vec::len).collect();
     // A small first batch, so the first runs start after a short read and commit.
-    assert_eq!(sizes, [32, 68]);
+    assert_eq!(sizes, [5, 95]);
     let mut committed: Vec<String> = commits.concat();
     committed.sort_unstable();
     assert_eq!(committed, ids, "each fire committed once");
@@ -232,7 +232,7 @@ async fn due_batches_that_follow_a_full_one_are_committed_whole() {
     assert_eq!(executed.len(), ids.len());
     let sizes: Vec<usize> = store.commits.lock().unwrap().iter().map(Vec::len).collect();
     // A small first batch, then whole batches, each in one commit.
-    assert_eq!(sizes, [32, 64, 64, 40]);
+    assert_eq!(sizes, [5, 64, 64, 64, 3]);
     // A later burst starts with a small batch again.
     store.commits.lock().unwrap().clear();
     for id in &ids {
@@ -244,7 +244,7 @@ async fn due_batches_that_follow_a_full_one_are_committed_whole() {
     h.set_time(10);
     h.next_n(EventMask::JOB_EXECUTED, ids.len()).await;
     let sizes: Vec<usize> = store.commits.lock().unwrap().iter().map(Vec::len).collect();
-    assert_eq!(sizes, [32, 64, 64, 40]);
+    assert_eq!(sizes, [5, 64, 64, 64, 3]);
 }
 
 #[tokio::test]

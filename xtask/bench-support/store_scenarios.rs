@@ -213,16 +213,38 @@ pub(crate) async fn run<S: JobStore + 'static>(
     sizes: Sizes,
     cleanup: Cleanup<'_>,
 ) {
+    if !selected(ONLY_BACKENDS, backend.key) {
+        return;
+    }
     println!(
         "{} ({}); thread pool of {WORKERS}; sizes {sizes:?}",
         backend.label, backend.server
     );
     let runs = Runs::new();
-    adds(backend, &runs, sizes).await;
-    fetch_and_commit(backend, &runs, sizes.fetch).await;
-    restart(backend, &runs, sizes.restart).await;
-    burst(backend, &runs, sizes.burst).await;
+    if selected(ONLY_SCENARIOS, "adds") {
+        adds(backend, &runs, sizes).await;
+    }
+    if selected(ONLY_SCENARIOS, "fetch") {
+        fetch_and_commit(backend, &runs, sizes.fetch).await;
+    }
+    if selected(ONLY_SCENARIOS, "restart") {
+        restart(backend, &runs, sizes.restart).await;
+    }
+    if selected(ONLY_SCENARIOS, "burst") {
+        burst(backend, &runs, sizes.burst).await;
+    }
     cleanup.await;
+}
+
+/// Names the scenarios to run (`adds`, `fetch`, `restart`, `burst`, comma-separated); all
+/// when unset. For measuring one scenario alone, as `cargo xtask bench` never sets it.
+const ONLY_SCENARIOS: &str = "STORE_BENCH_SCENARIOS";
+/// Names the backends to run (their keys: `sqlite`, `postgres`, ...); all when unset.
+const ONLY_BACKENDS: &str = "STORE_BENCH_BACKENDS";
+
+/// Whether the comma-separated list in the variable `var` names `name` (or is unset).
+fn selected(var: &str, name: &str) -> bool {
+    std::env::var(var).map_or(true, |list| list.split(',').any(|n| n.trim() == name))
 }
 
 fn scheduler<S: JobStore + 'static>(backend: &Backend<S>, runs: &Runs) -> Scheduler {

@@ -214,7 +214,6 @@ impl Scheduler {
                     lifecycle.pass_started(now);
                     metrics::gauge!(crate::telemetry::LAST_PASS)
                         .set(now.timestamp_micros() as f64 / 1e6);
-                    self.count_jobs_if_due(&mut job_count, now);
                     // Look again within the maximum wait whatever the stores answered: a
                     // store shared with other processes changes without telling us.
                     let max_wait = read(&self.inner.settings).max_wait;
@@ -224,6 +223,10 @@ impl Scheduler {
                         .unwrap_or(DateTime::<Utc>::MAX_UTC);
                     let wake_at = earliest(self.process_jobs(&mut backlogged).await, Some(latest));
                     lifecycle.pass_finished(wake_at);
+                    // After the pass: counted beside the first pass after a start, the count
+                    // took the store's idle connection from its first claim (a new one cost
+                    // that claim milliseconds on PostgreSQL).
+                    self.count_jobs_if_due(&mut job_count, now);
                     wake_at
                 }
             };

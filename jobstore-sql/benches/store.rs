@@ -7,6 +7,9 @@
 //! cargo bench -p jobstore-sql --features sqlite,postgres,mysql --bench store [-- --quick]
 //! ```
 //!
+//! `STORE_BENCH_SCENARIOS=restart STORE_BENCH_BACKENDS=postgres` runs one scenario on one
+//! backend (lists are comma-separated; unset is all).
+//!
 //! The servers are `SCHEDULER_TEST_POSTGRES_URL` and `SCHEDULER_TEST_MYSQL_URL` (else the local
 //! defaults); SQLite is a file in the temporary directory. Each dialect gets a table of its
 //! own (`bench_<pid>_<time>`), dropped at the end; the servers' durability settings are left

@@ -2,9 +2,12 @@
 //! implementation, instantiated per dialect by [`on_pool!`] with the dialect's concrete sqlx
 //! types, so every dialect runs the same code.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use sqlx::SqlStr;
+use sqlx::pool::PoolConnection;
 
 #[cfg_attr(
     not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
@@ -148,8 +151,21 @@ pub(crate) struct PoolSettings {
 }
 
 /// A pool of one dialect. Cloning shares it.
+///
+/// Every call takes a connection and gives it back through [`Returns`]: sqlx gives a
+/// connection back in a task of its own, after a round trip to test it, and a pool call
+/// made meanwhile found no idle connection and opened a new one. Calls one after the other
+/// (a start: the schema check, the heartbeat, the first claim, the first commit) each opened
+/// one: on PostgreSQL a server process forked, authenticated and its catalog caches filled
+/// before the first run, for every step.
 #[derive(Clone)]
-pub(crate) enum Pool {
+pub(crate) struct Pool {
+    kind: PoolKind,
+    returns: Arc<Returns>,
+}
+
+#[derive(Clone)]
+enum PoolKind {
     #[cfg(feature = "sqlite")]
     Sqlite(sqlx::SqlitePool),
     #[cfg(feature = "postgres")]
@@ -158,16 +174,99 @@ pub(crate) enum Pool {
     MySql(sqlx::MySqlPool),
 }
 
+impl Pool {
+    fn new(kind: PoolKind) -> Pool {
+        Pool {
+            kind,
+            returns: Arc::default(),
+        }
+    }
+}
+
+/// The connections of one pool on their way back to it (being tested), and the signal that
+/// one arrived.
+#[derive(Default)]
+struct Returns {
+    pending: AtomicUsize,
+    arrived: tokio::sync::Notify,
+}
+
+/// The longest a call waits for a connection on its way back before it opens a new one: a
+/// round trip to the server answers the test well within it; a server that does not is slow
+/// or gone, and a new connection is what the call would have got anyway.
+const RETURN_WAIT: Duration = Duration::from_millis(20);
+
+impl Returns {
+    /// A connection of `pool`: an idle one, else one on its way back once it arrives, else a
+    /// new one (up to the pool's limit, as sqlx's acquire decides).
+    async fn acquire<DB: sqlx::Database>(
+        &self,
+        pool: &sqlx::Pool<DB>,
+    ) -> Result<PoolConnection<DB>, sqlx::Error> {
+        if pool.num_idle() == 0 && self.pending.load(Ordering::Acquire) > 0 {
+            let arrived = self.arrived.notified();
+            tokio::pin!(arrived);
+            // Registered before looking again: an arrival in between is not missed.
+            arrived.as_mut().enable();
+            if pool.num_idle() == 0 && self.pending.load(Ordering::Acquire) > 0 {
+                let _ = tokio::time::timeout(RETURN_WAIT, arrived).await;
+            }
+        }
+        pool.acquire().await
+    }
+
+    /// Gives `conn` back to its pool in a task, as dropping it does, counting it meanwhile.
+    fn give_back<DB: sqlx::Database>(self: &Arc<Self>, mut conn: PoolConnection<DB>) {
+        // `return_to_pool` is sqlx's drop handler made a future (public, if undocumented):
+        // the same test of the connection, the same rollback of what a failed call left.
+        let back = conn.return_to_pool();
+        drop(conn);
+        self.pending.fetch_add(1, Ordering::AcqRel);
+        let returns = self.clone();
+        tokio::spawn(async move {
+            back.await;
+            returns.pending.fetch_sub(1, Ordering::AcqRel);
+            returns.arrived.notify_waiters();
+        });
+    }
+}
+
+/// A connection idle this long is tested (a round trip) before a call uses it; one idle less
+/// is not: every connection is tested as it comes back to the pool (see [`Returns`]), and
+/// testing it again a moment later cost every call a round trip before its statement.
+const IDLE_TEST: Duration = Duration::from_secs(1);
+
+/// `options` testing a connection before use only when it was idle for [`IDLE_TEST`] or more
+/// (sqlx tests it always by default).
+#[cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
+    allow(dead_code)
+)]
+fn tested_when_idle<DB: sqlx::Database>(
+    options: sqlx::pool::PoolOptions<DB>,
+) -> sqlx::pool::PoolOptions<DB> {
+    options
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= IDLE_TEST {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
+}
+
 /// Evaluates `$body` with `$p` bound to the concrete pool, once per enabled dialect.
 macro_rules! on_pool {
     ($pool:expr, $p:ident => $body:expr) => {
-        match $pool {
+        match $pool.kind {
             #[cfg(feature = "sqlite")]
-            Pool::Sqlite(ref $p) => $body,
+            PoolKind::Sqlite(ref $p) => $body,
             #[cfg(feature = "postgres")]
-            Pool::Postgres(ref $p) => $body,
+            PoolKind::Postgres(ref $p) => $body,
             #[cfg(feature = "mysql")]
-            Pool::MySql(ref $p) => $body,
+            PoolKind::MySql(ref $p) => $body,
         }
     };
 }
@@ -280,7 +379,12 @@ impl Pool {
 
     /// Runs `sql`; answers the number of rows it changed (for MySQL: the rows it matched).
     pub(crate) async fn execute(&self, sql: SqlStr, args: Vec<Arg>) -> Result<u64, sqlx::Error> {
-        on_pool!(*self, p => Ok(bound!(sql, &args).execute(p).await?.rows_affected()))
+        on_pool!(*self, p => {
+            let mut conn = self.returns.acquire(p).await?;
+            let done = bound!(sql, &args).execute(&mut *conn).await;
+            self.returns.give_back(conn);
+            Ok(done?.rows_affected())
+        })
     }
 
     /// Runs `sql` and reads its rows as `shape`.
@@ -300,7 +404,10 @@ impl Pool {
         shape: Shape,
     ) -> Result<Vec<Row>, sqlx::Error> {
         on_pool!(*self, p => {
-            let rows = bound!(sql.clone(), args).fetch_all(p).await?;
+            let mut conn = self.returns.acquire(p).await?;
+            let rows = bound!(sql.clone(), args).fetch_all(&mut *conn).await;
+            self.returns.give_back(conn);
+            let rows = rows?;
             let mut out = Vec::with_capacity(rows.len());
             for row in &rows {
                 out.push(read_row!(row, shape));
@@ -329,18 +436,24 @@ impl Pool {
 
     async fn transaction_once(&self, steps: &[Step]) -> Result<Vec<u64>, sqlx::Error> {
         on_pool!(*self, p => {
-            let mut tx = p.begin().await?;
-            let mut changed: Vec<u64> = Vec::with_capacity(steps.len());
-            for step in steps {
-                if step.if_applied && changed.last().is_none_or(|&n| n == 0) {
-                    changed.push(0);
-                    continue;
+            let mut conn = self.returns.acquire(p).await?;
+            let done = async {
+                let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+                let mut changed: Vec<u64> = Vec::with_capacity(steps.len());
+                for step in steps {
+                    if step.if_applied && changed.last().is_none_or(|&n| n == 0) {
+                        changed.push(0);
+                        continue;
+                    }
+                    let query = bound!(step.sql.clone(), &step.args);
+                    changed.push(query.execute(&mut *tx).await?.rows_affected());
                 }
-                let query = bound!(step.sql.clone(), &step.args);
-                changed.push(query.execute(&mut *tx).await?.rows_affected());
+                tx.commit().await?;
+                Ok(changed)
             }
-            tx.commit().await?;
-            Ok(changed)
+            .await;
+            self.returns.give_back(conn);
+            done
         })
     }
 
@@ -378,28 +491,34 @@ impl Pool {
         let isolation = self.read_committed();
         let begin = self.begin_as_writer();
         on_pool!(*self, p => {
-            let mut conn = p.acquire().await?;
-            if let Some(set) = isolation {
-                // Applies to the next transaction of this connection only.
-                sqlx::query(set).execute(&mut *conn).await?;
-            }
-            let mut tx = match begin {
-                Some(begin) => sqlx::Connection::begin_with(&mut *conn, begin).await?,
-                None => sqlx::Connection::begin(&mut *conn).await?,
-            };
-            let mut out = Vec::new();
-            for select in selects {
-                let rows = bound!(select.sql.clone(), &select.args).fetch_all(&mut *tx).await?;
-                out.reserve(rows.len());
-                for row in &rows {
-                    out.push(read_row!(row, shape));
+            let mut conn = self.returns.acquire(p).await?;
+            let done = async {
+                if let Some(set) = isolation {
+                    // Applies to the next transaction of this connection only.
+                    sqlx::query(set).execute(&mut *conn).await?;
                 }
+                let mut tx = match begin {
+                    Some(begin) => sqlx::Connection::begin_with(&mut *conn, begin).await?,
+                    None => sqlx::Connection::begin(&mut *conn).await?,
+                };
+                let mut out = Vec::new();
+                for select in selects {
+                    let rows =
+                        bound!(select.sql.clone(), &select.args).fetch_all(&mut *tx).await?;
+                    out.reserve(rows.len());
+                    for row in &rows {
+                        out.push(read_row!(row, shape));
+                    }
+                }
+                for step in then(&out) {
+                    bound!(step.sql.clone(), &step.args).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(out)
             }
-            for step in then(&out) {
-                bound!(step.sql.clone(), &step.args).execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
-            Ok(out)
+            .await;
+            self.returns.give_back(conn);
+            done
         })
     }
 
@@ -407,7 +526,7 @@ impl Pool {
     /// dialect whose transactions otherwise start as readers (SQLite).
     fn begin_as_writer(&self) -> Option<&'static str> {
         #[cfg(feature = "sqlite")]
-        if matches!(self, Pool::Sqlite(_)) {
+        if matches!(self.kind, PoolKind::Sqlite(_)) {
             return Some("BEGIN IMMEDIATE");
         }
         None
@@ -417,7 +536,7 @@ impl Pool {
     /// default to a stricter level with gap locks (MySQL's REPEATABLE READ).
     fn read_committed(&self) -> Option<&'static str> {
         #[cfg(feature = "mysql")]
-        if matches!(self, Pool::MySql(_)) {
+        if matches!(self.kind, PoolKind::MySql(_)) {
             return Some("SET TRANSACTION ISOLATION LEVEL READ COMMITTED");
         }
         None
@@ -522,7 +641,7 @@ async fn connect_sqlite(url: &StoreUrl, settings: PoolSettings) -> Result<Pool, 
     } else {
         SqlitePoolOptions::new().max_connections(settings.max_connections)
     };
-    let pool = pool.acquire_timeout(settings.acquire_timeout);
+    let pool = tested_when_idle(pool.acquire_timeout(settings.acquire_timeout));
     // Processes that open a new file together race to create it and switch it to WAL; the
     // losers get SQLITE_BUSY at once, whatever the busy timeout: connect again.
     let mut tries = 0;
@@ -536,7 +655,7 @@ async fn connect_sqlite(url: &StoreUrl, settings: PoolSettings) -> Result<Pool, 
             outcome => break outcome?,
         }
     };
-    Ok(Pool::Sqlite(pool))
+    Ok(Pool::new(PoolKind::Sqlite(pool)))
 }
 
 #[cfg(feature = "postgres")]
@@ -549,12 +668,12 @@ async fn connect_postgres(url: &StoreUrl, settings: PoolSettings) -> Result<Pool
     let options = PgConnectOptions::from_str(&url.secret)?
         .options([("statement_timeout", timeout_ms.as_str())])
         .application_name("jobstore-sql");
-    let pool = PgPoolOptions::new()
+    let pool = tested_when_idle(PgPoolOptions::new())
         .max_connections(settings.max_connections)
         .acquire_timeout(settings.acquire_timeout)
         .connect_with(options)
         .await?;
-    Ok(Pool::Postgres(pool))
+    Ok(Pool::new(PoolKind::Postgres(pool)))
 }
 
 #[cfg(feature = "mysql")]
@@ -565,7 +684,7 @@ async fn connect_mysql(url: &StoreUrl, settings: PoolSettings) -> Result<Pool, s
 
     let options = MySqlConnectOptions::from_str(&url.secret)?;
     let lock_wait = settings.statement_timeout.as_secs().max(1);
-    let pool = MySqlPoolOptions::new()
+    let pool = tested_when_idle(MySqlPoolOptions::new())
         .max_connections(settings.max_connections)
         .acquire_timeout(settings.acquire_timeout)
         .after_connect(move |conn, _| {
@@ -579,5 +698,5 @@ async fn connect_mysql(url: &StoreUrl, settings: PoolSettings) -> Result<Pool, s
         })
         .connect_with(options)
         .await?;
-    Ok(Pool::MySql(pool))
+    Ok(Pool::new(PoolKind::MySql(pool)))
 }

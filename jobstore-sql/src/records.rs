@@ -36,7 +36,7 @@ pub struct SqlRecords {
     call_timeout: Duration,
     pool: Mutex<Option<Pool>>,
     /// PostgreSQL's wake-up listener, while started.
-    listener: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    listener: Mutex<Listener>,
 }
 
 impl fmt::Debug for SqlRecords {
@@ -100,7 +100,7 @@ impl SqlRecords {
             settings,
             call_timeout,
             pool: Mutex::new(None),
-            listener: Mutex::new(None),
+            listener: Mutex::new(Listener::Off),
         }
     }
 
@@ -373,6 +373,7 @@ impl SqlRecords {
         }
     }
 
+    /// Readies PostgreSQL's wake-up listener, which [`listen`](Self::listen) starts.
     fn start_listener(&self, ctx: &StoreContext) -> Result<()> {
         #[cfg(feature = "postgres")]
         if self.url.dialect == Dialect::Postgres {
@@ -381,33 +382,125 @@ impl SqlRecords {
             let options = sqlx::postgres::PgConnectOptions::from_str(&self.url.secret)
                 .map_err(|e| self.backend_error("reading the URL", e))?
                 .application_name("jobstore-sql-listener");
-            let task = crate::notify::spawn_listener(
-                options,
+            let (channel, ctx, url) = (
                 self.cluster.channel.clone(),
                 ctx.clone(),
                 self.url.redacted.clone(),
             );
-            let previous = self.listener_slot().replace(task);
-            if let Some(previous) = previous {
-                previous.abort();
-            }
+            let spawn = move || crate::notify::spawn_listener(options, channel, ctx, url);
+            self.stop_listener();
+            *self.listener_slot() = Listener::Ready(Box::new(spawn));
         }
         let _ = ctx;
         Ok(())
     }
 
-    fn listener_slot(&self) -> MutexGuard<'_, Option<tokio::task::JoinHandle<()>>> {
+    /// Starts the readied listener: at the end of the loop's first pass after a start (its
+    /// fire commit, or its look at the next run time), not at the start, where its connection
+    /// (a server process forked, authenticated) was made beside the heartbeat, the first claim
+    /// and the first commit, and slowed them. Nothing is missed: the listener wakes the loop
+    /// once it listens, and the loop has just looked.
+    fn listen(&self) {
+        let mut slot = self.listener_slot();
+        if matches!(*slot, Listener::Ready(_))
+            && let Listener::Ready(spawn) = std::mem::replace(&mut *slot, Listener::Off)
+        {
+            *slot = Listener::Running(spawn());
+        }
+    }
+
+    fn stop_listener(&self) {
+        let stopped = std::mem::replace(&mut *self.listener_slot(), Listener::Off);
+        if let Listener::Running(task) = stopped {
+            task.abort();
+        }
+    }
+
+    fn listener_slot(&self) -> MutexGuard<'_, Listener> {
         // Only an assignment happens under the lock.
         self.listener.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// The fire commits of one batch: set-based where the dialect has a form for it, else one
+    /// transaction of a statement per job.
+    async fn commit_fires_now(&self, commits: &[RecordFireCommit]) -> Result<FireAnswers> {
+        if let Some(answers) = self.commit_fires_set_based(commits).await? {
+            return Ok(answers);
+        }
+        // One transaction: one durable commit for the batch. Rows are locked in id order, so
+        // two schedulers committing overlapping batches wait for each other instead of
+        // deadlocking.
+        let mut order: Vec<&RecordFireCommit> = commits.iter().collect();
+        order.sort_by(|a, b| a.id.cmp(&b.id));
+        // Each commit's id, with the index of its conditional step.
+        let mut ids: Vec<(Arc<str>, usize)> = Vec::with_capacity(order.len());
+        // The step recording the runs of each commit with an instance limit.
+        let mut limited: HashMap<Arc<str>, usize> = HashMap::new();
+        let mut steps = Vec::with_capacity(order.len());
+        for commit in order {
+            let expected = Arg::Int(revision_column(commit.expected_revision));
+            let step = match &commit.write {
+                Some(write) => {
+                    let mut args = self.row_args(write.clone())?;
+                    args.remove(0);
+                    args.push(Arg::Text(commit.id.to_string()));
+                    args.push(expected);
+                    Step::new(self.queries.update.clone(), args)
+                }
+                None => Step::new(
+                    self.queries.delete_at_revision.clone(),
+                    vec![Arg::Text(commit.id.to_string()), expected],
+                ),
+            };
+            ids.push((commit.id.clone(), steps.len()));
+            steps.push(step);
+            // Runs in flight are recorded in the same transaction, right after their commit,
+            // and only if it applied (and, with a limit, only below it).
+            if let Some((node, runs)) = &commit.inflight
+                && let Some(step) =
+                    self.inflight_step(&commit.id, node, runs, commit.max_inflight)?
+            {
+                if commit.max_inflight.is_some() {
+                    limited.insert(commit.id.clone(), steps.len());
+                }
+                steps.push(step);
+            }
+        }
+        let mut answers = FireAnswers::with_capacity(ids.len());
+        if steps.is_empty() {
+            return Ok(answers);
+        }
+        let pool = self.pool()?;
+        let outcomes = self
+            .bounded("committing due jobs", pool.transaction(steps))
+            .await?;
+        let changed = |step: usize| outcomes.get(step).is_some_and(|&n| n > 0);
+        for (id, step) in ids {
+            let answer = if !changed(step) {
+                FireAnswer::Stale
+            } else if limited.get(&id).is_some_and(|&runs| !changed(runs)) {
+                FireAnswer::Refused
+            } else {
+                FireAnswer::Committed
+            };
+            answers.insert(id, answer);
+        }
+        Ok(answers)
+    }
+}
+
+/// PostgreSQL's wake-up listener of a store.
+enum Listener {
+    Off,
+    /// Started with the store, to run from the end of its first pass (see `listen`).
+    Ready(Box<dyn FnOnce() -> tokio::task::JoinHandle<()> + Send>),
+    Running(tokio::task::JoinHandle<()>),
 }
 
 impl Drop for SqlRecords {
     fn drop(&mut self) {
         // A store dropped without shutdown does not leave its listener running.
-        if let Some(listener) = self.listener_slot().take() {
-            listener.abort();
-        }
+        self.stop_listener();
     }
 }
 
@@ -528,10 +621,7 @@ impl RecordStore for SqlRecords {
     }
 
     async fn shutdown(&self) -> Result<()> {
-        let listener = self.listener_slot().take();
-        if let Some(listener) = listener {
-            listener.abort();
-        }
+        self.stop_listener();
         let pool = self.lock().take();
         if let Some(pool) = pool {
             pool.close().await;
@@ -573,8 +663,9 @@ impl RecordStore for SqlRecords {
                 vec![Arg::Int(limit)],
                 Shape::Entry,
             )
-            .await?;
-        Ok(rows
+            .await;
+        self.listen();
+        Ok(rows?
             .into_iter()
             .filter_map(|row| {
                 let next_run_time = from_micros(row.micros?).ok()?;
@@ -691,68 +782,9 @@ impl RecordStore for SqlRecords {
     }
 
     async fn commit_fires(&self, commits: &[RecordFireCommit]) -> Result<FireAnswers> {
-        if let Some(answers) = self.commit_fires_set_based(commits).await? {
-            return Ok(answers);
-        }
-        // One transaction: one durable commit for the batch. Rows are locked in id order, so
-        // two schedulers committing overlapping batches wait for each other instead of
-        // deadlocking.
-        let mut order: Vec<&RecordFireCommit> = commits.iter().collect();
-        order.sort_by(|a, b| a.id.cmp(&b.id));
-        // Each commit's id, with the index of its conditional step.
-        let mut ids: Vec<(Arc<str>, usize)> = Vec::with_capacity(order.len());
-        // The step recording the runs of each commit with an instance limit.
-        let mut limited: HashMap<Arc<str>, usize> = HashMap::new();
-        let mut steps = Vec::with_capacity(order.len());
-        for commit in order {
-            let expected = Arg::Int(revision_column(commit.expected_revision));
-            let step = match &commit.write {
-                Some(write) => {
-                    let mut args = self.row_args(write.clone())?;
-                    args.remove(0);
-                    args.push(Arg::Text(commit.id.to_string()));
-                    args.push(expected);
-                    Step::new(self.queries.update.clone(), args)
-                }
-                None => Step::new(
-                    self.queries.delete_at_revision.clone(),
-                    vec![Arg::Text(commit.id.to_string()), expected],
-                ),
-            };
-            ids.push((commit.id.clone(), steps.len()));
-            steps.push(step);
-            // Runs in flight are recorded in the same transaction, right after their commit,
-            // and only if it applied (and, with a limit, only below it).
-            if let Some((node, runs)) = &commit.inflight
-                && let Some(step) =
-                    self.inflight_step(&commit.id, node, runs, commit.max_inflight)?
-            {
-                if commit.max_inflight.is_some() {
-                    limited.insert(commit.id.clone(), steps.len());
-                }
-                steps.push(step);
-            }
-        }
-        let mut answers = FireAnswers::with_capacity(ids.len());
-        if steps.is_empty() {
-            return Ok(answers);
-        }
-        let pool = self.pool()?;
-        let outcomes = self
-            .bounded("committing due jobs", pool.transaction(steps))
-            .await?;
-        let changed = |step: usize| outcomes.get(step).is_some_and(|&n| n > 0);
-        for (id, step) in ids {
-            let answer = if !changed(step) {
-                FireAnswer::Stale
-            } else if limited.get(&id).is_some_and(|&runs| !changed(runs)) {
-                FireAnswer::Refused
-            } else {
-                FireAnswer::Committed
-            };
-            answers.insert(id, answer);
-        }
-        Ok(answers)
+        let committed = self.commit_fires_now(commits).await;
+        self.listen();
+        committed
     }
 
     async fn claim_due(

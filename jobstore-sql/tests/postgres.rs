@@ -65,7 +65,8 @@ async fn the_jobs_tool_operations_work_on_postgres() -> anyhow::Result<()> {
 /// A write through one handle wakes another handle's scheduler through NOTIFY (not only the
 /// wake-up every (re)connection of the listener gives); after the listener's connection is
 /// killed it reconnects and wakes again; after shutdown the listeners' connections are gone. Prints the
-/// delay from a write's return to the other handle's wake-up.
+/// delay from a write's return to the other handle's wake-up. A handle listens from the end of
+/// its scheduler's first pass (here: its look at the next run time), not from its start.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notify_wakes_the_other_handle_and_survives_a_killed_listener() -> anyhow::Result<()> {
     use std::sync::Arc;
@@ -97,6 +98,11 @@ async fn notify_wakes_the_other_handle_and_survives_a_killed_listener() -> anyho
             .context("no wake-up within 10 s")
     };
     let outcome = async {
+        let started = tokio::time::timeout(Duration::from_millis(500), woken.notified()).await;
+        anyhow::ensure!(started.is_err(), "the listener listened before the first pass");
+        for handle in [&writer, &listener] {
+            handle.next_run_times(1).await?;
+        }
         wait().await.context("the listener's first connection")?;
         let mut delays = Vec::new();
         for i in 0..20 {
@@ -131,7 +137,7 @@ async fn notify_wakes_the_other_handle_and_survives_a_killed_listener() -> anyho
                 "i",
             )
             .await?;
-        // Both handles listen (every started store does).
+        // Both handles listen (every store that looked at its due jobs does).
         anyhow::ensure!(killed.len() == 2, "listener connections: {killed:?}");
         wait().await.context("the wake-up after reconnecting")?;
         let record = StoredRecord {

@@ -44,20 +44,15 @@ pub(crate) struct Sizes {
     pub(crate) restart: usize,
     /// Jobs due at one instant with the default misfire grace time.
     pub(crate) burst: usize,
-    /// Only the restart scenario (`--only-restart`): to measure it alone, alternating builds.
-    pub(crate) only_restart: bool,
 }
 
 impl Sizes {
-    /// From the command line: `--quick` or nothing, and `--only-restart` (anything else is
-    /// refused).
+    /// From the command line: `--quick` or nothing (anything else is refused).
     pub(crate) fn from_args() -> Sizes {
-        let mut args: Vec<String> = std::env::args()
+        let args: Vec<String> = std::env::args()
             .skip(1)
             .filter(|a| a != "--bench")
             .collect();
-        let only_restart = args.iter().any(|a| a == "--only-restart");
-        args.retain(|a| a != "--only-restart");
         match args.as_slice() {
             [] => Sizes {
                 one_at_a_time: 2_000,
@@ -66,7 +61,6 @@ impl Sizes {
                 fetch: 10_000,
                 restart: 10_000,
                 burst: 10_000,
-                only_restart,
             },
             // APScheduler writes each due job back on its own (one durable commit each, 50
             // to 300 a second on the SQL servers here), so its side of the fetch, restart and
@@ -79,10 +73,9 @@ impl Sizes {
                 fetch: 500,
                 restart: 500,
                 burst: 1_000,
-                only_restart,
             },
             _ => {
-                eprintln!("usage: store [--quick] [--only-restart]");
+                eprintln!("usage: store [--quick]");
                 std::process::exit(2);
             }
         }
@@ -220,21 +213,38 @@ pub(crate) async fn run<S: JobStore + 'static>(
     sizes: Sizes,
     cleanup: Cleanup<'_>,
 ) {
+    if !selected(ONLY_BACKENDS, backend.key) {
+        return;
+    }
     println!(
         "{} ({}); thread pool of {WORKERS}; sizes {sizes:?}",
         backend.label, backend.server
     );
     let runs = Runs::new();
-    if sizes.only_restart {
-        restart(backend, &runs, sizes.restart).await;
-        cleanup.await;
-        return;
+    if selected(ONLY_SCENARIOS, "adds") {
+        adds(backend, &runs, sizes).await;
     }
-    adds(backend, &runs, sizes).await;
-    fetch_and_commit(backend, &runs, sizes.fetch).await;
-    restart(backend, &runs, sizes.restart).await;
-    burst(backend, &runs, sizes.burst).await;
+    if selected(ONLY_SCENARIOS, "fetch") {
+        fetch_and_commit(backend, &runs, sizes.fetch).await;
+    }
+    if selected(ONLY_SCENARIOS, "restart") {
+        restart(backend, &runs, sizes.restart).await;
+    }
+    if selected(ONLY_SCENARIOS, "burst") {
+        burst(backend, &runs, sizes.burst).await;
+    }
     cleanup.await;
+}
+
+/// Names the scenarios to run (`adds`, `fetch`, `restart`, `burst`, comma-separated); all
+/// when unset. For measuring one scenario alone, as `cargo xtask bench` never sets it.
+const ONLY_SCENARIOS: &str = "STORE_BENCH_SCENARIOS";
+/// Names the backends to run (their keys: `sqlite`, `postgres`, ...); all when unset.
+const ONLY_BACKENDS: &str = "STORE_BENCH_BACKENDS";
+
+/// Whether the comma-separated list in the variable `var` names `name` (or is unset).
+fn selected(var: &str, name: &str) -> bool {
+    std::env::var(var).map_or(true, |list| list.split(',').any(|n| n.trim() == name))
 }
 
 fn scheduler<S: JobStore + 'static>(backend: &Backend<S>, runs: &Runs) -> Scheduler {

@@ -225,8 +225,9 @@ impl Scheduler {
                         .unwrap_or(DateTime::<Utc>::MAX_UTC);
                     let wake_at = earliest(self.process_jobs(&mut backlogged).await, Some(latest));
                     // After the pass, not beside it: a count competes with the pass for the
-                    // store (the first one, at start, delayed the first runs: a count of 500
-                    // jobs takes 14 ms of nx-27017's single thread and a connection of its own).
+                    // store (at a start it delayed the first runs: 500 jobs take 14 ms of
+                    // nx-27017's single thread, and on PostgreSQL the count took the idle
+                    // connection from the first claim, which then opened one of its own).
                     self.count_jobs_if_due(&mut job_count, now);
                     lifecycle.pass_finished(wake_at);
                     wake_at

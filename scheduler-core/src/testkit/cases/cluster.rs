@@ -502,7 +502,11 @@ pub async fn cluster_a_write_wakes_other_nodes(f: &Fixture) -> anyhow::Result<()
     }
     let woken = Arc::new(tokio::sync::Notify::new());
     let notify = woken.clone();
-    let (_, _) = f.second_raw(move || notify.notify_one()).await?;
+    let (other, _) = f.second_raw(move || notify.notify_one()).await?;
+    // A handle may start listening at the end of its scheduler's first pass rather than at
+    // its start (the SQL store does, to keep the listener's connection off the first run's
+    // way): make that pass's last look.
+    other.get_next_run_time().await?;
     // The listener may subscribe asynchronously: write until a wake-up arrives.
     for attempt in 0..20 {
         let job = f.job(&format!("w{attempt}"), Some(at(0)));

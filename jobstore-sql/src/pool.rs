@@ -2,6 +2,12 @@
 //! implementation, instantiated per dialect by [`on_pool!`] with the dialect's concrete sqlx
 //! types, so every dialect runs the same code.
 
+// Without a dialect feature the pool has nothing to open: its code is compiled, unused.
+#![cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
+    allow(dead_code)
+)]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -39,10 +45,6 @@ pub(crate) enum Arg {
 }
 
 /// Binds the list [`Arg`]s the way the dialect can.
-#[cfg_attr(
-    not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
-    allow(dead_code)
-)]
 trait BindList: Sized {
     fn bind_ints(self, values: &[Option<i64>]) -> Self;
     fn bind_texts(self, values: &[Option<String>]) -> Self;
@@ -238,10 +240,6 @@ const IDLE_TEST: Duration = Duration::from_secs(1);
 
 /// `options` testing a connection before use only when it was idle for [`IDLE_TEST`] or more
 /// (sqlx tests it always by default).
-#[cfg_attr(
-    not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
-    allow(dead_code)
-)]
 fn tested_when_idle<DB: sqlx::Database>(
     options: sqlx::pool::PoolOptions<DB>,
 ) -> sqlx::pool::PoolOptions<DB> {

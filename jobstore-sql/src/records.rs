@@ -490,6 +490,7 @@ impl SqlRecords {
 }
 
 /// PostgreSQL's wake-up listener of a store.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 enum Listener {
     Off,
     /// Started with the store, to run from the end of its first pass (see `listen`).

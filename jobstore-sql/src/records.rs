@@ -508,6 +508,15 @@ impl RecordStore for SqlRecords {
         Capabilities::persistent().with_cluster(self.url.dialect == Dialect::Postgres)
     }
 
+    fn group_adds(&self) -> bool {
+        // SQLite commits one writer at a time, each with its own flush: a group shares one.
+        // PostgreSQL and MySQL flush concurrent commits together already, and a batched
+        // insert takes them four or five round trips against one for a single insert: with
+        // 8 concurrent callers, grouping measured no faster on PostgreSQL and about half as
+        // fast on MariaDB.
+        self.url.dialect == Dialect::Sqlite
+    }
+
     async fn start(&self, ctx: &StoreContext) -> Result<()> {
         if self.lock().is_some() {
             return Ok(());

@@ -466,7 +466,12 @@ impl<R: RecordStore> JobStore for RecordJobStore<R> {
         let ctx = self.ctx()?;
         let revision = fresh_revision();
         let row = self.encode(&ctx, &job, revision)?;
-        if !self.adds.insert(&self.records, row).await? {
+        let added = if self.records.group_adds() {
+            self.adds.insert(&self.records, row).await?
+        } else {
+            self.records.insert(row).await?
+        };
+        if !added {
             return Err(Error::conflicting_id(job.id()));
         }
         self.forget(job.id());

@@ -142,6 +142,28 @@ fn queued(f: &Fixture) -> usize {
     f.0.queue().waiting.len()
 }
 
+/// Adds "a" and waits until its insert is in flight (held at the gate).
+async fn first_in_flight(f: &Fixture) -> JoinHandle<(u64, Result<bool>)> {
+    let first = add(f, row("a"));
+    until("the first insert is in flight", || f.1.calls() == [1]).await;
+    first
+}
+
+/// "a" in flight, then "b" and "c" queued behind it.
+async fn a_then_b_and_c(f: &Fixture) -> [JoinHandle<(u64, Result<bool>)>; 3] {
+    let first = first_in_flight(f).await;
+    let b = queue_behind(f, "b").await;
+    [first, b, queue_behind(f, "c").await]
+}
+
+/// Adds `id` and waits until it is queued (behind the others, in this order).
+async fn queue_behind(f: &Fixture, id: &str) -> JoinHandle<(u64, Result<bool>)> {
+    let before = queued(f);
+    let task = add(f, row(id));
+    until("queued", || queued(f) == before + 1).await;
+    task
+}
+
 async fn stored(f: &Fixture) -> Vec<(String, u64)> {
     let mut rows: Vec<(String, u64)> =
         f.1.all()
@@ -169,14 +191,10 @@ async fn a_lone_add_goes_at_once_with_a_single_insert() {
 async fn adds_waiting_for_one_in_flight_go_as_one_group_each_answered() {
     let f = fixture();
     f.1.rows.insert(row("taken")).await.unwrap();
-    let first = add(&f, row("a"));
-    until("the first insert is in flight", || f.1.calls() == [1]).await;
-    let ids = ["b", "c", "b", "taken", "d"];
+    let first = first_in_flight(&f).await;
     let mut waiting = Vec::new();
-    for id in ids {
-        waiting.push(add(&f, row(id)));
-        // In this order in the queue.
-        until("queued", || queued(&f) == waiting.len()).await;
+    for id in ["b", "c", "b", "taken", "d"] {
+        waiting.push(queue_behind(&f, id).await);
     }
     f.1.gate.add_permits(2);
     let (a, answer) = first.await.unwrap();
@@ -208,8 +226,7 @@ async fn adds_waiting_for_one_in_flight_go_as_one_group_each_answered() {
 #[tokio::test]
 async fn adds_beyond_the_bound_wait_for_a_place() {
     let f = fixture();
-    let first = add(&f, row("first"));
-    until("the first insert is in flight", || f.1.calls() == [1]).await;
+    let first = first_in_flight(&f).await;
     const MORE: usize = 20;
     let waiting: Vec<_> = (0..MAX_GROUP + MORE)
         .map(|n| add(&f, row(&format!("j{n:04}"))))
@@ -234,13 +251,11 @@ async fn adds_beyond_the_bound_wait_for_a_place() {
 #[tokio::test]
 async fn a_refused_row_fails_only_its_own_add() {
     let f = fixture();
-    let first = add(&f, row("a"));
-    until("the first insert is in flight", || f.1.calls() == [1]).await;
-    let waiting: Vec<_> = ["x", "bad", "y"]
-        .into_iter()
-        .map(|id| add(&f, row(id)))
-        .collect();
-    until("queued", || queued(&f) == 3).await;
+    let first = first_in_flight(&f).await;
+    let mut waiting = Vec::new();
+    for id in ["x", "bad", "y"] {
+        waiting.push(queue_behind(&f, id).await);
+    }
     f.1.gate.add_permits(10);
     assert!(first.await.unwrap().1.unwrap());
     let mut answers = Vec::new();
@@ -258,17 +273,11 @@ async fn a_refused_row_fails_only_its_own_add() {
 #[tokio::test]
 async fn a_lead_cancelled_mid_insert_answers_its_group_and_hands_on() {
     let f = fixture();
-    let first = add(&f, row("a"));
-    until("the first insert is in flight", || f.1.calls() == [1]).await;
-    let lead = add(&f, row("b"));
-    until("queued", || queued(&f) == 1).await;
-    let member = add(&f, row("c"));
-    until("queued", || queued(&f) == 2).await;
+    let [first, lead, member] = a_then_b_and_c(&f).await;
     f.1.gate.add_permits(1);
     assert!(first.await.unwrap().1.unwrap());
     until("the group insert is in flight", || f.1.calls() == [1, 2]).await;
-    let later = add(&f, row("d"));
-    until("queued", || queued(&f) == 1).await;
+    let later = queue_behind(&f, "d").await;
     // The caller of "b" gives up (its call timed out).
     lead.abort();
     assert!(lead.await.unwrap_err().is_cancelled());
@@ -285,12 +294,7 @@ async fn a_lead_cancelled_mid_insert_answers_its_group_and_hands_on() {
 #[tokio::test]
 async fn a_queued_add_dropped_leaves_the_queue() {
     let f = fixture();
-    let first = add(&f, row("a"));
-    until("the first insert is in flight", || f.1.calls() == [1]).await;
-    let kept = add(&f, row("b"));
-    until("queued", || queued(&f) == 1).await;
-    let dropped = add(&f, row("c"));
-    until("queued", || queued(&f) == 2).await;
+    let [first, kept, dropped] = a_then_b_and_c(&f).await;
     dropped.abort();
     assert!(dropped.await.unwrap_err().is_cancelled());
     assert_eq!(queued(&f), 1);

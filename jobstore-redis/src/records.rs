@@ -494,6 +494,13 @@ impl RecordStore for RedisRecords {
         Capabilities::persistent().with_cluster(true)
     }
 
+    fn group_adds(&self) -> bool {
+        // A write is not flushed on its own (the append-only file syncs every second at most)
+        // and the connection pipelines concurrent calls: a group saves no flush and makes the
+        // adds wait for each other. 8 concurrent callers measured 25k/s grouped against 29k/s.
+        false
+    }
+
     async fn count(&self) -> Result<u64> {
         // A row is an id in the jobs hash or in the sorted set; both hold it unless a row
         // is paused (hash only) or has lost its record (set only), so the larger count is

@@ -29,6 +29,9 @@ impl SqlRecords {
     /// limits.
     pub(crate) async fn insert_absent(&self, rows: &[RowValues]) -> Result<Vec<bool>> {
         let dialect = self.url.dialect;
+        if dialect == Dialect::Postgres && rows.len() <= SMALL_ADD_POSTGRES {
+            return self.insert_small_postgres(rows).await;
+        }
         let reads = if dialect == Dialect::Postgres {
             let ids = rows.iter().map(|r| Some(r.id.clone())).collect();
             let sql = dialect::existing_ids_postgres(&self.table);
@@ -72,7 +75,28 @@ impl SqlRecords {
         let taken: HashSet<String> = taken.into_iter().map(|row| row.id).collect();
         Ok(rows.iter().map(|r| !taken.contains(&r.id)).collect())
     }
+
+    /// A few rows (a group of single adds, a small batch) on PostgreSQL: one statement that
+    /// skips the taken ids and answers the ids it added, one round trip where the read and
+    /// the insert of [`insert_absent`](Self::insert_absent) take four.
+    async fn insert_small_postgres(&self, rows: &[RowValues]) -> Result<Vec<bool>> {
+        let refs: Vec<&RowValues> = rows.iter().collect();
+        let sql = dialect::insert_unnest_absent_postgres(&self.table);
+        let pool = self.pool()?;
+        let added = self
+            .bounded(
+                "adding jobs",
+                pool.fetch(sql, unnest_args(&refs), Shape::Id),
+            )
+            .await?;
+        let added: HashSet<String> = added.into_iter().map(|row| row.id).collect();
+        Ok(rows.iter().map(|r| added.contains(&r.id)).collect())
+    }
 }
+
+/// The most rows [`SqlRecords::insert_absent`] adds with one statement on PostgreSQL, which
+/// also covers a whole group of single adds (`scheduler_core`'s group commit holds 256).
+const SMALL_ADD_POSTGRES: usize = 256;
 
 /// The columns of `rows` as the arrays of [`dialect::insert_unnest_postgres`].
 fn unnest_args(rows: &[&RowValues]) -> Vec<Arg> {

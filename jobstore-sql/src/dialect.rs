@@ -338,11 +338,25 @@ pub(crate) fn existing_ids(dialect: Dialect, table: &str, ids: usize) -> SqlStr 
 /// seven placeholders each, which the server parses and plans one by one. Fails on an id
 /// already stored: for the rows of an add whose ids [`existing_ids_postgres`] did not find.
 pub(crate) fn insert_unnest_postgres(table: &str) -> SqlStr {
-    sql(format!(
+    sql(insert_unnest_text(table))
+}
+
+fn insert_unnest_text(table: &str) -> String {
+    format!(
         "INSERT INTO {table} ({COLUMNS}) SELECT v.id, v.micros, CAST(v.readable AS \
          TIMESTAMPTZ), v.revision, v.func, v.kind, v.state FROM unnest($1::text[], \
          $2::bigint[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[]) AS v(id, \
          micros, readable, revision, func, kind, state)"
+    )
+}
+
+/// [`insert_unnest_postgres`] skipping the ids that are taken, answering the ids it added: a
+/// small add in one round trip (the speculative insertion costs the server more per row than
+/// a read first, which only a large batch notices).
+pub(crate) fn insert_unnest_absent_postgres(table: &str) -> SqlStr {
+    sql(format!(
+        "{} ON CONFLICT (id) DO NOTHING RETURNING id",
+        insert_unnest_text(table)
     ))
 }
 

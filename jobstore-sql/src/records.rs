@@ -602,6 +602,15 @@ impl RecordStore for SqlRecords {
         Capabilities::persistent().with_cluster(self.url.dialect == Dialect::Postgres)
     }
 
+    fn group_adds(&self) -> bool {
+        // SQLite commits one writer at a time, each with its own flush: a group shares one.
+        // PostgreSQL adds a group with one statement (see `insert_absent`). MySQL flushes
+        // concurrent commits together already, and its batched insert takes five round trips
+        // against one for a single insert: with 8 concurrent callers, grouping measured about
+        // half as fast on MariaDB.
+        self.url.dialect != Dialect::MySql
+    }
+
     async fn start(&self, ctx: &StoreContext) -> Result<()> {
         if self.lock().is_some() {
             return Ok(());

@@ -29,6 +29,16 @@ pub(crate) const FETCH_BATCH: usize = 1_000;
 /// Concurrent callers in the concurrent add scenario.
 pub(crate) const CALLERS: usize = 8;
 
+/// The variable that limits the adds scenario to one case (`one`, `callers8` or `batch`),
+/// for measuring a change to adds alone: `STORE_BENCH_SCENARIOS=adds STORE_BENCH_ADDS=callers8
+/// cargo bench ...`. `cargo xtask bench` never sets it.
+const ONLY_ADDS: &str = "STORE_BENCH_ADDS";
+
+/// Whether the add case `case` runs: every case unless [`ONLY_ADDS`] names another.
+fn wanted(case: &str) -> bool {
+    std::env::var(ONLY_ADDS).map_or(true, |only| only == case)
+}
+
 /// The sizes of one run; `--quick` takes the reduced set.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Sizes {
@@ -306,15 +316,41 @@ async fn adds<S: JobStore + 'static>(backend: &Backend<S>, runs: &Runs, sizes: S
         );
     };
 
-    let n = sizes.one_at_a_time;
-    let started = Instant::now();
-    for i in 0..n {
-        scheduler.add_job(runs.spec(i, far)).await.expect("added");
+    if wanted("one") {
+        let n = sizes.one_at_a_time;
+        let started = Instant::now();
+        for i in 0..n {
+            scheduler.add_job(runs.spec(i, far)).await.expect("added");
+        }
+        report("one", "add jobs one at a time", n, started.elapsed());
+        store.remove_all_jobs().await.expect("cleared");
     }
-    report("one", "add jobs one at a time", n, started.elapsed());
+    if wanted("callers8") {
+        callers(&scheduler, runs, sizes.concurrent, far, &report).await;
+        store.remove_all_jobs().await.expect("cleared");
+    }
+    if wanted("batch") {
+        let n = sizes.batch;
+        let specs: Vec<_> = (0..n).map(|i| runs.spec(i, far)).collect();
+        let started = Instant::now();
+        for added in scheduler.add_jobs(specs).await.expect("add_jobs") {
+            added.expect("added");
+        }
+        report("batch", "add jobs in one batch", n, started.elapsed());
+    }
+    scheduler.shutdown(true).await.expect("the scheduler stops");
     store.remove_all_jobs().await.expect("cleared");
+    store.shutdown().await.expect("the store stops");
+}
 
-    let n = sizes.concurrent;
+/// `n` jobs added by [`CALLERS`] tasks at once, each adding its share one at a time.
+async fn callers(
+    scheduler: &Scheduler,
+    runs: &Runs,
+    n: usize,
+    far: DateTime<Utc>,
+    report: impl Fn(&str, &str, usize, Duration),
+) {
     let per_caller = n / CALLERS;
     let started = Instant::now();
     let callers: Vec<_> = (0..CALLERS)
@@ -336,18 +372,6 @@ async fn adds<S: JobStore + 'static>(backend: &Backend<S>, runs: &Runs, sizes: S
         per_caller * CALLERS,
         started.elapsed(),
     );
-    store.remove_all_jobs().await.expect("cleared");
-
-    let n = sizes.batch;
-    let specs: Vec<_> = (0..n).map(|i| runs.spec(i, far)).collect();
-    let started = Instant::now();
-    for added in scheduler.add_jobs(specs).await.expect("add_jobs") {
-        added.expect("added");
-    }
-    report("batch", "add jobs in one batch", n, started.elapsed());
-    scheduler.shutdown(true).await.expect("the scheduler stops");
-    store.remove_all_jobs().await.expect("cleared");
-    store.shutdown().await.expect("the store stops");
 }
 
 /// What the loop does per pass, on the store alone: a due batch, then one commit for it,

@@ -37,6 +37,7 @@ use crate::job::{Job, JobRecord};
 
 mod backend;
 mod dynamic;
+mod group;
 
 pub use backend::{RecordStore, from_micros, full_run_time_range, to_micros};
 pub use dynamic::DynRecordStore;
@@ -120,6 +121,8 @@ pub(crate) fn next_revision(expected: u64) -> u64 {
 pub struct RecordJobStore<R> {
     records: R,
     state: Mutex<AdapterState>,
+    /// Concurrent single adds, inserted in groups.
+    adds: group::AddGroups,
 }
 
 #[derive(Debug, Default)]
@@ -175,6 +178,7 @@ impl<R: RecordStore> RecordJobStore<R> {
         RecordJobStore {
             records,
             state: Mutex::new(AdapterState::default()),
+            adds: group::AddGroups::new(),
         }
     }
 
@@ -462,7 +466,12 @@ impl<R: RecordStore> JobStore for RecordJobStore<R> {
         let ctx = self.ctx()?;
         let revision = fresh_revision();
         let row = self.encode(&ctx, &job, revision)?;
-        if !self.records.insert(row).await? {
+        let added = if self.records.group_adds() {
+            self.adds.insert(&self.records, row).await?
+        } else {
+            self.records.insert(row).await?
+        };
+        if !added {
             return Err(Error::conflicting_id(job.id()));
         }
         self.forget(job.id());

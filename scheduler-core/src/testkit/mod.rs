@@ -638,6 +638,7 @@ macro_rules! jobstore_conformance {
             run_times_are_exact_to_the_microsecond,
             run_times_at_the_edges_are_exact_or_refused,
             concurrent_adds_and_removes_stay_consistent,
+            concurrent_single_adds_answer_each_caller,
             many_jobs_keep_their_order,
         );
     };

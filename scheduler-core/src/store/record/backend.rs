@@ -136,6 +136,16 @@ pub trait RecordStore: Send + Sync + Debug + 'static {
         }
     }
 
+    /// Whether single adds that arrive while another is in flight wait for it and then go
+    /// together in one [`insert_many`](Self::insert_many) call (group commit, see
+    /// [`RecordJobStore`](super::RecordJobStore)); by default they do. Answer `false` where
+    /// a small `insert_many` costs more than the separate inserts it replaces: a server
+    /// that already flushes concurrent commits together, reached over several round trips
+    /// per `insert_many` (the adds then go to the backend at once, each on its own).
+    fn group_adds(&self) -> bool {
+        true
+    }
+
     /// Adds `record`, or replaces the row with its id whatever that row's revision.
     fn upsert(&self, record: StoredRecord) -> impl Future<Output = Result<()>> + Send;
 

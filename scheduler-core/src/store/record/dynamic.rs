@@ -29,6 +29,7 @@ pub trait DynRecordStore: ClusterStore + Debug + 'static {
     fn shutdown(&self) -> BoxFuture<'_, Result<()>>;
     fn run_time_range(&self) -> RangeInclusive<DateTime<Utc>>;
     fn capabilities(&self) -> Capabilities;
+    fn group_adds(&self) -> bool;
     fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<StoredRecord>>>;
     fn due(&self, now: DateTime<Utc>, limit: usize) -> BoxFuture<'_, Result<Vec<StoredRecord>>>;
     fn next_run_times(&self, limit: usize) -> BoxFuture<'_, Result<Vec<ScheduleEntry>>>;
@@ -65,6 +66,9 @@ impl<R: RecordStore> DynRecordStore for R {
     }
     fn capabilities(&self) -> Capabilities {
         RecordStore::capabilities(self)
+    }
+    fn group_adds(&self) -> bool {
+        RecordStore::group_adds(self)
     }
     fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<StoredRecord>>> {
         Box::pin(RecordStore::get(self, id))
@@ -134,6 +138,9 @@ impl RecordStore for Arc<dyn DynRecordStore> {
     }
     fn capabilities(&self) -> Capabilities {
         (**self).capabilities()
+    }
+    fn group_adds(&self) -> bool {
+        (**self).group_adds()
     }
     async fn get(&self, id: &str) -> Result<Option<StoredRecord>> {
         (**self).get(id).await

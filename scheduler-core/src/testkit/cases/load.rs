@@ -63,6 +63,91 @@ pub async fn concurrent_adds_and_removes_stay_consistent(f: &Fixture) -> anyhow:
     Ok(())
 }
 
+/// Single adds from many tasks at once (a persistent store inserts those that wait for one
+/// in flight as one group) answer each caller for its own job: of the adds of one id, exactly
+/// one succeeds, and none if the id was stored before; the others fail with `ConflictingId`
+/// without failing the rest of their group. Every job is stored once, as the add that
+/// succeeded gave it, at the revision it answered.
+pub async fn concurrent_single_adds_answer_each_caller(f: &Fixture) -> anyhow::Result<()> {
+    const TASKS: usize = 8;
+    const PER_TASK: usize = 30;
+    // Each task's ids overlap the next task's by this many, so groups hold duplicates.
+    const OVERLAP: usize = 6;
+    let stride = PER_TASK - OVERLAP;
+    let id = |n: usize| format!("c{n:04}");
+    // Stored before: every seventh id.
+    let taken: Vec<Job> = (0..TASKS * stride + OVERLAP)
+        .step_by(7)
+        .map(|n| f.job(&id(n), Some(at(0))))
+        .collect();
+    f.store()
+        .add_jobs(taken.clone())
+        .await?
+        .into_iter()
+        .collect::<crate::Result<Vec<_>>>()?;
+    let mut adds = tokio::task::JoinSet::new();
+    for t in 0..TASKS {
+        let store = f.shared_store();
+        let jobs: Vec<Job> = (t * stride..t * stride + PER_TASK)
+            .map(|n| f.job_with_args(&id(n), Some(at(n as i64 + 1)), serde_json::json!(t)))
+            .collect();
+        adds.spawn(async move {
+            let mut answers = Vec::with_capacity(jobs.len());
+            for job in jobs {
+                let answer = store.add_job(job.clone()).await;
+                answers.push((job, answer));
+            }
+            answers
+        });
+    }
+    // id → the job added and the revision answered.
+    let mut added: std::collections::HashMap<String, (Job, u64)> = Default::default();
+    while let Some(answers) = adds.join_next().await {
+        for (job, answer) in answers? {
+            match answer {
+                Ok(revision) => {
+                    let earlier = added.insert(job.id().to_owned(), (job.clone(), revision));
+                    ensure!(earlier.is_none(), "job {:?} was added twice", job.id());
+                    ensure!(
+                        taken.iter().all(|t| t.id() != job.id()),
+                        "job {:?} was added over a stored one",
+                        job.id()
+                    );
+                }
+                Err(e) if e.kind() == ErrorKind::ConflictingId => {}
+                Err(e) => bail!("add_job({:?}) failed: {e}", job.id()),
+            }
+        }
+    }
+    let all = f.store().get_all_jobs().await?;
+    ensure!(
+        all.len() == TASKS * stride + OVERLAP,
+        "{} jobs stored, {} added and {} stored before",
+        all.len(),
+        added.len(),
+        taken.len()
+    );
+    for job in &all {
+        match added.get(job.id()) {
+            Some((sent, revision)) => {
+                ensure!(f.record(job)? == f.record(sent)?, "{:?} changed", job.id());
+                ensure!(job.revision() == *revision, "{:?}: revision", job.id());
+            }
+            None => {
+                let before = taken.iter().find(|t| t.id() == job.id());
+                let before =
+                    before.with_context(|| format!("{:?} neither added nor taken", job.id()))?;
+                ensure!(
+                    f.record(job)? == f.record(before)?,
+                    "stored {:?} changed",
+                    job.id()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A few hundred jobs added in shuffled order come back sorted.
 pub async fn many_jobs_keep_their_order(f: &Fixture) -> anyhow::Result<()> {
     const N: i64 = 300;

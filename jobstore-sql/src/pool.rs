@@ -2,12 +2,6 @@
 //! implementation, instantiated per dialect by [`on_pool!`] with the dialect's concrete sqlx
 //! types, so every dialect runs the same code.
 
-// Without a dialect feature the pool has nothing to open: its code is compiled, unused.
-#![cfg_attr(
-    not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
-    allow(dead_code)
-)]
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -45,6 +39,10 @@ pub(crate) enum Arg {
 }
 
 /// Binds the list [`Arg`]s the way the dialect can.
+#[cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
+    allow(dead_code)
+)]
 trait BindList: Sized {
     fn bind_ints(self, values: &[Option<i64>]) -> Self;
     fn bind_texts(self, values: &[Option<String>]) -> Self;
@@ -160,6 +158,10 @@ pub(crate) struct PoolSettings {
 /// (a start: the schema check, the heartbeat, the first claim, the first commit) each opened
 /// one: on PostgreSQL a server process forked, authenticated and its catalog caches filled
 /// before the first run, for every step.
+#[cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
+    allow(dead_code)
+)]
 #[derive(Clone)]
 pub(crate) struct Pool {
     kind: PoolKind,
@@ -176,6 +178,10 @@ enum PoolKind {
     MySql(sqlx::MySqlPool),
 }
 
+#[cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
+    allow(dead_code)
+)]
 impl Pool {
     fn new(kind: PoolKind) -> Pool {
         Pool {
@@ -187,6 +193,10 @@ impl Pool {
 
 /// The connections of one pool on their way back to it (being tested), and the signal that
 /// one arrived.
+#[cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
+    allow(dead_code)
+)]
 #[derive(Default)]
 struct Returns {
     pending: AtomicUsize,
@@ -196,8 +206,16 @@ struct Returns {
 /// The longest a call waits for a connection on its way back before it opens a new one: a
 /// round trip to the server answers the test well within it; a server that does not is slow
 /// or gone, and a new connection is what the call would have got anyway.
+#[cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
+    allow(dead_code)
+)]
 const RETURN_WAIT: Duration = Duration::from_millis(20);
 
+#[cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
+    allow(dead_code)
+)]
 impl Returns {
     /// A connection of `pool`: an idle one, else one on its way back once it arrives, else a
     /// new one (up to the pool's limit, as sqlx's acquire decides).
@@ -240,6 +258,10 @@ const IDLE_TEST: Duration = Duration::from_secs(1);
 
 /// `options` testing a connection before use only when it was idle for [`IDLE_TEST`] or more
 /// (sqlx tests it always by default).
+#[cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
+    allow(dead_code)
+)]
 fn tested_when_idle<DB: sqlx::Database>(
     options: sqlx::pool::PoolOptions<DB>,
 ) -> sqlx::pool::PoolOptions<DB> {

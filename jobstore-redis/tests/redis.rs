@@ -667,6 +667,19 @@ fn limits_beyond_what_redis_counts_are_served() {
     });
 }
 
+/// The ids whose claims are held under `prefix`, sorted.
+async fn claims_held(
+    redis: &mut redis::aio::MultiplexedConnection,
+    prefix: &str,
+) -> anyhow::Result<Vec<String>> {
+    let mut held: Vec<String> = redis::cmd("HKEYS")
+        .arg(format!("{prefix}claims"))
+        .query_async(redis)
+        .await?;
+    held.sort();
+    Ok(held)
+}
+
 /// A claim and fire commits of a few hundred rows at once (the scripts read and write a whole
 /// page per call), beside another node's claims: each row is handed out once, in run-time
 /// order, and a commit clears only the claims of the rows it applied to.
@@ -725,12 +738,7 @@ fn claims_and_commits_of_hundreds_of_rows_keep_other_nodes_claims() {
         }
         let mut redis = raw_client(&common::redis_url()).await?;
         let prefix = common::prefix_of(&ns);
-        let held: Vec<String> = redis::cmd("HKEYS")
-            .arg(format!("{prefix}claims"))
-            .query_async(&mut redis)
-            .await?;
-        let mut held = held;
-        held.sort();
+        let held = claims_held(&mut redis, &prefix).await?;
         assert_eq!(
             held,
             expected[..100],
@@ -752,11 +760,7 @@ fn claims_and_commits_of_hundreds_of_rows_keep_other_nodes_claims() {
             };
             assert_eq!(answers.get(&row.id), Some(want), "{}", row.id);
         }
-        let held: Vec<String> = redis::cmd("HKEYS")
-            .arg(format!("{prefix}claims"))
-            .query_async(&mut redis)
-            .await?;
-        assert_eq!(held, ["r007"]);
+        assert_eq!(claims_held(&mut redis, &prefix).await?, ["r007"]);
         // Commits of rows that hold no claim leave the other claims alone, however few.
         let unclaimed = records.due(t(3_600), 3).await?;
         let commits: Vec<_> = unclaimed
@@ -766,11 +770,7 @@ fn claims_and_commits_of_hundreds_of_rows_keep_other_nodes_claims() {
             .collect();
         let answers = records.commit_fires(&commits).await?;
         assert_eq!(answers.len(), 2);
-        let held: Vec<String> = redis::cmd("HKEYS")
-            .arg(format!("{prefix}claims"))
-            .query_async(&mut redis)
-            .await?;
-        assert_eq!(held, ["r007"]);
+        assert_eq!(claims_held(&mut redis, &prefix).await?, ["r007"]);
         let due = records.due(t(10), 1_000).await?;
         assert_eq!(ids(&due), ["r007"]);
         let later = records.due(t(3_600), 1_000).await?;

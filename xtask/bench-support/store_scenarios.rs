@@ -36,7 +36,7 @@ const ONLY_ADDS: &str = "STORE_BENCH_ADDS";
 
 /// Whether the add case `case` runs: every case unless [`ONLY_ADDS`] names another.
 fn wanted(case: &str) -> bool {
-    std::env::var(ONLY_ADDS).map_or(true, |only| only == case)
+    selected(ONLY_ADDS, case)
 }
 
 /// The sizes of one run; `--quick` takes the reduced set.

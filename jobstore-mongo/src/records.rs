@@ -22,6 +22,7 @@ use crate::document::{
     to_document, write_update,
 };
 use crate::url::SecretUrl;
+use crate::watch::Described;
 
 /// The fields of a job's document.
 pub(crate) mod field {
@@ -458,6 +459,8 @@ impl RecordStore for MongoRecords {
         options
             .app_name
             .get_or_insert_with(|| "jobstore-mongo".to_owned());
+        let described = Described::default();
+        options.sdam_event_handler = Some(described.handler());
         let client = Client::with_options(options).map_err(|e| {
             let error = self.driver_error("creating the client", &e);
             Error::new(ErrorKind::Config, error.message().to_owned())
@@ -485,7 +488,7 @@ impl RecordStore for MongoRecords {
             }
             Err(e) => return Err(e),
         }
-        self.start_watcher(&coll, ctx).await;
+        self.start_watcher(&coll, ctx, &described).await;
         *self.collection.lock().unwrap_or_else(|p| p.into_inner()) = Some(coll);
         Ok(())
     }

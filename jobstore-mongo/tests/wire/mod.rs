@@ -1,6 +1,7 @@
 //! The commands a restart sends, seen by a proxy between the store and the shared server:
 //! on the way to the first run every command is a round trip (about a millisecond on
-//! nx-27017), so the store commits a batch of fires in one command.
+//! nx-27017), so the store asks nothing the driver already knows and commits a batch of
+//! fires in one command.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -163,13 +164,16 @@ fn through(url: &str, port: u16) -> anyhow::Result<String> {
     } else {
         "?directConnection=true"
     };
-    Ok(format!("mongodb://{credentials}127.0.0.1:{port}/{tail}{direct}"))
+    Ok(format!(
+        "mongodb://{credentials}127.0.0.1:{port}/{tail}{direct}"
+    ))
 }
 
-/// A restart with five due date jobs: the five fire commits (each deletes its job) go in one
-/// `bulkWrite`, not a `delete` each.
+/// A restart with five due date jobs: the store asks the server no `hello` of its own (every
+/// connection's handshake and the driver's monitor already did), and the five fire commits
+/// (each deletes its job) go in one `bulkWrite`, not a `delete` each.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_restart_commits_its_first_batch_in_one_command() -> anyhow::Result<()>
+async fn a_restart_asks_no_hello_and_commits_its_first_batch_in_one_command() -> anyhow::Result<()>
 {
     require_server().await?;
     let collection = unique("wire");
@@ -215,6 +219,22 @@ async fn a_restart_commits_its_first_batch_in_one_command() -> anyhow::Result<()
         scheduler.shutdown(true).await?;
 
         let commands = proxy.commands();
+        let hello = |c: &Command| c.name == "hello" || c.name.eq_ignore_ascii_case("ismaster");
+        let connections = commands.iter().map(|c| c.connection).max().unwrap_or(0) + 1;
+        for connection in 0..connections {
+            let sent: Vec<&Command> = commands
+                .iter()
+                .filter(|c| c.connection == connection)
+                .collect();
+            // The monitor's connection asks `hello` and nothing else; a connection that works
+            // asks it only as its handshake.
+            if sent.iter().any(|c| !hello(c)) {
+                assert!(
+                    sent.iter().skip(1).all(|c| !hello(c)),
+                    "a hello after the handshake of connection {connection}: {commands:?}"
+                );
+            }
+        }
         let on_jobs = |name: &str| {
             commands
                 .iter()

@@ -8,10 +8,11 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{TimeDelta, Utc};
-use scheduler_core::{EventBus, EventMask, JobCodec, JobDefaults, JobSpec, JobStore, StoreContext};
-
+use chrono::TimeDelta;
 use jobstore_mongo::MongoJobStoreExt;
+use scheduler_core::{
+    Clock, EventBus, EventMask, JobCodec, JobDefaults, JobSpec, JobStore, StoreContext, SystemClock,
+};
 
 use crate::common::{builder, drop_collection, require_server, server_url};
 use crate::{registry, scheduler_on, unique};
@@ -184,7 +185,7 @@ async fn a_restart_asks_no_hello_and_commits_its_first_batch_in_one_command() ->
         seeding
             .start(StoreContext::new("default", codec, EventBus::new()))
             .await?;
-        let now = Utc::now();
+        let now = SystemClock.now();
         let due = now - TimeDelta::seconds(1);
         let jobs = (0..5)
             .map(|i| {

@@ -1,7 +1,7 @@
 //! What a store sends when it starts, as a stand-in server sees it: only its own requests,
 //! since every other request of a new connection is a round trip before its first run.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod cluster;
+mod commit;
 mod document;
 mod records;
 mod url;

@@ -8,10 +8,14 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use mongodb::Collection;
+use mongodb::ServerType;
 use mongodb::bson::{Bson, Document, doc};
 use mongodb::change_stream::ChangeStream;
+use mongodb::event::EventHandler;
+use mongodb::event::sdam::SdamEvent;
 use scheduler_core::StoreContext;
 use scheduler_core::store::wake_feed::{Backoff, keep_listening};
+use tokio::sync::watch;
 
 use crate::records::{MongoRecords, field};
 
@@ -32,6 +36,65 @@ fn has_change_streams(hello: &Document) -> bool {
     let set_name = matches!(hello.get("setName"), Some(Bson::String(name)) if !name.is_empty());
     let router = matches!(hello.get("msg"), Some(Bson::String(msg)) if msg == "isdbgrid");
     set_name || router
+}
+
+/// The longest wait for the driver's description of the server once a call has reached it
+/// (then asked with `hello` instead).
+const DESCRIBED_WAIT: Duration = Duration::from_secs(1);
+
+/// Whether a server the driver's monitor described has change streams, as
+/// [`has_change_streams`] judges its `hello`: a router, or a replica set member (`setName`).
+/// `None` while the type is not known from the description: not yet checked, or behind a
+/// load balancer (which the driver does not monitor).
+fn described_with_change_streams(server_type: ServerType, set_name: Option<&str>) -> Option<bool> {
+    match server_type {
+        ServerType::Unknown | ServerType::LoadBalancer => None,
+        ServerType::Mongos => Some(true),
+        _ => Some(set_name.is_some_and(|name| !name.is_empty())),
+    }
+}
+
+/// What the driver's monitor learned of the server from its own `hello`, so that `start` need
+/// not ask again on the way to the first run: `None` until the monitor has described a
+/// server, then whether it has change streams (`None` inside when the description cannot
+/// say).
+#[derive(Debug, Clone)]
+pub(crate) struct Described(watch::Sender<Option<Option<bool>>>);
+
+impl Default for Described {
+    fn default() -> Self {
+        Described(watch::Sender::new(None))
+    }
+}
+
+impl Described {
+    /// The handler of the client's monitoring events that keeps this up to date.
+    pub(crate) fn handler(&self) -> EventHandler<SdamEvent> {
+        let known = self.0.clone();
+        EventHandler::callback(move |event| {
+            if let SdamEvent::ServerDescriptionChanged(changed) = event {
+                let server = &changed.new_description;
+                if server.server_type() != ServerType::Unknown {
+                    known.send_replace(Some(described_with_change_streams(
+                        server.server_type(),
+                        server.replica_set_name(),
+                    )));
+                }
+            }
+        })
+    }
+
+    /// Whether the server has change streams, as described, waiting at most `bound` for the
+    /// description. Once a call has reached the server the driver has described it and only
+    /// the delivery of the event is awaited, which is at once.
+    async fn change_streams(&self, bound: Duration) -> Option<bool> {
+        let mut known = self.0.subscribe();
+        let described = tokio::time::timeout(bound, known.wait_for(Option::is_some)).await;
+        match described {
+            Ok(Ok(value)) => value.flatten(),
+            _ => None,
+        }
+    }
 }
 
 /// The events that may make a job due earlier: inserts and replacements, and updates that
@@ -114,26 +177,23 @@ impl Drop for MongoRecords {
 }
 
 impl MongoRecords {
-    /// Asks the server whether it has change streams (`hello`, or `isMaster` on servers
-    /// older than 4.4.2, which answers the same fields); when it has, opens one on the jobs
+    /// Learns whether the server has change streams: from the driver's monitor (`described`)
+    /// once it has checked the server, else by asking (`hello`, or `isMaster` on servers older
+    /// than 4.4.2, which answers the same fields). When it has, opens one on the jobs
     /// collection (here, so that writes after `start` returns wake this store) and leaves a
     /// task waking `ctx` on it, reopening it when lost. A server that answers neither is taken
     /// for one without change streams: the store polls.
-    pub(crate) async fn start_watcher(&self, coll: &Collection<Document>, ctx: &StoreContext) {
+    pub(crate) async fn start_watcher(
+        &self,
+        coll: &Collection<Document>,
+        ctx: &StoreContext,
+        described: &Described,
+    ) {
         self.stop_watcher();
-        let admin = coll.client().database("admin");
-        let mut answer = None;
-        for command in ["hello", "isMaster"] {
-            let asked = admin.run_command(doc! { command: 1 });
-            match self.call("asking the server what it is", asked).await {
-                Ok(hello) => {
-                    answer = Some(hello);
-                    break;
-                }
-                Err(e) => tracing::debug!(command, error = %e, "the server did not answer"),
-            }
-        }
-        let streams = answer.as_ref().is_some_and(has_change_streams);
+        let streams = match described.change_streams(DESCRIBED_WAIT).await {
+            Some(streams) => streams,
+            None => self.ask_change_streams(coll).await,
+        };
         self.change_streams.store(streams, Ordering::Release);
         if !streams {
             tracing::debug!(
@@ -163,6 +223,19 @@ impl MongoRecords {
             self.redacted_url().to_owned(),
         ));
         *self.watcher.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
+    }
+
+    /// Whether the server's own answer to `hello` (or `isMaster`) shows change streams.
+    async fn ask_change_streams(&self, coll: &Collection<Document>) -> bool {
+        let admin = coll.client().database("admin");
+        for command in ["hello", "isMaster"] {
+            let asked = admin.run_command(doc! { command: 1 });
+            match self.call("asking the server what it is", asked).await {
+                Ok(hello) => return has_change_streams(&hello),
+                Err(e) => tracing::debug!(command, error = %e, "the server did not answer"),
+            }
+        }
+        false
     }
 
     pub(crate) fn stop_watcher(&self) {
@@ -199,5 +272,19 @@ mod tests {
         ] {
             assert!(!has_change_streams(&odd), "{odd}");
         }
+    }
+
+    #[test]
+    fn the_monitors_description_decides_as_hello_would_or_leaves_it_to_hello() {
+        let described = described_with_change_streams;
+        assert_eq!(described(ServerType::Standalone, None), Some(false));
+        assert_eq!(described(ServerType::RsPrimary, Some("rs0")), Some(true));
+        assert_eq!(described(ServerType::RsSecondary, Some("rs0")), Some(true));
+        assert_eq!(described(ServerType::Mongos, None), Some(true));
+        assert_eq!(described(ServerType::RsGhost, None), Some(false));
+        assert_eq!(described(ServerType::RsPrimary, Some("")), Some(false));
+        // Not checked yet, or not monitored: `start` asks.
+        assert_eq!(described(ServerType::Unknown, None), None);
+        assert_eq!(described(ServerType::LoadBalancer, None), None);
     }
 }

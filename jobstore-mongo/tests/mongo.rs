@@ -4,6 +4,7 @@
 
 mod common;
 mod jobs_tool;
+mod wire;
 
 use std::time::Duration;
 

@@ -165,12 +165,15 @@ impl RedisStoreBuilder {
             )));
         }
         // The driver's parse error may quote the URL: it is not passed on.
-        let client = redis::Client::open(self.url.as_str()).map_err(|_| {
+        let invalid = || {
             Error::config(format!(
                 "invalid Redis URL {redacted}: expected redis://[user[:password]@]host[:port][/db] \
                  or redis+unix:///path"
             ))
-        })?;
+        };
+        let client = redis::Client::open(self.url.as_str()).map_err(|_| invalid())?;
+        let client = redis::Client::open(without_client_setinfo(client.get_connection_info()))
+            .map_err(|_| invalid())?;
         for (name, value) in [
             ("response_timeout", self.response_timeout),
             ("connection_timeout", self.connection_timeout),
@@ -227,6 +230,15 @@ impl RedisStoreBuilder {
     pub fn build(self) -> Result<RedisJobStore> {
         Ok(RecordJobStore::new(self.build_records()?))
     }
+}
+
+/// `info` without the driver's `CLIENT SETINFO` (library name and version, shown only by
+/// `CLIENT LIST`): without a password or a database to select, it is the one request of a
+/// new connection's set-up, a round trip before the first command on each connection (the
+/// data one and the wake-up subscription), and servers before 7.2 answer it with an error.
+fn without_client_setinfo(info: &redis::ConnectionInfo) -> redis::ConnectionInfo {
+    let settings = info.redis_settings().clone().set_skip_set_lib_name();
+    info.clone().set_redis_settings(settings)
 }
 
 /// Keys are printable, without spaces, and short: a prefix from a configuration file cannot

@@ -4,6 +4,7 @@
 
 mod common;
 mod jobs_tool;
+mod start_requests;
 
 use jobstore_redis::RedisJobStore;
 use scheduler_core::testkit::Namespace;

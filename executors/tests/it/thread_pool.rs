@@ -88,9 +88,12 @@ async fn queued_runs_start_in_the_order_they_were_submitted() {
         // them in that order.
         let jobs = (0..PER_BATCH).map(|k| {
             let n = batch * PER_BATCH + k;
-            JobSpec::new(record.call(n), triggers::DateTrigger::new(t(n as i64 - 100)))
-                .id(format!("n{n:02}"))
-                .misfire_grace_time(None)
+            JobSpec::new(
+                record.call(n),
+                triggers::DateTrigger::new(t(n as i64 - 100)),
+            )
+            .id(format!("n{n:02}"))
+            .misfire_grace_time(None)
         });
         submit_as_one_batch(&s, &mut submitted, jobs).await;
     }

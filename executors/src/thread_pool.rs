@@ -20,11 +20,11 @@ use scheduler_core::{
 /// and reported as a `JobError` of kind `FailureKind::Refused`, as the process pool does.
 ///
 /// Sleeping workers are woken as the queue needs them: a batch of runs wakes one, and more
-/// join while the oldest queued run has waited a millisecond. Short jobs then
-/// run on as many threads as keep up with them instead of every thread taking turns on
-/// the machine's cores (20 threads woken for each batch on 2 cores took the cores from
-/// the scheduler handing the runs over); jobs that block still get every idle worker, each
-/// within about a millisecond of the one before.
+/// join while the oldest queued run has waited a millisecond. Short jobs then run on as
+/// many threads as keep up with them instead of every thread taking turns on the machine's
+/// cores (20 threads woken for each batch on 2 cores took the cores from the scheduler
+/// handing the runs over); jobs that block still get every idle worker, each within about
+/// a millisecond of the one before.
 ///
 /// A thread cannot be stopped, so a blocking job past its
 /// [`timeout`](scheduler_core::Job::timeout) is reported as timed out at its deadline and

@@ -28,10 +28,15 @@ async fn submit_as_one_batch(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blocking_runs_of_one_batch_start_on_every_sleeping_worker() {
     const WORKERS: usize = 4;
-    // Round 0 starts the threads; in round 1 they sleep when the batch comes, and each run
-    // blocks until all four are inside: one woken worker per batch would leave the others'
-    // runs queued behind its blocked one.
-    let rounds = Arc::new([Overlap::new(WORKERS), Overlap::new(WORKERS)]);
+    // Round 0 starts the threads; in rounds 1 and 2 they sleep when the batch comes, and
+    // each run blocks until four are inside: one woken worker per batch would leave the
+    // others' runs queued behind its blocked one. Round 2 has more runs than workers (the
+    // workers join as the runs wait).
+    let rounds = Arc::new([
+        Overlap::new(WORKERS),
+        Overlap::new(WORKERS),
+        Overlap::new(WORKERS),
+    ]);
     let registry = JobRegistry::new();
     let r = rounds.clone();
     let work = registry.register_sync("work", move |round: usize| {
@@ -42,14 +47,14 @@ async fn blocking_runs_of_one_batch_start_on_every_sleeping_worker() {
     let mut submitted = s.subscribe(EventMask::JOB_SUBMITTED);
     let mut executed = s.subscribe(EventMask::JOB_EXECUTED);
     s.start().await.unwrap();
-    for round in 0..2 {
-        let jobs = (0..WORKERS).map(|i| {
+    for (round, runs) in [(0, WORKERS), (1, WORKERS), (2, 2 * WORKERS)] {
+        let jobs = (0..runs).map(|i| {
             JobSpec::new(work.call(round), triggers::DateTrigger::new(t(0)))
                 .id(format!("r{round}-{i}"))
                 .misfire_grace_time(None)
         });
         submit_as_one_batch(&s, &mut submitted, jobs).await;
-        for _ in 0..WORKERS {
+        for _ in 0..runs {
             next(&mut executed, EventMask::JOB_EXECUTED).await;
         }
         assert_eq!(

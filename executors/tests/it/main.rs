@@ -12,6 +12,7 @@ use scheduler_core::{
 
 #[cfg(all(target_os = "linux", feature = "process-pool"))]
 mod process_pool;
+mod thread_pool;
 mod timeouts;
 
 fn t(secs: i64) -> scheduler_core::chrono::DateTime<scheduler_core::chrono::Utc> {

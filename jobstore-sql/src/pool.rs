@@ -360,6 +360,22 @@ macro_rules! read_row {
     }};
 }
 
+/// Reads the sqlx rows `$rows` of `$shape` into [`Row`]s.
+#[cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
+    allow(unused_macros)
+)]
+macro_rules! read_rows {
+    ($rows:expr, $shape:expr) => {{
+        let rows = $rows;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            out.push(read_row!(row, $shape));
+        }
+        out
+    }};
+}
+
 #[cfg_attr(
     not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
     allow(
@@ -427,12 +443,24 @@ impl Pool {
             let mut conn = self.returns.acquire(p).await?;
             let rows = bound!(sql.clone(), args).fetch_all(&mut *conn).await;
             self.returns.give_back(conn);
-            let rows = rows?;
-            let mut out = Vec::with_capacity(rows.len());
-            for row in &rows {
-                out.push(read_row!(row, shape));
-            }
-            Ok(out)
+            Ok(read_rows!(rows?, shape))
+        })
+    }
+
+    /// Runs `sql`, which binds nothing, as a plain query and reads its rows as `shape`: one
+    /// round trip where [`fetch`](Self::fetch) takes two on the servers (a statement with
+    /// arguments is prepared first, and its description waited for). For the schema check at
+    /// start, on the way to the first runs.
+    pub(crate) async fn fetch_unprepared(
+        &self,
+        sql: SqlStr,
+        shape: Shape,
+    ) -> Result<Vec<Row>, sqlx::Error> {
+        on_pool!(*self, p => {
+            let mut conn = self.returns.acquire(p).await?;
+            let rows = sqlx::raw_sql(sql).fetch_all(&mut *conn).await;
+            self.returns.give_back(conn);
+            Ok(read_rows!(rows?, shape))
         })
     }
 

@@ -266,7 +266,7 @@ impl SqlRecords {
         let current = self
             .bounded(
                 "checking the schema",
-                pool.fetch(self.cluster.schema_probe.clone(), Vec::new(), Shape::Count),
+                pool.fetch_unprepared(self.cluster.schema_probe.clone(), Shape::Count),
             )
             .await;
         if matches!(current.as_deref(), Ok([row]) if row.micros == Some(1)) {

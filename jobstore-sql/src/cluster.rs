@@ -30,7 +30,9 @@ pub(crate) struct ClusterQueries {
     /// PostgreSQL, SQLite: the claiming `UPDATE … RETURNING`; MySQL: the locking read of the
     /// claimable rows (the `UPDATE` follows in the same transaction).
     claim: SqlStr,
-    heartbeat: SqlStr,
+    /// The rows `claim` would take, read without claiming them (the first batch of a start).
+    unclaimed: SqlStr,
+    pub(crate) heartbeat: SqlStr,
     nodes: SqlStr,
     remove_node: SqlStr,
     finish_run: SqlStr,
@@ -100,6 +102,26 @@ fn schema_probe(dialect: Dialect, table: &str, nodes: &str, runs: &str) -> SqlSt
     })
 }
 
+/// The upsert of a node's heartbeat into `nodes_table`, its values (id, last seen, info) at
+/// placeholders from `first`.
+fn upsert_node(dialect: Dialect, nodes_table: &str, first: usize) -> String {
+    let p = placeholders(dialect, first, 3);
+    let insert = format!(
+        "INSERT INTO {nodes_table} (id, last_seen_micros, info) VALUES ({}, {}, {})",
+        p[0], p[1], p[2]
+    );
+    match dialect {
+        Dialect::Postgres | Dialect::Sqlite => format!(
+            "{insert} ON CONFLICT (id) DO UPDATE SET last_seen_micros = \
+             excluded.last_seen_micros, info = excluded.info"
+        ),
+        Dialect::MySql => format!(
+            "{insert} ON DUPLICATE KEY UPDATE last_seen_micros = VALUES(last_seen_micros), \
+             info = VALUES(info)"
+        ),
+    }
+}
+
 impl ClusterQueries {
     pub(crate) fn new(dialect: Dialect, table: &str) -> Self {
         let nodes_table = dialect::derived_name(table, "nodes");
@@ -133,22 +155,14 @@ impl ClusterQueries {
                  = ?) ORDER BY next_run_micros, id LIMIT ? FOR UPDATE SKIP LOCKED"
             ),
         };
-        let heartbeat = {
+        let unclaimed = {
             let p = ph(3);
-            let insert = format!(
-                "INSERT INTO {nodes_table} (id, last_seen_micros, info) VALUES ({}, {}, {})",
-                p[0], p[1], p[2]
-            );
-            match dialect {
-                Dialect::Postgres | Dialect::Sqlite => format!(
-                    "{insert} ON CONFLICT (id) DO UPDATE SET last_seen_micros = \
-                     excluded.last_seen_micros, info = excluded.info"
-                ),
-                Dialect::MySql => format!(
-                    "{insert} ON DUPLICATE KEY UPDATE last_seen_micros = \
-                     VALUES(last_seen_micros), info = VALUES(info)"
-                ),
-            }
+            let (node, now, limit) = (&p[0], &p[1], &p[2]);
+            format!(
+                "SELECT {RECORD_COLUMNS} FROM {table} WHERE next_run_micros >= {min} AND \
+                 next_run_micros <= {now} AND (claim_until IS NULL OR claim_until <= {now} OR \
+                 claimed_by = {node}) ORDER BY next_run_micros, id LIMIT {limit}"
+            )
         };
         let remove_node = {
             let p = ph(2);
@@ -193,7 +207,8 @@ impl ClusterQueries {
             dialect,
             table: table.to_owned(),
             claim: sql(claim),
-            heartbeat: sql(heartbeat),
+            unclaimed: sql(unclaimed),
+            heartbeat: sql(upsert_node(dialect, &nodes_table, 1)),
             nodes: sql(format!(
                 "SELECT id, last_seen_micros, info FROM {nodes_table}"
             )),
@@ -212,6 +227,11 @@ impl ClusterQueries {
             runs_table,
             channel,
         }
+    }
+
+    /// The heartbeat upsert, its values (id, last seen, info) at placeholders from `first`.
+    pub(crate) fn upsert_node(&self, first: usize) -> String {
+        upsert_node(self.dialect, &self.nodes_table, first)
     }
 
     /// Sets the claim of the rows `ids` (MySQL's second step of a claim).
@@ -504,6 +524,37 @@ impl SqlRecords {
         Ok(rows.into_iter().map(|row| self.record(row)).collect())
     }
 
+    pub(crate) async fn due_unclaimed_rows(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        node: &str,
+    ) -> Result<Vec<StoredRecord>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let now = to_micros(now);
+        // MySQL's `?` are positional: the node, then `now` twice.
+        let args = match self.url.dialect {
+            Dialect::MySql => vec![
+                Arg::Int(now),
+                Arg::Int(now),
+                Arg::Text(node.to_owned()),
+                Arg::Int(limit),
+            ],
+            Dialect::Postgres | Dialect::Sqlite => {
+                vec![Arg::Text(node.to_owned()), Arg::Int(now), Arg::Int(limit)]
+            }
+        };
+        let rows = self
+            .fetch(
+                "reading the due jobs",
+                &self.cluster.unclaimed,
+                args,
+                Shape::Record,
+            )
+            .await?;
+        Ok(rows.into_iter().map(|row| self.record(row)).collect())
+    }
+
     pub(crate) async fn release_claimed(&self, node: &str, ids: &[String]) -> Result<()> {
         for chunk in ids.chunks(self.url.dialect.rows_per_statement()) {
             let mut args = vec![Arg::Text(node.to_owned())];
@@ -515,15 +566,46 @@ impl SqlRecords {
     }
 
     pub(crate) async fn write_heartbeat(&self, node: &NodeRecord) -> Result<()> {
+        let args = self.heartbeat_args(node)?;
+        self.execute("writing the heartbeat", &self.cluster.heartbeat, args)
+            .await?;
+        // A newer heartbeat replaces the one kept since the start.
+        drop(self.joined().take());
+        Ok(())
+    }
+
+    /// The values of `node`'s heartbeat, in the order of the heartbeat upsert.
+    pub(crate) fn heartbeat_args(&self, node: &NodeRecord) -> Result<Vec<Arg>> {
         self.check_node_id(&node.id)?;
-        let args = vec![
+        Ok(vec![
             Arg::Text(node.id.clone()),
             Arg::Int(to_micros(node.last_seen)),
             Arg::Text(node.info.clone()),
-        ];
-        self.execute("writing the heartbeat", &self.cluster.heartbeat, args)
-            .await?;
+        ])
+    }
+
+    /// Keeps this node's first heartbeat since the start for the first fire commit (see
+    /// `RecordStore::join`).
+    pub(crate) fn keep_joined(&self, node: &NodeRecord) -> Result<()> {
+        self.check_node_id(&node.id)?;
+        *self.joined() = Some(node.clone());
         Ok(())
+    }
+
+    /// Writes the kept first heartbeat, if any: before the nodes or the runs in flight are
+    /// read, so that this node is listed once its start is over.
+    pub(crate) async fn write_joined(&self) -> Result<()> {
+        let Some(node) = self.joined().take() else {
+            return Ok(());
+        };
+        let args = self.heartbeat_args(&node)?;
+        let written = self
+            .execute("writing the heartbeat", &self.cluster.heartbeat, args)
+            .await;
+        if written.is_err() {
+            self.joined().get_or_insert(node);
+        }
+        written.map(drop)
     }
 
     pub(crate) async fn read_nodes(&self) -> Result<Vec<NodeRecord>> {

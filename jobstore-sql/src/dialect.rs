@@ -407,9 +407,13 @@ fn id_list(dialect: Dialect, ids: usize) -> String {
 /// readable copies, `$4` new revisions, `$5` functions, `$6` trigger kinds, `$7` JSON, `$8`
 /// the revisions expected), the rows to remove as `$9` ids and `$10` revisions expected.
 /// Each row is written only at its expected revision; answers the ids of those written.
-pub(crate) fn commit_fires_postgres(table: &str) -> SqlStr {
+///
+/// With `beat` (a heartbeat upsert whose values are `$11` to `$13`), the heartbeat is written
+/// by the same statement: a data-modifying `WITH` runs whether or not the query reads it.
+pub(crate) fn commit_fires_postgres(table: &str, beat: Option<&str>) -> SqlStr {
+    let beat = beat.map_or_else(String::new, |upsert| format!("beat AS ({upsert}), "));
     sql(format!(
-        "WITH written AS (UPDATE {table} AS t SET next_run_micros = v.micros, next_run_time = \
+        "WITH {beat}written AS (UPDATE {table} AS t SET next_run_micros = v.micros, next_run_time = \
          CAST(v.readable AS TIMESTAMPTZ), revision = v.revision, func = v.func, trigger_kind = \
          v.kind, job_state = v.state, {CLEAR_CLAIM} FROM unnest($1::text[], $2::bigint[], \
          $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::bigint[]) AS v(id, \

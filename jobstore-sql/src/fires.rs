@@ -27,6 +27,7 @@ impl SqlRecords {
     pub(crate) async fn commit_fires_set_based(
         &self,
         commits: &[RecordFireCommit],
+        beat: Option<&Vec<Arg>>,
     ) -> Result<Option<FireAnswers>> {
         let records_runs = commits.iter().any(|c| {
             c.inflight
@@ -50,15 +51,19 @@ impl SqlRecords {
         // Rows are written in id order, as every batch of conditional writes here.
         planned.sort_by(|a, b| a.id.cmp(&b.id));
         match self.url.dialect {
-            Dialect::Postgres => self.commit_postgres(planned).await.map(Some),
-            Dialect::MySql => self.commit_mysql(planned).await.map(Some),
+            Dialect::Postgres => self.commit_postgres(planned, beat).await.map(Some),
+            Dialect::MySql => self.commit_mysql(planned, beat).await.map(Some),
             Dialect::Sqlite => Ok(None),
         }
     }
 
     /// One statement for the whole batch: the rows as arrays, each written or removed only at
     /// its expected revision, answering the ids it changed.
-    async fn commit_postgres(&self, planned: Vec<Planned>) -> Result<FireAnswers> {
+    async fn commit_postgres(
+        &self,
+        planned: Vec<Planned>,
+        beat: Option<&Vec<Arg>>,
+    ) -> Result<FireAnswers> {
         let mut columns: [Vec<Option<String>>; 5] = Default::default();
         let [ids, readable, funcs, kinds, states] = &mut columns;
         let (mut micros, mut revisions, mut expected) = (Vec::new(), Vec::new(), Vec::new());
@@ -82,7 +87,7 @@ impl SqlRecords {
             }
         }
         let [ids, readable, funcs, kinds, states] = columns;
-        let args = vec![
+        let mut args = vec![
             Arg::Texts(ids),
             Arg::Ints(micros),
             Arg::Texts(readable),
@@ -94,11 +99,16 @@ impl SqlRecords {
             Arg::Texts(removed_ids),
             Arg::Ints(removed_expected),
         ];
+        let upsert = beat.map(|beat| {
+            args.extend(beat.iter().cloned());
+            self.cluster.upsert_node(11)
+        });
+        let statement = dialect::commit_fires_postgres(&self.table, upsert.as_deref());
         let pool = self.pool()?;
         let changed = self
             .bounded(
                 "committing due jobs",
-                pool.fetch_retrying(dialect::commit_fires_postgres(&self.table), args, Shape::Id),
+                pool.fetch_retrying(statement, args, Shape::Id),
             )
             .await?;
         let changed: HashSet<String> = changed.into_iter().map(|row| row.id).collect();
@@ -116,11 +126,17 @@ impl SqlRecords {
     /// delete of those to remove. MySQL has no `RETURNING` and its `UPDATE` answers only a
     /// count, so the read under lock is what says, exactly, which commits apply: the rows stay
     /// as read until the commit.
-    async fn commit_mysql(&self, planned: Vec<Planned>) -> Result<FireAnswers> {
+    async fn commit_mysql(
+        &self,
+        planned: Vec<Planned>,
+        beat: Option<&Vec<Arg>>,
+    ) -> Result<FireAnswers> {
         let dialect = self.url.dialect;
         let mut answers = FireAnswers::with_capacity(planned.len());
         let pool = self.pool()?;
-        for chunk in planned.chunks(dialect.rows_per_statement()) {
+        for (n, chunk) in planned.chunks(dialect.rows_per_statement()).enumerate() {
+            // The first chunk's transaction carries the heartbeat.
+            let beat = beat.filter(|_| n == 0);
             let ids: Vec<Arg> = chunk.iter().map(|c| Arg::Text(c.id.to_string())).collect();
             let select = Step::new(
                 dialect::lock_revisions_of(dialect, &self.table, ids.len()),
@@ -140,7 +156,10 @@ impl SqlRecords {
                         None => removals.push(Arg::Text(commit.id.to_string())),
                     }
                 }
-                let mut steps = Vec::with_capacity(2);
+                let mut steps = Vec::with_capacity(3);
+                if let Some(args) = beat {
+                    steps.push(Step::new(self.cluster.heartbeat.clone(), args.clone()));
+                }
                 if rows > 0 {
                     let sql = dialect::upsert_many(dialect, &self.table, rows);
                     steps.push(Step::new(sql, upserts));

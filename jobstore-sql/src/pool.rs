@@ -360,6 +360,22 @@ macro_rules! read_row {
     }};
 }
 
+/// Reads the sqlx rows `$rows` of `$shape` into [`Row`]s.
+#[cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
+    allow(unused_macros)
+)]
+macro_rules! read_rows {
+    ($rows:expr, $shape:expr) => {{
+        let rows = $rows;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            out.push(read_row!(row, $shape));
+        }
+        out
+    }};
+}
+
 #[cfg_attr(
     not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
     allow(
@@ -427,12 +443,24 @@ impl Pool {
             let mut conn = self.returns.acquire(p).await?;
             let rows = bound!(sql.clone(), args).fetch_all(&mut *conn).await;
             self.returns.give_back(conn);
-            let rows = rows?;
-            let mut out = Vec::with_capacity(rows.len());
-            for row in &rows {
-                out.push(read_row!(row, shape));
-            }
-            Ok(out)
+            Ok(read_rows!(rows?, shape))
+        })
+    }
+
+    /// Runs `sql`, which binds nothing, as a plain query and reads its rows as `shape`: one
+    /// round trip where [`fetch`](Self::fetch) takes two on the servers (a statement with
+    /// arguments is prepared first, and its description waited for). For the schema check at
+    /// start, on the way to the first runs.
+    pub(crate) async fn fetch_unprepared(
+        &self,
+        sql: SqlStr,
+        shape: Shape,
+    ) -> Result<Vec<Row>, sqlx::Error> {
+        on_pool!(*self, p => {
+            let mut conn = self.returns.acquire(p).await?;
+            let rows = sqlx::raw_sql(sql).fetch_all(&mut *conn).await;
+            self.returns.give_back(conn);
+            Ok(read_rows!(rows?, shape))
         })
     }
 
@@ -514,8 +542,11 @@ impl Pool {
             let mut conn = self.returns.acquire(p).await?;
             let done = async {
                 if let Some(set) = isolation {
-                    // Applies to the next transaction of this connection only.
-                    sqlx::query(set).execute(&mut *conn).await?;
+                    // Applies to the next transaction of this connection only. A plain query:
+                    // one round trip, where a statement (prepared, then executed) took two.
+                    // Not sent with the `BEGIN` as one query of two statements, which a
+                    // cancelled call can leave half read, its transaction open.
+                    sqlx::raw_sql(set).execute(&mut *conn).await?;
                 }
                 let mut tx = match begin {
                     Some(begin) => sqlx::Connection::begin_with(&mut *conn, begin).await?,
@@ -719,4 +750,48 @@ async fn connect_mysql(url: &StoreUrl, settings: PoolSettings) -> Result<Pool, s
         .connect_with(options)
         .await?;
     Ok(Pool::new(PoolKind::MySql(pool)))
+}
+
+#[cfg(all(test, feature = "mysql"))]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// MySQL's read-then-write transactions run at READ COMMITTED (set by a plain query
+    /// before their `BEGIN`). Needs the server of the MySQL tests (`SCHEDULER_TEST_MYSQL_URL`,
+    /// else the local default).
+    #[tokio::test]
+    async fn mysql_read_then_write_runs_at_read_committed() {
+        let url = std::env::var("SCHEDULER_TEST_MYSQL_URL")
+            .ok()
+            .filter(|url| !url.is_empty())
+            .unwrap_or_else(|| "mysql://root@127.0.0.1:3306/test".to_owned());
+        let url = StoreUrl::parse(&url).expect("a MySQL URL");
+        let settings = PoolSettings {
+            max_connections: 1,
+            acquire_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(10),
+        };
+        let pool = Pool::connect(&url, settings)
+            .await
+            .expect("the MySQL server of SCHEDULER_TEST_MYSQL_URL (or the local default)");
+        let sql = |text: &'static str| Step::new(sqlx::SqlSafeStr::into_sql_str(text), Vec::new());
+        // InnoDB lists a transaction once it has read an InnoDB table (on a new connection,
+        // with the level its first transaction began with).
+        let selects = vec![
+            sql("SELECT CAST(COUNT(*) AS CHAR) FROM mysql.innodb_table_stats"),
+            sql(
+                "SELECT trx_isolation_level FROM information_schema.innodb_trx WHERE \
+                 trx_mysql_thread_id = CONNECTION_ID()",
+            ),
+        ];
+        let rows = pool
+            .read_then_write(selects, Shape::Id, |_| Vec::new())
+            .await
+            .expect("the transaction runs");
+        pool.close().await;
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        assert_eq!(rows[1].id, "READ COMMITTED");
+    }
 }

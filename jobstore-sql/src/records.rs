@@ -37,6 +37,9 @@ pub struct SqlRecords {
     pool: Mutex<Option<Pool>>,
     /// PostgreSQL's wake-up listener, while started.
     listener: Mutex<Listener>,
+    /// This node's first heartbeat since the start, until a write carries it (see
+    /// `RecordStore::join`).
+    joined: Mutex<Option<NodeRecord>>,
 }
 
 impl fmt::Debug for SqlRecords {
@@ -101,6 +104,7 @@ impl SqlRecords {
             call_timeout,
             pool: Mutex::new(None),
             listener: Mutex::new(Listener::Off),
+            joined: Mutex::new(None),
         }
     }
 
@@ -262,7 +266,7 @@ impl SqlRecords {
         let current = self
             .bounded(
                 "checking the schema",
-                pool.fetch(self.cluster.schema_probe.clone(), Vec::new(), Shape::Count),
+                pool.fetch_unprepared(self.cluster.schema_probe.clone(), Shape::Count),
             )
             .await;
         if matches!(current.as_deref(), Ok([row]) if row.micros == Some(1)) {
@@ -416,6 +420,11 @@ impl SqlRecords {
         }
     }
 
+    pub(crate) fn joined(&self) -> MutexGuard<'_, Option<NodeRecord>> {
+        // Only an assignment happens under the lock.
+        self.joined.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn listener_slot(&self) -> MutexGuard<'_, Listener> {
         // Only an assignment happens under the lock.
         self.listener.lock().unwrap_or_else(|p| p.into_inner())
@@ -424,7 +433,32 @@ impl SqlRecords {
     /// The fire commits of one batch: set-based where the dialect has a form for it, else one
     /// transaction of a statement per job.
     async fn commit_fires_now(&self, commits: &[RecordFireCommit]) -> Result<FireAnswers> {
-        if let Some(answers) = self.commit_fires_set_based(commits).await? {
+        if commits.is_empty() {
+            return Ok(FireAnswers::new());
+        }
+        // The first heartbeat since the start goes in the same transaction, first: one
+        // durable commit before the first runs instead of two, and never a run recorded in
+        // flight for a node no other node lists.
+        let joined = self.joined().take();
+        let committed = self.commit_fires_with(commits, joined.as_ref()).await;
+        if committed.is_err()
+            && let Some(node) = joined
+        {
+            self.joined().get_or_insert(node);
+        }
+        committed
+    }
+
+    async fn commit_fires_with(
+        &self,
+        commits: &[RecordFireCommit],
+        joined: Option<&NodeRecord>,
+    ) -> Result<FireAnswers> {
+        let beat = match joined {
+            Some(node) => Some(self.heartbeat_args(node)?),
+            None => None,
+        };
+        if let Some(answers) = self.commit_fires_set_based(commits, beat.as_ref()).await? {
             return Ok(answers);
         }
         // One transaction: one durable commit for the batch. Rows are locked in id order, so
@@ -436,7 +470,10 @@ impl SqlRecords {
         let mut ids: Vec<(Arc<str>, usize)> = Vec::with_capacity(order.len());
         // The step recording the runs of each commit with an instance limit.
         let mut limited: HashMap<Arc<str>, usize> = HashMap::new();
-        let mut steps = Vec::with_capacity(order.len());
+        let mut steps = Vec::with_capacity(order.len() + 1);
+        if let Some(args) = beat {
+            steps.push(Step::new(self.cluster.heartbeat.clone(), args));
+        }
         for commit in order {
             let expected = Arg::Int(revision_column(commit.expected_revision));
             let step = match &commit.write {
@@ -467,9 +504,6 @@ impl SqlRecords {
             }
         }
         let mut answers = FireAnswers::with_capacity(ids.len());
-        if steps.is_empty() {
-            return Ok(answers);
-        }
         let pool = self.pool()?;
         let outcomes = self
             .bounded("committing due jobs", pool.transaction(steps))
@@ -615,6 +649,7 @@ impl RecordStore for SqlRecords {
         if self.lock().is_some() {
             return Ok(());
         }
+        drop(self.joined().take());
         let pool = self
             .bounded("connecting", Pool::connect(&self.url, self.settings))
             .await?;
@@ -632,6 +667,7 @@ impl RecordStore for SqlRecords {
 
     async fn shutdown(&self) -> Result<()> {
         self.stop_listener();
+        drop(self.joined().take());
         let pool = self.lock().take();
         if let Some(pool) = pool {
             pool.close().await;
@@ -806,8 +842,21 @@ impl RecordStore for SqlRecords {
         self.claim_due_rows(now, limit, claim).await
     }
 
+    async fn due_unclaimed(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        node: &str,
+    ) -> Result<Option<Vec<StoredRecord>>> {
+        self.due_unclaimed_rows(now, limit, node).await.map(Some)
+    }
+
     async fn release_claims(&self, node: &str, ids: &[String]) -> Result<()> {
         self.release_claimed(node, ids).await
+    }
+
+    async fn join(&self, node: &NodeRecord) -> Result<()> {
+        self.keep_joined(node)
     }
 
     async fn heartbeat(&self, node: &NodeRecord) -> Result<()> {
@@ -815,6 +864,7 @@ impl RecordStore for SqlRecords {
     }
 
     async fn nodes(&self) -> Result<Vec<NodeRecord>> {
+        self.write_joined().await?;
         self.read_nodes().await
     }
 
@@ -831,6 +881,7 @@ impl RecordStore for SqlRecords {
     }
 
     async fn inflight_runs(&self) -> Result<Vec<InflightRun>> {
+        self.write_joined().await?;
         self.read_inflight().await
     }
 }

@@ -71,6 +71,85 @@ pub(crate) async fn a_table_without_claim_columns_is_upgraded(db: &Db) -> anyhow
     .await
 }
 
+/// A scheduler's start writes nothing before its first fire commit: the joined node's first
+/// heartbeat waits for that commit (and goes in its transaction), and the first due batch is
+/// read without a claim. The commit (the set-based one of the SQL servers: no run recorded in
+/// flight, which the conformance suite's `cluster_a_joined_node_is_listed` covers) then leaves
+/// the node listed.
+pub(crate) async fn a_start_writes_nothing_before_its_first_fire_commit(
+    db: &Db,
+) -> anyhow::Result<()> {
+    use scheduler_core::store::{NodeRecord, RecordFireCommit, StoredRecord};
+
+    with_table(db, "firstwrite", |table| async move {
+        let records = jobstore_sql::builder(db.url())
+            .tablename(&table)
+            .max_connections(2)
+            .build_records()?;
+        records.start(&context()).await?;
+        for id in ["a", "b"] {
+            let row = StoredRecord {
+                id: id.to_owned(),
+                next_run_time: Some(t(0)),
+                revision: 1,
+                json: "{}".to_owned(),
+            };
+            ensure!(records.insert(row).await?);
+        }
+        let node = NodeRecord {
+            id: "n1".to_owned(),
+            last_seen: t(1),
+            info: "{}".to_owned(),
+        };
+        records.join(&node).await?;
+        let nodes_table = records.nodes_table().to_owned();
+        let heartbeats = format!("SELECT id FROM {nodes_table}");
+        ensure!(
+            db.query(&heartbeats, "t").await?.is_empty(),
+            "the join wrote a heartbeat"
+        );
+        let due = records
+            .due_unclaimed(t(5), 5, "n1")
+            .await?
+            .context("the SQL store reads a first batch unclaimed")?;
+        ensure!(due.len() == 2, "{due:?}");
+        let claimed = format!("SELECT id FROM {table} WHERE claimed_by IS NOT NULL");
+        ensure!(
+            db.query(&claimed, "t").await?.is_empty(),
+            "the read claimed"
+        );
+        let mut next = due[0].clone();
+        next.next_run_time = Some(t(60));
+        next.revision = 2;
+        let commit = RecordFireCommit {
+            id: next.id.as_str().into(),
+            due_at: t(0),
+            expected_revision: 1,
+            write: Some(next),
+            inflight: None,
+            max_inflight: None,
+        };
+        let answers = records.commit_fires(&[commit]).await?;
+        ensure!(answers.get("a") == Some(scheduler_core::FireAnswer::Committed));
+        ensure!(
+            db.query(&heartbeats, "t").await? == [vec![Value::Text(Some("n1".into()))]],
+            "the fire commit did not write the heartbeat"
+        );
+        let revisions = db
+            .query(
+                &format!("SELECT id, revision FROM {table} ORDER BY id"),
+                "ti",
+            )
+            .await?;
+        let row =
+            |id: &str, revision| vec![Value::Text(Some(id.into())), Value::Int(Some(revision))];
+        ensure!(revisions == [row("a", 2), row("b", 1)], "{revisions:?}");
+        records.shutdown().await?;
+        Ok(())
+    })
+    .await
+}
+
 /// A start that finds the schema complete only reads it; one that finds the run-time index
 /// dropped (SQLite, PostgreSQL: MySQL's is part of its table) creates it again.
 pub(crate) async fn a_dropped_index_is_created_again_at_start(db: &Db) -> anyhow::Result<()> {

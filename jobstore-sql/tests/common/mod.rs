@@ -270,6 +270,7 @@ macro_rules! sql_store_tests {
         $crate::sql_store_tests!(@tests $db, @cluster
             a_table_without_claim_columns_is_upgraded,
             a_dropped_index_is_created_again_at_start,
+            a_start_writes_nothing_before_its_first_fire_commit,
             two_schedulers_run_each_due_job_once,
         );
     };

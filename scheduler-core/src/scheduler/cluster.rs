@@ -274,15 +274,16 @@ impl Scheduler {
         }
     }
 
-    /// Writes the first heartbeat on every shared store (before the loop can claim or fire
-    /// anything there), and starts the heartbeat task, which at once looks at the other nodes
-    /// and their runs in flight: that look is not on the way to this node's first runs.
+    /// Hands every shared store this node's first heartbeat before the loop can claim or fire
+    /// anything there (`join`: a SQL store writes it with its first fire commit, not in a
+    /// commit of its own), and starts the heartbeat task, which at once looks at the other
+    /// nodes and their runs in flight: that look is not on the way to this node's first runs.
     pub(super) async fn start_cluster(&self, runtime: &tokio::runtime::Handle) {
         let generation = self.inner.cluster.generation.fetch_add(1, Ordering::AcqRel) + 1;
         lock(&self.inner.cluster.peers).clear();
         for (alias, store) in self.store_snapshot() {
             if store.cluster().is_some()
-                && let Err(e) = self.beat(&alias, &*store).await
+                && let Err(e) = self.join(&alias, &*store).await
             {
                 self.tick_failed(&alias, e);
             }
@@ -396,12 +397,24 @@ impl Scheduler {
     /// Writes this node's heartbeat on `store`.
     async fn beat(&self, alias: &Arc<str>, store: &dyn DynJobStore) -> Result<()> {
         let cluster = cluster_of(store, alias)?;
-        let beat = NodeRecord {
+        self.bounded("heartbeat", cluster.heartbeat(&self.node_record()))
+            .await
+    }
+
+    /// Hands `store` this node's first heartbeat since the start.
+    async fn join(&self, alias: &Arc<str>, store: &dyn DynJobStore) -> Result<()> {
+        let cluster = cluster_of(store, alias)?;
+        self.bounded("join", cluster.join(&self.node_record()))
+            .await
+    }
+
+    /// This node's heartbeat, now.
+    fn node_record(&self) -> NodeRecord {
+        NodeRecord {
             id: self.node_id().to_string(),
             last_seen: whole_micros(self.inner.clock.now()),
             info: node_info(),
-        };
-        self.bounded("heartbeat", cluster.heartbeat(&beat)).await
+        }
     }
 
     /// Retries the removal of finished runs' entries, reads the runs in flight and the nodes,

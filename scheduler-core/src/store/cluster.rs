@@ -1,8 +1,8 @@
 //! What several schedulers sharing one store keep in it besides the jobs: their heartbeats
 //! ([`NodeRecord`]), their claims on due rows ([`Claim`]), and the runs in flight of jobs whose
 //! lost runs are recovered ([`InflightRun`]). The [`RecordStore`] methods
-//! that keep them are `claim_due`, `release_claims`, `heartbeat`, `nodes`, `remove_node`,
-//! `finish_run`, `adopt_runs` and `inflight_runs`; a backend that implements them declares
+//! that keep them are `claim_due`, `due_unclaimed`, `release_claims`, `join`, `heartbeat`,
+//! `nodes`, `remove_node`, `finish_run`, `adopt_runs` and `inflight_runs`; a backend that implements them declares
 //! [`Capabilities::with_cluster`](super::Capabilities::with_cluster).
 //!
 //! Every time here is whole microseconds, stored as integer microseconds
@@ -67,6 +67,7 @@ pub struct InflightRun {
 /// [`JobStore::cluster`](super::JobStore::cluster).
 #[allow(missing_docs)] // each method is the `RecordStore` method of the same name
 pub trait ClusterStore: Send + Sync {
+    fn join<'a>(&'a self, node: &'a NodeRecord) -> BoxFuture<'a, Result<()>>;
     fn heartbeat<'a>(&'a self, node: &'a NodeRecord) -> BoxFuture<'a, Result<()>>;
     fn nodes(&self) -> BoxFuture<'_, Result<Vec<NodeRecord>>>;
     fn remove_node<'a>(
@@ -88,6 +89,9 @@ pub trait ClusterStore: Send + Sync {
 }
 
 impl<R: RecordStore> ClusterStore for R {
+    fn join<'a>(&'a self, node: &'a NodeRecord) -> BoxFuture<'a, Result<()>> {
+        Box::pin(RecordStore::join(self, node))
+    }
     fn heartbeat<'a>(&'a self, node: &'a NodeRecord) -> BoxFuture<'a, Result<()>> {
         Box::pin(RecordStore::heartbeat(self, node))
     }

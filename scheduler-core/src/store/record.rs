@@ -140,6 +140,9 @@ struct AdapterState {
     /// The `now` of the last claiming due call: a row due by then that is still the earliest
     /// is held by another node (see `get_next_run_time`).
     last_claim_now: Option<DateTime<Utc>>,
+    /// No due call since the start yet: the first batch is read without a claim where the
+    /// backend can (`RecordStore::due_unclaimed`), its fire commit the start's first write.
+    first_due: bool,
 }
 
 /// How soon to look again at rows due but claimed by another node: it commits them within
@@ -349,6 +352,7 @@ impl<R: RecordStore> JobStore for RecordJobStore<R> {
         state.recent.clear();
         state.to_release.clear();
         state.last_claim_now = None;
+        state.first_due = true;
         Ok(())
     }
 
@@ -383,6 +387,7 @@ impl<R: RecordStore> JobStore for RecordJobStore<R> {
         let ctx = self.ctx()?;
         let limit = limit.max(1);
         let claim = self.claim_at(&ctx, now);
+        let first = std::mem::take(&mut self.state().first_due);
         let mut claimed: Vec<String> = Vec::new();
         if let Some(claim) = &claim {
             let set_aside = std::mem::take(&mut self.state().to_release);
@@ -395,13 +400,18 @@ impl<R: RecordStore> JobStore for RecordJobStore<R> {
             // stay due) never fill the batch and starve the jobs behind them.
             let extra = self.state().skipped.len();
             let asked = limit.saturating_add(extra);
-            let mut rows = match &claim {
-                Some(claim) => {
+            let unclaimed = match &claim {
+                Some(claim) if first => self.records.due_unclaimed(now, asked, &claim.node).await?,
+                _ => None,
+            };
+            let mut rows = match (unclaimed, &claim) {
+                (Some(rows), _) => rows,
+                (None, Some(claim)) => {
                     let rows = self.records.claim_due(now, asked, claim).await?;
                     claimed.extend(rows.iter().map(|row| row.id.clone()));
                     rows
                 }
-                None => self.records.due(now, asked).await?,
+                (None, None) => self.records.due(now, asked).await?,
             };
             let exhausted = rows.len() < asked;
             rows.retain(|row| row.next_run_time.is_some_and(|t| t <= now));

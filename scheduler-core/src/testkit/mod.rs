@@ -591,6 +591,8 @@ macro_rules! jobstore_conformance {
             cluster_a_write_clears_the_claim,
             cluster_a_claim_does_not_change_the_revision,
             cluster_claims_follow_run_time_order_and_limit,
+            cluster_unclaimed_due_rows_claim_nothing,
+            cluster_a_joined_node_is_listed,
             cluster_heartbeats_upsert_and_list,
             cluster_remove_node_is_conditional_and_exclusive,
             cluster_inflight_is_written_iff_the_commit_applies,

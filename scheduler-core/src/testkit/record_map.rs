@@ -79,6 +79,23 @@ struct RowClaim {
 }
 
 impl Rows {
+    /// The first `limit` rows due at `now` (µs) that `node` may claim: unclaimed, claimed by
+    /// it, or under a lapsed claim.
+    fn claimable(&self, now: i64, limit: usize, node: &str) -> Vec<String> {
+        self.by_time
+            .iter()
+            .take_while(|(micros, _)| *micros <= now)
+            .filter(|(_, id)| {
+                self.by_id.get(id).is_some_and(|row| match &row.claim {
+                    Some(held) => held.node == node || held.until_micros <= now,
+                    None => true,
+                })
+            })
+            .take(limit)
+            .map(|(_, id)| id.clone())
+            .collect()
+    }
+
     fn put(&mut self, record: StoredRecord) {
         self.delete(&record.id);
         let next_run_micros = record.next_run_time.map(to_micros);
@@ -297,20 +314,7 @@ impl RecordStore for RecordMap {
         claim: &Claim,
     ) -> Result<Vec<StoredRecord>> {
         let mut rows = self.lock();
-        let now = to_micros(now);
-        let claimable: Vec<String> = rows
-            .by_time
-            .iter()
-            .take_while(|(micros, _)| *micros <= now)
-            .filter(|(_, id)| {
-                rows.by_id.get(id).is_some_and(|row| match &row.claim {
-                    Some(held) => held.node == claim.node || held.until_micros <= now,
-                    None => true,
-                })
-            })
-            .take(limit)
-            .map(|(_, id)| id.clone())
-            .collect();
+        let claimable = rows.claimable(to_micros(now), limit, &claim.node);
         let mut claimed = Vec::with_capacity(claimable.len());
         for id in claimable {
             if let Some(row) = rows.by_id.get_mut(&id) {
@@ -323,6 +327,20 @@ impl RecordStore for RecordMap {
             claimed.extend(rows.record(&id)?);
         }
         Ok(claimed)
+    }
+
+    async fn due_unclaimed(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        node: &str,
+    ) -> Result<Option<Vec<StoredRecord>>> {
+        let rows = self.lock();
+        let mut due = Vec::with_capacity(limit);
+        for id in rows.claimable(to_micros(now), limit, node) {
+            due.extend(rows.record(&id)?);
+        }
+        Ok(Some(due))
     }
 
     async fn release_claims(&self, node: &str, ids: &[String]) -> Result<()> {

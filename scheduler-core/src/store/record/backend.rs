@@ -195,6 +195,25 @@ pub trait RecordStore: Send + Sync + Debug + 'static {
         self.due(now, limit)
     }
 
+    /// The first `limit` rows due at `now` that no live claim of another node holds (as
+    /// [`claim_due`](Self::claim_due) would choose them), read without claiming them; `None`
+    /// (the default) to have them claimed with `claim_due` instead.
+    ///
+    /// The adapter asks this for the first batch after a start only, so that the batch's fire
+    /// commit is the first write of the start: a claim is a durable commit of its own on a
+    /// SQL server, and the revision-guarded fire commit alone keeps two nodes from firing one
+    /// job (a claim only shares the work). Nodes starting together may then read the same few
+    /// rows; one commit applies, the others answer stale.
+    fn due_unclaimed(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        node: &str,
+    ) -> impl Future<Output = Result<Option<Vec<StoredRecord>>>> + Send {
+        let _ = (now, limit, node);
+        async { Ok(None) }
+    }
+
     /// Clears `node`'s claim on the rows `ids` (rows it claimed but will not fire). Rows
     /// claimed by another node are left alone. Default: nothing.
     fn release_claims(
@@ -210,6 +229,21 @@ pub trait RecordStore: Send + Sync + Debug + 'static {
     fn heartbeat(&self, node: &NodeRecord) -> impl Future<Output = Result<()>> + Send {
         let _ = node;
         async { Ok(()) }
+    }
+
+    /// This node's first heartbeat after a start, which the scheduler writes before its loop
+    /// claims or fires anything here. Default: [`heartbeat`](Self::heartbeat), at once.
+    ///
+    /// A backend whose every write is a durable commit may instead keep it and write it with
+    /// its next write of the node's: in the transaction of [`commit_fires`](Self::commit_fires)
+    /// (before any run recorded in flight there, so no node ever sees a run of a node it
+    /// does not list), or replaced by a [`heartbeat`](Self::heartbeat); and before it answers
+    /// [`nodes`](Self::nodes) or [`inflight_runs`](Self::inflight_runs), which the scheduler's
+    /// heartbeat task reads once the loop's first pass is over. The start's first runs then
+    /// wait for one commit, not two. A kept heartbeat is dropped by
+    /// [`shutdown`](Self::shutdown).
+    fn join(&self, node: &NodeRecord) -> impl Future<Output = Result<()>> + Send {
+        self.heartbeat(node)
     }
 
     /// Every node's heartbeat row (live or lapsed), in any order. Default: none.

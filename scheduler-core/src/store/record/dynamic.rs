@@ -51,6 +51,12 @@ pub trait DynRecordStore: ClusterStore + Debug + 'static {
         limit: usize,
         claim: &'a Claim,
     ) -> BoxFuture<'a, Result<Vec<StoredRecord>>>;
+    fn due_unclaimed<'a>(
+        &'a self,
+        now: DateTime<Utc>,
+        limit: usize,
+        node: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Vec<StoredRecord>>>>;
     fn release_claims<'a>(&'a self, node: &'a str, ids: &'a [String]) -> BoxFuture<'a, Result<()>>;
 }
 
@@ -116,6 +122,14 @@ impl<R: RecordStore> DynRecordStore for R {
         claim: &'a Claim,
     ) -> BoxFuture<'a, Result<Vec<StoredRecord>>> {
         Box::pin(RecordStore::claim_due(self, now, limit, claim))
+    }
+    fn due_unclaimed<'a>(
+        &'a self,
+        now: DateTime<Utc>,
+        limit: usize,
+        node: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Vec<StoredRecord>>>> {
+        Box::pin(RecordStore::due_unclaimed(self, now, limit, node))
     }
     fn release_claims<'a>(&'a self, node: &'a str, ids: &'a [String]) -> BoxFuture<'a, Result<()>> {
         Box::pin(RecordStore::release_claims(self, node, ids))
@@ -200,8 +214,19 @@ impl RecordStore for Arc<dyn DynRecordStore> {
     ) -> Result<Vec<StoredRecord>> {
         (**self).claim_due(now, limit, claim).await
     }
+    async fn due_unclaimed(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        node: &str,
+    ) -> Result<Option<Vec<StoredRecord>>> {
+        (**self).due_unclaimed(now, limit, node).await
+    }
     async fn release_claims(&self, node: &str, ids: &[String]) -> Result<()> {
         (**self).release_claims(node, ids).await
+    }
+    async fn join(&self, node: &NodeRecord) -> Result<()> {
+        (**self).join(node).await
     }
     async fn heartbeat(&self, node: &NodeRecord) -> Result<()> {
         (**self).heartbeat(node).await

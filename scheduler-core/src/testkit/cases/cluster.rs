@@ -305,6 +305,86 @@ pub async fn cluster_claims_follow_run_time_order_and_limit(f: &Fixture) -> anyh
     Ok(())
 }
 
+/// `due_unclaimed` (where the backend answers it) reads the rows `claim_due` would take, in
+/// run-time order up to the limit, leaving out those under another node's live claim, and
+/// claims none of them.
+pub async fn cluster_unclaimed_due_rows_claim_nothing(f: &Fixture) -> anyhow::Result<()> {
+    if !clustered(f) {
+        return Ok(());
+    }
+    let (a, _, b_handle) = two_handles(f).await?;
+    let b = records(&*b_handle)?;
+    add_due(f, &["a", "b", "c", "d"]).await?;
+    let held = a.claim_due(at(0), 1, &claim("n1", at(30))).await?;
+    ensure!(ids_of(&held) == ["a"], "n1 claimed {:?}", ids_of(&held));
+    let Some(first) = b.due_unclaimed(at(1), 2, "n2").await? else {
+        return Ok(()); // the backend claims its first batch like any other
+    };
+    ensure!(ids_of(&first) == ["b", "c"], "n2 read {:?}", ids_of(&first));
+    let own = b
+        .due_unclaimed(at(1), 10, "n1")
+        .await?
+        .context("answered once, then not")?;
+    ensure!(
+        ids_of(&own) == ["a", "b", "c", "d"],
+        "n1 read {:?} (its own claim hides nothing from it)",
+        ids_of(&own)
+    );
+    let taken = a.claim_due(at(1), 10, &claim("n3", at(30))).await?;
+    ensure!(
+        ids_of(&taken) == ["b", "c", "d"],
+        "after the reads n3 claimed {:?} (they must have claimed nothing)",
+        ids_of(&taken)
+    );
+    Ok(())
+}
+
+/// A node's first heartbeat handed over with `join` is listed by every handle once a fire
+/// commit of that node applied (with its runs in flight), or once the nodes are read; a
+/// `heartbeat` written meanwhile replaces it.
+pub async fn cluster_a_joined_node_is_listed(f: &Fixture) -> anyhow::Result<()> {
+    if !clustered(f) {
+        return Ok(());
+    }
+    let (a, _, b_handle) = two_handles(f).await?;
+    let b = records(&*b_handle)?;
+    add_due(f, &["j"]).await?;
+    let node = |id: &str, last_seen| NodeRecord {
+        id: id.into(),
+        last_seen,
+        info: "{}".into(),
+    };
+    a.join(&node("n1", at(0))).await?;
+    commit_inflight(a, "j", "n1", &[at(0)]).await?;
+    ensure!(
+        b.nodes().await? == [node("n1", at(0))],
+        "after n1's first commit the nodes are {:?}",
+        b.nodes().await?
+    );
+    ensure!(entries_of(b, "j").await? == [("n1".to_owned(), at(0))]);
+    b.join(&node("n2", at(1))).await?;
+    let mut listed = b.nodes().await?;
+    listed.sort_by(|x, y| x.id.cmp(&y.id));
+    ensure!(
+        listed == [node("n1", at(0)), node("n2", at(1))],
+        "with n2 joined the nodes are {listed:?}"
+    );
+    a.join(&node("n3", at(2))).await?;
+    a.heartbeat(&node("n3", at(5))).await?;
+    a.inflight_runs().await?;
+    let n3: Vec<NodeRecord> = a
+        .nodes()
+        .await?
+        .into_iter()
+        .filter(|n| n.id == "n3")
+        .collect();
+    ensure!(
+        n3 == [node("n3", at(5))],
+        "n3 after its join and a later heartbeat: {n3:?}"
+    );
+    Ok(())
+}
+
 /// `heartbeat` upserts one row per node, which every handle lists with its info unchanged.
 pub async fn cluster_heartbeats_upsert_and_list(f: &Fixture) -> anyhow::Result<()> {
     if !clustered(f) {

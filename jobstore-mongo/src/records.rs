@@ -489,8 +489,6 @@ impl RecordStore for MongoRecords {
             Err(e) => return Err(e),
         }
         self.start_watcher(&coll, ctx, &described).await;
-        // The server may have changed since the last start (an upgrade to 8.0).
-        self.bulk_writes.store(true, Ordering::Release);
         *self.collection.lock().unwrap_or_else(|p| p.into_inner()) = Some(coll);
         Ok(())
     }

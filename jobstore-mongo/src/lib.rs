@@ -1,7 +1,6 @@
 #![doc = include_str!("../README.md")]
 
 mod cluster;
-mod commit;
 mod document;
 mod records;
 mod url;

@@ -12,8 +12,8 @@ use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::{Client, Collection, IndexModel};
 use scheduler_core::store::record::full_run_time_range;
 use scheduler_core::store::{
-    Capabilities, Claim, FireAnswers, InflightRun, NodeRecord, RecordFireCommit, RecordStore,
-    ScheduleEntry, StoredRecord,
+    Capabilities, Claim, FireAnswer, FireAnswers, InflightRun, NodeRecord, RecordFireCommit,
+    RecordStore, ScheduleEntry, StoredRecord,
 };
 use scheduler_core::{Error, ErrorKind, RecordJobStore, Result, StoreContext};
 
@@ -78,7 +78,7 @@ pub struct MongoJobStoreBuilder {
     url: SecretUrl,
     database: String,
     collection: String,
-    pub(crate) max_pool_size: u32,
+    max_pool_size: u32,
     connect_timeout: Duration,
     pub(crate) call_timeout: Duration,
 }
@@ -179,7 +179,6 @@ impl MongoJobStoreBuilder {
             collection: Mutex::new(None),
             watcher: Mutex::new(None),
             change_streams: AtomicBool::new(false),
-            bulk_writes: AtomicBool::new(true),
         })
     }
 
@@ -239,9 +238,6 @@ pub struct MongoRecords {
     /// Whether the server has change streams (its `hello` at `start`): the store then
     /// [`notifies`](Capabilities::notifies).
     pub(crate) change_streams: AtomicBool,
-    /// Whether fire commits go in one `bulkWrite` (see `commit.rs`): until the driver refuses
-    /// it for the server, from each `start`.
-    pub(crate) bulk_writes: AtomicBool,
 }
 
 impl MongoRecords {
@@ -281,7 +277,7 @@ impl MongoRecords {
 
     /// Runs one call to the server within the call timeout; the driver's own error is left
     /// for the caller to read.
-    pub(crate) async fn call_raw<T>(
+    async fn call_raw<T>(
         &self,
         what: &str,
         call: impl IntoFuture<Output = mongodb::error::Result<T>>,
@@ -291,7 +287,7 @@ impl MongoRecords {
             .map_err(|_| self.timed_out(what))
     }
 
-    pub(crate) fn timed_out(&self, what: &str) -> Error {
+    fn timed_out(&self, what: &str) -> Error {
         Error::timed_out(
             &format!(
                 "MongoDB ({}, {}.{}): {what}",
@@ -305,7 +301,7 @@ impl MongoRecords {
 
     /// A [`Backend`](ErrorKind::Backend) error for a driver error, its text scrubbed of
     /// secrets, marked temporary when retrying may help.
-    pub(crate) fn driver_error(&self, what: &str, e: &mongodb::error::Error) -> Error {
+    fn driver_error(&self, what: &str, e: &mongodb::error::Error) -> Error {
         let text = self.settings.url.scrub(&e.to_string());
         let error = Error::new(
             ErrorKind::Backend,
@@ -699,15 +695,56 @@ impl RecordStore for MongoRecords {
     }
 
     async fn commit_fires(&self, commits: &[RecordFireCommit]) -> Result<FireAnswers> {
+        let coll = self.coll()?;
         let mut answers = FireAnswers::with_capacity(commits.len());
         let mut first_error = None;
+        // Independent conditional writes: as many in flight as the pool has connections.
+        let in_flight = usize::try_from(self.settings.max_pool_size).unwrap_or(1);
+        let mut tasks = tokio::task::JoinSet::new();
         // Commits with an instance limit read before they write (see `commit_limited`).
-        let unlimited: Vec<&RecordFireCommit> = commits
-            .iter()
-            .filter(|c| c.max_inflight.is_none())
-            .collect();
-        if let Err(e) = self.commit_unlimited(&unlimited, &mut answers).await {
-            first_error = Some(e);
+        let mut pending = commits.iter().filter(|c| c.max_inflight.is_none());
+        loop {
+            while tasks.len() < in_flight {
+                let Some(commit) = pending.next() else { break };
+                let filter = conditional(&commit.id, commit.expected_revision)?;
+                let write = commit
+                    .write
+                    .as_ref()
+                    .map(|w| write_update(w, commit.inflight.as_ref()))
+                    .transpose()?;
+                let coll = coll.clone();
+                let id = commit.id.clone();
+                let timeout = self.settings.call_timeout;
+                tasks.spawn(async move {
+                    let applied = tokio::time::timeout(timeout, async {
+                        match write {
+                            Some(update) => coll
+                                .update_one(filter, update)
+                                .await
+                                .map(|r| r.matched_count == 1),
+                            None => coll.delete_one(filter).await.map(|r| r.deleted_count == 1),
+                        }
+                    })
+                    .await;
+                    (id, applied)
+                });
+            }
+            let Some(joined) = tasks.join_next().await else {
+                break;
+            };
+            let (id, applied) =
+                joined.map_err(|e| Error::backend("a fire commit task failed", e))?;
+            match applied {
+                Ok(Ok(true)) => answers.insert(id, FireAnswer::Committed),
+                Ok(Ok(false)) => answers.insert(id, FireAnswer::Stale),
+                // Unanswered: the scheduler reports it and does not run that fire.
+                Ok(Err(e)) => {
+                    first_error.get_or_insert_with(|| self.driver_error("committing fires", &e));
+                }
+                Err(_) => {
+                    first_error.get_or_insert_with(|| self.timed_out("committing a fire"));
+                }
+            }
         }
         if let Err(e) = self.commit_limited(commits, &mut answers).await {
             first_error.get_or_insert(e);

@@ -9,7 +9,8 @@
 //!
 //! Against nx-27017 (a single-threaded Python server; about 12,000 inserts/s batched and 1,500
 //! conditional updates/s is its own ceiling) these measure that server more than the store.
-//! The bench's collection (`bench_<random>` in `jobstore_mongo_bench`) is dropped at the end.
+//! The bench's collections (`bench_<random>` in `jobstore_mongo_bench` and its `_nodes`) are
+//! dropped at the end.
 //! Figures are printed, never asserted.
 
 #[path = "../../xtask/bench-support/store_scenarios.rs"]
@@ -53,13 +54,16 @@ fn main() {
                     .expect("valid options")
             }),
         };
+        // The jobs and the heartbeats the scheduler's node wrote beside them.
         let cleanup = async {
-            client
-                .database(DATABASE)
-                .collection::<mongodb::bson::Document>(&collection)
-                .drop()
-                .await
-                .expect("the bench collection dropped");
+            for name in [collection.clone(), format!("{collection}_nodes")] {
+                client
+                    .database(DATABASE)
+                    .collection::<mongodb::bson::Document>(&name)
+                    .drop()
+                    .await
+                    .expect("the bench collections dropped");
+            }
         };
         scenarios::run(&backend, sizes, Box::pin(cleanup)).await;
     });

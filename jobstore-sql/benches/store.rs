@@ -12,8 +12,9 @@
 //!
 //! The servers are `SCHEDULER_TEST_POSTGRES_URL` and `SCHEDULER_TEST_MYSQL_URL` (else the local
 //! defaults); SQLite is a file in the temporary directory. Each dialect gets a table of its
-//! own (`bench_<pid>_<time>`), dropped at the end; the servers' durability settings are left
-//! as they are and printed. Figures are printed, never asserted.
+//! own (`bench_<pid>_<time>`), dropped at the end with its `_nodes` and `_runs` tables; the
+//! servers' durability settings are left as they are and printed. Figures are printed, never
+//! asserted.
 
 #[path = "../../xtask/bench-support/store_scenarios.rs"]
 mod scenarios;
@@ -68,12 +69,21 @@ macro_rules! server_sql {
             Err(_) => "-".to_owned(),
         }
     }};
+    // The jobs table and the cluster tables the scheduler's node made beside it (their names
+    // are `<table>_nodes` and `<table>_runs`: the bench's table name is short enough to need
+    // no hash).
     (drop $conn:ty, $url:expr, $table:expr) => {{
         let mut connection = <$conn>::connect($url).await.expect("a connection");
-        sqlx::query(AssertSqlSafe(format!("DROP TABLE IF EXISTS {}", $table)))
-            .execute(&mut connection)
-            .await
-            .expect("the bench table dropped");
+        for table in [
+            $table.to_owned(),
+            format!("{}_nodes", $table),
+            format!("{}_runs", $table),
+        ] {
+            sqlx::query(AssertSqlSafe(format!("DROP TABLE IF EXISTS {table}")))
+                .execute(&mut connection)
+                .await
+                .expect("the bench tables dropped");
+        }
     }};
 }
 

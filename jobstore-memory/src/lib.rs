@@ -398,9 +398,10 @@ impl JobStore for MemoryJobStore {
     async fn get_due_jobs(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Job>> {
         let jobs = self.lock();
         let limit = limit.max(1);
+        let now = RunKey::at(now);
         let mut due = jobs
             .runnable()
-            .take_while(|job| RunKey::of(job) <= RunKey::at(now))
+            .take_while(|job| RunKey::of(job) <= now)
             .take(limit)
             .peekable();
         if due.peek().is_none() {

@@ -774,7 +774,10 @@ pub fn run_job_blocking_with(ctx: &ExecutorContext, run: &JobRun, on_timeout: On
                 }
             }
             Ok((Handler::Async(f), args)) => {
-                let call = catch_unwind(f(args), scope).in_current_span();
+                // Not instrumented: it is polled and dropped only on this thread, inside
+                // `_entered` (an instrumented future entered the span again on each poll
+                // and at its drop, about 70 instructions a run).
+                let call = catch_unwind(f(args), scope);
                 let outcome = match limit {
                     None => drive(&ctx.inner.runtime, call),
                     Some(limit) => ctx

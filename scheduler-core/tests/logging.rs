@@ -52,6 +52,11 @@ async fn runs_are_spans_and_failures_are_errors_without_a_listener() {
     let say_async = registry.register_async("say_async", |what: String| async move {
         tracing::info!("the async job says {what}");
     });
+    // Waits once, so the thread pool drives it past its first poll.
+    let say_later = registry.register_async("say_later", |what: String| async move {
+        tokio::task::yield_now().await;
+        tracing::info!("the waiting job says {what}");
+    });
     let say_sync = registry.register_sync("say_sync", |what: String| {
         tracing::info!("the sync job says {what}");
         Ok::<_, std::convert::Infallible>(())
@@ -76,6 +81,9 @@ async fn runs_are_spans_and_failures_are_errors_without_a_listener() {
         JobSpec::new(say_sync.call("hey".into()), at.clone())
             .id("p1")
             .executor("pool"),
+        JobSpec::new(say_later.call("later".into()), at.clone())
+            .id("p2")
+            .executor("pool"),
         JobSpec::new(fail.call("disk full".into()), at.clone()).id("f1"),
     ] {
         let spec = spec.misfire_grace_time(Some(Duration::from_secs(30)));
@@ -83,7 +91,7 @@ async fn runs_are_spans_and_failures_are_errors_without_a_listener() {
     }
     // Started 2.5 s late.
     clock.set(t0 + chrono::TimeDelta::milliseconds(12_500));
-    for _ in 0..4 {
+    for _ in 0..5 {
         let event = tokio::time::timeout(Duration::from_secs(10), executed.recv())
             .await
             .unwrap_or_else(|_| panic!("not every job ran within 10 s:\n{}", captured.text()))
@@ -94,11 +102,12 @@ async fn runs_are_spans_and_failures_are_errors_without_a_listener() {
     let text = captured.text();
 
     // The job's own lines carry the run's span, on the tokio executor (async and blocking
-    // jobs) and on the thread pool.
+    // jobs) and on the thread pool (blocking and async jobs).
     for (id, said, executor) in [
         ("a1", "the async job says hello", "default"),
         ("s1", "the sync job says hi", "default"),
         ("p1", "the sync job says hey", "pool"),
+        ("p2", "the waiting job says later", "pool"),
     ] {
         let line = line_with(&text, &[said]).unwrap_or_else(|| panic!("no {said:?} in:\n{text}"));
         for field in [

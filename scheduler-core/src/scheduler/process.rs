@@ -418,7 +418,7 @@ impl Scheduler {
             // separately.
             let mut job = job;
             job.set_next_run_time(outcome.next_run_time());
-            fires.push((job, executor.clone(), outcome, fire));
+            fires.push((job, executor, outcome, fire));
         }
         self.commit_batch(alias, store, shared, &commits, fires)
             .await?;

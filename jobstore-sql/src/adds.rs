@@ -32,6 +32,11 @@ impl SqlRecords {
         if dialect == Dialect::Postgres && rows.len() <= SMALL_ADD_POSTGRES {
             return self.insert_small_postgres(rows).await;
         }
+        if dialect != Dialect::Postgres
+            && let Some(added) = self.insert_all_or_none(rows).await?
+        {
+            return Ok(added);
+        }
         let reads = if dialect == Dialect::Postgres {
             let ids = rows.iter().map(|r| Some(r.id.clone())).collect();
             let sql = dialect::existing_ids_postgres(&self.table);
@@ -73,21 +78,53 @@ impl SqlRecords {
             )
             .await?;
         let taken: HashSet<String> = taken.into_iter().map(|row| row.id).collect();
-        Ok(rows.iter().map(|r| !taken.contains(&r.id)).collect())
+        let added: Vec<bool> = rows.iter().map(|r| !taken.contains(&r.id)).collect();
+        if added.contains(&true) {
+            self.notify().await;
+        }
+        Ok(added)
+    }
+
+    /// A group of single adds or a small batch on SQLite and MySQL, tried first as one plain
+    /// insert of every row, committed on its own: one round trip, where the transaction of
+    /// [`insert_absent`](Self::insert_absent) takes four (five on MySQL, whose isolation level
+    /// is set first). A statement is atomic: it adds every row, or, when an id is taken (a
+    /// unique violation), none, and `None` sends the rows on to the read that finds which ids
+    /// are taken. Also `None` for rows that need more than one statement.
+    async fn insert_all_or_none(&self, rows: &[RowValues]) -> Result<Option<Vec<bool>>> {
+        let dialect = self.url.dialect;
+        let refs: Vec<&RowValues> = rows.iter().collect();
+        let mut chunks = statement_chunks(&refs, dialect.add_rows_per_statement());
+        let (Some(chunk), None) = (chunks.next(), chunks.next()) else {
+            return Ok(None);
+        };
+        let sql = dialect::insert_many(dialect, &self.table, chunk.len());
+        let args: Vec<Arg> = chunk.iter().flat_map(|&r| r.clone().into_args()).collect();
+        let pool = self.pool()?;
+        let inserted = async {
+            match pool.execute_retrying(sql, args).await {
+                Ok(_) => Ok(true),
+                Err(sqlx::Error::Database(db)) if db.is_unique_violation() => Ok(false),
+                Err(e) => Err(e),
+            }
+        };
+        let all = self.bounded("adding jobs", inserted).await?;
+        Ok(all.then(|| vec![true; rows.len()]))
     }
 
     /// A few rows (a group of single adds, a small batch) on PostgreSQL: one statement that
-    /// skips the taken ids and answers the ids it added, one round trip where the read and
-    /// the insert of [`insert_absent`](Self::insert_absent) take four.
-    async fn insert_small_postgres(&self, rows: &[RowValues]) -> Result<Vec<bool>> {
+    /// skips the taken ids, answers the ids it added and wakes the other nodes, one round trip
+    /// where the read and the insert of [`insert_absent`](Self::insert_absent) take four, and
+    /// the wake-up one more. A wake-up the server refuses (its notification queue full) fails
+    /// the add, which is then not committed, where a separate one was only logged.
+    pub(crate) async fn insert_small_postgres(&self, rows: &[RowValues]) -> Result<Vec<bool>> {
         let refs: Vec<&RowValues> = rows.iter().collect();
-        let sql = dialect::insert_unnest_absent_postgres(&self.table);
+        let sql = dialect::insert_unnest_absent_waking_postgres(&self.table);
+        let mut args = unnest_args(&refs);
+        args.push(Arg::Text(self.cluster.channel.clone()));
         let pool = self.pool()?;
         let added = self
-            .bounded(
-                "adding jobs",
-                pool.fetch(sql, unnest_args(&refs), Shape::Id),
-            )
+            .bounded("adding jobs", pool.fetch(sql, args, Shape::Id))
             .await?;
         let added: HashSet<String> = added.into_iter().map(|row| row.id).collect();
         Ok(rows.iter().map(|r| added.contains(&r.id)).collect())

@@ -475,6 +475,16 @@ impl Pool {
         retry(|| self.fetch_ref(&sql, &args, shape), is_deadlock).await
     }
 
+    /// [`execute`](Self::execute), run again while it fails as a deadlock victim (see
+    /// [`retry`]): for a single statement that writes several rows.
+    pub(crate) async fn execute_retrying(
+        &self,
+        sql: SqlStr,
+        args: Vec<Arg>,
+    ) -> Result<u64, sqlx::Error> {
+        retry(|| self.execute(sql.clone(), args.clone()), is_deadlock).await
+    }
+
     /// Runs `steps` in one transaction (one durable commit), answering the rows each changed,
     /// in order. A transaction the server aborted as a deadlock victim is run again at once
     /// (see [`retry`]).

@@ -148,6 +148,16 @@ async fn notify_wakes_the_other_handle_and_survives_a_killed_listener() -> anyho
         };
         anyhow::ensure!(writer.insert(record).await?);
         wait().await.context("a write after reconnecting")?;
+        // A group of adds sends its wake-up within its insert statement.
+        let group = ["after", "grouped"].map(|id| StoredRecord {
+            id: id.to_owned(),
+            next_run_time: Some(common::scenarios::t(1)),
+            revision: 1,
+            json: "{}".to_owned(),
+        });
+        let added = writer.insert_many(group.to_vec()).await?;
+        anyhow::ensure!(added == [false, true], "group answers {added:?}");
+        wait().await.context("a group of adds")?;
         listener.shutdown().await?;
         writer.shutdown().await?;
         for _ in 0..50 {

@@ -3,7 +3,7 @@
 //! one pass; the decisions live in pure functions here (`due_runs`), the loop only moves
 //! data.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -19,13 +19,10 @@ use crate::job::{Job, trigger_failed};
 use crate::store::{DynJobStore, FireCommit, FireOutcome};
 use crate::trigger::CatchUp;
 
+mod backlog;
 mod commit;
 
-/// The most due jobs the loop asks a store for when that store was not behind (see
-/// `process_store`); the batch after a full one is `due_batch_size`. Five: one round of the
-/// MongoDB store's concurrent fire commits (its default pool); 32 put 32 single-document
-/// writes, 14 ms of nx-27017's single thread, before the first run of a restart.
-const FIRST_BATCH: usize = 5;
+use backlog::Backlog;
 
 /// The executors of one pass by alias, looked up once per due job (SipHash showed in the
 /// dispatch profile).
@@ -205,7 +202,7 @@ impl Scheduler {
         let mut state = lifecycle.subscribe();
         let mut job_count = JobCount::default();
         // The stores whose last pass took a full batch (see `process_store`).
-        let mut backlogged: HashSet<Arc<str>> = HashSet::new();
+        let mut backlog = Backlog::default();
         loop {
             let current = *state.borrow_and_update();
             let wake_at = match current {
@@ -223,7 +220,7 @@ impl Scheduler {
                         .ok()
                         .and_then(|wait| now.checked_add_signed(wait))
                         .unwrap_or(DateTime::<Utc>::MAX_UTC);
-                    let wake_at = earliest(self.process_jobs(&mut backlogged).await, Some(latest));
+                    let wake_at = earliest(self.process_jobs(&mut backlog).await, Some(latest));
                     // After the pass, not beside it: a count competes with the pass for the
                     // store (at a start it delayed the first runs: 500 jobs take 14 ms of
                     // nx-27017's single thread, and on PostgreSQL the count took the idle
@@ -292,11 +289,8 @@ impl Scheduler {
     }
 
     /// One pass over all stores; answers when to look again (`None`: when woken).
-    /// `backlogged` holds the stores whose last pass took a full batch; it is kept up to date.
-    pub(super) async fn process_jobs(
-        &self,
-        backlogged: &mut HashSet<Arc<str>>,
-    ) -> Option<DateTime<Utc>> {
+    /// `backlog` holds the stores whose last pass took a full batch; it is kept up to date.
+    async fn process_jobs(&self, backlog: &mut Backlog) -> Option<DateTime<Utc>> {
         let now = self.inner.clock.now();
         let (retry_interval, limit) = {
             let settings = read(&self.inner.settings);
@@ -312,12 +306,12 @@ impl Scheduler {
         let mut wake_at: Option<DateTime<Utc>> = None;
         for (alias, store) in self.store_snapshot() {
             let store_wake = match self
-                .process_store(&alias, &*store, &executors, now, limit, backlogged)
+                .process_store(&alias, &*store, &executors, now, limit, backlog)
                 .await
             {
                 Ok(next) => next,
                 Err(e) => {
-                    backlogged.remove(&alias);
+                    backlog.forget(&alias);
                     crate::logging::log_warn!(
                         jobstore = %alias,
                         error = %e,
@@ -345,26 +339,17 @@ impl Scheduler {
         executors: &Executors,
         now: DateTime<Utc>,
         limit: usize,
-        backlogged: &mut HashSet<Arc<str>>,
+        backlog: &mut Backlog,
     ) -> crate::Result<Option<DateTime<Utc>>> {
         let batch = read(&self.inner.settings).due_batch_size;
-        // A store that was not behind is asked for a first batch of FIRST_BATCH only: its
-        // first runs then wait for the read, decoding and commit of a few jobs, not of a whole
-        // batch (500 due jobs at a restart: 2.5 ms of claiming on Redis, 60 ms on nx-27017,
-        // before the first run; committing 32 on nx-27017, 14 ms). When it comes back full, the next pass at once takes a whole
-        // batch, committed at once: fewer commits (durable ones on SQL stores) bring the last
-        // runs of a burst earlier.
-        let behind = backlogged.contains(alias);
-        let asked = if behind {
-            batch
-        } else {
-            batch.min(FIRST_BATCH)
-        };
+        // A few jobs first, then whole batches, smaller ones on a slow store (see `backlog`).
+        let asked = backlog.asked(alias, batch);
         // Runs of jobs that recover lost runs or count their instances across nodes are
         // recorded in flight with their fire commit.
         let shared = store.capabilities().cluster;
+        let started = tokio::time::Instant::now();
         let due = store.get_due_jobs(now, asked).await?;
-        let full_batch = due.len() >= asked;
+        let got = due.len();
         let mut commits = Vec::with_capacity(due.len());
         let mut fires = Vec::with_capacity(due.len());
         for job in due {
@@ -422,12 +407,11 @@ impl Scheduler {
         }
         self.commit_batch(alias, store, shared, &commits, fires)
             .await?;
-        if full_batch {
-            backlogged.insert(alias.clone());
+        backlog.record(alias, asked, got, started.elapsed(), batch);
+        if got >= asked {
             // More may be due than one batch holds: look again at once.
             return Ok(Some(now));
         }
-        backlogged.remove(alias);
         store.get_next_run_time().await
     }
 

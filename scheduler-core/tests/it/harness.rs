@@ -217,7 +217,7 @@ pub(crate) fn secs(n: i64) -> TimeDelta {
 }
 
 /// The memory store with test hooks: reads that fail while `failing` is set, a slow start, a
-/// slow add of one job, a count of starts, a panic. Clones share the jobs and the switches.
+/// slow add of one job, slow commits, a count of starts, a panic. Clones share the jobs and the switches.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct InstrumentedStore {
     pub(crate) inner: jobstore_memory::MemoryJobStore,
@@ -242,6 +242,8 @@ pub(crate) struct InstrumentedStore {
     pub(crate) unanswered: Option<&'static str>,
     /// The ids of each `commit_fires` call, in the order committed.
     pub(crate) commits: Arc<Mutex<Vec<Vec<String>>>>,
+    /// Each fire of a `commit_fires` call takes this long (a slow server).
+    pub(crate) commit_delay: Duration,
 }
 
 impl InstrumentedStore {
@@ -322,6 +324,7 @@ impl JobStore for InstrumentedStore {
     async fn commit_fires(&self, commits: &[FireCommit]) -> Result<FireAnswers> {
         let ids = commits.iter().map(|c| c.job_id.to_string()).collect();
         self.commits.lock().expect("not poisoned").push(ids);
+        tokio::time::sleep(self.commit_delay * commits.len() as u32).await;
         let answers = self.inner.commit_fires(commits).await?;
         Ok(answers
             .iter()

@@ -222,6 +222,33 @@ async fn a_burst_starts_with_a_small_batch_then_takes_whole_ones_each_job_once()
 }
 
 #[tokio::test]
+async fn a_slow_store_gets_batches_it_commits_in_a_tenth_of_a_second() {
+    // 4 ms a fire: the 5 of the first batch take 20 ms, more than a quick pass, and 25 fires
+    // are what this store commits in the 0.1 s a pass is sized to.
+    let store = InstrumentedStore {
+        commit_delay: Duration::from_millis(4),
+        ..InstrumentedStore::default()
+    };
+    let mut h = Harness::with_default_store(store.clone(), |b| b);
+    h.scheduler.start().await.unwrap();
+    let ids = add_once_jobs_due_at_5(&h, 100).await;
+    h.set_time(5);
+    let executed = h.next_n(EventMask::JOB_EXECUTED, ids.len()).await;
+    assert_eq!(executed.len(), ids.len());
+    let commits = store.commits.lock().unwrap().clone();
+    let sizes: Vec<usize> = commits.iter().map(Vec::len).collect();
+    assert_eq!(sizes[0], 5, "a small first batch: {sizes:?}");
+    // A whole batch (the other 95 in one commit) would start its first run 0.38 s late.
+    assert!(
+        sizes.len() > 2 && sizes[1..].iter().all(|&n| n <= 25),
+        "batches of what the store commits in 0.1 s: {sizes:?}"
+    );
+    let mut committed: Vec<String> = commits.concat();
+    committed.sort_unstable();
+    assert_eq!(committed, ids, "each fire committed once");
+}
+
+#[tokio::test]
 async fn due_batches_that_follow_a_full_one_are_committed_whole() {
     let store = InstrumentedStore::default();
     let mut h = Harness::with_default_store(store.clone(), |b| b.due_batch_size(64));

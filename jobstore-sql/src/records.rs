@@ -755,11 +755,9 @@ impl RecordStore for SqlRecords {
             pool.execute(self.queries.insert.clone(), args),
         )
         .await;
+        // No wake-up to send: only PostgreSQL's store sends them, within its insert above.
         match inserted {
-            Ok(Ok(_)) => {
-                self.notify().await;
-                Ok(true)
-            }
+            Ok(Ok(_)) => Ok(true),
             Ok(Err(sqlx::Error::Database(db))) if db.is_unique_violation() => Ok(false),
             Ok(Err(e)) => Err(self.backend_error("adding a job", e)),
             Err(_) => Err(Error::timed_out(

@@ -136,3 +136,67 @@ async fn a_fire_commit_chosen_as_a_deadlock_victim_is_run_again() -> anyhow::Res
     db.drop_table(&table).await?;
     outcome
 }
+
+/// A call cancelled by its timeout while the server hangs, after it sent its transaction's
+/// `BEGIN` and before the answer, leaves no transaction open on a pooled connection: sqlx
+/// counts MySQL's transaction only once the `BEGIN` is answered, so the connection went back
+/// to the pool with the server's transaction open, and the next add "succeeded" inside it,
+/// seen by no other connection and rolled back when the connection closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_cancelled_in_its_begin_leaves_no_transaction_open() -> anyhow::Result<()> {
+    use std::time::Duration;
+
+    use anyhow::Context as _;
+    use common::servers::{Kind, PrivateServer};
+    use scheduler_core::RecordStore;
+    use scheduler_core::store::{RecordFireCommit, StoredRecord};
+
+    let server = PrivateServer::start(Kind::MariaDb).await?;
+    // One connection: the add after the hang gets the one the cancelled call held.
+    let store = jobstore_sql::builder(server.url())
+        .tablename("jobs")
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(10))
+        .call_timeout(Duration::from_secs(1))
+        .build_records()?;
+    store.start(&common::scenarios::context()).await?;
+    let record = |id: &str| StoredRecord {
+        id: id.to_owned(),
+        next_run_time: Some(common::scenarios::t(1)),
+        revision: 1,
+        json: "{}".to_owned(),
+    };
+    // Just used, the connection is handed out without a test (a ping) that would hang before
+    // the call's `BEGIN` is sent.
+    anyhow::ensure!(store.insert(record("a")).await?);
+    server.hang()?;
+    // A commit that records a run in flight takes the transaction that starts with `BEGIN`.
+    let commit = RecordFireCommit {
+        id: "a".into(),
+        due_at: common::scenarios::t(1),
+        expected_revision: 1,
+        write: Some(StoredRecord {
+            revision: 2,
+            ..record("a")
+        }),
+        inflight: Some(("node".to_owned(), vec![common::scenarios::t(1)])),
+        max_inflight: None,
+    };
+    let committed = store.commit_fires(&[commit]).await;
+    server.unhang()?;
+    let err = committed
+        .err()
+        .context("a fire commit succeeded on a hung server")?;
+    anyhow::ensure!(err.is_temporary(), "{err}");
+    anyhow::ensure!(store.insert(record("b")).await?, "job b was not added");
+    let seen = common::Db::MySql(server.url())
+        .query("SELECT id FROM jobs WHERE id = 'b'", "t")
+        .await?;
+    store.shutdown().await?;
+    anyhow::ensure!(
+        seen.len() == 1,
+        "job b, added Ok, is not visible from another connection: it was added inside a \
+         transaction the cancelled commit left open"
+    );
+    Ok(())
+}

@@ -183,16 +183,20 @@ enum PoolKind {
     allow(dead_code)
 )]
 impl Pool {
-    fn new(kind: PoolKind) -> Pool {
+    /// A pool of `kind`; `close_cancelled` as in [`Returns`].
+    fn new(kind: PoolKind, close_cancelled: bool) -> Pool {
         Pool {
             kind,
-            returns: Arc::default(),
+            returns: Arc::new(Returns {
+                close_cancelled,
+                ..Returns::default()
+            }),
         }
     }
 }
 
 /// The connections of one pool on their way back to it (being tested), and the signal that
-/// one arrived.
+/// one arrived; and whether a connection whose call was cancelled is closed (see [`Held`]).
 #[cfg_attr(
     not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
     allow(dead_code)
@@ -201,6 +205,46 @@ impl Pool {
 struct Returns {
     pending: AtomicUsize,
     arrived: tokio::sync::Notify,
+    close_cancelled: bool,
+}
+
+/// A connection one call holds, given back by [`Returns::give_back`] when the call finishes.
+/// Dropped before that (the call's future dropped, as its timeout does), it is closed rather
+/// than returned to the pool (unless the pool's [`Returns`] keeps it: in-memory SQLite): the
+/// call may have stopped between a statement sent and its answer, and sqlx does not always
+/// know what the server then did. MySQL's `BEGIN` counts the transaction only once answered:
+/// the connection went back with the server's transaction open, and the next call's add
+/// "succeeded" inside it, never committed.
+#[cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
+    allow(dead_code)
+)]
+struct Held<DB: sqlx::Database> {
+    conn: PoolConnection<DB>,
+    given_back: bool,
+    close_if_dropped: bool,
+}
+
+impl<DB: sqlx::Database> std::ops::Deref for Held<DB> {
+    type Target = DB::Connection;
+
+    fn deref(&self) -> &DB::Connection {
+        &self.conn
+    }
+}
+
+impl<DB: sqlx::Database> std::ops::DerefMut for Held<DB> {
+    fn deref_mut(&mut self) -> &mut DB::Connection {
+        &mut self.conn
+    }
+}
+
+impl<DB: sqlx::Database> Drop for Held<DB> {
+    fn drop(&mut self) {
+        if !self.given_back && self.close_if_dropped {
+            self.conn.close_on_drop();
+        }
+    }
 }
 
 /// The longest a call waits for a connection on its way back before it opens a new one: a
@@ -222,7 +266,7 @@ impl Returns {
     async fn acquire<DB: sqlx::Database>(
         &self,
         pool: &sqlx::Pool<DB>,
-    ) -> Result<PoolConnection<DB>, sqlx::Error> {
+    ) -> Result<Held<DB>, sqlx::Error> {
         if pool.num_idle() == 0 && self.pending.load(Ordering::Acquire) > 0 {
             let arrived = self.arrived.notified();
             tokio::pin!(arrived);
@@ -232,15 +276,20 @@ impl Returns {
                 let _ = tokio::time::timeout(RETURN_WAIT, arrived).await;
             }
         }
-        pool.acquire().await
+        Ok(Held {
+            conn: pool.acquire().await?,
+            given_back: false,
+            close_if_dropped: self.close_cancelled,
+        })
     }
 
-    /// Gives `conn` back to its pool in a task, as dropping it does, counting it meanwhile.
-    fn give_back<DB: sqlx::Database>(self: &Arc<Self>, mut conn: PoolConnection<DB>) {
+    /// Gives `held` back to its pool in a task, as dropping it does, counting it meanwhile.
+    fn give_back<DB: sqlx::Database>(self: &Arc<Self>, mut held: Held<DB>) {
+        held.given_back = true;
         // `return_to_pool` is sqlx's drop handler made a future (public, if undocumented):
         // the same test of the connection, the same rollback of what a failed call left.
-        let back = conn.return_to_pool();
-        drop(conn);
+        let back = held.conn.return_to_pool();
+        drop(held);
         self.pending.fetch_add(1, Ordering::AcqRel);
         let returns = self.clone();
         tokio::spawn(async move {
@@ -716,7 +765,10 @@ async fn connect_sqlite(url: &StoreUrl, settings: PoolSettings) -> Result<Pool, 
             outcome => break outcome?,
         }
     };
-    Ok(Pool::new(PoolKind::Sqlite(pool)))
+    // An in-memory database lives only as long as its one connection: a cancelled call
+    // keeps it. sqlx's SQLite worker runs each command whole, its `BEGIN` counted with it,
+    // so a cancelled call leaves no transaction sqlx does not know of.
+    Ok(Pool::new(PoolKind::Sqlite(pool), !in_memory))
 }
 
 #[cfg(feature = "postgres")]
@@ -734,7 +786,7 @@ async fn connect_postgres(url: &StoreUrl, settings: PoolSettings) -> Result<Pool
         .acquire_timeout(settings.acquire_timeout)
         .connect_with(options)
         .await?;
-    Ok(Pool::new(PoolKind::Postgres(pool)))
+    Ok(Pool::new(PoolKind::Postgres(pool), true))
 }
 
 #[cfg(feature = "mysql")]
@@ -759,7 +811,7 @@ async fn connect_mysql(url: &StoreUrl, settings: PoolSettings) -> Result<Pool, s
         })
         .connect_with(options)
         .await?;
-    Ok(Pool::new(PoolKind::MySql(pool)))
+    Ok(Pool::new(PoolKind::MySql(pool), true))
 }
 
 #[cfg(all(test, feature = "mysql"))]

@@ -21,6 +21,8 @@ use crate::url::StoreUrl;
 
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 mod connect;
+#[cfg(feature = "postgres")]
+pub(crate) use connect::postgres_options;
 
 /// A value bound to a statement. The lists are for PostgreSQL, which binds them as arrays
 /// (read with `unnest`); the other dialects have no array type and would get JSON text.

@@ -381,9 +381,7 @@ impl SqlRecords {
     fn start_listener(&self, ctx: &StoreContext) -> Result<()> {
         #[cfg(feature = "postgres")]
         if self.url.dialect == Dialect::Postgres {
-            use std::str::FromStr;
-
-            let options = sqlx::postgres::PgConnectOptions::from_str(&self.url.secret)
+            let options = crate::pool::postgres_options(&self.url)
                 .map_err(|e| self.backend_error("reading the URL", e))?
                 .application_name("jobstore-sql-listener");
             let (channel, ctx, url) = (

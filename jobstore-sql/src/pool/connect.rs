@@ -81,14 +81,70 @@ pub(super) async fn sqlite(url: &StoreUrl, settings: PoolSettings) -> Result<Poo
     Ok(Pool::new(PoolKind::Sqlite(pool), !in_memory))
 }
 
+/// Whether `host` is this machine over TCP: `localhost` or a loopback address.
+///
+/// There the opportunistic TLS of the drivers' default ssl mode (`prefer`, `PREFERRED`)
+/// protects nothing (the traffic never leaves the machine) and cost every new connection
+/// about 90 ms: sqlx 0.9.0 does not set `TCP_NODELAY`, and two of the TLS handshake's
+/// back-to-back small writes each waited out the server's delayed ACK (sqlx issue #4335,
+/// fixed upstream after 0.9.0). So on such a host the stores connect without TLS unless the
+/// URL asks for more than `prefer` (`require`, `verify-ca`, `verify-full`; MySQL's
+/// `REQUIRED` and up).
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+fn is_loopback(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The driver's options for `url`, without TLS on a loopback host where the URL leaves TLS
+/// optional (see [`is_loopback`]).
 #[cfg(feature = "postgres")]
-pub(super) async fn postgres(url: &StoreUrl, settings: PoolSettings) -> Result<Pool, sqlx::Error> {
+pub(crate) fn postgres_options(
+    url: &StoreUrl,
+) -> Result<sqlx::postgres::PgConnectOptions, sqlx::Error> {
     use std::str::FromStr;
 
-    use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+    use sqlx::postgres::{PgConnectOptions, PgSslMode};
+
+    let options = PgConnectOptions::from_str(&url.secret)?;
+    Ok(
+        if matches!(options.get_ssl_mode(), PgSslMode::Prefer) && is_loopback(options.get_host()) {
+            options.ssl_mode(PgSslMode::Disable)
+        } else {
+            options
+        },
+    )
+}
+
+/// The driver's options for `url`, without TLS on a loopback host where the URL leaves TLS
+/// optional (see [`is_loopback`]).
+#[cfg(feature = "mysql")]
+fn mysql_options(url: &StoreUrl) -> Result<sqlx::mysql::MySqlConnectOptions, sqlx::Error> {
+    use std::str::FromStr;
+
+    use sqlx::mysql::{MySqlConnectOptions, MySqlSslMode};
+
+    let options = MySqlConnectOptions::from_str(&url.secret)?;
+    Ok(
+        if matches!(options.get_ssl_mode(), MySqlSslMode::Preferred)
+            && is_loopback(options.get_host())
+        {
+            options.ssl_mode(MySqlSslMode::Disabled)
+        } else {
+            options
+        },
+    )
+}
+
+#[cfg(feature = "postgres")]
+pub(super) async fn postgres(url: &StoreUrl, settings: PoolSettings) -> Result<Pool, sqlx::Error> {
+    use sqlx::postgres::PgPoolOptions;
 
     let timeout_ms = settings.statement_timeout.as_millis().to_string();
-    let options = PgConnectOptions::from_str(&url.secret)?
+    let options = postgres_options(url)?
         .options([("statement_timeout", timeout_ms.as_str())])
         .application_name("jobstore-sql");
     let pool = tested_when_idle(PgPoolOptions::new())
@@ -101,11 +157,9 @@ pub(super) async fn postgres(url: &StoreUrl, settings: PoolSettings) -> Result<P
 
 #[cfg(feature = "mysql")]
 pub(super) async fn mysql(url: &StoreUrl, settings: PoolSettings) -> Result<Pool, sqlx::Error> {
-    use std::str::FromStr;
+    use sqlx::mysql::MySqlPoolOptions;
 
-    use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
-
-    let options = MySqlConnectOptions::from_str(&url.secret)?;
+    let options = mysql_options(url)?;
     let lock_wait = settings.statement_timeout.as_secs().max(1);
     let pool = tested_when_idle(MySqlPoolOptions::new())
         .max_connections(settings.max_connections)
@@ -122,4 +176,107 @@ pub(super) async fn mysql(url: &StoreUrl, settings: PoolSettings) -> Result<Pool
         .connect_with(options)
         .await?;
     Ok(Pool::new(PoolKind::MySql(pool), true))
+}
+
+#[cfg(all(test, any(feature = "postgres", feature = "mysql")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts_are_told_from_others() {
+        for host in [
+            "localhost",
+            "LOCALHOST",
+            "127.0.0.1",
+            "127.8.9.1",
+            "::1",
+            "[::1]",
+        ] {
+            assert!(is_loopback(host), "{host}");
+        }
+        for host in [
+            "db.example.com",
+            "10.0.0.1",
+            "::2",
+            "localhost.example.com",
+            "",
+        ] {
+            assert!(!is_loopback(host), "{host}");
+        }
+    }
+
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn postgres_drops_only_optional_tls_and_only_on_loopback() {
+        use sqlx::postgres::PgSslMode;
+
+        let mode = |url: &str| {
+            let options = postgres_options(&StoreUrl::parse(url).unwrap()).unwrap();
+            format!("{:?}", options.get_ssl_mode())
+        };
+        assert_eq!(mode("postgres://u@127.0.0.1:5432/db"), "Disable");
+        assert_eq!(mode("postgres://u@localhost/db?sslmode=prefer"), "Disable");
+        assert_eq!(mode("postgres://u@127.0.0.1/db?sslmode=require"), "Require");
+        assert_eq!(
+            mode("postgres://u@[::1]/db?sslmode=verify-full"),
+            "VerifyFull"
+        );
+        assert_eq!(mode("postgres://u@db.example.com/db"), "Prefer");
+        assert!(matches!(PgSslMode::default(), PgSslMode::Prefer));
+    }
+
+    #[cfg(feature = "mysql")]
+    #[test]
+    fn mysql_drops_only_optional_tls_and_only_on_loopback() {
+        let mode = |url: &str| {
+            let options = mysql_options(&StoreUrl::parse(url).unwrap()).unwrap();
+            format!("{:?}", options.get_ssl_mode())
+        };
+        assert_eq!(mode("mysql://root@127.0.0.1:3306/test"), "Disabled");
+        assert_eq!(
+            mode("mysql://root@127.0.0.1/test?ssl-mode=required"),
+            "Required"
+        );
+        assert_eq!(mode("mysql://root@db.example.com/test"), "Preferred");
+    }
+
+    /// The store's own connections to the local server (the tests' default URL, on
+    /// 127.0.0.1) are plain TCP, whatever the server offers.
+    #[cfg(feature = "postgres")]
+    #[tokio::test]
+    async fn a_loopback_postgres_connection_is_made_without_tls() {
+        use std::time::Duration;
+
+        use crate::pool::Shape;
+
+        let url = std::env::var("SCHEDULER_TEST_POSTGRES_URL")
+            .ok()
+            .filter(|url| !url.is_empty())
+            .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+        let url = StoreUrl::parse(&url).expect("a PostgreSQL URL");
+        let host = postgres_options(&url).unwrap().get_host().to_owned();
+        let settings = PoolSettings {
+            max_connections: 1,
+            acquire_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(10),
+        };
+        let pool = Pool::connect(&url, settings)
+            .await
+            .expect("the PostgreSQL server of SCHEDULER_TEST_POSTGRES_URL (or the local default)");
+        let rows = pool
+            .fetch(
+                sqlx::SqlSafeStr::into_sql_str(
+                    "SELECT CAST(ssl AS TEXT) FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                ),
+                Vec::new(),
+                Shape::Id,
+            )
+            .await
+            .expect("pg_stat_ssl is readable");
+        pool.close().await;
+        if is_loopback(&host) {
+            assert_eq!(rows.len(), 1, "{rows:?}");
+            assert_eq!(rows[0].id, "false", "TLS on a loopback connection");
+        }
+    }
 }

@@ -697,10 +697,28 @@ fn jitter(tries: u32) -> Duration {
     Duration::from_micros((1_000 + random % 9_000) * u64::from(tries))
 }
 
+/// A one-connection pool on a server of the tests: the URL in the variable `var`, else
+/// `default` (the local server).
+#[cfg(all(test, any(feature = "postgres", feature = "mysql")))]
+pub(crate) async fn test_pool(var: &str, default: &str) -> (StoreUrl, Pool) {
+    let url = std::env::var(var)
+        .ok()
+        .filter(|url| !url.is_empty())
+        .unwrap_or_else(|| default.to_owned());
+    let url = StoreUrl::parse(&url).expect("a server URL");
+    let settings = PoolSettings {
+        max_connections: 1,
+        acquire_timeout: Duration::from_secs(5),
+        statement_timeout: Duration::from_secs(10),
+    };
+    match Pool::connect(&url, settings).await {
+        Ok(pool) => (url, pool),
+        Err(e) => panic!("the server of {var} (else {default}): {e}"),
+    }
+}
+
 #[cfg(all(test, feature = "mysql"))]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
 
     /// MySQL's read-then-write transactions run at READ COMMITTED (set by a plain query
@@ -708,19 +726,11 @@ mod tests {
     /// else the local default).
     #[tokio::test]
     async fn mysql_read_then_write_runs_at_read_committed() {
-        let url = std::env::var("SCHEDULER_TEST_MYSQL_URL")
-            .ok()
-            .filter(|url| !url.is_empty())
-            .unwrap_or_else(|| "mysql://root@127.0.0.1:3306/test".to_owned());
-        let url = StoreUrl::parse(&url).expect("a MySQL URL");
-        let settings = PoolSettings {
-            max_connections: 1,
-            acquire_timeout: Duration::from_secs(5),
-            statement_timeout: Duration::from_secs(10),
-        };
-        let pool = Pool::connect(&url, settings)
-            .await
-            .expect("the MySQL server of SCHEDULER_TEST_MYSQL_URL (or the local default)");
+        let (_, pool) = test_pool(
+            "SCHEDULER_TEST_MYSQL_URL",
+            "mysql://root@127.0.0.1:3306/test",
+        )
+        .await;
         let sql = |text: &'static str| Step::new(sqlx::SqlSafeStr::into_sql_str(text), Vec::new());
         // InnoDB lists a transaction once it has read an InnoDB table (on a new connection,
         // with the level its first transaction began with).

@@ -245,24 +245,14 @@ mod tests {
     #[cfg(feature = "postgres")]
     #[tokio::test]
     async fn a_loopback_postgres_connection_is_made_without_tls() {
-        use std::time::Duration;
+        use crate::pool::{Shape, test_pool};
 
-        use crate::pool::Shape;
-
-        let url = std::env::var("SCHEDULER_TEST_POSTGRES_URL")
-            .ok()
-            .filter(|url| !url.is_empty())
-            .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-        let url = StoreUrl::parse(&url).expect("a PostgreSQL URL");
+        let (url, pool) = test_pool(
+            "SCHEDULER_TEST_POSTGRES_URL",
+            "postgres://postgres@127.0.0.1:5432/test",
+        )
+        .await;
         let host = postgres_options(&url).unwrap().get_host().to_owned();
-        let settings = PoolSettings {
-            max_connections: 1,
-            acquire_timeout: Duration::from_secs(5),
-            statement_timeout: Duration::from_secs(10),
-        };
-        let pool = Pool::connect(&url, settings)
-            .await
-            .expect("the PostgreSQL server of SCHEDULER_TEST_POSTGRES_URL (or the local default)");
         let rows = pool
             .fetch(
                 sqlx::SqlSafeStr::into_sql_str(

@@ -83,19 +83,25 @@ pub struct RedisStoreBuilder {
     revisions_key: Option<String>,
     response_timeout: Duration,
     connection_timeout: Duration,
+    /// PEM certificates a `rediss://` server's certificate is checked against instead of the
+    /// webpki roots.
+    #[cfg(feature = "tls")]
+    tls_roots: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for RedisStoreBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisStoreBuilder")
-            .field("url", &redact(&self.url))
+        let mut f = f.debug_struct("RedisStoreBuilder");
+        f.field("url", &redact(&self.url))
             .field("prefix", &self.prefix)
             .field("jobs_key", &self.jobs_key)
             .field("run_times_key", &self.run_times_key)
             .field("revisions_key", &self.revisions_key)
             .field("response_timeout", &self.response_timeout)
-            .field("connection_timeout", &self.connection_timeout)
-            .finish()
+            .field("connection_timeout", &self.connection_timeout);
+        #[cfg(feature = "tls")]
+        f.field("tls_root_certificates", &self.tls_roots.is_some());
+        f.finish()
     }
 }
 
@@ -110,6 +116,8 @@ impl RedisStoreBuilder {
             revisions_key: None,
             response_timeout: Duration::from_secs(5),
             connection_timeout: Duration::from_secs(5),
+            #[cfg(feature = "tls")]
+            tls_roots: None,
         }
     }
 
@@ -155,13 +163,23 @@ impl RedisStoreBuilder {
         self
     }
 
+    /// For a `rediss://` URL: trust the certificates in `pem` (one or more PEM
+    /// `CERTIFICATE` blocks, such as a private CA's) instead of the webpki roots. Refused by
+    /// [`build`](Self::build) for other URLs, and when `pem` holds no certificate.
+    #[cfg(feature = "tls")]
+    pub fn tls_root_certificates(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls_roots = Some(pem.into());
+        self
+    }
+
     /// Checks the options and builds the backend (which connects when it is started).
     pub fn build_records(self) -> Result<RedisRecords> {
         let redacted = redact(&self.url);
+        #[cfg(not(feature = "tls"))]
         if self.url.starts_with("rediss://") {
             return Err(Error::config(format!(
-                "TLS Redis URLs ({redacted}) are not supported by this build of jobstore-redis; \
-                 use redis:// or redis+unix://"
+                "TLS Redis URLs ({redacted}) need jobstore-redis's `tls` feature, which this \
+                 build lacks; enable it, or use redis:// or redis+unix://"
             )));
         }
         // The driver's parse error may quote the URL: it is not passed on.
@@ -172,8 +190,21 @@ impl RedisStoreBuilder {
             ))
         };
         let client = redis::Client::open(self.url.as_str()).map_err(|_| invalid())?;
-        let client = redis::Client::open(without_client_setinfo(client.get_connection_info()))
-            .map_err(|_| invalid())?;
+        let info = without_client_setinfo(client.get_connection_info());
+        #[cfg(feature = "tls")]
+        let client = match (info.addr(), self.tls_roots) {
+            (redis::ConnectionAddr::TcpTls { .. }, roots) => {
+                crate::tls::client(info, roots.as_deref(), &redacted)?
+            }
+            (_, Some(_)) => {
+                return Err(Error::config(format!(
+                    "TLS root certificates were given for {redacted}, which is no rediss:// URL"
+                )));
+            }
+            (_, None) => redis::Client::open(info).map_err(|_| invalid())?,
+        };
+        #[cfg(not(feature = "tls"))]
+        let client = redis::Client::open(info).map_err(|_| invalid())?;
         for (name, value) in [
             ("response_timeout", self.response_timeout),
             ("connection_timeout", self.connection_timeout),
@@ -317,7 +348,7 @@ pub fn register(components: &Components) {
 }
 
 /// The URL schemes [`register`] serves (`redis+unix://` is `redis`; `rediss://` is refused
-/// with a reason by this build).
+/// with a reason by a build without the `tls` feature).
 const SCHEMES: [&str; 2] = ["redis", "rediss"];
 
 const OPTIONS: [&str; 11] = [
@@ -573,10 +604,25 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.kind(), config);
         assert!(!format!("{e} {e:?}").contains("hunter2"), "{e:?}");
-        let e = RedisStoreBuilder::new("rediss://:hunter2@x/")
-            .build_records()
-            .unwrap_err();
-        assert!(!format!("{e} {e:?}").contains("hunter2"), "{e:?}");
+        let rediss = RedisStoreBuilder::new("rediss://:hunter2@x/").build_records();
+        #[cfg(not(feature = "tls"))]
+        {
+            let e = rediss.unwrap_err();
+            assert_eq!(e.kind(), config);
+            assert!(!format!("{e} {e:?}").contains("hunter2"), "{e:?}");
+        }
+        #[cfg(feature = "tls")]
+        {
+            let records = rediss.unwrap();
+            assert_eq!(records.url(), "rediss://:***@x/");
+            assert!(!format!("{records:?}").contains("hunter2"));
+            let builder = RedisStoreBuilder::new("redis://:hunter2@x/").tls_root_certificates("");
+            assert!(!format!("{builder:?}").contains("hunter2"));
+            let e = builder.build_records().unwrap_err();
+            assert_eq!(e.kind(), config);
+            assert!(e.to_string().contains("no rediss://"), "{e}");
+            assert!(!format!("{e} {e:?}").contains("hunter2"), "{e:?}");
+        }
     }
 
     #[test]
@@ -615,10 +661,14 @@ mod tests {
             .open_records("redis+unix:///run/redis.sock", options)
             .unwrap();
         assert!(records.capabilities().cluster);
-        let err = components
-            .open_records("rediss://:hunter2@x/", serde_json::Map::new())
-            .unwrap_err();
-        assert!(err.to_string().contains("TLS"), "{err}");
-        assert!(!err.to_string().contains("hunter2"), "{err}");
+        let rediss = components.open_records("rediss://:hunter2@x/", serde_json::Map::new());
+        #[cfg(not(feature = "tls"))]
+        {
+            let err = rediss.unwrap_err();
+            assert!(err.to_string().contains("`tls` feature"), "{err}");
+            assert!(!err.to_string().contains("hunter2"), "{err}");
+        }
+        #[cfg(feature = "tls")]
+        assert!(!format!("{:?}", rediss.unwrap()).contains("hunter2"));
     }
 }

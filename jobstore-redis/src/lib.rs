@@ -4,6 +4,8 @@ mod cluster;
 mod config;
 mod records;
 mod scripts;
+#[cfg(feature = "tls")]
+mod tls;
 mod wakeup;
 
 pub use config::{DEFAULT_PREFIX, DEFAULT_URL, RedisStoreBuilder, redact, register};

@@ -5,6 +5,8 @@
 mod common;
 mod jobs_tool;
 mod start_requests;
+#[cfg(feature = "tls")]
+mod tls;
 
 use jobstore_redis::RedisJobStore;
 use scheduler_core::testkit::Namespace;
@@ -893,19 +895,7 @@ fn wake_ups_reach_another_handle_and_survive_a_server_restart() -> anyhow::Resul
 fn a_job_added_on_one_scheduler_runs_promptly_on_another() {
     with_namespace("cross_node", |ns| async move {
         let calls = Calls::default();
-        let build = |store: RedisJobStore, node: &str| {
-            let (functions, triggers, record) = common::codec_parts(&calls);
-            let scheduler = scheduler_core::Scheduler::builder()
-                .timezone(scheduler_core::chrono_tz::UTC)
-                .registry(functions)
-                .triggers(triggers)
-                .jobstore("default", store)
-                .executor("default", executors::TokioExecutor::new())
-                .max_wait(Duration::from_secs(60))
-                .node_id(node)
-                .build();
-            scheduler.map(|s| (s, record))
-        };
+        let build = |store: RedisJobStore, node: &str| common::node_on(store, node, &calls);
         let (adder, record) = build(common::namespaced_store(&ns).await?, "adder")?;
         let (runner, _) = build(common::namespaced_store(&ns).await?, "runner")?;
         let mut executed = runner.subscribe(EventMask::JOB_EXECUTED);

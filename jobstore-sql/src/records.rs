@@ -730,30 +730,14 @@ impl RecordStore for SqlRecords {
     }
 
     async fn insert(&self, record: StoredRecord) -> Result<bool> {
-        if self.url.dialect == Dialect::Postgres {
-            // One statement that also wakes the other nodes: one round trip, not two.
-            let added = self
-                .insert_small_postgres(&[self.row_values(record)?])
-                .await?;
-            return Ok(added.first() == Some(&true));
-        }
-        let args = self.row_args(record)?;
-        let pool = self.pool()?;
-        let inserted = tokio::time::timeout(
-            self.call_timeout,
-            pool.execute(self.queries.insert.clone(), args),
-        )
-        .await;
-        // No wake-up to send: only PostgreSQL's store sends them, within its insert above.
-        match inserted {
-            Ok(Ok(_)) => Ok(true),
-            Ok(Err(sqlx::Error::Database(db))) if db.is_unique_violation() => Ok(false),
-            Ok(Err(e)) => Err(self.backend_error("adding a job", e)),
-            Err(_) => Err(Error::timed_out(
-                &format!("adding a job on {} table {}", self.url.redacted, self.table),
-                self.call_timeout,
-            )),
-        }
+        let row = [self.row_values(record)?];
+        // One statement, one round trip; on PostgreSQL it also wakes the other nodes.
+        Ok(if self.url.dialect == Dialect::Postgres {
+            self.insert_small_postgres(&row).await?.first() == Some(&true)
+        } else {
+            // `None`: the id is taken (a single row is always one statement).
+            self.insert_all_or_none(&row).await?.is_some()
+        })
     }
 
     async fn insert_many(&self, records: Vec<StoredRecord>) -> Result<Vec<bool>> {

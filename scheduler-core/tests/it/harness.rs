@@ -217,7 +217,8 @@ pub(crate) fn secs(n: i64) -> TimeDelta {
 }
 
 /// The memory store with test hooks: reads that fail while `failing` is set, a slow start, a
-/// slow add of one job, slow commits, a count of starts, a panic. Clones share the jobs and the switches.
+/// slow add of one job, slow commits, a count of starts, a panic. Clones share the jobs and
+/// the switches.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct InstrumentedStore {
     pub(crate) inner: jobstore_memory::MemoryJobStore,

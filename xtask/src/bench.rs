@@ -3,7 +3,8 @@
 //!
 //! 1. Builds the bench binaries (`cargo bench --no-run`, release) once.
 //! 2. Makes a virtual environment under `target/xtask/apscheduler` with the pinned
-//!    `xtask/apscheduler/requirements.txt`.
+//!    `xtask/apscheduler/requirements.txt`, and finds the store benches' servers as
+//!    `cargo xtask test-all` does (starting an nx-27017 when no MongoDB answers).
 //! 3. Runs each scenario's two sides interleaved, APScheduler then this project, round after
 //!    round (A B A B ...), because the machine is shared and noisy; the latency scenarios run
 //!    once more with every core loaded by foreign busy loops.
@@ -24,6 +25,7 @@ use std::time::Instant;
 
 use serde_json::Value;
 
+use crate::servers;
 use crate::workspace::{Metadata, Result, cargo, cargo_json, root, run_step};
 
 pub(crate) const ABOUT: &str =
@@ -53,8 +55,8 @@ shown as it comes:
 /// Benches that join when they exist (scenarios 4 to 6): a bench target `bench` of
 /// `package`, run as `<bench binary> [--quick]` (built with the package's features
 /// `features`), interleaved with `xtask/apscheduler/<script> [--quick]` when that script
-/// exists. Each prints lines in [`LINE_FORMAT`] and may need the servers of
-/// `cargo xtask test-all` (same environment variables).
+/// exists. Each prints lines in [`LINE_FORMAT`]; both sides get the URLs of the servers in
+/// `servers` (the variables of `cargo xtask test-all`).
 pub(crate) const HOOKS: &[Hook] = &[
     Hook {
         scenario: "4./5. SQL stores (SQLite, PostgreSQL, MySQL)",
@@ -62,6 +64,7 @@ pub(crate) const HOOKS: &[Hook] = &[
         bench: "store",
         features: "sqlite,postgres,mysql",
         script: "store_sql.py",
+        servers: &["postgres", "mysql"],
     },
     Hook {
         scenario: "4./5. Redis store",
@@ -69,6 +72,7 @@ pub(crate) const HOOKS: &[Hook] = &[
         bench: "store",
         features: "",
         script: "store_redis.py",
+        servers: &["redis"],
     },
     Hook {
         scenario: "4./5. MongoDB store",
@@ -76,6 +80,7 @@ pub(crate) const HOOKS: &[Hook] = &[
         bench: "store",
         features: "",
         script: "store_mongo.py",
+        servers: &["mongo"],
     },
     Hook {
         scenario: "6. process pool of 2",
@@ -83,6 +88,7 @@ pub(crate) const HOOKS: &[Hook] = &[
         bench: "process_pool",
         features: "process-pool",
         script: "process_pool.py",
+        servers: &[],
     },
 ];
 
@@ -94,6 +100,8 @@ pub(crate) struct Hook {
     bench: &'static str,
     features: &'static str,
     script: &'static str,
+    /// The servers it talks to (names of [`servers::SERVERS`]).
+    servers: &'static [&'static str],
 }
 
 /// One side of a pair: a Rust bench binary or an APScheduler script, with its arguments.
@@ -286,6 +294,8 @@ pub(crate) fn run(args: &[String]) -> Result {
     let binaries = build(&metadata, &hooks)?;
     let python = venv(&metadata.target_directory)?;
     let machine = report::Machine::read(&python)?;
+    // Kept to the end: a MongoDB started here stops when it is dropped.
+    let servers = store_servers(&metadata.target_directory, &hooks);
     eprintln!(
         "\n==> measuring: no tracing subscriber or metrics recorder is installed (the benches \
          install none; RUST_LOG is cleared), APScheduler's logging is left unconfigured"
@@ -309,7 +319,7 @@ pub(crate) fn run(args: &[String]) -> Result {
                     show_side(side, pair)
                 );
                 // A failed side is reported, and the other scenarios still run.
-                let mut lines = match run_side(side, &binaries, &python) {
+                let mut lines = match run_side(side, &binaries, &python, &servers.vars) {
                     Ok(lines) => lines,
                     Err(message) => {
                         eprintln!("    FAILED: {message}");
@@ -370,6 +380,22 @@ pub(crate) fn run(args: &[String]) -> Result {
             failures.join("\n")
         ))
     }
+}
+
+/// The servers the present hooks' benches talk to, found or started as `cargo xtask
+/// test-all` finds them. One that cannot be provided is reported here, and the runs that
+/// need it fail loudly with the scenarios.
+fn store_servers(target: &Path, hooks: &[(&Hook, bool)]) -> servers::Probe {
+    let names: Vec<&str> = hooks.iter().flat_map(|(h, _)| h.servers).copied().collect();
+    if names.is_empty() {
+        return servers::Probe::default();
+    }
+    eprintln!("\n==> servers: the backends the store benches talk to");
+    let probe = servers::probe_only(target, &names);
+    for problem in &probe.problems {
+        eprintln!("    {problem}");
+    }
+    probe
 }
 
 /// The hooks whose bench exists, each with whether its APScheduler script exists.
@@ -509,6 +535,7 @@ fn run_side(
     side: &Side,
     binaries: &BTreeMap<(String, String), PathBuf>,
     python: &Path,
+    servers: &[(String, String)],
 ) -> Result<Vec<Figure>> {
     let (mut command, default_side) = match side {
         Side::Rust {
@@ -534,7 +561,10 @@ fn run_side(
             (command, APSCHEDULER)
         }
     };
-    command.env_remove("RUST_LOG").stdout(Stdio::piped());
+    command
+        .envs(servers.iter().map(|(k, v)| (k, v)))
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped());
     let mut child = command
         .spawn()
         .map_err(|e| format!("cannot run {command:?}: {e}"))?;

@@ -163,39 +163,58 @@ pub(crate) fn probe(target: &Path) -> Probe {
         }
         Err(e) => probe.problems.push(format!("nx-27017: {e}")),
     }
-    for server in SERVERS {
-        match find(server) {
-            Found::Url(url, how) => {
-                eprintln!("  {:<9} {}  ({how})", server.name, redact(&url));
-                probe.vars.push((server.env.into(), url));
-            }
-            Found::NotAnswering(problem) => probe.problems.push(problem),
-            Found::Nothing if server.name == "mongo" => {
-                match nx
-                    .as_ref()
-                    .map_err(Clone::clone)
-                    .and_then(|e| start_nx(e, &work))
-                {
-                    Ok(started) => {
-                        let url = started.url();
-                        eprintln!(
-                            "  {:<9} {url}  (nx-27017 started by this run, pid {})",
-                            server.name,
-                            started.child.id()
-                        );
-                        probe.vars.push((server.env.into(), url));
-                        probe.started = Some(started);
-                    }
-                    Err(e) => probe.problems.push(format!(
-                        "{} (and no nx-27017 could be started: {e})",
-                        how_to(server)
-                    )),
+    probe.find_or_start(SERVERS.iter(), &work, || nx.clone());
+    probe
+}
+
+/// Finds or starts the servers named in `names` only (those `cargo xtask bench` measures):
+/// nx-27017 is installed only when no MongoDB answers and one must be started.
+pub(crate) fn probe_only(target: &Path, names: &[&str]) -> Probe {
+    let mut probe = Probe::default();
+    let work = target.join("xtask");
+    let servers = SERVERS.iter().filter(|s| names.contains(&s.name));
+    probe.find_or_start(servers, &work, || nx27017(&work));
+    probe
+}
+
+impl Probe {
+    /// Settles each of `servers`, starting nx-27017 (the executable `nx` answers) for a
+    /// MongoDB that nothing provides.
+    fn find_or_start<'a>(
+        &mut self,
+        servers: impl Iterator<Item = &'a Server>,
+        work: &Path,
+        nx: impl Fn() -> Result<PathBuf>,
+    ) {
+        for server in servers {
+            match find(server) {
+                Found::Url(url, how) => {
+                    eprintln!("  {:<9} {}  ({how})", server.name, redact(&url));
+                    self.vars.push((server.env.into(), url));
                 }
+                Found::NotAnswering(problem) => self.problems.push(problem),
+                Found::Nothing if server.name == "mongo" => {
+                    match nx().and_then(|e| start_nx(&e, work)) {
+                        Ok(started) => {
+                            let url = started.url();
+                            eprintln!(
+                                "  {:<9} {url}  (nx-27017 started by this run, pid {})",
+                                server.name,
+                                started.child.id()
+                            );
+                            self.vars.push((server.env.into(), url));
+                            self.started = Some(started);
+                        }
+                        Err(e) => self.problems.push(format!(
+                            "{} (and no nx-27017 could be started: {e})",
+                            how_to(server)
+                        )),
+                    }
+                }
+                Found::Nothing => self.problems.push(how_to(server)),
             }
-            Found::Nothing => probe.problems.push(how_to(server)),
         }
     }
-    probe
 }
 
 enum Found {

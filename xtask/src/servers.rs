@@ -6,7 +6,8 @@
 //! under the target directory) and starts on a free port, and stops at the end. A backend
 //! that none of these provides is a failure whose message says how to provide it. The URLs
 //! settled on, and `SCHEDULER_TEST_NX27017` (the nx-27017 executable the store tests start
-//! private servers with), go to every process `test-all` starts.
+//! private servers with), go to every process `test-all` starts. `cargo xtask bench` settles
+//! only the servers its store benches talk to ([`probe_only`]).
 
 use std::env;
 use std::fs::{self, File};

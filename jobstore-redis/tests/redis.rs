@@ -48,11 +48,7 @@ where
     F: FnOnce(Namespace) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,
 {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = common::runtime().unwrap();
     let ns = Namespace::new(name);
     runtime.block_on(async {
         let outcome = test(ns.clone()).await;
@@ -381,10 +377,7 @@ enum Outage {
 /// reports each failed pass, and once the server is back the due jobs run by the misfire
 /// rules.
 fn a_server_outage_is_survived(outage: Outage) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let runtime = common::runtime()?;
     let mut server = PrivateRedis::start()?;
     let password = server.password.clone();
     runtime.block_on(async {
@@ -802,10 +795,7 @@ fn claims_and_commits_of_hundreds_of_rows_keep_other_nodes_claims() {
 /// Prints the delays measured.
 #[test]
 fn wake_ups_reach_another_handle_and_survive_a_server_restart() -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let runtime = common::runtime()?;
     let mut server = PrivateRedis::start()?;
     runtime.block_on(async {
         let open = || {

@@ -12,6 +12,15 @@ use scheduler_core::testkit::Namespace;
 /// The environment variable that names the Redis server under test.
 pub(crate) const URL_VAR: &str = "SCHEDULER_TEST_REDIS_URL";
 
+/// The runtime the tests that block on their own run on: two workers, as the 2-core machines
+/// the tests run on have.
+pub(crate) fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+}
+
 /// The server under test: `SCHEDULER_TEST_REDIS_URL`, else the local default.
 pub(crate) fn redis_url() -> String {
     std::env::var(URL_VAR).unwrap_or_else(|_| "redis://127.0.0.1:6379/".to_owned())

@@ -125,10 +125,7 @@ fn make_certificates(dir: &Path) -> anyhow::Result<()> {
 /// that CA fails to start with a backend error that says why, within its timeouts.
 #[test]
 fn rediss_urls_connect_with_tls_and_check_the_certificate() -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let runtime = common::runtime()?;
     let server = TlsRedis::start()?;
     runtime.block_on(async {
         let calls = Calls::default();

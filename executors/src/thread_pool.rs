@@ -11,7 +11,8 @@ use scheduler_core::{
 
 /// Runs jobs on a pool of worker threads (APScheduler's `ThreadPoolExecutor`).
 ///
-/// Threads are started as runs arrive, up to `max_workers`, and live until shutdown. A
+/// One thread starts with the pool, the others as runs arrive, up to `max_workers`; they
+/// live until shutdown. A
 /// blocking job function runs directly on a worker; an async one is driven to completion
 /// there. A job that panics is reported as a [`JobError`](scheduler_core::Event::JobError)
 /// and the worker carries on. Runs queue when all workers are busy; their misfire check
@@ -180,11 +181,6 @@ impl Queue {
 }
 
 impl Shared {
-    /// Whether the pool may start another worker (it is not full).
-    fn may_grow(&self) -> bool {
-        self.live.load(Ordering::Acquire) < self.max_workers + self.surplus.load(Ordering::Acquire)
-    }
-
     /// Calls one sleeping worker to take runs, unless every sleeper is called already.
     fn call(&self, queue: &mut Queue) {
         if queue.idle > queue.calls {
@@ -256,12 +252,23 @@ impl Shared {
         self.ready.notify_all();
     }
 
-    fn spawn_worker(self: &Arc<Self>) -> Result<()> {
+    /// Counts one more worker if the pool is not full (stuck workers' replacements count as
+    /// room); its thread is started by [`start_worker`](Self::start_worker).
+    fn reserve_worker(&self) -> bool {
+        self.live
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |live| {
+                (live < self.max_workers + self.surplus.load(Ordering::Acquire)).then_some(live + 1)
+            })
+            .is_ok()
+    }
+
+    /// Starts the thread of a worker already counted in `live`; uncounts it if the thread
+    /// cannot start.
+    fn start_worker(self: &Arc<Self>) -> Result<()> {
         let mut workers = lock(&self.workers);
         workers.retain(|w| !w.is_finished());
         let name = format!("{}-worker-{}", self.ctx.alias(), workers.len());
         let shared = self.clone();
-        self.live.fetch_add(1, Ordering::AcqRel);
         let handle = std::thread::Builder::new()
             .name(name)
             .spawn(move || worker(&shared))
@@ -276,7 +283,8 @@ impl Shared {
     /// A run is stuck past its timeout on a worker: start a replacement thread.
     fn replace_stuck_worker(self: &Arc<Self>) {
         self.surplus.fetch_add(1, Ordering::AcqRel);
-        if let Err(e) = self.spawn_worker() {
+        self.live.fetch_add(1, Ordering::AcqRel);
+        if let Err(e) = self.start_worker() {
             self.surplus.fetch_sub(1, Ordering::AcqRel);
             tracing::error!(error = %e, "no replacement for a worker stuck past a timeout");
         }
@@ -332,8 +340,8 @@ impl Pool {
     /// step; answers the runs it refused.
     ///
     /// Each run is decided in order as one `submit` would be: refused when its job runs
-    /// `max_instances` times, when the queue is full, or when it needs a new worker (more
-    /// runs queued than workers idle, and room in the pool) that cannot be started.
+    /// `max_instances` times, or when the queue is full; and all queued runs are refused
+    /// when the pool has no worker and none can be started.
     fn submit(&self, runs: Vec<JobRun>) -> Vec<RefusedRun> {
         let shared = &self.shared;
         let (queued, idle, closed) = {
@@ -344,8 +352,10 @@ impl Pool {
         let mut tasks = Vec::with_capacity(runs.len());
         // Workers only take runs meanwhile, so `queued` can only be too high: the capacity
         // check errs on the safe side. The runs that idle or new workers take at once do
-        // not wait, so they do not count against it.
-        let mut started = 0;
+        // not wait, so they do not count against it. New workers are counted here and
+        // started once the runs are queued: the first one then takes a run at once, instead
+        // of the run waiting for every thread of the batch to start (5 took 0.2 ms here).
+        let mut reserved = 0;
         for run in runs {
             let instance = match shared.ctx.admit(&self.limiter, &run) {
                 Ok(instance) => instance,
@@ -356,16 +366,15 @@ impl Pool {
             };
             let error = if closed {
                 Some(Error::scheduler_state("the thread pool has shut down"))
-            } else if queued + tasks.len() >= shared.queue_capacity + idle + started {
+            } else if queued + tasks.len() >= shared.queue_capacity + idle + reserved {
                 Some(Error::scheduler_state(format!(
                     "the thread pool's queue is full: {} runs already wait for a worker",
                     shared.queue_capacity
                 )))
-            } else if queued + tasks.len() + 1 > idle + started && shared.may_grow() {
-                let spawned = shared.spawn_worker();
-                started += usize::from(spawned.is_ok());
-                spawned.err()
             } else {
+                if queued + tasks.len() + 1 > idle + reserved && shared.reserve_worker() {
+                    reserved += 1;
+                }
                 None
             };
             match error {
@@ -393,7 +402,37 @@ impl Pool {
             shared.call(&mut queue);
         }
         drop(queue);
+        self.start_workers(reserved, &mut refused);
         refused
+    }
+
+    /// Starts the threads of `reserved` workers counted by `submit`. If one cannot start, the
+    /// queued runs wait for the workers there are; with none at all, they are taken back
+    /// and refused, as nothing would ever run them.
+    fn start_workers(&self, reserved: usize, refused: &mut Vec<RefusedRun>) {
+        let shared = &self.shared;
+        for started in 0..reserved {
+            let Err(error) = shared.start_worker() else {
+                continue;
+            };
+            // Uncount the reservations whose threads were not tried.
+            let untried = reserved - started - 1;
+            shared.live.fetch_sub(untried, Ordering::AcqRel);
+            if shared.live.load(Ordering::Acquire) > 0 {
+                tracing::error!(%error, "cannot start another worker thread; the queued runs wait for the running ones");
+                return;
+            }
+            let mut queue = lock(&shared.queue);
+            while let Some(((run, instance), _)) = queue.pop() {
+                drop(instance);
+                refused.push(RefusedRun {
+                    run,
+                    error: Error::scheduler_state("cannot start a worker thread")
+                        .with_source(error.to_string()),
+                });
+            }
+            return;
+        }
     }
 }
 
@@ -405,18 +444,24 @@ impl Drop for Pool {
 
 impl Executor for ThreadPoolExecutor {
     async fn start(&self, ctx: ExecutorContext) -> Result<()> {
+        let shared = Arc::new(Shared {
+            ctx,
+            max_workers: self.max_workers,
+            queue_capacity: self.queue_capacity,
+            queue: Mutex::default(),
+            ready: Condvar::new(),
+            workers: Mutex::default(),
+            live: AtomicUsize::new(0),
+            surplus: AtomicUsize::new(0),
+        });
+        // One worker waits from the start: a thread took 0.15 ms here from its spawn to its
+        // first run, which every first run after a start would otherwise wait.
+        if shared.reserve_worker() {
+            shared.start_worker()?;
+        }
         *self.lock() = Some(Pool {
             limiter: InstanceLimiter::new(),
-            shared: Arc::new(Shared {
-                ctx,
-                max_workers: self.max_workers,
-                queue_capacity: self.queue_capacity,
-                queue: Mutex::default(),
-                ready: Condvar::new(),
-                workers: Mutex::default(),
-                live: AtomicUsize::new(0),
-                surplus: AtomicUsize::new(0),
-            }),
+            shared,
         });
         Ok(())
     }

@@ -356,10 +356,10 @@ impl Scheduler {
     /// Starts processing jobs. Must be called within a tokio runtime; the loop runs as a task
     /// on it.
     ///
-    /// Starts the executors and stores (in the order they were added), then adds the pending
-    /// jobs (defaults filled, first run times computed now). Fails with
-    /// [`SchedulerState`](crate::ErrorKind::SchedulerState) if already started (or failed:
-    /// shut it down first).
+    /// Starts the executors and the stores (each kind in the order added, the two kinds side
+    /// by side), then adds the pending jobs (defaults filled, first run times computed now).
+    /// Fails with [`SchedulerState`](crate::ErrorKind::SchedulerState) if already started (or
+    /// failed: shut it down first).
     pub async fn start(&self) -> Result<()> {
         self.start_with(false).await
     }
@@ -396,16 +396,30 @@ impl Scheduler {
         let mut started_executors = Vec::new();
         let mut started_stores = Vec::new();
         let outcome: Result<()> = async {
-            for (alias, executor) in &executors {
-                executor
-                    .start(self.executor_context(alias, &runtime))
-                    .await?;
-                started_executors.push(executor.clone());
-            }
-            for (alias, store) in &stores {
-                store.start(self.store_context(alias)).await?;
-                started_stores.push(store.clone());
-            }
+            // The executors start while the stores connect: a thread pool's first thread or a
+            // process pool's workers need not wait for a server's answer, nor it for them.
+            let starting_executors = async {
+                for (alias, executor) in &executors {
+                    executor
+                        .start(self.executor_context(alias, &runtime))
+                        .await?;
+                    started_executors.push(executor.clone());
+                }
+                Ok::<_, Error>(())
+            };
+            let starting_stores = async {
+                for (alias, store) in &stores {
+                    store.start(self.store_context(alias)).await?;
+                    started_stores.push(store.clone());
+                }
+                Ok::<_, Error>(())
+            };
+            // Polled first, the stores send their connection requests before the executors'
+            // work starts on this thread.
+            let (stores_started, executors_started) =
+                tokio::join!(starting_stores, starting_executors);
+            stores_started?;
+            executors_started?;
             self.start_cluster(&runtime).await;
             self.flush_pending().await
         }

@@ -81,6 +81,42 @@ impl RedisRecords {
         Ok(())
     }
 
+    /// Keeps this node's first heartbeat since the start, to be sent beside the first read of
+    /// due rows (see `RecordStore::join`): the start's first runs then wait for one round
+    /// trip less.
+    pub(crate) fn keep_joined(&self, node: &NodeRecord) {
+        *self.joined() = Some(node.clone());
+    }
+
+    /// `read` (of due rows), with the kept first heartbeat, if any, sent beside it on the
+    /// connection. Both are answered before this returns, so the heartbeat is written before
+    /// the fire commit that follows records any run in flight; if it fails, it is kept and
+    /// the read fails too.
+    pub(crate) async fn with_joined<T>(&self, read: impl Future<Output = Result<T>>) -> Result<T> {
+        let Some(node) = self.joined().take() else {
+            return read.await;
+        };
+        let (written, read) = tokio::join!(self.write_heartbeat(&node), read);
+        if let Err(e) = written {
+            self.joined().get_or_insert(node);
+            return Err(e);
+        }
+        read
+    }
+
+    /// Writes the kept first heartbeat, if any: before anything that reads or records runs
+    /// in flight, so that this node is listed by then.
+    pub(crate) async fn write_joined(&self) -> Result<()> {
+        let Some(node) = self.joined().take() else {
+            return Ok(());
+        };
+        let written = self.write_heartbeat(&node).await;
+        if written.is_err() {
+            self.joined().get_or_insert(node);
+        }
+        written
+    }
+
     pub(crate) async fn node_records(&self) -> Result<Vec<NodeRecord>> {
         let key = &self.keys().nodes;
         let all: Vec<(Vec<u8>, Vec<u8>)> = self

@@ -45,6 +45,8 @@ pub struct RedisRecords {
     connection: Mutex<Option<ConnectionManager>>,
     /// The wake-up subscriber while started.
     listener: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// This node's first heartbeat since the start, until it is sent (see `keep_joined`).
+    joined: Mutex<Option<NodeRecord>>,
 }
 
 impl fmt::Debug for RedisRecords {
@@ -95,6 +97,7 @@ impl RedisRecords {
             connection_timeout,
             connection: Mutex::new(None),
             listener: Mutex::new(None),
+            joined: Mutex::new(None),
         }
     }
 
@@ -145,6 +148,11 @@ impl RedisRecords {
     fn lock(&self) -> MutexGuard<'_, Option<ConnectionManager>> {
         // The guarded value is replaced whole; a panic cannot leave it half changed.
         self.connection.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn joined(&self) -> MutexGuard<'_, Option<NodeRecord>> {
+        // Only assignments happen under the lock.
+        self.joined.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn connection(&self) -> Result<ConnectionManager> {
@@ -253,32 +261,17 @@ impl RedisRecords {
         }
     }
 
-    /// Leaves a task listening on the wake-up channel, replacing an earlier one, with the
-    /// subscription `start` made (so that wake-ups published after `start` returns are
-    /// delivered). A subscription that failed there is retried by the task: the store works
-    /// without it, on the scheduler's polling.
-    fn start_listener(
-        &self,
-        ctx: &StoreContext,
-        subscription: std::result::Result<wakeup::Subscription, String>,
-    ) {
+    /// Leaves a task listening on the wake-up channel, replacing an earlier one. The task
+    /// subscribes on a connection of its own, beside the start's first pass rather than
+    /// before it (subscribing there held the first runs back by a connection's set-up on
+    /// two cores), and then wakes the scheduler once, so that a job written between the
+    /// start and the subscription is not left to the polling.
+    fn start_listener(&self, ctx: &StoreContext) {
         self.stop_listener();
-        let first = match subscription {
-            Ok(subscription) => Some(subscription),
-            Err(e) => {
-                tracing::warn!(
-                    url = %self.redacted_url,
-                    error = %e,
-                    "cannot subscribe to the Redis wake-up channel yet; retrying in the background"
-                );
-                None
-            }
-        };
         let task = tokio::spawn(wakeup::listen(
             self.client.clone(),
             self.keys.wakeup.clone(),
             ctx.clone(),
-            first,
             self.response_timeout,
             self.redacted_url.clone(),
         ));
@@ -467,24 +460,19 @@ fn optional(bytes: Vec<u8>) -> Option<Vec<u8>> {
 
 impl RecordStore for RedisRecords {
     async fn start(&self, ctx: &StoreContext) -> Result<()> {
-        let checked = async {
-            if self.lock().is_none() {
-                let manager = self.connect().await?;
-                *self.lock() = Some(manager);
-            }
-            self.check_key_types().await
-        };
-        // The subscription has a connection of its own: made beside the check (a subscription
-        // writes nothing), it is not another round of connecting on the way to the first run.
-        let subscribing = wakeup::subscribe(&self.client, &self.keys.wakeup, self.response_timeout);
-        let (checked, subscription) = tokio::join!(checked, subscribing);
-        checked?;
-        self.start_listener(ctx, subscription);
+        drop(self.joined().take());
+        if self.lock().is_none() {
+            let manager = self.connect().await?;
+            *self.lock() = Some(manager);
+        }
+        self.check_key_types().await?;
+        self.start_listener(ctx);
         Ok(())
     }
 
     async fn shutdown(&self) -> Result<()> {
         self.stop_listener();
+        drop(self.joined().take());
         // Dropping the last clone closes the connection; calls in flight keep theirs.
         self.lock().take();
         Ok(())
@@ -524,18 +512,27 @@ impl RecordStore for RedisRecords {
         limit: usize,
         claim: &Claim,
     ) -> Result<Vec<StoredRecord>> {
-        self.claim_rows(now, limit, claim).await
+        self.with_joined(self.claim_rows(now, limit, claim)).await
     }
 
     async fn release_claims(&self, node: &str, ids: &[String]) -> Result<()> {
         self.release_claim_ids(node, ids).await
     }
 
+    async fn join(&self, node: &NodeRecord) -> Result<()> {
+        self.keep_joined(node);
+        Ok(())
+    }
+
     async fn heartbeat(&self, node: &NodeRecord) -> Result<()> {
-        self.write_heartbeat(node).await
+        self.write_heartbeat(node).await?;
+        // A newer heartbeat replaces the one kept since the start.
+        drop(self.joined().take());
+        Ok(())
     }
 
     async fn nodes(&self) -> Result<Vec<NodeRecord>> {
+        self.write_joined().await?;
         self.node_records().await
     }
 
@@ -548,10 +545,12 @@ impl RecordStore for RedisRecords {
     }
 
     async fn adopt_runs(&self, from: &str, to: &str) -> Result<Vec<InflightRun>> {
+        self.write_joined().await?;
         self.adopt_inflight(from, to).await
     }
 
     async fn inflight_runs(&self) -> Result<Vec<InflightRun>> {
+        self.write_joined().await?;
         self.all_inflight().await
     }
 
@@ -591,8 +590,9 @@ impl RecordStore for RedisRecords {
         // Redis reads counts as signed 64-bit integers.
         let limit = limit.min(i64::MAX as usize);
         let (max, limit) = (max.to_string(), limit.to_string());
+        let args = [max.as_bytes(), limit.as_bytes()];
         let flat: Vec<Vec<u8>> = self
-            .script("due", &scripts::DUE, &[max.as_bytes(), limit.as_bytes()])
+            .with_joined(self.script("due", &scripts::DUE, &args))
             .await?;
         Ok(due_rows(flat))
     }
@@ -767,6 +767,8 @@ impl RecordStore for RedisRecords {
     }
 
     async fn commit_fires(&self, commits: &[RecordFireCommit]) -> Result<FireAnswers> {
+        // Sent beside the due read as a rule; before any run recorded in flight in any case.
+        self.write_joined().await?;
         let mut answers = FireAnswers::with_capacity(commits.len());
         for chunk in commits.chunks(ROWS_PER_SCRIPT) {
             let numbers: Vec<(String, String)> = chunk

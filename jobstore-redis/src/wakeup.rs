@@ -21,13 +21,13 @@ const BACKOFF: Backoff = Backoff {
 const PING_INTERVAL: Duration = Duration::from_secs(15);
 
 /// A subscription on the wake-up channel.
-pub(crate) struct Subscription {
+struct Subscription {
     sink: PubSubSink,
     stream: PubSubStream,
 }
 
 /// Subscribes to `channel` on a connection of its own, within `timeout`.
-pub(crate) async fn subscribe(
+async fn subscribe(
     client: &redis::Client,
     channel: &str,
     timeout: Duration,
@@ -45,17 +45,30 @@ pub(crate) async fn subscribe(
     }
 }
 
-/// Wakes `ctx` on every message of `first` (a subscription made by the caller), and when the
-/// subscription is lost subscribes again ([`keep_listening`]). Runs until aborted at the
-/// store's shutdown.
+/// Subscribes, wakes `ctx` once the subscription is live (what was written before it is
+/// not delivered), then wakes it on every message, and when the subscription is lost
+/// subscribes again ([`keep_listening`]). Runs until aborted at the store's shutdown.
 pub(crate) async fn listen(
     client: redis::Client,
     channel: String,
     ctx: StoreContext,
-    first: Option<Subscription>,
     timeout: Duration,
     redacted_url: String,
 ) {
+    let first = match subscribe(&client, &channel, timeout).await {
+        Ok(subscription) => {
+            ctx.wake();
+            Some(subscription)
+        }
+        Err(e) => {
+            tracing::warn!(
+                url = %redacted_url,
+                error = %e,
+                "cannot subscribe to the Redis wake-up channel yet; retrying in the background"
+            );
+            None
+        }
+    };
     keep_listening(
         &ctx,
         first,

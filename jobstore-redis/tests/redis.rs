@@ -821,7 +821,11 @@ fn wake_ups_reach_another_handle_and_survive_a_server_restart() -> anyhow::Resul
             json: "{}".to_owned(),
         };
         use scheduler_core::store::RecordStore;
-        // Subscribed before `start` returned: the first write is heard.
+        // The listener subscribes beside the start and wakes the scheduler once it is live
+        // (what was written before is not delivered): from then on every write is heard.
+        tokio::time::timeout(Duration::from_secs(5), woken.recv())
+            .await
+            .map_err(|_| anyhow::anyhow!("no wake-up once the subscription was live"))?;
         let mut delays = Vec::new();
         for i in 0..20 {
             while woken.try_recv().is_ok() {}

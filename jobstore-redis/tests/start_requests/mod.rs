@@ -101,9 +101,9 @@ fn read_line(reader: &mut impl BufRead) -> Option<String> {
     }
 }
 
-/// A start connects twice (the store's connection and the wake-up subscription) and asks
-/// nothing but the key types on one and the subscription on the other: no `CLIENT SETINFO`,
-/// which would cost each connection a round trip before them.
+/// A start connects twice (the store's connection, and beside the first pass the wake-up
+/// subscription) and asks nothing but the key types on one and the subscription on the
+/// other: no `CLIENT SETINFO`, which would cost each connection a round trip before them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_start_asks_only_the_key_types_and_the_subscription() -> anyhow::Result<()> {
     let stand_in = StandIn::start()?;
@@ -118,6 +118,11 @@ async fn a_start_asks_only_the_key_types_and_the_subscription() -> anyhow::Resul
         ))
         .await?;
     let types = vec!["TYPE".to_owned(); 6];
+    // The subscription is made by the listener task, after `start` returned.
+    let subscribed = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while stand_in.requests().len() < 2 && std::time::Instant::now() < subscribed {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     assert_eq!(
         stand_in.requests(),
         [vec!["SUBSCRIBE".to_owned()], types],

@@ -11,6 +11,7 @@ Logging is left unconfigured, so a missed run's warning goes to standard error t
 Python's last resort, as the Rust side's warnings do without a tracing subscriber.
 """
 
+import os
 import sys
 import threading
 import time
@@ -48,7 +49,7 @@ def executed():
 def sizes(argv):
     if argv == ["--quick"]:
         # As the Rust side's `Sizes` (store_scenarios.rs), which says why these.
-        return dict(one_at_a_time=200, concurrent=400, fetch=500, restart=500, burst=1_000)
+        return dict(one_at_a_time=200, concurrent=400, fetch=500, restart=10_000, burst=1_000)
     if argv:
         sys.exit("usage: [--quick]")
     return dict(one_at_a_time=2_000, concurrent=10_000, fetch=10_000, restart=10_000,
@@ -89,15 +90,27 @@ def make_jobs(n, at, grace):
             for i in range(n)]
 
 
+def selected(var, name):
+    """Whether the comma-separated list in the environment variable `var` names `name` (or
+    is unset): `STORE_BENCH_SCENARIOS` and `STORE_BENCH_BACKENDS`, as on the Rust side."""
+    names = os.environ.get(var)
+    return names is None or name in [n.strip() for n in names.split(",")]
+
+
 def run(backend, argv):
     size = sizes(argv)
+    if not selected("STORE_BENCH_BACKENDS", backend.key):
+        return
     print(f"{backend.label} ({backend.server}); thread pool of {WORKERS}; sizes {size}",
           flush=True)
+    scenarios = [("adds", lambda: adds(backend, size)),
+                 ("fetch", lambda: fetch_and_commit(backend, size["fetch"])),
+                 ("restart", lambda: restart(backend, size["restart"])),
+                 ("burst", lambda: burst(backend, size["burst"]))]
     try:
-        adds(backend, size)
-        fetch_and_commit(backend, size["fetch"])
-        restart(backend, size["restart"])
-        burst(backend, size["burst"])
+        for name, scenario in scenarios:
+            if selected("STORE_BENCH_SCENARIOS", name):
+                scenario()
     finally:
         backend.cleanup()
 

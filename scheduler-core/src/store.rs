@@ -55,13 +55,21 @@ pub struct NodeIdentity {
     pub claim_lease: std::time::Duration,
 }
 
-/// What [`StoreContext::wake`] calls: the scheduler's wake-up, or nothing.
+/// What [`StoreContext::wake`] calls (the scheduler's wake-up, or nothing), and what
+/// [`StoreContext::wake_for`] asks first.
 #[derive(Clone, Default)]
-struct Waker(Option<Arc<dyn Fn() + Send + Sync>>);
+struct Waker {
+    wake: Option<Arc<dyn Fn() + Send + Sync>>,
+    looks_by: Option<Arc<dyn Fn(DateTime<Utc>) -> bool + Send + Sync>>,
+}
 
 impl fmt::Debug for Waker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_some() { "Waker" } else { "NoWaker" })
+        f.write_str(if self.wake.is_some() {
+            "Waker"
+        } else {
+            "NoWaker"
+        })
     }
 }
 
@@ -81,7 +89,17 @@ impl StoreContext {
 
     /// This context, whose [`wake`](Self::wake) calls `wake`.
     pub fn with_waker(mut self, wake: impl Fn() + Send + Sync + 'static) -> Self {
-        self.waker = Waker(Some(Arc::new(wake)));
+        self.waker.wake = Some(Arc::new(wake));
+        self
+    }
+
+    /// This context, whose [`wake_for`](Self::wake_for) asks `looks_by(run_time)` first:
+    /// whether the scheduler looks at its stores by `run_time` without being woken.
+    pub fn with_planned_look(
+        mut self,
+        looks_by: impl Fn(DateTime<Utc>) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.waker.looks_by = Some(Arc::new(looks_by));
         self
     }
 
@@ -103,8 +121,24 @@ impl StoreContext {
     /// Cheap, callable from any thread or task, and coalescing (many calls before the
     /// scheduler looks make one look); a no-op when the scheduler is not running.
     pub fn wake(&self) {
-        if let Some(wake) = &self.waker.0 {
+        if let Some(wake) = &self.waker.wake {
             wake();
+        }
+    }
+
+    /// Another node wrote a job whose next run time is `run_time`: [`wake`](Self::wake), unless
+    /// the scheduler looks at its stores by then anyway (it planned to, after reading them).
+    /// A store whose notifications carry the run time calls this instead of `wake`, so
+    /// that a job added for later (by another node, or by this one, whose own notification
+    /// comes back to it) does not cost every node a look at the store.
+    pub fn wake_for(&self, run_time: DateTime<Utc>) {
+        if !self
+            .waker
+            .looks_by
+            .as_ref()
+            .is_some_and(|looks_by| looks_by(run_time))
+        {
+            self.wake();
         }
     }
 

@@ -139,11 +139,19 @@ pub(super) struct Lifecycle {
     /// the epoch: the wake-up its last pass planned, or [`UNPLANNED`] while a pass runs (or
     /// before the first). A job added to run at or after it needs no wake-up: adding a
     /// million jobs one by one otherwise wakes the loop (a thread switch) a million times.
-    planned_wake: AtomicI64,
+    /// Shared (weakly) with the stores' contexts for the same test on the jobs other nodes
+    /// write ([`StoreContext::wake_for`](crate::StoreContext::wake_for)).
+    planned_wake: Arc<AtomicI64>,
 }
 
 /// [`Lifecycle::planned_wake`] when no wake-up is planned: every added job wakes the loop.
 const UNPLANNED: i64 = i64::MIN;
+
+/// [`Lifecycle::looks_by`] on the planned wake-up `planned`.
+pub(super) fn looks_by(planned: &AtomicI64, run_time: Option<DateTime<Utc>>) -> bool {
+    let planned = planned.load(Ordering::SeqCst);
+    run_time.is_none_or(|t| planned != UNPLANNED && t.timestamp_micros() >= planned)
+}
 
 impl Lifecycle {
     pub(super) fn new() -> Self {
@@ -156,7 +164,7 @@ impl Lifecycle {
             failure: Mutex::new(None),
             passes: Mutex::default(),
             first_pass: watch::Sender::new(false),
-            planned_wake: AtomicI64::new(UNPLANNED),
+            planned_wake: Arc::new(AtomicI64::new(UNPLANNED)),
         }
     }
 
@@ -269,8 +277,12 @@ impl Lifecycle {
     /// was published, it sees the job then). A job without a run time (paused) has nothing
     /// to wait for.
     pub(super) fn looks_by(&self, run_time: Option<DateTime<Utc>>) -> bool {
-        let planned = self.planned_wake.load(Ordering::SeqCst);
-        run_time.is_none_or(|t| planned != UNPLANNED && t.timestamp_micros() >= planned)
+        looks_by(&self.planned_wake, run_time)
+    }
+
+    /// The planned wake-up, for the stores' contexts to test with [`looks_by`].
+    pub(super) fn planned_wake(&self) -> std::sync::Weak<AtomicI64> {
+        Arc::downgrade(&self.planned_wake)
     }
 
     /// Waits until the loop has finished a pass since the start.

@@ -198,11 +198,17 @@ impl Scheduler {
     fn store_context(&self, alias: &str) -> StoreContext {
         // Weak: a store (held by the scheduler) must not keep the scheduler alive.
         let wakeup = Arc::downgrade(&self.inner.wakeup);
+        let planned = self.lifecycle().planned_wake();
         StoreContext::new(alias, self.inner.codec.clone(), self.inner.events.clone())
             .with_waker(move || {
                 if let Some(wakeup) = wakeup.upgrade() {
                     wakeup.notify_one();
                 }
+            })
+            .with_planned_look(move |run_time| {
+                planned
+                    .upgrade()
+                    .is_some_and(|planned| lifecycle::looks_by(&planned, Some(run_time)))
             })
             .with_node(self.node_identity())
     }

@@ -7,6 +7,17 @@ use std::time::Duration;
 use super::StoreContext;
 use crate::clock::BoxFuture;
 
+/// Wakes `ctx` for one notification whose payload is the earliest run time written, in
+/// integer microseconds since 1970 ([`StoreContext::wake_for`]: a scheduler that looks at its
+/// stores by then anyway stays asleep); any other payload (empty, from an older writer, or a
+/// time out of range) wakes it ([`StoreContext::wake`]).
+pub fn wake_on_notification(ctx: &StoreContext, payload: &str) {
+    match payload.parse::<i64>().ok().map(super::from_micros) {
+        Some(Ok(run_time)) => ctx.wake_for(run_time),
+        _ => ctx.wake(),
+    }
+}
+
 /// The pauses between attempts to open a lost feed again: `first`, doubling up to `max`.
 #[derive(Debug, Clone, Copy)]
 pub struct Backoff {
@@ -51,6 +62,44 @@ pub async fn keep_listening<F, Open>(
                 failed(&e);
                 pause = (pause * 2).min(backoff.max);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::{EventBus, JobCodec};
+
+    #[test]
+    fn a_notification_wakes_only_for_a_run_time_before_the_planned_look() {
+        let wakes = Arc::new(AtomicUsize::new(0));
+        let counted = wakes.clone();
+        let planned = chrono::DateTime::from_timestamp(1_000, 0).unwrap();
+        let ctx = StoreContext::new("s", JobCodec::default(), EventBus::new())
+            .with_waker(move || {
+                counted.fetch_add(1, Ordering::SeqCst);
+            })
+            .with_planned_look(move |run_time| run_time >= planned);
+        let woken = |payload: &str| {
+            let before = wakes.load(Ordering::SeqCst);
+            wake_on_notification(&ctx, payload);
+            wakes.load(Ordering::SeqCst) > before
+        };
+        assert!(!woken("1000000000"), "at the planned look");
+        assert!(!woken("2000000000"), "after it");
+        assert!(woken("999999999"), "before it");
+        for other in [
+            "",
+            "w",
+            "12ab",
+            "9223372036854775807",
+            "-9223372036854775808",
+        ] {
+            assert!(woken(other), "{other:?} wakes");
         }
     }
 }

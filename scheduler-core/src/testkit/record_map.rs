@@ -172,12 +172,16 @@ impl RecordMap {
         self.rows.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Wakes every started clone, after the write (outside the lock, as a notification is
-    /// delivered after the transaction commits).
-    fn notify(&self) {
+    /// Tells every started clone that a job now runs at `run_time` (none: paused, nothing
+    /// to wake for), after the write (outside the lock, as a notification is delivered after
+    /// the transaction commits), as the servers' notifications carry the run time.
+    fn notify(&self, run_time: Option<DateTime<Utc>>) {
+        let Some(run_time) = run_time else {
+            return;
+        };
         let listeners: Vec<StoreContext> = self.lock().listeners.values().cloned().collect();
         for ctx in listeners {
-            ctx.wake();
+            ctx.wake_for(run_time);
         }
     }
 }
@@ -240,15 +244,17 @@ impl RecordStore for RecordMap {
         if rows.by_id.contains_key(&record.id) {
             return Ok(false);
         }
+        let run_time = record.next_run_time;
         rows.put(record);
         drop(rows);
-        self.notify();
+        self.notify(run_time);
         Ok(true)
     }
 
     async fn upsert(&self, record: StoredRecord) -> Result<()> {
+        let run_time = record.next_run_time;
         self.lock().put(record);
-        self.notify();
+        self.notify(run_time);
         Ok(())
     }
 
@@ -257,9 +263,10 @@ impl RecordStore for RecordMap {
         if !rows.at_revision(&record.id, expected_revision) {
             return Ok(false);
         }
+        let run_time = record.next_run_time;
         rows.put(record);
         drop(rows);
-        self.notify();
+        self.notify(run_time);
         Ok(true)
     }
 

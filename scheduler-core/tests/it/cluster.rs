@@ -419,6 +419,41 @@ async fn a_job_added_on_one_node_wakes_another() {
     b.shutdown(true).await.unwrap();
 }
 
+/// A job another node adds for after the wake-up a node planned does not wake it (the
+/// store's notification carries the run time): every add otherwise cost every node a look
+/// at the store. One due before then does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_added_elsewhere_for_later_than_the_planned_look_wakes_no_one() {
+    let clock = ManualClock::new(t(0));
+    let records = RecordMap::new();
+    let log = Log::default();
+    let b = node(&clock, &records, "b", &log, |b| b);
+    b.start().await.unwrap();
+    let a = node(&clock, &records, "a", &log, |b| b);
+    a.start_paused().await.unwrap();
+    // b's first pass plans its next look at t(10) (its max_wait; the clock never moves).
+    until("b plans its next look", || {
+        b.health().next_wakeup == Some(t(10))
+    })
+    .await;
+    let passes = b.health().passes;
+    a.add_job(tick_job(&a, "later", t(50))).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        b.health().passes,
+        passes,
+        "woken for a job due after its planned look"
+    );
+    a.add_job(tick_job(&a, "sooner", t(5))).await.unwrap();
+    until(
+        "b looks again for the job due before its planned look",
+        || b.health().passes > passes,
+    )
+    .await;
+    a.shutdown(true).await.unwrap();
+    b.shutdown(true).await.unwrap();
+}
+
 #[test]
 fn cluster_settings_are_checked_at_build() {
     type Configure = fn(SchedulerBuilder) -> SchedulerBuilder;

@@ -7,8 +7,9 @@
 //! `KEYS[5]` the in-flight runs hash (`run µs|job id` -> node), `KEYS[6]` the nodes hash
 //! (node id -> `last seen µs|info`), and `KEYS[7]` the wake-up channel (not a key: passed
 //! with them so every script takes one list). Every write of a row clears its claim; every
-//! write that gives a row a run time publishes on the channel, so other schedulers look
-//! again at once. A row exists when its id is in the jobs hash or in the sorted set
+//! write that gives a row a run time publishes the earliest run time it wrote (integer
+//! microseconds) on the channel, so other schedulers look again at once if they would not
+//! by then anyway. A row exists when its id is in the jobs hash or in the sorted set
 //! (a run time without a record is shown to the adapter as a corrupt record, never hidden). A
 //! missing revision reads as `0`. Revisions are compared as the decimal strings the store
 //! wrote, so no Lua number rounding can make two revisions equal.
@@ -46,7 +47,7 @@ pub(crate) static INSERT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 local out = {}
-local scheduled = false
+local earliest, earliest_score = nil, nil
 for i = 1, #ARGV, 4 do
   local id = ARGV[i]
   if redis.call('HEXISTS', KEYS[1], id) == 1 or redis.call('ZSCORE', KEYS[2], id) then
@@ -57,12 +58,15 @@ for i = 1, #ARGV, 4 do
     redis.call('HDEL', KEYS[4], id)
     if ARGV[i + 3] ~= '' then
       redis.call('ZADD', KEYS[2], ARGV[i + 3], id)
-      scheduled = true
+      local score = tonumber(ARGV[i + 3])
+      if earliest == nil or score < earliest_score then
+        earliest, earliest_score = ARGV[i + 3], score
+      end
     end
     out[#out + 1] = 1
   end
 end
-if scheduled then redis.call('PUBLISH', KEYS[7], 'w') end
+if earliest then redis.call('PUBLISH', KEYS[7], earliest) end
 return out
 ",
     )
@@ -78,7 +82,7 @@ redis.call('HSET', KEYS[3], id, ARGV[3])
 redis.call('HDEL', KEYS[4], id)
 if ARGV[4] ~= '' then
   redis.call('ZADD', KEYS[2], ARGV[4], id)
-  redis.call('PUBLISH', KEYS[7], 'w')
+  redis.call('PUBLISH', KEYS[7], ARGV[4])
 else
   redis.call('ZREM', KEYS[2], id)
 end
@@ -106,7 +110,7 @@ pub(crate) static CONDITIONAL: LazyLock<Script> = LazyLock::new(|| {
 -- groups are still judged in order: `rows` holds each id's state as the groups before it
 -- left it, and each id is written once, as the last group applied to it left it.
 local out = {}
-local scheduled = false
+local earliest, earliest_score = nil, nil
 local live = nil
 local pending = {}
 local function flush_runs()
@@ -158,7 +162,12 @@ for i = 2, #ARGV, 9 do
     else
       row.revision = ARGV[i + 4]
       row.final = i
-      if ARGV[i + 5] ~= '' then scheduled = true end
+      if ARGV[i + 5] ~= '' then
+        local score = tonumber(ARGV[i + 5])
+        if earliest == nil or score < earliest_score then
+          earliest, earliest_score = ARGV[i + 5], score
+        end
+      end
     end
     if not admitted then
       out[#out + 1] = 2
@@ -228,7 +237,7 @@ if #touched > 0 then
   if #scores > 0 then redis.call('ZADD', KEYS[2], unpack(scores)) end
   if #unscheduled > 0 then redis.call('ZREM', KEYS[2], unpack(unscheduled)) end
 end
-if scheduled and ARGV[1] == 'p' then redis.call('PUBLISH', KEYS[7], 'w') end
+if earliest and ARGV[1] == 'p' then redis.call('PUBLISH', KEYS[7], earliest) end
 return out
 ",
     ))

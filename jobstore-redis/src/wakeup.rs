@@ -1,13 +1,14 @@
-//! Wake-ups across schedulers: every write that gives a job a run time publishes on the
-//! store's channel (in the same Lua script), and each started store listens on a connection
-//! of its own, waking its scheduler on every message.
+//! Wake-ups across schedulers: every write that gives a job a run time publishes the
+//! earliest one it wrote on the store's channel (in the same Lua script), and each started
+//! store listens on a connection of its own, waking its scheduler for every message whose run
+//! time comes before its planned look at the store.
 
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use redis::aio::{PubSubSink, PubSubStream};
 use scheduler_core::StoreContext;
-use scheduler_core::store::wake_feed::{Backoff, keep_listening};
+use scheduler_core::store::wake_feed::{Backoff, keep_listening, wake_on_notification};
 
 /// The first wait before subscribing again after the subscription was lost, and the longest.
 const BACKOFF: Backoff = Backoff {
@@ -94,7 +95,10 @@ pub(crate) async fn listen(
 async fn deliver(live: &mut Subscription, ctx: &StoreContext, timeout: Duration) -> String {
     loop {
         match tokio::time::timeout(PING_INTERVAL, live.stream.next()).await {
-            Ok(Some(_message)) => ctx.wake(),
+            Ok(Some(message)) => match message.get_payload::<String>() {
+                Ok(payload) => wake_on_notification(ctx, &payload),
+                Err(_) => ctx.wake(),
+            },
             Ok(None) => return "the connection ended".to_owned(),
             Err(_quiet) => {
                 match tokio::time::timeout(timeout, live.sink.ping::<redis::Value>()).await {

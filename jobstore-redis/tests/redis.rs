@@ -7,6 +7,7 @@ mod jobs_tool;
 mod start_requests;
 #[cfg(feature = "tls")]
 mod tls;
+mod wake_ups;
 
 use jobstore_redis::RedisJobStore;
 use scheduler_core::testkit::Namespace;

@@ -80,7 +80,12 @@ impl SqlRecords {
         let taken: HashSet<String> = taken.into_iter().map(|row| row.id).collect();
         let added: Vec<bool> = rows.iter().map(|r| !taken.contains(&r.id)).collect();
         if added.contains(&true) {
-            self.notify().await;
+            let earliest = rows
+                .iter()
+                .filter(|r| !taken.contains(&r.id))
+                .filter_map(|r| r.micros)
+                .min();
+            self.notify(earliest).await;
         }
         Ok(added)
     }

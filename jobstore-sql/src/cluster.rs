@@ -218,7 +218,7 @@ impl ClusterQueries {
             adopt_update: sql(adopt_update),
             inflight: sql(format!("SELECT job_id, run_micros, node FROM {runs_table}")),
             count: sql(count),
-            notify: sql("SELECT pg_notify($1, '')".to_owned()),
+            notify: sql("SELECT pg_notify($1, $2)".to_owned()),
             claim_probe: sql(format!(
                 "SELECT claimed_by, claim_token, claim_until FROM {table} WHERE 1 = 0"
             )),

@@ -352,14 +352,23 @@ fn insert_unnest_text(table: &str) -> String {
 /// and waking the other nodes (`pg_notify` on channel `$8`) when it added any: a small add in
 /// one round trip, where a separate wake-up took a second (the speculative insertion costs
 /// the server more per row than a read first, which only a large batch notices). The wake-up
-/// is sent once: the join takes one row of `added`. It goes out with the commit, as a
-/// notification always does.
+/// is sent once, carrying the earliest run time added (see [`wake_payload`]), and only when a
+/// row was added (the aggregate answers no row then, and the join none). It goes out with the
+/// commit, as a notification always does.
 pub(crate) fn insert_unnest_absent_waking_postgres(table: &str) -> SqlStr {
     sql(format!(
-        "WITH added AS ({} ON CONFLICT (id) DO NOTHING RETURNING id) SELECT added.id FROM \
-         added CROSS JOIN (SELECT pg_notify($8, '') FROM added LIMIT 1) AS woken",
+        "WITH added AS ({} ON CONFLICT (id) DO NOTHING RETURNING id, next_run_micros) SELECT \
+         added.id FROM added CROSS JOIN (SELECT pg_notify($8, COALESCE(CAST(MIN(next_run_micros) \
+         AS TEXT), '')) FROM added HAVING COUNT(*) > 0) AS woken",
         insert_unnest_text(table)
     ))
+}
+
+/// The payload of a wake-up for rows whose earliest run time is `micros`: the integer
+/// microseconds, which a listener hands to `StoreContext::wake_for` (a node that looks at
+/// the store by then anyway is not woken), or empty when unknown (paused rows: a plain wake).
+pub(crate) fn wake_payload(micros: Option<i64>) -> String {
+    micros.map(|m| m.to_string()).unwrap_or_default()
 }
 
 /// PostgreSQL's [`existing_ids`]: the ids of `$1` (an array) that are taken.

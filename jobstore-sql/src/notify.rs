@@ -1,19 +1,21 @@
-//! PostgreSQL wake-ups across nodes: every job write sends `pg_notify(<table>_wakeup)`, and
-//! each started store listens on that channel on a connection of its own, waking its
-//! scheduler's loop so a job another node added or moved earlier fires on time.
+//! PostgreSQL wake-ups across nodes: every job write sends `pg_notify(<table>_wakeup)` with
+//! the earliest run time it wrote, and each started store listens on that channel on a
+//! connection of its own, waking its scheduler's loop so a job another node added or moved
+//! earlier fires on time (a scheduler that looks by then anyway is left asleep).
 
 use std::time::Duration;
 
 use scheduler_core::StoreContext;
+use scheduler_core::store::wake_feed::wake_on_notification;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 
 /// The first and the longest pause between attempts to reach the server again.
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
-/// Spawns the listener task: LISTEN on `channel` and call `ctx.wake()` on each notification,
-/// and once after every reconnection (notifications sent while it was away are lost). It
-/// runs until aborted (the store's `shutdown`).
+/// Spawns the listener task: LISTEN on `channel` and wake `ctx` on each notification
+/// ([`wake_on_notification`]), and once after every reconnection (notifications sent while
+/// it was away are lost). It runs until aborted (the store's `shutdown`).
 pub(crate) fn spawn_listener(
     options: PgConnectOptions,
     channel: String,
@@ -80,7 +82,7 @@ async fn listen(
     ctx.wake();
     loop {
         match listener.try_recv().await {
-            Ok(Some(_)) => ctx.wake(),
+            Ok(Some(notification)) => wake_on_notification(ctx, notification.payload()),
             // The connection dropped and was made again (sqlx listens again on it); what was
             // sent in between is lost.
             Ok(None) => ctx.wake(),

@@ -359,9 +359,10 @@ impl SqlRecords {
             .map(drop)
     }
 
-    /// Wakes the other nodes on PostgreSQL after a write that may make a job due earlier. A
-    /// failure is logged, not returned: the write is done, and the others still poll.
-    pub(crate) async fn notify(&self) {
+    /// Wakes the other nodes on PostgreSQL after a write that may make a job due earlier, at
+    /// `micros` (the earliest run time written, if any). A failure is logged, not returned:
+    /// the write is done, and the others still poll.
+    pub(crate) async fn notify(&self, micros: Option<i64>) {
         if self.url.dialect != Dialect::Postgres {
             return;
         }
@@ -369,7 +370,10 @@ impl SqlRecords {
             .execute(
                 "sending a wake-up",
                 &self.cluster.notify,
-                vec![Arg::Text(self.cluster.channel.clone())],
+                vec![
+                    Arg::Text(self.cluster.channel.clone()),
+                    Arg::Text(dialect::wake_payload(micros)),
+                ],
             )
             .await;
         if let Err(e) = sent {
@@ -764,14 +768,16 @@ impl RecordStore for SqlRecords {
     }
 
     async fn upsert(&self, record: StoredRecord) -> Result<()> {
+        let micros = record.next_run_time.map(to_micros);
         let args = self.row_args(record)?;
         self.execute("saving a job", &self.queries.upsert, args)
             .await?;
-        self.notify().await;
+        self.notify(micros).await;
         Ok(())
     }
 
     async fn update(&self, record: StoredRecord, expected_revision: u64) -> Result<bool> {
+        let micros = record.next_run_time.map(to_micros);
         let id = record.id.clone();
         let mut args = self.row_args(record)?;
         args.remove(0);
@@ -781,7 +787,7 @@ impl RecordStore for SqlRecords {
             .execute("updating a job", &self.queries.update, args)
             .await?;
         if changed > 0 {
-            self.notify().await;
+            self.notify(micros).await;
         }
         Ok(changed > 0)
     }

@@ -175,6 +175,108 @@ async fn notify_wakes_the_other_handle_and_survives_a_killed_listener() -> anyho
     outcome
 }
 
+/// A wake-up carries the earliest run time the write gave a job: a handle whose scheduler
+/// looks at the store by then anyway is not woken, for a single add, a group, an upsert or
+/// an update, and a large batch (its separate NOTIFY); a write that makes a job due sooner
+/// wakes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wake_up_carries_the_run_time_and_spares_a_node_that_looks_by_then() -> anyhow::Result<()>
+{
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use anyhow::Context as _;
+    use scheduler_core::RecordStore;
+    use scheduler_core::store::StoredRecord;
+
+    use common::scenarios::t;
+
+    let db = Db::postgres();
+    db.check_reachable().await?;
+    let table = common::table("notify_at");
+    let open = || {
+        jobstore_sql::builder(db.url())
+            .tablename(&table)
+            .max_connections(2)
+            .build_records()
+    };
+    let (writer, listener) = (open()?, open()?);
+    let woken = Arc::new(tokio::sync::Notify::new());
+    let wake = woken.clone();
+    // The listener's scheduler has planned to look at t(100).
+    let ctx = common::scenarios::context()
+        .with_waker(move || wake.notify_one())
+        .with_planned_look(|run_time| run_time >= t(100));
+    writer.start(&common::scenarios::context()).await?;
+    listener.start(&ctx).await?;
+    let woken_within = |ms: u64| {
+        let woken = woken.clone();
+        async move {
+            tokio::time::timeout(Duration::from_millis(ms), woken.notified())
+                .await
+                .is_ok()
+        }
+    };
+    let row = |id: &str, secs: i64| StoredRecord {
+        id: id.to_owned(),
+        next_run_time: Some(t(secs)),
+        revision: 1,
+        json: "{}".to_owned(),
+    };
+    let outcome = async {
+        listener.next_run_times(1).await?;
+        anyhow::ensure!(
+            woken_within(10_000).await,
+            "the listener's first connection"
+        );
+        anyhow::ensure!(writer.insert(row("later", 200)).await?);
+        anyhow::ensure!(
+            !woken_within(500).await,
+            "woken for an add after the planned look"
+        );
+        let added = writer
+            .insert_many(vec![row("g1", 300), row("g2", 150)])
+            .await?;
+        anyhow::ensure!(added == [true, true], "group answers {added:?}");
+        anyhow::ensure!(
+            !woken_within(500).await,
+            "woken for a group after the planned look"
+        );
+        let batch: Vec<StoredRecord> = (0..300).map(|i| row(&format!("b{i}"), 400 + i)).collect();
+        anyhow::ensure!(writer.insert_many(batch).await?.iter().all(|&a| a));
+        anyhow::ensure!(
+            !woken_within(500).await,
+            "woken for a batch after the planned look"
+        );
+        writer.upsert(row("later", 250)).await?;
+        anyhow::ensure!(
+            !woken_within(500).await,
+            "woken for an upsert after the planned look"
+        );
+        let added = writer
+            .insert_many(vec![row("g3", 300), row("g4", 50)])
+            .await?;
+        anyhow::ensure!(added == [true, true], "group answers {added:?}");
+        anyhow::ensure!(
+            woken_within(10_000).await,
+            "not woken for a group holding a job due before the planned look"
+        );
+        // The upsert above wrote revision 1.
+        let mut sooner = row("later", 10);
+        sooner.revision = 2;
+        anyhow::ensure!(writer.update(sooner, 1).await?, "the update applies");
+        woken_within(10_000)
+            .await
+            .then_some(())
+            .context("not woken for an update making a job due before the planned look")
+    }
+    .await;
+    writer.shutdown().await?;
+    listener.shutdown().await?;
+    db.drop_table(&table).await?;
+    outcome
+}
+
 /// Schedulers started together on a fresh table all start: concurrent `CREATE TABLE IF NOT
 /// EXISTS` of one name fails on PostgreSQL (a duplicate key in `pg_type`), so the store
 /// creates its tables under an advisory lock. Several rounds of four handles, each round on a

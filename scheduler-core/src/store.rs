@@ -15,17 +15,19 @@
 
 pub mod admin;
 pub mod cluster;
+mod context;
 pub mod record;
 pub mod wake_feed;
 
 use std::collections::HashMap;
-use std::fmt::{self, Debug};
+use std::fmt::Debug;
 use std::future::Future;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
 pub use cluster::{Claim, ClusterStore, InflightRun, NodeRecord};
+pub use context::{NodeIdentity, StoreContext};
 pub use record::{
     DynRecordStore, RecordFireCommit, RecordJobStore, RecordStore, ScheduleEntry, StoredRecord,
     from_micros, to_micros,
@@ -33,155 +35,7 @@ pub use record::{
 
 use crate::clock::BoxFuture;
 use crate::error::{Error, Result};
-use crate::event::{Event, EventBus, FaultAction, JobFaultEvent};
-use crate::job::{Job, JobCodec, whole_micros};
-
-/// What a store is given when the scheduler starts it.
-#[derive(Debug, Clone)]
-pub struct StoreContext {
-    alias: Arc<str>,
-    codec: JobCodec,
-    events: EventBus,
-    waker: Waker,
-    node: Option<NodeIdentity>,
-}
-
-/// Who the scheduler is on a shared store: its node id and how long its claims last.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NodeIdentity {
-    /// The scheduler's node id.
-    pub id: Arc<str>,
-    /// How long a claim on due rows lasts (see [`RecordStore::claim_due`]).
-    pub claim_lease: std::time::Duration,
-}
-
-/// What [`StoreContext::wake`] calls (the scheduler's wake-up, or nothing), and what
-/// [`StoreContext::wake_for`] asks first.
-#[derive(Clone, Default)]
-struct Waker {
-    wake: Option<Arc<dyn Fn() + Send + Sync>>,
-    looks_by: Option<Arc<dyn Fn(DateTime<Utc>) -> bool + Send + Sync>>,
-}
-
-impl fmt::Debug for Waker {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.wake.is_some() {
-            "Waker"
-        } else {
-            "NoWaker"
-        })
-    }
-}
-
-impl StoreContext {
-    /// A context for a store known as `alias`, decoding jobs with `codec` and reporting on
-    /// `events`. Its [`wake`](Self::wake) does nothing and it has no node identity until
-    /// given them ([`with_waker`](Self::with_waker), [`with_node`](Self::with_node)).
-    pub fn new(alias: impl Into<Arc<str>>, codec: JobCodec, events: EventBus) -> Self {
-        StoreContext {
-            alias: alias.into(),
-            codec,
-            events,
-            waker: Waker::default(),
-            node: None,
-        }
-    }
-
-    /// This context, whose [`wake`](Self::wake) calls `wake`.
-    pub fn with_waker(mut self, wake: impl Fn() + Send + Sync + 'static) -> Self {
-        self.waker.wake = Some(Arc::new(wake));
-        self
-    }
-
-    /// This context, whose [`wake_for`](Self::wake_for) asks `looks_by(run_time)` first:
-    /// whether the scheduler looks at its stores by `run_time` without being woken.
-    pub fn with_planned_look(
-        mut self,
-        looks_by: impl Fn(DateTime<Utc>) -> bool + Send + Sync + 'static,
-    ) -> Self {
-        self.waker.looks_by = Some(Arc::new(looks_by));
-        self
-    }
-
-    /// This context, naming the scheduler node that uses the store: a store shared by several
-    /// schedulers claims due rows for it ([`RecordStore::claim_due`]).
-    pub fn with_node(mut self, node: NodeIdentity) -> Self {
-        self.node = Some(node);
-        self
-    }
-
-    /// The scheduler node using the store, when it is one of several sharing it.
-    pub fn node(&self) -> Option<&NodeIdentity> {
-        self.node.as_ref()
-    }
-
-    /// The store changed in a way that may make a job due earlier (another node added or
-    /// changed one): the scheduler looks at its stores again now.
-    ///
-    /// Cheap, callable from any thread or task, and coalescing (many calls before the
-    /// scheduler looks make one look); a no-op when the scheduler is not running.
-    pub fn wake(&self) {
-        if let Some(wake) = &self.waker.wake {
-            wake();
-        }
-    }
-
-    /// Another node wrote a job whose next run time is `run_time`: [`wake`](Self::wake), unless
-    /// the scheduler looks at its stores by then anyway (it planned to, after reading them).
-    /// A store whose notifications carry the run time calls this instead of `wake`, so
-    /// that a job added for later (by another node, or by this one, whose own notification
-    /// comes back to it) does not cost every node a look at the store.
-    pub fn wake_for(&self, run_time: DateTime<Utc>) {
-        if !self
-            .waker
-            .looks_by
-            .as_ref()
-            .is_some_and(|looks_by| looks_by(run_time))
-        {
-            self.wake();
-        }
-    }
-
-    /// The alias the scheduler knows the store by.
-    pub fn alias(&self) -> &str {
-        &self.alias
-    }
-
-    /// The alias, shared.
-    pub fn alias_arc(&self) -> &Arc<str> {
-        &self.alias
-    }
-
-    /// Encodes and decodes jobs for persistent stores.
-    pub fn codec(&self) -> &JobCodec {
-        &self.codec
-    }
-
-    /// The scheduler's event bus.
-    pub fn events(&self) -> &EventBus {
-        &self.events
-    }
-
-    /// Reports that job `job_id` of this store was set aside instead of run or dropped:
-    /// publishes [`Event::JobFault`] naming the store and the job, and logs a `tracing` error.
-    ///
-    /// Stores call it for a record they cannot read ([`FaultAction::Skipped`]) or a job they
-    /// paused because they cannot hold its next run time ([`FaultAction::Paused`]).
-    pub fn report_fault(&self, job_id: &str, action: FaultAction, error: Error) {
-        crate::logging::log_error!(
-            jobstore = %self.alias,
-            job = job_id,
-            error = %error,
-            "job {action}"
-        );
-        self.events.publish(Event::JobFault(JobFaultEvent {
-            job_id: job_id.into(),
-            jobstore: self.alias.clone(),
-            action,
-            error: Arc::new(error),
-        }));
-    }
-}
+use crate::job::{Job, whole_micros};
 
 /// What a store can do, so callers and the conformance suite branch on abilities, not names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -351,7 +205,7 @@ pub enum FireAnswer {
     /// The commit applied (the schedule is the commit's outcome), but the fire's runs were
     /// refused: the job already had its [`instance_limit`](FireCommit::instance_limit) of runs
     /// in flight across the nodes, and none was recorded. The scheduler reports the fire as
-    /// [`Event::JobMaxInstances`] and does not run it.
+    /// [`Event::JobMaxInstances`](crate::Event::JobMaxInstances) and does not run it.
     Refused,
 }
 
@@ -479,7 +333,7 @@ impl<I: Into<Arc<str>>> FromIterator<(I, FireAnswer)> for FireAnswers {
 /// * **Run times**: whole microseconds, kept exactly. A run time the store cannot hold exactly
 ///   is refused with [`Unrepresentable`](crate::ErrorKind::Unrepresentable), never rounded.
 /// * **Nothing is dropped**: a job the store cannot hand out (a record this process cannot read)
-///   stays stored, untouched, and is reported once as [`Event::JobFault`].
+///   stays stored, untouched, and is reported once as [`Event::JobFault`](crate::Event::JobFault).
 ///
 /// [`update_job`]: JobStore::update_job
 /// [`commit_fires`]: JobStore::commit_fires
@@ -579,8 +433,8 @@ pub trait JobStore: Send + Sync + Debug + 'static {
     /// and runs jobs twice in production.
     ///
     /// A rescheduled run time the store cannot hold exactly pauses the job instead (reported
-    /// with [`StoreContext::report_fault`] as [`FaultAction::Paused`]); the fire still counts as
-    /// committed.
+    /// with [`StoreContext::report_fault`] as
+    /// [`FaultAction::Paused`](crate::FaultAction::Paused)); the fire still counts as committed.
     fn commit_fires(
         &self,
         commits: &[FireCommit],

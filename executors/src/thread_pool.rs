@@ -12,9 +12,8 @@ use scheduler_core::{
 /// Runs jobs on a pool of worker threads (APScheduler's `ThreadPoolExecutor`).
 ///
 /// One thread starts with the pool, the others as runs arrive, up to `max_workers`; they
-/// live until shutdown. A
-/// blocking job function runs directly on a worker; an async one is driven to completion
-/// there. A job that panics is reported as a [`JobError`](scheduler_core::Event::JobError)
+/// live until shutdown. A blocking job function runs directly on a worker; an async one is
+/// driven to completion there. A job that panics is reported as a [`JobError`](scheduler_core::Event::JobError)
 /// and the worker carries on. Runs queue when all workers are busy; their misfire check
 /// happens when a worker picks them up. The queue is bounded
 /// ([`queue_capacity`](Self::queue_capacity)): a run submitted to a full queue is refused
@@ -419,7 +418,10 @@ impl Pool {
             let untried = reserved - started - 1;
             shared.live.fetch_sub(untried, Ordering::AcqRel);
             if shared.live.load(Ordering::Acquire) > 0 {
-                tracing::error!(%error, "cannot start another worker thread; the queued runs wait for the running ones");
+                tracing::error!(
+                    %error,
+                    "cannot start another worker thread; the queued runs wait for the running ones"
+                );
                 return;
             }
             let mut queue = lock(&shared.queue);

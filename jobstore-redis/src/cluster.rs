@@ -88,8 +88,8 @@ impl RedisRecords {
         *self.joined() = Some(node.clone());
     }
 
-    /// `read` (of due rows), with the kept first heartbeat, if any, sent beside it on the
-    /// connection. Both are answered before this returns, so the heartbeat is written before
+    /// `read` (of due rows, or nothing), with the kept first heartbeat, if any, sent beside it
+    /// on the connection. Both are answered before this returns, so the heartbeat is written before
     /// the fire commit that follows records any run in flight; if it fails, it is kept and
     /// the read fails too.
     pub(crate) async fn with_joined<T>(&self, read: impl Future<Output = Result<T>>) -> Result<T> {
@@ -107,14 +107,7 @@ impl RedisRecords {
     /// Writes the kept first heartbeat, if any: before anything that reads or records runs
     /// in flight, so that this node is listed by then.
     pub(crate) async fn write_joined(&self) -> Result<()> {
-        let Some(node) = self.joined().take() else {
-            return Ok(());
-        };
-        let written = self.write_heartbeat(&node).await;
-        if written.is_err() {
-            self.joined().get_or_insert(node);
-        }
-        written
+        self.with_joined(std::future::ready(Ok(()))).await
     }
 
     pub(crate) async fn node_records(&self) -> Result<Vec<NodeRecord>> {

@@ -95,10 +95,11 @@ pub(crate) async fn listen(
 async fn deliver(live: &mut Subscription, ctx: &StoreContext, timeout: Duration) -> String {
     loop {
         match tokio::time::timeout(PING_INTERVAL, live.stream.next()).await {
-            Ok(Some(message)) => match message.get_payload::<String>() {
-                Ok(payload) => wake_on_notification(ctx, &payload),
-                Err(_) => ctx.wake(),
-            },
+            // A payload that is not text wakes as any unreadable one does.
+            Ok(Some(message)) => wake_on_notification(
+                ctx,
+                std::str::from_utf8(message.get_payload_bytes()).unwrap_or_default(),
+            ),
             Ok(None) => return "the connection ended".to_owned(),
             Err(_quiet) => {
                 match tokio::time::timeout(timeout, live.sink.ping::<redis::Value>()).await {

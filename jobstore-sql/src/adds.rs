@@ -82,8 +82,9 @@ impl SqlRecords {
         if added.contains(&true) {
             let earliest = rows
                 .iter()
-                .filter(|r| !taken.contains(&r.id))
-                .filter_map(|r| r.micros)
+                .zip(&added)
+                .filter(|(_, added)| **added)
+                .filter_map(|(r, _)| r.micros)
                 .min();
             self.notify(earliest).await;
         }

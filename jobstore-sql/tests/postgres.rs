@@ -62,6 +62,15 @@ async fn the_jobs_tool_operations_work_on_postgres() -> anyhow::Result<()> {
     jobs_tool::scenario(Db::postgres()).await
 }
 
+/// A handle on `table` for the wake-up tests: a pool of two connections, besides its
+/// listener's.
+fn notify_handle(db: &Db, table: &str) -> anyhow::Result<jobstore_sql::SqlRecords> {
+    Ok(jobstore_sql::builder(db.url())
+        .tablename(table)
+        .max_connections(2)
+        .build_records()?)
+}
+
 /// A write through one handle wakes another handle's scheduler through NOTIFY (not only the
 /// wake-up every (re)connection of the listener gives); after the listener's connection is
 /// killed it reconnects and wakes again; after shutdown the listeners' connections are gone. Prints the
@@ -79,13 +88,7 @@ async fn notify_wakes_the_other_handle_and_survives_a_killed_listener() -> anyho
     let db = Db::postgres();
     db.check_reachable().await?;
     let table = common::table("notify");
-    let open = || {
-        jobstore_sql::builder(db.url())
-            .tablename(&table)
-            .max_connections(2)
-            .build_records()
-    };
-    let (writer, listener) = (open()?, open()?);
+    let (writer, listener) = (notify_handle(&db, &table)?, notify_handle(&db, &table)?);
     let woken = Arc::new(tokio::sync::Notify::new());
     let wake = woken.clone();
     writer.start(&common::scenarios::context()).await?;
@@ -194,13 +197,7 @@ async fn a_wake_up_carries_the_run_time_and_spares_a_node_that_looks_by_then() -
     let db = Db::postgres();
     db.check_reachable().await?;
     let table = common::table("notify_at");
-    let open = || {
-        jobstore_sql::builder(db.url())
-            .tablename(&table)
-            .max_connections(2)
-            .build_records()
-    };
-    let (writer, listener) = (open()?, open()?);
+    let (writer, listener) = (notify_handle(&db, &table)?, notify_handle(&db, &table)?);
     let woken = Arc::new(tokio::sync::Notify::new());
     let wake = woken.clone();
     // The listener's scheduler has planned to look at t(100).

@@ -398,18 +398,26 @@ async fn clock_skew_between_nodes_does_not_duplicate_runs() {
     }
 }
 
+/// Two nodes on `records`: `b` running, then `a` started paused. `a` takes no part in firing:
+/// it only adds jobs, as an admin process would.
+async fn adder_and_runner(
+    clock: &ManualClock,
+    records: &RecordMap,
+    log: &Log,
+) -> (Scheduler, Scheduler) {
+    let b = node(clock, records, "b", log, |b| b);
+    b.start().await.unwrap();
+    let a = node(clock, records, "a", log, |b| b);
+    a.start_paused().await.unwrap();
+    (a, b)
+}
+
 /// A job added through one node wakes another at once (the store notifies), instead of at the
 /// other's planned wake-up: here the clock never moves, so only the wake-up can make `b` look.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_added_on_one_node_wakes_another() {
-    let clock = ManualClock::new(t(0));
-    let records = RecordMap::new();
-    let log = Log::default();
-    let b = node(&clock, &records, "b", &log, |b| b);
-    b.start().await.unwrap();
-    // `a` takes no part in firing: it only adds the job, as an admin process would.
-    let a = node(&clock, &records, "a", &log, |b| b);
-    a.start_paused().await.unwrap();
+    let (clock, records, log) = (ManualClock::new(t(0)), RecordMap::new(), Log::default());
+    let (a, b) = adder_and_runner(&clock, &records, &log).await;
     // Let b's first pass finish and go to sleep until t(10) (its max_wait).
     tokio::time::sleep(Duration::from_millis(100)).await;
     a.add_job(tick_job(&a, "now", t(0))).await.unwrap();
@@ -424,13 +432,8 @@ async fn a_job_added_on_one_node_wakes_another() {
 /// at the store. One due before then does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_added_elsewhere_for_later_than_the_planned_look_wakes_no_one() {
-    let clock = ManualClock::new(t(0));
-    let records = RecordMap::new();
-    let log = Log::default();
-    let b = node(&clock, &records, "b", &log, |b| b);
-    b.start().await.unwrap();
-    let a = node(&clock, &records, "a", &log, |b| b);
-    a.start_paused().await.unwrap();
+    let (clock, records, log) = (ManualClock::new(t(0)), RecordMap::new(), Log::default());
+    let (a, b) = adder_and_runner(&clock, &records, &log).await;
     // b's first pass plans its next look at t(10) (its max_wait; the clock never moves).
     until("b plans its next look", || {
         b.health().next_wakeup == Some(t(10))
